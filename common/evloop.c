@@ -1,0 +1,197 @@
+#include "evloop.h"
+#include "config.h"
+#include "err.h"
+#include "log.h"
+
+#include <errno.h>
+#include <event2/dns.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EVLOOP_MAX_LISTENERS 4
+#define EVLOOP_BACKLOG 1024
+#define EVLOOP_HOST_MAX 256
+
+struct listener_slot {
+    struct evconnlistener *lev;
+    evloop_accept_fn *cb;
+    void *arg;
+};
+
+struct evloop {
+    struct event_base *base;
+    struct evdns_base *dns;
+    struct event *sigint, *sigterm;
+    int stop_signal;
+    struct listener_slot listeners[EVLOOP_MAX_LISTENERS];
+    size_t n_listeners;
+};
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct evloop *loop = arg;
+    (void)what;
+    loop->stop_signal = (int)sig;
+    log_info("main", "signal %d: stopping", (int)sig);
+    event_base_loopexit(loop->base, NULL);
+}
+
+int evloop_new(struct evloop **out)
+{
+    struct evloop *loop = calloc(1, sizeof(*loop));
+    if (loop == NULL)
+        return SOVA_ERR_NOMEM;
+    signal(SIGPIPE, SIG_IGN);
+    loop->base = event_base_new();
+    if (loop->base)
+        loop->dns = evdns_base_new(loop->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+                                                   EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    if (loop->base) {
+        loop->sigint = evsignal_new(loop->base, SIGINT, on_signal, loop);
+        loop->sigterm = evsignal_new(loop->base, SIGTERM, on_signal, loop);
+    }
+    if (!loop->base || !loop->sigint || !loop->sigterm || evsignal_add(loop->sigint, NULL) ||
+        evsignal_add(loop->sigterm, NULL)) {
+        evloop_free(loop);
+        return SOVA_ERR_NOMEM;
+    }
+    /* evdns may find no resolv.conf (a bare netns): numeric hosts still work. */
+    *out = loop;
+    return 0;
+}
+
+void evloop_free(struct evloop *loop)
+{
+    if (loop == NULL)
+        return;
+    for (size_t i = 0; i < loop->n_listeners; i++)
+        evconnlistener_free(loop->listeners[i].lev);
+    if (loop->sigint)
+        event_free(loop->sigint);
+    if (loop->sigterm)
+        event_free(loop->sigterm);
+    if (loop->dns)
+        evdns_base_free(loop->dns, 0);
+    if (loop->base)
+        event_base_free(loop->base);
+    free(loop);
+}
+
+struct event_base *evloop_base(const struct evloop *loop)
+{
+    return loop->base;
+}
+
+static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+                      int len, void *arg)
+{
+    struct listener_slot *slot = arg;
+    (void)lev;
+    slot->cb(fd, sa, (socklen_t)len, slot->arg);
+}
+
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+    (void)arg;
+    (void)lev;
+    int e = EVUTIL_SOCKET_ERROR();
+    /* EMFILE and friends: keep running, the listener retries on the next event. */
+    log_warn("net", "accept failed: %s", evutil_socket_error_to_string(e));
+}
+
+int evloop_listen(struct evloop *loop, const char *endpoint, evloop_accept_fn *cb, void *arg,
+                  struct sockaddr_storage *bound, socklen_t *bound_len, char *err,
+                  size_t errlen)
+{
+    char host[EVLOOP_HOST_MAX];
+    char port_str[8];
+    uint16_t port;
+    if (loop->n_listeners == EVLOOP_MAX_LISTENERS)
+        return SOVA_ERR_INVALID;
+    if (config_parse_endpoint(endpoint, host, sizeof(host), &port) != 0) {
+        snprintf(err, errlen, "listen address '%s' is not ADDR:PORT", endpoint);
+        return SOVA_ERR_INVALID;
+    }
+    snprintf(port_str, sizeof(port_str), "%u", port);
+    struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC,
+                                    .ai_socktype = SOCK_STREAM,
+                                    .ai_flags = EVUTIL_AI_NUMERICHOST | EVUTIL_AI_PASSIVE};
+    struct evutil_addrinfo *ai = NULL;
+    if (evutil_getaddrinfo(host, port_str, &hints, &ai) != 0 || ai == NULL) {
+        snprintf(err, errlen, "listen address '%s': host must be a numeric address", endpoint);
+        return SOVA_ERR_INVALID;
+    }
+    struct listener_slot *slot = &loop->listeners[loop->n_listeners];
+    slot->cb = cb;
+    slot->arg = arg;
+    /* For "[::]" we clear IPV6_V6ONLY through the default of Linux
+     * (bindv6only=0), so one socket takes IPv4 too. */
+    slot->lev = evconnlistener_new_bind(loop->base, on_accept, slot,
+                                        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+                                            LEV_OPT_CLOSE_ON_EXEC,
+                                        EVLOOP_BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
+    evutil_freeaddrinfo(ai);
+    if (slot->lev == NULL) {
+        snprintf(err, errlen, "cannot listen on %s: %s", endpoint, strerror(errno));
+        return SOVA_ERR_IO;
+    }
+    evconnlistener_set_error_cb(slot->lev, on_accept_error);
+    loop->n_listeners++;
+    if (bound != NULL) {
+        *bound_len = sizeof(*bound);
+        getsockname(evconnlistener_get_fd(slot->lev), (struct sockaddr *)bound, bound_len);
+    }
+    return 0;
+}
+
+struct resolve_req {
+    evloop_resolved_fn *cb;
+    void *arg;
+};
+
+static void on_resolved(int result, struct evutil_addrinfo *res, void *arg)
+{
+    struct resolve_req *req = arg;
+    if (result != 0)
+        req->cb(NULL, evutil_gai_strerror(result), req->arg);
+    else
+        req->cb(res, NULL, req->arg);
+    if (res)
+        evutil_freeaddrinfo(res);
+    free(req);
+}
+
+int evloop_resolve(struct evloop *loop, const char *endpoint, evloop_resolved_fn *cb, void *arg)
+{
+    char host[EVLOOP_HOST_MAX];
+    char port_str[8];
+    uint16_t port;
+    if (config_parse_endpoint(endpoint, host, sizeof(host), &port) != 0)
+        return SOVA_ERR_INVALID;
+    snprintf(port_str, sizeof(port_str), "%u", port);
+    struct resolve_req *req = calloc(1, sizeof(*req));
+    if (req == NULL)
+        return SOVA_ERR_NOMEM;
+    req->cb = cb;
+    req->arg = arg;
+    struct evutil_addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_protocol = IPPROTO_TCP};
+    /* The callback frees req; for numeric hosts it runs before we return. */
+    evdns_getaddrinfo(loop->dns, host, port_str, &hints, on_resolved, req);
+    return 0;
+}
+
+int evloop_run(struct evloop *loop)
+{
+    event_base_dispatch(loop->base);
+    return loop->stop_signal;
+}
+
+void evloop_stop(struct evloop *loop)
+{
+    event_base_loopexit(loop->base, NULL);
+}

@@ -1,0 +1,541 @@
+#include "link.h"
+#include "err.h"
+#include "log.h"
+#include "version.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* How long a closing link may take to flush its last frames (the ERROR). */
+#define LINK_FLUSH_TIMEOUT_MS 2000
+#define LINK_NAME_MAX 64
+
+enum link_state {
+    LINK_TLS,     /* TLS handshake running */
+    LINK_HELLO,   /* our HELLO sent, waiting for theirs */
+    LINK_OPEN,    /* messages flow */
+    LINK_CLOSING, /* flushing, then the closed hook */
+};
+
+struct link {
+    struct bufferevent *bev;
+    struct event *timer; /* handshake deadline, then flush deadline */
+    struct link_params params;
+    struct link_hooks hooks;
+    void *arg;
+    enum link_state state;
+    int close_why;
+    bool dialer;
+    struct tls_peer_info peer;
+    bool peer_known;
+    uint8_t remote_role;
+    uint16_t version;
+    struct wire_addr remote_addr;
+    char name[LINK_NAME_MAX];
+    uint64_t last_heard_ms;
+    uint64_t bytes_in, bytes_out;
+    struct wire_buf scratch; /* encode buffer, reused */
+    struct link *group_prev, *group_next;
+};
+
+uint64_t link_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void set_timer(struct link *l, unsigned ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(l->timer, &tv);
+}
+
+static void link_free(struct link *l)
+{
+    struct link_group *g = l->params.group;
+    if (g != NULL) {
+        if (l->group_prev)
+            l->group_prev->group_next = l->group_next;
+        else
+            g->head = l->group_next;
+        if (l->group_next)
+            l->group_next->group_prev = l->group_prev;
+        g->count--;
+    }
+    if (l->bev)
+        bufferevent_free(l->bev); /* closes the socket and frees the SSL */
+    if (l->timer)
+        event_free(l->timer);
+    wire_buf_free(&l->scratch);
+    free(l);
+}
+
+/* The end of every link: hand it back to its owner, then free it. Runs only
+ * from a libevent callback, never from inside link_close(). */
+static void link_finish(struct link *l)
+{
+    if (l->hooks.closed)
+        l->hooks.closed(l, l->close_why, l->arg);
+    link_free(l);
+}
+
+static void describe_ssl_failure(struct link *l, char *buf, size_t cap)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(l->bev);
+    const char *policy = ssl ? tls_error(ssl) : NULL;
+    if (policy != NULL) {
+        snprintf(buf, cap, "%s", policy);
+        return;
+    }
+    unsigned long e = bufferevent_get_openssl_error(l->bev);
+    if (e == 0)
+        e = ERR_get_error();
+    if (e != 0) {
+        ERR_error_string_n(e, buf, cap);
+        return;
+    }
+    int sock_err = EVUTIL_SOCKET_ERROR();
+    snprintf(buf, cap, "%s", sock_err ? evutil_socket_error_to_string(sock_err)
+                                      : "connection closed by remote");
+}
+
+static void enter_closing(struct link *l, int why)
+{
+    if (l->state == LINK_CLOSING)
+        return;
+    l->state = LINK_CLOSING;
+    l->close_why = why;
+    bufferevent_disable(l->bev, EV_READ);
+    /* Flush what is queued (typically the ERROR), bounded by a timer; the
+     * write callback finishes the link once the output is empty. Either way
+     * the link ends from the loop, never inside the caller's stack. */
+    bool empty = evbuffer_get_length(bufferevent_get_output(l->bev)) == 0;
+    set_timer(l, empty ? 0 : LINK_FLUSH_TIMEOUT_MS);
+}
+
+static int send_msg(struct link *l, const struct msg *m)
+{
+    struct wire_err werr = {0};
+    wire_buf_truncate(&l->scratch, 0);
+    int rc = msg_encode(m, l->params.limits, &l->scratch, &werr);
+    if (rc != 0) {
+        char why[160];
+        log_error("link", "%s: cannot encode %s: %s", l->name, msg_type_name(m->type),
+                  wire_err_format(&werr, why, sizeof(why)));
+        return rc;
+    }
+    struct evbuffer *out = bufferevent_get_output(l->bev);
+    if (evbuffer_get_length(out) + l->scratch.len > l->params.max_output) {
+        log_warn("link", "%s: remote is not reading (%zu bytes queued), dropping it", l->name,
+                 evbuffer_get_length(out));
+        enter_closing(l, SOVA_ERR_TOO_LARGE);
+        return SOVA_ERR_TOO_LARGE;
+    }
+    if (evbuffer_add(out, l->scratch.data, l->scratch.len) != 0)
+        return SOVA_ERR_NOMEM;
+    l->bytes_out += l->scratch.len;
+    return 0;
+}
+
+int link_send(struct link *l, const struct msg *m)
+{
+    if (l->state == LINK_CLOSING)
+        return 0;
+    int rc = send_msg(l, m);
+    if (rc == SOVA_ERR_NOMEM || rc == SOVA_ERR_TOO_LARGE || rc == 0)
+        return rc;
+    enter_closing(l, rc);
+    return rc;
+}
+
+void link_send_error(struct link *l, int code, uint8_t about_type, const char *text)
+{
+    if (l->state == LINK_CLOSING)
+        return;
+    struct msg m = {.type = MSG_ERROR};
+    m.u.error.code = (uint16_t)code;
+    m.u.error.offending_type = about_type;
+    size_t n = text ? strnlen(text, l->params.limits->max_error_text) : 0;
+    m.u.error.text = (struct wire_str){.ptr = text ? text : "", .len = n};
+    send_msg(l, &m);
+}
+
+void link_close(struct link *l, int code, const char *text)
+{
+    if (l->state == LINK_CLOSING)
+        return;
+    if (code != 0)
+        link_send_error(l, code, 0, text);
+    enter_closing(l, 0);
+}
+
+static void send_hello(struct link *l)
+{
+    char agent[32];
+    snprintf(agent, sizeof(agent), "sova/%s", SOVA_VERSION);
+    struct msg m = {.type = MSG_HELLO};
+    m.u.hello.version_min = MSG_PROTO_VERSION_MIN;
+    m.u.hello.version_max = MSG_PROTO_VERSION_MAX;
+    m.u.hello.capabilities = l->params.capabilities;
+    m.u.hello.role = l->params.local_role;
+    m.u.hello.agent = wire_str_from(agent);
+    send_msg(l, &m);
+}
+
+/* Their HELLO: agree on a version and check that the role they claim is one
+ * their certificate supports. */
+static void handle_hello(struct link *l, const struct msg_hello *h)
+{
+    uint16_t version;
+    if (msg_hello_negotiate(h, MSG_PROTO_VERSION_MIN, MSG_PROTO_VERSION_MAX, &version) != 0) {
+        char text[96];
+        snprintf(text, sizeof(text), "no common protocol version: we speak %d..%d, you %u..%u",
+                 MSG_PROTO_VERSION_MIN, MSG_PROTO_VERSION_MAX, h->version_min, h->version_max);
+        log_warn("link", "%s: %s", l->name, text);
+        link_close(l, MSG_ERR_VERSION, text);
+        return;
+    }
+    if (h->role != MSG_ROLE_SUPERNODE && h->role != MSG_ROLE_PEER) {
+        log_warn("link", "%s: HELLO with unknown role %u", l->name, h->role);
+        link_close(l, MSG_ERR_BAD_VALUE, "unknown role");
+        return;
+    }
+    if (h->role == MSG_ROLE_SUPERNODE) {
+        char why[256];
+        if (tls_require_supernode(bufferevent_openssl_get_ssl(l->bev), why, sizeof(why)) != 0) {
+            log_warn("link", "%s: claims to be a supernode but %s", l->name, why);
+            link_close(l, MSG_ERR_UNAUTHORIZED,
+                       "supernode role needs a certificate from the federation root");
+            return;
+        }
+    } else if (l->params.expect_supernode) {
+        log_warn("link", "%s: expected a supernode, remote says it is a peer", l->name);
+        link_close(l, MSG_ERR_PROTOCOL, "expected a supernode");
+        return;
+    }
+    l->remote_role = h->role;
+    l->version = version;
+    l->state = LINK_OPEN;
+    evtimer_del(l->timer);
+    log_info("link", "%s: opened, %s, protocol %u, agent \"%.*s\"", l->name,
+             h->role == MSG_ROLE_SUPERNODE ? "supernode" : "peer", version, (int)h->agent.len,
+             h->agent.ptr);
+    if (l->hooks.opened)
+        l->hooks.opened(l, l->arg);
+}
+
+static void dispatch(struct link *l, const struct msg *m)
+{
+    if (l->state == LINK_HELLO) {
+        if (m->type != MSG_HELLO) {
+            log_warn("link", "%s: %s before HELLO", l->name, msg_type_name(m->type));
+            link_close(l, MSG_ERR_PROTOCOL, "HELLO must come first");
+            return;
+        }
+        handle_hello(l, &m->u.hello);
+        return;
+    }
+    switch (m->type) {
+    case MSG_HELLO:
+        link_close(l, MSG_ERR_PROTOCOL, "HELLO sent twice");
+        return;
+    case MSG_PING: {
+        struct msg pong = {.type = MSG_PONG};
+        pong.u.pong.nonce = m->u.ping.nonce;
+        link_send(l, &pong);
+        return;
+    }
+    case MSG_PONG:
+        return; /* last_heard_ms is all a PONG is for */
+    case MSG_ERROR:
+        log_warn("link", "%s: remote reports error %u (%s): %.*s", l->name, m->u.error.code,
+                 msg_error_code_str(m->u.error.code), (int)m->u.error.text.len,
+                 m->u.error.text.ptr);
+        break; /* the owner may react too */
+    default:
+        break;
+    }
+    if (l->hooks.message)
+        l->hooks.message(l, m, l->arg);
+}
+
+/* Decode and dispatch every whole frame in the input buffer. */
+static void read_frames(struct link *l)
+{
+    struct evbuffer *in = bufferevent_get_input(l->bev);
+    while (l->state != LINK_CLOSING) {
+        size_t avail = evbuffer_get_length(in);
+        if (avail < WIRE_FRAME_HDR_SIZE)
+            break;
+        struct wire_frame_hdr hdr;
+        struct wire_err werr = {0};
+        const uint8_t *head = evbuffer_pullup(in, WIRE_FRAME_HDR_SIZE);
+        int need = wire_frame_peek(head, WIRE_FRAME_HDR_SIZE, l->params.limits->max_frame, &hdr,
+                                   &werr);
+        if (need < 0) {
+            char why[160];
+            wire_err_format(&werr, why, sizeof(why));
+            log_warn("link", "%s: malformed frame: %s", l->name, why);
+            link_close(l, msg_error_code_from_err(need), why);
+            break;
+        }
+        /* need > 0: the length is known and says how big the frame is. */
+        size_t frame_len = need > 0 ? (size_t)need : WIRE_FRAME_HDR_SIZE;
+        if (avail < frame_len)
+            break; /* wait for the rest */
+        const uint8_t *frame = evbuffer_pullup(in, (ev_ssize_t)frame_len);
+        uint8_t type = frame[WIRE_LENGTH_SIZE];
+        struct msg m;
+        size_t used = 0;
+        int rc = msg_decode_frame(frame, frame_len, l->params.limits, &m, &used, &werr);
+        l->bytes_in += frame_len;
+        l->last_heard_ms = link_now_ms();
+        if (rc == SOVA_ERR_UNKNOWN_TYPE) {
+            log_info("link", "%s: unknown message type 0x%02x ignored", l->name, type);
+            link_send_error(l, MSG_ERR_UNKNOWN_TYPE, type, "unknown message type");
+        } else if (rc != 0) {
+            struct msg err_msg;
+            char text[160];
+            msg_error_from_wire_err(&err_msg, &werr, type, text, sizeof(text));
+            log_warn("link", "%s: malformed %s frame: %s", l->name,
+                     msg_type_name(type) ? msg_type_name(type) : "?", text);
+            link_send(l, &err_msg);
+            enter_closing(l, rc);
+        } else {
+            dispatch(l, &m);
+            msg_clear(&m);
+        }
+        evbuffer_drain(in, frame_len);
+    }
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    read_frames(arg);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    struct link *l = arg;
+    if (l->state == LINK_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+        evtimer_del(l->timer);
+        link_finish(l);
+    }
+}
+
+static void on_tls_connected(struct link *l)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(l->bev);
+    if (tls_peer_info(ssl, &l->peer) != 0) {
+        log_warn("link", "%s: handshake finished without a usable certificate", l->name);
+        enter_closing(l, SOVA_ERR_NO_CERT);
+        return;
+    }
+    l->peer_known = true;
+    snprintf(l->name, sizeof(l->name), "%.*s", NODE_ID_SHORT_LEN, l->peer.id_str);
+    log_debug("link", "%s: TLS 1.3 up (%s)", l->name,
+              l->peer.chained_to_root ? "chains to federation root" : "self-signed");
+    l->state = LINK_HELLO;
+    send_hello(l);
+    bufferevent_enable(l->bev, EV_READ);
+    read_frames(l); /* HELLO may have arrived with the handshake */
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct link *l = arg;
+    (void)bev;
+    if (what & BEV_EVENT_CONNECTED) {
+        on_tls_connected(l);
+        return;
+    }
+    if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+        return;
+    int why = (what & BEV_EVENT_EOF) ? 0 : SOVA_ERR_IO;
+    if (l->state == LINK_TLS) {
+        char reason[256];
+        describe_ssl_failure(l, reason, sizeof(reason));
+        log_warn("link", "%s: TLS handshake failed: %s", l->name, reason);
+        why = SOVA_ERR_CRYPTO;
+    } else if (l->state != LINK_CLOSING) {
+        log_info("link", "%s: connection closed by remote%s", l->name,
+                 (what & BEV_EVENT_ERROR) ? " (error)" : "");
+    }
+    if (l->state != LINK_CLOSING)
+        l->close_why = why;
+    evtimer_del(l->timer);
+    l->state = LINK_CLOSING;
+    link_finish(l);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct link *l = arg;
+    (void)fd;
+    (void)what;
+    if (l->state == LINK_CLOSING) {
+        link_finish(l);
+        return;
+    }
+    log_warn("link", "%s: %s did not finish within %u ms", l->name,
+             l->state == LINK_TLS ? "TLS handshake" : "HELLO", l->params.handshake_timeout_ms);
+    if (l->state == LINK_HELLO) /* an ERROR can only travel once TLS is up */
+        link_send_error(l, MSG_ERR_TIMEOUT, 0, "handshake timeout");
+    enter_closing(l, SOVA_ERR_TIMEOUT);
+}
+
+static struct link *link_new(struct event_base *base, const struct sockaddr *remote,
+                             socklen_t remote_len, const struct link_params *params,
+                             const struct link_hooks *hooks, void *arg)
+{
+    struct link *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return NULL;
+    l->params = *params;
+    l->hooks = *hooks;
+    l->arg = arg;
+    l->state = LINK_TLS;
+    l->last_heard_ms = link_now_ms();
+    wire_buf_init(&l->scratch);
+    if (remote == NULL || wire_addr_from_sockaddr(&l->remote_addr, remote, remote_len) != 0)
+        snprintf(l->name, sizeof(l->name), "?");
+    else
+        wire_addr_format(&l->remote_addr, l->name, sizeof(l->name));
+    l->timer = evtimer_new(base, on_timer, l);
+    if (l->timer == NULL) {
+        free(l);
+        return NULL;
+    }
+    struct link_group *g = params->group;
+    if (g != NULL) {
+        l->group_next = g->head;
+        if (g->head)
+            g->head->group_prev = l;
+        g->head = l;
+        g->count++;
+    }
+    return l;
+}
+
+static void link_start(struct link *l)
+{
+    bufferevent_openssl_set_allow_dirty_shutdown(l->bev, 1);
+    bufferevent_setcb(l->bev, on_read, on_write, on_event, l);
+    /* Bound what one link may buffer on input: at most two frames. */
+    bufferevent_setwatermark(l->bev, EV_READ, 0, 2 * l->params.limits->max_frame);
+    bufferevent_enable(l->bev, EV_READ | EV_WRITE);
+    set_timer(l, l->params.handshake_timeout_ms);
+}
+
+struct link *link_accept(struct event_base *base, evutil_socket_t fd, SSL *ssl,
+                         const struct sockaddr *remote, socklen_t remote_len,
+                         const struct link_params *params, const struct link_hooks *hooks,
+                         void *arg)
+{
+    struct link *l = link_new(base, remote, remote_len, params, hooks, arg);
+    if (l != NULL)
+        l->bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (l == NULL || l->bev == NULL) {
+        if (l)
+            link_free(l);
+        SSL_free(ssl);
+        evutil_closesocket(fd);
+        return NULL;
+    }
+    link_start(l);
+    return l;
+}
+
+struct link *link_connect(struct event_base *base, const struct sockaddr *remote,
+                          socklen_t remote_len, SSL *ssl, const struct link_params *params,
+                          const struct link_hooks *hooks, void *arg)
+{
+    struct link *l = link_new(base, remote, remote_len, params, hooks, arg);
+    if (l != NULL)
+        l->bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                                BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (l == NULL || l->bev == NULL) {
+        if (l)
+            link_free(l);
+        SSL_free(ssl);
+        return NULL;
+    }
+    l->dialer = true;
+    link_start(l);
+    if (bufferevent_socket_connect(l->bev, remote, (int)remote_len) != 0) {
+        link_free(l);
+        return NULL;
+    }
+    return l;
+}
+
+void link_free_now(struct link *l)
+{
+    if (l != NULL)
+        link_free(l);
+}
+
+void link_group_free_all(struct link_group *g)
+{
+    while (g->head)
+        link_free(g->head);
+}
+
+const struct tls_peer_info *link_peer(const struct link *l)
+{
+    return l->peer_known ? &l->peer : NULL;
+}
+
+uint8_t link_remote_role(const struct link *l)
+{
+    return l->remote_role;
+}
+
+uint16_t link_version(const struct link *l)
+{
+    return l->version;
+}
+
+const struct wire_addr *link_remote_addr(const struct link *l)
+{
+    return &l->remote_addr;
+}
+
+const char *link_name(const struct link *l)
+{
+    return l->name;
+}
+
+uint64_t link_last_heard_ms(const struct link *l)
+{
+    return l->last_heard_ms;
+}
+
+void link_set_arg(struct link *l, void *arg)
+{
+    l->arg = arg;
+}
+
+void *link_arg(const struct link *l)
+{
+    return l->arg;
+}
+
+uint64_t link_bytes_in(const struct link *l)
+{
+    return l->bytes_in;
+}
+
+uint64_t link_bytes_out(const struct link *l)
+{
+    return l->bytes_out;
+}

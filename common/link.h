@@ -1,0 +1,120 @@
+/* link.h - one TLS 1.3 connection carrying Sova frames, on libevent.
+ *
+ * A link owns a bufferevent with the OpenSSL filter. It runs the TLS
+ * handshake (policy chosen by the SSL object from tls.h), then the HELLO
+ * exchange (version negotiation, role check: a remote that says it is a
+ * supernode must chain to the federation root), under one deadline. After
+ * that it decodes every frame with the bounded decoders of msg.h and hands
+ * the messages to its owner. It answers PING itself and remembers when the
+ * remote was last heard from.
+ *
+ * Bad input: a frame that does not decode is answered with an ERROR naming
+ * the bad field, logged once, and the link is closed; other links are not
+ * touched. An unknown message type gets an ERROR and the link stays up
+ * (a newer peer may speak a message we do not know). A remote that stops
+ * reading while we queue more than max_output bytes is dropped.
+ *
+ * Ownership and callbacks: the owner creates a link and receives hooks. A
+ * link frees itself: after hooks->closed() returns, the link is gone, so the
+ * owner drops its pointer there. link_close() never frees synchronously, so
+ * it is safe to call from inside any hook; the closed hook then runs from the
+ * event loop. Nothing here blocks.
+ */
+#ifndef SOVA_LINK_H
+#define SOVA_LINK_H
+
+#include "msg.h"
+#include "tls.h"
+#include "wire.h"
+
+#include <event2/event.h>
+#include <event2/util.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct link;
+
+/* The links of one owner, so it can count them and free them at exit.
+ * Zero-initialise; a link joins the group in its params and leaves it when
+ * freed. */
+struct link_group {
+    struct link *head;
+    size_t count;
+};
+
+struct link_hooks {
+    /* TLS and HELLO are done; link_peer()/link_remote_role() are valid. */
+    void (*opened)(struct link *l, void *arg);
+    /* A decoded message other than HELLO and PING/PONG. m is valid only
+     * during the call (it borrows the link's input buffer). */
+    void (*message)(struct link *l, const struct msg *m, void *arg);
+    /* The link is gone after this returns; why is 0 for a clean close by
+     * the owner or a negative enum sova_err. */
+    void (*closed)(struct link *l, int why, void *arg);
+};
+
+struct link_params {
+    const struct wire_limits *limits; /* borrowed; outlives the link */
+    uint8_t local_role;               /* MSG_ROLE_SUPERNODE or MSG_ROLE_PEER */
+    uint32_t capabilities;            /* HELLO capability bits we offer */
+    unsigned handshake_timeout_ms;    /* TLS + HELLO must finish within this */
+    size_t max_output;                /* queued bytes before the remote is dropped */
+    /* Dialer only: the remote must say it is a supernode in its HELLO. */
+    bool expect_supernode;
+    struct link_group *group; /* may be NULL */
+};
+
+/* Wrap an accepted socket (fd is owned by the link from now on, even on
+ * failure) and a server-side SSL (owned by the link). NULL on allocation
+ * failure. */
+struct link *link_accept(struct event_base *base, evutil_socket_t fd, SSL *ssl,
+                         const struct sockaddr *remote, socklen_t remote_len,
+                         const struct link_params *params, const struct link_hooks *hooks,
+                         void *arg);
+
+/* Dial remote with a client-side SSL (owned by the link). The outcome comes
+ * through the hooks: opened() or closed(). NULL on immediate failure. */
+struct link *link_connect(struct event_base *base, const struct sockaddr *remote,
+                          socklen_t remote_len, SSL *ssl, const struct link_params *params,
+                          const struct link_hooks *hooks, void *arg);
+
+/* Queue a message. Returns 0, or a negative enum sova_err if it could not be
+ * encoded (a bug: the link is then closed). No-op on a closing link. */
+int link_send(struct link *l, const struct msg *m);
+
+/* Send an ERROR (code from enum sova_err / PROTOCOL.md, and a short text)
+ * without closing. */
+void link_send_error(struct link *l, int code, uint8_t about_type, const char *text);
+
+/* Close: if code != 0, an ERROR frame with code and text goes out first;
+ * queued output is flushed (bounded by a short timer) and the closed hook
+ * runs from the loop. Idempotent. */
+void link_close(struct link *l, int code, const char *text);
+
+/* Free the link now, without the closed hook: for an owner tearing
+ * everything down at exit. Never call it from inside one of l's hooks. */
+void link_free_now(struct link *l);
+/* link_free_now() every link of the group. */
+void link_group_free_all(struct link_group *g);
+
+/* The remote, once opened. */
+const struct tls_peer_info *link_peer(const struct link *l);
+uint8_t link_remote_role(const struct link *l);
+uint16_t link_version(const struct link *l);
+/* Address the TCP connection came from / went to. */
+const struct wire_addr *link_remote_addr(const struct link *l);
+/* "abcdefgh" (short node ID) once known, else the remote address. */
+const char *link_name(const struct link *l);
+/* Monotonic milliseconds when the remote was last heard from. */
+uint64_t link_last_heard_ms(const struct link *l);
+void link_set_arg(struct link *l, void *arg);
+void *link_arg(const struct link *l);
+
+/* Bytes moved over the link so far (TLS payload, not counting TLS overhead). */
+uint64_t link_bytes_in(const struct link *l);
+uint64_t link_bytes_out(const struct link *l);
+
+/* Monotonic clock in milliseconds (shared by daemons for timers). */
+uint64_t link_now_ms(void);
+
+#endif

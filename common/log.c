@@ -1,0 +1,86 @@
+#include "log.h"
+#include "err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_LINE_MAX 1024
+#define LOG_NODE_SHORT 8
+
+static enum sova_log_level log_level = SOVA_LOG_INFO;
+static char log_node[LOG_NODE_SHORT + 1];
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+int sova_log_level_parse(const char *name, enum sova_log_level *out)
+{
+    for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+        if (strcmp(name, level_names[i]) == 0) {
+            *out = (enum sova_log_level)i;
+            return 0;
+        }
+    }
+    return SOVA_ERR_INVALID;
+}
+
+const char *sova_log_level_name(enum sova_log_level level)
+{
+    if ((unsigned)level >= sizeof(level_names) / sizeof(level_names[0]))
+        return "?";
+    return level_names[level];
+}
+
+void sova_log_set_level(enum sova_log_level level)
+{
+    log_level = level;
+}
+
+enum sova_log_level sova_log_get_level(void)
+{
+    return log_level;
+}
+
+void sova_log_set_node(const char *node_id)
+{
+    if (node_id == NULL) {
+        log_node[0] = '\0';
+        return;
+    }
+    snprintf(log_node, sizeof(log_node), "%s", node_id);
+}
+
+void sova_log(enum sova_log_level level, const char *module, const char *fmt, ...)
+{
+    if (level > log_level)
+        return;
+    char line[LOG_LINE_MAX];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s%s%s%s ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, ts.tv_nsec / 1000000, sova_log_level_name(level), module,
+                     log_node[0] ? " [" : "", log_node, log_node[0] ? "]" : "");
+    if (n < 0)
+        return;
+    size_t used = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + used, sizeof(line) - used, fmt, ap);
+    va_end(ap);
+    if (m > 0)
+        used += (size_t)m < sizeof(line) - used ? (size_t)m : sizeof(line) - used - 1;
+    /* Newlines inside a message would break "one line per event". */
+    for (size_t i = 0; i < used; i++)
+        if (line[i] == '\n' || line[i] == '\r')
+            line[i] = ' ';
+    if (used >= sizeof(line) - 1)
+        used = sizeof(line) - 2;
+    line[used++] = '\n';
+    ssize_t w = write(STDERR_FILENO, line, used);
+    (void)w;
+}

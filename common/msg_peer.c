@@ -1,0 +1,55 @@
+/* msg_peer.c - schemas of transfers between ordinary peers: manifests and
+ * chunk data. Layouts: docs/PROTOCOL.md, "Peer <-> peer messages". */
+#include "err.h"
+#include "msg_schema.h"
+
+void msg_chunk_range_io(struct wire_io *io, void *body)
+{
+    struct msg_chunk_range *m = body;
+    wire_io_raw(io, "hash", m->hash, WIRE_HASH_LEN);
+    wire_io_u32(io, "first_chunk", &m->first_chunk);
+    wire_io_u32_in(io, "count", &m->count, 1, UINT32_MAX);
+}
+
+static void chunk_hash_io(struct wire_io *io, void *item)
+{
+    wire_io_raw(io, NULL, item, WIRE_HASH_LEN);
+}
+
+static uint64_t chunk_total(uint64_t file_size, uint32_t chunk_size)
+{
+    if (chunk_size == 0)
+        return 0;
+    return file_size / chunk_size + (file_size % chunk_size != 0);
+}
+
+void msg_manifest_io(struct wire_io *io, void *body)
+{
+    struct msg_manifest *m = body;
+    const struct wire_array_spec spec = {
+        .count_size = 2,
+        .limit = io->lim->max_manifest_hashes,
+        .item_size = sizeof(*m->chunk_hashes),
+        .min_wire_size = WIRE_HASH_LEN,
+        .item = chunk_hash_io,
+    };
+    wire_io_raw(io, "hash", m->hash, WIRE_HASH_LEN);
+    wire_io_u64(io, "file_size", &m->file_size);
+    wire_io_u32_in(io, "chunk_size", &m->chunk_size, 1, UINT32_MAX);
+    wire_io_u32(io, "first_chunk", &m->first_chunk);
+    WIRE_IO_ARRAY(io, "chunk_hashes", m->chunk_hashes, m->n_chunk_hashes, &spec);
+    /* The page must lie inside the file. */
+    uint64_t total = chunk_total(m->file_size, m->chunk_size);
+    wire_io_check(io, (uint64_t)m->first_chunk + m->n_chunk_hashes <= total, SOVA_ERR_BAD_VALUE,
+                  "chunk_hashes");
+}
+
+void msg_data_io(struct wire_io *io, void *body)
+{
+    struct msg_data *m = body;
+    wire_io_raw(io, "hash", m->hash, WIRE_HASH_LEN);
+    wire_io_u32(io, "chunk_index", &m->chunk_index);
+    wire_io_u32(io, "offset", &m->offset);
+    wire_io_bytes(io, "data", &m->data, io->lim->max_data);
+    wire_io_check(io, m->data.len > 0, SOVA_ERR_BAD_VALUE, "data");
+}

@@ -1,0 +1,64 @@
+#include "op_config.h"
+
+#include "err.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OPT(n, t, def, lo, hi, field, h)                                                           \
+    {                                                                                              \
+        .name = n, .type = t, .default_value = def, .min = lo, .max = hi,                          \
+        .offset = offsetof(struct op_settings, field), .help = h                                   \
+    }
+
+static const struct config_option op_options[] = {
+    OPT("state-dir", CONFIG_PATH, NULL, 0, 0, state_dir,
+        "identity, state and control socket (default: $XDG_STATE_HOME/sova or ~/.local/state/sova)"),
+    OPT("bootstrap", CONFIG_ENDPOINTS, NULL, 0, 0, bootstrap, "supernode(s) to attach to"),
+    OPT("federation-ca", CONFIG_PATH, NULL, 0, 0, federation_ca,
+        "federation root certificate supernodes must chain to"),
+    OPT("listen", CONFIG_ENDPOINT, "0.0.0.0:7071", 0, 0, listen,
+        "address and port to accept other peers on"),
+    OPT("share", CONFIG_PATH, NULL, 0, 0, share, "folder whose files are shared"),
+    OPT("downloads", CONFIG_PATH, NULL, 0, 0, downloads, "folder for finished downloads"),
+    OPT("log-level", CONFIG_LOGLEVEL, "info", 0, 0, log_level, "error, warn, info or debug"),
+    OPT("max-frame", CONFIG_UINT, "1048576", 4096, 16777216, max_frame,
+        "largest frame accepted or sent, bytes"),
+    OPT("handshake-timeout-ms", CONFIG_UINT, "10000", 100, 600000, handshake_timeout_ms,
+        "time allowed for TLS handshake and HELLO"),
+};
+
+const struct config_schema op_config_schema = {
+    .section = "peer",
+    .options = op_options,
+    .count = sizeof(op_options) / sizeof(op_options[0]),
+};
+
+int op_settings_load(struct op_settings *s, int argc, char *const *argv, char *err,
+                     size_t errlen)
+{
+    memset(s, 0, sizeof(*s));
+    int rc = config_load_argv(&op_config_schema, s, argc, argv, err, errlen);
+    if (rc != 0 || s->state_dir != NULL)
+        return rc;
+    /* No --state-dir: the XDG state directory of the user running the peer. */
+    char path[4096];
+    const char *xdg = getenv("XDG_STATE_HOME");
+    const char *home = getenv("HOME");
+    if (xdg != NULL && xdg[0] == '/')
+        snprintf(path, sizeof(path), "%s/sova", xdg);
+    else if (home != NULL && home[0] == '/')
+        snprintf(path, sizeof(path), "%s/.local/state/sova", home);
+    else {
+        snprintf(err, errlen, "no --state-dir given and neither XDG_STATE_HOME nor HOME is set");
+        return SOVA_ERR_CONFIG;
+    }
+    return config_set(&op_config_schema, s, "state-dir", path, err, errlen);
+}
+
+void op_settings_free(struct op_settings *s)
+{
+    config_free(&op_config_schema, s);
+}

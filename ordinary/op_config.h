@@ -1,0 +1,31 @@
+/* op_config.h - sova-peer's settings and their one option table.
+ *
+ * Strings are owned by the struct and freed by op_settings_free().
+ */
+#ifndef SOVA_OP_CONFIG_H
+#define SOVA_OP_CONFIG_H
+
+#include "config.h"
+
+#include <stdint.h>
+
+struct op_settings {
+    char *state_dir;     /* identity, SQLite state, control socket */
+    char *bootstrap;     /* HOST:PORT[,HOST:PORT...] of supernodes */
+    char *federation_ca; /* the federation root certificate */
+    char *listen;        /* HOST:PORT to accept other peers on */
+    char *share;         /* shared folder */
+    char *downloads;     /* where finished downloads go */
+    int log_level;
+    uint64_t max_frame;            /* bytes */
+    uint64_t handshake_timeout_ms; /* TLS handshake + HELLO */
+};
+
+extern const struct config_schema op_config_schema;
+
+/* Defaults, the --config file, then the command line, into s. */
+int op_settings_load(struct op_settings *s, int argc, char *const *argv, char *err,
+                     size_t errlen);
+void op_settings_free(struct op_settings *s);
+
+#endif

@@ -1,0 +1,16 @@
+/* op_daemon.h - the sova-peer daemon (`sova-peer run`) and its identity.
+ *
+ * op_daemon_run() owns the event loop until SIGINT/SIGTERM; it blocks its
+ * caller (main) and returns 0 on a clean stop or a negative enum sova_err. */
+#ifndef SOVA_OP_DAEMON_H
+#define SOVA_OP_DAEMON_H
+
+#include "op_config.h"
+
+int op_daemon_run(const struct op_settings *s);
+
+/* Print the peer's node ID (creating its identity in the state directory on
+ * first use) to stdout. */
+int op_print_id(const struct op_settings *s);
+
+#endif

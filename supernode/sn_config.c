@@ -1,0 +1,68 @@
+#include "sn_config.h"
+#include "err.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#define OPT(n, t, def, lo, hi, field, h)                                                           \
+    {                                                                                              \
+        .name = n, .type = t, .default_value = def, .min = lo, .max = hi,                          \
+        .offset = offsetof(struct sn_settings, field), .help = h                                   \
+    }
+
+static const struct config_option sn_options[] = {
+    OPT("listen", CONFIG_ENDPOINT, "0.0.0.0:7070", 0, 0, listen,
+        "address and port to accept peers and supernodes on"),
+    OPT("cert", CONFIG_PATH, NULL, 0, 0, cert,
+        "supernode certificate (from deploy/sova-federation issue)"),
+    OPT("key", CONFIG_PATH, NULL, 0, 0, key, "supernode private key, mode 0600"),
+    OPT("federation-ca", CONFIG_PATH, NULL, 0, 0, federation_ca,
+        "federation root certificate (root.crt)"),
+    OPT("state-dir", CONFIG_PATH, "/var/lib/sova-supernode", 0, 0, state_dir,
+        "directory for persistent state"),
+    OPT("control", CONFIG_PATH, NULL, 0, 0, control,
+        "control socket (default: STATE-DIR/control.sock)"),
+    OPT("log-level", CONFIG_LOGLEVEL, "info", 0, 0, log_level, "error, warn, info or debug"),
+    OPT("max-frame", CONFIG_UINT, "1048576", 4096, 16777216, max_frame,
+        "largest frame accepted or sent, bytes"),
+    OPT("handshake-timeout-ms", CONFIG_UINT, "10000", 100, 600000, handshake_timeout_ms,
+        "time allowed for TLS handshake and HELLO"),
+};
+
+const struct config_schema sn_config_schema = {
+    .section = "supernode",
+    .options = sn_options,
+    .count = sizeof(sn_options) / sizeof(sn_options[0]),
+};
+
+int sn_settings_load(struct sn_settings *s, int argc, char *const *argv, char *err,
+                     size_t errlen)
+{
+    memset(s, 0, sizeof(*s));
+    return config_load_argv(&sn_config_schema, s, argc, argv, err, errlen);
+}
+
+int sn_settings_check(const struct sn_settings *s, char *err, size_t errlen)
+{
+    static const struct {
+        size_t offset;
+        const char *name;
+    } required[] = {
+        {offsetof(struct sn_settings, cert), "cert"},
+        {offsetof(struct sn_settings, key), "key"},
+        {offsetof(struct sn_settings, federation_ca), "federation-ca"},
+    };
+    for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+        if (*(char *const *)((const char *)s + required[i].offset) == NULL) {
+            snprintf(err, errlen, "option --%s is required", required[i].name);
+            return SOVA_ERR_CONFIG;
+        }
+    }
+    return 0;
+}
+
+void sn_settings_free(struct sn_settings *s)
+{
+    config_free(&sn_config_schema, s);
+}

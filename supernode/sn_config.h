@@ -1,0 +1,36 @@
+/* sn_config.h - sova-supernode's settings and their one option table.
+ *
+ * Every limit and timer of the supernode is a named option here, with its
+ * default, bounds and help; docs/CONFIG.md lists them. Strings are owned by
+ * the struct and freed by sn_settings_free().
+ */
+#ifndef SOVA_SN_CONFIG_H
+#define SOVA_SN_CONFIG_H
+
+#include "config.h"
+
+#include <stdint.h>
+
+struct sn_settings {
+    char *listen;        /* HOST:PORT to accept peers and supernodes on */
+    char *cert;          /* certificate issued by deploy/sova-federation */
+    char *key;           /* its private key (mode 0600) */
+    char *federation_ca; /* the federation root certificate */
+    char *state_dir;     /* persistent state */
+    char *control;       /* control socket path; default <state-dir>/control.sock */
+    int log_level;
+    uint64_t max_frame;            /* bytes */
+    uint64_t handshake_timeout_ms; /* TLS handshake + HELLO */
+};
+
+extern const struct config_schema sn_config_schema;
+
+/* Load defaults, the --config file and the command line into s. */
+int sn_settings_load(struct sn_settings *s, int argc, char *const *argv, char *err,
+                     size_t errlen);
+/* Check that the options needed to run are present; err names the first
+ * missing one. */
+int sn_settings_check(const struct sn_settings *s, char *err, size_t errlen);
+void sn_settings_free(struct sn_settings *s);
+
+#endif
