@@ -79,7 +79,7 @@ int config_parse_endpoint(const char *text, char *host, size_t hostlen, uint16_t
             return SOVA_ERR_INVALID;
         v = v * 10 + (unsigned long)(*p - '0');
     }
-    if (v == 0 || v > 65535)
+    if (v > 65535)
         return SOVA_ERR_INVALID;
     memcpy(host, h, hlen);
     host[hlen] = '\0';
@@ -117,6 +117,7 @@ static int parse_bool(const char *value, bool *out)
     return SOVA_ERR_INVALID;
 }
 
+/* A comma-separated list of endpoints to dial: port 0 makes no sense there. */
 static int check_endpoints(const char *value)
 {
     char host[CONFIG_HOST_MAX];
@@ -130,7 +131,7 @@ static int check_endpoints(const char *value)
             return SOVA_ERR_INVALID;
         memcpy(one, p, n);
         one[n] = '\0';
-        if (config_parse_endpoint(one, host, sizeof(host), &port) != 0)
+        if (config_parse_endpoint(one, host, sizeof(host), &port) != 0 || port == 0)
             return SOVA_ERR_INVALID;
         if (comma == NULL)
             return 0;
@@ -163,13 +164,16 @@ static int apply_value(const struct config_option *opt, void *settings, const ch
         return replace_string(field, value);
     case CONFIG_STRING:
         return replace_string(field, value);
-    case CONFIG_ENDPOINT:
-        if (check_endpoints(value) != 0 || strchr(value, ',') != NULL) {
+    case CONFIG_ENDPOINT: {
+        char host[CONFIG_HOST_MAX];
+        uint16_t port;
+        if (config_parse_endpoint(value, host, sizeof(host), &port) != 0) {
             err_set(err, errlen, "option '%s': '%s' is not HOST:PORT (IPv6 as [ADDR]:PORT)",
                     opt->name, value);
             return SOVA_ERR_CONFIG;
         }
         return replace_string(field, value);
+    }
     case CONFIG_ENDPOINTS:
         if (check_endpoints(value) != 0) {
             err_set(err, errlen, "option '%s': '%s' is not a comma-separated list of HOST:PORT",

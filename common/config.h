@@ -28,8 +28,8 @@ enum config_type {
     CONFIG_UINT,     /* uint64_t within [min, max] */
     CONFIG_BOOL,     /* bool: true/false/yes/no/on/off/1/0 */
     CONFIG_LOGLEVEL, /* int (enum sova_log_level): error/warn/info/debug */
-    CONFIG_ENDPOINT, /* char *: HOST:PORT or [V6]:PORT, port 1..65535 */
-    CONFIG_ENDPOINTS /* char *: comma-separated list of CONFIG_ENDPOINT */
+    CONFIG_ENDPOINT, /* char *: HOST:PORT or [V6]:PORT to listen on; port 0 = any free */
+    CONFIG_ENDPOINTS /* char *: comma-separated HOST:PORT to dial, port 1..65535 */
 };
 
 struct config_option {
@@ -85,8 +85,9 @@ void config_print_help(const struct config_schema *schema, FILE *out);
 /* Free the strings held by settings; settings itself is the caller's. */
 void config_free(const struct config_schema *schema, void *settings);
 
-/* Split "HOST:PORT" / "[V6]:PORT"; host copied into host (NUL-terminated).
- * Returns 0 or SOVA_ERR_INVALID. Pure; used by the daemons to bind/dial. */
+/* Split "HOST:PORT" / "[V6]:PORT" (port 0..65535); host copied into host
+ * (NUL-terminated). Returns 0 or SOVA_ERR_INVALID. Pure; used by the daemons
+ * to bind/dial. */
 int config_parse_endpoint(const char *text, char *host, size_t hostlen, uint16_t *port);
 
 #endif

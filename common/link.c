@@ -272,13 +272,14 @@ static void read_frames(struct link *l)
     struct evbuffer *in = bufferevent_get_input(l->bev);
     while (l->state != LINK_CLOSING) {
         size_t avail = evbuffer_get_length(in);
-        if (avail < WIRE_FRAME_HDR_SIZE)
+        if (avail < WIRE_LENGTH_SIZE)
             break;
+        /* A bad length is refused as soon as its 4 bytes are here. */
+        size_t head_len = avail < WIRE_FRAME_HDR_SIZE ? avail : WIRE_FRAME_HDR_SIZE;
         struct wire_frame_hdr hdr;
         struct wire_err werr = {0};
-        const uint8_t *head = evbuffer_pullup(in, WIRE_FRAME_HDR_SIZE);
-        int need = wire_frame_peek(head, WIRE_FRAME_HDR_SIZE, l->params.limits->max_frame, &hdr,
-                                   &werr);
+        const uint8_t *head = evbuffer_pullup(in, (ev_ssize_t)head_len);
+        int need = wire_frame_peek(head, head_len, l->params.limits->max_frame, &hdr, &werr);
         if (need < 0) {
             char why[160];
             wire_err_format(&werr, why, sizeof(why));
@@ -286,7 +287,7 @@ static void read_frames(struct link *l)
             link_close(l, msg_error_code_from_err(need), why);
             break;
         }
-        /* need > 0: the length is known and says how big the frame is. */
+        /* need > 0: bytes the frame needs (the header, or the whole frame). */
         size_t frame_len = need > 0 ? (size_t)need : WIRE_FRAME_HDR_SIZE;
         if (avail < frame_len)
             break; /* wait for the rest */

@@ -98,7 +98,7 @@ static size_t err_field_into(const struct wire_err *err, char *buf, size_t cap)
         sep = ".";
     }
     if (err->depth > kept)
-        append(buf, cap, &used, "%s...", sep);
+        append(buf, cap, &used, "%s*", sep); /* steps too deep to keep */
     if (err->field)
         append(buf, cap, &used, "%s%s", sep, err->field);
     return used;
@@ -465,11 +465,12 @@ void wire_io_check(struct wire_io *io, bool ok, int code, const char *field)
         io_fail(io, code, field, wire_io_offset(io));
 }
 
-/* The n next input bytes, or NULL (TRUNCATED) if fewer remain. */
-static const uint8_t *io_take(struct wire_io *io, const char *field, size_t n)
+/* The n next input bytes, or NULL (TRUNCATED, reported at the offset at
+ * where the field began) if fewer remain. */
+static const uint8_t *io_take(struct wire_io *io, const char *field, size_t n, size_t at)
 {
     if (io->end - io->pos < n) {
-        io_fail(io, SOVA_ERR_TRUNCATED, field, io->pos);
+        io_fail(io, SOVA_ERR_TRUNCATED, field, at);
         return NULL;
     }
     const uint8_t *p = io->in + io->pos;
@@ -499,7 +500,7 @@ static void io_uint(struct wire_io *io, const char *field, uint64_t *v, unsigned
         return;
     size_t at = wire_io_offset(io);
     if (io->mode == WIRE_IO_DECODE) {
-        const uint8_t *p = io_take(io, field, size);
+        const uint8_t *p = io_take(io, field, size, at);
         if (!p)
             return;
         *v = load_be(p, size);
@@ -567,7 +568,7 @@ void wire_io_raw(struct wire_io *io, const char *field, uint8_t *p, size_t n)
         io_put(io, field, p, n);
         return;
     }
-    const uint8_t *src = io_take(io, field, n);
+    const uint8_t *src = io_take(io, field, n, io->pos);
     if (src)
         memcpy(p, src, n);
 }
@@ -594,14 +595,15 @@ static void io_length(struct wire_io *io, const char *field, size_t *len, unsign
 
 /* The len bytes of a str or bytes body: borrowed from the input when
  * decoding, appended from *ptr when encoding. */
-static const void *io_body(struct wire_io *io, const char *field, const void *ptr, size_t len)
+static const void *io_body(struct wire_io *io, const char *field, const void *ptr, size_t len,
+                           size_t at)
 {
     if (!io_active(io))
         return NULL;
     if (io->mode == WIRE_IO_DECODE)
-        return io_take(io, field, len);
+        return io_take(io, field, len, at);
     if (len > 0 && !ptr) {
-        io_fail(io, SOVA_ERR_INVALID, field, wire_io_offset(io));
+        io_fail(io, SOVA_ERR_INVALID, field, at);
         return NULL;
     }
     io_put(io, field, ptr, len);
@@ -621,7 +623,7 @@ void wire_io_str(struct wire_io *io, const char *field, struct wire_str *s, size
     /* Check an encoder's input before it reaches the wire. */
     if (io->mode == WIRE_IO_ENCODE && io_active(io) && s->ptr && !str_allowed(s->ptr, len, flags))
         io_fail(io, SOVA_ERR_BAD_VALUE, field, at);
-    const char *p = io_body(io, field, s->ptr, len);
+    const char *p = io_body(io, field, s->ptr, len, at);
     if (!p || io->mode != WIRE_IO_DECODE)
         return;
     if (!str_allowed(p, len, flags)) {
@@ -636,9 +638,10 @@ void wire_io_bytes(struct wire_io *io, const char *field, struct wire_bytes *b, 
 {
     if (!io_active(io))
         return;
+    size_t at = wire_io_offset(io);
     size_t len = b->len;
     io_length(io, field, &len, 4, max_len);
-    const uint8_t *p = io_body(io, field, b->ptr, len);
+    const uint8_t *p = io_body(io, field, b->ptr, len, at);
     if (p && io->mode == WIRE_IO_DECODE) {
         b->ptr = p;
         b->len = len;

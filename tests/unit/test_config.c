@@ -68,11 +68,10 @@ static void test_file_errors_name_line_and_option(void)
         {"max-frame = 99999999999999999999999\n", "option 'max-frame'"},
         {"log-level = loud\n", "test.conf:1: option 'log-level': 'loud' is not one of"},
         {"listen = 7070\n", "test.conf:1: option 'listen': '7070' is not HOST:PORT"},
-        {"listen = host:0\n", "option 'listen': 'host:0'"},
         {"listen = host:65536\n", "option 'listen'"},
         {"listen = ::1:7070\n", "option 'listen'"},
         {"listen = a:1,b:2\n", "option 'listen'"},
-        {"[client]\nlisten = a:1\n", "test.conf:1: unknown section [client]"},
+        {"[client]\nlisten = a:1\n", "test.conf:2: unknown section [client]"},
         {"cert = a\ncert = b\n", "test.conf:2: option 'cert' given twice"},
         {"cert = \n", "test.conf:1: option 'cert': empty path"},
         {"just some words\n", "test.conf:1: syntax error"},
@@ -194,6 +193,17 @@ static void test_endpoint_parse(void)
     CU_ASSERT_NOT_EQUAL(config_parse_endpoint("h:", host, sizeof(host), &port), 0);
     CU_ASSERT_NOT_EQUAL(config_parse_endpoint("h:12a", host, sizeof(host), &port), 0);
     CU_ASSERT_NOT_EQUAL(config_parse_endpoint("h o:1", host, sizeof(host), &port), 0);
+    /* listen may use port 0 (any free port); a dial list may not */
+    struct sn_settings s;
+    CU_ASSERT_EQUAL(load_text(&s, "listen = 127.0.0.1:0\n"), 0);
+    sn_settings_free(&s);
+    struct config_option dial = {.name = "peers", .type = CONFIG_ENDPOINTS};
+    char *list = NULL;
+    dial.offset = 0;
+    struct config_schema one = {.section = "supernode", .options = &dial, .count = 1};
+    CU_ASSERT_NOT_EQUAL(config_set(&one, &list, "peers", "a:1,b:0", err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(config_set(&one, &list, "peers", "a:1,[::1]:2", err, sizeof(err)), 0);
+    free(list);
 }
 
 int test_register(void)

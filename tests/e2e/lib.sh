@@ -1,0 +1,78 @@
+# lib.sh - helpers for the end-to-end tests (sourced, not run).
+# Env from ctest: SOVA_BIN (build dir), SOVA_SRC (source dir).
+set -euo pipefail
+: "${SOVA_BIN:?SOVA_BIN must point at the build directory}"
+: "${SOVA_SRC:?SOVA_SRC must point at the source directory}"
+SN_BIN=$SOVA_BIN/supernode/sova-supernode
+PEER_BIN=$SOVA_BIN/ordinary/sova-peer
+FED=$SOVA_SRC/deploy/sova-federation
+WORK=$(mktemp -d /tmp/sova-e2e.XXXXXX)
+PIDS=()
+CHECKS=0
+
+cleanup() {
+  local rc=$?
+  for p in "${PIDS[@]}"; do
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  if [ $rc -ne 0 ]; then
+    echo "--- logs of the failed test ($WORK) ---"
+    for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "== $f"; tail -n 40 "$f"; }; done
+  fi
+  rm -rf "$WORK"
+  exit $rc
+}
+trap cleanup EXIT INT TERM
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { CHECKS=$((CHECKS + 1)); echo "ok $CHECKS - $*"; }
+
+# wait_for FILE REGEX [SECONDS]: wait until a line of FILE matches REGEX.
+wait_for() {
+  local file=$1 re=$2 secs=${3:-10}
+  local deadline=$((SECONDS + secs))
+  while [ $SECONDS -lt $deadline ]; do
+    grep -Eq -- "$re" "$file" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  fail "waited ${secs}s for /$re/ in $(basename "$file"); last lines: $(tail -n 5 "$file" 2>/dev/null)"
+}
+
+# start NAME CMD...: run CMD in the background, stderr+stdout to $WORK/NAME.log.
+start() {
+  local name=$1; shift
+  "$@" >"$WORK/$name.log" 2>&1 &
+  PIDS+=($!)
+  eval "PID_$name=$!"
+}
+
+# stop NAME: SIGTERM and wait; fails if the process does not exit 0.
+stop() {
+  local name=$1 pid
+  eval "pid=\$PID_$name"
+  kill -TERM "$pid"
+  local rc=0
+  wait "$pid" || rc=$?
+  [ $rc -eq 0 ] || fail "$name exited with status $rc after SIGTERM"
+}
+
+# make_federation: root + sn1 certificates in $WORK/fed.
+make_federation() {
+  "$FED" init "$WORK/fed" >/dev/null
+  "$FED" issue "$WORK/fed" sn1 >/dev/null
+}
+
+# start_supernode NAME [ARGS...]: start on a free loopback port; sets PORT_NAME.
+start_supernode() {
+  local name=$1; shift
+  start "$name" "$SN_BIN" --listen 127.0.0.1:0 --cert "$WORK/fed/sn1.crt" \
+    --key "$WORK/fed/sn1.key" --federation-ca "$WORK/fed/root.crt" \
+    --state-dir "$WORK/$name-state" "$@"
+  wait_for "$WORK/$name.log" "listening on 127\.0\.0\.1:[0-9]+"
+  local port
+  port=$(grep -Eo "listening on 127\.0\.0\.1:[0-9]+" "$WORK/$name.log" | head -1 | sed 's/.*://')
+  eval "PORT_$name=$port"
+}
+
+done_ok() { echo "$CHECKS passed, 0 failed"; }
