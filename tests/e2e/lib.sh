@@ -5,6 +5,16 @@ set -euo pipefail
 : "${SOVA_SRC:?SOVA_SRC must point at the source directory}"
 SN_BIN=$SOVA_BIN/supernode/sova-supernode
 PEER_BIN=$SOVA_BIN/ordinary/sova-peer
+# SOVA_VALGRIND=/usr/bin/valgrind runs every daemon (not the short CLI calls)
+# under memcheck: a leak or memory error makes it exit 99, which stop() and
+# the final check turn into a failed test. Waits stretch to match.
+RUN=()
+TIME_SCALE=1
+if [ -n "${SOVA_VALGRIND:-}" ]; then
+  RUN=("$SOVA_VALGRIND" --quiet --leak-check=full --show-leak-kinds=definite,indirect
+       --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --track-fds=no)
+  TIME_SCALE=10
+fi
 FED=$SOVA_SRC/deploy/sova-federation
 WORK=$(mktemp -d /tmp/sova-e2e.XXXXXX)
 PIDS=()
@@ -30,7 +40,7 @@ ok() { CHECKS=$((CHECKS + 1)); echo "ok $CHECKS - $*"; }
 
 # wait_for FILE REGEX [SECONDS]: wait until a line of FILE matches REGEX.
 wait_for() {
-  local file=$1 re=$2 secs=${3:-10}
+  local file=$1 re=$2 secs=$(( ${3:-10} * TIME_SCALE ))
   local deadline=$((SECONDS + secs))
   while [ $SECONDS -lt $deadline ]; do
     grep -Eq -- "$re" "$file" 2>/dev/null && return 0
@@ -39,10 +49,11 @@ wait_for() {
   fail "waited ${secs}s for /$re/ in $(basename "$file"); last lines: $(tail -n 5 "$file" 2>/dev/null)"
 }
 
-# start NAME CMD...: run CMD in the background, stderr+stdout to $WORK/NAME.log.
+# start NAME CMD...: run daemon CMD in the background (under valgrind when
+# asked), stderr+stdout to $WORK/NAME.log.
 start() {
   local name=$1; shift
-  "$@" >"$WORK/$name.log" 2>&1 &
+  "${RUN[@]}" "$@" >"$WORK/$name.log" 2>&1 &
   PIDS+=($!)
   eval "PID_$name=$!"
 }

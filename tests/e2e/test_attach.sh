@@ -2,6 +2,7 @@
 # A peer attaches to a real supernode over TLS 1.3 (policy b); bad input and
 # bad certificates close only the offending link, never the daemon or
 # another peer's session.
+# valgrind: yes
 source "$(dirname "$0")/lib.sh"
 make_federation
 start_supernode sn

@@ -69,4 +69,17 @@ out=$("$PEER_BIN" --state-dir "$WORK/p" id 2>&1); rc=$?
 set -e
 [ $rc -ne 0 ] && grep -q "node.key" <<<"$out" || fail "world-readable key accepted: $out"
 ok "a world-readable key is refused"
+# docs/CONFIG.md documents every option each binary accepts.
+for opt in $( { "$SN_BIN" --help; "$PEER_BIN" --help; } | grep -Eo '^  --[a-z-]+' | sed 's/^  --//' |
+              grep -vx config | grep -vx print-config | sort -u); do
+  grep -q "| \`$opt\` |" "$SOVA_SRC/docs/CONFIG.md" || fail "docs/CONFIG.md does not document --$opt"
+done
+ok "docs/CONFIG.md documents every option"
+
+# The example config is valid for both daemons.
+"$SN_BIN" --config "$SOVA_SRC/deploy/examples/sova.conf" --print-config >/dev/null ||
+  fail "deploy/examples/sova.conf rejected by sova-supernode"
+"$PEER_BIN" print-config --config "$SOVA_SRC/deploy/examples/sova.conf" >/dev/null ||
+  fail "deploy/examples/sova.conf rejected by sova-peer"
+ok "deploy/examples/sova.conf is valid for both daemons"
 done_ok

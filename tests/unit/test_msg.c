@@ -632,8 +632,8 @@ static const char *const family_dirs[] = {
     [MSG_FAMILY_PEER] = "fuzz_msg_peer",
 };
 
-static void write_seed(const char *root, const char *dir, const char *name, const uint8_t *a,
-                       size_t alen, const uint8_t *b, size_t blen)
+static void write_seed(const char *root, const char *dir, const char *name,
+                       const struct wire_buf *bytes)
 {
     char path[512];
     snprintf(path, sizeof(path), "%s/%s", root, dir);
@@ -641,32 +641,41 @@ static void write_seed(const char *root, const char *dir, const char *name, cons
     snprintf(path, sizeof(path), "%s/%s/%s", root, dir, name);
     FILE *f = fopen(path, "wb");
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    CU_ASSERT_EQUAL(fwrite(a, 1, alen, f), alen);
-    if (blen)
-        CU_ASSERT_EQUAL(fwrite(b, 1, blen, f), blen);
+    CU_ASSERT_EQUAL(fwrite(bytes->data, 1, bytes->len, f), bytes->len);
     CU_ASSERT_EQUAL(fclose(f), 0);
 }
 
 /* fuzz_frame seeds are whole frames; fuzz_msg_<family> seeds are the type
- * byte followed by the payload. */
+ * byte followed by the payload, once as is and once with an unknown TLV. */
 static void test_write_fuzz_seeds(void)
 {
     const char *root = getenv("SOVA_WRITE_SEEDS");
     if (!root || !*root)
         return;
+    struct wire_buf stream; /* every sample, back to back, as a link reads them */
+    wire_buf_init(&stream);
     for (size_t i = 0; i < N_GOLDEN; i++) {
         const struct golden *g = &goldens[i];
-        const char *name = msg_type_name(g->type);
+        const char *dir = family_dirs[msg_type_family(g->type)];
+        char name[64];
         struct msg m;
-        struct wire_buf frame;
-        wire_buf_init(&frame);
+        struct wire_buf bytes;
+        wire_buf_init(&bytes);
         build(&m, g->type);
-        CU_ASSERT_EQUAL_FATAL(msg_encode(&m, &lim, &frame, NULL), 0);
-        write_seed(root, "fuzz_frame", name, frame.data, frame.len, NULL, 0);
-        write_seed(root, family_dirs[msg_type_family(g->type)], name, &g->type, 1, g->payload,
-                   g->len);
-        wire_buf_free(&frame);
+        CU_ASSERT_EQUAL_FATAL(msg_encode(&m, &lim, &bytes, NULL), 0);
+        write_seed(root, "fuzz_frame", msg_type_name(g->type), &bytes);
+        CU_ASSERT_EQUAL(wire_buf_append(&stream, bytes.data, bytes.len), 0);
+        wire_buf_truncate(&bytes, 0);
+        CU_ASSERT_EQUAL(wire_buf_append(&bytes, &g->type, 1), 0);
+        CU_ASSERT_EQUAL(wire_buf_append(&bytes, g->payload, g->len), 0);
+        write_seed(root, dir, msg_type_name(g->type), &bytes);
+        append_tlv(&bytes, 0x7777, "future");
+        snprintf(name, sizeof(name), "%s-ext", msg_type_name(g->type));
+        write_seed(root, dir, name, &bytes);
+        wire_buf_free(&bytes);
     }
+    write_seed(root, "fuzz_frame", "stream-of-all", &stream);
+    wire_buf_free(&stream);
 }
 
 int test_register(void)
