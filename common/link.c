@@ -6,7 +6,9 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <errno.h>
 #include <openssl/err.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -326,10 +328,16 @@ static void on_read(struct bufferevent *bev, void *arg)
 static void on_write(struct bufferevent *bev, void *arg)
 {
     struct link *l = arg;
-    if (l->state == LINK_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-        evtimer_del(l->timer);
-        link_finish(l);
+    size_t queued = evbuffer_get_length(bufferevent_get_output(bev));
+    if (l->state == LINK_CLOSING) {
+        if (queued == 0) {
+            evtimer_del(l->timer);
+            link_finish(l);
+        }
+        return;
     }
+    if (l->state == LINK_OPEN && l->hooks.drained)
+        l->hooks.drained(l, l->arg);
 }
 
 static void on_tls_connected(struct link *l)
@@ -432,6 +440,7 @@ static void link_start(struct link *l)
     bufferevent_setcb(l->bev, on_read, on_write, on_event, l);
     /* Bound what one link may buffer on input: at most two frames. */
     bufferevent_setwatermark(l->bev, EV_READ, 0, 2 * l->params.limits->max_frame);
+    bufferevent_setwatermark(l->bev, EV_WRITE, LINK_DRAINED_BYTES, 0);
     bufferevent_enable(l->bev, EV_READ | EV_WRITE);
     set_timer(l, l->params.handshake_timeout_ms);
 }
@@ -456,6 +465,24 @@ struct link *link_accept(struct event_base *base, evutil_socket_t fd, SSL *ssl,
     return l;
 }
 
+/* A socket bound to params.bind_addr for the bufferevent to connect from. */
+static int bind_socket(struct link *l, int family)
+{
+    if (l->params.bind_addr->sa_family != family)
+        return 0; /* e.g. an IPv6 remote while we listen on IPv4 only */
+    evutil_socket_t fd = socket(family, SOCK_STREAM, 0);
+    if (fd < 0)
+        return SOVA_ERR_IO;
+    if (evutil_make_socket_nonblocking(fd) != 0 || evutil_make_socket_closeonexec(fd) != 0 ||
+        bind(fd, l->params.bind_addr, l->params.bind_len) != 0) {
+        log_warn("link", "cannot bind outgoing socket: %s", strerror(errno));
+        evutil_closesocket(fd);
+        return SOVA_ERR_IO;
+    }
+    bufferevent_setfd(l->bev, fd);
+    return 0;
+}
+
 struct link *link_connect(struct event_base *base, const struct sockaddr *remote,
                           socklen_t remote_len, SSL *ssl, const struct link_params *params,
                           const struct link_hooks *hooks, void *arg)
@@ -471,6 +498,10 @@ struct link *link_connect(struct event_base *base, const struct sockaddr *remote
         return NULL;
     }
     l->dialer = true;
+    if (params->bind_addr != NULL && bind_socket(l, remote->sa_family) != 0) {
+        link_free(l);
+        return NULL;
+    }
     link_start(l);
     if (bufferevent_socket_connect(l->bev, remote, (int)remote_len) != 0) {
         link_free(l);
@@ -514,6 +545,11 @@ const struct wire_addr *link_remote_addr(const struct link *l)
 const char *link_name(const struct link *l)
 {
     return l->name;
+}
+
+size_t link_output_len(const struct link *l)
+{
+    return evbuffer_get_length(bufferevent_get_output(l->bev));
 }
 
 uint64_t link_last_heard_ms(const struct link *l)

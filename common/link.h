@@ -51,7 +51,13 @@ struct link_hooks {
     /* The link is gone after this returns; why is 0 for a clean close by
      * the owner or a negative enum sova_err. */
     void (*closed)(struct link *l, int why, void *arg);
+    /* Optional: queued output fell to LINK_DRAINED_BYTES or less, so a
+     * sender that paces itself (file data) may queue more. */
+    void (*drained)(struct link *l, void *arg);
 };
+
+/* Output level at which the drained hook runs. */
+#define LINK_DRAINED_BYTES (256u * 1024)
 
 struct link_params {
     const struct wire_limits *limits; /* borrowed; outlives the link */
@@ -62,6 +68,10 @@ struct link_params {
     /* Dialer only: the remote must say it is a supernode in its HELLO. */
     bool expect_supernode;
     struct link_group *group; /* may be NULL */
+    /* Dialer only: bind the socket to this local address (port 0) before
+     * connecting, so the remote sees the address we listen on. May be NULL. */
+    const struct sockaddr *bind_addr;
+    socklen_t bind_len;
 };
 
 /* Wrap an accepted socket (fd is owned by the link from now on, even on
@@ -105,6 +115,8 @@ uint16_t link_version(const struct link *l);
 const struct wire_addr *link_remote_addr(const struct link *l);
 /* "abcdefgh" (short node ID) once known, else the remote address. */
 const char *link_name(const struct link *l);
+/* Bytes queued for sending and not yet written to the socket. */
+size_t link_output_len(const struct link *l);
 /* Monotonic milliseconds when the remote was last heard from. */
 uint64_t link_last_heard_ms(const struct link *l);
 void link_set_arg(struct link *l, void *arg);
