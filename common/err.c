@@ -9,6 +9,7 @@ const char *sova_err_str(int code)
     case SOVA_ERR_INVALID: return "invalid argument";
     case SOVA_ERR_INTERNAL: return "internal error";
     case SOVA_ERR_TIMEOUT: return "timed out";
+    case SOVA_ERR_NOT_FOUND: return "not found";
     case SOVA_ERR_TRUNCATED: return "truncated field";
     case SOVA_ERR_TOO_LARGE: return "value exceeds limit";
     case SOVA_ERR_BAD_LENGTH: return "bad frame length";
@@ -23,6 +24,11 @@ const char *sova_err_str(int code)
     case SOVA_ERR_NO_CERT: return "no certificate presented";
     case SOVA_ERR_CONFIG: return "configuration error";
     case SOVA_ERR_USAGE: return "usage error";
+    case SOVA_ERR_UNKNOWN_PEER: return "unknown peer";
+    case SOVA_ERR_PEER_EXISTS: return "peer already attached";
+    case SOVA_ERR_PEER_FILES: return "peer's file limit reached";
+    case SOVA_ERR_PEER_NAME_BYTES: return "peer's file name bytes limit reached";
+    case SOVA_ERR_INDEX_FULL: return "index is full";
     }
     return "unknown error";
 }

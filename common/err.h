@@ -15,6 +15,7 @@ enum sova_err {
     SOVA_ERR_INVALID = -3,  /* bad argument from the caller */
     SOVA_ERR_INTERNAL = -4, /* an invariant failed; a bug */
     SOVA_ERR_TIMEOUT = -5,  /* the remote did not answer in time */
+    SOVA_ERR_NOT_FOUND = -6, /* no such file, peer or record */
     /* wire decoding */
     SOVA_ERR_TRUNCATED = -10,    /* a field runs past the end of its buffer */
     SOVA_ERR_TOO_LARGE = -11,    /* a length or count exceeds its limit */
@@ -32,6 +33,12 @@ enum sova_err {
     /* configuration */
     SOVA_ERR_CONFIG = -30, /* bad config file or option (message says where) */
     SOVA_ERR_USAGE = -31,  /* bad command line */
+    /* supernode index (supernode/sn_index.h) */
+    SOVA_ERR_UNKNOWN_PEER = -40,    /* no such peer attached */
+    SOVA_ERR_PEER_EXISTS = -41,     /* the peer is attached already */
+    SOVA_ERR_PEER_FILES = -42,      /* the peer publishes as many files as it may */
+    SOVA_ERR_PEER_NAME_BYTES = -43, /* the peer's file names use all the bytes it may */
+    SOVA_ERR_INDEX_FULL = -44,      /* the index holds as many records as it may */
 };
 
 /* A short constant English phrase for code; never NULL. */

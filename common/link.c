@@ -522,6 +522,16 @@ void link_group_free_all(struct link_group *g)
         link_free(g->head);
 }
 
+struct link *link_group_first(const struct link_group *g)
+{
+    return g->head;
+}
+
+struct link *link_group_next(const struct link *l)
+{
+    return l->group_next;
+}
+
 const struct tls_peer_info *link_peer(const struct link *l)
 {
     return l->peer_known ? &l->peer : NULL;

@@ -106,6 +106,11 @@ void link_close(struct link *l, int code, const char *text);
 void link_free_now(struct link *l);
 /* link_free_now() every link of the group. */
 void link_group_free_all(struct link_group *g);
+/* Walk a group: first link, then each next; NULL at the end. A link closed
+ * during the walk stays in the group until the loop frees it, so closing
+ * while walking is safe. */
+struct link *link_group_first(const struct link_group *g);
+struct link *link_group_next(const struct link *l);
 
 /* The remote, once opened. */
 const struct tls_peer_info *link_peer(const struct link *l);

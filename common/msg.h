@@ -135,9 +135,15 @@ enum msg_dialback_outcome {
 #define MSG_RESULT_FINAL 0x01 /* no more results for this query id */
 
 /* Extension TLV tags known to this version (per message type). */
-#define MSG_EXT_ERROR_RETRY_AFTER 0x0001 /* ERROR: u32 milliseconds */
-#define MSG_EXT_ERROR_REDIRECT    0x0002 /* ERROR: address list */
-#define MSG_EXT_SEARCH_SIZE_RANGE 0x0001 /* SEARCH, FWD_SEARCH: u64 min, u64 max */
+#define MSG_EXT_HELLO_CONNECT_TOKEN 0x0001 /* HELLO: token of a CONNECT_REQUEST */
+#define MSG_EXT_ERROR_RETRY_AFTER   0x0001 /* ERROR: u32 milliseconds */
+#define MSG_EXT_ERROR_REDIRECT      0x0002 /* ERROR: address list */
+#define MSG_EXT_SEARCH_SIZE_RANGE   0x0001 /* SEARCH, FWD_SEARCH: u64 min, u64 max */
+#define MSG_EXT_SEARCH_HASH         0x0002 /* SEARCH, FWD_SEARCH: content hash */
+
+/* Relay flow control: RELAY_DATA bytes each side of a hop may send on a new
+ * circuit before it has received any RELAY_WINDOW credit. */
+#define MSG_RELAY_INITIAL_CREDIT (256 * 1024)
 
 /* ---- core ------------------------------------------------------------------- */
 struct msg_hello {
@@ -145,6 +151,10 @@ struct msg_hello {
     uint32_t capabilities;             /* MSG_CAP_* */
     uint8_t role;                      /* enum msg_role */
     struct wire_str agent;             /* "sova-peer/0.1.0"; may be empty */
+    /* Extension MSG_EXT_HELLO_CONNECT_TOKEN: this connection answers the
+     * CONNECT_REQUEST that carried this token. */
+    bool has_connect_token;
+    uint8_t connect_token[WIRE_TOKEN_LEN];
 };
 
 struct msg_error {
@@ -164,8 +174,8 @@ struct msg_ping { /* PING and PONG: a PONG echoes the nonce */
 
 /* ---- ordinary peer <-> supernode -------------------------------------------- */
 struct msg_register {
-    uint8_t session;      /* enum msg_session */
-    uint8_t reachability; /* enum msg_reachability: what the peer claims */
+    uint8_t session;         /* enum msg_session */
+    uint8_t reachability;    /* enum msg_reachability: what the peer claims */
     struct wire_addr *addrs; /* where it listens; may be empty */
     size_t n_addrs;
 };
@@ -215,10 +225,12 @@ struct msg_publish_ack {
 struct msg_search { /* also the body of FWD_SEARCH */
     uint64_t query_id;
     uint16_t max_results;
-    struct wire_str *keywords; /* 1..max_keywords, each nonempty */
+    struct wire_str *keywords; /* 0..max_keywords, each nonempty; 0 only with has_hash */
     size_t n_keywords;
     bool has_size_range; /* extension MSG_EXT_SEARCH_SIZE_RANGE */
     uint64_t min_size, max_size;
+    bool has_hash;               /* extension MSG_EXT_SEARCH_HASH: only this content (e.g. */
+    uint8_t hash[WIRE_HASH_LEN]; /* more sources for a download) */
 };
 
 struct msg_source {
@@ -411,8 +423,8 @@ const char *msg_type_name(uint8_t type);
 enum msg_family msg_type_family(uint8_t type);
 
 /* Decode one payload (the bytes after the type byte) into *out, which is
- * overwritten. Returns 0, or a negative sova_err with *err (may be NULL)
- * naming the field; SOVA_ERR_UNKNOWN_TYPE for a type this version does not
+ * overwritten (msg_clear it first if it holds a decoded message). Returns 0, or a negative sova_err
+ * with *err (may be NULL) naming the field; SOVA_ERR_UNKNOWN_TYPE for a type this version does not
  * know. On error *out has been cleared: nothing to free, nothing leaks.
  * On success *out borrows from payload (see the top of this file). */
 int msg_decode(uint8_t type, const uint8_t *payload, size_t len, const struct wire_limits *lim,
@@ -421,8 +433,8 @@ int msg_decode(uint8_t type, const uint8_t *payload, size_t len, const struct wi
 /* wire_frame_peek + msg_decode on buf[0..len). Returns 0 with *consumed set
  * to the frame's size, >0 (bytes needed, as wire_frame_peek) with *out
  * untouched, or a negative error. */
-int msg_decode_frame(const uint8_t *buf, size_t len, const struct wire_limits *lim,
-                     struct msg *out, size_t *consumed, struct wire_err *err);
+int msg_decode_frame(const uint8_t *buf, size_t len, const struct wire_limits *lim, struct msg *out,
+                     size_t *consumed, struct wire_err *err);
 
 /* Append m as one whole frame to out. Checks m against lim as a decoder
  * would (SOVA_ERR_TOO_LARGE, SOVA_ERR_BAD_VALUE ..., with *err naming the
@@ -446,7 +458,8 @@ int msg_hello_negotiate(const struct msg_hello *remote, uint16_t local_min, uint
                         uint16_t *version);
 
 /* The ERROR code for a local sova_err (e.g. a decode failure): decoding
- * errors map to 10..16, anything else to MSG_ERR_INTERNAL. */
+ * errors map to 10..16, SOVA_ERR_TIMEOUT to MSG_ERR_TIMEOUT, anything else
+ * to MSG_ERR_INTERNAL. */
 uint16_t msg_error_code_from_err(int sova_err);
 /* "bad field value", "rate limited" ...; "unknown error code" otherwise. */
 const char *msg_error_code_str(uint16_t code);

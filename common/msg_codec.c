@@ -117,8 +117,8 @@ int msg_decode(uint8_t type, const uint8_t *payload, size_t len, const struct wi
     return io.rc;
 }
 
-int msg_decode_frame(const uint8_t *buf, size_t len, const struct wire_limits *lim,
-                     struct msg *out, size_t *consumed, struct wire_err *err)
+int msg_decode_frame(const uint8_t *buf, size_t len, const struct wire_limits *lim, struct msg *out,
+                     size_t *consumed, struct wire_err *err)
 {
     struct wire_frame_hdr hdr;
     int rc = wire_frame_peek(buf, len, lim->max_frame, &hdr, err);
@@ -212,7 +212,7 @@ static const struct {
     {MSG_ERR_REDIRECT, 0, "redirected"},
     {MSG_ERR_SHUTTING_DOWN, 0, "shutting down"},
     {MSG_ERR_RELAY_REFUSED, 0, "relay refused"},
-    {MSG_ERR_TIMEOUT, 0, "timed out"},
+    {MSG_ERR_TIMEOUT, SOVA_ERR_TIMEOUT, "timed out"},
 };
 
 #define N_ERROR_CODES (sizeof(error_codes) / sizeof(error_codes[0]))

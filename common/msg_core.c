@@ -3,6 +3,12 @@
 #include "err.h"
 #include "msg_schema.h"
 
+static void hello_connect_token_io(struct wire_io *io, void *ctx)
+{
+    struct msg_hello *m = ctx;
+    wire_io_raw(io, "connect_token", m->connect_token, WIRE_TOKEN_LEN);
+}
+
 void msg_hello_io(struct wire_io *io, void *body)
 {
     struct msg_hello *m = body;
@@ -11,6 +17,10 @@ void msg_hello_io(struct wire_io *io, void *body)
     wire_io_u32(io, "capabilities", &m->capabilities);
     wire_io_u8_in(io, "role", &m->role, MSG_ROLE_SUPERNODE, MSG_ROLE_PEER);
     wire_io_str(io, "agent", &m->agent, io->lim->max_agent_len, 0);
+    const struct wire_ext ext[] = {
+        {MSG_EXT_HELLO_CONNECT_TOKEN, &m->has_connect_token, hello_connect_token_io, m},
+    };
+    wire_io_ext(io, ext, sizeof(ext) / sizeof(ext[0]));
 }
 
 static void error_retry_after_io(struct wire_io *io, void *ctx)

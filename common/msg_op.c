@@ -89,13 +89,18 @@ static void search_size_range_io(struct wire_io *io, void *ctx)
     wire_io_check(io, m->min_size <= m->max_size, SOVA_ERR_BAD_VALUE, "max_size");
 }
 
+static void search_hash_io(struct wire_io *io, void *ctx)
+{
+    struct msg_search *m = ctx;
+    wire_io_raw(io, "hash", m->hash, WIRE_HASH_LEN);
+}
+
 void msg_search_io(struct wire_io *io, void *body)
 {
     struct msg_search *m = body;
     const struct wire_array_spec spec = {
         .count_size = 1,
         .limit = io->lim->max_keywords,
-        .min_count = 1,
         .item_size = sizeof(*m->keywords),
         .min_wire_size = KEYWORD_MIN_SIZE,
         .item = keyword_io,
@@ -105,8 +110,11 @@ void msg_search_io(struct wire_io *io, void *body)
     WIRE_IO_ARRAY(io, "keywords", m->keywords, m->n_keywords, &spec);
     const struct wire_ext ext[] = {
         {MSG_EXT_SEARCH_SIZE_RANGE, &m->has_size_range, search_size_range_io, m},
+        {MSG_EXT_SEARCH_HASH, &m->has_hash, search_hash_io, m},
     };
     wire_io_ext(io, ext, sizeof(ext) / sizeof(ext[0]));
+    /* A query with neither would match every file in the index. */
+    wire_io_check(io, m->n_keywords > 0 || m->has_hash, SOVA_ERR_BAD_VALUE, "keywords");
 }
 
 static void source_io(struct wire_io *io, void *item)
@@ -184,7 +192,7 @@ void msg_dialback_result_io(struct wire_io *io, void *body)
     struct msg_dialback_result *m = body;
     const struct wire_array_spec spec = {
         .count_size = 1,
-        .limit = io->lim->max_addrs,
+        .limit = wire_max_addrs(io->lim),
         .item_size = sizeof(*m->probes),
         .min_wire_size = PROBE_MIN_SIZE,
         .item = probe_io,

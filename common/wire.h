@@ -12,7 +12,8 @@
  *     allocated). Each message schema is written once against it, so the
  *     encoder, the decoder and msg_clear() cannot disagree about a field.
  *
- * Nothing here blocks, and nothing keeps global state. Every length read
+ * wire.c implements the first two and the value helpers, wire_io.c the
+ * cursor. Nothing here blocks, and nothing keeps global state. Every length read
  * from the wire is checked against the bytes that remain before it is used.
  */
 #ifndef SOVA_WIRE_H
@@ -76,6 +77,8 @@ struct wire_limits {
 
 /* The documented defaults above. */
 struct wire_limits wire_limits_default(void);
+/* lim->max_addrs, but never more than the protocol's WIRE_MAX_ADDRS. */
+size_t wire_max_addrs(const struct wire_limits *lim);
 
 /* ---- errors ---------------------------------------------------------------
  * A decoder or encoder that fails says which field was bad. The path is
@@ -152,7 +155,11 @@ int wire_frame_finish(struct wire_buf *b, size_t frame_start, size_t max_frame,
                       struct wire_err *err);
 
 /* ---- primitive values ------------------------------------------------------
- * A str is u16 length + UTF-8 (no NUL); bytes is u32 length + bytes. Both
+ * Unsigned big-endian integers of size 1..8 bytes. */
+uint64_t wire_get_be(const uint8_t *p, unsigned size);
+void wire_put_be(uint8_t *p, uint64_t v, unsigned size);
+
+/* A str is u16 length + UTF-8 (no NUL); bytes is u32 length + bytes. Both
  * borrow: after a decode, ptr points into the decoded payload. */
 struct wire_str {
     const char *ptr; /* not NUL-terminated */
@@ -166,9 +173,9 @@ struct wire_bytes {
 
 /* u8 family (4 or 6) + 4 or 16 address bytes + u16 port. */
 struct wire_addr {
-    uint8_t family;  /* WIRE_ADDR_IPV4 or WIRE_ADDR_IPV6 */
-    uint8_t ip[16];  /* network order; IPv4 uses the first 4 bytes */
-    uint16_t port;   /* host order; never 0 on the wire */
+    uint8_t family; /* WIRE_ADDR_IPV4 or WIRE_ADDR_IPV6 */
+    uint8_t ip[16]; /* network order; IPv4 uses the first 4 bytes */
+    uint16_t port;  /* host order; never 0 on the wire */
 };
 
 /* A wire_str borrowing a C string (NULL gives the empty string). */

@@ -3,6 +3,7 @@
  * the running daemon over its control socket). */
 #include "err.h"
 #include "log.h"
+#include "op_cli.h"
 #include "op_config.h"
 #include "op_daemon.h"
 #include "version.h"
@@ -27,6 +28,11 @@ static void print_help(FILE *out)
             "\n"
             "Commands:\n"
             "  run [--config FILE] [OPTION VALUE]...  run the peer daemon\n"
+            "  status [--json]                        what the daemon is doing\n"
+            "  search WORDS... [--max N] [--json]     files whose names have all WORDS\n"
+            "  get HASH [--out PATH] [--json]         download a file by content hash;\n"
+            "                                         exits 0 only once it is verified\n"
+            "  downloads [--json]                     downloads, running and past\n"
             "  id                                     print this peer's node ID\n"
             "                                         (creates the identity on first use)\n"
             "  print-config [OPTION VALUE]...         print the effective configuration\n"
@@ -34,6 +40,21 @@ static void print_help(FILE *out)
             "Options of run (also valid in the config file, see sova.conf(5)):\n"
             "  --config FILE                      read options from FILE first\n");
     config_print_help(&op_config_schema, out);
+}
+
+/* For the client commands: the options left after theirs give the state
+ * directory. */
+static int load_state_dir(int argc, char **argv, char **state_dir)
+{
+    struct op_settings settings;
+    char err[CONFIG_ERR_MAX];
+    int rc = op_settings_load(&settings, argc, argv, err, sizeof(err));
+    if (rc != 0)
+        fprintf(stderr, "sova-peer: %s\n", err);
+    else if ((*state_dir = strdup(settings.state_dir)) == NULL)
+        rc = SOVA_ERR_NOMEM;
+    op_settings_free(&settings);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -67,6 +88,11 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++)
         if (i != cmd)
             args[nargs++] = argv[i];
+    if (op_cli_is_command(command)) {
+        int status = op_cli_run(command, nargs, args, load_state_dir);
+        free(args);
+        return status;
+    }
 
     struct op_settings settings;
     char err[CONFIG_ERR_MAX];

@@ -28,6 +28,10 @@ static const struct config_option op_options[] = {
         "largest frame accepted or sent, bytes"),
     OPT("handshake-timeout-ms", CONFIG_UINT, "10000", 100, 600000, handshake_timeout_ms,
         "time allowed for TLS handshake and HELLO"),
+    OPT("rescan-interval-s", CONFIG_UINT, "60", 1, 86400, rescan_interval_s,
+        "how often the share folder is checked for added, changed or removed files, seconds"),
+    OPT("upload-limit-kbps", CONFIG_UINT, "0", 0, 100000000, upload_limit_kbps,
+        "total upload rate to other peers, kilobytes per second (0: unlimited)"),
 };
 
 const struct config_schema op_config_schema = {

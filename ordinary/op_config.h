@@ -19,6 +19,8 @@ struct op_settings {
     int log_level;
     uint64_t max_frame;            /* bytes */
     uint64_t handshake_timeout_ms; /* TLS handshake + HELLO */
+    uint64_t rescan_interval_s;    /* share folder rescan period */
+    uint64_t upload_limit_kbps;    /* 0 = unlimited */
 };
 
 extern const struct config_schema op_config_schema;

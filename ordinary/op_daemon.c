@@ -1,161 +1,298 @@
+/* op_daemon.c - the sova-peer daemon: starts its parts and wires them.
+ *
+ *   op_share   scans and hashes the share folder (worker thread)
+ *   op_session keeps us attached to a supernode
+ *   op_server  serves our files to other peers
+ *   op_fetcher downloads
+ *   op_control the control socket of the CLI
+ * This file connects them: publish what the share holds whenever we
+ * (re)attach or the share changes; route supernode answers to whoever asked.
+ */
 #include "op_daemon.h"
 #include "err.h"
-#include "evloop.h"
-#include "identity.h"
-#include "link.h"
 #include "log.h"
-#include "tls.h"
+#include "op_fetch_file.h"
+#include "op_internal.h"
 
+#include <errno.h>
+#include <ifaddrs.h>
+#include <limits.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
-#define OP_MAX_OUTPUT_BYTES   (4u * 1024 * 1024)
-#define OP_KEEPALIVE_MS       15000 /* PING the supernode at least this often */
-#define OP_RETRY_MIN_MS       500   /* first reconnect delay */
-#define OP_RETRY_MAX_MS       30000 /* reconnect delay cap */
-#define OP_MAX_BOOTSTRAP      16
+#define OP_MAX_OUTPUT_BYTES (8u * 1024 * 1024)
 
-struct op_daemon {
-    const struct op_settings *s;
-    struct evloop *loop;
-    struct sova_identity *id;
-    struct tls_ctx *tls;
-    struct wire_limits limits;
-    struct link_params sn_params, peer_params;
-    struct link *sn;          /* link to our supernode, NULL while none */
-    struct link_group peers;  /* links other peers opened to us */
-    struct event *retry;      /* reconnect timer */
-    struct event *keepalive;  /* PING timer */
-    unsigned retry_ms;
-    size_t next_bootstrap;    /* index into the bootstrap list */
-    char *bootstrap[OP_MAX_BOOTSTRAP];
-    size_t n_bootstrap;
-    uint64_t ping_nonce;
+/* ---- publishing --------------------------------------------------------------- */
+
+static void record_from_file(struct msg_publish_record *r, const struct op_share_file *f,
+                             uint8_t action)
+{
+    memset(r, 0, sizeof(*r));
+    r->action = action;
+    memcpy(r->hash, f->hash, WIRE_HASH_LEN);
+    r->size = f->size;
+    r->chunk_size = f->chunk_size ? f->chunk_size : OP_CHUNK_SIZE;
+    r->name = wire_str_from(f->name);
+}
+
+/* Collects records and sends them in PUBLISH batches. */
+struct publisher {
+    struct op_daemon *d;
+    struct msg_publish_record recs[OP_PUBLISH_BATCH];
+    size_t n;
+    size_t total;
 };
 
-static void schedule_retry(struct op_daemon *d);
-static void dial_next(struct op_daemon *d);
-
-static void set_timer_ms(struct event *ev, unsigned ms)
+static void publisher_flush(struct publisher *p)
 {
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-    evtimer_add(ev, &tv);
-}
-
-static void on_sn_opened(struct link *l, void *arg)
-{
-    struct op_daemon *d = arg;
-    d->retry_ms = OP_RETRY_MIN_MS;
-    log_info("op", "attached to supernode %s", link_peer(l)->id_str);
-    set_timer_ms(d->keepalive, OP_KEEPALIVE_MS);
-}
-
-static void on_sn_message(struct link *l, const struct msg *m, void *arg)
-{
-    (void)l;
-    (void)arg;
-    (void)m; /* errors are logged by the link; the overlay issue adds the rest */
-}
-
-static void on_sn_closed(struct link *l, int why, void *arg)
-{
-    struct op_daemon *d = arg;
-    (void)l;
-    d->sn = NULL;
-    evtimer_del(d->keepalive);
-    log_info("op", "supernode link closed (%s)", why ? sova_err_str(why) : "closed");
-    schedule_retry(d);
-}
-
-static const struct link_hooks sn_hooks = {
-    .opened = on_sn_opened,
-    .message = on_sn_message,
-    .closed = on_sn_closed,
-};
-
-static void on_keepalive(evutil_socket_t fd, short what, void *arg)
-{
-    struct op_daemon *d = arg;
-    (void)fd;
-    (void)what;
-    if (d->sn == NULL)
+    if (p->n == 0)
         return;
-    struct msg ping = {.type = MSG_PING};
-    ping.u.ping.nonce = ++d->ping_nonce;
-    link_send(d->sn, &ping);
-    set_timer_ms(d->keepalive, OP_KEEPALIVE_MS);
+    struct msg m = {.type = MSG_PUBLISH};
+    m.u.publish.records = p->recs;
+    m.u.publish.n_records = p->n;
+    op_session_send(p->d->session, &m);
+    p->total += p->n;
+    p->n = 0;
 }
 
-static void on_resolved(const struct evutil_addrinfo *ai, const char *err, void *arg)
+static void publisher_add(struct publisher *p, const struct op_share_file *f, uint8_t action)
+{
+    record_from_file(&p->recs[p->n++], f, action);
+    if (p->n == OP_PUBLISH_BATCH)
+        publisher_flush(p);
+}
+
+static void publish_all(struct op_daemon *d)
+{
+    const struct op_share_result *res = d->share ? op_share_current(d->share) : NULL;
+    if (res == NULL || !op_session_attached(d->session))
+        return;
+    struct publisher *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return;
+    p->d = d;
+    for (size_t i = 0; i < res->n_files; i++)
+        publisher_add(p, &res->files[i], MSG_PUBLISH_ADD);
+    publisher_flush(p);
+    log_info("op", "published %zu shared files", p->total);
+    free(p);
+}
+
+/* The share changed: tell the supernode what was added and what is gone. A
+ * content hash still present under another path is not removed. */
+static void publish_changes(struct op_daemon *d, const struct op_share_result *res)
+{
+    if (!op_session_attached(d->session))
+        return; /* everything is published on attach */
+    struct publisher *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return;
+    p->d = d;
+    for (size_t i = 0; i < res->n_removed; i++)
+        if (op_share_result_lookup(res, res->removed[i].hash) == NULL)
+            publisher_add(p, &res->removed[i], MSG_PUBLISH_REMOVE);
+    for (size_t i = 0; i < res->n_changed; i++) {
+        if (op_share_result_lookup(res, res->changed[i].before.hash) == NULL)
+            publisher_add(p, &res->changed[i].before, MSG_PUBLISH_REMOVE);
+        publisher_add(p, res->changed[i].now, MSG_PUBLISH_ADD);
+    }
+    for (size_t i = 0; i < res->n_added; i++)
+        publisher_add(p, res->added[i], MSG_PUBLISH_ADD);
+    publisher_flush(p);
+    if (p->total)
+        log_info("op", "share changed: %zu added, %zu changed, %zu removed", res->n_added,
+                 res->n_changed, res->n_removed);
+    free(p);
+}
+
+static void on_share_done(const struct op_share_result *res, void *arg)
 {
     struct op_daemon *d = arg;
-    const char *endpoint = d->bootstrap[d->next_bootstrap];
-    d->next_bootstrap = (d->next_bootstrap + 1) % d->n_bootstrap;
-    if (ai == NULL) {
-        log_warn("op", "cannot resolve supernode %s: %s", endpoint, err);
-        schedule_retry(d);
+    if (res->status != 0) {
+        log_warn("op", "share scan failed: %s", res->error);
         return;
     }
-    SSL *ssl = NULL;
-    if (tls_ctx_client(d->tls, TLS_EXPECT_SUPERNODE, NULL, &ssl) != 0) {
-        schedule_retry(d);
+    log_info("op", "share scanned: %zu files, %u hashed (%llu bytes), %u skipped", res->n_files,
+             res->files_hashed, (unsigned long long)res->bytes_hashed, res->files_skipped);
+    publish_changes(d, res);
+}
+
+/* ---- search hits --------------------------------------------------------------- */
+
+static void hit_clear(struct op_hit *h)
+{
+    for (size_t i = 0; i < h->n_sources; i++)
+        free(h->sources[i].addrs);
+    free(h->sources);
+    free(h->name);
+    memset(h, 0, sizeof(*h));
+}
+
+const struct op_hit *op_hit_find(const struct op_daemon *d, const uint8_t hash[WIRE_HASH_LEN])
+{
+    for (size_t i = 0; i < d->n_hits; i++)
+        if (memcmp(d->hits[i].hash, hash, WIRE_HASH_LEN) == 0)
+            return &d->hits[i];
+    return NULL;
+}
+
+/* Remember a hit (replacing an older entry for the same hash, or the oldest). */
+static void hit_remember(struct op_daemon *d, const struct msg_hit *src)
+{
+    struct op_hit *h = (struct op_hit *)op_hit_find(d, src->hash);
+    if (h == NULL && d->n_hits < OP_HIT_CACHE_MAX)
+        h = &d->hits[d->n_hits++];
+    if (h == NULL) {
+        h = &d->hits[0];
+        for (size_t i = 1; i < d->n_hits; i++)
+            if (d->hits[i].seen_ms < h->seen_ms)
+                h = &d->hits[i];
+    }
+    hit_clear(h);
+    memcpy(h->hash, src->hash, WIRE_HASH_LEN);
+    h->size = src->size;
+    h->seen_ms = link_now_ms();
+    h->name = wire_str_dup(src->name);
+    h->sources = calloc(src->n_sources ? src->n_sources : 1, sizeof(*h->sources));
+    if (h->name == NULL || h->sources == NULL) {
+        hit_clear(h);
         return;
     }
-    log_info("op", "connecting to supernode %s", endpoint);
-    d->sn = link_connect(evloop_base(d->loop), ai->ai_addr, (socklen_t)ai->ai_addrlen, ssl,
-                         &d->sn_params, &sn_hooks, d);
-    if (d->sn == NULL)
-        schedule_retry(d);
+    for (size_t i = 0; i < src->n_sources; i++) {
+        struct msg_source *s = &h->sources[h->n_sources];
+        *s = src->sources[i];
+        s->addrs = calloc(s->n_addrs ? s->n_addrs : 1, sizeof(*s->addrs));
+        if (s->addrs == NULL)
+            break;
+        memcpy(s->addrs, src->sources[i].addrs, s->n_addrs * sizeof(*s->addrs));
+        h->n_sources++;
+    }
 }
 
-static void dial_next(struct op_daemon *d)
+/* ---- queries to the supernode ---------------------------------------------------- */
+
+void op_query_free(struct op_query *q)
 {
-    if (evloop_resolve(d->loop, d->bootstrap[d->next_bootstrap], on_resolved, d) != 0)
-        schedule_retry(d);
+    struct op_daemon *d = q->d;
+    struct op_query **pp = &d->queries;
+    while (*pp && *pp != q)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = q->next;
+    if (q->timeout)
+        event_free(q->timeout);
+    free(q);
 }
 
-static void on_retry(evutil_socket_t fd, short what, void *arg)
+static void on_query_timeout(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    dial_next(arg);
+    op_control_search_done(arg, NULL);
 }
 
-/* Capped exponential backoff with jitter, so peers of a restarted supernode
- * do not all come back in the same millisecond. */
-static void schedule_retry(struct op_daemon *d)
+int op_query_send(struct op_daemon *d, struct op_query *q, const struct msg_search *search,
+                  unsigned timeout_ms)
 {
-    unsigned jitter = d->retry_ms / 4 ? (unsigned)(random() % (d->retry_ms / 4)) : 0;
-    set_timer_ms(d->retry, d->retry_ms + jitter);
-    d->retry_ms = d->retry_ms * 2 > OP_RETRY_MAX_MS ? OP_RETRY_MAX_MS : d->retry_ms * 2;
+    q->d = d;
+    q->id = ++d->next_query_id;
+    q->timeout = evtimer_new(evloop_base(d->loop), on_query_timeout, q);
+    q->next = d->queries;
+    d->queries = q;
+    if (q->timeout == NULL)
+        return SOVA_ERR_NOMEM;
+    struct msg m = {.type = MSG_SEARCH};
+    m.u.search = *search;
+    m.u.search.query_id = q->id;
+    int rc = op_session_send(d->session, &m);
+    if (rc != 0)
+        return rc;
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    evtimer_add(q->timeout, &tv);
+    return 0;
 }
 
-/* Other peers dialing us: TLS (peer<->peer policy) and HELLO for now. */
-static void on_peer_opened(struct link *l, void *arg)
+static void on_search_result(struct op_daemon *d, const struct msg_search_result *r)
+{
+    for (size_t i = 0; i < r->n_hits; i++) {
+        hit_remember(d, &r->hits[i]);
+        op_fetch_add_sources(d->fetcher, r->hits[i].hash, r->hits[i].sources,
+                             r->hits[i].n_sources);
+    }
+    for (struct op_query *q = d->queries; q; q = q->next) {
+        if (q->id == r->query_id) {
+            op_control_search_done(q, r);
+            return;
+        }
+    }
+}
+
+/* ---- what the fetcher asks of the supernode ------------------------------------------- */
+
+static void fetch_locate(const uint8_t peer_id[WIRE_ID_LEN], void *arg)
+{
+    struct op_daemon *d = arg;
+    struct msg m = {.type = MSG_LOCATE};
+    memcpy(m.u.locate.peer_id, peer_id, WIRE_ID_LEN);
+    op_session_send(d->session, &m);
+}
+
+static void fetch_find_sources(const uint8_t hash[WIRE_HASH_LEN], const char *name, void *arg)
+{
+    struct op_daemon *d = arg;
+    (void)name;
+    struct op_query *q = calloc(1, sizeof(*q));
+    if (q == NULL)
+        return;
+    q->by_hash = true;
+    memcpy(q->want_hash, hash, WIRE_HASH_LEN);
+    struct msg_search search = {.max_results = 1, .has_hash = true};
+    memcpy(search.hash, hash, WIRE_HASH_LEN);
+    if (op_query_send(d, q, &search, CTL_SEARCH_TIMEOUT_DEFAULT) != 0)
+        op_query_free(q);
+}
+
+/* ---- the supernode session ----------------------------------------------------------- */
+
+static void on_attached(void *arg)
+{
+    struct op_daemon *d = arg;
+    d->published = 0;
+    publish_all(d);
+}
+
+static void on_detached(void *arg)
 {
     (void)arg;
-    log_info("op", "%s: peer connected", link_name(l));
 }
 
-static void on_peer_message(struct link *l, const struct msg *m, void *arg)
+static void on_sn_message(const struct msg *m, void *arg)
 {
-    (void)arg;
-    if (m->type != MSG_ERROR)
-        link_send_error(l, MSG_ERR_PROTOCOL, m->type, "message not served by this peer");
+    struct op_daemon *d = arg;
+    switch (m->type) {
+    case MSG_SEARCH_RESULT:
+        on_search_result(d, &m->u.search_result);
+        return;
+    case MSG_LOCATE_RESULT:
+        if (m->u.locate_result.found)
+            op_fetch_located(d->fetcher, m->u.locate_result.peer_id, m->u.locate_result.addrs,
+                             m->u.locate_result.n_addrs);
+        return;
+    case MSG_PUBLISH_ACK:
+        d->published += m->u.publish_ack.accepted;
+        if (m->u.publish_ack.rejected)
+            log_warn("op", "supernode rejected %u published records (first: %s)",
+                     m->u.publish_ack.rejected, msg_error_code_str(m->u.publish_ack.first_error));
+        return;
+    default:
+        return; /* ERRORs are logged by the link */
+    }
 }
 
-static void on_peer_closed(struct link *l, int why, void *arg)
-{
-    (void)arg;
-    log_info("op", "%s: peer disconnected (%s)", link_name(l), why ? sova_err_str(why) : "closed");
-}
-
-static const struct link_hooks peer_hooks = {
-    .opened = on_peer_opened,
-    .message = on_peer_message,
-    .closed = on_peer_closed,
-};
+/* ---- start and stop -------------------------------------------------------------------- */
 
 static void on_accept(evutil_socket_t fd, const struct sockaddr *sa, socklen_t len, void *arg)
 {
@@ -166,22 +303,80 @@ static void on_accept(evutil_socket_t fd, const struct sockaddr *sa, socklen_t l
         return;
     }
     evutil_make_socket_nonblocking(fd);
-    link_accept(evloop_base(d->loop), fd, ssl, sa, len, &d->peer_params, &peer_hooks, d);
+    op_server_accept(d->server, fd, ssl, sa, len);
 }
 
-static int split_bootstrap(struct op_daemon *d)
+static bool addr_is_unspecified(const struct sockaddr_storage *ss)
 {
-    const char *p = d->s->bootstrap;
-    while (p && *p && d->n_bootstrap < OP_MAX_BOOTSTRAP) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        d->bootstrap[d->n_bootstrap] = strndup(p, n);
-        if (d->bootstrap[d->n_bootstrap] == NULL)
-            return SOVA_ERR_NOMEM;
-        d->n_bootstrap++;
-        p = comma ? comma + 1 : NULL;
+    if (ss->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+    if (ss->ss_family == AF_INET6)
+        return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+    return true;
+}
+
+/* What REGISTER claims: our listen address; for a wildcard listener only
+ * the port is ours to claim, and the supernode adds the address it sees. */
+static void set_listen_addrs(struct op_daemon *d)
+{
+    struct wire_addr a;
+    if (wire_addr_from_sockaddr(&a, (struct sockaddr *)&d->listen_ss, d->listen_len) != 0)
+        return;
+    wire_addr_format(&a, d->listen_str, sizeof(d->listen_str));
+    if (!addr_is_unspecified(&d->listen_ss)) {
+        d->listen_addrs[0] = a;
+        d->n_listen_addrs = 1;
+        /* Dial from the address we listen on, so others see one address. */
+        d->sn_params.bind_addr = (struct sockaddr *)&d->bind_ss;
+        memcpy(&d->bind_ss, &d->listen_ss, sizeof(d->bind_ss));
+        if (d->bind_ss.ss_family == AF_INET)
+            ((struct sockaddr_in *)&d->bind_ss)->sin_port = 0;
+        else
+            ((struct sockaddr_in6 *)&d->bind_ss)->sin6_port = 0;
+        d->sn_params.bind_len = d->listen_len;
+        d->peer_params.bind_addr = d->sn_params.bind_addr;
+        d->peer_params.bind_len = d->sn_params.bind_len;
+    }
+}
+
+static int make_dir(const char *path, mode_t mode, char *err, size_t errlen)
+{
+    if (mkdir(path, mode) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        return SOVA_ERR_IO;
     }
     return 0;
+}
+
+static int start_share(struct op_daemon *d, char *err, size_t errlen)
+{
+    if (d->s->share == NULL) {
+        log_info("op", "no --share folder: sharing nothing");
+        return 0;
+    }
+    char db[PATH_MAX], partial[PATH_MAX];
+    snprintf(db, sizeof(db), "%s/%s", d->s->state_dir, OP_STORE_FILENAME);
+    const char *exclude[1];
+    size_t n_exclude = 0;
+    if (d->s->downloads) {
+        snprintf(partial, sizeof(partial), "%s/%s", d->s->downloads, FETCH_PARTIAL_DIR);
+        exclude[n_exclude++] = partial;
+    }
+    struct op_share_config cfg = {
+        .share_root = d->s->share, .exclude_dirs = exclude, .n_exclude_dirs = n_exclude};
+    int rc = op_share_new(evloop_base(d->loop), &cfg, db, on_share_done, d, &d->share, err, errlen);
+    if (rc == 0)
+        op_share_rescan(d->share);
+    return rc;
+}
+
+static void on_rescan(evutil_socket_t fd, short what, void *arg)
+{
+    struct op_daemon *d = arg;
+    (void)fd;
+    (void)what;
+    if (d->share && !op_share_busy(d->share))
+        op_share_rescan(d->share);
 }
 
 static int op_daemon_start(struct op_daemon *d)
@@ -191,19 +386,23 @@ static int op_daemon_start(struct op_daemon *d)
         log_error("op", "options --bootstrap and --federation-ca are required to run");
         return SOVA_ERR_CONFIG;
     }
+    d->started_ms = link_now_ms();
     int rc = identity_load_or_create(d->s->state_dir, &d->id, err, sizeof(err));
     if (rc == 0)
         rc = tls_ctx_new(d->id, d->s->federation_ca, TLS_CTX_PEER, &d->tls, err, sizeof(err));
+    char db[PATH_MAX];
+    snprintf(db, sizeof(db), "%s/%s", d->s->state_dir, OP_STORE_FILENAME);
+    if (rc == 0)
+        rc = op_store_open(db, &d->store, err, sizeof(err));
+    if (rc == 0 && d->s->downloads)
+        rc = make_dir(d->s->downloads, 0755, err, sizeof(err));
+    if (rc == 0)
+        rc = evloop_new(&d->loop) == 0 ? 0 : SOVA_ERR_NOMEM;
     if (rc != 0) {
-        log_error("op", "%s", err);
+        log_error("op", "%s", rc == SOVA_ERR_NOMEM ? "out of memory" : err);
         return rc;
     }
     sova_log_set_node(identity_short_id(d->id));
-    rc = split_bootstrap(d);
-    if (rc == 0)
-        rc = evloop_new(&d->loop);
-    if (rc != 0)
-        return rc;
     d->limits = wire_limits_default();
     d->limits.max_frame = d->s->max_frame;
     d->sn_params = (struct link_params){
@@ -215,42 +414,84 @@ static int op_daemon_start(struct op_daemon *d)
     };
     d->peer_params = d->sn_params;
     d->peer_params.expect_supernode = false;
-    d->peer_params.group = &d->peers;
     struct event_base *base = evloop_base(d->loop);
-    d->retry = evtimer_new(base, on_retry, d);
-    d->keepalive = evtimer_new(base, on_keepalive, d);
-    if (d->retry == NULL || d->keepalive == NULL)
-        return SOVA_ERR_NOMEM;
-    rc = evloop_listen(d->loop, d->s->listen, on_accept, d, NULL, NULL, err, sizeof(err));
+    rc = op_control_start(d, err, sizeof(err));
+    if (rc == 0)
+        rc = evloop_listen(d->loop, d->s->listen, on_accept, d, &d->listen_ss, &d->listen_len, err,
+                           sizeof(err));
+    if (rc == 0)
+        rc = start_share(d, err, sizeof(err));
     if (rc != 0) {
         log_error("op", "%s", err);
         return rc;
     }
-    log_info("op", "peer %s listening on %s", identity_id_str(d->id), d->s->listen);
-    d->retry_ms = OP_RETRY_MIN_MS;
-    dial_next(d);
+    set_listen_addrs(d);
+    d->server = op_server_new(base, d->share, &d->peer_params, d->s->upload_limit_kbps * 1000);
+    struct op_fetch_env env = {
+        .base = base,
+        .tls = d->tls,
+        .store = d->store,
+        .params = &d->peer_params,
+        .downloads_dir = d->s->downloads,
+        .locate = fetch_locate,
+        .find_sources = fetch_find_sources,
+        .arg = d,
+    };
+    d->fetcher = op_fetcher_new(&env);
+    struct op_session_config sc = {
+        .loop = d->loop,
+        .tls = d->tls,
+        .params = &d->sn_params,
+        .bootstrap = d->s->bootstrap,
+        .addrs = d->listen_addrs,
+        .n_addrs = d->n_listen_addrs,
+        .reachability = MSG_REACH_UNKNOWN,
+        .hooks = {.attached = on_attached, .detached = on_detached, .message = on_sn_message},
+        .arg = d,
+    };
+    d->rescan = event_new(base, -1, EV_PERSIST, on_rescan, d);
+    if (!d->server || !d->fetcher || !d->rescan || op_session_new(&sc, &d->session) != 0)
+        return SOVA_ERR_NOMEM;
+    struct timeval every = {.tv_sec = (time_t)d->s->rescan_interval_s};
+    evtimer_add(d->rescan, &every);
+    log_info("op", "peer %s listening on %s", identity_id_str(d->id), d->listen_str);
+    op_session_start(d->session);
+    op_fetcher_resume_all(d->fetcher);
     return 0;
+}
+
+static void op_daemon_stop(struct op_daemon *d)
+{
+    ctl_server_free(d->ctl); /* first: its clients may hold queries and watches */
+    while (d->queries)
+        op_query_free(d->queries);
+    op_session_free(d->session);
+    op_fetcher_free(d->fetcher);
+    op_server_free(d->server);
+    op_share_free(d->share);
+    if (d->rescan)
+        event_free(d->rescan);
+    for (size_t i = 0; i < d->n_hits; i++)
+        hit_clear(&d->hits[i]);
+    op_store_close(d->store);
+    tls_ctx_free(d->tls);
+    identity_free(d->id);
+    evloop_free(d->loop);
 }
 
 int op_daemon_run(const struct op_settings *s)
 {
-    struct op_daemon d = {.s = s};
-    int rc = op_daemon_start(&d);
+    struct op_daemon *d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return SOVA_ERR_NOMEM;
+    d->s = s;
+    int rc = op_daemon_start(d);
     if (rc == 0) {
-        evloop_run(d.loop);
+        evloop_run(d->loop);
         log_info("op", "stopped");
     }
-    link_free_now(d.sn);
-    link_group_free_all(&d.peers);
-    if (d.retry)
-        event_free(d.retry);
-    if (d.keepalive)
-        event_free(d.keepalive);
-    for (size_t i = 0; i < d.n_bootstrap; i++)
-        free(d.bootstrap[i]);
-    tls_ctx_free(d.tls);
-    identity_free(d.id);
-    evloop_free(d.loop);
+    op_daemon_stop(d);
+    free(d);
     return rc;
 }
 

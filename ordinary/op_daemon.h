@@ -7,6 +7,9 @@
 
 #include "op_config.h"
 
+/* The control socket inside the state directory. */
+#define OP_CONTROL_SOCKET "control.sock"
+
 int op_daemon_run(const struct op_settings *s);
 
 /* Print the peer's node ID (creating its identity in the state directory on

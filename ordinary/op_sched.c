@@ -25,14 +25,15 @@ struct op_sched {
     struct source_state sources[OP_SCHED_MAX_SOURCES];
 };
 
+/* Same layout as op_store's bitmaps: chunk i is byte i / 8, mask 0x80 >> (i % 8). */
 static bool bit_get(const uint8_t *map, uint32_t i)
 {
-    return (map[i / 8] >> (i % 8)) & 1u;
+    return (map[i / 8] & (0x80u >> (i % 8))) != 0;
 }
 
 static void bit_set(uint8_t *map, uint32_t i)
 {
-    map[i / 8] |= (uint8_t)(1u << (i % 8));
+    map[i / 8] |= (uint8_t)(0x80u >> (i % 8));
 }
 
 struct op_sched *op_sched_new(uint32_t n_chunks, const uint8_t *have)

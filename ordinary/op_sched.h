@@ -27,8 +27,9 @@
 
 struct op_sched;
 
-/* n_chunks chunks; have (may be NULL) is a bitmap of chunks already verified,
- * bit i = have[i / 8] & (1 << (i % 8)). NULL on allocation failure. */
+/* n_chunks chunks; have (may be NULL) is a bitmap of chunks already verified
+ * in op_store's layout: chunk i is have[i / 8] & (0x80 >> (i % 8)). NULL on
+ * allocation failure. */
 struct op_sched *op_sched_new(uint32_t n_chunks, const uint8_t *have);
 void op_sched_free(struct op_sched *s);
 

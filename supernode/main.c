@@ -2,6 +2,7 @@
  *
  * main() owns the settings and hands them to sn_daemon_run(); everything
  * else happens on the daemon's event loop. */
+#include "ctl.h"
 #include "err.h"
 #include "log.h"
 #include "sn_config.h"
@@ -25,6 +26,7 @@ static void print_help(FILE *out)
 {
     fprintf(out, "Usage: sova-supernode [--config FILE] [OPTION VALUE]...\n"
                  "       sova-supernode --print-config [--config FILE] [OPTION VALUE]...\n"
+                 "       sova-supernode status [--control SOCKET | --config FILE] [--json]\n"
                  "       sova-supernode --version | --help\n"
                  "\n"
                  "Runs a Sova supernode: accepts ordinary peers and other supernodes over\n"
@@ -37,8 +39,90 @@ static void print_help(FILE *out)
     config_print_help(&sn_config_schema, out);
 }
 
+static void human_bytes(uint64_t n, char *buf, size_t cap)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)n;
+    size_t u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, cap, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+static int print_status(json_t *line, void *arg)
+{
+    bool json = *(bool *)arg;
+    if (!json_is_true(json_object_get(line, "done")))
+        return 0;
+    json_object_del(line, "done");
+    if (json) {
+        json_dumpf(line, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+        fputc('\n', stdout);
+        return 0;
+    }
+#define I(k) (long long)json_integer_value(json_object_get(line, k))
+    char in[32], out[32];
+    human_bytes((uint64_t)I("bytes_in"), in, sizeof(in));
+    human_bytes((uint64_t)I("bytes_out"), out, sizeof(out));
+    long long up = I("uptime_s");
+    printf("supernode  %s\n", json_string_value(json_object_get(line, "id")));
+    printf("listening  %s\n", json_string_value(json_object_get(line, "listen")));
+    printf("uptime     %lldd %02lldh %02lldm %02llds\n", up / 86400, up / 3600 % 24, up / 60 % 60,
+           up % 60);
+    printf("peers      %lld attached\n", I("peers"));
+    printf("files      %lld indexed (%lld distinct, %lld keywords)\n", I("files_indexed"),
+           I("distinct_files"), I("keywords"));
+    printf("searches   %lld served\n", I("searches_served"));
+    printf("traffic    %s in, %s out\n", in, out);
+#undef I
+    return 0;
+}
+
+/* `sova-supernode status`: ask the running daemon over its control socket. */
+static int run_status(int argc, char **argv)
+{
+    bool json = false;
+    char **rest = calloc((size_t)argc + 1, sizeof(char *));
+    int nrest = 0;
+    if (rest == NULL)
+        return 1;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else
+            rest[nrest++] = argv[i];
+    }
+    struct sn_settings settings;
+    char err[CONFIG_ERR_MAX];
+    int rc = sn_settings_load(&settings, nrest, rest, err, sizeof(err));
+    free(rest);
+    if (rc != 0) {
+        fprintf(stderr, "sova-supernode: %s\n", err);
+        sn_settings_free(&settings);
+        return 2;
+    }
+    char path[4096];
+    if (settings.control)
+        snprintf(path, sizeof(path), "%s", settings.control);
+    else
+        snprintf(path, sizeof(path), "%s/control.sock", settings.state_dir);
+    sn_settings_free(&settings);
+    rc = ctl_client_request(path, "is sova-supernode running? give --control SOCKET",
+                            json_pack("{s:s}", "cmd", "status"), print_status, &json, 10000, err,
+                            sizeof(err));
+    if (rc != 0) {
+        fprintf(stderr, "sova-supernode: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "status") == 0)
+        return run_status(argc - 2, argv + 2);
     bool print_config = false;
     char **args = calloc((size_t)argc + 1, sizeof(char *));
     int nargs = 0;

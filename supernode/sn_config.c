@@ -28,6 +28,15 @@ static const struct config_option sn_options[] = {
         "largest frame accepted or sent, bytes"),
     OPT("handshake-timeout-ms", CONFIG_UINT, "10000", 100, 600000, handshake_timeout_ms,
         "time allowed for TLS handshake and HELLO"),
+    OPT("keepalive-s", CONFIG_UINT, "30", 1, 3600, keepalive_s,
+        "peers are told to PING at least this often, seconds"),
+    OPT("peer-timeout-s", CONFIG_UINT, "90", 2, 86400, peer_timeout_s,
+        "a peer silent this long is dropped and its files leave the index, seconds"),
+    OPT("max-files-per-peer", CONFIG_UINT, "5000", 1, 1000000, max_files_per_peer,
+        "file records one peer may publish"),
+    OPT("max-name-bytes-per-peer", CONFIG_UINT, "262144", 256, 67108864, max_name_bytes_per_peer,
+        "bytes of file names one peer may publish"),
+    OPT("max-results", CONFIG_UINT, "256", 1, 256, max_results, "hits returned per search"),
 };
 
 const struct config_schema sn_config_schema = {

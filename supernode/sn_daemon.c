@@ -1,68 +1,21 @@
+/* sn_daemon.c - start, run and stop the supernode: identity, TLS, index,
+ * listener, control socket, keep-alive sweep. Peers are served in
+ * sn_peer.c. */
 #include "sn_daemon.h"
 #include "err.h"
-#include "evloop.h"
-#include "identity.h"
-#include "link.h"
 #include "log.h"
-#include "tls.h"
+#include "sn_internal.h"
 
 #include <errno.h>
+#include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 /* Output a remote may leave unread before it is dropped. */
 #define SN_MAX_OUTPUT_BYTES (4u * 1024 * 1024)
-
-struct sn_daemon {
-    const struct sn_settings *s;
-    struct evloop *loop;
-    struct sova_identity *id;
-    struct tls_ctx *tls;
-    struct wire_limits limits;
-    struct link_params link_params;
-    struct link_group links; /* every accepted connection */
-    size_t n_peers, n_supernodes;
-};
-
-static void on_opened(struct link *l, void *arg)
-{
-    struct sn_daemon *d = arg;
-    if (link_remote_role(l) == MSG_ROLE_SUPERNODE)
-        d->n_supernodes++;
-    else
-        d->n_peers++;
-    log_info("sn", "%s: %s connected (%zu peers, %zu supernodes)", link_name(l),
-             link_remote_role(l) == MSG_ROLE_SUPERNODE ? "supernode" : "peer", d->n_peers,
-             d->n_supernodes);
-}
-
-static void on_message(struct link *l, const struct msg *m, void *arg)
-{
-    (void)arg;
-    if (m->type == MSG_ERROR)
-        return;
-    /* The overlay's messages (REGISTER, PUBLISH, SEARCH ...) are served from
-     * the overlay issue on; until then say so instead of staying silent. */
-    link_send_error(l, MSG_ERR_PROTOCOL, m->type, "message not served by this supernode");
-}
-
-static void on_closed(struct link *l, int why, void *arg)
-{
-    struct sn_daemon *d = arg;
-    uint8_t role = link_remote_role(l);
-    if (role == MSG_ROLE_SUPERNODE)
-        d->n_supernodes--;
-    else if (role == MSG_ROLE_PEER)
-        d->n_peers--;
-    log_info("sn", "%s: disconnected (%s)", link_name(l), why ? sova_err_str(why) : "closed");
-}
-
-static const struct link_hooks sn_hooks = {
-    .opened = on_opened,
-    .message = on_message,
-    .closed = on_closed,
-};
+/* How often silent peers are looked for, at most. */
+#define SN_SWEEP_MAX_MS 5000
 
 static void on_accept(evutil_socket_t fd, const struct sockaddr *sa, socklen_t len, void *arg)
 {
@@ -74,8 +27,24 @@ static void on_accept(evutil_socket_t fd, const struct sockaddr *sa, socklen_t l
         return;
     }
     evutil_make_socket_nonblocking(fd);
-    if (link_accept(evloop_base(d->loop), fd, ssl, sa, len, &d->link_params, &sn_hooks, d) == NULL)
-        log_error("sn", "out of memory accepting a connection");
+    sn_peer_accept(d, fd, ssl, sa, len);
+}
+
+static unsigned sweep_interval_ms(const struct sn_daemon *d)
+{
+    uint64_t ms = d->s->peer_timeout_s * 1000 / 4;
+    return ms > SN_SWEEP_MAX_MS ? SN_SWEEP_MAX_MS : (unsigned)(ms ? ms : 1);
+}
+
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    struct sn_daemon *d = arg;
+    (void)fd;
+    (void)what;
+    sn_peer_sweep(d);
+    unsigned ms = sweep_interval_ms(d);
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(d->sweep, &tv);
 }
 
 static int make_state_dir(const char *path)
@@ -85,6 +54,19 @@ static int make_state_dir(const char *path)
         return SOVA_ERR_IO;
     }
     return 0;
+}
+
+static int make_index(struct sn_daemon *d)
+{
+    struct sn_index_limits lim = sn_index_limits_default();
+    lim.max_files_per_peer = (uint32_t)d->s->max_files_per_peer;
+    lim.max_name_bytes_per_peer = (uint32_t)d->s->max_name_bytes_per_peer;
+    lim.max_results = (uint32_t)d->s->max_results;
+    /* Keyed hashing: a remote cannot choose names that collide. */
+    if (RAND_bytes(lim.hash_key, sizeof(lim.hash_key)) != 1)
+        return SOVA_ERR_CRYPTO;
+    d->index = sn_index_new(&lim);
+    return d->index ? 0 : SOVA_ERR_NOMEM;
 }
 
 static int sn_daemon_start(struct sn_daemon *d)
@@ -98,7 +80,10 @@ static int sn_daemon_start(struct sn_daemon *d)
         return rc;
     }
     sova_log_set_node(identity_short_id(d->id));
+    d->started_ms = link_now_ms();
     rc = make_state_dir(d->s->state_dir);
+    if (rc == 0)
+        rc = make_index(d);
     if (rc == 0)
         rc = evloop_new(&d->loop);
     if (rc != 0)
@@ -113,6 +98,11 @@ static int sn_daemon_start(struct sn_daemon *d)
         .max_output = SN_MAX_OUTPUT_BYTES,
         .group = &d->links,
     };
+    rc = sn_control_start(d, err, sizeof(err));
+    if (rc != 0) {
+        log_error("sn", "%s", err);
+        return rc;
+    }
     struct sockaddr_storage bound;
     socklen_t bound_len;
     rc = evloop_listen(d->loop, d->s->listen, on_accept, d, &bound, &bound_len, err, sizeof(err));
@@ -121,16 +111,26 @@ static int sn_daemon_start(struct sn_daemon *d)
         return rc;
     }
     struct wire_addr addr;
-    char where[64] = "?";
+    snprintf(d->listen_addr, sizeof(d->listen_addr), "?");
     if (wire_addr_from_sockaddr(&addr, (struct sockaddr *)&bound, bound_len) == 0)
-        wire_addr_format(&addr, where, sizeof(where));
-    log_info("sn", "supernode %s listening on %s", identity_id_str(d->id), where);
+        wire_addr_format(&addr, d->listen_addr, sizeof(d->listen_addr));
+    d->sweep = evtimer_new(evloop_base(d->loop), on_sweep, d);
+    if (d->sweep == NULL)
+        return SOVA_ERR_NOMEM;
+    on_sweep(-1, 0, d);
+    log_info("sn", "supernode %s listening on %s", identity_id_str(d->id), d->listen_addr);
     return 0;
 }
 
 static void sn_daemon_stop(struct sn_daemon *d)
 {
+    ctl_server_free(d->ctl);
+    for (struct link *l = link_group_first(&d->links); l; l = link_group_next(l))
+        free(link_arg(l)); /* the sn_peer of each connection */
     link_group_free_all(&d->links);
+    if (d->sweep)
+        event_free(d->sweep);
+    sn_index_free(d->index);
     tls_ctx_free(d->tls);
     identity_free(d->id);
 }

@@ -49,6 +49,17 @@ wait_for() {
   fail "waited ${secs}s for /$re/ in $(basename "$file"); last lines: $(tail -n 5 "$file" 2>/dev/null)"
 }
 
+# wait_for_n FILE REGEX N [SECONDS]: wait until N lines of FILE match REGEX.
+wait_for_n() {
+  local file=$1 re=$2 n=$3 secs=$(( ${4:-10} * TIME_SCALE ))
+  local deadline=$((SECONDS + secs))
+  while [ $SECONDS -lt $deadline ]; do
+    [ "$(grep -Ec -- "$re" "$file" 2>/dev/null)" -ge "$n" ] && return 0
+    sleep 0.05
+  done
+  fail "waited ${secs}s for $n lines /$re/ in $(basename "$file"); last lines: $(tail -n 5 "$file")"
+}
+
 # start NAME CMD...: run daemon CMD in the background (under valgrind when
 # asked), stderr+stdout to $WORK/NAME.log.
 start() {

@@ -14,13 +14,13 @@
 #include "msg.h"
 #include "wire.h"
 
-#define U16(v)    (uint8_t)((v) >> 8), (uint8_t)(v)
-#define U32(v)    U16((uint32_t)(v) >> 16), U16((uint32_t)(v)&0xffff)
-#define U64(v)    U32((uint64_t)(v) >> 32), U32((uint64_t)(v)&0xffffffff)
-#define X4(b)     b, b, b, b
-#define X16(b)    X4(b), X4(b), X4(b), X4(b)
-#define ID(b)     X16(b), X16(b)
-#define V4ADDR    4, 192, 0, 2, 1, U16(7071)
+#define U16(v)     (uint8_t)((v) >> 8), (uint8_t)(v)
+#define U32(v)     U16((uint32_t)(v) >> 16), U16((uint32_t)(v)&0xffff)
+#define U64(v)     U32((uint64_t)(v) >> 32), U32((uint64_t)(v)&0xffffffff)
+#define X4(b)      b, b, b, b
+#define X16(b)     X4(b), X4(b), X4(b), X4(b)
+#define ID(b)      X16(b), X16(b)
+#define V4ADDR     4, 192, 0, 2, 1, U16(7071)
 #define BYTES(...) (const uint8_t[]){__VA_ARGS__}, sizeof((const uint8_t[]){__VA_ARGS__})
 
 /* ---- buffer ---------------------------------------------------------------- */
@@ -131,8 +131,11 @@ static void test_frame_encode_helpers(void)
 
 static void test_err_rendering(void)
 {
-    struct wire_err err = {.code = SOVA_ERR_BAD_VALUE, .scope = "search_result", .depth = 3,
-                           .field = "port", .offset = 99};
+    struct wire_err err = {.code = SOVA_ERR_BAD_VALUE,
+                           .scope = "search_result",
+                           .depth = 3,
+                           .field = "port",
+                           .offset = 99};
     err.path[0] = (struct wire_err_step){"hits", 3};
     err.path[1] = (struct wire_err_step){"sources", 0};
     err.path[2] = (struct wire_err_step){"addrs", 1};
@@ -158,16 +161,16 @@ static const struct {
 } utf8_cases[] = {
     {"", true},
     {"plain ascii", true},
-    {"caf\xc3\xa9", true},         /* e-acute */
-    {"\xe2\x82\xac", true},        /* euro sign */
-    {"\xf0\x9f\x98\x80", true},    /* emoji, 4 bytes */
-    {"\xf4\x8f\xbf\xbf", true},    /* U+10FFFF */
-    {"\xc0\xaf", false},           /* overlong '/' */
-    {"\xe0\x80\xaf", false},       /* overlong, 3 bytes */
-    {"\xed\xa0\x80", false},       /* surrogate */
-    {"\xf4\x90\x80\x80", false},   /* past U+10FFFF */
-    {"\x80", false},               /* lone continuation */
-    {"ab\xc3", false},             /* cut sequence */
+    {"caf\xc3\xa9", true},       /* e-acute */
+    {"\xe2\x82\xac", true},      /* euro sign */
+    {"\xf0\x9f\x98\x80", true},  /* emoji, 4 bytes */
+    {"\xf4\x8f\xbf\xbf", true},  /* U+10FFFF */
+    {"\xc0\xaf", false},         /* overlong '/' */
+    {"\xe0\x80\xaf", false},     /* overlong, 3 bytes */
+    {"\xed\xa0\x80", false},     /* surrogate */
+    {"\xf4\x90\x80\x80", false}, /* past U+10FFFF */
+    {"\x80", false},             /* lone continuation */
+    {"ab\xc3", false},           /* cut sequence */
     {"\xff", false},
 };
 
@@ -233,22 +236,22 @@ static struct wire_limits tight_limits(void)
 
 struct bad_case {
     const char *what;
-    uint8_t type;
     const uint8_t *payload;
     size_t len;
+    const char *field; /* expected */
+    size_t offset;     /* expected */
+    int code;          /* expected */
+    uint8_t type;
     bool tight; /* decode with tight_limits() */
-    int code;
-    const char *field;
-    size_t offset;
 };
 
 #define BAD(what, type, code, field, offset, ...)                                                  \
     {                                                                                              \
-        what, type, BYTES(__VA_ARGS__), false, code, field, offset                                 \
+        what, BYTES(__VA_ARGS__), field, offset, code, type, false                                 \
     }
 #define BAD_TIGHT(what, type, code, field, offset, ...)                                            \
     {                                                                                              \
-        what, type, BYTES(__VA_ARGS__), true, code, field, offset                                  \
+        what, BYTES(__VA_ARGS__), field, offset, code, type, true                                  \
     }
 
 #define TRUNC SOVA_ERR_TRUNCATED
@@ -263,10 +266,10 @@ static const struct bad_case bad_cases[] = {
         U16(5), 'a', 'b'),
     BAD("truncated string length", MSG_HELLO, TRUNC, "hello.agent", 9, U16(1), U16(1), U32(0), 2,
         0),
-    BAD("truncated node ID", MSG_LOCATE, TRUNC, "locate.peer_id", 0, X16(1), X4(1), X4(1), X4(1),
-        1, 1, 1),
-    BAD("truncated IPv6 address", MSG_REGISTER, TRUNC, "register.addrs[0].ip", 4, 1, 0, 1, 6,
-        0x20, 1, 0, 0, 0, 0),
+    BAD("truncated node ID", MSG_LOCATE, TRUNC, "locate.peer_id", 0, X16(1), X4(1), X4(1), X4(1), 1,
+        1, 1),
+    BAD("truncated IPv6 address", MSG_REGISTER, TRUNC, "register.addrs[0].ip", 4, 1, 0, 1, 6, 0x20,
+        1, 0, 0, 0, 0),
     BAD("truncated port", MSG_REGISTERED, TRUNC, "registered.observed.port", 5, 4, 192, 0, 2, 1,
         0x1b),
     BAD("truncated bytes", MSG_RELAY_DATA, TRUNC, "relay_data.data", 4, U32(5), U32(10), 1, 2, 3),
@@ -287,12 +290,14 @@ static const struct bad_case bad_cases[] = {
         U16(200), ID(0)),
     BAD("1000 chunk hashes, bytes for one", MSG_MANIFEST, TRUNC, "manifest.chunk_hashes", 48,
         ID(0xF1), U64(10), U32(4), U32(0), U16(1000), ID(1)),
-    BAD("no keywords", MSG_SEARCH, VALUE, "search.keywords", 10, U64(1), U16(1), 0),
+    BAD("neither keywords nor hash", MSG_SEARCH, VALUE, "search.keywords", 11, U64(1), U16(1), 0),
+    BAD("hash TLV too short", MSG_SEARCH, TRUNC, "search.ext[0].hash", 15, U64(1), U16(1), 0,
+        U16(2), U16(4), 1, 2, 3, 4),
     BAD("empty PUBLISH", MSG_PUBLISH, VALUE, "publish.records", 0, U16(0)),
     BAD("DIALBACK without addresses", MSG_DIALBACK, VALUE, "dialback.addrs", 9, U64(1), 0),
     /* addresses */
-    BAD("address family 5", MSG_REGISTER, VALUE, "register.addrs[0].family", 3, 1, 0, 1, 5, 1, 2,
-        3, 4, 0, 1),
+    BAD("address family 5", MSG_REGISTER, VALUE, "register.addrs[0].family", 3, 1, 0, 1, 5, 1, 2, 3,
+        4, 0, 1),
     BAD("port 0", MSG_REGISTER, VALUE, "register.addrs[0].port", 8, 1, 0, 1, 4, 192, 0, 2, 1,
         U16(0)),
     BAD("unspecified address", MSG_REGISTER, VALUE, "register.addrs[0].ip", 4, 1, 0, 1, 4, 0, 0, 0,
@@ -300,17 +305,17 @@ static const struct bad_case bad_cases[] = {
     BAD("observed address family 7", MSG_REGISTERED, VALUE, "registered.observed.family", 0, 7,
         X16(0)),
     BAD("deep: a source's address family", MSG_SEARCH_RESULT, VALUE,
-        "search_result.hits[0].sources[0].addrs[0].family", 89, U64(1), 0, U16(1), ID(0xC1),
-        U64(1), U16(1), 'x', 1, ID(0xD1), 1, 1, 9, 1, 2, 3, 4, 0, 1),
+        "search_result.hits[0].sources[0].addrs[0].family", 89, U64(1), 0, U16(1), ID(0xC1), U64(1),
+        U16(1), 'x', 1, ID(0xD1), 1, 1, 9, 1, 2, 3, 4, 0, 1),
     /* strings */
     BAD("string with NUL", MSG_HELLO, VALUE, "hello.agent", 9, U16(1), U16(1), U32(0), 2, U16(3),
         'a', 0, 'b'),
-    BAD("keyword not UTF-8", MSG_SEARCH, VALUE, "search.keywords[1]", 14, U64(1), U16(1), 2,
-        U16(1), 'a', U16(2), 0xC0, 0xAF),
+    BAD("keyword not UTF-8", MSG_SEARCH, VALUE, "search.keywords[1]", 14, U64(1), U16(1), 2, U16(1),
+        'a', U16(2), 0xC0, 0xAF),
     BAD_TIGHT("keyword longer than limit", MSG_SEARCH, LARGE, "search.keywords[0]", 11, U64(1),
               U16(1), 1, U16(3), 'a', 'b', 'c'),
-    BAD_TIGHT("agent longer than limit", MSG_HELLO, LARGE, "hello.agent", 9, U16(1), U16(1),
-              U32(0), 2, U16(3), 'a', 'b', 'c'),
+    BAD_TIGHT("agent longer than limit", MSG_HELLO, LARGE, "hello.agent", 9, U16(1), U16(1), U32(0),
+              2, U16(3), 'a', 'b', 'c'),
     BAD("empty keyword", MSG_SEARCH, VALUE, "search.keywords[0]", 11, U64(1), U16(1), 1, U16(0),
         U16(0x99), U16(0)),
     BAD("file name with '/'", MSG_PUBLISH, VALUE, "publish.records[0].name", 47, U16(1), 1,
@@ -350,8 +355,8 @@ static const struct bad_case bad_cases[] = {
     BAD("GET count 0", MSG_GET, VALUE, "get.count", 36, ID(0xF1), U32(0), U32(0)),
     BAD("FWD_SEARCH deadline 0", MSG_FWD_SEARCH, VALUE, "fwd_search.deadline_ms", 33, ID(0xA2), 1,
         U32(0)),
-    BAD("FWD_SEARCH nested keyword", MSG_FWD_SEARCH, VALUE, "fwd_search.keywords[0]", 48,
-        ID(0xA2), 1, U32(100), U64(1), U16(1), 1, U16(1), 0xFF),
+    BAD("FWD_SEARCH nested keyword", MSG_FWD_SEARCH, VALUE, "fwd_search.keywords[0]", 48, ID(0xA2),
+        1, U32(100), U64(1), U16(1), 1, U16(1), 0xFF),
     /* extension area */
     BAD("1 stray byte: TLV tag cut", MSG_PING, TRUNC, "ping.ext[0].tag", 8, U64(1), 0),
     BAD("3 stray bytes: TLV length cut", MSG_PING, TRUNC, "ping.ext[0].length", 10, U64(1), U16(7),
@@ -382,27 +387,31 @@ static void test_malformed_table(void)
         const struct bad_case *c = &bad_cases[i];
         struct msg m;
         struct wire_err err;
-        char field[128], line[192];
+        char field[128];
         int rc = msg_decode(c->type, c->payload, c->len, c->tight ? &tight : &defaults, &m, &err);
         wire_err_field(&err, field, sizeof(field));
         bool ok = rc == c->code && err.code == c->code && strcmp(field, c->field) == 0 &&
                   err.offset == c->offset;
-        if (!ok)
+        if (!ok) {
+            char line[192];
             fprintf(stderr, "\n%s: want %s: %s (offset %zu), got rc %d: %s\n", c->what, c->field,
                     sova_err_str(c->code), c->offset, rc,
                     wire_err_format(&err, line, sizeof(line)));
+        }
         CU_ASSERT(ok);
         CU_ASSERT_EQUAL(m.type, 0); /* cleared */
         msg_clear(&m);
     }
+    struct msg m;
+    CU_ASSERT_EQUAL(msg_decode(MSG_PING, NULL, 0, &defaults, &m, NULL), SOVA_ERR_TRUNCATED);
 }
 
 /* The same payload with one byte changed anywhere never crashes or leaks,
  * and a failure always names a field. */
 static void test_single_byte_corruptions(void)
 {
-    static const uint8_t search_result[] = {U64(1), 0, U16(1), ID(0xC1), U64(1), U16(1), 'x', 1,
-                                            ID(0xD1), 1, 1, V4ADDR};
+    static const uint8_t search_result[] = {U64(1), 0, U16(1),   ID(0xC1), U64(1), U16(1),
+                                            'x',    1, ID(0xD1), 1,        1,      V4ADDR};
     const struct wire_limits lim = wire_limits_default();
     uint8_t copy[sizeof(search_result)];
     for (size_t pos = 0; pos < sizeof(copy); pos++) {

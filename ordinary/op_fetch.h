@@ -1,0 +1,107 @@
+/* op_fetch.h - downloads: pull a file by content hash from its sources,
+ * verify every chunk, survive any interruption.
+ *
+ * A download keeps (docs/STATE.md):
+ *  - a part file DOWNLOADS/.sova-partial/<hex>.part, written at chunk
+ *    offsets; a chunk's bytes are fsync'ed before its bit is set in SQLite,
+ *    so a crash never leaves a "verified" chunk that is not on disk;
+ *  - the manifest (chunk hashes, from MANIFEST) and the bitmap of verified
+ *    chunks, in op_store.
+ * Each source is another peer, reached directly over TLS with the
+ * peer<->peer policy (its certificate must hash to the ID in the hit). The
+ * scheduler (op_sched.h) spreads chunks over sources; a chunk that fails its
+ * hash is dropped and fetched again, the source recorded as bad and banned
+ * after OP_SCHED_MAX_FAILURES. When every chunk is verified the whole file is
+ * hashed once more (incrementally, a few chunks per loop turn) and must equal
+ * the content hash; only then is it renamed into place. Restarted daemons
+ * resume active downloads from the store.
+ *
+ * Ownership: the fetcher owns its downloads, their links and files. Watchers
+ * (a control-socket client following `sova-peer get`) are owned by the
+ * fetcher and removed with op_fetch_unwatch() or when the download ends.
+ * Nothing blocks on the network; disk writes and fsyncs of chunk data happen
+ * on the loop (bounded: one chunk at a time).
+ */
+#ifndef SOVA_OP_FETCH_H
+#define SOVA_OP_FETCH_H
+
+#include "link.h"
+#include "msg.h"
+#include "op_store.h"
+#include "tls.h"
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* What the fetcher needs from its daemon. */
+struct op_fetch_env {
+    struct event_base *base;
+    struct tls_ctx *tls;
+    struct op_store *store;
+    const struct link_params *params; /* for links to sources */
+    const char *downloads_dir;
+    /* Ask the supernode where peer_id is now (LOCATE); the daemon answers
+     * with op_fetch_located(). */
+    void (*locate)(const uint8_t peer_id[WIRE_ID_LEN], void *arg);
+    /* Ask the supernode for sources of hash (a search by content hash); the
+     * daemon answers with op_fetch_add_sources(). */
+    void (*find_sources)(const uint8_t hash[WIRE_HASH_LEN], const char *name, void *arg);
+    void *arg;
+};
+
+enum op_fetch_state { OP_FETCH_RUNNING, OP_FETCH_DONE, OP_FETCH_FAILED };
+
+struct op_fetch_progress {
+    const uint8_t *hash;
+    const char *name;
+    uint64_t size;
+    uint64_t bytes_have;
+    uint32_t chunks_have, n_chunks;
+    uint32_t chunks_fetched; /* chunks received and verified by this daemon run */
+    uint32_t chunks_failed;  /* chunks that failed verification in this run */
+    unsigned sources_known, sources_connected, sources_banned;
+    uint64_t rate_bps; /* bytes per second, smoothed */
+    enum op_fetch_state state;
+    const char *path;  /* where the file is, once done */
+    const char *error; /* why, once failed */
+    const char *via;   /* "direct" */
+};
+
+typedef void op_fetch_watch_fn(const struct op_fetch_progress *p, void *arg);
+
+struct op_fetcher;
+struct op_fetch_watch;
+
+struct op_fetcher *op_fetcher_new(const struct op_fetch_env *env);
+/* Closes every link and file; watchers are dropped without a call. */
+void op_fetcher_free(struct op_fetcher *f);
+
+/* Resume every download the store has as active. */
+int op_fetcher_resume_all(struct op_fetcher *f);
+
+/* Start a download (or join the running one for hash). name and size come
+ * from the search hit; out_path (absolute, may be NULL) overrides
+ * DOWNLOADS/name. If fn is not NULL a watcher is added and *watch set; it
+ * is called on progress (at most a few times a second), and a last time with
+ * DONE or FAILED, after which the watcher is gone. A completed download in
+ * the store is reported DONE at once. Returns 0 or an error with err set. */
+int op_fetch_get(struct op_fetcher *f, const uint8_t hash[WIRE_HASH_LEN], const char *name,
+                 uint64_t size, const char *out_path, op_fetch_watch_fn *fn, void *arg,
+                 struct op_fetch_watch **watch, char *err, size_t errlen);
+/* Stop watching (the download goes on). NULL is fine. */
+void op_fetch_unwatch(struct op_fetch_watch *w);
+
+/* Sources of hash (from a search hit); unknown hashes are ignored. */
+void op_fetch_add_sources(struct op_fetcher *f, const uint8_t hash[WIRE_HASH_LEN],
+                          const struct msg_source *sources, size_t n);
+/* A LOCATE answer for peer_id: new addresses for every download using it. */
+void op_fetch_located(struct op_fetcher *f, const uint8_t peer_id[WIRE_ID_LEN],
+                      const struct wire_addr *addrs, size_t n_addrs);
+
+/* Every download of this run, for `sova-peer downloads` and status. */
+typedef void op_fetch_each_fn(const struct op_fetch_progress *p, void *arg);
+void op_fetch_foreach(const struct op_fetcher *f, op_fetch_each_fn *fn, void *arg);
+size_t op_fetch_running(const struct op_fetcher *f);
+
+#endif

@@ -1,0 +1,276 @@
+#include "op_fetch_file.h"
+#include "err.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FETCH_NAME_MAX      255
+#define FETCH_UNIQUE_TRIES  1000 /* "name (1)" ... "name (999)" */
+
+struct fetch_file {
+    struct event_base *base;
+    struct op_store *store;
+    uint8_t hash[OP_STORE_HASH_LEN];
+    uint64_t size;
+    uint32_t chunk_size;
+    int fd;
+    char *part_path;
+    /* whole-file verification */
+    struct event *step;
+    EVP_MD_CTX *md;
+    uint64_t hashed; /* bytes fed so far */
+    uint8_t *buf;
+    fetch_file_verified_fn *done;
+    void *done_arg;
+};
+
+static int make_dir(const char *path, mode_t mode, char *err, size_t errlen)
+{
+    if (mkdir(path, mode) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        return SOVA_ERR_IO;
+    }
+    return 0;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return SOVA_ERR_IO;
+    int rc = fsync(fd) == 0 ? 0 : SOVA_ERR_IO;
+    close(fd);
+    return rc;
+}
+
+int fetch_file_open(struct event_base *base, const char *downloads_dir, const char *hex,
+                    uint64_t size, uint32_t chunk_size, struct op_store *store,
+                    const uint8_t hash[OP_STORE_HASH_LEN], struct fetch_file **out, char *err,
+                    size_t errlen)
+{
+    char dir[PATH_MAX];
+    if (downloads_dir == NULL) {
+        snprintf(err, errlen, "no downloads folder configured (--downloads DIR)");
+        return SOVA_ERR_CONFIG;
+    }
+    snprintf(dir, sizeof(dir), "%s/%s", downloads_dir, FETCH_PARTIAL_DIR);
+    int rc = make_dir(downloads_dir, 0755, err, errlen);
+    if (rc == 0)
+        rc = make_dir(dir, 0700, err, errlen);
+    if (rc != 0)
+        return rc;
+    struct fetch_file *ff = calloc(1, sizeof(*ff));
+    if (ff == NULL)
+        return SOVA_ERR_NOMEM;
+    ff->fd = -1;
+    ff->base = base;
+    ff->store = store;
+    memcpy(ff->hash, hash, OP_STORE_HASH_LEN);
+    ff->size = size;
+    ff->chunk_size = chunk_size;
+    size_t n = strlen(dir) + strlen(hex) + 8;
+    ff->part_path = malloc(n);
+    if (ff->part_path == NULL) {
+        free(ff);
+        return SOVA_ERR_NOMEM;
+    }
+    snprintf(ff->part_path, n, "%s/%s.part", dir, hex);
+    ff->fd = open(ff->part_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (ff->fd < 0 || ftruncate(ff->fd, (off_t)size) != 0) {
+        snprintf(err, errlen, "cannot open %s: %s", ff->part_path, strerror(errno));
+        fetch_file_close(ff);
+        return SOVA_ERR_IO;
+    }
+    *out = ff;
+    return 0;
+}
+
+int fetch_file_store_chunk(struct fetch_file *ff, uint32_t index, const uint8_t *data,
+                           uint32_t len, char *err, size_t errlen)
+{
+    off_t off = (off_t)index * ff->chunk_size;
+    for (uint32_t done = 0; done < len;) {
+        ssize_t w = pwrite(ff->fd, data + done, len - done, off + (off_t)done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            snprintf(err, errlen, "cannot write %s: %s", ff->part_path, strerror(errno));
+            return SOVA_ERR_IO;
+        }
+        done += (uint32_t)w;
+    }
+    /* Durable before it is marked verified: a crash may lose the bit, never
+     * the bytes behind a bit. */
+    if (fdatasync(ff->fd) != 0) {
+        snprintf(err, errlen, "cannot sync %s: %s", ff->part_path, strerror(errno));
+        return SOVA_ERR_IO;
+    }
+    if (op_store_download_mark_chunk(ff->store, ff->hash, index) != 0) {
+        snprintf(err, errlen, "cannot record chunk %u: %s", index, op_store_errmsg(ff->store));
+        return SOVA_ERR_IO;
+    }
+    return 0;
+}
+
+static void verify_finish(struct fetch_file *ff, bool match)
+{
+    EVP_MD_CTX_free(ff->md);
+    ff->md = NULL;
+    free(ff->buf);
+    ff->buf = NULL;
+    ff->done(match, ff->done_arg);
+}
+
+static void on_verify_step(evutil_socket_t fd, short what, void *arg)
+{
+    struct fetch_file *ff = arg;
+    (void)fd;
+    (void)what;
+    for (unsigned i = 0; i < FETCH_VERIFY_CHUNKS_PER_TURN && ff->hashed < ff->size; i++) {
+        uint64_t left = ff->size - ff->hashed;
+        size_t want = left < ff->chunk_size ? (size_t)left : ff->chunk_size;
+        ssize_t r = pread(ff->fd, ff->buf, want, (off_t)ff->hashed);
+        if (r <= 0) {
+            log_error("fetch", "cannot read %s: %s", ff->part_path,
+                      r < 0 ? strerror(errno) : "short file");
+            verify_finish(ff, false);
+            return;
+        }
+        EVP_DigestUpdate(ff->md, ff->buf, (size_t)r);
+        ff->hashed += (uint64_t)r;
+    }
+    if (ff->hashed < ff->size) {
+        event_active(ff->step, EV_TIMEOUT, 0); /* next turn: let other work run */
+        return;
+    }
+    uint8_t digest[OP_STORE_HASH_LEN];
+    unsigned len = 0;
+    EVP_DigestFinal_ex(ff->md, digest, &len);
+    verify_finish(ff, memcmp(digest, ff->hash, OP_STORE_HASH_LEN) == 0);
+}
+
+int fetch_file_verify(struct fetch_file *ff, fetch_file_verified_fn *done, void *arg, char *err,
+                      size_t errlen)
+{
+    ff->done = done;
+    ff->done_arg = arg;
+    ff->hashed = 0;
+    ff->md = EVP_MD_CTX_new();
+    ff->buf = malloc(ff->chunk_size ? ff->chunk_size : 1);
+    if (ff->step == NULL)
+        ff->step = event_new(ff->base, -1, 0, on_verify_step, ff);
+    if (!ff->md || !ff->buf || !ff->step || !EVP_DigestInit_ex(ff->md, EVP_sha256(), NULL)) {
+        snprintf(err, errlen, "out of memory verifying %s", ff->part_path);
+        EVP_MD_CTX_free(ff->md);
+        ff->md = NULL;
+        free(ff->buf);
+        ff->buf = NULL;
+        return SOVA_ERR_NOMEM;
+    }
+    event_active(ff->step, EV_TIMEOUT, 0);
+    return 0;
+}
+
+bool fetch_file_hashing(const struct fetch_file *ff)
+{
+    return ff != NULL && ff->md != NULL;
+}
+
+void fetch_file_safe_name(const char *name, char *out, size_t outlen)
+{
+    size_t o = 0;
+    for (const char *p = name; *p && o + 1 < outlen && o < FETCH_NAME_MAX; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (o == 0 && c == '.')
+            continue; /* no hidden files, no "..": a name, not a path */
+        out[o++] = (c < 0x20 || c == 0x7f || c == '/' || c == '\\') ? '_' : (char)c;
+    }
+    if (o == 0 && outlen > 8)
+        o = (size_t)snprintf(out, outlen, "download");
+    out[o] = '\0';
+}
+
+/* Link the part file to a free name (link(2) never replaces an existing
+ * file), then drop the part name. */
+static int place_unique(const char *from, const char *dir, const char *name, char **path)
+{
+    char safe[FETCH_NAME_MAX + 1];
+    fetch_file_safe_name(name, safe, sizeof(safe));
+    const char *dot = strrchr(safe, '.');
+    int stem = dot && dot != safe ? (int)(dot - safe) : (int)strlen(safe);
+    char candidate[PATH_MAX];
+    for (int i = 0; i < FETCH_UNIQUE_TRIES; i++) {
+        if (i == 0)
+            snprintf(candidate, sizeof(candidate), "%s/%s", dir, safe);
+        else
+            snprintf(candidate, sizeof(candidate), "%s/%.*s (%d)%s", dir, stem, safe, i,
+                     safe + stem);
+        if (link(from, candidate) == 0) {
+            unlink(from);
+            *path = strdup(candidate);
+            return *path ? 0 : SOVA_ERR_NOMEM;
+        }
+        if (errno != EEXIST)
+            return SOVA_ERR_IO;
+    }
+    errno = EEXIST;
+    return SOVA_ERR_IO;
+}
+
+int fetch_file_commit(struct fetch_file *ff, const char *downloads_dir, const char *name,
+                      const char *out_path, char **path, char *err, size_t errlen)
+{
+    if (fsync(ff->fd) != 0) {
+        snprintf(err, errlen, "cannot sync %s: %s", ff->part_path, strerror(errno));
+        return SOVA_ERR_IO;
+    }
+    fchmod(ff->fd, 0644);
+    int rc;
+    if (out_path != NULL) {
+        rc = link(ff->part_path, out_path) == 0 ? 0 : SOVA_ERR_IO;
+        if (rc == 0) {
+            unlink(ff->part_path);
+            *path = strdup(out_path);
+            rc = *path ? 0 : SOVA_ERR_NOMEM;
+        }
+    } else {
+        rc = place_unique(ff->part_path, downloads_dir, name, path);
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot move the finished file to %s: %s",
+                 out_path ? out_path : downloads_dir,
+                 errno == EXDEV ? "--out must be on the same file system as the downloads folder"
+                                : strerror(errno));
+        return rc;
+    }
+    char *slash = strrchr(*path, '/');
+    if (slash != NULL) {
+        *slash = '\0';
+        fsync_dir(*path[0] ? *path : "/");
+        *slash = '/';
+    }
+    fetch_file_close(ff);
+    return 0;
+}
+
+void fetch_file_close(struct fetch_file *ff)
+{
+    if (ff == NULL)
+        return;
+    if (ff->fd >= 0)
+        close(ff->fd);
+    if (ff->step)
+        event_free(ff->step);
+    EVP_MD_CTX_free(ff->md);
+    free(ff->buf);
+    free(ff->part_path);
+    free(ff);
+}

@@ -1,0 +1,60 @@
+/* op_fetch_file.h - the part file of one download.
+ *
+ * DOWNLOADS/.sova-partial/<hex>.part holds the chunks verified so far at
+ * their offsets. A chunk is written and fdatasync'ed before its bit is set
+ * in op_store, so after a crash every bit vouches for bytes on disk. When all
+ * chunks are in, fetch_file_verify() hashes the whole file again off the
+ * critical path (a few chunks per loop turn, never one long read) and only a
+ * file whose SHA-256 equals the content hash is committed: fsync'ed and
+ * renamed to its final name, never overwriting an existing file.
+ *
+ * Ownership: the download owns its fetch_file; fetch_file_commit() and
+ * fetch_file_close() end it. Disk calls run on the caller's thread and are
+ * bounded (one chunk, or a few during verification).
+ */
+#ifndef SOVA_OP_FETCH_FILE_H
+#define SOVA_OP_FETCH_FILE_H
+
+#include "op_store.h"
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FETCH_PARTIAL_DIR ".sova-partial" /* inside the downloads folder */
+#define FETCH_VERIFY_CHUNKS_PER_TURN 4    /* chunks hashed per loop turn */
+
+struct fetch_file;
+
+/* Open (or create) the part file of hex for a file of size bytes. */
+int fetch_file_open(struct event_base *base, const char *downloads_dir, const char *hex,
+                    uint64_t size, uint32_t chunk_size, struct op_store *store,
+                    const uint8_t hash[OP_STORE_HASH_LEN], struct fetch_file **out, char *err,
+                    size_t errlen);
+
+/* Write chunk index (len bytes, already verified), make it durable, then mark
+ * it verified in the store. */
+int fetch_file_store_chunk(struct fetch_file *ff, uint32_t index, const uint8_t *data,
+                           uint32_t len, char *err, size_t errlen);
+
+/* Hash the whole part file incrementally; done(match) runs from the loop. */
+typedef void fetch_file_verified_fn(bool match, void *arg);
+int fetch_file_verify(struct fetch_file *ff, fetch_file_verified_fn *done, void *arg, char *err,
+                      size_t errlen);
+bool fetch_file_hashing(const struct fetch_file *ff);
+
+/* Move the verified file into place: out_path if given, else
+ * downloads_dir/name, or "name (1)", "name (2)"... if taken. On success
+ * *path (malloc'd) is where it went and ff is freed; on failure ff stays. */
+int fetch_file_commit(struct fetch_file *ff, const char *downloads_dir, const char *name,
+                      const char *out_path, char **path, char *err, size_t errlen);
+
+/* Close without committing (the part file stays for a later resume). NULL ok. */
+void fetch_file_close(struct fetch_file *ff);
+
+/* A file name from the network made safe for the downloads folder: no path
+ * separators, no leading dots, no control characters, not empty. Pure. */
+void fetch_file_safe_name(const char *name, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,85 @@
+/* op_internal.h - the sova-peer daemon's state, shared by its own files
+ * (op_daemon.c: setup and glue; op_control.c: control socket commands).
+ * Not for other folders. */
+#ifndef SOVA_OP_INTERNAL_H
+#define SOVA_OP_INTERNAL_H
+
+#include "ctl.h"
+#include "op_daemon.h"
+#include "evloop.h"
+#include "identity.h"
+#include "link.h"
+#include "op_config.h"
+#include "op_fetch.h"
+#include "op_serve.h"
+#include "op_session.h"
+#include "op_share.h"
+#include "op_store.h"
+#include "tls.h"
+
+#define OP_HIT_CACHE_MAX 1024 /* search hits remembered for `get HASH` */
+#define OP_PUBLISH_BATCH 512  /* records per PUBLISH frame */
+
+/* A search hit remembered so `sova-peer get HASH` knows name, size, sources. */
+struct op_hit {
+    uint8_t hash[WIRE_HASH_LEN];
+    uint64_t size;
+    char *name;
+    struct msg_source *sources; /* deep copy: addrs owned */
+    size_t n_sources;
+    uint64_t seen_ms;
+};
+
+/* A SEARCH sent to the supernode and who waits for it. */
+struct op_query {
+    uint64_t id;
+    struct op_daemon *d;
+    struct ctl_conn *conn;      /* a CLI search or get; NULL for a background one */
+    uint8_t want_hash[WIRE_HASH_LEN];
+    bool by_hash;               /* looking for sources of want_hash */
+    struct ctl_get get;         /* the get that waits for sources, if any */
+    struct event *timeout;
+    struct op_query *next;
+};
+
+struct op_daemon {
+    const struct op_settings *s;
+    struct evloop *loop;
+    struct sova_identity *id;
+    struct tls_ctx *tls;
+    struct wire_limits limits;
+    struct link_params sn_params, peer_params;
+    struct sockaddr_storage listen_ss;
+    socklen_t listen_len;
+    struct sockaddr_storage bind_ss; /* listen address, port 0: where we dial from */
+    struct wire_addr listen_addrs[1];
+    size_t n_listen_addrs;
+    char listen_str[64];
+    struct op_store *store;
+    struct op_share *share;
+    struct op_server *server;
+    struct op_fetcher *fetcher;
+    struct op_session *session;
+    struct ctl_server *ctl;
+    struct event *rescan; /* periodic share rescan */
+    struct op_hit hits[OP_HIT_CACHE_MAX];
+    size_t n_hits;
+    struct op_query *queries;
+    uint64_t next_query_id;
+    uint64_t started_ms;
+    size_t published; /* records the supernode accepted since attaching */
+};
+
+/* op_daemon.c */
+const struct op_hit *op_hit_find(const struct op_daemon *d, const uint8_t hash[WIRE_HASH_LEN]);
+/* Send a SEARCH; q (owned by the daemon from now) gets its id. */
+int op_query_send(struct op_daemon *d, struct op_query *q, const struct msg_search *search,
+                  unsigned timeout_ms);
+void op_query_free(struct op_query *q);
+
+/* op_control.c */
+int op_control_start(struct op_daemon *d, char *err, size_t errlen);
+/* A SEARCH_RESULT (or its timeout: res NULL) for q; q is freed after. */
+void op_control_search_done(struct op_query *q, const struct msg_search_result *res);
+
+#endif

@@ -1,0 +1,338 @@
+#include "op_serve.h"
+#include "err.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SERVE_BUCKET_MS 10 /* token bucket refill granularity */
+
+struct get_req {
+    uint8_t hash[WIRE_HASH_LEN];
+    uint32_t next_chunk, end_chunk; /* [next, end) */
+};
+
+/* One peer connected to us. */
+struct upload {
+    struct op_server *srv;
+    struct link *link;
+    struct upload *prev, *next;
+    struct get_req queue[OP_SERVE_MAX_QUEUED_GETS];
+    unsigned head, count;
+    /* the chunk being sent */
+    int fd;
+    const struct op_share_file *file;
+    uint8_t fd_hash[WIRE_HASH_LEN];
+    uint32_t offset; /* within the current chunk */
+    uint8_t *buf;
+};
+
+struct op_server {
+    struct event_base *base;
+    struct op_share *share;
+    struct link_params params;
+    struct link_group links;
+    struct upload *uploads;
+    uint64_t limit_bps;
+    double tokens;
+    uint64_t refilled_ms;
+    struct event *refill; /* resumes uploads when tokens come back */
+    struct op_server_stats stats;
+};
+
+static void pump(struct upload *u);
+
+static void upload_close_file(struct upload *u)
+{
+    if (u->fd >= 0)
+        close(u->fd);
+    u->fd = -1;
+    u->file = NULL;
+}
+
+/* Open the file holding hash, checked against what was hashed. */
+/* The shared file with this content, NULL when there is none (or no share). */
+static const struct op_share_file *lookup(const struct op_server *srv,
+                                          const uint8_t hash[WIRE_HASH_LEN])
+{
+    return srv->share ? op_share_lookup(srv->share, hash) : NULL;
+}
+
+static int open_share(struct upload *u, const uint8_t hash[WIRE_HASH_LEN])
+{
+    if (u->fd >= 0 && memcmp(u->fd_hash, hash, WIRE_HASH_LEN) == 0 &&
+        lookup(u->srv, hash) == u->file)
+        return 0;
+    upload_close_file(u);
+    const struct op_share_file *f = lookup(u->srv, hash);
+    char path[PATH_MAX];
+    if (f == NULL || op_share_abspath(u->srv->share, f, path, sizeof(path)) != 0)
+        return SOVA_ERR_NOT_FOUND;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return SOVA_ERR_NOT_FOUND;
+    if (!op_share_file_unchanged(f, fd)) {
+        close(fd);
+        log_info("serve", "%s changed since it was hashed: not serving it until rescanned",
+                 f->relpath);
+        op_share_rescan(u->srv->share);
+        return SOVA_ERR_NOT_FOUND;
+    }
+    u->fd = fd;
+    u->file = f;
+    memcpy(u->fd_hash, hash, WIRE_HASH_LEN);
+    return 0;
+}
+
+static void on_manifest_get(struct upload *u, const struct msg_chunk_range *r)
+{
+    const struct op_share_file *f = lookup(u->srv, r->hash);
+    if (f == NULL || r->first_chunk >= f->n_chunks) {
+        link_send_error(u->link, MSG_ERR_NOT_FOUND, MSG_MANIFEST_GET,
+                        f ? "no such chunk" : "not shared here");
+        return;
+    }
+    uint32_t n = f->n_chunks - r->first_chunk;
+    if (n > r->count)
+        n = r->count;
+    if (n > WIRE_MAX_MANIFEST_DEFAULT)
+        n = WIRE_MAX_MANIFEST_DEFAULT;
+    struct msg m = {.type = MSG_MANIFEST};
+    memcpy(m.u.manifest.hash, f->hash, WIRE_HASH_LEN);
+    m.u.manifest.file_size = f->size;
+    m.u.manifest.chunk_size = f->chunk_size;
+    m.u.manifest.first_chunk = r->first_chunk;
+    m.u.manifest.chunk_hashes =
+        (uint8_t(*)[WIRE_HASH_LEN])(f->chunk_hashes + (size_t)r->first_chunk * WIRE_HASH_LEN);
+    m.u.manifest.n_chunk_hashes = n;
+    link_send(u->link, &m);
+}
+
+static void on_get(struct upload *u, const struct msg_chunk_range *r)
+{
+    const struct op_share_file *f = lookup(u->srv, r->hash);
+    if (f == NULL || r->first_chunk >= f->n_chunks) {
+        link_send_error(u->link, MSG_ERR_NOT_FOUND, MSG_GET, f ? "no such chunk" : "not shared here");
+        return;
+    }
+    if (u->count == OP_SERVE_MAX_QUEUED_GETS || r->count > OP_SERVE_MAX_GET_CHUNKS) {
+        link_send_error(u->link, MSG_ERR_LIMIT_REACHED, MSG_GET, "too many chunks requested");
+        return;
+    }
+    struct get_req *q = &u->queue[(u->head + u->count++) % OP_SERVE_MAX_QUEUED_GETS];
+    memcpy(q->hash, r->hash, WIRE_HASH_LEN);
+    q->next_chunk = r->first_chunk;
+    uint64_t end = (uint64_t)r->first_chunk + r->count;
+    q->end_chunk = end > f->n_chunks ? f->n_chunks : (uint32_t)end;
+    if (u->count == 1)
+        u->srv->stats.uploading++;
+    pump(u);
+}
+
+static bool take_tokens(struct op_server *srv, size_t n)
+{
+    if (srv->limit_bps == 0)
+        return true;
+    uint64_t now = link_now_ms();
+    srv->tokens += (double)(now - srv->refilled_ms) * (double)srv->limit_bps / 1000.0;
+    srv->refilled_ms = now;
+    double cap = (double)srv->limit_bps / 4 + OP_SERVE_FRAME_DATA; /* 250 ms burst */
+    if (srv->tokens > cap)
+        srv->tokens = cap;
+    if (srv->tokens < (double)n) {
+        struct timeval tv = {.tv_sec = 0, .tv_usec = SERVE_BUCKET_MS * 1000};
+        if (!evtimer_pending(srv->refill, NULL))
+            evtimer_add(srv->refill, &tv);
+        return false;
+    }
+    srv->tokens -= (double)n;
+    return true;
+}
+
+/* Produce DATA frames for the head GET while the link's queue is short. */
+static void pump(struct upload *u)
+{
+    while (u->count > 0 && link_output_len(u->link) < OP_SERVE_QUEUE_BYTES) {
+        struct get_req *q = &u->queue[u->head];
+        if (q->next_chunk >= q->end_chunk) {
+            u->head = (u->head + 1) % OP_SERVE_MAX_QUEUED_GETS;
+            if (--u->count == 0)
+                u->srv->stats.uploading--;
+            continue;
+        }
+        if (open_share(u, q->hash) != 0) {
+            link_send_error(u->link, MSG_ERR_NOT_FOUND, MSG_GET, "file no longer shared");
+            u->count = 0;
+            u->srv->stats.uploading--;
+            return;
+        }
+        uint64_t chunk_start = (uint64_t)q->next_chunk * u->file->chunk_size;
+        uint64_t chunk_left = u->file->size - chunk_start;
+        uint32_t clen = chunk_left < u->file->chunk_size ? (uint32_t)chunk_left : u->file->chunk_size;
+        uint32_t want = clen - u->offset;
+        if (want > OP_SERVE_FRAME_DATA)
+            want = OP_SERVE_FRAME_DATA;
+        if (!take_tokens(u->srv, want))
+            return; /* the refill timer resumes us */
+        ssize_t r = pread(u->fd, u->buf, want, (off_t)(chunk_start + u->offset));
+        if (r != (ssize_t)want) {
+            log_warn("serve", "cannot read %s: %s", u->file->relpath,
+                     r < 0 ? strerror(errno) : "file shrank");
+            upload_close_file(u);
+            op_share_rescan(u->srv->share);
+            link_send_error(u->link, MSG_ERR_NOT_FOUND, MSG_GET, "file changed");
+            u->count = 0;
+            u->srv->stats.uploading--;
+            return;
+        }
+        struct msg m = {.type = MSG_DATA};
+        memcpy(m.u.data.hash, q->hash, WIRE_HASH_LEN);
+        m.u.data.chunk_index = q->next_chunk;
+        m.u.data.offset = u->offset;
+        m.u.data.data = (struct wire_bytes){.ptr = u->buf, .len = want};
+        if (link_send(u->link, &m) != 0)
+            return;
+        u->srv->stats.bytes_sent += want;
+        u->offset += want;
+        if (u->offset == clen) {
+            u->offset = 0;
+            q->next_chunk++;
+            u->srv->stats.chunks_sent++;
+        }
+    }
+}
+
+static void on_refill(evutil_socket_t fd, short what, void *arg)
+{
+    struct op_server *srv = arg;
+    (void)fd;
+    (void)what;
+    for (struct upload *u = srv->uploads; u; u = u->next)
+        if (u->link)
+            pump(u);
+}
+
+static void on_opened(struct link *l, void *arg)
+{
+    struct upload *u = arg;
+    u->srv->stats.links++;
+    log_info("serve", "%s: peer connected", link_name(l));
+}
+
+static void on_message(struct link *l, const struct msg *m, void *arg)
+{
+    struct upload *u = arg;
+    switch (m->type) {
+    case MSG_MANIFEST_GET:
+        on_manifest_get(u, &m->u.manifest_get);
+        return;
+    case MSG_GET:
+        on_get(u, &m->u.get);
+        return;
+    case MSG_ERROR:
+        return;
+    default:
+        link_send_error(l, MSG_ERR_PROTOCOL, m->type, "not served by a peer");
+    }
+}
+
+static void on_drained(struct link *l, void *arg)
+{
+    (void)l;
+    pump(arg);
+}
+
+static void upload_free(struct upload *u)
+{
+    struct op_server *srv = u->srv;
+    if (u->prev)
+        u->prev->next = u->next;
+    else
+        srv->uploads = u->next;
+    if (u->next)
+        u->next->prev = u->prev;
+    upload_close_file(u);
+    free(u->buf);
+    free(u);
+}
+
+static void on_closed(struct link *l, int why, void *arg)
+{
+    struct upload *u = arg;
+    if (link_remote_role(l) != 0)
+        u->srv->stats.links--;
+    if (u->count > 0)
+        u->srv->stats.uploading--;
+    log_info("serve", "%s: peer disconnected (%s)", link_name(l), why ? sova_err_str(why) : "closed");
+    upload_free(u);
+}
+
+static const struct link_hooks serve_hooks = {
+    .opened = on_opened,
+    .message = on_message,
+    .closed = on_closed,
+    .drained = on_drained,
+};
+
+struct op_server *op_server_new(struct event_base *base, struct op_share *share,
+                                const struct link_params *params, uint64_t upload_limit_bps)
+{
+    struct op_server *srv = calloc(1, sizeof(*srv));
+    if (srv == NULL)
+        return NULL;
+    srv->base = base;
+    srv->share = share;
+    srv->params = *params;
+    srv->params.group = &srv->links;
+    srv->limit_bps = upload_limit_bps;
+    srv->refilled_ms = link_now_ms();
+    srv->refill = evtimer_new(base, on_refill, srv);
+    if (srv->refill == NULL) {
+        free(srv);
+        return NULL;
+    }
+    return srv;
+}
+
+void op_server_free(struct op_server *srv)
+{
+    if (srv == NULL)
+        return;
+    link_group_free_all(&srv->links);
+    while (srv->uploads)
+        upload_free(srv->uploads);
+    event_free(srv->refill);
+    free(srv);
+}
+
+void op_server_accept(struct op_server *srv, evutil_socket_t fd, SSL *ssl,
+                      const struct sockaddr *sa, socklen_t len)
+{
+    struct upload *u = calloc(1, sizeof(*u));
+    if (u != NULL)
+        u->buf = malloc(OP_SERVE_FRAME_DATA);
+    if (u == NULL || u->buf == NULL) {
+        free(u);
+        SSL_free(ssl);
+        evutil_closesocket(fd);
+        return;
+    }
+    u->srv = srv;
+    u->fd = -1;
+    u->next = srv->uploads;
+    if (srv->uploads)
+        srv->uploads->prev = u;
+    srv->uploads = u;
+    u->link = link_accept(srv->base, fd, ssl, sa, len, &srv->params, &serve_hooks, u);
+    if (u->link == NULL)
+        upload_free(u);
+}
+
+void op_server_stats(const struct op_server *srv, struct op_server_stats *out)
+{
+    *out = srv->stats;
+}

@@ -1,0 +1,53 @@
+/* op_serve.h - serving shared files to other peers.
+ *
+ * Another peer connects (TLS, peer<->peer policy: we learn its ID), asks for
+ * a file's MANIFEST and GETs chunk ranges by content hash; we answer with
+ * DATA frames read from the share. Only files of the last share scan are
+ * served, by hash, never by a path from the network; a file that changed
+ * since it was hashed (size, mtime or inode differ) is not served under its
+ * old hashes (ERROR not-found, and a rescan is requested).
+ *
+ * Pacing: DATA for a link is produced only while its output queue is short
+ * (the link's drained hook resumes it), and all uploads share one token
+ * bucket when an upload limit is set, so memory stays bounded and a slow
+ * downloader never holds more than a few frames of ours.
+ *
+ * Ownership: the server owns the links it accepts and their open files.
+ * Nothing blocks but bounded reads of one DATA frame from disk.
+ */
+#ifndef SOVA_OP_SERVE_H
+#define SOVA_OP_SERVE_H
+
+#include "link.h"
+#include "op_share.h"
+
+#include <event2/event.h>
+#include <stdint.h>
+
+#define OP_SERVE_MAX_QUEUED_GETS 8            /* GETs a link may have waiting */
+#define OP_SERVE_MAX_GET_CHUNKS  64           /* chunks one GET may ask for */
+#define OP_SERVE_FRAME_DATA      (64u * 1024) /* bytes of file per DATA frame */
+#define OP_SERVE_QUEUE_BYTES     (1024u * 1024) /* produce DATA while queued output < this */
+
+struct op_server;
+
+struct op_server_stats {
+    uint64_t bytes_sent;  /* file bytes in DATA frames */
+    uint64_t chunks_sent;
+    unsigned links;       /* peers connected to us now */
+    unsigned uploading;   /* of them, with a GET in progress */
+};
+
+/* share is borrowed and outlives the server. upload_limit_bps 0 = none. */
+struct op_server *op_server_new(struct event_base *base, struct op_share *share,
+                                const struct link_params *params, uint64_t upload_limit_bps);
+/* Frees every link at once (shutdown). NULL is fine. */
+void op_server_free(struct op_server *srv);
+
+/* Take an accepted connection (fd and ssl are owned by the server now). */
+void op_server_accept(struct op_server *srv, evutil_socket_t fd, SSL *ssl,
+                      const struct sockaddr *sa, socklen_t len);
+
+void op_server_stats(const struct op_server *srv, struct op_server_stats *out);
+
+#endif

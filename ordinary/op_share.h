@@ -1,0 +1,157 @@
+/* op_share.h - the shared folder: scan it, hash its files, and answer "which
+ * file has this content?" for serving.
+ *
+ * Hashing (docs/STATE.md): a file's hash is SHA-256 of its whole content;
+ * chunk i is bytes [i * OP_CHUNK_SIZE, min((i + 1) * OP_CHUNK_SIZE, size))
+ * and its hash is SHA-256 of those bytes. An empty file has no chunks and
+ * the hash SHA-256(""). Both are computed in one pass over the file.
+ *
+ * What a scan shares: regular files under the share root, recursively, named
+ * by their path relative to the root. It skips every symbolic link (to files
+ * and to directories: nothing outside the root is ever reached, and no link
+ * loop can exist), every entry whose name starts with '.', anything that is
+ * not a regular file or directory, the excluded directories (the downloads'
+ * temporary folder when it is inside the share), directories deeper than
+ * OP_SHARE_MAX_DEPTH, and files whose name cannot travel in a PUBLISH (not
+ * UTF-8, containing '\\', longer than WIRE_MAX_NAME_LEN_DEFAULT bytes). Paths
+ * come only from walking the root; nothing received from the network is ever
+ * turned into a path here.
+ *
+ * The cache: a file whose (relative path, size, mtime, inode) matches its
+ * row in the store (op_store.h) is not read again. A file hashed within
+ * OP_SHARE_RACY_NS of its mtime is hashed again by the next scan (its mtime
+ * alone cannot prove that a same-size write did not follow within the file
+ * system's timestamp granularity).
+ *
+ * Two ways to scan:
+ *   - op_share_scan_once(): synchronous, on the caller's thread, with the
+ *     caller's store. For tests and tools. Blocks for as long as hashing takes.
+ *   - struct op_share: a worker thread with its own store connection.
+ *     op_share_rescan() asks for a scan and returns at once; the result is
+ *     delivered by a callback ON THE LOOP THREAD. The worker wakes the loop
+ *     through a pipe watched by a libevent event (no libevent thread support
+ *     is needed: only the loop thread touches libevent objects). Requests made
+ *     while a scan runs are coalesced into one more scan after it.
+ */
+#ifndef SOVA_OP_SHARE_H
+#define SOVA_OP_SHARE_H
+
+#include "op_store.h"
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define OP_CHUNK_SIZE       1048576u /* bytes per chunk: 1 MiB */
+#define OP_HASH_LEN         OP_STORE_HASH_LEN
+#define OP_SHARE_RACY_NS    (2 * 1000000000LL) /* mtime this close to hashing: not trusted */
+#define OP_SHARE_MAX_DEPTH  64                 /* directory levels below the root */
+#define OP_SHARE_FLUSH_ROWS 256                /* hashed files per store transaction */
+#define OP_SHARE_FLUSH_MS   1000               /* ... or at least this often */
+#define OP_SHARE_ERR_MAX    256                /* bytes of an error message */
+
+/* One shared file. Strings and chunk hashes are owned by the result that
+ * holds the file. */
+struct op_share_file {
+    char *relpath;    /* '/'-separated, relative to the share root */
+    const char *name; /* basename: points into relpath */
+    uint64_t size;
+    uint8_t hash[OP_HASH_LEN];
+    uint32_t chunk_size;   /* OP_CHUNK_SIZE when hashed by this version */
+    uint32_t n_chunks;     /* ceil(size / chunk_size) */
+    uint8_t *chunk_hashes; /* n_chunks * 32 bytes; NULL in removed/before entries */
+    int64_t mtime_ns;      /* as hashed: see op_share_file_unchanged() */
+    uint64_t inode;
+};
+
+/* A file whose content changed: now points into files[], before is the
+ * previous state (without chunk hashes). */
+struct op_share_change {
+    const struct op_share_file *now;
+    struct op_share_file before;
+};
+
+/* The outcome of one scan. Read-only for its users.
+ *
+ * The change lists compare this scan with the previous one: the previous
+ * result of the same struct op_share, or (for the first scan, and for
+ * op_share_scan_once) what the store remembered from the last scan. They are
+ * per path: "changed" means the same path now has different content. A hash
+ * may be shared under several paths, so before PUBLISHing a removal check
+ * op_share_result_lookup() on the new result. After (re)attaching to a
+ * supernode publish files[], not the deltas. */
+struct op_share_result {
+    int status;                   /* 0, or the error that stopped the scan */
+    char error[OP_SHARE_ERR_MAX]; /* what failed when status != 0 */
+    struct op_share_file *files;  /* every shared file, sorted by relpath */
+    size_t n_files;
+    const struct op_share_file **added; /* new paths; point into files[] */
+    size_t n_added;
+    struct op_share_change *changed;
+    size_t n_changed;
+    struct op_share_file *removed; /* paths gone since the previous scan (old state) */
+    size_t n_removed;
+    uint64_t bytes_hashed; /* bytes read to hash: 0 when everything came from the cache */
+    uint32_t files_hashed;
+    uint32_t files_skipped; /* unreadable, unpublishable name, or changing while hashed */
+};
+
+struct op_share_config {
+    const char *share_root;          /* the shared folder */
+    const char *const *exclude_dirs; /* directories never shared (may be outside the root) */
+    size_t n_exclude_dirs;
+};
+
+/* ---- synchronous scan ------------------------------------------------------------ */
+/* Scan cfg->share_root now, on this thread, using and updating st. On
+ * success *out is the result (free with op_share_result_free). On error *out
+ * is NULL and err says why; the store keeps whatever was committed. */
+int op_share_scan_once(struct op_store *st, const struct op_share_config *cfg,
+                       struct op_share_result **out, char *err, size_t errlen);
+void op_share_result_free(struct op_share_result *res);
+
+/* The file (first by relpath) with this content hash in res, or NULL. */
+const struct op_share_file *op_share_result_lookup(const struct op_share_result *res,
+                                                   const uint8_t hash[OP_HASH_LEN]);
+
+/* ---- the worker ---------------------------------------------------------------------- */
+struct op_share;
+
+/* Runs on the loop thread after each finished scan, in order. res is
+ * borrowed: a successful one stays valid (it is what op_share_lookup reads)
+ * until the next callback returns or op_share_free(); a failed one
+ * (res->status != 0) only during the call, and the previous successful
+ * result stays current. The callback must not call op_share_free(). */
+typedef void op_share_done_fn(const struct op_share_result *res, void *arg);
+
+/* Open the store at db_path (a connection of the worker's own), start the
+ * worker thread, and watch its wake-up pipe on base. cfg is copied. No scan
+ * starts until op_share_rescan(). On error *out is NULL and err says why
+ * (e.g. SOVA_ERR_VERSION from the store). Call on the loop thread. */
+int op_share_new(struct event_base *base, const struct op_share_config *cfg, const char *db_path,
+                 op_share_done_fn *cb, void *arg, struct op_share **out, char *err, size_t errlen);
+/* Ask for a scan; coalesced with one already pending. Never blocks. */
+void op_share_rescan(struct op_share *sh);
+/* True from op_share_rescan() until its result has been delivered. */
+bool op_share_busy(const struct op_share *sh);
+/* Cancel a scan in progress (at the next chunk), join the worker, drop
+ * undelivered results, close the store. NULL is fine. Loop thread only. */
+void op_share_free(struct op_share *sh);
+
+/* The last successful result delivered on the loop, or NULL before the
+ * first. Borrowed, as in op_share_done_fn. */
+const struct op_share_result *op_share_current(const struct op_share *sh);
+/* op_share_result_lookup() on op_share_current(): no store access. */
+const struct op_share_file *op_share_lookup(const struct op_share *sh,
+                                            const uint8_t hash[OP_HASH_LEN]);
+/* share_root/relpath into buf. 0, or SOVA_ERR_INVALID if it does not fit. */
+int op_share_abspath(const struct op_share *sh, const struct op_share_file *f, char *buf,
+                     size_t cap);
+
+/* ---- serving ------------------------------------------------------------------------ */
+/* True if the open file fd still has f's size, mtime and inode: only then
+ * may its bytes be served under f's hashes. One fstat(2). */
+bool op_share_file_unchanged(const struct op_share_file *f, int fd);
+
+#endif

@@ -1,0 +1,694 @@
+/* op_share_scan.c - one scan of the shared folder (op_share.h), on
+ * whatever thread calls it.
+ *
+ * A scan: load the previous state (the last result, or the store's rows),
+ * walk the root with openat/fdopendir so no symbolic link is ever followed,
+ * hash each file the store cannot vouch for (one pass: whole-file and
+ * per-chunk SHA-256), commit hashed rows in small batches (never holding the
+ * store's write lock while reading a file), prune rows of files that are
+ * gone, and compare with the previous state. */
+#define OP_SHARE_INTERNAL
+#include "op_share_int.h"
+#include "err.h"
+#include "log.h"
+#include "wire.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MOD "share"
+
+/* hash_file(): not shared this time, the scan goes on (besides sova_err). */
+#define FILE_SKIPPED 1
+
+static int64_t ts_ns(const struct timespec *ts)
+{
+    return (int64_t)ts->tv_sec * 1000000000LL + ts->tv_nsec;
+}
+
+static int64_t clock_ns(clockid_t clk)
+{
+    struct timespec ts;
+    clock_gettime(clk, &ts);
+    return ts_ns(&ts);
+}
+
+/* Make room for need elements in a growable array. 0 or SOVA_ERR_NOMEM. */
+static int grow(void *arrayp, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 16;
+    while (n < need)
+        n *= 2;
+    if (n > SIZE_MAX / elem)
+        return SOVA_ERR_NOMEM;
+    void **array = arrayp;
+    void *p = realloc(*array, n * elem);
+    if (p == NULL)
+        return SOVA_ERR_NOMEM;
+    *array = p;
+    *cap = n;
+    return 0;
+}
+
+/* ---- files and results ------------------------------------------------------------ */
+static void file_clear(struct op_share_file *f)
+{
+    free(f->relpath);
+    free(f->chunk_hashes);
+    memset(f, 0, sizeof(*f));
+}
+
+static int file_set_path(struct op_share_file *f, const char *relpath)
+{
+    f->relpath = strdup(relpath);
+    if (f->relpath == NULL)
+        return SOVA_ERR_NOMEM;
+    const char *slash = strrchr(f->relpath, '/');
+    f->name = slash != NULL ? slash + 1 : f->relpath;
+    return 0;
+}
+
+/* Everything but the chunk hashes: for removed and before entries. */
+static int file_copy_meta(struct op_share_file *dst, const struct op_share_file *src)
+{
+    *dst = *src;
+    dst->chunk_hashes = NULL;
+    return file_set_path(dst, src->relpath);
+}
+
+static void snapshot_free(struct snapshot *s)
+{
+    struct op_share_result *r = &s->pub;
+    for (size_t i = 0; i < r->n_files; i++)
+        file_clear(&r->files[i]);
+    for (size_t i = 0; i < r->n_changed; i++)
+        file_clear(&r->changed[i].before);
+    for (size_t i = 0; i < r->n_removed; i++)
+        file_clear(&r->removed[i]);
+    free(r->files);
+    free(r->added);
+    free(r->changed);
+    free(r->removed);
+    free(s->by_hash);
+    free(s);
+}
+
+struct snapshot *share_snapshot_ref(struct snapshot *s)
+{
+    atomic_fetch_add(&s->refs, 1);
+    return s;
+}
+
+void share_snapshot_unref(struct snapshot *s)
+{
+    if (s != NULL && atomic_fetch_sub(&s->refs, 1) == 1)
+        snapshot_free(s);
+}
+
+void op_share_result_free(struct op_share_result *res)
+{
+    if (res != NULL)
+        share_snapshot_unref(SHARE_SNAPSHOT(res));
+}
+
+static int cmp_relpath(const void *a, const void *b)
+{
+    return strcmp(((const struct op_share_file *)a)->relpath,
+                  ((const struct op_share_file *)b)->relpath);
+}
+
+/* qsort() must not see a NULL array, even an empty one. */
+static void sort_files(struct op_share_file *files, size_t n)
+{
+    if (n > 1)
+        qsort(files, n, sizeof(*files), cmp_relpath);
+}
+
+static int cmp_by_hash(const void *a, const void *b)
+{
+    const struct op_share_file *fa = *(const struct op_share_file *const *)a;
+    const struct op_share_file *fb = *(const struct op_share_file *const *)b;
+    int c = memcmp(fa->hash, fb->hash, OP_HASH_LEN);
+    return c != 0 ? c : strcmp(fa->relpath, fb->relpath);
+}
+
+const struct op_share_file *op_share_result_lookup(const struct op_share_result *res,
+                                                   const uint8_t hash[OP_HASH_LEN])
+{
+    if (res == NULL)
+        return NULL;
+    const struct snapshot *s = SHARE_SNAPSHOT(res);
+    size_t lo = 0, hi = res->n_files; /* first entry with hash >= the key */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (memcmp(s->by_hash[mid]->hash, hash, OP_HASH_LEN) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < res->n_files && memcmp(s->by_hash[lo]->hash, hash, OP_HASH_LEN) == 0)
+        return s->by_hash[lo];
+    return NULL;
+}
+
+bool op_share_file_unchanged(const struct op_share_file *f, int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == f->size &&
+           ts_ns(&st.st_mtim) == f->mtime_ns && (uint64_t)st.st_ino == f->inode;
+}
+
+/* ---- one scan ---------------------------------------------------------------------- */
+struct dev_ino {
+    dev_t dev;
+    ino_t ino;
+};
+
+struct pending {
+    size_t file; /* index into files[] */
+    bool racy;
+};
+
+struct scan {
+    struct op_store *st;
+    const struct op_share_config *cfg;
+    const atomic_bool *cancel; /* may be NULL */
+    struct snapshot *snap;     /* being built */
+    size_t files_cap;
+    struct dev_ino *excluded;
+    size_t n_excluded;
+    struct pending *pending; /* hashed, not yet in the store */
+    size_t n_pending, pending_cap;
+    int64_t last_flush_ns; /* CLOCK_MONOTONIC */
+    uint8_t *buf;          /* one chunk */
+    EVP_MD_CTX *file_md;
+    char rel[PATH_MAX]; /* relative path of the entry being looked at */
+};
+
+__attribute__((format(printf, 3, 4))) static int scan_fail(struct scan *sc, int code,
+                                                           const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sc->snap->pub.error, sizeof(sc->snap->pub.error), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static int cache_fail(struct scan *sc, int code)
+{
+    return scan_fail(sc, code, "share cache: %s", op_store_errmsg(sc->st));
+}
+
+static bool cancelled(const struct scan *sc)
+{
+    return sc->cancel != NULL && atomic_load(sc->cancel);
+}
+
+/* Can this name travel in a PUBLISH record? */
+static bool name_publishable(const char *name)
+{
+    size_t len = strlen(name);
+    return len <= WIRE_MAX_NAME_LEN_DEFAULT && strchr(name, '\\') == NULL &&
+           wire_utf8_valid(name, len);
+}
+
+static bool is_excluded(const struct scan *sc, const struct stat *st)
+{
+    for (size_t i = 0; i < sc->n_excluded; i++)
+        if (sc->excluded[i].dev == st->st_dev && sc->excluded[i].ino == st->st_ino)
+            return true;
+    return false;
+}
+
+/* Read up to len bytes, retrying short reads; the count read, or -1. */
+static ssize_t read_full(int fd, uint8_t *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = read(fd, buf + got, len - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
+}
+
+/* Hash size bytes of fd into f->hash and f->chunk_hashes (allocated). */
+static int hash_fd(struct scan *sc, int fd, uint64_t size, struct op_share_file *f)
+{
+    uint64_t n = size / OP_CHUNK_SIZE + (size % OP_CHUNK_SIZE != 0);
+    if (n > UINT32_MAX)
+        return FILE_SKIPPED;
+    f->chunk_size = OP_CHUNK_SIZE;
+    f->n_chunks = (uint32_t)n;
+    f->chunk_hashes = n > 0 ? malloc((size_t)n * OP_HASH_LEN) : NULL;
+    if (n > 0 && f->chunk_hashes == NULL)
+        return scan_fail(sc, SOVA_ERR_NOMEM, "out of memory hashing %s", sc->rel);
+    if (EVP_DigestInit_ex(sc->file_md, EVP_sha256(), NULL) != 1)
+        return scan_fail(sc, SOVA_ERR_CRYPTO, "SHA-256 unavailable");
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    for (uint64_t i = 0; i < n; i++) {
+        if (cancelled(sc))
+            return SHARE_SCAN_CANCELLED;
+        uint64_t left = size - i * OP_CHUNK_SIZE;
+        size_t want = left < OP_CHUNK_SIZE ? (size_t)left : OP_CHUNK_SIZE;
+        ssize_t got = read_full(fd, sc->buf, want);
+        if (got != (ssize_t)want) {
+            log_warn(MOD, "cannot read %s: %s", sc->rel, got < 0 ? strerror(errno) : "it shrank");
+            return FILE_SKIPPED;
+        }
+        sc->snap->pub.bytes_hashed += want;
+        if (EVP_DigestUpdate(sc->file_md, sc->buf, want) != 1 ||
+            EVP_Digest(sc->buf, want, f->chunk_hashes + i * OP_HASH_LEN, NULL, EVP_sha256(),
+                       NULL) != 1)
+            return scan_fail(sc, SOVA_ERR_CRYPTO, "SHA-256 failed");
+    }
+    if (EVP_DigestFinal_ex(sc->file_md, f->hash, NULL) != 1)
+        return scan_fail(sc, SOVA_ERR_CRYPTO, "SHA-256 failed");
+    return 0;
+}
+
+static bool same_version(const struct stat *a, const struct stat *b)
+{
+    return a->st_size == b->st_size && ts_ns(&a->st_mtim) == ts_ns(&b->st_mtim) &&
+           a->st_ino == b->st_ino && a->st_dev == b->st_dev;
+}
+
+/* Open name in dfd and hash it, filling f's hashes, size, mtime and inode
+ * from the descriptor. A file that changes while it is read is tried once
+ * more, then skipped. 0, FILE_SKIPPED, SHARE_SCAN_CANCELLED or an error. */
+static int hash_file(struct scan *sc, int dfd, const char *name, struct op_share_file *f,
+                     bool *racy)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        struct stat before, after;
+        if (fd < 0 || fstat(fd, &before) != 0 || !S_ISREG(before.st_mode)) {
+            log_warn(MOD, "cannot open %s: %s", sc->rel, fd < 0 ? strerror(errno) : "not a file");
+            if (fd >= 0)
+                close(fd);
+            return FILE_SKIPPED;
+        }
+        int64_t start_ns = clock_ns(CLOCK_REALTIME);
+        int rc = hash_fd(sc, fd, (uint64_t)before.st_size, f);
+        bool stable = fstat(fd, &after) == 0 && same_version(&before, &after);
+        close(fd);
+        if (rc == 0 && stable) {
+            f->size = (uint64_t)before.st_size;
+            f->mtime_ns = ts_ns(&before.st_mtim);
+            f->inode = (uint64_t)before.st_ino;
+            *racy = f->mtime_ns > start_ns - OP_SHARE_RACY_NS;
+            return 0;
+        }
+        free(f->chunk_hashes);
+        f->chunk_hashes = NULL;
+        if (rc != 0)
+            return rc;
+    }
+    log_warn(MOD, "skipping %s: it changes while being hashed", sc->rel);
+    return FILE_SKIPPED;
+}
+
+/* Write the hashed files not yet in the store, in one transaction. */
+static int flush_pending(struct scan *sc)
+{
+    if (sc->n_pending == 0)
+        return 0;
+    struct op_store_share *rows = calloc(sc->n_pending, sizeof(*rows));
+    if (rows == NULL)
+        return scan_fail(sc, SOVA_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < sc->n_pending; i++) {
+        const struct op_share_file *f = &sc->snap->pub.files[sc->pending[i].file];
+        rows[i] = (struct op_store_share){
+            .path = f->relpath,
+            .size = f->size,
+            .mtime_ns = f->mtime_ns,
+            .inode = f->inode,
+            .chunk_size = f->chunk_size,
+            .n_chunks = f->n_chunks,
+            .chunk_hashes = f->chunk_hashes,
+            .racy = sc->pending[i].racy,
+        };
+        memcpy(rows[i].hash, f->hash, OP_HASH_LEN);
+    }
+    int rc = op_store_share_upsert(sc->st, rows, sc->n_pending);
+    free(rows);
+    sc->n_pending = 0;
+    sc->last_flush_ns = clock_ns(CLOCK_MONOTONIC);
+    return rc != 0 ? cache_fail(sc, rc) : 0;
+}
+
+/* Append f to the result (taking its memory); remember to store it if it
+ * was hashed. */
+static int add_result(struct scan *sc, struct op_share_file *f, bool hashed, bool racy)
+{
+    struct op_share_result *r = &sc->snap->pub;
+    if (grow(&r->files, &sc->files_cap, r->n_files + 1, sizeof(*r->files)) != 0 ||
+        (hashed &&
+         grow(&sc->pending, &sc->pending_cap, sc->n_pending + 1, sizeof(*sc->pending)) != 0)) {
+        file_clear(f);
+        return scan_fail(sc, SOVA_ERR_NOMEM, "out of memory");
+    }
+    r->files[r->n_files++] = *f;
+    if (!hashed)
+        return 0;
+    r->files_hashed++;
+    sc->pending[sc->n_pending++] = (struct pending){r->n_files - 1, racy};
+    if (sc->n_pending >= OP_SHARE_FLUSH_ROWS ||
+        clock_ns(CLOCK_MONOTONIC) - sc->last_flush_ns >= OP_SHARE_FLUSH_MS * 1000000LL)
+        return flush_pending(sc);
+    return 0;
+}
+
+/* One regular file, sc->rel being its relative path. */
+static int scan_file(struct scan *sc, int dfd, const char *name, const struct stat *st)
+{
+    struct op_share_result *r = &sc->snap->pub;
+    if (!name_publishable(name)) {
+        log_debug(MOD, "skipping %s: its name cannot be published", sc->rel);
+        r->files_skipped++;
+        return 0;
+    }
+    struct op_share_file f = {0};
+    if (file_set_path(&f, sc->rel) != 0)
+        return scan_fail(sc, SOVA_ERR_NOMEM, "out of memory");
+    struct op_store_share row;
+    bool found;
+    int rc = op_store_share_lookup(sc->st, sc->rel, (uint64_t)st->st_size, ts_ns(&st->st_mtim),
+                                   (uint64_t)st->st_ino, &row, &found);
+    if (rc != 0) {
+        file_clear(&f);
+        return cache_fail(sc, rc);
+    }
+    if (found && row.chunk_size == OP_CHUNK_SIZE) {
+        f.size = row.size;
+        f.mtime_ns = row.mtime_ns;
+        f.inode = row.inode;
+        f.chunk_size = row.chunk_size;
+        f.n_chunks = row.n_chunks;
+        memcpy(f.hash, row.hash, OP_HASH_LEN);
+        f.chunk_hashes = row.chunk_hashes;
+        row.chunk_hashes = NULL;
+        op_store_share_clear(&row);
+        return add_result(sc, &f, false, false);
+    }
+    if (found)
+        op_store_share_clear(&row);
+    bool racy = false;
+    rc = hash_file(sc, dfd, name, &f, &racy);
+    if (rc != 0) {
+        file_clear(&f);
+        if (rc == FILE_SKIPPED)
+            r->files_skipped++;
+        return rc == FILE_SKIPPED ? 0 : rc;
+    }
+    return add_result(sc, &f, true, racy);
+}
+
+/* Walk the directory dfd (owned: closed here), whose relative path is
+ * sc->rel[0..rel_len). */
+static int scan_dir(struct scan *sc, int dfd, size_t rel_len, unsigned depth)
+{
+    DIR *dir = fdopendir(dfd);
+    if (dir == NULL) {
+        close(dfd);
+        return scan_fail(sc, SOVA_ERR_IO, "cannot list %s: %s", rel_len ? sc->rel : "share root",
+                         strerror(errno));
+    }
+    int rc = 0;
+    while (rc == 0) {
+        errno = 0;
+        const struct dirent *e = readdir(dir);
+        if (e == NULL) {
+            if (errno != 0) /* a partial listing would look like removals */
+                rc = scan_fail(sc, SOVA_ERR_IO, "cannot list %s: %s",
+                               rel_len ? sc->rel : "share root", strerror(errno));
+            break;
+        }
+        if (e->d_name[0] == '.') /* hidden, ".", ".." */
+            continue;
+        if (cancelled(sc)) {
+            rc = SHARE_SCAN_CANCELLED;
+            break;
+        }
+        size_t len = rel_len + (rel_len > 0) + strlen(e->d_name);
+        struct stat st;
+        if (len >= sizeof(sc->rel) || fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW))
+            continue; /* too deep a path, or gone since readdir */
+        snprintf(sc->rel + rel_len, sizeof(sc->rel) - rel_len, "%s%s", rel_len ? "/" : "",
+                 e->d_name);
+        if (S_ISREG(st.st_mode)) {
+            rc = scan_file(sc, dirfd(dir), e->d_name, &st);
+        } else if (S_ISDIR(st.st_mode) && depth < OP_SHARE_MAX_DEPTH && !is_excluded(sc, &st)) {
+            int sub =
+                openat(dirfd(dir), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0)
+                rc = scan_dir(sc, sub, len, depth + 1);
+            else
+                log_warn(MOD, "skipping directory %s: %s", sc->rel, strerror(errno));
+        }
+        sc->rel[rel_len] = '\0';
+    }
+    closedir(dir);
+    return rc;
+}
+
+/* ---- previous state and changes ------------------------------------------------------ */
+struct snapshot *share_snapshot_new(void)
+{
+    struct snapshot *s = calloc(1, sizeof(*s));
+    if (s != NULL)
+        atomic_init(&s->refs, 1);
+    return s;
+}
+
+struct collect {
+    struct op_share_result *res;
+    size_t cap;
+};
+
+static int collect_row(const struct op_store_share *row, void *arg)
+{
+    struct collect *c = arg;
+    struct op_share_result *r = c->res;
+    if (grow(&r->files, &c->cap, r->n_files + 1, sizeof(*r->files)) != 0)
+        return SOVA_ERR_NOMEM;
+    struct op_share_file f = {
+        .size = row->size,
+        .chunk_size = row->chunk_size,
+        .n_chunks = row->n_chunks,
+        .mtime_ns = row->mtime_ns,
+        .inode = row->inode,
+    };
+    memcpy(f.hash, row->hash, OP_HASH_LEN);
+    if (file_set_path(&f, row->path) != 0)
+        return SOVA_ERR_NOMEM;
+    r->files[r->n_files++] = f;
+    return 0;
+}
+
+/* What the store remembers of the last scan, as a result holding files. */
+static int load_previous(struct scan *sc, struct snapshot **out)
+{
+    *out = share_snapshot_new();
+    if (*out == NULL)
+        return scan_fail(sc, SOVA_ERR_NOMEM, "out of memory");
+    struct collect c = {&(*out)->pub, 0};
+    int rc = op_store_share_foreach(sc->st, collect_row, &c);
+    if (rc == SOVA_ERR_NOMEM)
+        return scan_fail(sc, rc, "out of memory");
+    if (rc != 0)
+        return cache_fail(sc, rc);
+    sort_files(c.res->files, c.res->n_files);
+    return 0;
+}
+
+/* calloc of at least one element, so an empty list is not an error. */
+static void *alloc_list(size_t n, size_t elem)
+{
+    return calloc(n ? n : 1, elem);
+}
+
+/* Fill the change lists: both file lists are sorted by relpath. */
+static int diff(struct scan *sc, const struct op_share_result *prev)
+{
+    struct op_share_result *r = &sc->snap->pub;
+    r->added = alloc_list(r->n_files, sizeof(*r->added));
+    r->changed = alloc_list(r->n_files, sizeof(*r->changed));
+    r->removed = alloc_list(prev->n_files, sizeof(*r->removed));
+    if (r->added == NULL || r->changed == NULL || r->removed == NULL)
+        return scan_fail(sc, SOVA_ERR_NOMEM, "out of memory");
+    size_t i = 0, j = 0;
+    while (i < r->n_files || j < prev->n_files) {
+        int c = i == r->n_files      ? 1
+                : j == prev->n_files ? -1
+                                     : strcmp(r->files[i].relpath, prev->files[j].relpath);
+        if (c < 0) {
+            r->added[r->n_added++] = &r->files[i++];
+        } else if (c > 0) {
+            if (file_copy_meta(&r->removed[r->n_removed], &prev->files[j++]) != 0)
+                return scan_fail(sc, SOVA_ERR_NOMEM, "out of memory");
+            r->n_removed++;
+        } else {
+            if (memcmp(r->files[i].hash, prev->files[j].hash, OP_HASH_LEN) != 0) {
+                struct op_share_change *ch = &r->changed[r->n_changed];
+                ch->now = &r->files[i];
+                if (file_copy_meta(&ch->before, &prev->files[j]) != 0)
+                    return scan_fail(sc, SOVA_ERR_NOMEM, "out of memory");
+                r->n_changed++;
+            }
+            i++;
+            j++;
+        }
+    }
+    return 0;
+}
+
+static int build_index(struct scan *sc)
+{
+    struct op_share_result *r = &sc->snap->pub;
+    sc->snap->by_hash = alloc_list(r->n_files, sizeof(*sc->snap->by_hash));
+    if (sc->snap->by_hash == NULL)
+        return scan_fail(sc, SOVA_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < r->n_files; i++)
+        sc->snap->by_hash[i] = &r->files[i];
+    qsort(sc->snap->by_hash, r->n_files, sizeof(*sc->snap->by_hash), cmp_by_hash);
+    return 0;
+}
+
+/* Forget every row of files this scan did not share. */
+static int prune(struct scan *sc)
+{
+    struct op_share_result *r = &sc->snap->pub;
+    const char **paths = alloc_list(r->n_files, sizeof(*paths));
+    if (paths == NULL)
+        return scan_fail(sc, SOVA_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < r->n_files; i++)
+        paths[i] = r->files[i].relpath;
+    int rc = op_store_share_prune(sc->st, paths, r->n_files, NULL);
+    free(paths);
+    return rc != 0 ? cache_fail(sc, rc) : 0;
+}
+
+static int scan_setup(struct scan *sc)
+{
+    sc->buf = malloc(OP_CHUNK_SIZE);
+    sc->file_md = EVP_MD_CTX_new();
+    sc->excluded = alloc_list(sc->cfg->n_exclude_dirs, sizeof(*sc->excluded));
+    if (sc->buf == NULL || sc->file_md == NULL || sc->excluded == NULL)
+        return scan_fail(sc, SOVA_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < sc->cfg->n_exclude_dirs; i++) {
+        struct stat st;
+        if (stat(sc->cfg->exclude_dirs[i], &st) == 0 && S_ISDIR(st.st_mode))
+            sc->excluded[sc->n_excluded++] = (struct dev_ino){st.st_dev, st.st_ino};
+    }
+    sc->last_flush_ns = clock_ns(CLOCK_MONOTONIC);
+    return 0;
+}
+
+static void scan_teardown(struct scan *sc)
+{
+    free(sc->buf);
+    EVP_MD_CTX_free(sc->file_md);
+    free(sc->excluded);
+    free(sc->pending);
+}
+
+static void scan_log(const struct scan *sc, int rc, int64_t start_ns)
+{
+    const struct op_share_result *r = &sc->snap->pub;
+    long long ms = (long long)((clock_ns(CLOCK_MONOTONIC) - start_ns) / 1000000);
+    if (rc == SHARE_SCAN_CANCELLED)
+        log_info(MOD, "scan of %s cancelled after %lld ms", sc->cfg->share_root, ms);
+    else if (rc != 0)
+        log_warn(MOD, "scan of %s failed: %s", sc->cfg->share_root, r->error);
+    else
+        log_info(MOD,
+                 "scan of %s: %zu files, %u hashed (%llu bytes), %zu added, %zu changed,"
+                 " %zu removed, %u skipped, %lld ms",
+                 sc->cfg->share_root, r->n_files, r->files_hashed,
+                 (unsigned long long)r->bytes_hashed, r->n_added, r->n_changed, r->n_removed,
+                 r->files_skipped, ms);
+}
+
+/* One whole scan. prev is the result to compare with, or NULL for the
+ * store's rows. Returns a new snapshot whose status says how it went
+ * (SHARE_SCAN_CANCELLED included), or NULL when out of memory. */
+struct snapshot *share_scan_run(struct op_store *st, const struct op_share_config *cfg,
+                                const struct snapshot *prev, const atomic_bool *cancel)
+{
+    struct snapshot *snap = share_snapshot_new(), *loaded = NULL;
+    if (snap == NULL)
+        return NULL;
+    struct scan sc = {.st = st, .cfg = cfg, .cancel = cancel, .snap = snap};
+    int64_t start_ns = clock_ns(CLOCK_MONOTONIC);
+    int rc = scan_setup(&sc);
+    if (rc == 0 && prev == NULL) {
+        rc = load_previous(&sc, &loaded);
+        prev = loaded;
+    }
+    if (rc == 0) {
+        int root = open(cfg->share_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        rc = root >= 0 ? scan_dir(&sc, root, 0, 0)
+                       : scan_fail(&sc, SOVA_ERR_IO, "cannot open share root %s: %s",
+                                   cfg->share_root, strerror(errno));
+    }
+    if (rc == 0)
+        rc = flush_pending(&sc);
+    else if (rc == SHARE_SCAN_CANCELLED)
+        flush_pending(&sc); /* keep what was hashed; the next start reuses it */
+    if (rc == 0) {
+        sort_files(snap->pub.files, snap->pub.n_files);
+        rc = prune(&sc);
+    }
+    if (rc == 0)
+        rc = diff(&sc, &prev->pub);
+    if (rc == 0)
+        rc = build_index(&sc);
+    scan_log(&sc, rc, start_ns);
+    scan_teardown(&sc);
+    share_snapshot_unref(loaded);
+    if (rc != 0) { /* a failed result carries its error only */
+        struct snapshot *failed = share_snapshot_new();
+        if (failed != NULL) {
+            failed->pub.status = rc;
+            memcpy(failed->pub.error, snap->pub.error, sizeof(failed->pub.error));
+        }
+        share_snapshot_unref(snap);
+        return failed;
+    }
+    return snap;
+}
+
+int op_share_scan_once(struct op_store *st, const struct op_share_config *cfg,
+                       struct op_share_result **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    struct snapshot *s = share_scan_run(st, cfg, NULL, NULL);
+    int rc = s == NULL ? SOVA_ERR_NOMEM : s->pub.status;
+    if (rc != 0) {
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "%s", s != NULL ? s->pub.error : "out of memory");
+        share_snapshot_unref(s);
+        return rc;
+    }
+    *out = &s->pub;
+    return 0;
+}

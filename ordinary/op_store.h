@@ -1,0 +1,184 @@
+/* op_store.h - the ordinary peer's persistent state: one SQLite database,
+ * STATE_DIR/peer.db. docs/STATE.md describes the schema, the migrations and
+ * why a crash never marks an unverified chunk as verified.
+ *
+ * What it keeps:
+ *   - the share cache: hashes of shared files keyed by (path, size, mtime,
+ *     inode), so a restart does not re-hash the share (op_share.c fills it);
+ *   - downloads: the file, its manifest (chunk hashes) once known, and the
+ *     bitmap of verified chunks, so a download resumes after any crash;
+ *   - bad sources: how often a peer sent data that failed verification;
+ *   - the supernode host cache (table only, for later).
+ *
+ * Connections and threads. A struct op_store is one SQLite connection in WAL
+ * mode: any number of readers and one writer at a time, across connections
+ * and processes. Use one struct op_store per thread (the daemon's loop has
+ * one, the share hashing thread its own); a struct may move between threads
+ * but must not be used by two at once.
+ *
+ * Blocking. Every call does disk I/O on the calling thread: commits fsync
+ * (synchronous=FULL) and a call waits up to OP_STORE_BUSY_TIMEOUT_MS while
+ * another connection writes. Calls are short by design (one row, one
+ * statement): the daemon makes the single-row ones on its event loop; the
+ * bulk ones (share upserts, prune, listing the share cache) belong on the
+ * hashing thread. Nobody holds the write lock while hashing or waiting on
+ * the network.
+ *
+ * Errors. Functions return 0 or a negative enum sova_err:
+ *   SOVA_ERR_IO       SQLite failed (disk, corruption, busy past the timeout);
+ *   SOVA_ERR_VERSION  the database was written by a newer Sova (open only);
+ *   SOVA_ERR_INVALID  a bad argument, or the row does not allow the call
+ *                     (no such download, wrong manifest length ...);
+ *   SOVA_ERR_NOMEM    out of memory.
+ * After a failure op_store_errmsg() holds one line saying what failed.
+ * Lookups that may find nothing return 0 and set *found; their output
+ * struct is zeroed first, so clearing it is always safe.
+ *
+ * Ownership. Structs filled by a lookup own their strings and blobs; release
+ * them with op_store_share_clear()/op_store_download_clear(). Structs passed
+ * to a foreach callback are borrowed for the call. Input structs and
+ * pointers are only read.
+ */
+#ifndef SOVA_OP_STORE_H
+#define SOVA_OP_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define OP_STORE_FILENAME        "peer.db" /* inside the state directory */
+#define OP_STORE_SCHEMA_VERSION  1         /* PRAGMA user_version this code writes */
+#define OP_STORE_BUSY_TIMEOUT_MS 5000      /* wait this long for another writer */
+#define OP_STORE_HASH_LEN        32        /* SHA-256: content, chunk and peer IDs */
+#define OP_STORE_ERR_MAX         256       /* bytes of an error message */
+
+struct op_store;
+
+/* Open (creating if needed) the database at path, switch it to WAL, and
+ * migrate it to OP_STORE_SCHEMA_VERSION. A database from a newer version is
+ * refused with SOVA_ERR_VERSION and left untouched. On error *out is NULL
+ * and err (may be NULL) says why, naming the file. */
+int op_store_open(const char *path, struct op_store **out, char *err, size_t errlen);
+/* Finalize statements and close. NULL is fine. */
+void op_store_close(struct op_store *st);
+/* One line about the last failure on this connection; "" if none. */
+const char *op_store_errmsg(const struct op_store *st);
+
+/* ---- share cache ------------------------------------------------------------- */
+struct op_store_share {
+    char *path;       /* relative to the share root, '/'-separated */
+    uint64_t size;    /* bytes */
+    int64_t mtime_ns; /* modification time, ns since the epoch */
+    uint64_t inode;
+    uint8_t hash[OP_STORE_HASH_LEN]; /* SHA-256 of the whole file */
+    uint32_t chunk_size;             /* >= 1 */
+    uint32_t n_chunks;               /* ceil(size / chunk_size) */
+    uint8_t *chunk_hashes;           /* n_chunks * 32 bytes; NULL when n_chunks == 0 */
+    /* Hashed so soon after its last modification that an unchanged mtime
+     * does not prove unchanged content (the file system's timestamp
+     * granularity): the row names the file but is never reused. */
+    bool racy;
+};
+
+void op_store_share_clear(struct op_store_share *s);
+
+/* The cached hashes of path if its row has exactly this size, mtime and
+ * inode and is not racy; *found false otherwise. */
+int op_store_share_lookup(struct op_store *st, const char *path, uint64_t size, int64_t mtime_ns,
+                          uint64_t inode, struct op_store_share *out, bool *found);
+/* Insert or replace rows[0..n) (keyed by path) in one transaction. */
+int op_store_share_upsert(struct op_store *st, const struct op_store_share *rows, size_t n);
+/* Delete every row whose path is not in paths[0..n) (the files the latest
+ * scan saw), in one DELETE; *n_deleted (may be NULL) counts them. The paths
+ * are staged in a temporary table first, without holding the write lock. */
+int op_store_share_prune(struct op_store *st, const char *const *paths, size_t n,
+                         uint64_t *n_deleted);
+
+/* Called once per row; the row is borrowed for the call. A nonzero return
+ * stops the walk and is returned by the foreach. The callback must not use
+ * the same struct op_store. */
+typedef int op_store_share_fn(const struct op_store_share *row, void *arg);
+/* Every row, ordered by path. */
+int op_store_share_foreach(struct op_store *st, op_store_share_fn *fn, void *arg);
+/* A row (the first by path) holding this content: for serving from a tool. */
+int op_store_share_find_hash(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
+                             struct op_store_share *out, bool *found);
+
+/* ---- downloads --------------------------------------------------------------- */
+enum op_download_state {
+    OP_DOWNLOAD_ACTIVE = 0, /* wanted; resumes at start */
+    OP_DOWNLOAD_COMPLETE,   /* every chunk verified */
+    OP_DOWNLOAD_FAILED,     /* given up; may be set active again */
+};
+
+/* "active", "complete", "failed"; "?" for anything else. */
+const char *op_download_state_name(enum op_download_state state);
+
+struct op_store_download {
+    uint8_t hash[OP_STORE_HASH_LEN]; /* content hash: the key */
+    char *name;                      /* file name from the search hit */
+    uint64_t size;
+    uint32_t chunk_size;
+    uint32_t n_chunks;     /* ceil(size / chunk_size) */
+    uint8_t *chunk_hashes; /* n_chunks * 32 bytes once the manifest is known, else NULL */
+    bool has_manifest;     /* chunk_hashes is known (also for 0 chunks) */
+    uint8_t *have;         /* verified chunks, (n_chunks + 7) / 8 bytes, see below */
+    uint32_t n_have;       /* bits set in have */
+    char *out_path;        /* NULL if not chosen yet */
+    enum op_download_state state;
+    int64_t created, updated; /* unix seconds */
+};
+
+void op_store_download_clear(struct op_store_download *d);
+
+/* Bitmap layout (have): chunk i is byte i / 8, mask 0x80 >> (i % 8). */
+bool op_store_bitmap_get(const uint8_t *bitmap, uint32_t index);
+
+/* Start tracking a download (state active, no manifest, nothing verified).
+ * If hash is already tracked nothing changes and *existed (may be NULL) is
+ * true. name is required; out_path may be NULL. */
+int op_store_download_create(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
+                             const char *name, uint64_t size, uint32_t chunk_size,
+                             const char *out_path, bool *existed);
+int op_store_download_get(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
+                          struct op_store_download *out, bool *found);
+
+/* Called once per download; borrowed; same rules as op_store_share_fn. */
+typedef int op_store_download_fn(const struct op_store_download *d, void *arg);
+/* Every download (or only the active ones: resume at start), oldest first. */
+int op_store_download_foreach(struct op_store *st, bool active_only, op_store_download_fn *fn,
+                              void *arg);
+
+/* Record the manifest: n_chunks must be ceil(size / chunk_size). Setting the
+ * same hashes again changes nothing; different hashes replace the old ones
+ * and clear the bitmap (chunks verified against a bad manifest are not
+ * verified). Only for an active download. */
+int op_store_download_set_manifest(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
+                                   const uint8_t *chunk_hashes, uint32_t n_chunks);
+/* Mark chunk index verified: one UPDATE, committed (fsync'd) before it
+ * returns. The caller must have written AND fsync'd the chunk's bytes to the
+ * part file first, so the bit never outlives the data it vouches for.
+ * Needs an active download with a manifest and index < n_chunks. */
+int op_store_download_mark_chunk(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
+                                 uint32_t index);
+/* A copy of the bitmap: *bitmap (malloc'd, caller frees; NULL when there
+ * are no chunks) of (*n_chunks + 7) / 8 bytes. */
+int op_store_download_get_have(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
+                               uint8_t **bitmap, uint32_t *n_chunks);
+/* Change the state. OP_DOWNLOAD_COMPLETE is refused unless the manifest is
+ * known and every chunk is verified. */
+int op_store_download_set_state(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
+                                enum op_download_state state);
+/* Forget a download and its bad sources. Deleting an unknown hash is 0. */
+int op_store_download_delete(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN]);
+
+/* ---- bad sources ------------------------------------------------------------- */
+/* One more failure of peer_id for the download hash (which must exist);
+ * *failures (may be NULL) gets the new count. */
+int op_store_bad_source_record(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
+                               const uint8_t peer_id[OP_STORE_HASH_LEN], uint32_t *failures);
+/* Failures recorded so far; 0 if none. */
+int op_store_bad_source_failures(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
+                                 const uint8_t peer_id[OP_STORE_HASH_LEN], uint32_t *failures);
+
+#endif

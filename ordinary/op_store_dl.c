@@ -1,0 +1,343 @@
+/* op_store_dl.c - downloads and bad sources in the peer's SQLite state
+ * (op_store.h). The SQL is with the schema in op_store.c. Every state
+ * change is one UPDATE, so it is atomic and durable when it returns. */
+#define OP_STORE_INTERNAL
+#include "op_store_int.h"
+#include "err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- downloads ------------------------------------------------------------------------------ */
+static const char *const state_names[] = {
+    [OP_DOWNLOAD_ACTIVE] = "active",
+    [OP_DOWNLOAD_COMPLETE] = "complete",
+    [OP_DOWNLOAD_FAILED] = "failed",
+};
+#define N_STATES (sizeof(state_names) / sizeof(state_names[0]))
+
+const char *op_download_state_name(enum op_download_state state)
+{
+    return (unsigned)state < N_STATES ? state_names[state] : "?";
+}
+
+void op_store_download_clear(struct op_store_download *d)
+{
+    free(d->name);
+    free(d->chunk_hashes);
+    free(d->have);
+    free(d->out_path);
+    memset(d, 0, sizeof(*d));
+}
+
+bool op_store_bitmap_get(const uint8_t *bitmap, uint32_t index)
+{
+    return (bitmap[index / 8] & (0x80u >> (index % 8))) != 0;
+}
+
+static size_t bitmap_len(uint32_t n_chunks)
+{
+    return ((size_t)n_chunks + 7) / 8;
+}
+
+static int read_download(struct op_store *st, sqlite3_stmt *s, void *out)
+{
+    struct op_store_download *d = out;
+    memset(d, 0, sizeof(*d));
+    int64_t size = sqlite3_column_int64(s, 2), chunk_size = sqlite3_column_int64(s, 3);
+    if (!store_sizes_valid(size, chunk_size))
+        return store_corrupt(st, "downloads");
+    d->size = (uint64_t)size;
+    d->chunk_size = (uint32_t)chunk_size;
+    d->n_chunks = (uint32_t)store_chunk_count(d->size, d->chunk_size);
+    d->has_manifest = sqlite3_column_type(s, 4) != SQLITE_NULL;
+    d->created = sqlite3_column_int64(s, 8);
+    d->updated = sqlite3_column_int64(s, 9);
+    const unsigned char *state = sqlite3_column_text(s, 7);
+    size_t known = N_STATES;
+    for (size_t i = 0; state != NULL && i < N_STATES; i++)
+        if (strcmp((const char *)state, state_names[i]) == 0)
+            known = i;
+    d->state = (enum op_download_state)known;
+    int rc = known == N_STATES ? store_corrupt(st, "downloads") : 0;
+    if (rc == 0)
+        rc = store_col_hash(st, s, 0, d->hash, "downloads");
+    if (rc == 0)
+        rc = store_col_text(st, s, 1, false, &d->name, "downloads");
+    if (rc == 0 && d->has_manifest)
+        rc = store_col_blob(st, s, 4, (size_t)d->n_chunks * OP_STORE_HASH_LEN, &d->chunk_hashes,
+                            "downloads");
+    if (rc == 0)
+        rc = store_col_blob(st, s, 5, bitmap_len(d->n_chunks), &d->have, "downloads");
+    if (rc == 0)
+        rc = store_col_text(st, s, 6, true, &d->out_path, "downloads");
+    if (rc != 0) {
+        op_store_download_clear(d);
+        return rc;
+    }
+    d->n_have = d->have != NULL ? store_popcount(d->have, bitmap_len(d->n_chunks)) : 0;
+    return 0;
+}
+
+int op_store_download_create(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
+                             const char *name, uint64_t size, uint32_t chunk_size,
+                             const char *out_path, bool *existed)
+{
+    if (existed != NULL)
+        *existed = false;
+    if (name == NULL || name[0] == '\0' || size > INT64_MAX ||
+        !store_sizes_valid((int64_t)size, chunk_size))
+        return store_fail(st, SOVA_ERR_INVALID, "download create: bad name, size or chunk size");
+    sqlite3_stmt *s;
+    int rc = store_stmt(st, ST_DL_CREATE, &s);
+    if (rc != 0)
+        return rc;
+    store_bind_hash(s, 1, hash);
+    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)size);
+    sqlite3_bind_int64(s, 4, chunk_size);
+    sqlite3_bind_zeroblob64(s, 5, bitmap_len((uint32_t)store_chunk_count(size, chunk_size)));
+    if (out_path != NULL)
+        sqlite3_bind_text(s, 6, out_path, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 7, store_now());
+    rc = store_run(st, s, "download create");
+    if (rc == 0 && existed != NULL)
+        *existed = sqlite3_changes(st->db) == 0;
+    return rc;
+}
+
+int op_store_download_get(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
+                          struct op_store_download *out, bool *found)
+{
+    sqlite3_stmt *s;
+    memset(out, 0, sizeof(*out));
+    *found = false;
+    int rc = store_stmt(st, ST_DL_GET, &s);
+    if (rc != 0)
+        return rc;
+    store_bind_hash(s, 1, hash);
+    return store_find_one(st, s, read_download, out, found, "download get");
+}
+
+int op_store_download_foreach(struct op_store *st, bool active_only, op_store_download_fn *fn,
+                              void *arg)
+{
+    sqlite3_stmt *s;
+    int rc = store_stmt(st, ST_DL_ALL, &s);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_int(s, 1, active_only);
+    while ((rc = store_next_row(st, s, "list downloads")) > 0) {
+        struct op_store_download d;
+        rc = read_download(st, s, &d);
+        if (rc == 0) {
+            rc = fn(&d, arg);
+            op_store_download_clear(&d);
+        }
+        if (rc != 0) {
+            store_stmt_end(s);
+            break;
+        }
+    }
+    return rc;
+}
+
+/* What a download update requires of its row. */
+enum need {
+    NEED_ACTIVE = 1 << 0,
+    NEED_MANIFEST = 1 << 1,
+    NEED_ALL_CHUNKS = 1 << 2,
+};
+
+/* What an UPDATE checked against the chunk count, for explain_refusal. */
+struct chunk_arg {
+    const char *label; /* "chunk index"; NULL if none */
+    uint32_t value;
+};
+
+/* An UPDATE matched no row: say which requirement the row failed. */
+static int explain_refusal(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
+                           const char *what, unsigned need, struct chunk_arg arg)
+{
+    struct op_store_download d;
+    bool found;
+    int rc = op_store_download_get(st, hash, &d, &found);
+    if (rc != 0)
+        return rc;
+    char hex[9];
+    snprintf(hex, sizeof(hex), "%02x%02x%02x%02x", hash[0], hash[1], hash[2], hash[3]);
+    if (!found)
+        rc = store_fail(st, SOVA_ERR_INVALID, "%s: no download %s", what, hex);
+    else if ((need & NEED_ACTIVE) && d.state != OP_DOWNLOAD_ACTIVE)
+        rc = store_fail(st, SOVA_ERR_INVALID, "%s: download %s is %s", what, hex,
+                        op_download_state_name(d.state));
+    else if ((need & NEED_MANIFEST) && !d.has_manifest)
+        rc = store_fail(st, SOVA_ERR_INVALID, "%s: download %s has no manifest yet", what, hex);
+    else if ((need & NEED_ALL_CHUNKS) && d.n_have < d.n_chunks)
+        rc = store_fail(st, SOVA_ERR_INVALID, "%s: download %s has %u of %u chunks verified", what,
+                        hex, d.n_have, d.n_chunks);
+    else if (arg.label != NULL)
+        rc = store_fail(st, SOVA_ERR_INVALID, "%s: download %s: %s %u does not fit its %u chunks",
+                        what, hex, arg.label, arg.value, d.n_chunks);
+    else
+        rc = store_fail(st, SOVA_ERR_INTERNAL, "%s: download %s: refused for no known reason", what,
+                        hex);
+    op_store_download_clear(&d);
+    return rc;
+}
+
+/* Run a bound download UPDATE; when it changes nothing, explain why. */
+static int update_download(struct op_store *st, sqlite3_stmt *s,
+                           const uint8_t hash[OP_STORE_HASH_LEN], const char *what, unsigned need,
+                           struct chunk_arg arg)
+{
+    int rc = store_run(st, s, what);
+    if (rc == 0 && sqlite3_changes(st->db) == 0)
+        rc = explain_refusal(st, hash, what, need, arg);
+    return rc;
+}
+
+int op_store_download_set_manifest(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
+                                   const uint8_t *chunk_hashes, uint32_t n_chunks)
+{
+    if (n_chunks > 0 && chunk_hashes == NULL)
+        return store_fail(st, SOVA_ERR_INVALID, "set manifest: no chunk hashes");
+    sqlite3_stmt *s;
+    int rc = store_stmt(st, ST_DL_SET_MANIFEST, &s);
+    if (rc != 0)
+        return rc;
+    store_bind_hash(s, 1, hash);
+    store_bind_blob(s, 2, chunk_hashes, (size_t)n_chunks * OP_STORE_HASH_LEN);
+    sqlite3_bind_int64(s, 3, store_now());
+    struct chunk_arg arg = {"chunk hash count", n_chunks};
+    return update_download(st, s, hash, "set manifest", NEED_ACTIVE, arg);
+}
+
+int op_store_download_mark_chunk(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
+                                 uint32_t index)
+{
+    sqlite3_stmt *s;
+    int rc = store_stmt(st, ST_DL_MARK, &s);
+    if (rc != 0)
+        return rc;
+    store_bind_hash(s, 1, hash);
+    sqlite3_bind_int64(s, 2, index);
+    sqlite3_bind_int64(s, 3, store_now());
+    struct chunk_arg arg = {"chunk index", index};
+    return update_download(st, s, hash, "mark chunk", NEED_ACTIVE | NEED_MANIFEST, arg);
+}
+
+struct have_out {
+    uint8_t *bitmap;
+    uint32_t n_chunks;
+};
+
+static int read_have(struct op_store *st, sqlite3_stmt *s, void *out)
+{
+    struct have_out *h = out;
+    int64_t n = sqlite3_column_int64(s, 1);
+    if (n < 0 || n > UINT32_MAX)
+        return store_corrupt(st, "downloads");
+    h->n_chunks = (uint32_t)n;
+    return store_col_blob(st, s, 0, bitmap_len(h->n_chunks), &h->bitmap, "downloads");
+}
+
+int op_store_download_get_have(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
+                               uint8_t **bitmap, uint32_t *n_chunks)
+{
+    struct have_out h = {NULL, 0};
+    bool found;
+    sqlite3_stmt *s;
+    *bitmap = NULL;
+    *n_chunks = 0;
+    int rc = store_stmt(st, ST_DL_HAVE, &s);
+    if (rc != 0)
+        return rc;
+    store_bind_hash(s, 1, hash);
+    rc = store_find_one(st, s, read_have, &h, &found, "get bitmap");
+    if (rc == 0 && !found)
+        return explain_refusal(st, hash, "get bitmap", 0, (struct chunk_arg){NULL, 0});
+    *bitmap = h.bitmap;
+    *n_chunks = h.n_chunks;
+    return rc;
+}
+
+int op_store_download_set_state(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
+                                enum op_download_state state)
+{
+    if ((unsigned)state >= N_STATES)
+        return store_fail(st, SOVA_ERR_INVALID, "set state: unknown state %d", (int)state);
+    sqlite3_stmt *s;
+    int rc = store_stmt(st, ST_DL_SET_STATE, &s);
+    if (rc != 0)
+        return rc;
+    store_bind_hash(s, 1, hash);
+    sqlite3_bind_text(s, 2, state_names[state], -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, store_now());
+    struct chunk_arg none = {NULL, 0};
+    return update_download(st, s, hash, "set state", NEED_MANIFEST | NEED_ALL_CHUNKS, none);
+}
+
+int op_store_download_delete(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN])
+{
+    sqlite3_stmt *s;
+    int rc = store_stmt(st, ST_DL_DELETE, &s);
+    if (rc != 0)
+        return rc;
+    store_bind_hash(s, 1, hash);
+    return store_run(st, s, "download delete");
+}
+
+/* ---- bad sources ------------------------------------------------------------------------------
+ */
+static int read_failures(struct op_store *st, sqlite3_stmt *s, void *out)
+{
+    int64_t n = sqlite3_column_int64(s, 0);
+    if (n < 0 || n > UINT32_MAX)
+        return store_corrupt(st, "bad_sources");
+    *(uint32_t *)out = (uint32_t)n;
+    return 0;
+}
+
+/* Bind (hash, peer_id) and read at most one failure count; then finish s. */
+static int bad_source_query(struct op_store *st, enum stmt_id id,
+                            const uint8_t hash[OP_STORE_HASH_LEN],
+                            const uint8_t peer_id[OP_STORE_HASH_LEN], uint32_t *failures,
+                            const char *what)
+{
+    sqlite3_stmt *s;
+    uint32_t n = 0;
+    int rc = store_stmt(st, id, &s);
+    if (rc != 0)
+        return rc;
+    store_bind_hash(s, 1, hash);
+    store_bind_hash(s, 2, peer_id);
+    if (id == ST_BAD_RECORD)
+        sqlite3_bind_int64(s, 3, store_now());
+    /* Step for the row, then to the end: an UPDATE ... RETURNING commits
+     * when the statement finishes. */
+    rc = store_next_row(st, s, what);
+    if (rc > 0) {
+        rc = read_failures(st, s, &n);
+        if (rc == 0)
+            rc = store_run(st, s, what);
+        else
+            store_stmt_end(s);
+    }
+    if (rc == 0 && failures != NULL)
+        *failures = n;
+    return rc;
+}
+
+int op_store_bad_source_record(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
+                               const uint8_t peer_id[OP_STORE_HASH_LEN], uint32_t *failures)
+{
+    return bad_source_query(st, ST_BAD_RECORD, hash, peer_id, failures, "record bad source");
+}
+
+int op_store_bad_source_failures(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
+                                 const uint8_t peer_id[OP_STORE_HASH_LEN], uint32_t *failures)
+{
+    return bad_source_query(st, ST_BAD_GET, hash, peer_id, failures, "bad source failures");
+}

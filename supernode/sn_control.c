@@ -1,0 +1,50 @@
+/* sn_control.c - the supernode's control socket: `sova-supernode status`. */
+#include "err.h"
+#include "log.h"
+#include "sn_internal.h"
+
+#include <stdio.h>
+
+static json_t *status_json(const struct sn_daemon *d)
+{
+    struct sn_index_stats st;
+    sn_index_stats(d->index, &st);
+    uint64_t in = d->counters.bytes_in_closed, out = d->counters.bytes_out_closed;
+    for (const struct link *l = link_group_first(&d->links); l; l = link_group_next(l)) {
+        in += link_bytes_in(l);
+        out += link_bytes_out(l);
+    }
+    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                     "role", "supernode", "id", identity_id_str(d->id), "listen", d->listen_addr,
+                     "uptime_s", (json_int_t)((link_now_ms() - d->started_ms) / 1000),
+                     "peers", (json_int_t)d->n_peers, "supernodes", (json_int_t)d->n_supernodes,
+                     "files_indexed", (json_int_t)st.records, "distinct_files",
+                     (json_int_t)st.files, "keywords", (json_int_t)st.keywords,
+                     "searches_served", (json_int_t)d->counters.searches, "locates_served",
+                     (json_int_t)d->counters.locates, "bytes_in", (json_int_t)in, "bytes_out",
+                     (json_int_t)out);
+}
+
+static void on_request(struct ctl_conn *conn, const struct ctl_request *req, void *arg)
+{
+    struct sn_daemon *d = arg;
+    if (req->cmd != CTL_CMD_STATUS) {
+        ctl_reply_error(conn, "a supernode answers only \"status\", not \"%s\"",
+                        ctl_cmd_name(req->cmd));
+        return;
+    }
+    ctl_reply(conn, status_json(d), true);
+}
+
+int sn_control_start(struct sn_daemon *d, char *err, size_t errlen)
+{
+    char path[4096];
+    if (d->s->control)
+        snprintf(path, sizeof(path), "%s", d->s->control);
+    else
+        snprintf(path, sizeof(path), "%s/control.sock", d->s->state_dir);
+    int rc = ctl_server_new(evloop_base(d->loop), path, on_request, d, &d->ctl, err, errlen);
+    if (rc == 0)
+        log_info("sn", "control socket %s", path);
+    return rc;
+}

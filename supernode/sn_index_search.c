@@ -1,0 +1,203 @@
+/* sn_index_search.c - what reads the index without changing it: search,
+ * the keyword walk and the invariant check (sn_index.h). */
+#define SN_INDEX_IMPL
+#include "sn_index_impl.h"
+
+#include "err.h"
+#include "sn_keywords.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- search ----------------------------------------------------------------- */
+struct found {
+    const struct file_slot *file;
+    const struct name_entry *name; /* the first matching name seen */
+};
+
+/* Most sources first, then hash, then size: a total order, since a file
+ * is one (hash, size). */
+static int found_cmp(const void *a, const void *b)
+{
+    const struct file_slot *x = ((const struct found *)a)->file;
+    const struct file_slot *y = ((const struct found *)b)->file;
+    if (x->sources.n != y->sources.n)
+        return x->sources.n > y->sources.n ? -1 : 1;
+    int c = memcmp(x->hash, y->hash, WIRE_HASH_LEN);
+    if (c != 0)
+        return c;
+    return (x->size > y->size) - (x->size < y->size);
+}
+
+/* The files one search has taken already: an open-addressing set of
+ * file id + 1, at most half full. */
+struct file_set {
+    uint32_t mask;
+    uint32_t slots[2 * SN_INDEX_MAX_RESULTS_CAP];
+};
+
+static void file_set_init(struct file_set *s, size_t max_items)
+{
+    uint32_t cap = 16;
+    while (cap < 2 * max_items)
+        cap *= 2;
+    s->mask = cap - 1;
+    memset(s->slots, 0, cap * sizeof(s->slots[0]));
+}
+
+/* Add id; false if it was there. */
+static bool file_set_add(struct file_set *s, uint32_t id)
+{
+    uint32_t i = (id * 0x9e3779b1u) >> 7 & s->mask;
+    while (s->slots[i] != 0) {
+        if (s->slots[i] == id + 1)
+            return false;
+        i = (i + 1) & s->mask;
+    }
+    s->slots[i] = id + 1;
+    return true;
+}
+
+static bool name_has_keywords(const struct name_entry *ne, const uint32_t *kw, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t j = 0;
+        while (j < ne->n_kw && ne->kw[j] != kw[i])
+            j++;
+        if (j == ne->n_kw)
+            return false;
+    }
+    return true;
+}
+
+/* The query's keyword ids, rarest first. False when the query can match
+ * nothing (a word no name has). */
+static bool query_keywords(const struct sn_index *idx, const struct sn_keywords *words,
+                           uint32_t *ids)
+{
+    for (size_t i = 0; i < words->n; i++) {
+        ids[i] = sn_index_keyword_find(idx, sn_keywords_word(words, i));
+        if (ids[i] == SN_NONE)
+            return false;
+        if (keyword_at(idx, ids[i])->postings.n < keyword_at(idx, ids[0])->postings.n) {
+            uint32_t rarest = ids[i];
+            ids[i] = ids[0];
+            ids[0] = rarest;
+        }
+    }
+    return true;
+}
+
+static int deliver(const struct sn_index *idx, const struct found *f, sn_index_hit_fn *cb,
+                   void *arg)
+{
+    struct sn_index_source sources[SN_INDEX_MAX_SOURCES_CAP];
+    const struct u32vec *src = &f->file->sources;
+    size_t n = src->n < idx->lim.max_sources ? src->n : idx->lim.max_sources;
+    for (size_t i = 0; i < n; i++) {
+        const struct peer_slot *p = peer_at(idx, record_at(idx, u32vec_items(src)[i])->peer);
+        sources[i].peer_id = p->id;
+        sources[i].peer_ctx = p->ctx;
+    }
+    struct sn_index_hit hit = {
+        .hash = f->file->hash,
+        .size = f->file->size,
+        .name = {name_entry_text(f->name), f->name->len},
+        .total_sources = src->n,
+        .sources = sources,
+        .n_sources = n,
+    };
+    return cb(arg, &hit);
+}
+
+/* Sort the hits and hand them to cb; the count, or what cb stopped with. */
+static int deliver_all(const struct sn_index *idx, struct found *found, size_t n_found,
+                       sn_index_hit_fn *cb, void *arg)
+{
+    qsort(found, n_found, sizeof(found[0]), found_cmp);
+    for (size_t h = 0; h < n_found; h++) {
+        int rc = deliver(idx, &found[h], cb, arg);
+        if (rc != 0)
+            return rc;
+    }
+    return (int)n_found;
+}
+
+int sn_index_search(const struct sn_index *idx, const struct sn_index_query *q,
+                    sn_index_hit_fn *cb, void *arg, struct sn_index_search_info *info)
+{
+    struct sn_index_search_info unused;
+    if (info == NULL)
+        info = &unused;
+    memset(info, 0, sizeof(*info));
+
+    struct sn_keywords words;
+    uint32_t kw[SN_KEYWORDS_MAX];
+    sn_keywords_from_query(&words, q->keywords, q->n_keywords);
+    if (sn_keywords_query_void(&words) || !query_keywords(idx, &words, kw))
+        return 0;
+
+    size_t max = idx->lim.max_results;
+    if (q->max_results > 0 && q->max_results < max)
+        max = q->max_results;
+    struct found found[SN_INDEX_MAX_RESULTS_CAP];
+    size_t n_found = 0;
+    struct file_set seen;
+    file_set_init(&seen, max);
+
+    /* Walk the rarest word's posting list; every other word must be in the
+     * name's own keyword list (at most SN_KEYWORDS_MAX ids, one cache line
+     * or two), which beats intersecting the other, longer lists. */
+    const struct u32vec *list = &keyword_at(idx, kw[0])->postings;
+    const uint32_t *names = u32vec_items(list);
+    size_t i = 0;
+    for (; i < list->n && n_found < max; i++) {
+        if (i == idx->lim.max_scan) {
+            info->budget_hit = true;
+            break;
+        }
+        const struct name_entry *ne = name_at(idx, names[i]);
+        if (!name_has_keywords(ne, kw + 1, words.n - 1))
+            continue;
+        const struct file_slot *f = file_at(idx, ne->file);
+        if (q->has_size_range && (f->size < q->min_size || f->size > q->max_size))
+            continue;
+        if (!file_set_add(&seen, ne->file))
+            continue;
+        found[n_found].file = f;
+        found[n_found].name = ne;
+        n_found++;
+    }
+    info->scanned = i;
+    info->more = n_found == max && i < list->n;
+
+    return deliver_all(idx, found, n_found, cb, arg);
+}
+
+int sn_index_lookup_hash(const struct sn_index *idx, const uint8_t hash[WIRE_HASH_LEN],
+                         sn_index_hit_fn *cb, void *arg)
+{
+    struct found found[SN_INDEX_MAX_RESULTS_CAP];
+    size_t n_found = 0;
+    for (uint32_t fid = sn_index_file_first(idx, hash);
+         fid != SN_NONE && n_found < idx->lim.max_results; fid = file_at(idx, fid)->next_size) {
+        const struct file_slot *f = file_at(idx, fid);
+        found[n_found].file = f;
+        found[n_found].name = name_at(idx, record_at(idx, u32vec_items(&f->sources)[0])->name);
+        n_found++;
+    }
+    return deliver_all(idx, found, n_found, cb, arg);
+}
+
+/* ---- keyword walk ------------------------------------------------------------- */
+int sn_index_foreach_keyword(const struct sn_index *idx, sn_index_keyword_fn *cb, void *arg)
+{
+    uint32_t pos = 0, id;
+    while ((id = sn_hashtab_next(&idx->keyword_tab, &pos)) != SN_NONE) {
+        const struct keyword_slot *kw = keyword_at(idx, id);
+        int rc = cb(arg, kw->text, kw->len);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}

@@ -1,0 +1,320 @@
+/* sn_peer.c - ordinary peers on a supernode: REGISTER, PUBLISH, SEARCH,
+ * LOCATE, keep-alive. One struct sn_peer per link, created when the link
+ * opens; the index entry for a peer ID belongs to the newest session of
+ * that ID (a peer that re-attaches, from any address, replaces the old). */
+#include "err.h"
+#include "log.h"
+#include "sn_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void peer_unindex(struct sn_peer *p)
+{
+    if (p->indexed) {
+        sn_index_peer_remove(p->d->index, p->id);
+        p->indexed = false;
+    }
+}
+
+static void on_opened(struct link *l, void *arg)
+{
+    struct sn_peer *p = arg;
+    memcpy(p->id, link_peer(l)->id, WIRE_ID_LEN);
+    if (link_remote_role(l) == MSG_ROLE_SUPERNODE) {
+        p->d->n_supernodes++;
+        log_info("sn", "%s: supernode connected", link_name(l));
+        return; /* the federation issue serves them */
+    }
+    p->d->n_peers++;
+}
+
+/* Where others reach p: the addresses it claims, and its observed IP with
+ * its claimed port (the address a NAT shows us). Duplicates dropped. */
+static void set_addrs(struct sn_peer *p, const struct msg_register *r)
+{
+    p->n_addrs = 0;
+    const struct wire_addr *seen = link_remote_addr(p->link);
+    struct wire_addr cand[WIRE_MAX_ADDRS + 1];
+    size_t n = 0;
+    if (r->n_addrs > 0 && seen->family != 0) {
+        cand[n] = *seen;
+        cand[n++].port = r->addrs[0].port;
+    }
+    for (size_t i = 0; i < r->n_addrs && n < WIRE_MAX_ADDRS + 1; i++)
+        cand[n++] = r->addrs[i];
+    for (size_t i = 0; i < n && p->n_addrs < WIRE_MAX_ADDRS; i++) {
+        bool dup = false;
+        for (size_t j = 0; j < p->n_addrs; j++)
+            dup |= memcmp(&p->addrs[j], &cand[i], sizeof(cand[i])) == 0;
+        if (!dup)
+            p->addrs[p->n_addrs++] = cand[i];
+    }
+}
+
+static void on_register(struct sn_peer *p, const struct msg_register *r)
+{
+    struct sn_daemon *d = p->d;
+    if (r->session != MSG_SESSION_PRIMARY) {
+        link_send_error(p->link, MSG_ERR_PROTOCOL, MSG_REGISTER,
+                        "backup sessions are not served by this supernode yet");
+        return;
+    }
+    p->session = r->session;
+    p->reachability = r->reachability;
+    set_addrs(p, r);
+    if (!p->indexed) {
+        int rc = sn_index_peer_add(d->index, p->id, p);
+        if (rc == SOVA_ERR_PEER_EXISTS) {
+            /* The same peer attached again (new address, restart): the new
+             * session takes over its records; the old link goes away. */
+            struct sn_peer *old = sn_index_peer_ctx(d->index, p->id);
+            sn_index_peer_remove(d->index, p->id);
+            if (old != NULL && old != p) {
+                old->indexed = false;
+                log_info("sn", "%s: re-attached from %s, replacing its old session",
+                         link_name(p->link), "new address");
+                link_close(old->link, MSG_ERR_PROTOCOL, "replaced by a newer session");
+            }
+            rc = sn_index_peer_add(d->index, p->id, p);
+        }
+        if (rc != 0) {
+            link_close(p->link, MSG_ERR_INTERNAL, "cannot register");
+            return;
+        }
+        p->indexed = true;
+    }
+    struct msg m = {.type = MSG_REGISTERED};
+    m.u.registered.observed = *link_remote_addr(p->link);
+    m.u.registered.keepalive_s = (uint16_t)d->s->keepalive_s;
+    m.u.registered.peer_timeout_s =
+        (uint16_t)(d->s->peer_timeout_s > UINT16_MAX ? UINT16_MAX : d->s->peer_timeout_s);
+    link_send(p->link, &m);
+    char where[64];
+    wire_addr_format(link_remote_addr(p->link), where, sizeof(where));
+    log_info("sn", "%s: registered from %s (%zu addresses, claims %s)", link_name(p->link), where,
+             p->n_addrs,
+             r->reachability == MSG_REACH_PUBLIC     ? "public"
+             : r->reachability == MSG_REACH_MAPPED   ? "mapped"
+             : r->reachability == MSG_REACH_UNREACHABLE ? "unreachable"
+                                                     : "unknown reachability");
+}
+
+static uint16_t publish_error_code(int rc)
+{
+    switch (rc) {
+    case SOVA_ERR_PEER_FILES:
+    case SOVA_ERR_PEER_NAME_BYTES:
+    case SOVA_ERR_INDEX_FULL:
+        return MSG_ERR_LIMIT_REACHED;
+    case SOVA_ERR_BAD_VALUE:
+        return MSG_ERR_BAD_VALUE;
+    default:
+        return MSG_ERR_INTERNAL;
+    }
+}
+
+static void on_publish(struct sn_peer *p, const struct msg_publish *pub)
+{
+    struct msg m = {.type = MSG_PUBLISH_ACK};
+    struct msg_publish_ack *ack = &m.u.publish_ack;
+    int first_rc = 0;
+    for (size_t i = 0; i < pub->n_records; i++) {
+        int rc = sn_index_publish(p->d->index, p->id, &pub->records[i]);
+        if (rc == 0) {
+            ack->accepted++;
+            continue;
+        }
+        if (ack->rejected++ == 0) {
+            first_rc = rc;
+            ack->first_error = publish_error_code(rc);
+            ack->first_error_index = (uint16_t)i;
+        }
+    }
+    p->d->counters.publishes += ack->accepted;
+    if (ack->rejected > 0)
+        log_warn("sn", "%s: PUBLISH: %u of %zu records rejected, first: %s", link_name(p->link),
+                 ack->rejected, pub->n_records, sova_err_str(first_rc));
+    link_send(p->link, &m);
+}
+
+/* Builds SEARCH_RESULT hits from index hits, leaving out the asker. */
+struct result_builder {
+    const uint8_t *asker;
+    struct msg_hit *hits;
+    size_t n_hits, cap;
+    struct msg_source *sources; /* cap * max sources */
+    size_t per_hit;
+};
+
+static int collect_hit(void *arg, const struct sn_index_hit *hit)
+{
+    struct result_builder *b = arg;
+    if (b->n_hits == b->cap)
+        return 1;
+    struct msg_hit *h = &b->hits[b->n_hits];
+    h->sources = &b->sources[b->n_hits * b->per_hit];
+    h->n_sources = 0;
+    for (size_t i = 0; i < hit->n_sources && h->n_sources < b->per_hit; i++) {
+        const struct sn_peer *src = hit->sources[i].peer_ctx;
+        if (memcmp(src->id, b->asker, WIRE_ID_LEN) == 0)
+            continue;
+        struct msg_source *s = &h->sources[h->n_sources++];
+        memcpy(s->peer_id, src->id, WIRE_ID_LEN);
+        s->reachability = src->reachability;
+        s->addrs = (struct wire_addr *)src->addrs;
+        s->n_addrs = src->n_addrs;
+    }
+    if (h->n_sources == 0)
+        return 0; /* only the asker has it */
+    memcpy(h->hash, hit->hash, WIRE_HASH_LEN);
+    h->size = hit->size;
+    h->name = hit->name;
+    b->n_hits++;
+    return 0;
+}
+
+static void on_search(struct sn_peer *p, const struct msg_search *q)
+{
+    struct sn_daemon *d = p->d;
+    size_t cap = q->max_results < d->s->max_results ? q->max_results : d->s->max_results;
+    struct result_builder b = {.asker = p->id, .cap = cap, .per_hit = d->limits.max_sources};
+    b.hits = calloc(cap, sizeof(*b.hits));
+    b.sources = calloc(cap * b.per_hit, sizeof(*b.sources));
+    if (b.hits == NULL || b.sources == NULL) {
+        free(b.hits);
+        free(b.sources);
+        link_send_error(p->link, MSG_ERR_INTERNAL, MSG_SEARCH, "out of memory");
+        return;
+    }
+    struct sn_index_query iq = {
+        .keywords = q->keywords,
+        .n_keywords = q->n_keywords,
+        .max_results = cap + 1, /* one more: the asker's own files are dropped */
+        .has_size_range = q->has_size_range,
+        .min_size = q->min_size,
+        .max_size = q->max_size,
+    };
+    if (q->has_hash)
+        sn_index_lookup_hash(d->index, q->hash, collect_hit, &b);
+    else
+        sn_index_search(d->index, &iq, collect_hit, &b, NULL);
+    struct msg m = {.type = MSG_SEARCH_RESULT};
+    m.u.search_result.query_id = q->query_id;
+    m.u.search_result.flags = MSG_RESULT_FINAL;
+    m.u.search_result.hits = b.hits;
+    m.u.search_result.n_hits = b.n_hits;
+    link_send(p->link, &m);
+    d->counters.searches++;
+    log_debug("sn", "%s: search of %zu keywords: %zu hits", link_name(p->link), q->n_keywords,
+              b.n_hits);
+    free(b.hits);
+    free(b.sources);
+}
+
+static void on_locate(struct sn_peer *p, const struct msg_locate *q)
+{
+    struct sn_daemon *d = p->d;
+    const struct sn_peer *target = sn_index_peer_ctx(d->index, q->peer_id);
+    struct msg m = {.type = MSG_LOCATE_RESULT};
+    struct msg_locate_result *r = &m.u.locate_result;
+    memcpy(r->peer_id, q->peer_id, WIRE_ID_LEN);
+    if (target != NULL) {
+        r->found = 1;
+        r->reachability = target->reachability;
+        r->addrs = (struct wire_addr *)target->addrs;
+        r->n_addrs = target->n_addrs;
+        memcpy(r->sn_id, identity_id(d->id), WIRE_ID_LEN);
+    }
+    d->counters.locates++;
+    link_send(p->link, &m);
+}
+
+static void on_message(struct link *l, const struct msg *m, void *arg)
+{
+    struct sn_peer *p = arg;
+    if (m->type == MSG_ERROR)
+        return;
+    if (link_remote_role(l) == MSG_ROLE_SUPERNODE) {
+        link_send_error(l, MSG_ERR_PROTOCOL, m->type, "federation is not served yet");
+        return;
+    }
+    if (m->type != MSG_REGISTER && !p->indexed) {
+        link_send_error(l, MSG_ERR_NOT_ATTACHED, m->type, "REGISTER first");
+        return;
+    }
+    switch (m->type) {
+    case MSG_REGISTER:
+        on_register(p, &m->u.reg);
+        return;
+    case MSG_PUBLISH:
+        on_publish(p, &m->u.publish);
+        return;
+    case MSG_SEARCH:
+        on_search(p, &m->u.search);
+        return;
+    case MSG_LOCATE:
+        on_locate(p, &m->u.locate);
+        return;
+    default:
+        link_send_error(l, MSG_ERR_PROTOCOL, m->type, "not served by this supernode");
+    }
+}
+
+static void on_closed(struct link *l, int why, void *arg)
+{
+    struct sn_peer *p = arg;
+    struct sn_daemon *d = p->d;
+    uint8_t role = link_remote_role(l);
+    const char *reason = why ? sova_err_str(why) : "closed";
+    if (role == MSG_ROLE_PEER) {
+        d->n_peers--;
+        size_t files = p->indexed ? sn_index_peer_files(d->index, p->id) : 0;
+        peer_unindex(p);
+        log_info("sn", "%s: peer left (%s), %zu files leave the index", link_name(l), reason,
+                 files);
+    } else {
+        if (role == MSG_ROLE_SUPERNODE)
+            d->n_supernodes--;
+        log_info("sn", "%s: disconnected (%s)", link_name(l), reason);
+    }
+    d->counters.bytes_in_closed += link_bytes_in(l);
+    d->counters.bytes_out_closed += link_bytes_out(l);
+    free(p);
+}
+
+static const struct link_hooks sn_link_hooks = {
+    .opened = on_opened,
+    .message = on_message,
+    .closed = on_closed,
+};
+
+void sn_peer_accept(struct sn_daemon *d, evutil_socket_t fd, SSL *ssl, const struct sockaddr *sa,
+                    socklen_t len)
+{
+    struct sn_peer *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        log_error("sn", "out of memory accepting a connection");
+        SSL_free(ssl);
+        evutil_closesocket(fd);
+        return;
+    }
+    p->d = d;
+    p->link = link_accept(evloop_base(d->loop), fd, ssl, sa, len, &d->link_params,
+                          &sn_link_hooks, p);
+    if (p->link == NULL)
+        free(p);
+}
+
+void sn_peer_sweep(struct sn_daemon *d)
+{
+    uint64_t now = link_now_ms();
+    uint64_t limit = d->s->peer_timeout_s * 1000;
+    for (struct link *l = link_group_first(&d->links); l; l = link_group_next(l)) {
+        if (now - link_last_heard_ms(l) <= limit)
+            continue;
+        log_info("sn", "%s: silent for %llu s, dropping it", link_name(l),
+                 (unsigned long long)((now - link_last_heard_ms(l)) / 1000));
+        link_close(l, MSG_ERR_TIMEOUT, "keep-alive timeout");
+    }
+}

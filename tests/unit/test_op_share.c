@@ -1,0 +1,619 @@
+/* The share scanner: hashes match an independent SHA-256, the cache spares
+ * unchanged files, changes are reported per path, what must be skipped is
+ * skipped, and the worker delivers on the loop thread and stops when told.
+ * Real files in a fresh temporary directory per test, real SQLite. */
+#define _XOPEN_SOURCE 700 /* nftw() */
+#include "cunit_main.h"
+#include "err.h"
+#include "log.h"
+#include "op_share.h"
+#include "op_store.h"
+
+#include <CUnit/CUnit.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CS OP_CHUNK_SIZE
+
+/* ---- fixture: <tmp>/share, <tmp>/peer.db, one store connection --------------------- */
+static struct {
+    char root[64];
+    char share[96];
+    char db[96];
+    struct op_store *st;
+    struct op_share_config cfg;
+} env;
+
+static void env_up(void)
+{
+    snprintf(env.root, sizeof(env.root), "/tmp/sova-share-XXXXXX");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(env.root));
+    snprintf(env.share, sizeof(env.share), "%s/share", env.root);
+    snprintf(env.db, sizeof(env.db), "%s/%s", env.root, OP_STORE_FILENAME);
+    CU_ASSERT_EQUAL_FATAL(mkdir(env.share, 0700), 0);
+    CU_ASSERT_EQUAL_FATAL(op_store_open(env.db, &env.st, NULL, 0), 0);
+    env.cfg = (struct op_share_config){.share_root = env.share};
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+static void env_down(void)
+{
+    op_store_close(env.st);
+    env.st = NULL;
+    nftw(env.root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static const char *in_share(const char *rel)
+{
+    static char path[256];
+    snprintf(path, sizeof(path), "%s/%s", env.share, rel);
+    return path;
+}
+
+/* Deterministic content: every chunk differs, and so does every seed. */
+static uint8_t *content(size_t size, unsigned seed)
+{
+    uint8_t *p = malloc(size ? size : 1);
+    for (size_t i = 0; i < size; i++)
+        p[i] = (uint8_t)(i * 131 + seed + (i >> 20) * 17);
+    return p;
+}
+
+static void write_file(const char *rel, size_t size, unsigned seed)
+{
+    uint8_t *p = content(size, seed);
+    FILE *f = fopen(in_share(rel), "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    CU_ASSERT_EQUAL(fwrite(p, 1, size, f), size);
+    fclose(f);
+    free(p);
+}
+
+/* Set the mtime seconds_ago into the past: old enough not to be racy. */
+static void set_mtime(const char *rel, long seconds_ago)
+{
+    struct timespec times[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_sec = time(NULL) - seconds_ago}};
+    CU_ASSERT_EQUAL(utimensat(AT_FDCWD, in_share(rel), times, AT_SYMLINK_NOFOLLOW), 0);
+}
+
+static void make_dir(const char *rel)
+{
+    CU_ASSERT_EQUAL_FATAL(mkdir(in_share(rel), 0700), 0);
+}
+
+static struct op_share_result *scan(void)
+{
+    struct op_share_result *res = NULL;
+    char err[256] = "";
+    int rc = op_share_scan_once(env.st, &env.cfg, &res, err, sizeof(err));
+    if (rc != 0)
+        fprintf(stderr, "scan: %s\n", err);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(res);
+    CU_ASSERT_EQUAL(res->status, 0);
+    return res;
+}
+
+static const struct op_share_file *find(const struct op_share_result *res, const char *rel)
+{
+    for (size_t i = 0; i < res->n_files; i++)
+        if (strcmp(res->files[i].relpath, rel) == 0)
+            return &res->files[i];
+    return NULL;
+}
+
+static void sha256(const uint8_t *p, size_t n, uint8_t out[OP_HASH_LEN])
+{
+    CU_ASSERT_EQUAL_FATAL(EVP_Digest(p, n, out, NULL, EVP_sha256(), NULL), 1);
+}
+
+/* ---- hashing -------------------------------------------------------------------------- */
+static void test_hashes_match_independent_sha256(void)
+{
+    static const size_t sizes[] = {0, 1, CS - 1, CS, CS + 1, 3 * CS + 5};
+    static const uint32_t chunks[] = {0, 1, 1, 1, 2, 4};
+    env_up();
+    uint64_t total = 0;
+    for (unsigned i = 0; i < 6; i++) {
+        char rel[32];
+        snprintf(rel, sizeof(rel), "size%u.bin", i);
+        write_file(rel, sizes[i], i);
+        set_mtime(rel, 3600);
+        total += sizes[i];
+    }
+    struct op_share_result *res = scan();
+    CU_ASSERT_EQUAL(res->n_files, 6);
+    CU_ASSERT_EQUAL(res->n_added, 6);
+    CU_ASSERT_EQUAL(res->bytes_hashed, total);
+    CU_ASSERT_EQUAL(res->files_hashed, 6);
+    for (unsigned i = 0; i < 6; i++) {
+        char rel[32];
+        snprintf(rel, sizeof(rel), "size%u.bin", i);
+        const struct op_share_file *f = find(res, rel);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+        CU_ASSERT_STRING_EQUAL(f->name, rel);
+        CU_ASSERT_EQUAL(f->size, sizes[i]);
+        CU_ASSERT_EQUAL(f->chunk_size, CS);
+        CU_ASSERT_EQUAL_FATAL(f->n_chunks, chunks[i]);
+        uint8_t *p = content(sizes[i], i), want[OP_HASH_LEN];
+        sha256(p, sizes[i], want);
+        CU_ASSERT_EQUAL(memcmp(f->hash, want, OP_HASH_LEN), 0);
+        for (uint32_t c = 0; c < chunks[i]; c++) {
+            size_t off = (size_t)c * CS, len = sizes[i] - off < CS ? sizes[i] - off : CS;
+            sha256(p + off, len, want);
+            CU_ASSERT_EQUAL(memcmp(f->chunk_hashes + c * OP_HASH_LEN, want, OP_HASH_LEN), 0);
+        }
+        free(p);
+        CU_ASSERT_PTR_EQUAL(op_share_result_lookup(res, f->hash), f);
+    }
+    /* An empty file has no chunks and the hash of nothing. */
+    static const uint8_t empty_sha256[OP_HASH_LEN] = {
+        0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4,
+        0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b,
+        0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55};
+    const struct op_share_file *empty = find(res, "size0.bin");
+    CU_ASSERT_EQUAL(memcmp(empty->hash, empty_sha256, OP_HASH_LEN), 0);
+    CU_ASSERT_PTR_NULL(empty->chunk_hashes);
+    uint8_t unknown[OP_HASH_LEN] = {0};
+    CU_ASSERT_PTR_NULL(op_share_result_lookup(res, unknown));
+    op_share_result_free(res);
+    env_down();
+}
+
+/* ---- the cache and the change lists ----------------------------------------------------- */
+static void test_second_scan_hashes_nothing(void)
+{
+    env_up();
+    write_file("one.bin", CS + 3, 1);
+    write_file("two.bin", 10, 2);
+    set_mtime("one.bin", 3600);
+    set_mtime("two.bin", 3600);
+    struct op_share_result *first = scan(), *second = scan();
+    CU_ASSERT_EQUAL(first->bytes_hashed, CS + 13);
+    CU_ASSERT_EQUAL(second->bytes_hashed, 0);
+    CU_ASSERT_EQUAL(second->files_hashed, 0);
+    CU_ASSERT_EQUAL(second->n_added + second->n_changed + second->n_removed, 0);
+    CU_ASSERT_EQUAL_FATAL(second->n_files, 2);
+    for (size_t i = 0; i < 2; i++) {
+        const struct op_share_file *a = &first->files[i], *b = &second->files[i];
+        CU_ASSERT_STRING_EQUAL(a->relpath, b->relpath);
+        CU_ASSERT_EQUAL(memcmp(a->hash, b->hash, OP_HASH_LEN), 0);
+        CU_ASSERT_EQUAL_FATAL(a->n_chunks, b->n_chunks);
+        CU_ASSERT_EQUAL(memcmp(a->chunk_hashes, b->chunk_hashes, a->n_chunks * OP_HASH_LEN), 0);
+    }
+    op_share_result_free(first);
+    op_share_result_free(second);
+    env_down();
+}
+
+static void test_changes_are_reported(void)
+{
+    env_up();
+    make_dir("d");
+    static const char *const names[] = {"grows.bin", "same-size.bin", "goes.bin", "d/stays.txt"};
+    for (unsigned i = 0; i < 4; i++) {
+        write_file(names[i], 1000 * (i + 1), i);
+        set_mtime(names[i], 3600);
+    }
+    struct op_share_result *before = scan();
+    write_file("grows.bin", 5000, 0); /* size changes */
+    set_mtime("grows.bin", 3000);
+    write_file("same-size.bin", 2000, 99); /* same size, new content, other mtime */
+    set_mtime("same-size.bin", 3000);
+    CU_ASSERT_EQUAL(unlink(in_share("goes.bin")), 0);
+    write_file("d/new.txt", 7, 5);
+    set_mtime("d/new.txt", 3000);
+
+    struct op_share_result *after = scan();
+    CU_ASSERT_EQUAL(after->n_files, 4);
+    CU_ASSERT_EQUAL(after->bytes_hashed, 5000 + 2000 + 7);
+    CU_ASSERT_EQUAL_FATAL(after->n_added, 1);
+    CU_ASSERT_STRING_EQUAL(after->added[0]->relpath, "d/new.txt");
+    CU_ASSERT_STRING_EQUAL(after->added[0]->name, "new.txt");
+    CU_ASSERT_EQUAL_FATAL(after->n_removed, 1);
+    CU_ASSERT_STRING_EQUAL(after->removed[0].relpath, "goes.bin");
+    CU_ASSERT_EQUAL(after->removed[0].size, 3000);
+    CU_ASSERT_EQUAL(memcmp(after->removed[0].hash, find(before, "goes.bin")->hash, OP_HASH_LEN), 0);
+    CU_ASSERT_EQUAL_FATAL(after->n_changed, 2);
+    for (size_t i = 0; i < 2; i++) {
+        const struct op_share_change *ch = &after->changed[i];
+        const struct op_share_file *old = find(before, ch->now->relpath);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(old);
+        CU_ASSERT_STRING_EQUAL(ch->before.relpath, old->relpath);
+        CU_ASSERT_EQUAL(memcmp(ch->before.hash, old->hash, OP_HASH_LEN), 0);
+        CU_ASSERT_NOT_EQUAL(memcmp(ch->now->hash, old->hash, OP_HASH_LEN), 0);
+        CU_ASSERT_PTR_EQUAL(ch->now, find(after, ch->now->relpath));
+    }
+    CU_ASSERT_EQUAL(find(after, "grows.bin")->size, 5000);
+    /* The removed file is gone from the store too. */
+    struct op_share_result *again = scan();
+    CU_ASSERT_EQUAL(again->bytes_hashed, 0);
+    CU_ASSERT_EQUAL(again->n_removed + again->n_added + again->n_changed, 0);
+    op_share_result_free(before);
+    op_share_result_free(after);
+    op_share_result_free(again);
+    env_down();
+}
+
+static void test_touched_file_is_rehashed_but_unchanged(void)
+{
+    env_up();
+    write_file("f.bin", 4096, 1);
+    set_mtime("f.bin", 3600);
+    op_share_result_free(scan());
+    set_mtime("f.bin", 1800); /* same bytes, new mtime */
+    struct op_share_result *res = scan();
+    CU_ASSERT_EQUAL(res->bytes_hashed, 4096);
+    CU_ASSERT_EQUAL(res->n_changed + res->n_added + res->n_removed, 0);
+    op_share_result_free(res);
+    env_down();
+}
+
+static void test_racy_file_is_not_trusted(void)
+{
+    env_up();
+    write_file("fresh.bin", 100, 1); /* mtime: now */
+    op_share_result_free(scan());
+    struct op_share_result *res = scan(); /* its mtime cannot vouch for it yet */
+    CU_ASSERT_EQUAL(res->bytes_hashed, 100);
+    CU_ASSERT_EQUAL(res->n_changed + res->n_added + res->n_removed, 0);
+    op_share_result_free(res);
+    set_mtime("fresh.bin", 3600);
+    op_share_result_free(scan());
+    res = scan();
+    CU_ASSERT_EQUAL(res->bytes_hashed, 0);
+    op_share_result_free(res);
+    env_down();
+}
+
+/* ---- what is shared ---------------------------------------------------------------------- */
+static void test_skips_hidden_links_special_and_excluded(void)
+{
+    env_up();
+    write_file("visible.txt", 10, 1);
+    write_file(".hidden", 10, 2);
+    make_dir(".git");
+    write_file(".git/config", 10, 3);
+    make_dir("a");
+    make_dir("a/b");
+    make_dir("a/b/c");
+    write_file("a/b/c/deep.txt", 20, 4);
+    write_file("a/b/c/visible.txt", 10, 1); /* same content, other path */
+    make_dir("incoming");
+    write_file("incoming/part.bin", 10, 5);
+    write_file("bad\\name.txt", 10, 6);
+    write_file("\xff\xfe.bin", 10, 7);
+    char outside[128];
+    snprintf(outside, sizeof(outside), "%s/outside", env.root);
+    CU_ASSERT_EQUAL_FATAL(mkdir(outside, 0700), 0);
+    CU_ASSERT_EQUAL(symlink("visible.txt", in_share("link-in")), 0);
+    CU_ASSERT_EQUAL(symlink(outside, in_share("link-out")), 0);
+    CU_ASSERT_EQUAL(mkfifo(in_share("fifo"), 0600), 0);
+    char excluded[128];
+    snprintf(excluded, sizeof(excluded), "%s/incoming", env.share);
+    const char *excludes[] = {excluded};
+    env.cfg.exclude_dirs = excludes;
+    env.cfg.n_exclude_dirs = 1;
+
+    struct op_share_result *res = scan();
+    CU_ASSERT_EQUAL(res->n_files, 3);
+    CU_ASSERT_EQUAL(res->files_skipped, 2); /* the two unpublishable names */
+    const struct op_share_file *deep = find(res, "a/b/c/deep.txt");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(deep);
+    CU_ASSERT_STRING_EQUAL(deep->name, "deep.txt");
+    CU_ASSERT_PTR_NOT_NULL(find(res, "visible.txt"));
+    const struct op_share_file *dup = find(res, "a/b/c/visible.txt");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(dup);
+    CU_ASSERT_STRING_EQUAL(dup->name, "visible.txt");
+    CU_ASSERT_PTR_EQUAL(op_share_result_lookup(res, dup->hash), dup); /* first by relpath */
+    CU_ASSERT_STRING_EQUAL(res->files[0].relpath, "a/b/c/deep.txt");  /* sorted */
+    op_share_result_free(res);
+    env_down();
+}
+
+static void test_missing_root_is_an_error(void)
+{
+    env_up();
+    env.cfg.share_root = "/nonexistent/sova/share";
+    struct op_share_result *res = (struct op_share_result *)1;
+    char err[256] = "";
+    CU_ASSERT_EQUAL(op_share_scan_once(env.st, &env.cfg, &res, err, sizeof(err)), SOVA_ERR_IO);
+    CU_ASSERT_PTR_NULL(res);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "cannot open share root"));
+    env_down();
+}
+
+/* ---- the worker ----------------------------------------------------------------------------- */
+#define WAIT_LIMIT_S 60 /* a hung test fails instead of blocking ctest */
+
+struct waiter {
+    struct event_base *base;
+    int calls;
+    bool on_loop_thread;
+    pthread_t loop_thread;
+    int status;
+    size_t n_files, n_added, n_changed, n_removed;
+    uint64_t bytes_hashed;
+    bool timed_out;
+};
+
+static void on_done(const struct op_share_result *res, void *arg)
+{
+    struct waiter *w = arg;
+    w->calls++;
+    w->on_loop_thread = pthread_equal(pthread_self(), w->loop_thread) != 0;
+    w->status = res->status;
+    w->n_files = res->n_files;
+    w->n_added = res->n_added;
+    w->n_changed = res->n_changed;
+    w->n_removed = res->n_removed;
+    w->bytes_hashed = res->bytes_hashed;
+    event_base_loopbreak(w->base);
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct waiter *w = arg;
+    w->timed_out = true;
+    event_base_loopbreak(w->base);
+}
+
+/* Run the loop until the share is idle (every requested scan delivered). */
+static void run_until_idle(struct waiter *w, struct op_share *sh)
+{
+    struct event *timer = evtimer_new(w->base, on_timeout, w);
+    struct timeval tv = {WAIT_LIMIT_S, 0};
+    evtimer_add(timer, &tv);
+    while (op_share_busy(sh) && !w->timed_out)
+        event_base_loop(w->base, EVLOOP_ONCE);
+    event_free(timer);
+    CU_ASSERT_FALSE(w->timed_out);
+}
+
+static struct op_share *new_share(struct waiter *w)
+{
+    memset(w, 0, sizeof(*w));
+    w->base = event_base_new();
+    w->loop_thread = pthread_self();
+    struct op_share *sh = NULL;
+    char err[256] = "";
+    int rc = op_share_new(w->base, &env.cfg, env.db, on_done, w, &sh, err, sizeof(err));
+    if (rc != 0)
+        fprintf(stderr, "op_share_new: %s\n", err);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_FALSE(op_share_busy(sh));
+    CU_ASSERT_PTR_NULL(op_share_current(sh));
+    return sh;
+}
+
+static void free_share(struct waiter *w, struct op_share *sh)
+{
+    op_share_free(sh);
+    event_base_free(w->base);
+}
+
+static void test_worker_delivers_on_the_loop_thread(void)
+{
+    env_up();
+    write_file("movie.bin", 2 * CS + 1, 1);
+    set_mtime("movie.bin", 3600);
+    struct waiter w;
+    struct op_share *sh = new_share(&w);
+    op_share_rescan(sh);
+    CU_ASSERT_TRUE(op_share_busy(sh));
+    run_until_idle(&w, sh);
+    CU_ASSERT_EQUAL(w.calls, 1);
+    CU_ASSERT_TRUE(w.on_loop_thread);
+    CU_ASSERT_EQUAL(w.status, 0);
+    CU_ASSERT_EQUAL(w.n_files, 1);
+    CU_ASSERT_EQUAL(w.n_added, 1);
+    CU_ASSERT_EQUAL(w.bytes_hashed, 2 * CS + 1);
+
+    /* Serving: hash -> file -> path, and the freshness check. */
+    const struct op_share_result *cur = op_share_current(sh);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cur);
+    const struct op_share_file *f = op_share_lookup(sh, cur->files[0].hash);
+    CU_ASSERT_PTR_EQUAL_FATAL(f, &cur->files[0]);
+    CU_ASSERT_EQUAL(f->n_chunks, 3);
+    char path[256];
+    CU_ASSERT_EQUAL(op_share_abspath(sh, f, path, sizeof(path)), 0);
+    CU_ASSERT_STRING_EQUAL(path, in_share("movie.bin"));
+    char tiny[8];
+    CU_ASSERT_EQUAL(op_share_abspath(sh, f, tiny, sizeof(tiny)), SOVA_ERR_INVALID);
+    int fd = open(path, O_RDONLY);
+    CU_ASSERT_TRUE(op_share_file_unchanged(f, fd));
+    int wfd = open(path, O_WRONLY | O_APPEND);
+    CU_ASSERT_EQUAL(write(wfd, "x", 1), 1);
+    close(wfd);
+    CU_ASSERT_FALSE(op_share_file_unchanged(f, fd)); /* never serve stale hashes */
+    close(fd);
+
+    /* The next scan sees the change. */
+    set_mtime("movie.bin", 1800);
+    op_share_rescan(sh);
+    run_until_idle(&w, sh);
+    CU_ASSERT_EQUAL(w.calls, 2);
+    CU_ASSERT_TRUE(w.on_loop_thread);
+    CU_ASSERT_EQUAL(w.n_changed, 1);
+    CU_ASSERT_EQUAL(op_share_current(sh)->files[0].size, 2 * CS + 2);
+    free_share(&w, sh);
+    env_down();
+}
+
+static void test_rescans_are_coalesced(void)
+{
+    env_up();
+    write_file("f.bin", 3 * CS, 1);
+    set_mtime("f.bin", 3600);
+    struct waiter w;
+    struct op_share *sh = new_share(&w);
+    for (int i = 0; i < 5; i++)
+        op_share_rescan(sh);
+    run_until_idle(&w, sh);
+    /* The first request may start a scan at once; the rest make one more. */
+    CU_ASSERT_TRUE(w.calls >= 1 && w.calls <= 2);
+    CU_ASSERT_EQUAL(w.status, 0);
+    CU_ASSERT_EQUAL(w.n_files, 1);
+    free_share(&w, sh);
+    env_down();
+}
+
+static void test_worker_reports_errors_and_keeps_the_last_result(void)
+{
+    env_up();
+    write_file("f.bin", 10, 1);
+    set_mtime("f.bin", 3600);
+    char moved[128];
+    snprintf(moved, sizeof(moved), "%s/moved", env.root);
+    struct waiter w;
+    struct op_share *sh = new_share(&w);
+    op_share_rescan(sh);
+    run_until_idle(&w, sh);
+    const struct op_share_result *good = op_share_current(sh);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(good);
+    CU_ASSERT_EQUAL(rename(env.share, moved), 0); /* the root disappears */
+    op_share_rescan(sh);
+    run_until_idle(&w, sh);
+    CU_ASSERT_EQUAL(w.calls, 2);
+    CU_ASSERT_EQUAL(w.status, SOVA_ERR_IO);
+    CU_ASSERT_PTR_EQUAL(op_share_current(sh), good); /* still serving the last good scan */
+    CU_ASSERT_PTR_NOT_NULL(op_share_lookup(sh, good->files[0].hash));
+    CU_ASSERT_EQUAL(rename(moved, env.share), 0);
+    free_share(&w, sh);
+    env_down();
+}
+
+static void test_restart_does_not_rehash(void)
+{
+    env_up();
+    write_file("a.bin", CS + 1, 1);
+    write_file("b.bin", 5, 2);
+    set_mtime("a.bin", 3600);
+    set_mtime("b.bin", 3600);
+    op_share_result_free(scan());
+    /* A new connection (a restarted daemon) ... */
+    op_store_close(env.st);
+    CU_ASSERT_EQUAL_FATAL(op_store_open(env.db, &env.st, NULL, 0), 0);
+    struct op_share_result *res = scan();
+    CU_ASSERT_EQUAL(res->bytes_hashed, 0);
+    CU_ASSERT_EQUAL(res->n_added + res->n_changed + res->n_removed, 0);
+    op_share_result_free(res);
+    /* ... and a new worker on the same database. */
+    struct waiter w;
+    struct op_share *sh = new_share(&w);
+    op_share_rescan(sh);
+    run_until_idle(&w, sh);
+    CU_ASSERT_EQUAL(w.status, 0);
+    CU_ASSERT_EQUAL(w.n_files, 2);
+    CU_ASSERT_EQUAL(w.bytes_hashed, 0);
+    CU_ASSERT_EQUAL(w.n_added + w.n_changed + w.n_removed, 0);
+    free_share(&w, sh);
+    env_down();
+}
+
+/* Bytes this process has read so far (all threads), or -1. */
+static long long bytes_read(void)
+{
+    FILE *f = fopen("/proc/self/io", "r");
+    long long v = -1;
+    char line[128];
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "rchar: %lld", &v) == 1)
+            break;
+    if (f != NULL)
+        fclose(f);
+    return v;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void test_free_cancels_a_long_hash(void)
+{
+    env_up();
+    /* 16 GiB of holes: hashing it takes many seconds. */
+    int fd = open(in_share("huge.bin"), O_WRONLY | O_CREAT, 0600);
+    CU_ASSERT_TRUE_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL_FATAL(ftruncate(fd, 16LL << 30), 0);
+    close(fd);
+    struct waiter w;
+    struct op_share *sh = new_share(&w);
+    long long start = bytes_read();
+    op_share_rescan(sh);
+    /* Wait until the worker is well into the file. */
+    double deadline = now_s() + WAIT_LIMIT_S;
+    struct timespec poll = {0, 1000000};
+    while (start >= 0 && bytes_read() < start + 8 * (long long)CS && now_s() < deadline)
+        nanosleep(&poll, NULL);
+    double t0 = now_s();
+    op_share_free(sh);
+    double took = now_s() - t0;
+    CU_ASSERT_TRUE(took < 2.0);
+    if (took >= 2.0)
+        fprintf(stderr, "op_share_free took %.1f s\n", took);
+    CU_ASSERT_EQUAL(w.calls, 0); /* a cancelled scan is never delivered */
+    event_base_free(w.base);
+    env_down();
+}
+
+static void test_new_refuses_a_newer_database(void)
+{
+    env_up();
+    sqlite3 *db;
+    CU_ASSERT_EQUAL_FATAL(sqlite3_open(env.db, &db), SQLITE_OK);
+    CU_ASSERT_EQUAL(sqlite3_exec(db, "PRAGMA user_version = 7", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    struct event_base *base = event_base_new();
+    struct op_share *sh = (struct op_share *)1;
+    char err[256] = "";
+    CU_ASSERT_EQUAL(op_share_new(base, &env.cfg, env.db, on_done, NULL, &sh, err, sizeof(err)),
+                    SOVA_ERR_VERSION);
+    CU_ASSERT_PTR_NULL(sh);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "newer"));
+    event_base_free(base);
+    env_down();
+}
+
+int test_register(void)
+{
+    sova_log_set_level(SOVA_LOG_WARN); /* one info line per scan is noise here */
+    CU_pSuite s = CU_add_suite("op_share", NULL, NULL);
+    if (s == NULL)
+        return -1;
+    CU_add_test(s, "hashes match an independent SHA-256", test_hashes_match_independent_sha256);
+    CU_add_test(s, "second scan hashes nothing", test_second_scan_hashes_nothing);
+    CU_add_test(s, "changes are reported", test_changes_are_reported);
+    CU_add_test(s, "touched file is rehashed but unchanged",
+                test_touched_file_is_rehashed_but_unchanged);
+    CU_add_test(s, "racy file is not trusted", test_racy_file_is_not_trusted);
+    CU_add_test(s, "skips hidden, links, special and excluded",
+                test_skips_hidden_links_special_and_excluded);
+    CU_add_test(s, "missing root is an error", test_missing_root_is_an_error);
+    CU_add_test(s, "worker delivers on the loop thread", test_worker_delivers_on_the_loop_thread);
+    CU_add_test(s, "rescans are coalesced", test_rescans_are_coalesced);
+    CU_add_test(s, "worker reports errors and keeps the last result",
+                test_worker_reports_errors_and_keeps_the_last_result);
+    CU_add_test(s, "restart does not rehash", test_restart_does_not_rehash);
+    CU_add_test(s, "free cancels a long hash", test_free_cancels_a_long_hash);
+    CU_add_test(s, "new refuses a newer database", test_new_refuses_a_newer_database);
+    return CU_get_error() == CUE_SUCCESS ? 0 : -1;
+}

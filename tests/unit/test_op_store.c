@@ -1,0 +1,680 @@
+/* The peer's SQLite state: every call round-trips, survives close/reopen,
+ * refuses what it must refuse with a clear message, and a second connection
+ * (the hashing thread's) works alongside under WAL. Real files, real SQLite. */
+#include "cunit_main.h"
+#include "err.h"
+#include "op_store.h"
+
+#include <CUnit/CUnit.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char dir[64];
+static char db_path[128];
+
+static int suite_init(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/sova-store-XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    snprintf(db_path, sizeof(db_path), "%s/%s", dir, OP_STORE_FILENAME);
+    return 0;
+}
+
+/* Each test starts from no database at all. */
+static void remove_db(void)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char p[160];
+        snprintf(p, sizeof(p), "%s%s", db_path, suffixes[i]);
+        unlink(p);
+    }
+}
+
+static int suite_clean(void)
+{
+    remove_db();
+    return rmdir(dir);
+}
+
+static struct op_store *open_fresh(void)
+{
+    remove_db();
+    struct op_store *st = NULL;
+    char err[256];
+    int rc = op_store_open(db_path, &st, err, sizeof(err));
+    if (rc != 0)
+        fprintf(stderr, "open: %s\n", err);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    return st;
+}
+
+static struct op_store *reopen(struct op_store *st)
+{
+    op_store_close(st);
+    st = NULL;
+    CU_ASSERT_EQUAL_FATAL(op_store_open(db_path, &st, NULL, 0), 0);
+    return st;
+}
+
+static void fill(uint8_t *p, size_t n, uint8_t seed)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(seed + i * 7);
+}
+
+/* An integer PRAGMA read with a plain sqlite3 connection. */
+static long long pragma_int(const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *s;
+    long long v = -1;
+    if (sqlite3_open(db_path, &db) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK) {
+        if (sqlite3_step(s) == SQLITE_ROW)
+            v = sqlite3_column_int64(s, 0);
+        sqlite3_finalize(s);
+    }
+    sqlite3_close(db);
+    return v;
+}
+
+/* ---- open, schema ------------------------------------------------------------- */
+static void test_open_creates_versioned_wal_db(void)
+{
+    struct op_store *st = open_fresh();
+    CU_ASSERT_STRING_EQUAL(op_store_errmsg(st), "");
+    CU_ASSERT_EQUAL(pragma_int("PRAGMA user_version"), OP_STORE_SCHEMA_VERSION);
+    sqlite3 *db;
+    sqlite3_stmt *s;
+    CU_ASSERT_EQUAL_FATAL(sqlite3_open(db_path, &db), SQLITE_OK);
+    CU_ASSERT_EQUAL_FATAL(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
+    CU_ASSERT_EQUAL(sqlite3_step(s), SQLITE_ROW);
+    CU_ASSERT_STRING_EQUAL((const char *)sqlite3_column_text(s, 0), "wal");
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    st = reopen(st); /* an existing, current database opens as is */
+    CU_ASSERT_EQUAL(pragma_int("PRAGMA user_version"), OP_STORE_SCHEMA_VERSION);
+    op_store_close(st);
+}
+
+static void test_newer_schema_is_refused(void)
+{
+    op_store_close(open_fresh());
+    sqlite3 *db;
+    CU_ASSERT_EQUAL_FATAL(sqlite3_open(db_path, &db), SQLITE_OK);
+    CU_ASSERT_EQUAL(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    struct op_store *st = (struct op_store *)1;
+    char err[256] = "";
+    CU_ASSERT_EQUAL(op_store_open(db_path, &st, err, sizeof(err)), SOVA_ERR_VERSION);
+    CU_ASSERT_PTR_NULL(st);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "newer"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, db_path));
+    CU_ASSERT_EQUAL(pragma_int("PRAGMA user_version"), 99); /* left untouched */
+}
+
+static void test_not_a_database_is_an_io_error(void)
+{
+    remove_db();
+    FILE *f = fopen(db_path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    for (int i = 0; i < 200; i++)
+        fputs("this is not an SQLite database. ", f);
+    fclose(f);
+    struct op_store *st = NULL;
+    char err[256] = "";
+    CU_ASSERT_EQUAL(op_store_open(db_path, &st, err, sizeof(err)), SOVA_ERR_IO);
+    CU_ASSERT_PTR_NULL(st);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a database"));
+    remove_db();
+}
+
+/* ---- share cache -------------------------------------------------------------- */
+#define CS 1000u /* chunk size for store tests: the store takes any */
+
+struct share_fixture {
+    uint8_t hashes[3][3 * OP_STORE_HASH_LEN];
+    struct op_store_share rows[3];
+};
+
+static void make_shares(struct share_fixture *fx)
+{
+    memset(fx, 0, sizeof(*fx));
+    static const char *const paths[] = {"b/two.bin", "a.txt", "empty"};
+    static const uint64_t sizes[] = {2500, 1000, 0};
+    for (size_t i = 0; i < 3; i++) {
+        fill(fx->hashes[i], sizeof(fx->hashes[i]), (uint8_t)(i + 1));
+        struct op_store_share *r = &fx->rows[i];
+        memset(r, 0, sizeof(*r));
+        r->path = (char *)paths[i];
+        r->size = sizes[i];
+        r->mtime_ns = 1700000000123456789LL + (int64_t)i;
+        r->inode = 1000 + i;
+        fill(r->hash, OP_STORE_HASH_LEN, (uint8_t)(0x40 + i));
+        r->chunk_size = CS;
+        r->n_chunks = (uint32_t)((sizes[i] + CS - 1) / CS);
+        r->chunk_hashes = r->n_chunks ? fx->hashes[i] : NULL;
+    }
+}
+
+static void assert_share_equal(const struct op_store_share *got, const struct op_store_share *want)
+{
+    CU_ASSERT_STRING_EQUAL(got->path, want->path);
+    CU_ASSERT_EQUAL(got->size, want->size);
+    CU_ASSERT_EQUAL(got->mtime_ns, want->mtime_ns);
+    CU_ASSERT_EQUAL(got->inode, want->inode);
+    CU_ASSERT_EQUAL(memcmp(got->hash, want->hash, OP_STORE_HASH_LEN), 0);
+    CU_ASSERT_EQUAL(got->chunk_size, want->chunk_size);
+    CU_ASSERT_EQUAL_FATAL(got->n_chunks, want->n_chunks);
+    if (want->n_chunks > 0) {
+        CU_ASSERT_EQUAL(
+            memcmp(got->chunk_hashes, want->chunk_hashes, want->n_chunks * OP_STORE_HASH_LEN), 0);
+    } else {
+        CU_ASSERT_PTR_NULL(got->chunk_hashes);
+    }
+    CU_ASSERT_EQUAL(got->racy, want->racy);
+}
+
+static void assert_lookup(struct op_store *st, const struct op_store_share *key, bool expect)
+{
+    struct op_store_share got;
+    bool found = !expect;
+    CU_ASSERT_EQUAL_FATAL(
+        op_store_share_lookup(st, key->path, key->size, key->mtime_ns, key->inode, &got, &found),
+        0);
+    CU_ASSERT_EQUAL(found, expect);
+    if (found) {
+        assert_share_equal(&got, key);
+        op_store_share_clear(&got);
+    }
+}
+
+struct collected {
+    struct op_store_share rows[8];
+    size_t n;
+};
+
+static int collect_share(const struct op_store_share *row, void *arg)
+{
+    struct collected *c = arg;
+    if (c->n == 8)
+        return SOVA_ERR_INTERNAL;
+    struct op_store_share *dst = &c->rows[c->n++];
+    *dst = *row;
+    dst->path = strdup(row->path);
+    dst->chunk_hashes = NULL;
+    if (row->n_chunks > 0) {
+        dst->chunk_hashes = malloc(row->n_chunks * OP_STORE_HASH_LEN);
+        memcpy(dst->chunk_hashes, row->chunk_hashes, row->n_chunks * OP_STORE_HASH_LEN);
+    }
+    return 0;
+}
+
+static void collected_clear(struct collected *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        op_store_share_clear(&c->rows[i]);
+    c->n = 0;
+}
+
+static void test_share_round_trip_and_reopen(void)
+{
+    struct share_fixture fx;
+    make_shares(&fx);
+    struct op_store *st = open_fresh();
+    CU_ASSERT_EQUAL_FATAL(op_store_share_upsert(st, fx.rows, 3), 0);
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < 3; i++)
+            assert_lookup(st, &fx.rows[i], true);
+        struct collected c = {.n = 0};
+        CU_ASSERT_EQUAL(op_store_share_foreach(st, collect_share, &c), 0);
+        CU_ASSERT_EQUAL_FATAL(c.n, 3);
+        assert_share_equal(&c.rows[0], &fx.rows[1]); /* ordered by path */
+        assert_share_equal(&c.rows[1], &fx.rows[0]);
+        assert_share_equal(&c.rows[2], &fx.rows[2]);
+        collected_clear(&c);
+        st = reopen(st);
+    }
+    op_store_close(st);
+}
+
+static void test_share_lookup_needs_the_exact_key(void)
+{
+    struct share_fixture fx;
+    make_shares(&fx);
+    struct op_store *st = open_fresh();
+    CU_ASSERT_EQUAL_FATAL(op_store_share_upsert(st, fx.rows, 3), 0);
+    struct op_store_share key = fx.rows[0];
+    key.size++;
+    assert_lookup(st, &key, false);
+    key = fx.rows[0];
+    key.mtime_ns++;
+    assert_lookup(st, &key, false);
+    key = fx.rows[0];
+    key.inode++;
+    assert_lookup(st, &key, false);
+    key = fx.rows[0];
+    key.path = "b/other.bin";
+    assert_lookup(st, &key, false);
+    /* A racy row is kept but never vouches for the file. */
+    fx.rows[0].racy = true;
+    CU_ASSERT_EQUAL(op_store_share_upsert(st, fx.rows, 1), 0);
+    assert_lookup(st, &fx.rows[0], false);
+    struct collected c = {.n = 0};
+    CU_ASSERT_EQUAL(op_store_share_foreach(st, collect_share, &c), 0);
+    CU_ASSERT_EQUAL(c.n, 3);
+    CU_ASSERT_TRUE(c.rows[1].racy);
+    collected_clear(&c);
+    op_store_close(st);
+}
+
+static void test_share_upsert_replaces_and_rejects_bad_rows(void)
+{
+    struct share_fixture fx;
+    make_shares(&fx);
+    struct op_store *st = open_fresh();
+    CU_ASSERT_EQUAL_FATAL(op_store_share_upsert(st, fx.rows, 3), 0);
+    struct op_store_share changed = fx.rows[1]; /* a.txt grows to 2 chunks */
+    changed.size = 1500;
+    changed.n_chunks = 2;
+    changed.chunk_hashes = fx.hashes[0];
+    changed.hash[0] ^= 0xff;
+    CU_ASSERT_EQUAL(op_store_share_upsert(st, &changed, 1), 0);
+    assert_lookup(st, &changed, true);
+    assert_lookup(st, &fx.rows[1], false);
+
+    struct op_store_share bad = fx.rows[0];
+    bad.n_chunks = 1; /* 2500 bytes are 3 chunks of 1000 */
+    CU_ASSERT_EQUAL(op_store_share_upsert(st, &bad, 1), SOVA_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(op_store_errmsg(st), "inconsistent"));
+    bad = fx.rows[0];
+    bad.chunk_size = 0;
+    CU_ASSERT_EQUAL(op_store_share_upsert(st, &bad, 1), SOVA_ERR_INVALID);
+    /* A bad row rolls back the whole batch. */
+    struct op_store_share batch[2] = {fx.rows[0], bad};
+    batch[0].path = "new.bin";
+    CU_ASSERT_EQUAL(op_store_share_upsert(st, batch, 2), SOVA_ERR_INVALID);
+    assert_lookup(st, &batch[0], false);
+    op_store_close(st);
+}
+
+static void test_share_prune_and_find_by_hash(void)
+{
+    struct share_fixture fx;
+    make_shares(&fx);
+    struct op_store *st = open_fresh();
+    CU_ASSERT_EQUAL_FATAL(op_store_share_upsert(st, fx.rows, 3), 0);
+
+    struct op_store_share got;
+    bool found = false;
+    CU_ASSERT_EQUAL(op_store_share_find_hash(st, fx.rows[0].hash, &got, &found), 0);
+    CU_ASSERT_TRUE_FATAL(found);
+    assert_share_equal(&got, &fx.rows[0]);
+    op_store_share_clear(&got);
+    uint8_t unknown[OP_STORE_HASH_LEN] = {0};
+    CU_ASSERT_EQUAL(op_store_share_find_hash(st, unknown, &got, &found), 0);
+    CU_ASSERT_FALSE(found);
+
+    const char *keep[] = {"a.txt", "empty", "not/in/the/db"};
+    uint64_t deleted = 99;
+    CU_ASSERT_EQUAL(op_store_share_prune(st, keep, 3, &deleted), 0);
+    CU_ASSERT_EQUAL(deleted, 1);
+    assert_lookup(st, &fx.rows[0], false);
+    assert_lookup(st, &fx.rows[1], true);
+    CU_ASSERT_EQUAL(op_store_share_prune(st, keep, 3, &deleted), 0);
+    CU_ASSERT_EQUAL(deleted, 0);
+    CU_ASSERT_EQUAL(op_store_share_prune(st, NULL, 0, &deleted), 0); /* nothing shared */
+    CU_ASSERT_EQUAL(deleted, 2);
+    struct collected c = {.n = 0};
+    CU_ASSERT_EQUAL(op_store_share_foreach(st, collect_share, &c), 0);
+    CU_ASSERT_EQUAL(c.n, 0);
+    op_store_close(st);
+}
+
+static int stop_at_first(const struct op_store_share *row, void *arg)
+{
+    (*(int *)arg)++;
+    return 42;
+}
+
+static void test_share_foreach_stops_on_nonzero(void)
+{
+    struct share_fixture fx;
+    make_shares(&fx);
+    struct op_store *st = open_fresh();
+    CU_ASSERT_EQUAL_FATAL(op_store_share_upsert(st, fx.rows, 3), 0);
+    int calls = 0;
+    CU_ASSERT_EQUAL(op_store_share_foreach(st, stop_at_first, &calls), 42);
+    CU_ASSERT_EQUAL(calls, 1);
+    calls = 0; /* the statement was reset: a second walk starts over */
+    CU_ASSERT_EQUAL(op_store_share_foreach(st, stop_at_first, &calls), 42);
+    CU_ASSERT_EQUAL(calls, 1);
+    op_store_close(st);
+}
+
+/* ---- downloads ------------------------------------------------------------------ */
+static const uint8_t H1[OP_STORE_HASH_LEN] = {0xd1, 0x01};
+static const uint8_t H2[OP_STORE_HASH_LEN] = {0xd2, 0x02};
+static const uint8_t P1[OP_STORE_HASH_LEN] = {0xa1};
+static const uint8_t P2[OP_STORE_HASH_LEN] = {0xa2};
+
+static struct op_store_download get_dl(struct op_store *st, const uint8_t *hash)
+{
+    struct op_store_download d;
+    bool found = false;
+    CU_ASSERT_EQUAL_FATAL(op_store_download_get(st, hash, &d, &found), 0);
+    CU_ASSERT_TRUE_FATAL(found);
+    return d;
+}
+
+static void test_download_create_get_and_list(void)
+{
+    struct op_store *st = open_fresh();
+    bool existed = true;
+    CU_ASSERT_EQUAL(
+        op_store_download_create(st, H1, "movie.mkv", 2500, CS, "/dl/movie.mkv", &existed), 0);
+    CU_ASSERT_FALSE(existed);
+    CU_ASSERT_EQUAL(op_store_download_create(st, H1, "other", 1, CS, NULL, &existed), 0);
+    CU_ASSERT_TRUE(existed);
+    CU_ASSERT_EQUAL(op_store_download_create(st, H2, "song.ogg", 10, CS, NULL, NULL), 0);
+
+    struct op_store_download d = get_dl(st, H1);
+    CU_ASSERT_STRING_EQUAL(d.name, "movie.mkv"); /* the second create changed nothing */
+    CU_ASSERT_EQUAL(d.size, 2500);
+    CU_ASSERT_EQUAL(d.chunk_size, CS);
+    CU_ASSERT_EQUAL(d.n_chunks, 3);
+    CU_ASSERT_FALSE(d.has_manifest);
+    CU_ASSERT_PTR_NULL(d.chunk_hashes);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d.have);
+    CU_ASSERT_EQUAL(d.have[0], 0);
+    CU_ASSERT_EQUAL(d.n_have, 0);
+    CU_ASSERT_STRING_EQUAL(d.out_path, "/dl/movie.mkv");
+    CU_ASSERT_EQUAL(d.state, OP_DOWNLOAD_ACTIVE);
+    CU_ASSERT_TRUE(d.created > 1600000000 && d.updated >= d.created);
+    op_store_download_clear(&d);
+    d = get_dl(st, H2);
+    CU_ASSERT_PTR_NULL(d.out_path);
+    op_store_download_clear(&d);
+
+    bool found = true;
+    static const uint8_t nothing[OP_STORE_HASH_LEN] = {0};
+    CU_ASSERT_EQUAL(op_store_download_get(st, nothing, &d, &found), 0);
+    CU_ASSERT_FALSE(found);
+
+    CU_ASSERT_EQUAL(op_store_download_create(st, nothing, "", 1, CS, NULL, NULL), SOVA_ERR_INVALID);
+    CU_ASSERT_EQUAL(op_store_download_create(st, nothing, "x", 1, 0, NULL, NULL), SOVA_ERR_INVALID);
+    op_store_close(st);
+}
+
+static int count_download(const struct op_store_download *d, void *arg)
+{
+    int *n = arg;
+    n[d->state]++;
+    return 0;
+}
+
+static void test_download_list_active_only(void)
+{
+    struct op_store *st = open_fresh();
+    CU_ASSERT_EQUAL(op_store_download_create(st, H1, "a", 10, CS, NULL, NULL), 0);
+    CU_ASSERT_EQUAL(op_store_download_create(st, H2, "b", 10, CS, NULL, NULL), 0);
+    CU_ASSERT_EQUAL(op_store_download_set_state(st, H2, OP_DOWNLOAD_FAILED), 0);
+    int all[3] = {0}, active[3] = {0};
+    CU_ASSERT_EQUAL(op_store_download_foreach(st, false, count_download, all), 0);
+    CU_ASSERT_EQUAL(op_store_download_foreach(st, true, count_download, active), 0);
+    CU_ASSERT_EQUAL(all[OP_DOWNLOAD_ACTIVE], 1);
+    CU_ASSERT_EQUAL(all[OP_DOWNLOAD_FAILED], 1);
+    CU_ASSERT_EQUAL(active[OP_DOWNLOAD_ACTIVE], 1);
+    CU_ASSERT_EQUAL(active[OP_DOWNLOAD_FAILED], 0);
+    /* A failed download can be taken up again. */
+    CU_ASSERT_EQUAL(op_store_download_set_state(st, H2, OP_DOWNLOAD_ACTIVE), 0);
+    memset(active, 0, sizeof(active));
+    CU_ASSERT_EQUAL(op_store_download_foreach(st, true, count_download, active), 0);
+    CU_ASSERT_EQUAL(active[OP_DOWNLOAD_ACTIVE], 2);
+    CU_ASSERT_STRING_EQUAL(op_download_state_name(OP_DOWNLOAD_FAILED), "failed");
+    CU_ASSERT_STRING_EQUAL(op_download_state_name((enum op_download_state)7), "?");
+    op_store_close(st);
+}
+
+static void test_download_manifest_and_chunks(void)
+{
+    uint8_t manifest[3 * OP_STORE_HASH_LEN];
+    fill(manifest, sizeof(manifest), 9);
+    struct op_store *st = open_fresh();
+    CU_ASSERT_EQUAL_FATAL(op_store_download_create(st, H1, "f", 2500, CS, NULL, NULL), 0);
+
+    CU_ASSERT_EQUAL(op_store_download_mark_chunk(st, H1, 0), SOVA_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(op_store_errmsg(st), "no manifest"));
+    CU_ASSERT_EQUAL(op_store_download_set_manifest(st, H1, manifest, 2), SOVA_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(op_store_errmsg(st), "chunk hash count 2"));
+    CU_ASSERT_EQUAL(op_store_download_set_manifest(st, H1, manifest, 3), 0);
+
+    CU_ASSERT_EQUAL(op_store_download_mark_chunk(st, H1, 0), 0);
+    CU_ASSERT_EQUAL(op_store_download_mark_chunk(st, H1, 2), 0);
+    CU_ASSERT_EQUAL(op_store_download_mark_chunk(st, H1, 2), 0); /* idempotent */
+    CU_ASSERT_EQUAL(op_store_download_mark_chunk(st, H1, 3), SOVA_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(op_store_errmsg(st), "chunk index 3"));
+    CU_ASSERT_EQUAL(op_store_download_mark_chunk(st, H2, 0), SOVA_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(op_store_errmsg(st), "no download"));
+
+    uint8_t *bits = NULL;
+    uint32_t n = 0;
+    CU_ASSERT_EQUAL_FATAL(op_store_download_get_have(st, H1, &bits, &n), 0);
+    CU_ASSERT_EQUAL(n, 3);
+    CU_ASSERT_EQUAL(bits[0], 0xa0); /* chunks 0 and 2: 0x80 >> 0 | 0x80 >> 2 */
+    CU_ASSERT_TRUE(op_store_bitmap_get(bits, 0));
+    CU_ASSERT_FALSE(op_store_bitmap_get(bits, 1));
+    CU_ASSERT_TRUE(op_store_bitmap_get(bits, 2));
+    free(bits);
+    CU_ASSERT_EQUAL(op_store_download_get_have(st, H2, &bits, &n), SOVA_ERR_INVALID);
+
+    struct op_store_download d = get_dl(st, H1);
+    CU_ASSERT_TRUE(d.has_manifest);
+    CU_ASSERT_EQUAL(memcmp(d.chunk_hashes, manifest, sizeof(manifest)), 0);
+    CU_ASSERT_EQUAL(d.n_have, 2);
+    op_store_download_clear(&d);
+
+    /* Setting the same manifest again keeps the bitmap ... */
+    CU_ASSERT_EQUAL(op_store_download_set_manifest(st, H1, manifest, 3), 0);
+    d = get_dl(st, H1);
+    CU_ASSERT_EQUAL(d.n_have, 2);
+    op_store_download_clear(&d);
+    /* ... a different one clears it. */
+    manifest[0] ^= 1;
+    CU_ASSERT_EQUAL(op_store_download_set_manifest(st, H1, manifest, 3), 0);
+    d = get_dl(st, H1);
+    CU_ASSERT_EQUAL(d.n_have, 0);
+    CU_ASSERT_EQUAL(d.chunk_hashes[0], manifest[0]);
+    op_store_download_clear(&d);
+    op_store_close(st);
+}
+
+static void test_download_complete_needs_every_chunk(void)
+{
+    uint8_t manifest[3 * OP_STORE_HASH_LEN];
+    fill(manifest, sizeof(manifest), 3);
+    struct op_store *st = open_fresh();
+    CU_ASSERT_EQUAL_FATAL(op_store_download_create(st, H1, "f", 2500, CS, NULL, NULL), 0);
+    CU_ASSERT_EQUAL(op_store_download_set_state(st, H1, OP_DOWNLOAD_COMPLETE), SOVA_ERR_INVALID);
+    CU_ASSERT_EQUAL(op_store_download_set_manifest(st, H1, manifest, 3), 0);
+    CU_ASSERT_EQUAL(op_store_download_mark_chunk(st, H1, 0), 0);
+    CU_ASSERT_EQUAL(op_store_download_mark_chunk(st, H1, 1), 0);
+    CU_ASSERT_EQUAL(op_store_download_set_state(st, H1, OP_DOWNLOAD_COMPLETE), SOVA_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(op_store_errmsg(st), "2 of 3 chunks"));
+    CU_ASSERT_EQUAL(op_store_download_mark_chunk(st, H1, 2), 0);
+    CU_ASSERT_EQUAL(op_store_download_set_state(st, H1, OP_DOWNLOAD_COMPLETE), 0);
+    struct op_store_download d = get_dl(st, H1);
+    CU_ASSERT_EQUAL(d.state, OP_DOWNLOAD_COMPLETE);
+    op_store_download_clear(&d);
+    /* A finished download takes no more chunks or manifests. */
+    CU_ASSERT_EQUAL(op_store_download_mark_chunk(st, H1, 0), SOVA_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(op_store_errmsg(st), "complete"));
+    CU_ASSERT_EQUAL(op_store_download_set_manifest(st, H1, manifest, 3), SOVA_ERR_INVALID);
+    CU_ASSERT_EQUAL(op_store_download_set_state(st, H2, OP_DOWNLOAD_FAILED), SOVA_ERR_INVALID);
+    op_store_close(st);
+}
+
+static void test_download_empty_file(void)
+{
+    struct op_store *st = open_fresh();
+    CU_ASSERT_EQUAL_FATAL(op_store_download_create(st, H1, "empty", 0, CS, NULL, NULL), 0);
+    struct op_store_download d = get_dl(st, H1);
+    CU_ASSERT_EQUAL(d.n_chunks, 0);
+    CU_ASSERT_PTR_NULL(d.have);
+    CU_ASSERT_FALSE(d.has_manifest);
+    op_store_download_clear(&d);
+    CU_ASSERT_EQUAL(op_store_download_set_state(st, H1, OP_DOWNLOAD_COMPLETE), SOVA_ERR_INVALID);
+    CU_ASSERT_EQUAL(op_store_download_set_manifest(st, H1, NULL, 0), 0);
+    d = get_dl(st, H1);
+    CU_ASSERT_TRUE(d.has_manifest);
+    op_store_download_clear(&d);
+    CU_ASSERT_EQUAL(op_store_download_set_state(st, H1, OP_DOWNLOAD_COMPLETE), 0);
+    op_store_close(st);
+}
+
+static void test_download_bitmap_survives_reopen(void)
+{
+    /* 20 chunks: the bitmap spans three bytes. */
+    uint8_t manifest[20 * OP_STORE_HASH_LEN];
+    fill(manifest, sizeof(manifest), 5);
+    struct op_store *st = open_fresh();
+    CU_ASSERT_EQUAL_FATAL(op_store_download_create(st, H1, "f", 20 * CS - 1, CS, "/o", NULL), 0);
+    CU_ASSERT_EQUAL(op_store_download_set_manifest(st, H1, manifest, 20), 0);
+    static const uint32_t marked[] = {0, 7, 8, 19};
+    for (size_t i = 0; i < 4; i++)
+        CU_ASSERT_EQUAL(op_store_download_mark_chunk(st, H1, marked[i]), 0);
+    st = reopen(st);
+    struct op_store_download d = get_dl(st, H1);
+    CU_ASSERT_EQUAL(d.n_chunks, 20);
+    CU_ASSERT_EQUAL(d.n_have, 4);
+    CU_ASSERT_EQUAL(d.have[0], 0x81);
+    CU_ASSERT_EQUAL(d.have[1], 0x80);
+    CU_ASSERT_EQUAL(d.have[2], 0x10);
+    CU_ASSERT_EQUAL(memcmp(d.chunk_hashes, manifest, sizeof(manifest)), 0);
+    CU_ASSERT_STRING_EQUAL(d.out_path, "/o");
+    op_store_download_clear(&d);
+    op_store_close(st);
+}
+
+/* ---- bad sources ------------------------------------------------------------------ */
+static void test_bad_sources(void)
+{
+    struct op_store *st = open_fresh();
+    uint32_t n = 99;
+    CU_ASSERT_EQUAL(op_store_bad_source_record(st, H1, P1, &n), SOVA_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(op_store_errmsg(st), "FOREIGN KEY"));
+    CU_ASSERT_EQUAL_FATAL(op_store_download_create(st, H1, "f", 10, CS, NULL, NULL), 0);
+    CU_ASSERT_EQUAL(op_store_bad_source_failures(st, H1, P1, &n), 0);
+    CU_ASSERT_EQUAL(n, 0);
+    CU_ASSERT_EQUAL(op_store_bad_source_record(st, H1, P1, &n), 0);
+    CU_ASSERT_EQUAL(n, 1);
+    CU_ASSERT_EQUAL(op_store_bad_source_record(st, H1, P1, NULL), 0);
+    CU_ASSERT_EQUAL(op_store_bad_source_record(st, H1, P2, &n), 0);
+    CU_ASSERT_EQUAL(n, 1);
+    st = reopen(st);
+    CU_ASSERT_EQUAL(op_store_bad_source_failures(st, H1, P1, &n), 0);
+    CU_ASSERT_EQUAL(n, 2);
+    /* Forgetting the download forgets its bad sources. */
+    CU_ASSERT_EQUAL(op_store_download_delete(st, H1), 0);
+    CU_ASSERT_EQUAL(op_store_download_delete(st, H1), 0);
+    CU_ASSERT_EQUAL(op_store_bad_source_failures(st, H1, P1, &n), 0);
+    CU_ASSERT_EQUAL(n, 0);
+    op_store_close(st);
+}
+
+/* ---- two connections --------------------------------------------------------------- */
+#define CONCURRENT_ROWS 300
+
+static void *writer_thread(void *arg)
+{
+    struct op_store *st2 = arg;
+    uint8_t chunk[OP_STORE_HASH_LEN] = {1};
+    char path[32];
+    intptr_t failures = 0;
+    for (int i = 0; i < CONCURRENT_ROWS; i++) {
+        snprintf(path, sizeof(path), "file%04d", i);
+        struct op_store_share row = {
+            .path = path,
+            .size = 5,
+            .inode = (uint64_t)i,
+            .chunk_size = CS,
+            .n_chunks = 1,
+            .chunk_hashes = chunk,
+        };
+        row.hash[0] = (uint8_t)i;
+        failures += op_store_share_upsert(st2, &row, 1) != 0;
+    }
+    return (void *)failures;
+}
+
+static int count_rows(const struct op_store_share *row, void *arg)
+{
+    (*(int *)arg)++;
+    return 0;
+}
+
+static void test_second_connection_under_wal(void)
+{
+    struct op_store *st = open_fresh(), *st2 = NULL;
+    CU_ASSERT_EQUAL_FATAL(op_store_open(db_path, &st2, NULL, 0), 0);
+    uint8_t manifest[CONCURRENT_ROWS * OP_STORE_HASH_LEN] = {0};
+    CU_ASSERT_EQUAL_FATAL(
+        op_store_download_create(st, H1, "f", (uint64_t)CONCURRENT_ROWS * CS, CS, NULL, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(op_store_download_set_manifest(st, H1, manifest, CONCURRENT_ROWS), 0);
+
+    pthread_t t;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, writer_thread, st2), 0);
+    int mark_failures = 0, reads = 0;
+    for (uint32_t i = 0; i < CONCURRENT_ROWS; i++) {
+        mark_failures += op_store_download_mark_chunk(st, H1, i) != 0;
+        int n = 0;
+        if (op_store_share_foreach(st, count_rows, &n) == 0) /* reads while st2 writes */
+            reads++;
+    }
+    void *writer_failures;
+    pthread_join(t, &writer_failures);
+    CU_ASSERT_EQUAL(mark_failures, 0);
+    CU_ASSERT_EQUAL(reads, CONCURRENT_ROWS);
+    CU_ASSERT_PTR_NULL(writer_failures);
+
+    /* Each connection sees the other's committed writes. */
+    int n = 0;
+    CU_ASSERT_EQUAL(op_store_share_foreach(st, count_rows, &n), 0);
+    CU_ASSERT_EQUAL(n, CONCURRENT_ROWS);
+    struct op_store_download d = get_dl(st2, H1);
+    CU_ASSERT_EQUAL(d.n_have, CONCURRENT_ROWS);
+    op_store_download_clear(&d);
+    op_store_close(st2);
+    op_store_close(st);
+}
+
+int test_register(void)
+{
+    CU_pSuite s = CU_add_suite("op_store", suite_init, suite_clean);
+    if (s == NULL)
+        return -1;
+    CU_add_test(s, "open creates a versioned WAL database", test_open_creates_versioned_wal_db);
+    CU_add_test(s, "a newer schema is refused", test_newer_schema_is_refused);
+    CU_add_test(s, "not a database is an I/O error", test_not_a_database_is_an_io_error);
+    CU_add_test(s, "share rows round trip and survive reopen", test_share_round_trip_and_reopen);
+    CU_add_test(s, "share lookup needs the exact key", test_share_lookup_needs_the_exact_key);
+    CU_add_test(s, "share upsert replaces and rejects bad rows",
+                test_share_upsert_replaces_and_rejects_bad_rows);
+    CU_add_test(s, "share prune and find by hash", test_share_prune_and_find_by_hash);
+    CU_add_test(s, "share foreach stops on nonzero", test_share_foreach_stops_on_nonzero);
+    CU_add_test(s, "download create, get and list", test_download_create_get_and_list);
+    CU_add_test(s, "download list active only", test_download_list_active_only);
+    CU_add_test(s, "download manifest and chunks", test_download_manifest_and_chunks);
+    CU_add_test(s, "download complete needs every chunk", test_download_complete_needs_every_chunk);
+    CU_add_test(s, "download of an empty file", test_download_empty_file);
+    CU_add_test(s, "download bitmap survives reopen", test_download_bitmap_survives_reopen);
+    CU_add_test(s, "bad sources", test_bad_sources);
+    CU_add_test(s, "second connection under WAL", test_second_connection_under_wal);
+    return CU_get_error() == CUE_SUCCESS ? 0 : -1;
+}
