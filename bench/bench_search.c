@@ -369,18 +369,21 @@ int main(int argc, char **argv)
     uint64_t *lat = malloc(cap * sizeof(*lat));
     if (lat == NULL)
         return 1;
-    uint64_t sink = 0, hits = 0, empty = 0;
+    uint64_t sink = 0, hits = 0, empty = 0, scanned = 0, budget_hits = 0;
     size_t n = 0;
     uint64_t start = now_ns(), end = start + (uint64_t)seconds * 1000000000u, t = start;
     while (t < end && n < cap) {
         const struct query *q = &queries[n % N_QUERIES];
         struct sn_index_query sq = {.keywords = q->kw, .n_keywords = q->n, .max_results = max_results};
-        int got = sn_index_search(idx, &sq, consume_hit, &sink, NULL);
+        struct sn_index_search_info info;
+        int got = sn_index_search(idx, &sq, consume_hit, &sink, &info);
         uint64_t t2 = now_ns();
         lat[n++] = t2 - t;
         t = t2;
         hits += (uint64_t)got;
         empty += got == 0;
+        scanned += info.scanned;
+        budget_hits += info.budget_hit;
     }
     double elapsed = (double)(t - start) / 1e9;
     qsort(lat, n, sizeof(*lat), cmp_u64);
@@ -402,6 +405,9 @@ int main(int argc, char **argv)
     printf("search    %zu searches of 1-3 words, max_results %lu: %.0f searches/s, "
            "%.1f hits/search, %.0f%% empty\n",
            n, max_results, rate, (double)hits / (double)n, 100.0 * (double)empty / (double)n);
+    printf("work      %.0f posting entries read per search; %" PRIu64 " searches stopped by "
+           "max_scan (%u)\n",
+           (double)scanned / (double)n, budget_hits, lim.max_scan);
     printf("latency   p50 %.1f us, p99 %.1f us, max %.1f us\n", p50, p99, max);
     printf("bound     one random memory access: %.0f ns; p50 = %.0f accesses, p99 = %.0f\n", miss,
            miss > 0 ? p50 * 1e3 / miss : 0, miss > 0 ? p99 * 1e3 / miss : 0);

@@ -68,6 +68,7 @@ struct op_daemon {
     uint64_t next_query_id;
     uint64_t started_ms;
     size_t published; /* records the supernode accepted since attaching */
+    bool share_ready; /* the first share scan has finished */
 };
 
 /* op_daemon.c */

@@ -83,18 +83,23 @@ static int check_records_and_files(const struct sn_index *idx, const struct live
         const struct record_slot *r = record_at(idx, rid);
         CHECK(lv->peers[r->peer] && lv->files[r->file] && lv->names[r->name]);
         CHECK(name_at(idx, r->name)->file == r->file);
-        const struct u32vec *src = &file_at(idx, r->file)->sources;
-        CHECK(r->file_pos < src->n && u32vec_items(src)[r->file_pos] == rid);
+        const struct file_slot *f = file_at(idx, r->file);
+        CHECK(r->file_pos < f->sources.n && u32vec_items(&f->sources)[r->file_pos] == r->peer);
+        CHECK(sn_index_record_find(idx, r->peer, f->hash) == rid);
         lv->refs[r->name]++;
     }
     for (uint32_t fid = 0; fid < idx->files.len; fid++) {
         if (!lv->files[fid])
             continue;
-        const struct u32vec *src = &file_at(idx, fid)->sources;
+        const struct file_slot *f = file_at(idx, fid);
+        const struct u32vec *src = &f->sources;
         CHECK(src->n >= 1 && src->n <= src->cap);
         for (uint32_t i = 0; i < src->n; i++) {
-            uint32_t rid = u32vec_items(src)[i];
-            CHECK(lv->records[rid] && record_at(idx, rid)->file == fid);
+            uint32_t pid = u32vec_items(src)[i];
+            CHECK(pid < idx->peers.len && lv->peers[pid]);
+            uint32_t rid = sn_index_record_find(idx, pid, f->hash);
+            CHECK(rid != SN_NONE && record_at(idx, rid)->file == fid &&
+                  record_at(idx, rid)->file_pos == i);
         }
         *heap += vec_heap_bytes(src);
     }

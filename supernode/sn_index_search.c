@@ -10,23 +10,28 @@
 #include <string.h>
 
 /* ---- search ----------------------------------------------------------------- */
+/* Posting entries whose names are fetched together: enough cache misses in
+ * flight to hide most of the memory latency, few enough to waste little
+ * when a search stops early. */
+#define SCAN_BATCH 16
+
 struct found {
     const struct file_slot *file;
     const struct name_entry *name; /* the first matching name seen */
+    uint32_t n_sources;            /* file->sources.n, read once for the sort */
 };
 
 /* Most sources first, then hash, then size: a total order, since a file
  * is one (hash, size). */
 static int found_cmp(const void *a, const void *b)
 {
-    const struct file_slot *x = ((const struct found *)a)->file;
-    const struct file_slot *y = ((const struct found *)b)->file;
-    if (x->sources.n != y->sources.n)
-        return x->sources.n > y->sources.n ? -1 : 1;
-    int c = memcmp(x->hash, y->hash, WIRE_HASH_LEN);
+    const struct found *x = a, *y = b;
+    if (x->n_sources != y->n_sources)
+        return x->n_sources > y->n_sources ? -1 : 1;
+    int c = memcmp(x->file->hash, y->file->hash, WIRE_HASH_LEN);
     if (c != 0)
         return c;
-    return (x->size > y->size) - (x->size < y->size);
+    return (x->file->size > y->file->size) - (x->file->size < y->file->size);
 }
 
 /* The files one search has taken already: an open-addressing set of
@@ -88,14 +93,19 @@ static bool query_keywords(const struct sn_index *idx, const struct sn_keywords 
     return true;
 }
 
+static size_t shown_sources(const struct sn_index *idx, const struct found *f)
+{
+    return f->n_sources < idx->lim.max_sources ? f->n_sources : idx->lim.max_sources;
+}
+
 static int deliver(const struct sn_index *idx, const struct found *f, sn_index_hit_fn *cb,
                    void *arg)
 {
     struct sn_index_source sources[SN_INDEX_MAX_SOURCES_CAP];
-    const struct u32vec *src = &f->file->sources;
-    size_t n = src->n < idx->lim.max_sources ? src->n : idx->lim.max_sources;
+    const uint32_t *peers = u32vec_items(&f->file->sources);
+    size_t n = shown_sources(idx, f);
     for (size_t i = 0; i < n; i++) {
-        const struct peer_slot *p = peer_at(idx, record_at(idx, u32vec_items(src)[i])->peer);
+        const struct peer_slot *p = peer_at(idx, peers[i]);
         sources[i].peer_id = p->id;
         sources[i].peer_ctx = p->ctx;
     }
@@ -103,17 +113,34 @@ static int deliver(const struct sn_index *idx, const struct found *f, sn_index_h
         .hash = f->file->hash,
         .size = f->file->size,
         .name = {name_entry_text(f->name), f->name->len},
-        .total_sources = src->n,
+        .total_sources = f->n_sources,
         .sources = sources,
         .n_sources = n,
     };
     return cb(arg, &hit);
 }
 
-/* Sort the hits and hand them to cb; the count, or what cb stopped with. */
+/* Sort the hits and hand them to cb; the count, or what cb stopped with.
+ * The files, their source arrays and the peers are fetched in three
+ * passes, so each pass has all its cache misses in flight together. */
 static int deliver_all(const struct sn_index *idx, struct found *found, size_t n_found,
                        sn_index_hit_fn *cb, void *arg)
 {
+    for (size_t h = 0; h < n_found; h++)
+        SN_PREFETCH(found[h].file);
+    for (size_t h = 0; h < n_found; h++) {
+        const struct u32vec *src = &found[h].file->sources;
+        found[h].n_sources = src->n;
+        SN_PREFETCH(u32vec_items(src));
+    }
+    for (size_t h = 0; h < n_found; h++) {
+        const uint32_t *peers = u32vec_items(&found[h].file->sources);
+        for (size_t i = 0, n = shown_sources(idx, &found[h]); i < n; i++) {
+            const struct peer_slot *p = peer_at(idx, peers[i]);
+            SN_PREFETCH(p);
+            SN_PREFETCH((const char *)(p + 1) - 1);
+        }
+    }
     qsort(found, n_found, sizeof(found[0]), found_cmp);
     for (size_t h = 0; h < n_found; h++) {
         int rc = deliver(idx, &found[h], cb, arg);
@@ -149,28 +176,33 @@ int sn_index_search(const struct sn_index *idx, const struct sn_index_query *q,
      * name's own keyword list (at most SN_KEYWORDS_MAX ids, one cache line
      * or two), which beats intersecting the other, longer lists. */
     const struct u32vec *list = &keyword_at(idx, kw[0])->postings;
-    const uint32_t *names = u32vec_items(list);
+    const uint32_t *ids = u32vec_items(list);
+    struct name_entry *const *names = (struct name_entry *const *)(const void *)idx->names.items;
+    size_t end = list->n < idx->lim.max_scan ? list->n : idx->lim.max_scan;
     size_t i = 0;
-    for (; i < list->n && n_found < max; i++) {
-        if (i == idx->lim.max_scan) {
-            info->budget_hit = true;
-            break;
+    while (i < end && n_found < max) {
+        size_t batch_end = i + SCAN_BATCH < end ? i + SCAN_BATCH : end;
+        for (size_t j = i; j < batch_end; j++)
+            SN_PREFETCH(&names[ids[j]]);
+        for (size_t j = i; j < batch_end; j++)
+            SN_PREFETCH(names[ids[j]]);
+        for (; i < batch_end && n_found < max; i++) {
+            const struct name_entry *ne = names[ids[i]];
+            if (!name_has_keywords(ne, kw + 1, words.n - 1))
+                continue;
+            const struct file_slot *f = file_at(idx, ne->file);
+            if (q->has_size_range && (f->size < q->min_size || f->size > q->max_size))
+                continue;
+            if (!file_set_add(&seen, ne->file))
+                continue;
+            found[n_found].file = f;
+            found[n_found].name = ne;
+            n_found++;
         }
-        const struct name_entry *ne = name_at(idx, names[i]);
-        if (!name_has_keywords(ne, kw + 1, words.n - 1))
-            continue;
-        const struct file_slot *f = file_at(idx, ne->file);
-        if (q->has_size_range && (f->size < q->min_size || f->size > q->max_size))
-            continue;
-        if (!file_set_add(&seen, ne->file))
-            continue;
-        found[n_found].file = f;
-        found[n_found].name = ne;
-        n_found++;
     }
     info->scanned = i;
     info->more = n_found == max && i < list->n;
-
+    info->budget_hit = n_found < max && i < list->n;
     return deliver_all(idx, found, n_found, cb, arg);
 }
 
@@ -182,8 +214,9 @@ int sn_index_lookup_hash(const struct sn_index *idx, const uint8_t hash[WIRE_HAS
     for (uint32_t fid = sn_index_file_first(idx, hash);
          fid != SN_NONE && n_found < idx->lim.max_results; fid = file_at(idx, fid)->next_size) {
         const struct file_slot *f = file_at(idx, fid);
+        uint32_t rid = sn_index_record_find(idx, u32vec_items(&f->sources)[0], hash);
         found[n_found].file = f;
-        found[n_found].name = name_at(idx, record_at(idx, u32vec_items(&f->sources)[0])->name);
+        found[n_found].name = name_at(idx, record_at(idx, rid)->name);
         n_found++;
     }
     return deliver_all(idx, found, n_found, cb, arg);
