@@ -19,6 +19,7 @@
  *
  * Usage: bench_search [peers [files_per_peer [seconds [max_results]]]]
  */
+#include "err.h"
 #include "sn_index.h"
 #include "sn_keywords.h"
 
@@ -27,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +41,7 @@
 #define BUDGET_PER_PEER   (24 * 1024) /* bytes, daemon and index together */
 #define SEED              0x5eed5ea4c4ULL
 #define CHASE_BYTES       (512u << 20)
+#define CHURN_PEERS       5000
 
 /* ---- deterministic randomness ------------------------------------------- */
 static uint64_t rng_state = SEED;
@@ -130,8 +133,8 @@ static const char *pick_extension(void)
     static const struct {
         const char *ext;
         unsigned weight;
-    } exts[] = {{"mp3", 25}, {"mp4", 15}, {"jpg", 15}, {"mkv", 10}, {"pdf", 8}, {"avi", 5},
-                {"flac", 5}, {"zip", 5}, {"txt", 4}, {"png", 4}, {"epub", 2}, {"iso", 2}};
+    } exts[] = {{"mp3", 25}, {"mp4", 15}, {"jpg", 15}, {"mkv", 10}, {"pdf", 8},  {"avi", 5},
+                {"flac", 5}, {"zip", 5},  {"txt", 4},  {"png", 4},  {"epub", 2}, {"iso", 2}};
     unsigned r = rng_below(100);
     for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
         if (r < exts[i].weight)
@@ -187,6 +190,14 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+           ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+}
+
 static size_t rss_bytes(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
@@ -230,7 +241,7 @@ static double miss_latency_ns(void)
     for (size_t i = 0; i < n; i++)
         lines[i * 8] = next[i] * 8;
     free(next);
-    size_t p = 0, steps = 20u << 20;
+    size_t p = 0, steps = 2u << 20;
     uint64_t t0 = now_ns();
     for (size_t i = 0; i < steps; i++)
         p = lines[p];
@@ -297,6 +308,50 @@ static int consume_hit(void *arg, const struct sn_index_hit *hit)
     return 0;
 }
 
+/* Peers of the loaded index leave and come back with new files: what a
+ * supernode does all day. out[0]: mean microseconds to remove one (all its
+ * records), out[1]: to add one back and publish its files. */
+static int add_peer_with_files(struct sn_index *idx, const uint8_t *id, unsigned long files,
+                               const struct zipf *words)
+{
+    static int ctx;
+    int rc = sn_index_peer_add(idx, id, &ctx);
+    for (unsigned long f = 0; f < files && rc == 0; f++) {
+        char name[256];
+        struct msg_publish_record rec;
+        random_file(&rec, name, words);
+        rc = sn_index_publish(idx, id, &rec);
+    }
+    return rc;
+}
+
+static void churn(struct sn_index *idx, unsigned long files, const struct zipf *words,
+                  double out[2])
+{
+    uint8_t(*ids)[WIRE_ID_LEN] = malloc(CHURN_PEERS * sizeof(*ids));
+    out[0] = out[1] = 0;
+    if (ids == NULL)
+        return;
+    for (unsigned i = 0; i < CHURN_PEERS; i++) {
+        rng_bytes(ids[i], WIRE_ID_LEN);
+        if (add_peer_with_files(idx, ids[i], files, words) != 0)
+            goto done;
+    }
+    uint64_t t0 = now_ns();
+    for (unsigned i = 0; i < CHURN_PEERS; i++)
+        sn_index_peer_remove(idx, ids[i]);
+    uint64_t t1 = now_ns();
+    for (unsigned i = 0; i < CHURN_PEERS; i++) {
+        if (add_peer_with_files(idx, ids[i], files, words) != 0)
+            goto done;
+    }
+    uint64_t t2 = now_ns();
+    out[0] = (double)(t1 - t0) / 1e3 / CHURN_PEERS;
+    out[1] = (double)(t2 - t1) / 1e3 / CHURN_PEERS;
+done:
+    free(ids);
+}
+
 /* ---- main ---------------------------------------------------------------------- */
 static unsigned long arg_or(int argc, char **argv, int i, unsigned long def)
 {
@@ -323,15 +378,18 @@ static int load(struct sn_index *idx, unsigned long peers, unsigned long files,
         for (unsigned long f = 0; f < files; f++) {
             char name[256];
             struct msg_publish_record rec;
-            if (rng_below(100) < POPULAR_SHARE_PCT)
-                popular_file(&rec, name, zipf_draw(popular), words);
-            else
-                random_file(&rec, name, words);
-            int rc = sn_index_publish(idx, id, &rec);
-            if (rc != 0) {
-                fprintf(stderr, "publish failed: %d\n", rc);
-                return -1;
-            }
+            size_t before = sn_index_peer_files(idx, id);
+            do { /* a second copy of a popular file would only rename the first */
+                if (rng_below(100) < POPULAR_SHARE_PCT)
+                    popular_file(&rec, name, zipf_draw(popular), words);
+                else
+                    random_file(&rec, name, words);
+                int rc = sn_index_publish(idx, id, &rec);
+                if (rc != 0) {
+                    fprintf(stderr, "publish failed: %s\n", sova_err_str(rc));
+                    return -1;
+                }
+            } while (sn_index_peer_files(idx, id) == before);
         }
     }
     return 0;
@@ -349,7 +407,7 @@ int main(int argc, char **argv)
         return 1;
     vocab_init();
     struct sn_index_limits lim = sn_index_limits_default();
-    lim.max_records = (uint32_t)(peers * files + 1);
+    lim.max_records = (uint32_t)((peers + CHURN_PEERS) * files);
     lim.max_files_per_peer = (uint32_t)files;
     rng_bytes(lim.hash_key, sizeof(lim.hash_key));
 
@@ -371,10 +429,12 @@ int main(int argc, char **argv)
         return 1;
     uint64_t sink = 0, hits = 0, empty = 0, scanned = 0, budget_hits = 0;
     size_t n = 0;
+    double cpu0 = cpu_seconds();
     uint64_t start = now_ns(), end = start + (uint64_t)seconds * 1000000000u, t = start;
     while (t < end && n < cap) {
         const struct query *q = &queries[n % N_QUERIES];
-        struct sn_index_query sq = {.keywords = q->kw, .n_keywords = q->n, .max_results = max_results};
+        struct sn_index_query sq = {
+            .keywords = q->kw, .n_keywords = q->n, .max_results = max_results};
         struct sn_index_search_info info;
         int got = sn_index_search(idx, &sq, consume_hit, &sink, &info);
         uint64_t t2 = now_ns();
@@ -386,11 +446,14 @@ int main(int argc, char **argv)
         budget_hits += info.budget_hit;
     }
     double elapsed = (double)(t - start) / 1e9;
+    double cpu = cpu_seconds() - cpu0;
     qsort(lat, n, sizeof(*lat), cmp_u64);
     double rate = (double)n / elapsed;
     double p50 = (double)lat[n / 2] / 1e3, p99 = (double)lat[n * 99 / 100] / 1e3;
     double max = (double)lat[n - 1] / 1e3;
     double miss = miss_latency_ns();
+    double churn_us[2];
+    churn(idx, files, &words, churn_us);
 
     double rss_per_rec = (double)(rss1 - rss0) / (double)st.records;
     printf("bench_search: the keyword index alone, one thread (no network, no TLS)\n");
@@ -408,9 +471,14 @@ int main(int argc, char **argv)
     printf("work      %.0f posting entries read per search; %" PRIu64 " searches stopped by "
            "max_scan (%u)\n",
            (double)scanned / (double)n, budget_hits, lim.max_scan);
+    printf("cpu       %.0f searches per CPU second (%.0f%% of the wall time on the CPU)\n",
+           (double)n / cpu, 100.0 * cpu / elapsed);
     printf("latency   p50 %.1f us, p99 %.1f us, max %.1f us\n", p50, p99, max);
     printf("bound     one random memory access: %.0f ns; p50 = %.0f accesses, p99 = %.0f\n", miss,
            miss > 0 ? p50 * 1e3 / miss : 0, miss > 0 ? p99 * 1e3 / miss : 0);
+    printf("churn     a peer of %lu files leaves in %.1f us and comes back in %.1f us "
+           "(mean of %u)\n",
+           files, churn_us[0], churn_us[1], CHURN_PEERS);
     printf("target    >= %.0f searches/s: %s\n", TARGET_SEARCHES_S,
            rate >= TARGET_SEARCHES_S ? "PASS" : "MISS");
     printf("target    p99 < %.0f us: %s\n", TARGET_P99_US, p99 < TARGET_P99_US ? "PASS" : "MISS");

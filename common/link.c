@@ -99,13 +99,17 @@ static void describe_ssl_failure(struct link *l, char *buf, size_t cap)
     unsigned long e = bufferevent_get_openssl_error(l->bev);
     if (e == 0)
         e = ERR_get_error();
-    if (e != 0) {
+    /* A TCP failure (refused, reset, unreachable) surfaces as a system
+     * error or none at all: say it with the socket's own words. */
+    if (e != 0 && ERR_GET_LIB(e) != 0 && ERR_GET_LIB(e) != ERR_LIB_SYS) {
         ERR_error_string_n(e, buf, cap);
         return;
     }
     int sock_err = EVUTIL_SOCKET_ERROR();
-    snprintf(buf, cap, "%s", sock_err ? evutil_socket_error_to_string(sock_err)
-                                      : "connection closed by remote");
+    if (sock_err == 0 && e != 0)
+        sock_err = ERR_GET_REASON(e);
+    snprintf(buf, cap, "%s", sock_err && sock_err != EIO ? evutil_socket_error_to_string(sock_err)
+                                                       : "connection failed or closed by remote");
 }
 
 static void enter_closing(struct link *l, int why)

@@ -14,6 +14,7 @@
 
 #define FETCH_NAME_MAX      255
 #define FETCH_UNIQUE_TRIES  1000 /* "name (1)" ... "name (999)" */
+#define FETCH_FEED_PER_CALL 4    /* chunks read back per stored chunk for the file hash */
 
 struct fetch_file {
     struct event_base *base;
@@ -21,16 +22,58 @@ struct fetch_file {
     uint8_t hash[OP_STORE_HASH_LEN];
     uint64_t size;
     uint32_t chunk_size;
+    uint32_t n_chunks;
     int fd;
     char *part_path;
-    /* whole-file verification */
-    struct event *step;
+    /* chunks written but not yet durable: one fdatasync and one store
+     * transaction make a whole batch durable */
+    uint32_t pending[FETCH_SYNC_CHUNKS];
+    size_t n_pending;
+    struct event *sync_timer;
+    /* The whole-file hash, fed in chunk order as the prefix of chunks on
+     * disk grows, so the final check reads back only what came out of
+     * order (or was already on disk when we resumed). */
+    uint8_t *on_disk; /* bitmap, op_store's layout */
     EVP_MD_CTX *md;
-    uint64_t hashed; /* bytes fed so far */
+    uint32_t fed; /* chunks fed to md */
     uint8_t *buf;
+    struct event *step;
+    bool verifying;
     fetch_file_verified_fn *done;
     void *done_arg;
 };
+
+static void on_sync_timer(evutil_socket_t fd, short what, void *arg);
+static void on_verify_step(evutil_socket_t fd, short what, void *arg);
+
+static bool on_disk(const struct fetch_file *ff, uint32_t i)
+{
+    return (ff->on_disk[i / 8] & (0x80u >> (i % 8))) != 0;
+}
+
+static uint32_t chunk_bytes(const struct fetch_file *ff, uint32_t i)
+{
+    uint64_t left = ff->size - (uint64_t)i * ff->chunk_size;
+    return left < ff->chunk_size ? (uint32_t)left : ff->chunk_size;
+}
+
+/* Feed chunk fed (data, or read back from the part file) to the hash. */
+static int feed_next(struct fetch_file *ff, const uint8_t *data)
+{
+    uint32_t len = chunk_bytes(ff, ff->fed);
+    if (data == NULL) {
+        ssize_t r = pread(ff->fd, ff->buf, len, (off_t)ff->fed * ff->chunk_size);
+        if (r != (ssize_t)len) {
+            log_error("fetch", "cannot read %s: %s", ff->part_path,
+                      r < 0 ? strerror(errno) : "short file");
+            return SOVA_ERR_IO;
+        }
+        data = ff->buf;
+    }
+    EVP_DigestUpdate(ff->md, data, len);
+    ff->fed++;
+    return 0;
+}
 
 static int make_dir(const char *path, mode_t mode, char *err, size_t errlen)
 {
@@ -83,14 +126,60 @@ int fetch_file_open(struct event_base *base, const char *downloads_dir, const ch
         return SOVA_ERR_NOMEM;
     }
     snprintf(ff->part_path, n, "%s/%s.part", dir, hex);
+    ff->n_chunks = chunk_size ? (uint32_t)((size + chunk_size - 1) / chunk_size) : 0;
     ff->fd = open(ff->part_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (ff->fd < 0 || ftruncate(ff->fd, (off_t)size) != 0) {
         snprintf(err, errlen, "cannot open %s: %s", ff->part_path, strerror(errno));
         fetch_file_close(ff);
         return SOVA_ERR_IO;
     }
+    uint32_t stored_chunks = 0;
+    uint8_t *have = NULL;
+    op_store_download_get_have(store, hash, &have, &stored_chunks);
+    size_t map_len = ((size_t)ff->n_chunks + 7) / 8;
+    ff->on_disk = calloc(map_len ? map_len : 1, 1);
+    if (ff->on_disk && have && stored_chunks == ff->n_chunks)
+        memcpy(ff->on_disk, have, map_len);
+    free(have);
+    ff->md = EVP_MD_CTX_new();
+    ff->buf = malloc(chunk_size ? chunk_size : 1);
+    ff->sync_timer = evtimer_new(base, on_sync_timer, ff);
+    ff->step = event_new(base, -1, 0, on_verify_step, ff);
+    if (!ff->on_disk || !ff->md || !ff->buf || !ff->sync_timer || !ff->step ||
+        !EVP_DigestInit_ex(ff->md, EVP_sha256(), NULL)) {
+        snprintf(err, errlen, "out of memory opening %s", ff->part_path);
+        fetch_file_close(ff);
+        return SOVA_ERR_NOMEM;
+    }
     *out = ff;
     return 0;
+}
+
+/* Make every pending chunk durable, then mark them verified. */
+static int sync_pending(struct fetch_file *ff)
+{
+    if (ff->n_pending == 0)
+        return 0;
+    evtimer_del(ff->sync_timer);
+    /* Durable before marked verified: a crash may lose bits, never the
+     * bytes behind a bit. */
+    if (fdatasync(ff->fd) != 0) {
+        log_error("fetch", "cannot sync %s: %s", ff->part_path, strerror(errno));
+        return SOVA_ERR_IO;
+    }
+    if (op_store_download_mark_chunks(ff->store, ff->hash, ff->pending, ff->n_pending) != 0) {
+        log_error("fetch", "cannot record verified chunks: %s", op_store_errmsg(ff->store));
+        return SOVA_ERR_IO;
+    }
+    ff->n_pending = 0;
+    return 0;
+}
+
+static void on_sync_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    sync_pending(arg);
 }
 
 int fetch_file_store_chunk(struct fetch_file *ff, uint32_t index, const uint8_t *data,
@@ -107,47 +196,45 @@ int fetch_file_store_chunk(struct fetch_file *ff, uint32_t index, const uint8_t 
         }
         done += (uint32_t)w;
     }
-    /* Durable before it is marked verified: a crash may lose the bit, never
-     * the bytes behind a bit. */
-    if (fdatasync(ff->fd) != 0) {
-        snprintf(err, errlen, "cannot sync %s: %s", ff->part_path, strerror(errno));
-        return SOVA_ERR_IO;
+    ff->on_disk[index / 8] |= (uint8_t)(0x80u >> (index % 8));
+    ff->pending[ff->n_pending++] = index;
+    if (ff->n_pending == FETCH_SYNC_CHUNKS) {
+        if (sync_pending(ff) != 0) {
+            snprintf(err, errlen, "cannot make %s durable", ff->part_path);
+            return SOVA_ERR_IO;
+        }
+    } else if (!evtimer_pending(ff->sync_timer, NULL)) {
+        struct timeval tv = {.tv_sec = 0, .tv_usec = FETCH_SYNC_MS * 1000};
+        evtimer_add(ff->sync_timer, &tv);
     }
-    if (op_store_download_mark_chunk(ff->store, ff->hash, index) != 0) {
-        snprintf(err, errlen, "cannot record chunk %u: %s", index, op_store_errmsg(ff->store));
+    /* The file hash: this chunk if it is next, then what waits behind it. */
+    if (index == ff->fed && feed_next(ff, data) != 0)
         return SOVA_ERR_IO;
-    }
+    for (int i = 0; i < FETCH_FEED_PER_CALL && ff->fed < ff->n_chunks && on_disk(ff, ff->fed); i++)
+        if (feed_next(ff, NULL) != 0)
+            return SOVA_ERR_IO;
     return 0;
 }
 
 static void verify_finish(struct fetch_file *ff, bool match)
 {
-    EVP_MD_CTX_free(ff->md);
-    ff->md = NULL;
-    free(ff->buf);
-    ff->buf = NULL;
+    ff->verifying = false;
     ff->done(match, ff->done_arg);
 }
 
+/* Feed the rest of the file, a few chunks per loop turn. */
 static void on_verify_step(evutil_socket_t fd, short what, void *arg)
 {
     struct fetch_file *ff = arg;
     (void)fd;
     (void)what;
-    for (unsigned i = 0; i < FETCH_VERIFY_CHUNKS_PER_TURN && ff->hashed < ff->size; i++) {
-        uint64_t left = ff->size - ff->hashed;
-        size_t want = left < ff->chunk_size ? (size_t)left : ff->chunk_size;
-        ssize_t r = pread(ff->fd, ff->buf, want, (off_t)ff->hashed);
-        if (r <= 0) {
-            log_error("fetch", "cannot read %s: %s", ff->part_path,
-                      r < 0 ? strerror(errno) : "short file");
+    for (unsigned i = 0; i < FETCH_VERIFY_CHUNKS_PER_TURN && ff->fed < ff->n_chunks; i++) {
+        if (feed_next(ff, NULL) != 0) {
             verify_finish(ff, false);
             return;
         }
-        EVP_DigestUpdate(ff->md, ff->buf, (size_t)r);
-        ff->hashed += (uint64_t)r;
     }
-    if (ff->hashed < ff->size) {
+    if (ff->fed < ff->n_chunks) {
         event_active(ff->step, EV_TIMEOUT, 0); /* next turn: let other work run */
         return;
     }
@@ -160,28 +247,20 @@ static void on_verify_step(evutil_socket_t fd, short what, void *arg)
 int fetch_file_verify(struct fetch_file *ff, fetch_file_verified_fn *done, void *arg, char *err,
                       size_t errlen)
 {
+    if (sync_pending(ff) != 0) {
+        snprintf(err, errlen, "cannot make %s durable", ff->part_path);
+        return SOVA_ERR_IO;
+    }
     ff->done = done;
     ff->done_arg = arg;
-    ff->hashed = 0;
-    ff->md = EVP_MD_CTX_new();
-    ff->buf = malloc(ff->chunk_size ? ff->chunk_size : 1);
-    if (ff->step == NULL)
-        ff->step = event_new(ff->base, -1, 0, on_verify_step, ff);
-    if (!ff->md || !ff->buf || !ff->step || !EVP_DigestInit_ex(ff->md, EVP_sha256(), NULL)) {
-        snprintf(err, errlen, "out of memory verifying %s", ff->part_path);
-        EVP_MD_CTX_free(ff->md);
-        ff->md = NULL;
-        free(ff->buf);
-        ff->buf = NULL;
-        return SOVA_ERR_NOMEM;
-    }
+    ff->verifying = true;
     event_active(ff->step, EV_TIMEOUT, 0);
     return 0;
 }
 
 bool fetch_file_hashing(const struct fetch_file *ff)
 {
-    return ff != NULL && ff->md != NULL;
+    return ff != NULL && ff->verifying;
 }
 
 void fetch_file_safe_name(const char *name, char *out, size_t outlen)
@@ -228,7 +307,7 @@ static int place_unique(const char *from, const char *dir, const char *name, cha
 int fetch_file_commit(struct fetch_file *ff, const char *downloads_dir, const char *name,
                       const char *out_path, char **path, char *err, size_t errlen)
 {
-    if (fsync(ff->fd) != 0) {
+    if (sync_pending(ff) != 0 || fsync(ff->fd) != 0) {
         snprintf(err, errlen, "cannot sync %s: %s", ff->part_path, strerror(errno));
         return SOVA_ERR_IO;
     }
@@ -265,11 +344,16 @@ void fetch_file_close(struct fetch_file *ff)
 {
     if (ff == NULL)
         return;
-    if (ff->fd >= 0)
+    if (ff->fd >= 0) {
+        sync_pending(ff); /* keep what we have for the next run */
         close(ff->fd);
+    }
     if (ff->step)
         event_free(ff->step);
+    if (ff->sync_timer)
+        event_free(ff->sync_timer);
     EVP_MD_CTX_free(ff->md);
+    free(ff->on_disk);
     free(ff->buf);
     free(ff->part_path);
     free(ff);

@@ -24,6 +24,8 @@
 
 #define FETCH_PARTIAL_DIR ".sova-partial" /* inside the downloads folder */
 #define FETCH_VERIFY_CHUNKS_PER_TURN 4    /* chunks hashed per loop turn */
+#define FETCH_SYNC_CHUNKS 16              /* chunks made durable together (one fsync) */
+#define FETCH_SYNC_MS     250             /* ... or after this long */
 
 struct fetch_file;
 
@@ -33,8 +35,10 @@ int fetch_file_open(struct event_base *base, const char *downloads_dir, const ch
                     const uint8_t hash[OP_STORE_HASH_LEN], struct fetch_file **out, char *err,
                     size_t errlen);
 
-/* Write chunk index (len bytes, already verified), make it durable, then mark
- * it verified in the store. */
+/* Write chunk index (len bytes, already verified). It becomes durable and
+ * marked verified in the store with its batch: after FETCH_SYNC_CHUNKS
+ * chunks or FETCH_SYNC_MS, whichever comes first (fdatasync first, then one
+ * store transaction), and at verify, commit and close. */
 int fetch_file_store_chunk(struct fetch_file *ff, uint32_t index, const uint8_t *data,
                            uint32_t len, char *err, size_t errlen);
 

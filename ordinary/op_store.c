@@ -266,11 +266,9 @@ int64_t store_now(void)
     return (int64_t)time(NULL);
 }
 
-typedef int body_fn(struct op_store *st, void *ctx);
-
 /* Run body inside begin (ST_BEGIN: take the write lock now) ... COMMIT;
  * roll back if it fails. */
-static int in_transaction(struct op_store *st, enum stmt_id begin, body_fn *body, void *ctx)
+int store_in_transaction(struct op_store *st, enum stmt_id begin, store_body_fn *body, void *ctx)
 {
     int rc = run_id(st, begin, "begin");
     if (rc != 0)
@@ -417,7 +415,7 @@ static int configure(struct op_store *st)
         sqlite3_create_function(st->db, "sova_popcount", 1, flags, NULL, sql_popcount, NULL,
                                 NULL) != SQLITE_OK)
         return store_db_fail(st, "register functions");
-    rc = in_transaction(st, ST_BEGIN, migrate_body, NULL);
+    rc = store_in_transaction(st, ST_BEGIN, migrate_body, NULL);
     if (rc != 0)
         return rc;
     return exec(st, SQL_TEMP_SCHEMA, "temp schema");
@@ -543,7 +541,7 @@ static int upsert_body(struct op_store *st, void *arg)
 int op_store_share_upsert(struct op_store *st, const struct op_store_share *rows, size_t n)
 {
     struct upsert_ctx c = {rows, n};
-    return n == 0 ? 0 : in_transaction(st, ST_BEGIN, upsert_body, &c);
+    return n == 0 ? 0 : store_in_transaction(st, ST_BEGIN, upsert_body, &c);
 }
 
 struct seen_ctx {
@@ -572,7 +570,7 @@ int op_store_share_prune(struct op_store *st, const char *const *paths, size_t n
 {
     struct seen_ctx c = {paths, n};
     uint64_t deleted = 0;
-    int rc = in_transaction(st, ST_BEGIN_DEFERRED, seen_fill, &c);
+    int rc = store_in_transaction(st, ST_BEGIN_DEFERRED, seen_fill, &c);
     if (rc == 0)
         rc = run_id(st, ST_SHARE_PRUNE, "prune"); /* one statement: the only write lock */
     if (rc == 0) {

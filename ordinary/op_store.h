@@ -161,6 +161,11 @@ int op_store_download_set_manifest(struct op_store *st, const uint8_t hash[OP_ST
  * Needs an active download with a manifest and index < n_chunks. */
 int op_store_download_mark_chunk(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
                                  uint32_t index);
+/* op_store_download_mark_chunk() for indices[0..n) in one transaction (one
+ * fsync): all are marked or none. The same rule: their bytes are on disk
+ * and fsync'ed first. */
+int op_store_download_mark_chunks(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
+                                  const uint32_t *indices, size_t n);
 /* A copy of the bitmap: *bitmap (malloc'd, caller frees; NULL when there
  * are no chunks) of (*n_chunks + 7) / 8 bytes. */
 int op_store_download_get_have(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],

@@ -228,6 +228,30 @@ int op_store_download_mark_chunk(struct op_store *st, const uint8_t hash[OP_STOR
     return update_download(st, s, hash, "mark chunk", NEED_ACTIVE | NEED_MANIFEST, arg);
 }
 
+struct mark_many {
+    const uint8_t *hash;
+    const uint32_t *indices;
+    size_t n;
+};
+
+static int mark_many_body(struct op_store *st, void *ctx)
+{
+    const struct mark_many *m = ctx;
+    for (size_t i = 0; i < m->n; i++) {
+        int rc = op_store_download_mark_chunk(st, m->hash, m->indices[i]);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int op_store_download_mark_chunks(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
+                                  const uint32_t *indices, size_t n)
+{
+    struct mark_many m = {hash, indices, n};
+    return n == 0 ? 0 : store_in_transaction(st, ST_BEGIN, mark_many_body, &m);
+}
+
 struct have_out {
     uint8_t *bitmap;
     uint32_t n_chunks;

@@ -62,6 +62,10 @@ void store_stmt_end(sqlite3_stmt *s);
 int store_next_row(struct op_store *st, sqlite3_stmt *s, const char *what);
 /* Step a statement that returns no rows to its end. */
 int store_run(struct op_store *st, sqlite3_stmt *s, const char *what);
+typedef int store_body_fn(struct op_store *st, void *ctx);
+/* Run body between begin (ST_BEGIN or ST_BEGIN_DEFERRED) and COMMIT, rolling
+ * back when it fails: all of it or nothing, one fsync. */
+int store_in_transaction(struct op_store *st, enum stmt_id begin, store_body_fn *body, void *ctx);
 
 typedef int store_row_fn(struct op_store *st, sqlite3_stmt *s, void *out);
 /* Step a bound statement for at most one row, read by read into out. */

@@ -15,146 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define POOL_MIN_CAP 64u
-
-/* ---- u32vec --------------------------------------------------------------- */
-static uint32_t *vec_items(struct u32vec *v)
-{
-    return v->cap > U32VEC_INLINE ? v->u.heap : v->u.inl;
-}
-
-static void vec_init(struct u32vec *v)
-{
-    v->n = 0;
-    v->cap = U32VEC_INLINE;
-}
-
-static int vec_push(struct sn_index *idx, struct u32vec *v, uint32_t x)
-{
-    if (v->n == v->cap) {
-        if (v->cap > UINT32_MAX / 2)
-            return SOVA_ERR_NOMEM;
-        /* Double small arrays; grow big ones (posting lists of common words)
-         * by half, to keep the slack down. */
-        uint32_t cap = v->cap < 64 ? v->cap * 2 : v->cap + v->cap / 2;
-        uint32_t *heap;
-        if (v->cap > U32VEC_INLINE) {
-            heap = realloc(v->u.heap, (size_t)cap * sizeof(*heap));
-            if (heap == NULL)
-                return SOVA_ERR_NOMEM;
-            idx->heap_bytes -= (size_t)v->cap * sizeof(*heap);
-        } else {
-            heap = malloc((size_t)cap * sizeof(*heap));
-            if (heap == NULL)
-                return SOVA_ERR_NOMEM;
-            memcpy(heap, v->u.inl, (size_t)v->n * sizeof(*heap));
-        }
-        idx->heap_bytes += (size_t)cap * sizeof(*heap);
-        v->u.heap = heap;
-        v->cap = cap;
-    }
-    vec_items(v)[v->n++] = x;
-    return 0;
-}
-
-/* Give memory back when an array has become mostly empty. */
-static void vec_shrink(struct sn_index *idx, struct u32vec *v)
-{
-    if (v->cap <= U32VEC_INLINE)
-        return;
-    uint32_t *heap = v->u.heap;
-    if (v->n <= U32VEC_INLINE) {
-        memcpy(v->u.inl, heap, (size_t)v->n * sizeof(*heap));
-        free(heap);
-        idx->heap_bytes -= (size_t)v->cap * sizeof(*heap);
-        v->cap = U32VEC_INLINE;
-    } else if (v->n < v->cap / 4) {
-        uint32_t cap = v->cap / 2;
-        uint32_t *smaller = realloc(heap, (size_t)cap * sizeof(*heap));
-        if (smaller == NULL)
-            return; /* keep the bigger array */
-        idx->heap_bytes -= (size_t)(v->cap - cap) * sizeof(*heap);
-        v->u.heap = smaller;
-        v->cap = cap;
-    }
-}
-
-/* Remove element pos by moving the last one into it. Returns the element
- * that now sits at pos, or SN_NONE when pos was the last. */
-static uint32_t vec_swap_remove(struct sn_index *idx, struct u32vec *v, uint32_t pos)
-{
-    uint32_t *items = vec_items(v);
-    uint32_t moved = SN_NONE;
-    v->n--;
-    if (pos != v->n) {
-        items[pos] = items[v->n];
-        moved = items[pos];
-    }
-    vec_shrink(idx, v);
-    return moved;
-}
-
-static void vec_free(struct sn_index *idx, struct u32vec *v)
-{
-    if (v->cap > U32VEC_INLINE) {
-        free(v->u.heap);
-        idx->heap_bytes -= (size_t)v->cap * sizeof(uint32_t);
-    }
-    vec_init(v);
-}
-
-/* ---- pools ------------------------------------------------------------------ */
-static void pool_init(struct sn_pool *p, size_t item_size)
-{
-    memset(p, 0, sizeof(*p));
-    p->item_size = item_size;
-    p->free_head = SN_NONE;
-}
-
-/* A zeroed slot. 0 or SOVA_ERR_NOMEM. */
-static int pool_alloc(struct sn_pool *p, uint32_t *id)
-{
-    if (p->free_head != SN_NONE) {
-        *id = p->free_head;
-        memcpy(&p->free_head, p->items + (size_t)*id * p->item_size, sizeof(uint32_t));
-    } else {
-        if (p->len == p->cap) {
-            if (p->cap >= SN_INDEX_MAX_RECORDS_CAP)
-                return SOVA_ERR_NOMEM;
-            uint32_t cap = p->cap ? p->cap + p->cap / 2 : POOL_MIN_CAP;
-            unsigned char *items = realloc(p->items, (size_t)cap * p->item_size);
-            if (items == NULL)
-                return SOVA_ERR_NOMEM;
-            p->items = items;
-            p->cap = cap;
-        }
-        *id = p->len++;
-    }
-    memset(p->items + (size_t)*id * p->item_size, 0, p->item_size);
-    p->live++;
-    return 0;
-}
-
-static void pool_release(struct sn_pool *p, uint32_t id)
-{
-    unsigned char *item = p->items + (size_t)id * p->item_size;
-    memset(item, 0, p->item_size);
-    memcpy(item, &p->free_head, sizeof(uint32_t));
-    p->free_head = id;
-    p->live--;
-}
-
-static void pool_free(struct sn_pool *p)
-{
-    free(p->items);
-    pool_init(p, p->item_size);
-}
-
-static size_t pool_bytes(const struct sn_pool *p)
-{
-    return (size_t)p->cap * p->item_size;
-}
-
 /* ---- keys ------------------------------------------------------------------ */
 static uint32_t key_hash(const struct sn_index *idx, const void *key, size_t len)
 {
@@ -264,18 +124,18 @@ static int keyword_get(struct sn_index *idx, struct wire_str word, uint32_t *out
     if (text == NULL)
         return SOVA_ERR_NOMEM;
     memcpy(text, word.ptr, word.len);
-    int rc = pool_alloc(&idx->keywords, &id);
+    int rc = sn_pool_alloc(&idx->keywords, &id);
     if (rc == 0) {
         rc = sn_hashtab_insert(&idx->keyword_tab, hash, id);
         if (rc != 0)
-            pool_release(&idx->keywords, id);
+            sn_pool_release(&idx->keywords, id);
     }
     if (rc != 0) {
         free(text);
         return rc;
     }
     struct keyword_slot *kw = keyword_at(idx, id);
-    vec_init(&kw->postings);
+    sn_vec_init(&kw->postings, sizeof(struct posting));
     kw->text = text;
     kw->len = (uint32_t)word.len;
     idx->heap_bytes += word.len;
@@ -291,8 +151,8 @@ static void keyword_release_if_unused(struct sn_index *idx, uint32_t id)
     sn_hashtab_remove(&idx->keyword_tab, key_hash(idx, kw->text, kw->len), id);
     idx->heap_bytes -= kw->len;
     free(kw->text);
-    vec_free(idx, &kw->postings);
-    pool_release(&idx->keywords, id);
+    sn_vec_free(idx, &kw->postings, sizeof(struct posting));
+    sn_pool_release(&idx->keywords, id);
 }
 
 /* ---- names -------------------------------------------------------------------- */
@@ -303,11 +163,11 @@ static void name_unlink_keywords(struct sn_index *idx, uint32_t id, size_t n)
     for (size_t i = 0; i < n; i++) {
         uint32_t kid = ne->kw[i], pos = ne->kw[ne->n_kw + i];
         struct keyword_slot *kw = keyword_at(idx, kid);
-        uint32_t moved = vec_swap_remove(idx, &kw->postings, pos);
+        struct posting moved;
         idx->postings--;
-        if (moved != SN_NONE) {
+        if (sn_vec_swap_remove(idx, &kw->postings, sizeof(moved), pos, &moved)) {
             /* Tell the name that moved where it now sits. */
-            struct name_entry *other = name_at(idx, moved);
+            struct name_entry *other = name_at(idx, moved.name);
             for (size_t j = 0; j < other->n_kw; j++) {
                 if (other->kw[j] == kid) {
                     other->kw[other->n_kw + j] = pos;
@@ -319,26 +179,37 @@ static void name_unlink_keywords(struct sn_index *idx, uint32_t id, size_t n)
     }
 }
 
-/* Put name id into the posting lists of its keywords (ne->kw holds the
- * words' ids once they exist). */
+/* Release the keywords ne->kw[from..to) if no posting list holds them. */
+static void keywords_release_if_unused(struct sn_index *idx, const struct name_entry *ne,
+                                       size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        keyword_release_if_unused(idx, ne->kw[i]);
+}
+
+/* Put name id into the posting lists of its keywords: first find or make
+ * every keyword (the signature needs all their ids), then append. */
 static int name_link_keywords(struct sn_index *idx, uint32_t id, const struct sn_keywords *words)
 {
+    struct name_entry *ne = name_at(idx, id);
+    struct posting entry = {id, 0};
     for (size_t i = 0; i < words->n; i++) {
-        uint32_t kid;
-        int rc = keyword_get(idx, sn_keywords_word(words, i), &kid);
-        if (rc == 0) {
-            struct keyword_slot *kw = keyword_at(idx, kid);
-            rc = vec_push(idx, &kw->postings, id);
-            if (rc != 0)
-                keyword_release_if_unused(idx, kid);
-        }
+        int rc = keyword_get(idx, sn_keywords_word(words, i), &ne->kw[i]);
         if (rc != 0) {
-            name_unlink_keywords(idx, id, i);
+            keywords_release_if_unused(idx, ne, 0, i);
             return rc;
         }
-        struct name_entry *ne = name_at(idx, id);
-        ne->kw[i] = kid;
-        ne->kw[ne->n_kw + i] = keyword_at(idx, kid)->postings.n - 1;
+        entry.sig |= keyword_sig(ne->kw[i]);
+    }
+    for (size_t i = 0; i < words->n; i++) {
+        struct keyword_slot *kw = keyword_at(idx, ne->kw[i]);
+        int rc = sn_vec_push(idx, &kw->postings, sizeof(entry), &entry);
+        if (rc != 0) {
+            name_unlink_keywords(idx, id, i);
+            keywords_release_if_unused(idx, ne, i, words->n);
+            return rc;
+        }
+        ne->kw[ne->n_kw + i] = kw->postings.n - 1;
         idx->postings++;
     }
     return 0;
@@ -365,7 +236,7 @@ static int name_get(struct sn_index *idx, uint32_t file, struct wire_str name, u
     ne->len = (uint16_t)name.len;
     ne->n_kw = (uint8_t)words.n;
     memcpy((char *)(ne->kw + 2 * words.n), name.ptr, name.len);
-    int rc = pool_alloc(&idx->names, &id);
+    int rc = sn_pool_alloc(&idx->names, &id);
     if (rc != 0) {
         free(ne);
         return rc;
@@ -381,7 +252,7 @@ static int name_get(struct sn_index *idx, uint32_t file, struct wire_str name, u
     if (rc != 0) {
         idx->heap_bytes -= size;
         free(ne);
-        pool_release(&idx->names, id);
+        sn_pool_release(&idx->names, id);
         return rc;
     }
     *out = id;
@@ -397,7 +268,7 @@ static void name_release_if_unused(struct sn_index *idx, uint32_t id)
     sn_hashtab_remove(&idx->name_tab, name_hash(idx, ne->file, name_entry_text(ne), ne->len), id);
     idx->heap_bytes -= sizeof(*ne) + 2 * (size_t)ne->n_kw * sizeof(uint32_t) + ne->len;
     free(ne);
-    pool_release(&idx->names, id);
+    sn_pool_release(&idx->names, id);
 }
 
 /* ---- files -------------------------------------------------------------------- */
@@ -412,18 +283,18 @@ static int file_get(struct sn_index *idx, const uint8_t *hash, uint64_t size, ui
         }
     }
     uint32_t id;
-    int rc = pool_alloc(&idx->files, &id);
+    int rc = sn_pool_alloc(&idx->files, &id);
     if (rc != 0)
         return rc;
     if (first == SN_NONE) {
         rc = sn_hashtab_insert(&idx->file_tab, file_hash(idx, hash), id);
         if (rc != 0) {
-            pool_release(&idx->files, id);
+            sn_pool_release(&idx->files, id);
             return rc;
         }
     }
     struct file_slot *f = file_at(idx, id);
-    vec_init(&f->sources);
+    sn_vec_init(&f->sources, sizeof(uint32_t));
     f->size = size;
     memcpy(f->hash, hash, WIRE_HASH_LEN);
     f->next_size = SN_NONE;
@@ -454,8 +325,8 @@ static void file_release_if_unused(struct sn_index *idx, uint32_t id)
             prev = file_at(idx, prev)->next_size;
         file_at(idx, prev)->next_size = f->next_size;
     }
-    vec_free(idx, &f->sources);
-    pool_release(&idx->files, id);
+    sn_vec_free(idx, &f->sources, sizeof(uint32_t));
+    sn_pool_release(&idx->files, id);
 }
 
 /* ---- records ----------------------------------------------------------------- */
@@ -471,7 +342,7 @@ uint32_t sn_index_record_find(const struct sn_index *idx, uint32_t peer,
 static int file_link_source(struct sn_index *idx, uint32_t fid, uint32_t rid)
 {
     struct file_slot *f = file_at(idx, fid);
-    int rc = vec_push(idx, &f->sources, record_at(idx, rid)->peer);
+    int rc = sn_vec_push(idx, &f->sources, sizeof(uint32_t), &record_at(idx, rid)->peer);
     if (rc == 0)
         record_at(idx, rid)->file_pos = f->sources.n - 1;
     return rc;
@@ -480,8 +351,9 @@ static int file_link_source(struct sn_index *idx, uint32_t fid, uint32_t rid)
 static void file_unlink_source(struct sn_index *idx, uint32_t fid, uint32_t pos)
 {
     struct file_slot *f = file_at(idx, fid);
-    uint32_t moved = vec_swap_remove(idx, &f->sources, pos);
-    if (moved != SN_NONE) /* a peer has one record per content hash */
+    uint32_t moved;
+    if (sn_vec_swap_remove(idx, &f->sources, sizeof(moved), pos, &moved))
+        /* a peer has one record per content hash */
         record_at(idx, sn_index_record_find(idx, moved, f->hash))->file_pos = pos;
 }
 
@@ -489,7 +361,7 @@ static int record_create(struct sn_index *idx, uint32_t pid, const uint8_t *hash
                          uint32_t nid)
 {
     uint32_t rid;
-    int rc = pool_alloc(&idx->records, &rid);
+    int rc = sn_pool_alloc(&idx->records, &rid);
     if (rc != 0)
         return rc;
     record_at(idx, rid)->peer = pid;
@@ -500,7 +372,7 @@ static int record_create(struct sn_index *idx, uint32_t pid, const uint8_t *hash
             file_unlink_source(idx, fid, record_at(idx, rid)->file_pos);
     }
     if (rc != 0) {
-        pool_release(&idx->records, rid);
+        sn_pool_release(&idx->records, rid);
         return rc;
     }
     struct record_slot *r = record_at(idx, rid);
@@ -560,7 +432,7 @@ static void record_destroy(struct sn_index *idx, uint32_t rid)
     p->name_bytes -= ne->len;
     sn_hashtab_remove(&idx->record_tab, record_hash(idx, r->peer, file_at(idx, fid)->hash), rid);
     file_unlink_source(idx, fid, r->file_pos);
-    pool_release(&idx->records, rid);
+    sn_pool_release(&idx->records, rid);
     ne->refs--;
     name_release_if_unused(idx, nid);
     file_release_if_unused(idx, fid);
@@ -639,12 +511,12 @@ int sn_index_peer_add(struct sn_index *idx, const uint8_t peer_id[WIRE_ID_LEN], 
     if (peer_find(idx, peer_id) != SN_NONE)
         return SOVA_ERR_PEER_EXISTS;
     uint32_t pid;
-    int rc = pool_alloc(&idx->peers, &pid);
+    int rc = sn_pool_alloc(&idx->peers, &pid);
     if (rc != 0)
         return rc;
     rc = sn_hashtab_insert(&idx->peer_tab, peer_hash(idx, peer_id), pid);
     if (rc != 0) {
-        pool_release(&idx->peers, pid);
+        sn_pool_release(&idx->peers, pid);
         return rc;
     }
     struct peer_slot *p = peer_at(idx, pid);
@@ -654,8 +526,7 @@ int sn_index_peer_add(struct sn_index *idx, const uint8_t peer_id[WIRE_ID_LEN], 
     return 0;
 }
 
-int sn_index_peer_set_ctx(struct sn_index *idx, const uint8_t peer_id[WIRE_ID_LEN],
-                          void *peer_ctx)
+int sn_index_peer_set_ctx(struct sn_index *idx, const uint8_t peer_id[WIRE_ID_LEN], void *peer_ctx)
 {
     uint32_t pid = peer_find(idx, peer_id);
     if (pid == SN_NONE)
@@ -672,7 +543,7 @@ int sn_index_peer_remove(struct sn_index *idx, const uint8_t peer_id[WIRE_ID_LEN
     while (peer_at(idx, pid)->first_rec != SN_NONE)
         record_destroy(idx, peer_at(idx, pid)->first_rec);
     sn_hashtab_remove(&idx->peer_tab, peer_hash(idx, peer_id), pid);
-    pool_release(&idx->peers, pid);
+    sn_pool_release(&idx->peers, pid);
     return 0;
 }
 
@@ -720,11 +591,11 @@ struct sn_index *sn_index_new(const struct sn_index_limits *lim)
     idx->lim.max_results = clamp_limit(lim->max_results, SN_INDEX_MAX_RESULTS_CAP);
     idx->lim.max_sources = clamp_limit(lim->max_sources, SN_INDEX_MAX_SOURCES_CAP);
     idx->lim.max_scan = clamp_limit(lim->max_scan, UINT32_MAX);
-    pool_init(&idx->peers, sizeof(struct peer_slot));
-    pool_init(&idx->files, sizeof(struct file_slot));
-    pool_init(&idx->records, sizeof(struct record_slot));
-    pool_init(&idx->names, sizeof(struct name_entry *));
-    pool_init(&idx->keywords, sizeof(struct keyword_slot));
+    sn_pool_init(&idx->peers, sizeof(struct peer_slot));
+    sn_pool_init(&idx->files, sizeof(struct file_slot));
+    sn_pool_init(&idx->records, sizeof(struct record_slot));
+    sn_pool_init(&idx->names, sizeof(struct name_entry *));
+    sn_pool_init(&idx->keywords, sizeof(struct keyword_slot));
     sn_hashtab_init(&idx->peer_tab);
     sn_hashtab_init(&idx->file_tab);
     sn_hashtab_init(&idx->record_tab);
@@ -744,19 +615,19 @@ void sn_index_free(struct sn_index *idx)
     pos = 0;
     while ((id = sn_hashtab_next(&idx->keyword_tab, &pos)) != SN_NONE) {
         free(keyword_at(idx, id)->text);
-        vec_free(idx, &keyword_at(idx, id)->postings);
+        sn_vec_free(idx, &keyword_at(idx, id)->postings, sizeof(struct posting));
     }
     pos = 0;
     while ((id = sn_hashtab_next(&idx->file_tab, &pos)) != SN_NONE) {
         for (uint32_t fid = id; fid != SN_NONE; fid = file_at(idx, fid)->next_size)
-            vec_free(idx, &file_at(idx, fid)->sources);
+            sn_vec_free(idx, &file_at(idx, fid)->sources, sizeof(uint32_t));
     }
     struct sn_pool *pools[] = {&idx->peers, &idx->files, &idx->records, &idx->names,
                                &idx->keywords};
     struct sn_hashtab *tabs[] = {&idx->peer_tab, &idx->file_tab, &idx->record_tab, &idx->name_tab,
                                  &idx->keyword_tab};
     for (size_t i = 0; i < sizeof(pools) / sizeof(pools[0]); i++) {
-        pool_free(pools[i]);
+        sn_pool_free(pools[i]);
         sn_hashtab_free(tabs[i]);
     }
     free(idx);
@@ -777,5 +648,5 @@ void sn_index_stats(const struct sn_index *idx, struct sn_index_stats *out)
     out->postings = idx->postings;
     out->bytes = sizeof(*idx) + idx->heap_bytes;
     for (size_t i = 0; i < sizeof(pools) / sizeof(pools[0]); i++)
-        out->bytes += pool_bytes(pools[i]) + sn_hashtab_bytes(tabs[i]);
+        out->bytes += sn_pool_bytes(pools[i]) + sn_hashtab_bytes(tabs[i]);
 }

@@ -36,10 +36,10 @@
 /* ---- limits ----------------------------------------------------------------
  * Defaults of struct sn_index_limits (see sn_index_limits_default()), and the
  * hard caps that sn_index_new() clamps them to. */
-#define SN_INDEX_MAX_FILES_PER_PEER_DEFAULT      5000         /* records per peer */
-#define SN_INDEX_MAX_NAME_BYTES_PER_PEER_DEFAULT (256 * 1024) /* sum of a peer's names */
-#define SN_INDEX_MAX_RECORDS_DEFAULT             4000000      /* records of all peers */
-#define SN_INDEX_MAX_RESULTS_DEFAULT             WIRE_MAX_HITS_DEFAULT    /* hits per search */
+#define SN_INDEX_MAX_FILES_PER_PEER_DEFAULT      5000                  /* records per peer */
+#define SN_INDEX_MAX_NAME_BYTES_PER_PEER_DEFAULT (256 * 1024)          /* sum of a peer's names */
+#define SN_INDEX_MAX_RECORDS_DEFAULT             4000000               /* records of all peers */
+#define SN_INDEX_MAX_RESULTS_DEFAULT             WIRE_MAX_HITS_DEFAULT /* hits per search */
 #define SN_INDEX_MAX_SOURCES_DEFAULT             WIRE_MAX_SOURCES_DEFAULT /* sources per hit */
 #define SN_INDEX_MAX_SCAN_DEFAULT                200000 /* posting entries one search reads */
 
@@ -54,8 +54,8 @@ struct sn_index_limits {
     uint32_t max_records;             /* records over all peers */
     uint32_t max_results;             /* hits a search returns at most */
     uint32_t max_sources;             /* sources listed per hit */
-    uint32_t max_scan; /* posting entries a search may read before it stops with what it
-                          found (bounds the cost of a query of common words) */
+    uint32_t max_scan;    /* posting entries a search may read before it stops with what it
+                             found (bounds the cost of a query of common words) */
     uint8_t hash_key[16]; /* random bytes for the tables' SipHash (the daemon draws them
                              with RAND_bytes; tests may use any fixed value) */
 };
@@ -78,8 +78,7 @@ void sn_index_free(struct sn_index *idx);
 int sn_index_peer_add(struct sn_index *idx, const uint8_t peer_id[WIRE_ID_LEN], void *peer_ctx);
 /* Replace the context of a peer (e.g. it came back on a new link).
  * 0 or SOVA_ERR_UNKNOWN_PEER. */
-int sn_index_peer_set_ctx(struct sn_index *idx, const uint8_t peer_id[WIRE_ID_LEN],
-                          void *peer_ctx);
+int sn_index_peer_set_ctx(struct sn_index *idx, const uint8_t peer_id[WIRE_ID_LEN], void *peer_ctx);
 /* Remove a peer and all its records, in O(its records). 0 or
  * SOVA_ERR_UNKNOWN_PEER. */
 int sn_index_peer_remove(struct sn_index *idx, const uint8_t peer_id[WIRE_ID_LEN]);
@@ -139,9 +138,9 @@ typedef int sn_index_hit_fn(void *arg, const struct sn_index_hit *hit);
 
 /* What one search did, for metrics and for the truncation flag. */
 struct sn_index_search_info {
-    size_t scanned;   /* posting entries read */
-    bool more;        /* stopped at max_results: other matches may exist */
-    bool budget_hit;  /* stopped at max_scan: other matches may exist */
+    size_t scanned;  /* posting entries read */
+    bool more;       /* stopped at max_results: other matches may exist */
+    bool budget_hit; /* stopped at max_scan: other matches may exist */
 };
 
 /* Find the files whose name (as published by at least one of their
@@ -154,8 +153,8 @@ struct sn_index_search_info {
  * are returned depends on the order of publication.
  * Returns the number of hits delivered (0 for an empty or impossible
  * query), or the callback's nonzero return value. info may be NULL. */
-int sn_index_search(const struct sn_index *idx, const struct sn_index_query *q,
-                    sn_index_hit_fn *cb, void *arg, struct sn_index_search_info *info);
+int sn_index_search(const struct sn_index *idx, const struct sn_index_query *q, sn_index_hit_fn *cb,
+                    void *arg, struct sn_index_search_info *info);
 
 /* The hits for one content hash, whatever its names: normally one, more
  * when peers claim different sizes for it (at most max_results). Each

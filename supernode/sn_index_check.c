@@ -18,8 +18,8 @@
 /* The ids a table holds, as flags over the pool's slots (*live, calloc'd);
  * checks the table holds each id once and as many as the pool has live.
  * With files, each id in the table heads a chain (next_size) of ids. */
-static int live_ids(const struct sn_index *idx, const struct sn_hashtab *t,
-                    const struct sn_pool *p, uint8_t **live)
+static int live_ids(const struct sn_index *idx, const struct sn_hashtab *t, const struct sn_pool *p,
+                    uint8_t **live)
 {
     bool chains = p == &idx->files;
     *live = calloc(p->len + 1, 1);
@@ -28,10 +28,11 @@ static int live_ids(const struct sn_index *idx, const struct sn_hashtab *t,
     uint32_t pos = 0, head, n = 0, heads = 0;
     while ((head = sn_hashtab_next(t, &pos)) != SN_NONE) {
         heads++;
-        for (uint32_t id = head; id != SN_NONE; id = chains ? file_at(idx, id)->next_size : SN_NONE) {
+        for (uint32_t id = head; id != SN_NONE;
+             id = chains ? file_at(idx, id)->next_size : SN_NONE) {
             CHECK(id < p->len && !(*live)[id]);
-            CHECK(!chains || memcmp(file_at(idx, id)->hash, file_at(idx, head)->hash,
-                                    WIRE_HASH_LEN) == 0);
+            CHECK(!chains ||
+                  memcmp(file_at(idx, id)->hash, file_at(idx, head)->hash, WIRE_HASH_LEN) == 0);
             CHECK(!chains || sn_index_file_first(idx, file_at(idx, id)->hash) == head);
             (*live)[id] = 1;
             n++;
@@ -41,9 +42,9 @@ static int live_ids(const struct sn_index *idx, const struct sn_hashtab *t,
     return 0;
 }
 
-static size_t vec_heap_bytes(const struct u32vec *v)
+static size_t vec_heap_bytes(const struct sn_vec *v, size_t size)
 {
-    return v->cap > U32VEC_INLINE ? (size_t)v->cap * sizeof(uint32_t) : 0;
+    return sn_vec_on_heap(v, size) ? v->cap * size : 0;
 }
 
 struct live {
@@ -74,8 +75,7 @@ static int check_peers(const struct sn_index *idx, const struct live *lv)
     return 0;
 }
 
-static int check_records_and_files(const struct sn_index *idx, const struct live *lv,
-                                   size_t *heap)
+static int check_records_and_files(const struct sn_index *idx, const struct live *lv, size_t *heap)
 {
     for (uint32_t rid = 0; rid < idx->records.len; rid++) {
         if (!lv->records[rid])
@@ -84,7 +84,7 @@ static int check_records_and_files(const struct sn_index *idx, const struct live
         CHECK(lv->peers[r->peer] && lv->files[r->file] && lv->names[r->name]);
         CHECK(name_at(idx, r->name)->file == r->file);
         const struct file_slot *f = file_at(idx, r->file);
-        CHECK(r->file_pos < f->sources.n && u32vec_items(&f->sources)[r->file_pos] == r->peer);
+        CHECK(r->file_pos < f->sources.n && vec_ids(&f->sources)[r->file_pos] == r->peer);
         CHECK(sn_index_record_find(idx, r->peer, f->hash) == rid);
         lv->refs[r->name]++;
     }
@@ -92,16 +92,16 @@ static int check_records_and_files(const struct sn_index *idx, const struct live
         if (!lv->files[fid])
             continue;
         const struct file_slot *f = file_at(idx, fid);
-        const struct u32vec *src = &f->sources;
+        const struct sn_vec *src = &f->sources;
         CHECK(src->n >= 1 && src->n <= src->cap);
         for (uint32_t i = 0; i < src->n; i++) {
-            uint32_t pid = u32vec_items(src)[i];
+            uint32_t pid = vec_ids(src)[i];
             CHECK(pid < idx->peers.len && lv->peers[pid]);
             uint32_t rid = sn_index_record_find(idx, pid, f->hash);
             CHECK(rid != SN_NONE && record_at(idx, rid)->file == fid &&
                   record_at(idx, rid)->file_pos == i);
         }
-        *heap += vec_heap_bytes(src);
+        *heap += vec_heap_bytes(src, sizeof(uint32_t));
     }
     return 0;
 }
@@ -118,13 +118,17 @@ static int check_names(const struct sn_index *idx, const struct live *lv, size_t
         struct sn_keywords words;
         sn_keywords_from_name(&words, name_entry_text(ne), ne->len);
         CHECK(words.n == ne->n_kw);
+        uint32_t sig = 0;
+        for (size_t i = 0; i < ne->n_kw; i++)
+            sig |= keyword_sig(ne->kw[i]);
         for (size_t i = 0; i < ne->n_kw; i++) {
             uint32_t kid = ne->kw[i], pos = ne->kw[ne->n_kw + i];
             CHECK(kid < idx->keywords.len && lv->keywords[kid]);
             const struct keyword_slot *kw = keyword_at(idx, kid);
             struct wire_str w = sn_keywords_word(&words, i);
             CHECK(kw->len == w.len && memcmp(kw->text, w.ptr, w.len) == 0);
-            CHECK(pos < kw->postings.n && u32vec_items(&kw->postings)[pos] == nid);
+            CHECK(pos < kw->postings.n && vec_postings(&kw->postings)[pos].name == nid &&
+                  vec_postings(&kw->postings)[pos].sig == sig);
         }
         *heap += sizeof(*ne) + 2 * (size_t)ne->n_kw * sizeof(uint32_t) + ne->len;
         *postings += ne->n_kw;
@@ -143,8 +147,8 @@ static int check_keywords(const struct sn_index *idx, const struct live *lv, siz
               kw->len <= SN_KEYWORD_MAX_LEN);
         CHECK(sn_index_keyword_find(idx, (struct wire_str){kw->text, kw->len}) == kid);
         for (uint32_t i = 0; i < kw->postings.n; i++)
-            CHECK(lv->names[u32vec_items(&kw->postings)[i]]);
-        *heap += vec_heap_bytes(&kw->postings) + kw->len;
+            CHECK(lv->names[vec_postings(&kw->postings)[i].name]);
+        *heap += vec_heap_bytes(&kw->postings, sizeof(struct posting)) + kw->len;
         *postings += kw->postings.n;
     }
     return 0;

@@ -1,6 +1,7 @@
 /* sn_index_impl.h - the inside of struct sn_index, shared by sn_index.c
- * (peers, records and their upkeep) and sn_index_search.c (queries and
- * walks). Nothing outside those two files may include it.
+ * (peers, records and their upkeep), sn_index_search.c (queries and
+ * walks), sn_index_vec.c (containers) and sn_index_check.c (invariants).
+ * Nothing outside those files may include it.
  *
  * Five kinds of entries live in five pools (arrays of fixed-size slots with
  * an intrusive free list), each found by key through its own sn_hashtab:
@@ -21,10 +22,17 @@
  *                                        of its keywords and its position in
  *                                        each keyword's posting list
  *   keyword lowercased word          -> posting list: the ids of the names
- *                                        that have it
+ *                                        that have it, each with the name's
+ *                                        keyword signature
  *
- * Lists are u32 arrays (struct u32vec) with back-pointers, so every removal
- * is a swap with the last element: O(1), no search.
+ * Lists are arrays (struct sn_vec) with back-pointers, so every removal is
+ * a swap with the last element: O(1), no search.
+ *
+ * The signature is a 32-bit Bloom filter of a name's keyword ids (two bits
+ * per keyword). A search walks the rarest word's posting list and looks at
+ * a name only when the signature says it may hold the other words too: a
+ * query of two common words reads its posting list sequentially instead of
+ * taking a cache miss per entry.
  */
 #ifndef SOVA_SN_INDEX_IMPL_H
 #define SOVA_SN_INDEX_IMPL_H
@@ -36,6 +44,7 @@
 #include "sn_hashtab.h"
 #include "sn_index.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,20 +58,45 @@
 #define SN_PREFETCH(p) ((void)(p))
 #endif
 
-/* A u32 array that keeps up to U32VEC_INLINE elements in place (most
- * files have one source, most words are rare) and the rest on the heap. */
-#define U32VEC_INLINE 2
-struct u32vec {
-    uint32_t n, cap; /* cap == U32VEC_INLINE: the inline array */
+/* One entry of a posting list. */
+struct posting {
+    uint32_t name; /* name id */
+    uint32_t sig;  /* the name's keyword signature */
+};
+
+/* An array of 4-byte (peer ids) or 8-byte (postings) items that keeps
+ * 8 bytes in place, since most files have one source and most words are
+ * rare, and the rest on the heap. The item size is given to each call. */
+#define SN_VEC_INLINE_BYTES 8
+struct sn_vec {
+    uint32_t n, cap; /* items; cap == SN_VEC_INLINE_BYTES / size: in place */
     union {
-        uint32_t inl[U32VEC_INLINE];
-        uint32_t *heap;
+        uint32_t ids[SN_VEC_INLINE_BYTES / sizeof(uint32_t)];
+        struct posting posting;
+        void *heap;
     } u;
 };
 
-static inline const uint32_t *u32vec_items(const struct u32vec *v)
+static inline bool sn_vec_on_heap(const struct sn_vec *v, size_t item_size)
 {
-    return v->cap > U32VEC_INLINE ? v->u.heap : v->u.inl;
+    return v->cap > SN_VEC_INLINE_BYTES / item_size;
+}
+
+static inline const uint32_t *vec_ids(const struct sn_vec *v)
+{
+    return sn_vec_on_heap(v, sizeof(uint32_t)) ? v->u.heap : v->u.ids;
+}
+
+static inline const struct posting *vec_postings(const struct sn_vec *v)
+{
+    return sn_vec_on_heap(v, sizeof(struct posting)) ? v->u.heap : &v->u.posting;
+}
+
+/* The signature bits of one keyword id. */
+static inline uint32_t keyword_sig(uint32_t kw)
+{
+    uint32_t h = kw * 0x9e3779b1u;
+    return 1u << (h >> 27) | 1u << (h >> 22 & 31);
 }
 
 /* Fixed-size slots; a free slot holds the id of the next free one in its
@@ -85,7 +119,7 @@ struct peer_slot {
 };
 
 struct file_slot {
-    struct u32vec sources; /* peer ids; never empty while the file lives */
+    struct sn_vec sources; /* peer ids; never empty while the file lives */
     uint64_t size;
     uint32_t next_size; /* next file with this content hash (another size), or SN_NONE */
     uint8_t hash[WIRE_HASH_LEN];
@@ -114,7 +148,7 @@ static inline const char *name_entry_text(const struct name_entry *ne)
 }
 
 struct keyword_slot {
-    struct u32vec postings; /* name ids; never empty while the keyword lives */
+    struct sn_vec postings; /* struct posting; never empty while the keyword lives */
     char *text;             /* malloc'd, len bytes */
     uint32_t len;
 };
@@ -128,7 +162,7 @@ struct sn_index {
     struct sn_pool keywords; /* struct keyword_slot */
     struct sn_hashtab peer_tab, file_tab, record_tab, name_tab, keyword_tab;
     size_t postings;   /* sum of the posting list lengths */
-    size_t heap_bytes; /* u32vec heap arrays, name entries, keyword texts */
+    size_t heap_bytes; /* sn_vec heap arrays, name entries, keyword texts */
 };
 
 static inline struct peer_slot *peer_at(const struct sn_index *idx, uint32_t id)
@@ -156,6 +190,25 @@ static inline struct keyword_slot *keyword_at(const struct sn_index *idx, uint32
     return (struct keyword_slot *)(void *)idx->keywords.items + id;
 }
 
+/* ---- sn_index_vec.c ---- */
+void sn_vec_init(struct sn_vec *v, size_t item_size);
+/* Append a copy of item. 0 or SOVA_ERR_NOMEM (v unchanged). */
+int sn_vec_push(struct sn_index *idx, struct sn_vec *v, size_t item_size, const void *item);
+/* Remove item pos by moving the last one into it. Returns true, with a
+ * copy of that item in *moved, when an item moved. Gives memory back when
+ * the array has become mostly empty. */
+bool sn_vec_swap_remove(struct sn_index *idx, struct sn_vec *v, size_t item_size, uint32_t pos,
+                        void *moved);
+void sn_vec_free(struct sn_index *idx, struct sn_vec *v, size_t item_size);
+
+void sn_pool_init(struct sn_pool *p, size_t item_size);
+/* A zeroed slot. 0 or SOVA_ERR_NOMEM. May move p->items. */
+int sn_pool_alloc(struct sn_pool *p, uint32_t *id);
+void sn_pool_release(struct sn_pool *p, uint32_t id);
+void sn_pool_free(struct sn_pool *p);
+size_t sn_pool_bytes(const struct sn_pool *p);
+
+/* ---- sn_index.c ---- */
 /* The id of a lowercased keyword, or SN_NONE. */
 uint32_t sn_index_keyword_find(const struct sn_index *idx, struct wire_str word);
 /* The record of peer for a content hash, or SN_NONE. */

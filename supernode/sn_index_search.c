@@ -6,32 +6,48 @@
 #include "err.h"
 #include "sn_keywords.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 /* ---- search ----------------------------------------------------------------- */
-/* Posting entries whose names are fetched together: enough cache misses in
- * flight to hide most of the memory latency, few enough to waste little
- * when a search stops early. */
+/* Candidate names fetched together: enough cache misses in flight to hide
+ * most of the memory latency, few enough to waste little when a search
+ * stops early. */
 #define SCAN_BATCH 16
 
 struct found {
     const struct file_slot *file;
     const struct name_entry *name; /* the first matching name seen */
     uint32_t n_sources;            /* file->sources.n, read once for the sort */
+    uint64_t hash_prefix;          /* the first 8 bytes of the hash, big-endian */
 };
 
 /* Most sources first, then hash, then size: a total order, since a file
  * is one (hash, size). */
-static int found_cmp(const void *a, const void *b)
+static bool found_before(const struct found *x, const struct found *y)
 {
-    const struct found *x = a, *y = b;
     if (x->n_sources != y->n_sources)
-        return x->n_sources > y->n_sources ? -1 : 1;
+        return x->n_sources > y->n_sources;
+    if (x->hash_prefix != y->hash_prefix)
+        return x->hash_prefix < y->hash_prefix;
     int c = memcmp(x->file->hash, y->file->hash, WIRE_HASH_LEN);
-    if (c != 0)
-        return c;
-    return (x->file->size > y->file->size) - (x->file->size < y->file->size);
+    return c != 0 ? c < 0 : x->file->size < y->file->size;
+}
+
+/* Shell sort (Ciura's gaps): no allocation, unlike glibc's qsort, and
+ * quick enough for SN_INDEX_MAX_RESULTS_CAP items. */
+static void found_sort(struct found *a, size_t n)
+{
+    static const size_t gaps[] = {701, 301, 132, 57, 23, 10, 4, 1};
+    for (size_t g = 0; g < sizeof(gaps) / sizeof(gaps[0]); g++) {
+        size_t gap = gaps[g];
+        for (size_t i = gap; i < n; i++) {
+            struct found x = a[i];
+            size_t j = i;
+            for (; j >= gap && found_before(&x, &a[j - gap]); j -= gap)
+                a[j] = a[j - gap];
+            a[j] = x;
+        }
+    }
 }
 
 /* The files one search has taken already: an open-addressing set of
@@ -102,7 +118,7 @@ static int deliver(const struct sn_index *idx, const struct found *f, sn_index_h
                    void *arg)
 {
     struct sn_index_source sources[SN_INDEX_MAX_SOURCES_CAP];
-    const uint32_t *peers = u32vec_items(&f->file->sources);
+    const uint32_t *peers = vec_ids(&f->file->sources);
     size_t n = shown_sources(idx, f);
     for (size_t i = 0; i < n; i++) {
         const struct peer_slot *p = peer_at(idx, peers[i]);
@@ -129,19 +145,22 @@ static int deliver_all(const struct sn_index *idx, struct found *found, size_t n
     for (size_t h = 0; h < n_found; h++)
         SN_PREFETCH(found[h].file);
     for (size_t h = 0; h < n_found; h++) {
-        const struct u32vec *src = &found[h].file->sources;
+        const struct sn_vec *src = &found[h].file->sources;
         found[h].n_sources = src->n;
-        SN_PREFETCH(u32vec_items(src));
+        found[h].hash_prefix = 0;
+        for (size_t b = 0; b < 8; b++)
+            found[h].hash_prefix = found[h].hash_prefix << 8 | found[h].file->hash[b];
+        SN_PREFETCH(vec_ids(src));
     }
     for (size_t h = 0; h < n_found; h++) {
-        const uint32_t *peers = u32vec_items(&found[h].file->sources);
+        const uint32_t *peers = vec_ids(&found[h].file->sources);
         for (size_t i = 0, n = shown_sources(idx, &found[h]); i < n; i++) {
             const struct peer_slot *p = peer_at(idx, peers[i]);
             SN_PREFETCH(p);
             SN_PREFETCH((const char *)(p + 1) - 1);
         }
     }
-    qsort(found, n_found, sizeof(found[0]), found_cmp);
+    found_sort(found, n_found);
     for (size_t h = 0; h < n_found; h++) {
         int rc = deliver(idx, &found[h], cb, arg);
         if (rc != 0)
@@ -150,8 +169,8 @@ static int deliver_all(const struct sn_index *idx, struct found *found, size_t n
     return (int)n_found;
 }
 
-int sn_index_search(const struct sn_index *idx, const struct sn_index_query *q,
-                    sn_index_hit_fn *cb, void *arg, struct sn_index_search_info *info)
+int sn_index_search(const struct sn_index *idx, const struct sn_index_query *q, sn_index_hit_fn *cb,
+                    void *arg, struct sn_index_search_info *info)
 {
     struct sn_index_search_info unused;
     if (info == NULL)
@@ -172,22 +191,31 @@ int sn_index_search(const struct sn_index *idx, const struct sn_index_query *q,
     struct file_set seen;
     file_set_init(&seen, max);
 
-    /* Walk the rarest word's posting list; every other word must be in the
-     * name's own keyword list (at most SN_KEYWORDS_MAX ids, one cache line
-     * or two), which beats intersecting the other, longer lists. */
-    const struct u32vec *list = &keyword_at(idx, kw[0])->postings;
-    const uint32_t *ids = u32vec_items(list);
+    /* Walk the rarest word's posting list. An entry is a candidate when its
+     * signature has the bits of the other words; a candidate's name is
+     * fetched (SCAN_BATCH at a time) and matches when every other word is in
+     * its keyword list (at most SN_KEYWORDS_MAX ids): no other posting list
+     * is read at all. */
+    uint32_t want = 0;
+    for (size_t k = 1; k < words.n; k++)
+        want |= keyword_sig(kw[k]);
+    const struct sn_vec *list = &keyword_at(idx, kw[0])->postings;
+    const struct posting *entries = vec_postings(list);
     struct name_entry *const *names = (struct name_entry *const *)(const void *)idx->names.items;
     size_t end = list->n < idx->lim.max_scan ? list->n : idx->lim.max_scan;
     size_t i = 0;
     while (i < end && n_found < max) {
-        size_t batch_end = i + SCAN_BATCH < end ? i + SCAN_BATCH : end;
-        for (size_t j = i; j < batch_end; j++)
-            SN_PREFETCH(&names[ids[j]]);
-        for (size_t j = i; j < batch_end; j++)
-            SN_PREFETCH(names[ids[j]]);
-        for (; i < batch_end && n_found < max; i++) {
-            const struct name_entry *ne = names[ids[i]];
+        size_t cand[SCAN_BATCH], n_cand = 0;
+        for (; i < end && n_cand < SCAN_BATCH; i++) {
+            if ((entries[i].sig & want) == want) {
+                SN_PREFETCH(&names[entries[i].name]);
+                cand[n_cand++] = i;
+            }
+        }
+        for (size_t c = 0; c < n_cand; c++)
+            SN_PREFETCH(names[entries[cand[c]].name]);
+        for (size_t c = 0; c < n_cand; c++) {
+            const struct name_entry *ne = names[entries[cand[c]].name];
             if (!name_has_keywords(ne, kw + 1, words.n - 1))
                 continue;
             const struct file_slot *f = file_at(idx, ne->file);
@@ -197,7 +225,10 @@ int sn_index_search(const struct sn_index *idx, const struct sn_index_query *q,
                 continue;
             found[n_found].file = f;
             found[n_found].name = ne;
-            n_found++;
+            if (++n_found == max) {
+                i = cand[c] + 1; /* the rest of the batch was not looked at */
+                break;
+            }
         }
     }
     info->scanned = i;
@@ -214,7 +245,7 @@ int sn_index_lookup_hash(const struct sn_index *idx, const uint8_t hash[WIRE_HAS
     for (uint32_t fid = sn_index_file_first(idx, hash);
          fid != SN_NONE && n_found < idx->lim.max_results; fid = file_at(idx, fid)->next_size) {
         const struct file_slot *f = file_at(idx, fid);
-        uint32_t rid = sn_index_record_find(idx, u32vec_items(&f->sources)[0], hash);
+        uint32_t rid = sn_index_record_find(idx, vec_ids(&f->sources)[0], hash);
         found[n_found].file = f;
         found[n_found].name = name_at(idx, record_at(idx, rid)->name);
         n_found++;

@@ -1,6 +1,7 @@
-/* test_sn_index.c - the supernode's keyword index: keyword rules, search
- * semantics, peers and records, limits, and a randomized comparison
- * against a brute-force model. */
+/* test_sn_index.c - the supernode's keyword index: search semantics, peers
+ * and records, limits, and a randomized comparison against a brute-force
+ * model. The keyword rules are in test_sn_keywords.c, the table under the
+ * index in test_sn_hashtab.c. */
 #include "cunit_main.h"
 
 #include <CUnit/CUnit.h>
@@ -9,7 +10,6 @@
 #include <string.h>
 
 #include "err.h"
-#include "sn_hashtab.h"
 #include "sn_index.h"
 #include "sn_keywords.h"
 
@@ -160,121 +160,6 @@ static bool has_file(const struct got *g, unsigned file)
 static void expect_consistent(const struct sn_index *idx)
 {
     CU_ASSERT_EQUAL(sn_index_check(idx), 0);
-}
-
-/* ---- keyword rules ------------------------------------------------------------- */
-/* The keywords of name, space-separated, in the order kept. */
-static const char *name_keywords(const char *name)
-{
-    static char out[SN_KEYWORDS_MAX * (SN_KEYWORD_MAX_LEN + 1) + 1];
-    struct sn_keywords kw;
-    sn_keywords_from_name(&kw, name, strlen(name));
-    size_t used = 0;
-    for (size_t i = 0; i < kw.n; i++) {
-        struct wire_str w = sn_keywords_word(&kw, i);
-        used += (size_t)snprintf(out + used, sizeof(out) - used, "%s%.*s", i ? " " : "",
-                                 (int)w.len, w.ptr);
-    }
-    out[used] = '\0';
-    return out;
-}
-
-static void test_keywords_of_names(void)
-{
-    CU_ASSERT_STRING_EQUAL(name_keywords("Holiday_Video-2019.MP4"), "mp4 holiday video 2019");
-    CU_ASSERT_STRING_EQUAL(name_keywords("The.Big-Lebowski_(1998)[x264],DTS;a+b.mkv"),
-                           "mkv the big lebowski 1998 x264 dts");
-    CU_ASSERT_STRING_EQUAL(name_keywords("a b c"), "");
-    CU_ASSERT_STRING_EQUAL(name_keywords("song song SONG.mp3"), "mp3 song");
-    CU_ASSERT_STRING_EQUAL(name_keywords("README"), "readme");
-    CU_ASSERT_STRING_EQUAL(name_keywords("archive.tar.gz"), "gz archive tar");
-    /* Non-ASCII bytes stay in words and keep their case; ASCII is lowercased. */
-    CU_ASSERT_STRING_EQUAL(name_keywords("Caf\xc3\xa9 \xc3\x9c" "ber.FLAC"),
-                           "flac caf\xc3\xa9 \xc3\x9c" "ber");
-    CU_ASSERT_STRING_EQUAL(name_keywords("\xe5\x86\x99\xe7\x9c\x9f.jpg"),
-                           "jpg \xe5\x86\x99\xe7\x9c\x9f");
-}
-
-static void test_keyword_limits(void)
-{
-    /* 64 bytes is a keyword, 65 is not. */
-    char name[200];
-    memset(name, 'k', 64);
-    strcpy(name + 64, " ok.txt");
-    CU_ASSERT_EQUAL(strlen(name_keywords(name)), strlen("txt ") + 64 + strlen(" ok"));
-    memset(name, 'k', 65);
-    strcpy(name + 65, " ok.txt");
-    CU_ASSERT_STRING_EQUAL(name_keywords(name), "txt ok");
-
-    /* 20 distinct words: 16 kept, the extension among them. */
-    strcpy(name, "w01 w02 w03 w04 w05 w06 w07 w08 w09 w10 w11 w12 w13 w14 w15 w16 w17 w18.ext");
-    struct sn_keywords kw;
-    sn_keywords_from_name(&kw, name, strlen(name));
-    CU_ASSERT_EQUAL(kw.n, SN_KEYWORDS_MAX);
-    CU_ASSERT(kw.truncated);
-    CU_ASSERT_STRING_EQUAL(name_keywords(name),
-                           "ext w01 w02 w03 w04 w05 w06 w07 w08 w09 w10 w11 w12 w13 w14 w15");
-
-    /* Queries use the same rule; impossible queries are void. */
-    struct wire_str q[2] = {wire_str_from("Big-LEBOWSKI"), wire_str_from("a")};
-    sn_keywords_from_query(&kw, q, 2);
-    CU_ASSERT_EQUAL(kw.n, 2);
-    CU_ASSERT_FALSE(sn_keywords_query_void(&kw));
-    q[0] = wire_str_from("a - b");
-    sn_keywords_from_query(&kw, q, 1);
-    CU_ASSERT(sn_keywords_query_void(&kw));
-    memset(name, 'k', 65);
-    q[0] = (struct wire_str){name, 65};
-    sn_keywords_from_query(&kw, q, 1);
-    CU_ASSERT(sn_keywords_query_void(&kw));
-}
-
-/* ---- the table under the index ------------------------------------------------ */
-static void test_siphash_reference_vectors(void)
-{
-    uint8_t key[16], msg[15];
-    for (int i = 0; i < 16; i++)
-        key[i] = (uint8_t)i;
-    for (int i = 0; i < 15; i++)
-        msg[i] = (uint8_t)i;
-    /* SipHash-2-4 paper, appendix A, and the reference vectors.h. */
-    CU_ASSERT_EQUAL(sn_hashtab_siphash(key, msg, 0), 0x726fdb47dd0e0e31ULL);
-    CU_ASSERT_EQUAL(sn_hashtab_siphash(key, msg, 15), 0xa129ca6149be45e5ULL);
-}
-
-static bool eq_id(const void *ctx, uint32_t id, const void *key)
-{
-    return id == *(const uint32_t *)key;
-}
-
-static void test_hashtab_collisions_and_removal(void)
-{
-    /* Every id under one of 3 hashes: long clusters, wrapping around; the
-     * backward-shift deletion must keep every other id findable. */
-    struct sn_hashtab t;
-    sn_hashtab_init(&t);
-    bool in[300] = {false};
-    for (uint32_t id = 0; id < 300; id++) {
-        CU_ASSERT_EQUAL_FATAL(sn_hashtab_insert(&t, 0xfffffff0u + id % 3, id), 0);
-        in[id] = true;
-    }
-    srand(7);
-    for (int round = 0; round < 2000; round++) {
-        uint32_t id = (uint32_t)rand() % 300;
-        if (in[id])
-            sn_hashtab_remove(&t, 0xfffffff0u + id % 3, id);
-        else
-            CU_ASSERT_EQUAL(sn_hashtab_insert(&t, 0xfffffff0u + id % 3, id), 0);
-        in[id] = !in[id];
-        uint32_t probe = (uint32_t)rand() % 300;
-        uint32_t want = in[probe] ? probe : SN_HASHTAB_NONE;
-        CU_ASSERT_EQUAL(sn_hashtab_find(&t, 0xfffffff0u + probe % 3, eq_id, NULL, &probe), want);
-    }
-    uint32_t count = 0, pos = 0;
-    while (sn_hashtab_next(&t, &pos) != SN_HASHTAB_NONE)
-        count++;
-    CU_ASSERT_EQUAL(count, t.count);
-    sn_hashtab_free(&t);
 }
 
 /* ---- search semantics ------------------------------------------------------------ */
@@ -551,7 +436,9 @@ static void test_max_results_and_budget(void)
     CU_ASSERT_EQUAL(add_peer(idx, 1), 0);
     for (unsigned f = 0; f < 38; f++)
         CU_ASSERT_EQUAL(add(idx, 1, f,
-                            f < 18 ? "alpha only.jpg" : f < 20 ? "alpha beta.jpg" : "beta only.jpg"),
+                            f < 18   ? "alpha only.jpg"
+                            : f < 20 ? "alpha beta.jpg"
+                                     : "beta only.jpg"),
                         0);
     CU_ASSERT_EQUAL(search_ex(idx, "jpg", 1000, NULL, &info)->n, 5);
     CU_ASSERT(info.more);
@@ -565,7 +452,9 @@ static void test_max_results_and_budget(void)
     CU_ASSERT_EQUAL(add_peer(idx, 1), 0);
     for (unsigned f = 0; f < 38; f++)
         CU_ASSERT_EQUAL(add(idx, 1, f,
-                            f < 18 ? "alpha only.jpg" : f < 20 ? "alpha beta.jpg" : "beta only.jpg"),
+                            f < 18   ? "alpha only.jpg"
+                            : f < 20 ? "alpha beta.jpg"
+                                     : "beta only.jpg"),
                         0);
     g = search_ex(idx, "alpha beta", 0, NULL, &info);
     CU_ASSERT_FALSE(info.budget_hit);
@@ -648,6 +537,43 @@ static void test_unknown_peer_and_bad_records(void)
     sn_index_free(idx);
 }
 
+static void test_lookup_hash_and_peer_ctx(void)
+{
+    struct sn_index *idx = new_default_index();
+    for (unsigned p = 1; p <= 3; p++)
+        CU_ASSERT_EQUAL(add_peer(idx, p), 0);
+    CU_ASSERT_EQUAL(add(idx, 1, 5, "first name.iso"), 0);
+    CU_ASSERT_EQUAL(add(idx, 2, 5, "second name.iso"), 0);
+    CU_ASSERT_EQUAL(publish(idx, 3, MSG_PUBLISH_ADD, 5, 1, "liar.iso"), 0);
+    CU_ASSERT_EQUAL(add(idx, 3, 6, "other.iso"), 0);
+    struct msg_publish_record rec;
+    make_id(rec.hash, 5, 0xcd);
+    got_buf.n = 0;
+    got_buf.stop_with = 0;
+    CU_ASSERT_EQUAL(sn_index_lookup_hash(idx, rec.hash, collect, &got_buf), 2);
+    CU_ASSERT_EQUAL_FATAL(got_buf.n, 2);
+    CU_ASSERT_EQUAL(got_buf.hits[0].size, 1005); /* two sources before one */
+    CU_ASSERT_EQUAL(got_buf.hits[0].total, 2);
+    CU_ASSERT(strcmp(got_buf.hits[0].name, "first name.iso") == 0 ||
+              strcmp(got_buf.hits[0].name, "second name.iso") == 0);
+    CU_ASSERT_EQUAL(got_buf.hits[1].size, 1);
+    CU_ASSERT_STRING_EQUAL(got_buf.hits[1].name, "liar.iso");
+    make_id(rec.hash, 7, 0xcd);
+    got_buf.n = 0;
+    CU_ASSERT_EQUAL(sn_index_lookup_hash(idx, rec.hash, collect, &got_buf), 0);
+
+    uint8_t id[WIRE_ID_LEN];
+    make_id(id, 2, 0xab);
+    CU_ASSERT_PTR_EQUAL(sn_index_peer_ctx(idx, id), &ctx_of_peer[2]);
+    CU_ASSERT_EQUAL(sn_index_peer_set_ctx(idx, id, &ctx_of_peer[9]), 0);
+    CU_ASSERT_PTR_EQUAL(sn_index_peer_ctx(idx, id), &ctx_of_peer[9]);
+    CU_ASSERT_EQUAL(sn_index_peer_set_ctx(idx, id, &ctx_of_peer[2]), 0);
+    make_id(id, 4, 0xab);
+    CU_ASSERT_PTR_NULL(sn_index_peer_ctx(idx, id));
+    expect_consistent(idx);
+    sn_index_free(idx);
+}
+
 static int count_keyword(void *arg, const char *kw, size_t len)
 {
     size_t *n = arg;
@@ -706,9 +632,9 @@ struct model {
     size_t searches_with_hits, hits, multi_source_hits;
 };
 
-static const char *m_vocab[] = {"alpha", "Beta",  "gamma", "delta", "ECHO",  "fox",  "golf",
-                                "hotel", "india", "juliet", "kilo", "lima",  "mike", "nov",
-                                "x",     "2019",  "live",  "remix", "HD",   "part"};
+static const char *m_vocab[] = {"alpha", "Beta",  "gamma",  "delta", "ECHO", "fox",  "golf",
+                                "hotel", "india", "juliet", "kilo",  "lima", "mike", "nov",
+                                "x",     "2019",  "live",   "remix", "HD",   "part"};
 #define M_VOCAB (sizeof(m_vocab) / sizeof(m_vocab[0]))
 
 static unsigned rnd(unsigned n)
@@ -924,7 +850,8 @@ static void test_random_against_model(void)
     CU_ASSERT(m.rejected[0] > 0 && m.rejected[1] > 0 && m.rejected[2] > 0);
     CU_ASSERT(m.searches_with_hits > 5000 && m.hits > 100000 && m.multi_source_hits > 10000);
     if (getenv("SOVA_TEST_VERBOSE") != NULL)
-        fprintf(stderr, "rejected %zu/%zu/%zu, searches with hits %zu, hits %zu (%zu multi-source)\n",
+        fprintf(stderr,
+                "rejected %zu/%zu/%zu, searches with hits %zu, hits %zu (%zu multi-source)\n",
                 m.rejected[0], m.rejected[1], m.rejected[2], m.searches_with_hits, m.hits,
                 m.multi_source_hits);
 }
@@ -934,11 +861,6 @@ int test_register(void)
     CU_pSuite s = CU_add_suite("sn_index", NULL, NULL);
     if (s == NULL)
         return -1;
-    CU_add_test(s, "keywords of names: split, lowercase, extension", test_keywords_of_names);
-    CU_add_test(s, "keyword length and count limits; void queries", test_keyword_limits);
-    CU_add_test(s, "SipHash-2-4 matches the reference vectors", test_siphash_reference_vectors);
-    CU_add_test(s, "hash table survives collisions and removals",
-                test_hashtab_collisions_and_removal);
     CU_add_test(s, "search is the AND of its words", test_and_semantics);
     CU_add_test(s, "search ignores case and punctuation", test_case_and_punctuation);
     CU_add_test(s, "the extension is a keyword", test_extension_is_keyword);
@@ -953,6 +875,7 @@ int test_register(void)
     CU_add_test(s, "sources per hit are capped", test_max_sources_per_hit);
     CU_add_test(s, "size range filter", test_size_range);
     CU_add_test(s, "unknown peers and bad records", test_unknown_peer_and_bad_records);
+    CU_add_test(s, "lookup by hash; peer contexts", test_lookup_hash_and_peer_ctx);
     CU_add_test(s, "keyword walk; a callback stops the walk or search",
                 test_keyword_walk_and_callback_stop);
     CU_add_test(s, "10,000 random operations agree with a brute-force model",

@@ -1,0 +1,149 @@
+/* sn_index_vec.c - the two containers of the index (sn_index_impl.h):
+ * small arrays with the first 8 bytes in place, and pools of fixed-size
+ * slots with a free list. */
+#define SN_INDEX_IMPL
+#include "sn_index_impl.h"
+
+#include "err.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define POOL_MIN_CAP 64u
+
+/* ---- sn_vec ------------------------------------------------------------------ */
+static unsigned char *vec_bytes(struct sn_vec *v, size_t size)
+{
+    return sn_vec_on_heap(v, size) ? v->u.heap : (unsigned char *)&v->u;
+}
+
+void sn_vec_init(struct sn_vec *v, size_t size)
+{
+    v->n = 0;
+    v->cap = (uint32_t)(SN_VEC_INLINE_BYTES / size);
+}
+
+int sn_vec_push(struct sn_index *idx, struct sn_vec *v, size_t size, const void *item)
+{
+    if (v->n == v->cap) {
+        if (v->cap > UINT32_MAX / 2)
+            return SOVA_ERR_NOMEM;
+        /* Double small arrays; grow big ones (posting lists of common words)
+         * by half, to keep the slack down. */
+        uint32_t cap = v->cap < 64 ? v->cap * 2 : v->cap + v->cap / 2;
+        unsigned char *heap;
+        if (sn_vec_on_heap(v, size)) {
+            heap = realloc(v->u.heap, cap * size);
+            if (heap == NULL)
+                return SOVA_ERR_NOMEM;
+            idx->heap_bytes -= v->cap * size;
+        } else {
+            heap = malloc(cap * size);
+            if (heap == NULL)
+                return SOVA_ERR_NOMEM;
+            memcpy(heap, &v->u, v->n * size);
+        }
+        idx->heap_bytes += cap * size;
+        v->u.heap = heap;
+        v->cap = cap;
+    }
+    memcpy(vec_bytes(v, size) + v->n * size, item, size);
+    v->n++;
+    return 0;
+}
+
+/* Give memory back when an array has become mostly empty. */
+static void vec_shrink(struct sn_index *idx, struct sn_vec *v, size_t size)
+{
+    if (!sn_vec_on_heap(v, size))
+        return;
+    unsigned char *heap = v->u.heap;
+    if (v->n * size <= SN_VEC_INLINE_BYTES) {
+        memcpy(&v->u, heap, v->n * size);
+        free(heap);
+        idx->heap_bytes -= v->cap * size;
+        v->cap = (uint32_t)(SN_VEC_INLINE_BYTES / size);
+    } else if (v->n < v->cap / 4) {
+        uint32_t cap = v->cap / 2;
+        unsigned char *smaller = realloc(heap, cap * size);
+        if (smaller == NULL)
+            return; /* keep the bigger array */
+        idx->heap_bytes -= (v->cap - cap) * size;
+        v->u.heap = smaller;
+        v->cap = cap;
+    }
+}
+
+bool sn_vec_swap_remove(struct sn_index *idx, struct sn_vec *v, size_t size, uint32_t pos,
+                        void *moved)
+{
+    unsigned char *items = vec_bytes(v, size);
+    bool did = pos != v->n - 1;
+    if (did) {
+        memcpy(items + pos * size, items + (v->n - 1) * size, size);
+        memcpy(moved, items + pos * size, size);
+    }
+    v->n--;
+    vec_shrink(idx, v, size);
+    return did;
+}
+
+void sn_vec_free(struct sn_index *idx, struct sn_vec *v, size_t size)
+{
+    if (sn_vec_on_heap(v, size)) {
+        free(v->u.heap);
+        idx->heap_bytes -= v->cap * size;
+    }
+    sn_vec_init(v, size);
+}
+
+/* ---- pools ------------------------------------------------------------------ */
+void sn_pool_init(struct sn_pool *p, size_t item_size)
+{
+    memset(p, 0, sizeof(*p));
+    p->item_size = item_size;
+    p->free_head = SN_NONE;
+}
+
+int sn_pool_alloc(struct sn_pool *p, uint32_t *id)
+{
+    if (p->free_head != SN_NONE) {
+        *id = p->free_head;
+        memcpy(&p->free_head, p->items + (size_t)*id * p->item_size, sizeof(uint32_t));
+    } else {
+        if (p->len == p->cap) {
+            if (p->cap >= SN_INDEX_MAX_RECORDS_CAP)
+                return SOVA_ERR_NOMEM;
+            uint32_t cap = p->cap ? p->cap + p->cap / 2 : POOL_MIN_CAP;
+            unsigned char *items = realloc(p->items, (size_t)cap * p->item_size);
+            if (items == NULL)
+                return SOVA_ERR_NOMEM;
+            p->items = items;
+            p->cap = cap;
+        }
+        *id = p->len++;
+    }
+    memset(p->items + (size_t)*id * p->item_size, 0, p->item_size);
+    p->live++;
+    return 0;
+}
+
+void sn_pool_release(struct sn_pool *p, uint32_t id)
+{
+    unsigned char *item = p->items + (size_t)id * p->item_size;
+    memset(item, 0, p->item_size);
+    memcpy(item, &p->free_head, sizeof(uint32_t));
+    p->free_head = id;
+    p->live--;
+}
+
+void sn_pool_free(struct sn_pool *p)
+{
+    free(p->items);
+    sn_pool_init(p, p->item_size);
+}
+
+size_t sn_pool_bytes(const struct sn_pool *p)
+{
+    return (size_t)p->cap * p->item_size;
+}

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Downloads survive faults: the source killed mid-download and restarted,
+# the downloader killed mid-download and restarted, and a source serving
+# corrupted data. Verified chunks are never fetched twice; nothing corrupt
+# ever reaches the downloads folder.
+# valgrind: yes
+source "$(dirname "$0")/lib.sh"
+make_federation
+start_supernode sn
+
+start_peer() { # NAME [ARGS...]
+  local name=$1; shift
+  mkdir -p "$WORK/$name/share" "$WORK/$name/dl"
+  start "$name" "$PEER_BIN" run --state-dir "$WORK/$name/state" --bootstrap "127.0.0.1:$PORT_sn" \
+    --federation-ca "$WORK/fed/root.crt" --listen 127.0.0.1:0 --share "$WORK/$name/share" \
+    --downloads "$WORK/$name/dl" "$@"
+}
+peer() { local name=$1; shift; "$PEER_BIN" --state-dir "$WORK/$name/state" "$@"; }
+# progress NAME HASH: "have/total fetched failed" of the running download, from --json.
+progress() {
+  peer "$1" downloads --json | python3 -c '
+import json, sys
+for d in json.load(sys.stdin)["downloads"]:
+    if d["hash"] == sys.argv[1]:
+        print(d["chunks_have"], d["chunks"], d.get("chunks_fetched", 0), d.get("chunks_failed", 0))' "$2"
+}
+wait_chunks() { # NAME HASH N: until the download has at least N verified chunks
+  local deadline=$((SECONDS + 30 * TIME_SCALE))
+  while [ $SECONDS -lt $deadline ]; do
+    local p; p=$(progress "$1" "$2"); [ -n "$p" ] && [ "${p%% *}" -ge "$3" ] && return 0
+    sleep 0.1
+  done
+  fail "$1 never reached $3 chunks of $2 (progress: $(progress "$1" "$2"))"
+}
+
+# An old file (its mtime proves it is stable, so the share cache trusts it).
+head -c 67108864 /dev/urandom >"$WORK/movie.bin"
+touch -d '2 hours ago' "$WORK/movie.bin"
+hash=$(sha256sum "$WORK/movie.bin" | cut -d' ' -f1)
+mkdir -p "$WORK/alice/share"
+cp -p "$WORK/movie.bin" "$WORK/alice/share/movie.bin"
+# alice uploads at 8 MB/s so the faults below land mid-download.
+start_peer alice --upload-limit-kbps 8000
+start_peer bob
+wait_for "$WORK/alice.log" "published 1 shared files"
+wait_for "$WORK/bob.log" "attached to supernode"
+peer bob search movie | grep -q "^$hash" || fail "bob cannot find the movie"
+
+# ---- 1. the source is killed mid-download and comes back ----
+peer bob get "$hash" >"$WORK/bob-get.out" 2>&1 &
+GET_BOB=$!
+wait_chunks bob "$hash" 12
+kill -KILL "$PID_alice"
+wait "$PID_alice" 2>/dev/null || true
+read -r have_before _ <<<"$(progress bob "$hash")"
+wait_for "$WORK/bob.log" "source .* unavailable"
+sleep 1
+read -r have_still _ <<<"$(progress bob "$hash")"
+[ "$have_still" = "$have_before" ] || fail "chunks changed while the only source was dead"
+ok "source killed after $have_before of 64 chunks: the download waits"
+start_peer alice --upload-limit-kbps 8000   # same identity, new port
+wait "$GET_BOB" || fail "bob's get failed: $(cat "$WORK/bob-get.out")"
+cmp "$WORK/movie.bin" "$WORK/bob/dl/movie.bin" || fail "bob's copy differs"
+read -r have total fetched failed <<<"$(progress bob "$hash")"
+[ "$have/$total" = 64/64 ] && [ "$fetched" = 64 ] && [ "$failed" = 0 ] ||
+  fail "expected every chunk fetched exactly once: have=$have/$total fetched=$fetched failed=$failed"
+ok "the source restarts (new port, found again by its ID): the download completes, each chunk fetched once"
+
+# ---- 2. the downloader is killed mid-download and restarted ----
+start_peer carol
+wait_for "$WORK/carol.log" "attached to supernode"
+peer carol search movie >/dev/null
+peer carol get "$hash" >"$WORK/carol-get.out" 2>&1 &
+GET_CAROL=$!
+wait_chunks carol "$hash" 20
+kill -KILL "$PID_carol"
+wait "$PID_carol" 2>/dev/null || true
+wait "$GET_CAROL" 2>/dev/null && fail "carol's get succeeded although her daemon died"
+ls "$WORK/carol/dl/movie.bin" 2>/dev/null && fail "an incomplete file reached the downloads folder"
+start_peer carol
+wait_for "$WORK/carol.log" "resuming movie.bin, [0-9]+ of 64 chunks already verified"
+resumed=$(grep -Eo "resuming movie.bin, [0-9]+ of 64" "$WORK/carol.log" | grep -Eo "[0-9]+ of" | cut -d' ' -f1)
+[ "$resumed" -ge 20 ] || fail "carol resumed with only $resumed verified chunks"
+peer carol get "$hash" >"$WORK/carol-get2.out" 2>&1 || fail "carol's get: $(cat "$WORK/carol-get2.out")"
+cmp "$WORK/movie.bin" "$WORK/carol/dl/movie.bin" || fail "carol's copy differs"
+read -r have total fetched failed <<<"$(progress carol "$hash")"
+[ "$fetched" = $((64 - resumed)) ] ||
+  fail "carol re-fetched verified chunks: resumed with $resumed, fetched $fetched after restart"
+ok "downloader killed and restarted: resumes from $resumed verified chunks and fetches only the other $fetched"
+
+# ---- 3. a source whose copy rotted on disk (same size and mtime) ----
+stop alice   # the good source stays, but throttled; dave is fast and bad
+start_peer alice --upload-limit-kbps 4000
+mkdir -p "$WORK/dave/share"
+cp -p "$WORK/movie.bin" "$WORK/dave/share/movie.bin"
+start_peer dave
+wait_for "$WORK/dave.log" "published 1 shared files"
+for chunk in 3 7 11; do  # flip a byte in three chunks, then restore the mtime
+  printf '\xff' | dd of="$WORK/dave/share/movie.bin" bs=1 seek=$((chunk * 1048576 + 777)) \
+    conv=notrunc status=none
+done
+touch -r "$WORK/movie.bin" "$WORK/dave/share/movie.bin"
+start_peer erin
+wait_for "$WORK/erin.log" "attached to supernode"
+wait_for_n "$WORK/alice.log" "published 1 shared files" 2
+out=$(peer erin search movie)
+grep -q "(2 sources)" <<<"$out" || fail "erin should see alice and dave as sources: $out"
+peer erin get "$hash" >"$WORK/erin-get.out" 2>&1 || fail "erin's get: $(cat "$WORK/erin-get.out")"
+cmp "$WORK/movie.bin" "$WORK/erin/dl/movie.bin" || fail "erin's copy differs"
+grep -q "failed verification, discarded" "$WORK/erin.log" || fail "no chunk failed verification"
+grep -q "banned for this download after 2 bad chunks" "$WORK/erin.log" || fail "dave was not banned"
+read -r have total fetched failed <<<"$(progress erin "$hash")"
+[ "$failed" = 2 ] || fail "expected exactly 2 failed chunks before the ban, got $failed"
+ok "a source serving corrupted chunks is detected and banned; the file completes from the good source"
+ls "$WORK/erin/dl" | grep -qv "^movie.bin$" && fail "stray files in erin's downloads: $(ls -a "$WORK/erin/dl")"
+ok "nothing but the verified file is in the downloads folder"
+
+for p in alice bob carol dave erin; do stop $p; done
+stop sn
+done_ok
