@@ -458,8 +458,8 @@ int msg_hello_negotiate(const struct msg_hello *remote, uint16_t local_min, uint
                         uint16_t *version);
 
 /* The ERROR code for a local sova_err (e.g. a decode failure): decoding
- * errors map to 10..16, SOVA_ERR_TIMEOUT to MSG_ERR_TIMEOUT, anything else
- * to MSG_ERR_INTERNAL. */
+ * errors map to 10..16, SOVA_ERR_NOT_FOUND and SOVA_ERR_TIMEOUT to their
+ * codes, anything else to MSG_ERR_INTERNAL. */
 uint16_t msg_error_code_from_err(int sova_err);
 /* "bad field value", "rate limited" ...; "unknown error code" otherwise. */
 const char *msg_error_code_str(uint16_t code);

@@ -206,7 +206,7 @@ static const struct {
     {MSG_ERR_LIMIT_REACHED, 0, "limit reached"},
     {MSG_ERR_RATE_LIMITED, 0, "rate limited"},
     {MSG_ERR_NOT_ATTACHED, 0, "not attached"},
-    {MSG_ERR_NOT_FOUND, 0, "not found"},
+    {MSG_ERR_NOT_FOUND, SOVA_ERR_NOT_FOUND, "not found"},
     {MSG_ERR_UNAUTHORIZED, 0, "unauthorized"},
     {MSG_ERR_OVERLOADED, 0, "overloaded"},
     {MSG_ERR_REDIRECT, 0, "redirected"},

@@ -61,10 +61,11 @@ wait_for_n() {
 }
 
 # start NAME CMD...: run daemon CMD in the background (under valgrind when
-# asked), stderr+stdout to $WORK/NAME.log.
+# asked), stderr+stdout appended to $WORK/NAME.log (a restarted daemon adds
+# to the same log, so waits can count events across restarts).
 start() {
   local name=$1; shift
-  "${RUN[@]}" "$@" >"$WORK/$name.log" 2>&1 &
+  "${RUN[@]}" "$@" >>"$WORK/$name.log" 2>&1 &
   PIDS+=($!)
   eval "PID_$name=$!"
 }

@@ -72,7 +72,7 @@ wait_for "$WORK/carol.log" "attached to supernode"
 peer carol search movie >/dev/null
 peer carol get "$hash" >"$WORK/carol-get.out" 2>&1 &
 GET_CAROL=$!
-wait_chunks carol "$hash" 20
+wait_chunks carol "$hash" 36
 kill -KILL "$PID_carol"
 wait "$PID_carol" 2>/dev/null || true
 wait "$GET_CAROL" 2>/dev/null && fail "carol's get succeeded although her daemon died"
@@ -80,7 +80,9 @@ ls "$WORK/carol/dl/movie.bin" 2>/dev/null && fail "an incomplete file reached th
 start_peer carol
 wait_for "$WORK/carol.log" "resuming movie.bin, [0-9]+ of 64 chunks already verified"
 resumed=$(grep -Eo "resuming movie.bin, [0-9]+ of 64" "$WORK/carol.log" | grep -Eo "[0-9]+ of" | cut -d' ' -f1)
-[ "$resumed" -ge 20 ] || fail "carol resumed with only $resumed verified chunks"
+# Chunks are made durable in batches of 16 (or every 250 ms): a crash may
+# lose the last batch's progress, never its correctness.
+[ "$resumed" -ge 16 ] || fail "carol resumed with only $resumed verified chunks"
 peer carol get "$hash" >"$WORK/carol-get2.out" 2>&1 || fail "carol's get: $(cat "$WORK/carol-get2.out")"
 cmp "$WORK/movie.bin" "$WORK/carol/dl/movie.bin" || fail "carol's copy differs"
 read -r have total fetched failed <<<"$(progress carol "$hash")"
@@ -102,7 +104,7 @@ done
 touch -r "$WORK/movie.bin" "$WORK/dave/share/movie.bin"
 start_peer erin
 wait_for "$WORK/erin.log" "attached to supernode"
-wait_for_n "$WORK/alice.log" "published 1 shared files" 2
+wait_for_n "$WORK/alice.log" "published 1 shared files" 3
 out=$(peer erin search movie)
 grep -q "(2 sources)" <<<"$out" || fail "erin should see alice and dave as sources: $out"
 peer erin get "$hash" >"$WORK/erin-get.out" 2>&1 || fail "erin's get: $(cat "$WORK/erin-get.out")"

@@ -637,6 +637,7 @@ static void test_error_codes(void)
     CU_ASSERT_EQUAL(msg_error_code_from_err(SOVA_ERR_UNKNOWN_TYPE), 13);
     CU_ASSERT_EQUAL(msg_error_code_from_err(SOVA_ERR_NOMEM), MSG_ERR_INTERNAL);
     CU_ASSERT_EQUAL(msg_error_code_from_err(SOVA_ERR_TIMEOUT), MSG_ERR_TIMEOUT);
+    CU_ASSERT_EQUAL(msg_error_code_from_err(SOVA_ERR_NOT_FOUND), MSG_ERR_NOT_FOUND);
     CU_ASSERT_STRING_EQUAL(msg_error_code_str(MSG_ERR_TIMEOUT), "timed out");
     CU_ASSERT_STRING_EQUAL(msg_error_code_str(MSG_ERR_BAD_VALUE), "bad field value");
     CU_ASSERT_STRING_EQUAL(msg_error_code_str(MSG_ERR_RATE_LIMITED), "rate limited");

@@ -118,11 +118,9 @@ static int collect(void *arg, const struct sn_index_hit *hit)
 
 static struct got got_buf; /* big: kept out of the stack */
 
-/* Search for the space-separated words of query (each one a keyword). */
-static const struct got *search_ex(const struct sn_index *idx, const char *query, size_t max,
-                                   const uint64_t *size_range, struct sn_index_search_info *info)
+/* The space-separated parts of query, as the keywords of a SEARCH. */
+static size_t split_query(const char *query, struct wire_str kws[WIRE_MAX_KEYWORDS_DEFAULT])
 {
-    struct wire_str kws[WIRE_MAX_KEYWORDS_DEFAULT];
     size_t n = 0;
     for (const char *p = query; *p != '\0' && n < WIRE_MAX_KEYWORDS_DEFAULT;) {
         size_t len = strcspn(p, " ");
@@ -130,6 +128,15 @@ static const struct got *search_ex(const struct sn_index *idx, const char *query
             kws[n++] = (struct wire_str){p, len};
         p += len + (p[len] == ' ');
     }
+    return n;
+}
+
+/* Search for the space-separated words of query (each one a keyword). */
+static const struct got *search_ex(const struct sn_index *idx, const char *query, size_t max,
+                                   const uint64_t *size_range, struct sn_index_search_info *info)
+{
+    struct wire_str kws[WIRE_MAX_KEYWORDS_DEFAULT];
+    size_t n = split_query(query, kws);
     struct sn_index_query q = {.keywords = kws, .n_keywords = n, .max_results = max};
     if (size_range != NULL) {
         q.has_size_range = true;
@@ -738,15 +745,9 @@ static void m_search_and_compare(const struct sn_index *idx, struct model *m)
     range[1] = 1000 + rnd(2 * M_FILES);
     const struct got *g = search_ex(idx, query, 0, ranged ? range : NULL, NULL);
 
-    struct wire_str kws[3];
-    size_t n = 0;
-    for (const char *p = query; *p != '\0';) {
-        size_t len = strcspn(p, " ");
-        kws[n++] = (struct wire_str){p, len};
-        p += len + (p[len] == ' ');
-    }
+    struct wire_str kws[WIRE_MAX_KEYWORDS_DEFAULT];
     struct sn_keywords q;
-    sn_keywords_from_query(&q, kws, n);
+    sn_keywords_from_query(&q, kws, split_query(query, kws));
     /* Expected: the distinct (file, size) with a matching record. */
     size_t expect = 0;
     for (unsigned f = 0; f < M_FILES; f++) {
