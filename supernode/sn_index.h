@@ -112,10 +112,11 @@ int sn_index_publish(struct sn_index *idx, const uint8_t peer_id[WIRE_ID_LEN],
 /* ---- search ------------------------------------------------------------------- */
 struct sn_index_query {
     const struct wire_str *keywords; /* the query is the AND of all their words */
-    size_t n_keywords;
-    size_t max_results;  /* 0 or above the index's max_results: that limit */
-    bool has_size_range; /* keep only files with min_size <= size <= max_size */
+    size_t n_keywords;               /* 0: the query needs hash */
+    size_t max_results;              /* 0 or above the index's max_results: that limit */
+    bool has_size_range;             /* keep only files with min_size <= size <= max_size */
     uint64_t min_size, max_size;
+    const uint8_t *hash; /* NULL, or keep only this content hash (WIRE_HASH_LEN bytes) */
 };
 
 struct sn_index_source {
@@ -148,7 +149,9 @@ struct sn_index_search_info {
  * normalized as names are (sn_keywords.h). Reads the posting list of the
  * rarest query word only, checking each entry's other words in its
  * keyword set, and stops at max_results distinct files or max_scan
- * entries. The hits are delivered ordered by total_sources (descending),
+ * entries. A query with a hash and no keywords looks the hash up (each
+ * hit's name is then that of its first source); one with no keywords and
+ * no hash finds nothing. The hits are delivered ordered by total_sources (descending),
  * then hash, then size; when more files match than max_results, which ones
  * are returned depends on the order of publication.
  * Returns the number of hits delivered (0 for an empty or impossible
@@ -157,9 +160,8 @@ int sn_index_search(const struct sn_index *idx, const struct sn_index_query *q, 
                     void *arg, struct sn_index_search_info *info);
 
 /* The hits for one content hash, whatever its names: normally one, more
- * when peers claim different sizes for it (at most max_results). Each
- * hit's name is that of its first source. Same order and return value as
- * sn_index_search(). */
+ * when peers claim different sizes for it. sn_index_search() with only
+ * q.hash set. */
 int sn_index_lookup_hash(const struct sn_index *idx, const uint8_t hash[WIRE_HASH_LEN],
                          sn_index_hit_fn *cb, void *arg);
 

@@ -169,35 +169,46 @@ static int deliver_all(const struct sn_index *idx, struct found *found, size_t n
     return (int)n_found;
 }
 
-int sn_index_search(const struct sn_index *idx, const struct sn_index_query *q, sn_index_hit_fn *cb,
-                    void *arg, struct sn_index_search_info *info)
+/* The filters of q other than keywords. */
+static bool file_wanted(const struct sn_index_query *q, const struct file_slot *f)
 {
-    struct sn_index_search_info unused;
-    if (info == NULL)
-        info = &unused;
-    memset(info, 0, sizeof(*info));
+    if (q->has_size_range && (f->size < q->min_size || f->size > q->max_size))
+        return false;
+    return q->hash == NULL || memcmp(f->hash, q->hash, WIRE_HASH_LEN) == 0;
+}
 
-    struct sn_keywords words;
-    uint32_t kw[SN_KEYWORDS_MAX];
-    sn_keywords_from_query(&words, q->keywords, q->n_keywords);
-    if (sn_keywords_query_void(&words) || !query_keywords(idx, &words, kw))
-        return 0;
+/* Files with content hash q->hash: one per size claimed for it. */
+static size_t find_by_hash(const struct sn_index *idx, const struct sn_index_query *q, size_t max,
+                           struct found *found)
+{
+    size_t n_found = 0;
+    for (uint32_t fid = sn_index_file_first(idx, q->hash); fid != SN_NONE && n_found < max;
+         fid = file_at(idx, fid)->next_size) {
+        const struct file_slot *f = file_at(idx, fid);
+        if (!file_wanted(q, f))
+            continue;
+        uint32_t rid = sn_index_record_find(idx, vec_ids(&f->sources)[0], f->hash);
+        found[n_found].file = f;
+        found[n_found].name = name_at(idx, record_at(idx, rid)->name);
+        n_found++;
+    }
+    return n_found;
+}
 
-    size_t max = idx->lim.max_results;
-    if (q->max_results > 0 && q->max_results < max)
-        max = q->max_results;
-    struct found found[SN_INDEX_MAX_RESULTS_CAP];
+/* Walk the posting list of the rarest word, kw[0]. An entry is a candidate
+ * when its signature has the bits of the other words; a candidate's name is
+ * fetched (SCAN_BATCH at a time) and matches when every other word is in
+ * its keyword list (at most SN_KEYWORDS_MAX ids): no other posting list is
+ * read at all. */
+static size_t find_by_keywords(const struct sn_index *idx, const struct sn_index_query *q,
+                               const uint32_t *kw, size_t n_kw, size_t max, struct found *found,
+                               struct sn_index_search_info *info)
+{
     size_t n_found = 0;
     struct file_set seen;
     file_set_init(&seen, max);
-
-    /* Walk the rarest word's posting list. An entry is a candidate when its
-     * signature has the bits of the other words; a candidate's name is
-     * fetched (SCAN_BATCH at a time) and matches when every other word is in
-     * its keyword list (at most SN_KEYWORDS_MAX ids): no other posting list
-     * is read at all. */
     uint32_t want = 0;
-    for (size_t k = 1; k < words.n; k++)
+    for (size_t k = 1; k < n_kw; k++)
         want |= keyword_sig(kw[k]);
     const struct sn_vec *list = &keyword_at(idx, kw[0])->postings;
     const struct posting *entries = vec_postings(list);
@@ -216,14 +227,11 @@ int sn_index_search(const struct sn_index *idx, const struct sn_index_query *q, 
             SN_PREFETCH(names[entries[cand[c]].name]);
         for (size_t c = 0; c < n_cand; c++) {
             const struct name_entry *ne = names[entries[cand[c]].name];
-            if (!name_has_keywords(ne, kw + 1, words.n - 1))
-                continue;
-            const struct file_slot *f = file_at(idx, ne->file);
-            if (q->has_size_range && (f->size < q->min_size || f->size > q->max_size))
+            if (!name_has_keywords(ne, kw + 1, n_kw - 1) || !file_wanted(q, file_at(idx, ne->file)))
                 continue;
             if (!file_set_add(&seen, ne->file))
                 continue;
-            found[n_found].file = f;
+            found[n_found].file = file_at(idx, ne->file);
             found[n_found].name = ne;
             if (++n_found == max) {
                 i = cand[c] + 1; /* the rest of the batch was not looked at */
@@ -234,23 +242,41 @@ int sn_index_search(const struct sn_index *idx, const struct sn_index_query *q, 
     info->scanned = i;
     info->more = n_found == max && i < list->n;
     info->budget_hit = n_found < max && i < list->n;
+    return n_found;
+}
+
+int sn_index_search(const struct sn_index *idx, const struct sn_index_query *q, sn_index_hit_fn *cb,
+                    void *arg, struct sn_index_search_info *info)
+{
+    struct sn_index_search_info unused;
+    if (info == NULL)
+        info = &unused;
+    memset(info, 0, sizeof(*info));
+    size_t max = idx->lim.max_results;
+    if (q->max_results > 0 && q->max_results < max)
+        max = q->max_results;
+    struct found found[SN_INDEX_MAX_RESULTS_CAP];
+    size_t n_found;
+    if (q->n_keywords == 0) {
+        if (q->hash == NULL)
+            return 0;
+        n_found = find_by_hash(idx, q, max, found);
+    } else {
+        struct sn_keywords words;
+        uint32_t kw[SN_KEYWORDS_MAX];
+        sn_keywords_from_query(&words, q->keywords, q->n_keywords);
+        if (sn_keywords_query_void(&words) || !query_keywords(idx, &words, kw))
+            return 0;
+        n_found = find_by_keywords(idx, q, kw, words.n, max, found, info);
+    }
     return deliver_all(idx, found, n_found, cb, arg);
 }
 
 int sn_index_lookup_hash(const struct sn_index *idx, const uint8_t hash[WIRE_HASH_LEN],
                          sn_index_hit_fn *cb, void *arg)
 {
-    struct found found[SN_INDEX_MAX_RESULTS_CAP];
-    size_t n_found = 0;
-    for (uint32_t fid = sn_index_file_first(idx, hash);
-         fid != SN_NONE && n_found < idx->lim.max_results; fid = file_at(idx, fid)->next_size) {
-        const struct file_slot *f = file_at(idx, fid);
-        uint32_t rid = sn_index_record_find(idx, vec_ids(&f->sources)[0], hash);
-        found[n_found].file = f;
-        found[n_found].name = name_at(idx, record_at(idx, rid)->name);
-        n_found++;
-    }
-    return deliver_all(idx, found, n_found, cb, arg);
+    struct sn_index_query q = {.hash = hash};
+    return sn_index_search(idx, &q, cb, arg, NULL);
 }
 
 /* ---- keyword walk ------------------------------------------------------------- */

@@ -14,7 +14,7 @@ start p1 "$PEER_BIN" run --state-dir "$WORK/p1" --bootstrap "127.0.0.1:$PORT_sn"
   --federation-ca "$WORK/fed/root.crt" --listen 127.0.0.1:0
 wait_for "$WORK/p1.log" "attached to supernode $SN_ID"
 P1_ID=$("$PEER_BIN" --state-dir "$WORK/p1" id)
-wait_for "$WORK/sn.log" "${P1_ID:0:8}: peer connected"
+wait_for "$WORK/sn.log" "${P1_ID:0:8}: registered from 127\.0\.0\.1:"
 ok "peer attaches; each side learns the other's ID from TLS"
 
 # Garbage after a good TLS handshake: an ERROR frame back, the link closed,
@@ -41,7 +41,7 @@ wait_for "$WORK/sn.log" "malformed hello frame"
 ok "a truncated HELLO gets ERROR(truncated) naming the field"
 
 kill -0 "$PID_sn" || fail "supernode died"
-grep -q "${P1_ID:0:8}: disconnected" "$WORK/sn.log" && fail "peer 1 lost its session"
+grep -q "${P1_ID:0:8}: peer left" "$WORK/sn.log" && fail "peer 1 lost its session"
 ok "the supernode survives and peer 1 keeps its session"
 
 # A supernode whose certificate comes from another root: the peer refuses it.
@@ -65,7 +65,7 @@ wait_for "$WORK/sn.log" "claims to be a supernode but"
 ok "a self-signed node claiming the supernode role gets ERROR(unauthorized)"
 
 stop p1
-wait_for "$WORK/sn.log" "${P1_ID:0:8}: disconnected"
+wait_for "$WORK/sn.log" "${P1_ID:0:8}: peer left"
 ok "peer stops cleanly on SIGTERM and the supernode notices"
 stop sn
 ok "supernode stops cleanly on SIGTERM"

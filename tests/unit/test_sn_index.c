@@ -131,17 +131,28 @@ static size_t split_query(const char *query, struct wire_str kws[WIRE_MAX_KEYWOR
     return n;
 }
 
+/* What a SEARCH may add to its keywords. */
+struct filter {
+    bool ranged;
+    uint64_t min_size, max_size;
+    bool by_hash;
+    unsigned file; /* the hash of add(..., file, ...) */
+};
+
 /* Search for the space-separated words of query (each one a keyword). */
 static const struct got *search_ex(const struct sn_index *idx, const char *query, size_t max,
-                                   const uint64_t *size_range, struct sn_index_search_info *info)
+                                   const struct filter *flt, struct sn_index_search_info *info)
 {
     struct wire_str kws[WIRE_MAX_KEYWORDS_DEFAULT];
     size_t n = split_query(query, kws);
     struct sn_index_query q = {.keywords = kws, .n_keywords = n, .max_results = max};
-    if (size_range != NULL) {
-        q.has_size_range = true;
-        q.min_size = size_range[0];
-        q.max_size = size_range[1];
+    uint8_t hash[WIRE_HASH_LEN];
+    if (flt != NULL) {
+        q.has_size_range = flt->ranged;
+        q.min_size = flt->min_size;
+        q.max_size = flt->max_size;
+        make_id(hash, flt->file, 0xcd);
+        q.hash = flt->by_hash ? hash : NULL;
     }
     got_buf.n = 0;
     got_buf.stop_with = 0;
@@ -495,13 +506,12 @@ static void test_size_range(void)
     CU_ASSERT_EQUAL(add_peer(idx, 1), 0);
     CU_ASSERT_EQUAL(publish(idx, 1, MSG_PUBLISH_ADD, 1, 100, "clip small.mp4"), 0);
     CU_ASSERT_EQUAL(publish(idx, 1, MSG_PUBLISH_ADD, 2, 5000, "clip big.mp4"), 0);
-    uint64_t range[2] = {1000, 10000};
-    const struct got *g = search_ex(idx, "clip", 0, range, NULL);
+    struct filter flt = {.ranged = true, .min_size = 1000, .max_size = 10000};
+    const struct got *g = search_ex(idx, "clip", 0, &flt, NULL);
     CU_ASSERT_EQUAL_FATAL(g->n, 1);
     CU_ASSERT_EQUAL(g->hits[0].file, 2);
-    range[0] = 100;
-    range[1] = 100;
-    CU_ASSERT_EQUAL(search_ex(idx, "clip", 0, range, NULL)->n, 1);
+    flt.min_size = flt.max_size = 100;
+    CU_ASSERT_EQUAL(search_ex(idx, "clip", 0, &flt, NULL)->n, 1);
     sn_index_free(idx);
 }
 
@@ -568,6 +578,18 @@ static void test_lookup_hash_and_peer_ctx(void)
     make_id(rec.hash, 7, 0xcd);
     got_buf.n = 0;
     CU_ASSERT_EQUAL(sn_index_lookup_hash(idx, rec.hash, collect, &got_buf), 0);
+    /* A SEARCH may carry the hash, alone or with keywords and a size range. */
+    struct filter flt = {.by_hash = true, .file = 5};
+    CU_ASSERT_EQUAL(search_ex(idx, "", 0, &flt, NULL)->n, 2);
+    CU_ASSERT_EQUAL(search_ex(idx, "iso", 0, &flt, NULL)->n, 2);
+    CU_ASSERT_EQUAL(search_ex(idx, "second", 0, &flt, NULL)->n, 1);
+    CU_ASSERT_EQUAL(search_ex(idx, "other", 0, &flt, NULL)->n, 0);
+    flt.ranged = true;
+    flt.min_size = flt.max_size = 1;
+    const struct got *g = search_ex(idx, "", 0, &flt, NULL);
+    CU_ASSERT_EQUAL_FATAL(g->n, 1);
+    CU_ASSERT_STRING_EQUAL(g->hits[0].name, "liar.iso");
+    CU_ASSERT_EQUAL(search_ex(idx, "", 0, NULL, NULL)->n, 0); /* no keyword, no hash */
 
     uint8_t id[WIRE_ID_LEN];
     make_id(id, 2, 0xab);
@@ -706,7 +728,8 @@ static bool m_matches(const struct m_record *r, const struct sn_keywords *q)
 }
 
 /* Check one index hit against the model. */
-static void m_check_hit(const struct model *m, const struct got_hit *h, const struct sn_keywords *q)
+static void m_check_hit(const struct model *m, const struct got_hit *h, const struct sn_keywords *q,
+                        bool any_name)
 {
     size_t total = 0;
     bool name_ok = false;
@@ -715,7 +738,7 @@ static void m_check_hit(const struct model *m, const struct got_hit *h, const st
         if (!r->present || r->size != h->size)
             continue;
         total++;
-        if (strcmp(r->name, h->name) == 0 && m_matches(r, q))
+        if (strcmp(r->name, h->name) == 0 && (any_name || m_matches(r, q)))
             name_ok = true;
     }
     CU_ASSERT_EQUAL(h->total, total);
@@ -739,11 +762,15 @@ static void m_search_and_compare(const struct sn_index *idx, struct model *m)
     for (unsigned w = 0; w < words; w++)
         used += (size_t)snprintf(query + used, sizeof(query) - used, "%s%s", w ? " " : "",
                                  m_vocab[rnd(M_VOCAB)]);
-    bool ranged = rnd(4) == 0;
-    uint64_t range[2];
-    range[0] = rnd(2) ? 0 : 1000 + rnd(M_FILES);
-    range[1] = 1000 + rnd(2 * M_FILES);
-    const struct got *g = search_ex(idx, query, 0, ranged ? range : NULL, NULL);
+    struct filter flt = {.ranged = rnd(4) == 0};
+    flt.min_size = rnd(2) ? 0 : 1000 + rnd(M_FILES);
+    flt.max_size = 1000 + rnd(2 * M_FILES);
+    flt.by_hash = rnd(5) == 0;
+    flt.file = rnd(M_FILES);
+    bool hash_only = flt.by_hash && rnd(2) == 0;
+    if (hash_only)
+        query[0] = '\0';
+    const struct got *g = search_ex(idx, query, 0, &flt, NULL);
 
     struct wire_str kws[WIRE_MAX_KEYWORDS_DEFAULT];
     struct sn_keywords q;
@@ -755,9 +782,11 @@ static void m_search_and_compare(const struct sn_index *idx, struct model *m)
         size_t n_sizes = 0;
         for (unsigned p = 0; p < M_PEERS; p++) {
             const struct m_record *r = &m->rec[p][f];
-            if (!r->present || sn_keywords_query_void(&q) || !m_matches(r, &q))
+            if (!r->present || (flt.by_hash && f != flt.file))
                 continue;
-            if (ranged && (r->size < range[0] || r->size > range[1]))
+            if (!hash_only && (sn_keywords_query_void(&q) || !m_matches(r, &q)))
+                continue;
+            if (flt.ranged && (r->size < flt.min_size || r->size > flt.max_size))
                 continue;
             size_t k = 0;
             while (k < n_sizes && sizes[k] != r->size)
@@ -775,7 +804,7 @@ static void m_search_and_compare(const struct sn_index *idx, struct model *m)
     if (g->n != expect)
         fprintf(stderr, "query '%s': %zu hits, model %zu\n", query, g->n, expect);
     for (size_t i = 0; i < g->n; i++) {
-        m_check_hit(m, &g->hits[i], &q);
+        m_check_hit(m, &g->hits[i], &q, hash_only);
         if (i > 0) {
             const struct got_hit *a = &g->hits[i - 1], *b = &g->hits[i];
             CU_ASSERT(a->total > b->total ||
