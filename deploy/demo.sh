@@ -2,8 +2,8 @@
 # demo.sh BUILD_DIR - the local demo overlay on loopback (README's main job).
 #
 # Makes a throw-away federation root and supernode certificate, starts one
-# supernode and three peers on 127.0.0.1, shows what each side saw, and
-# stops everything. Nothing leaves the machine; everything is removed at the
+# supernode and three peers on 127.0.0.1 (alice shares a few files), bob
+# searches and downloads one, prints what happened, and stops everything. Nothing leaves the machine; everything is removed at the
 # end (set SOVA_DEMO_KEEP=1 to keep the directory).
 set -euo pipefail
 build=${1:?usage: demo.sh BUILD_DIR}
@@ -38,23 +38,41 @@ wait_for "$work/sn1.log" "listening on"
 port=$(grep -Eo "listening on 127\.0\.0\.1:[0-9]+" "$work/sn1.log" | sed 's/.*://')
 cat "$work/sn1.log"
 
-say "3. Three peers make their identities and attach over TLS 1.3"
-for i in 1 2 3; do
-  "$peer_bin" run --state-dir "$work/peer$i" --bootstrap "127.0.0.1:$port" \
-    --federation-ca "$work/fed/root.crt" --listen 127.0.0.1:0 2>"$work/peer$i.log" &
+say "3. Three peers attach over TLS 1.3; alice shares a few files"
+mkdir -p "$work/alice/share/music" "$work/bob/share" "$work/carol/share"
+head -c 20000000 /dev/urandom >"$work/alice/share/Holiday_Video-2026.mp4"
+printf 'Sova demo\n' >"$work/alice/share/README-holiday.txt"
+printf 'la la la\n' >"$work/alice/share/music/Holiday Song (Live).mp3"
+for p in alice bob carol; do
+  "$peer_bin" run --state-dir "$work/$p/state" --bootstrap "127.0.0.1:$port" \
+    --federation-ca "$work/fed/root.crt" --listen 127.0.0.1:0 --share "$work/$p/share" \
+    --downloads "$work/$p/downloads" 2>"$work/$p.log" &
   pids+=($!)
 done
-for i in 1 2 3; do
-  wait_for "$work/peer$i.log" "attached to supernode"
-  echo "peer$i: $("$peer_bin" --state-dir "$work/peer$i" id)"
-  grep "attached" "$work/peer$i.log"
+for p in alice bob carol; do
+  wait_for "$work/$p.log" "attached to supernode"
+  echo "$p: $("$peer_bin" --state-dir "$work/$p/state" id)"
 done
-wait_for "$work/sn1.log" "3 peers, 0 supernodes"
+wait_for "$work/alice.log" "published 3 shared files"
+grep -h "published" "$work/alice.log"
 
-say "4. What the supernode saw"
-grep -E "connected|opened" "$work/sn1.log"
+say "4. bob searches for 'holiday video'"
+"$peer_bin" --state-dir "$work/bob/state" search holiday video | tee "$work/hits"
+hash=$(cut -d' ' -f1 "$work/hits" | head -1)
 
-say "5. Stop everything (SIGTERM)"
+say "5. bob downloads it (direct TLS to alice, every chunk verified)"
+"$peer_bin" --state-dir "$work/bob/state" get "$hash"
+cmp "$work/alice/share/Holiday_Video-2026.mp4" "$work/bob/downloads/Holiday_Video-2026.mp4"
+echo "byte-identical: yes (cmp)"
+
+say "6. What the daemons said"
+"$peer_bin" --state-dir "$work/bob/state" status
+echo
+"$sn_bin" status --control "$work/sn1/control.sock"
+echo
+grep -h "fetch" "$work/bob.log" | sed 's/^[^ ]* //'
+
+say "7. Stop everything (SIGTERM)"
 for p in "${pids[@]}"; do kill -TERM "$p"; wait "$p" || true; done
 pids=()
-echo "demo finished: 1 supernode, 3 peers attached over TLS 1.3 and stopped cleanly"
+echo "demo finished: 1 supernode, 3 peers; search and a verified 20 MB download over TLS 1.3"
