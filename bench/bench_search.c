@@ -38,10 +38,10 @@
 #define N_QUERIES         (1 << 17)
 #define TARGET_SEARCHES_S 50000.0
 #define TARGET_P99_US     2000.0
-#define BUDGET_PER_PEER   (24 * 1024) /* bytes, daemon and index together */
+#define BUDGET_PER_PEER   (24u * 1024u) /* bytes, daemon and index together */
 #define SEED              0x5eed5ea4c4ULL
 #define CHASE_BYTES       (512u << 20)
-#define CHURN_PEERS       5000
+#define CHURN_PEERS       5000u
 
 /* ---- deterministic randomness ------------------------------------------- */
 static uint64_t rng_state = SEED;
@@ -290,7 +290,7 @@ static void make_queries(const struct zipf *words, const struct zipf *popular)
                 memcpy(t, w.ptr, w.len);
                 t[w.len] = '\0';
             } else {
-                strcpy(t, vocab[zipf_draw(words)]);
+                snprintf(t, SN_KEYWORD_MAX_LEN + 1, "%s", vocab[zipf_draw(words)]);
             }
             mixed_case(t);
             qu->kw[i] = wire_str_from(t);

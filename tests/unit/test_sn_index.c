@@ -756,7 +756,7 @@ static void m_check_hit(const struct model *m, const struct got_hit *h, const st
 
 static void m_search_and_compare(const struct sn_index *idx, struct model *m)
 {
-    char query[64];
+    char query[64] = "";
     unsigned words = 1 + rnd(3);
     size_t used = 0;
     for (unsigned w = 0; w < words; w++)
@@ -841,7 +841,7 @@ static void m_apply_random_op(struct sn_index *idx, struct model *m)
             struct m_record *r = &m->rec[p][f];
             r->present = true;
             r->size = size;
-            strcpy(r->name, name);
+            snprintf(r->name, sizeof(r->name), "%s", name);
             sn_keywords_from_name(&r->kw, name, strlen(name));
         }
     }
