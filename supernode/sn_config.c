@@ -36,7 +36,7 @@ static const struct config_option sn_options[] = {
         "file records one peer may publish"),
     OPT("max-name-bytes-per-peer", CONFIG_UINT, "262144", 256, 67108864, max_name_bytes_per_peer,
         "bytes of file names one peer may publish"),
-    OPT("max-results", CONFIG_UINT, "256", 1, 256, max_results, "hits returned per search"),
+    OPT("max-results", CONFIG_UINT, "100", 1, 256, max_results, "hits returned per search"),
 };
 
 const struct config_schema sn_config_schema = {

@@ -48,6 +48,8 @@ static uint32_t record_hash(const struct sn_index *idx, uint32_t peer, const uin
 static uint32_t name_hash(const struct sn_index *idx, uint32_t file, const char *name, size_t len)
 {
     uint8_t key[4 + SN_INDEX_MAX_NAME_LEN];
+    if (len > SN_INDEX_MAX_NAME_LEN) /* publish refuses such names; hash a prefix anyway */
+        len = SN_INDEX_MAX_NAME_LEN;
     put_le32(key, file);
     memcpy(key + 4, name, len);
     return key_hash(idx, key, 4 + len);

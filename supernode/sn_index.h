@@ -6,9 +6,10 @@
  * hit per distinct (content hash, size), each listing peers that hold it.
  * docs/INDEX.md describes the data structure, its memory cost and its limits.
  *
- * Pure: no I/O, no clock, no global state; nothing here blocks, and every
- * call costs at most O(what it adds, removes or returns). Not thread-safe:
- * the daemon calls it from its event loop only.
+ * Pure: no I/O, no clock, no global state; nothing here blocks, and the
+ * cost of every call is bounded by what it adds, removes or reads (a search
+ * reads at most max_scan posting entries). Not thread-safe: the daemon
+ * calls it from its event loop only.
  *
  * Ownership. The index copies everything it keeps (IDs, hashes, names); the
  * caller's buffers may go away once a call returns. A peer_ctx belongs to
@@ -147,15 +148,16 @@ struct sn_index_search_info {
 /* Find the files whose name (as published by at least one of their
  * sources) has every word of the query among its keywords; words are
  * normalized as names are (sn_keywords.h). Reads the posting list of the
- * rarest query word only, checking each entry's other words in its
- * keyword set, and stops at max_results distinct files or max_scan
+ * rarest query word only, checking each entry's other words against its
+ * name's keywords, and stops at max_results distinct files or max_scan
  * entries. A query with a hash and no keywords looks the hash up (each
- * hit's name is then that of its first source); one with no keywords and
- * no hash finds nothing. The hits are delivered ordered by total_sources (descending),
- * then hash, then size; when more files match than max_results, which ones
- * are returned depends on the order of publication.
+ * hit's name is then that of its first source); one with neither finds
+ * nothing. Hits are delivered ordered by total_sources (most first), then
+ * hash, then size; when more files match than max_results, which ones come
+ * back depends on the order of publication.
  * Returns the number of hits delivered (0 for an empty or impossible
- * query), or the callback's nonzero return value. info may be NULL. */
+ * query), or the callback's nonzero return value (use a negative one).
+ * info may be NULL. Uses about 45 KB of stack. */
 int sn_index_search(const struct sn_index *idx, const struct sn_index_query *q, sn_index_hit_fn *cb,
                     void *arg, struct sn_index_search_info *info);
 
@@ -186,7 +188,7 @@ typedef int sn_index_keyword_fn(void *arg, const char *kw, size_t len);
 int sn_index_foreach_keyword(const struct sn_index *idx, sn_index_keyword_fn *cb, void *arg);
 
 /* Check every internal invariant (back-pointers, counts, tables), in
- * O(size). 0 or SOVA_ERR_INTERNAL. For tests. */
+ * O(size). 0, SOVA_ERR_INTERNAL, or SOVA_ERR_NOMEM. For tests. */
 int sn_index_check(const struct sn_index *idx);
 
 #endif

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "sn_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -132,10 +133,16 @@ static void on_publish(struct sn_peer *p, const struct msg_publish *pub)
         }
     }
     p->d->counters.publishes += ack->accepted;
-    if (ack->rejected > 0)
-        log_warn("sn", "%s: PUBLISH: %u of %zu records rejected, first: %s", link_name(p->link),
-                 ack->rejected, pub->n_records, sova_err_str(first_rc));
     link_send(p->link, &m);
+    if (ack->rejected > 0) {
+        char text[160];
+        snprintf(text, sizeof(text), "%u of %zu records rejected: %s (limits: %llu files, %llu "
+                 "name bytes per peer)", ack->rejected, pub->n_records, sova_err_str(first_rc),
+                 (unsigned long long)p->d->s->max_files_per_peer,
+                 (unsigned long long)p->d->s->max_name_bytes_per_peer);
+        log_warn("sn", "%s: PUBLISH: %s", link_name(p->link), text);
+        link_send_error(p->link, ack->first_error, MSG_PUBLISH, text);
+    }
 }
 
 /* Builds SEARCH_RESULT hits from index hits, leaving out the asker. */
