@@ -194,8 +194,8 @@ static int apply_value(const struct config_option *opt, void *settings, const ch
     }
     case CONFIG_BOOL:
         if (parse_bool(value, field) != 0) {
-            err_set(err, errlen, "option '%s': '%s' is not true/false/yes/no/on/off/1/0",
-                    opt->name, value);
+            err_set(err, errlen, "option '%s': '%s' is not true/false/yes/no/on/off/1/0", opt->name,
+                    value);
             return SOVA_ERR_CONFIG;
         }
         return 0;
@@ -281,8 +281,7 @@ static int load_handler(void *user, const char *section, const char *name, const
     return ctx->rc == 0;
 }
 
-static int finish_load(struct load_ctx *ctx, int line, const char *origin, char *err,
-                       size_t errlen)
+static int finish_load(struct load_ctx *ctx, int line, const char *origin, char *err, size_t errlen)
 {
     free(ctx->seen);
     if (line == -1) {
@@ -363,8 +362,7 @@ static void format_value(const struct config_option *opt, const void *settings, 
 
 static bool is_string_type(enum config_type t)
 {
-    return t == CONFIG_STRING || t == CONFIG_PATH || t == CONFIG_ENDPOINT ||
-           t == CONFIG_ENDPOINTS;
+    return t == CONFIG_STRING || t == CONFIG_PATH || t == CONFIG_ENDPOINT || t == CONFIG_ENDPOINTS;
 }
 
 void config_print(const struct config_schema *schema, const void *settings, FILE *out)
@@ -385,9 +383,12 @@ void config_print(const struct config_schema *schema, const void *settings, FILE
 void config_print_help(const struct config_schema *schema, FILE *out)
 {
     static const char *const metavar[] = {
-        [CONFIG_STRING] = "TEXT",    [CONFIG_PATH] = "PATH",
-        [CONFIG_UINT] = "N",         [CONFIG_BOOL] = "BOOL",
-        [CONFIG_LOGLEVEL] = "LEVEL", [CONFIG_ENDPOINT] = "HOST:PORT",
+        [CONFIG_STRING] = "TEXT",
+        [CONFIG_PATH] = "PATH",
+        [CONFIG_UINT] = "N",
+        [CONFIG_BOOL] = "BOOL",
+        [CONFIG_LOGLEVEL] = "LEVEL",
+        [CONFIG_ENDPOINT] = "HOST:PORT",
         [CONFIG_ENDPOINTS] = "HOST:PORT[,...]",
     };
     for (size_t i = 0; i < schema->count; i++) {

@@ -10,11 +10,11 @@
 enum sova_err {
     SOVA_OK = 0,
     /* generic */
-    SOVA_ERR_NOMEM = -1,    /* allocation failed */
-    SOVA_ERR_IO = -2,       /* read/write/open failed (errno tells more) */
-    SOVA_ERR_INVALID = -3,  /* bad argument from the caller */
-    SOVA_ERR_INTERNAL = -4, /* an invariant failed; a bug */
-    SOVA_ERR_TIMEOUT = -5,  /* the remote did not answer in time */
+    SOVA_ERR_NOMEM = -1,     /* allocation failed */
+    SOVA_ERR_IO = -2,        /* read/write/open failed (errno tells more) */
+    SOVA_ERR_INVALID = -3,   /* bad argument from the caller */
+    SOVA_ERR_INTERNAL = -4,  /* an invariant failed; a bug */
+    SOVA_ERR_TIMEOUT = -5,   /* the remote did not answer in time */
     SOVA_ERR_NOT_FOUND = -6, /* no such file, peer or record */
     /* wire decoding */
     SOVA_ERR_TRUNCATED = -10,    /* a field runs past the end of its buffer */

@@ -13,8 +13,8 @@
 #include <string.h>
 
 #define EVLOOP_MAX_LISTENERS 4
-#define EVLOOP_BACKLOG 1024
-#define EVLOOP_HOST_MAX 256
+#define EVLOOP_BACKLOG       1024
+#define EVLOOP_HOST_MAX      256
 
 struct listener_slot {
     struct evconnlistener *lev;
@@ -86,8 +86,8 @@ struct event_base *evloop_base(const struct evloop *loop)
     return loop->base;
 }
 
-static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
-                      int len, void *arg)
+static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int len,
+                      void *arg)
 {
     struct listener_slot *slot = arg;
     (void)lev;
@@ -104,8 +104,7 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
 }
 
 int evloop_listen(struct evloop *loop, const char *endpoint, evloop_accept_fn *cb, void *arg,
-                  struct sockaddr_storage *bound, socklen_t *bound_len, char *err,
-                  size_t errlen)
+                  struct sockaddr_storage *bound, socklen_t *bound_len, char *err, size_t errlen)
 {
     char host[EVLOOP_HOST_MAX];
     char port_str[8];
@@ -130,10 +129,10 @@ int evloop_listen(struct evloop *loop, const char *endpoint, evloop_accept_fn *c
     slot->arg = arg;
     /* For "[::]" we clear IPV6_V6ONLY through the default of Linux
      * (bindv6only=0), so one socket takes IPv4 too. */
-    slot->lev = evconnlistener_new_bind(loop->base, on_accept, slot,
-                                        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-                                            LEV_OPT_CLOSE_ON_EXEC,
-                                        EVLOOP_BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
+    slot->lev =
+        evconnlistener_new_bind(loop->base, on_accept, slot,
+                                LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+                                EVLOOP_BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
     evutil_freeaddrinfo(ai);
     if (slot->lev == NULL) {
         snprintf(err, errlen, "cannot listen on %s: %s", endpoint, strerror(errno));

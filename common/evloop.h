@@ -30,8 +30,7 @@ struct event_base *evloop_base(const struct evloop *loop);
  * has IPv6). The bound address (port 0 picks one) goes to bound/bound_len if
  * not NULL. 0, SOVA_ERR_INVALID or SOVA_ERR_IO with err filled. */
 int evloop_listen(struct evloop *loop, const char *endpoint, evloop_accept_fn *cb, void *arg,
-                  struct sockaddr_storage *bound, socklen_t *bound_len, char *err,
-                  size_t errlen);
+                  struct sockaddr_storage *bound, socklen_t *bound_len, char *err, size_t errlen);
 
 /* Resolve "HOST:PORT" (numeric or a name, via evdns) to TCP addresses. The
  * callback runs exactly once: from the loop for names, and possibly before

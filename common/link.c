@@ -16,7 +16,7 @@
 
 /* How long a closing link may take to flush its last frames (the ERROR). */
 #define LINK_FLUSH_TIMEOUT_MS 2000
-#define LINK_NAME_MAX 64
+#define LINK_NAME_MAX         64
 
 enum link_state {
     LINK_TLS,     /* TLS handshake running */
@@ -108,8 +108,9 @@ static void describe_ssl_failure(struct link *l, char *buf, size_t cap)
     int sock_err = EVUTIL_SOCKET_ERROR();
     if (sock_err == 0 && e != 0)
         sock_err = ERR_GET_REASON(e);
-    snprintf(buf, cap, "%s", sock_err && sock_err != EIO ? evutil_socket_error_to_string(sock_err)
-                                                       : "connection failed or closed by remote");
+    snprintf(buf, cap, "%s",
+             sock_err && sock_err != EIO ? evutil_socket_error_to_string(sock_err)
+                                         : "connection failed or closed by remote");
 }
 
 static void enter_closing(struct link *l, int why)

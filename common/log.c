@@ -7,7 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOG_LINE_MAX 1024
+#define LOG_LINE_MAX   1024
 #define LOG_NODE_SHORT 8
 
 static enum sova_log_level log_level = SOVA_LOG_INFO;
@@ -62,8 +62,8 @@ void sova_log(enum sova_log_level level, const char *module, const char *fmt, ..
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s%s%s%s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, sova_log_level_name(level), module,
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000, sova_log_level_name(level), module,
                      log_node[0] ? " [" : "", log_node, log_node[0] ? "]" : "");
     if (n < 0)
         return;

@@ -22,23 +22,22 @@ static void print_version(void)
 
 static void print_help(FILE *out)
 {
-    fprintf(out,
-            "Usage: sova-peer [--state-dir DIR] COMMAND [ARGS]...\n"
-            "       sova-peer --version | --help\n"
-            "\n"
-            "Commands:\n"
-            "  run [--config FILE] [OPTION VALUE]...  run the peer daemon\n"
-            "  status [--json]                        what the daemon is doing\n"
-            "  search WORDS... [--max N] [--json]     files whose names have all WORDS\n"
-            "  get HASH [--out PATH] [--json]         download a file by content hash;\n"
-            "                                         exits 0 only once it is verified\n"
-            "  downloads [--json]                     downloads, running and past\n"
-            "  id                                     print this peer's node ID\n"
-            "                                         (creates the identity on first use)\n"
-            "  print-config [OPTION VALUE]...         print the effective configuration\n"
-            "\n"
-            "Options of run (also valid in the config file, see sova.conf(5)):\n"
-            "  --config FILE                      read options from FILE first\n");
+    fprintf(out, "Usage: sova-peer [--state-dir DIR] COMMAND [ARGS]...\n"
+                 "       sova-peer --version | --help\n"
+                 "\n"
+                 "Commands:\n"
+                 "  run [--config FILE] [OPTION VALUE]...  run the peer daemon\n"
+                 "  status [--json]                        what the daemon is doing\n"
+                 "  search WORDS... [--max N] [--json]     files whose names have all WORDS\n"
+                 "  get HASH [--out PATH] [--json]         download a file by content hash;\n"
+                 "                                         exits 0 only once it is verified\n"
+                 "  downloads [--json]                     downloads, running and past\n"
+                 "  id                                     print this peer's node ID\n"
+                 "                                         (creates the identity on first use)\n"
+                 "  print-config [OPTION VALUE]...         print the effective configuration\n"
+                 "\n"
+                 "Options of run (also valid in the config file, see sova.conf(5)):\n"
+                 "  --config FILE                      read options from FILE first\n");
     config_print_help(&op_config_schema, out);
 }
 

@@ -15,9 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CLI_TIMEOUT_MS       10000 /* a reply line must come within this */
-#define CLI_GET_IDLE_MS      120000 /* a get waits this long without progress lines */
-#define CLI_HINT             "is `sova-peer run` running with this --state-dir?"
+#define CLI_TIMEOUT_MS  10000  /* a reply line must come within this */
+#define CLI_GET_IDLE_MS 120000 /* a get waits this long without progress lines */
+#define CLI_HINT        "is `sova-peer run` running with this --state-dir?"
 
 struct cli_opts {
     bool json;
@@ -100,8 +100,8 @@ static int print_status(json_t *line, void *arg)
     printf("shares        %" PRId64 " files, %s%s; %" PRId64 " published\n", jint(shares, "files"),
            shared, json_is_true(json_object_get(shares, "scanning")) ? " (scanning)" : "",
            jint(line, "published"));
-    printf("transfers     %" PRId64 " downloads running; %" PRId64 " peers connected to us, %" PRId64
-           " uploading, %s sent\n",
+    printf("transfers     %" PRId64 " downloads running; %" PRId64
+           " peers connected to us, %" PRId64 " uploading, %s sent\n",
            jint(line, "downloads_running"), jint(up, "connected"), jint(up, "active"), sent);
     printf("uptime        %" PRId64 " s\n", jint(line, "uptime_s"));
     return 0;
@@ -147,8 +147,8 @@ static void draw_bar(struct get_state *g, json_t *p)
     }
     int fill = pct * 30 / 100;
     fprintf(stderr, "\r[%.*s%.*s] %3d%%  %s/s  ETA %s  sources %" PRId64 "/%" PRId64 "   ", fill,
-            "##############################", 30 - fill, "..............................", pct,
-            r, eta, jint(json_object_get(p, "sources"), "connected"),
+            "##############################", 30 - fill, "..............................", pct, r,
+            eta, jint(json_object_get(p, "sources"), "connected"),
             jint(json_object_get(p, "sources"), "known"));
     g->drew = true;
 }
@@ -298,7 +298,8 @@ int op_cli_run(const char *cmd, int argc, char **argv,
     char *line = json_dumps(req, JSON_COMPACT);
     struct ctl_request parsed;
     char err[CTL_ERR_MAX];
-    int rc = line ? ctl_request_decode(line, strlen(line), &parsed, err, sizeof(err)) : SOVA_ERR_NOMEM;
+    int rc =
+        line ? ctl_request_decode(line, strlen(line), &parsed, err, sizeof(err)) : SOVA_ERR_NOMEM;
     free(line);
     if (rc != 0) {
         fprintf(stderr, "sova-peer: %s\n", rc == SOVA_ERR_NOMEM ? "out of memory" : err);

@@ -15,7 +15,8 @@
 
 static const struct config_option op_options[] = {
     OPT("state-dir", CONFIG_PATH, NULL, 0, 0, state_dir,
-        "identity, state and control socket (default: $XDG_STATE_HOME/sova or ~/.local/state/sova)"),
+        "identity, state and control socket (default: $XDG_STATE_HOME/sova or "
+        "~/.local/state/sova)"),
     OPT("bootstrap", CONFIG_ENDPOINTS, NULL, 0, 0, bootstrap, "supernode(s) to attach to"),
     OPT("federation-ca", CONFIG_PATH, NULL, 0, 0, federation_ca,
         "federation root certificate supernodes must chain to"),
@@ -40,8 +41,7 @@ const struct config_schema op_config_schema = {
     .count = sizeof(op_options) / sizeof(op_options[0]),
 };
 
-int op_settings_load(struct op_settings *s, int argc, char *const *argv, char *err,
-                     size_t errlen)
+int op_settings_load(struct op_settings *s, int argc, char *const *argv, char *err, size_t errlen)
 {
     memset(s, 0, sizeof(*s));
     int rc = config_load_argv(&op_config_schema, s, argc, argv, err, errlen);

@@ -26,8 +26,7 @@ struct op_settings {
 extern const struct config_schema op_config_schema;
 
 /* Defaults, the --config file, then the command line, into s. */
-int op_settings_load(struct op_settings *s, int argc, char *const *argv, char *err,
-                     size_t errlen);
+int op_settings_load(struct op_settings *s, int argc, char *const *argv, char *err, size_t errlen);
 void op_settings_free(struct op_settings *s);
 
 #endif

@@ -29,10 +29,9 @@ static void reply_status(struct op_daemon *d, struct ctl_conn *conn)
         "{s:s, s:s, s:s, s:{s:o, s:s, s:b}, s:o, s:s, s:s, s:{s:I, s:I, s:b}, s:I, "
         "s:{s:I, s:I, s:I}, s:I}",
         "role", "peer", "id", identity_id_str(d->id), "listen", d->listen_str, "supernode", "id",
-        sn ? json_string(sn) : json_null(), "endpoint", op_session_endpoint(d->session),
-        "attached", op_session_attached(d->session), "observed",
-        addr_json(op_session_observed(d->session)), "reachability", "unknown",
-        "reachability_reason",
+        sn ? json_string(sn) : json_null(), "endpoint", op_session_endpoint(d->session), "attached",
+        op_session_attached(d->session), "observed", addr_json(op_session_observed(d->session)),
+        "reachability", "unknown", "reachability_reason",
         "not checked: dial-back and UPnP come with NAT traversal; peers reach us at the "
         "addresses the supernode records",
         "shares", "files", (json_int_t)(res ? res->n_files : 0), "bytes", (json_int_t)bytes,
@@ -50,16 +49,14 @@ static void reply_status(struct op_daemon *d, struct ctl_conn *conn)
 static json_t *progress_json(const struct op_fetch_progress *p)
 {
     static const char *const states[] = {"running", "complete", "failed"};
-    json_t *o = json_pack("{s:o, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:{s:I, s:I, s:I}}",
-                          "hash", ctl_json_hex32(p->hash), "name", p->name, "size",
-                          (json_int_t)p->size, "bytes_have", (json_int_t)p->bytes_have,
-                          "chunks_have", (json_int_t)p->chunks_have, "chunks", (json_int_t)p->n_chunks,
-                          "chunks_fetched", (json_int_t)p->chunks_fetched, "chunks_failed",
-                          (json_int_t)p->chunks_failed, "rate_bps", (json_int_t)p->rate_bps,
-                          "state", states[p->state], "sources", "known",
-                          (json_int_t)p->sources_known, "connected",
-                          (json_int_t)p->sources_connected, "banned",
-                          (json_int_t)p->sources_banned);
+    json_t *o = json_pack(
+        "{s:o, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:{s:I, s:I, s:I}}", "hash",
+        ctl_json_hex32(p->hash), "name", p->name, "size", (json_int_t)p->size, "bytes_have",
+        (json_int_t)p->bytes_have, "chunks_have", (json_int_t)p->chunks_have, "chunks",
+        (json_int_t)p->n_chunks, "chunks_fetched", (json_int_t)p->chunks_fetched, "chunks_failed",
+        (json_int_t)p->chunks_failed, "rate_bps", (json_int_t)p->rate_bps, "state",
+        states[p->state], "sources", "known", (json_int_t)p->sources_known, "connected",
+        (json_int_t)p->sources_connected, "banned", (json_int_t)p->sources_banned);
     if (o && p->path)
         json_object_set_new(o, "path", json_string(p->path));
     if (o && p->via)
@@ -234,10 +231,10 @@ static json_t *hits_json(const struct msg_search_result *r)
     json_t *list = json_array();
     for (size_t i = 0; i < r->n_hits; i++) {
         const struct msg_hit *h = &r->hits[i];
-        json_array_append_new(list, json_pack("{s:o, s:I, s:s%, s:I}", "hash",
-                                              ctl_json_hex32(h->hash), "size", (json_int_t)h->size,
-                                              "name", h->name.ptr, h->name.len, "sources",
-                                              (json_int_t)h->n_sources));
+        json_array_append_new(list,
+                              json_pack("{s:o, s:I, s:s%, s:I}", "hash", ctl_json_hex32(h->hash),
+                                        "size", (json_int_t)h->size, "name", h->name.ptr,
+                                        h->name.len, "sources", (json_int_t)h->n_sources));
     }
     return list;
 }

@@ -225,8 +225,7 @@ static void on_search_result(struct op_daemon *d, const struct msg_search_result
 {
     for (size_t i = 0; i < r->n_hits; i++) {
         hit_remember(d, &r->hits[i]);
-        op_fetch_add_sources(d->fetcher, r->hits[i].hash, r->hits[i].sources,
-                             r->hits[i].n_sources);
+        op_fetch_add_sources(d->fetcher, r->hits[i].hash, r->hits[i].sources, r->hits[i].n_sources);
     }
     for (struct op_query *q = d->queries; q; q = q->next) {
         if (q->id == r->query_id) {

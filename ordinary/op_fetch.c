@@ -1,10 +1,10 @@
-/* op_fetch.c - downloads: sources, manifest, chunks, verification.
- * The part file and the final whole-file check are in op_fetch_file.c. */
-#include "op_fetch.h"
+/* op_fetch.c - downloads: their life (start, resume, progress, end) and the
+ * API. One source's protocol is in op_fetch_source.c; the part file and the
+ * final whole-file check in op_fetch_file.c. */
+#define SOVA_OP_FETCH_INTERNAL
 #include "err.h"
 #include "log.h"
-#include "op_fetch_file.h"
-#include "op_sched.h"
+#include "op_fetch_int.h"
 #include "op_share.h"
 
 #include <openssl/evp.h>
@@ -13,92 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FETCH_RETRY_MIN_MS     500   /* first reconnect to a source */
-#define FETCH_RETRY_MAX_MS     10000 /* reconnect cap */
-#define FETCH_TICK_MS          1000  /* progress heartbeat and stall checks */
-#define FETCH_NOTIFY_MIN_MS    200   /* progress to watchers at most this often */
-#define FETCH_FIND_SOURCES_MS  10000 /* ask the supernode again when stalled this long */
-#define FETCH_MANIFEST_PAGE    1024  /* chunk hashes asked per MANIFEST_GET */
-
-struct fetch_chunk { /* a chunk being received from one source */
-    int64_t index;   /* -1: slot free */
-    uint32_t got;
-    uint32_t len;
-    uint8_t *data;   /* len bytes, allocated once per slot */
-    uint32_t cap;
-};
-
-enum source_state { SRC_IDLE, SRC_CONNECTING, SRC_OPEN, SRC_BANNED };
-
-struct fetch_source {
-    struct download *dl;
-    unsigned idx; /* scheduler index */
-    uint8_t peer_id[WIRE_ID_LEN];
-    char short_id[NODE_ID_SHORT_LEN + 1];
-    struct wire_addr addrs[WIRE_MAX_ADDRS];
-    size_t n_addrs, next_addr;
-    enum source_state state;
-    struct link *link;
-    struct event *retry;
-    unsigned retry_ms;
-    bool manifest_asked;
-    struct fetch_chunk slots[OP_SCHED_PIPELINE];
-};
-
-struct op_fetch_watch {
-    struct download *dl;
-    op_fetch_watch_fn *fn;
-    void *arg;
-    struct op_fetch_watch *next;
-};
-
-struct download {
-    struct op_fetcher *f;
-    struct download *next;
-    uint8_t hash[WIRE_HASH_LEN];
-    char hex[2 * WIRE_HASH_LEN + 1];
-    char *name;
-    char *out_path; /* requested, may be NULL */
-    uint64_t size;
-    uint32_t chunk_size, n_chunks;
-    uint8_t *chunk_hashes; /* n_chunks * 32, once known */
-    uint32_t manifest_have; /* hashes received so far (paged) */
-    struct fetch_source *manifest_from;
-    struct op_sched *sched;
-    struct fetch_file *file;
-    struct fetch_source sources[OP_SCHED_MAX_SOURCES];
-    unsigned n_sources;
-    struct op_fetch_watch *watchers;
-    struct event *tick;
-    enum op_fetch_state state;
-    char *final_path;
-    char error[256];
-    uint32_t chunks_fetched, chunks_failed;
-    uint64_t rate_bps, bytes_this_tick;
-    uint64_t last_notify_ms, last_progress_ms, last_find_ms;
-};
-
-struct op_fetcher {
-    struct op_fetch_env env;
-    struct download *downloads;
-};
-
-static void source_connect(struct fetch_source *s);
-static void download_pump(struct download *dl);
-static void download_fail(struct download *dl, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void set_timer_ms(struct event *ev, unsigned ms)
+void fetch_set_timer_ms(struct event *ev, unsigned ms)
 {
     struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
     evtimer_add(ev, &tv);
-}
-
-static uint32_t chunk_len(const struct download *dl, uint32_t index)
-{
-    uint64_t start = (uint64_t)index * dl->chunk_size;
-    uint64_t left = dl->size - start;
-    return left < dl->chunk_size ? (uint32_t)left : dl->chunk_size;
 }
 
 /* ---- progress ---------------------------------------------------------------- */
@@ -171,7 +89,7 @@ static void download_end(struct download *dl)
     notify(dl, true);
 }
 
-static void download_fail(struct download *dl, const char *fmt, ...)
+void download_fail(struct download *dl, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -198,8 +116,9 @@ static void download_finished(struct download *dl)
     dl->final_path = path;
     op_store_download_set_state(dl->f->env.store, dl->hash, OP_DOWNLOAD_COMPLETE);
     dl->state = OP_FETCH_DONE;
-    log_info("fetch", "%.16s: complete, %llu bytes verified, saved as %s (%u chunks fetched, %u "
-                      "failed verification)",
+    log_info("fetch",
+             "%.16s: complete, %llu bytes verified, saved as %s (%u chunks fetched, %u "
+             "failed verification)",
              dl->hex, (unsigned long long)dl->size, path, dl->chunks_fetched, dl->chunks_failed);
     download_end(dl);
 }
@@ -208,8 +127,9 @@ static void on_file_hashed(bool match, void *arg)
 {
     struct download *dl = arg;
     if (!match) {
-        download_fail(dl, "the whole file does not hash to %s although every chunk verified: "
-                          "the manifest from %s was wrong",
+        download_fail(dl,
+                      "the whole file does not hash to %s although every chunk verified: "
+                      "the manifest from %s was wrong",
                       dl->hex, dl->manifest_from ? dl->manifest_from->short_id : "a source");
         return;
     }
@@ -218,313 +138,7 @@ static void on_file_hashed(bool match, void *arg)
 
 /* ---- sources ------------------------------------------------------------------- */
 
-static void source_schedule_retry(struct fetch_source *s)
-{
-    if (s->state == SRC_BANNED || s->dl->state != OP_FETCH_RUNNING)
-        return;
-    s->state = SRC_IDLE;
-    unsigned jitter = s->retry_ms / 4 ? (unsigned)(random() % (s->retry_ms / 4)) : 0;
-    set_timer_ms(s->retry, s->retry_ms + jitter);
-    s->retry_ms = s->retry_ms * 2 > FETCH_RETRY_MAX_MS ? FETCH_RETRY_MAX_MS : s->retry_ms * 2;
-    /* Its address may have changed (a restarted peer): ask the supernode. */
-    if (s->dl->f->env.locate)
-        s->dl->f->env.locate(s->peer_id, s->dl->f->env.arg);
-}
-
-static void source_release_slots(struct fetch_source *s)
-{
-    for (unsigned i = 0; i < OP_SCHED_PIPELINE; i++)
-        s->slots[i].index = -1;
-    if (s->dl->sched)
-        op_sched_source_lost(s->dl->sched, s->idx);
-}
-
-static void send_manifest_get(struct fetch_source *s)
-{
-    struct download *dl = s->dl;
-    struct msg m = {.type = MSG_MANIFEST_GET};
-    memcpy(m.u.manifest_get.hash, dl->hash, WIRE_HASH_LEN);
-    m.u.manifest_get.first_chunk = dl->manifest_have;
-    uint32_t left = dl->n_chunks - dl->manifest_have;
-    m.u.manifest_get.count = left < FETCH_MANIFEST_PAGE ? left : FETCH_MANIFEST_PAGE;
-    dl->manifest_from = s;
-    s->manifest_asked = true;
-    link_send(s->link, &m);
-}
-
-/* Give source as many chunk requests as its pipeline allows. */
-static void source_request(struct fetch_source *s)
-{
-    struct download *dl = s->dl;
-    if (s->state != SRC_OPEN || dl->sched == NULL || dl->state != OP_FETCH_RUNNING)
-        return;
-    for (unsigned i = 0; i < OP_SCHED_PIPELINE; i++) {
-        struct fetch_chunk *slot = &s->slots[i];
-        if (slot->index >= 0)
-            continue;
-        int64_t c = op_sched_next(dl->sched, s->idx);
-        if (c < 0)
-            return;
-        uint32_t len = chunk_len(dl, (uint32_t)c);
-        if (slot->cap < len) {
-            uint8_t *p = realloc(slot->data, len);
-            if (p == NULL) {
-                op_sched_done(dl->sched, (uint32_t)c, s->idx, true); /* never */
-                return;
-            }
-            slot->data = p;
-            slot->cap = len;
-        }
-        slot->index = c;
-        slot->got = 0;
-        slot->len = len;
-        struct msg m = {.type = MSG_GET};
-        memcpy(m.u.get.hash, dl->hash, WIRE_HASH_LEN);
-        m.u.get.first_chunk = (uint32_t)c;
-        m.u.get.count = 1;
-        link_send(s->link, &m);
-    }
-}
-
-static void on_source_opened(struct link *l, void *arg)
-{
-    struct fetch_source *s = arg;
-    s->state = SRC_OPEN;
-    s->retry_ms = FETCH_RETRY_MIN_MS;
-    log_info("fetch", "%.16s: connected to source %s (direct)", s->dl->hex, link_name(l));
-    download_pump(s->dl);
-}
-
-static void source_bad_chunk(struct fetch_source *s, uint32_t chunk, const char *why)
-{
-    struct download *dl = s->dl;
-    dl->chunks_failed++;
-    uint32_t failures = 0;
-    op_store_bad_source_record(dl->f->env.store, dl->hash, s->peer_id, &failures);
-    bool banned = op_sched_done(dl->sched, chunk, s->idx, false);
-    log_warn("fetch", "%.16s: chunk %u from %s %s (failure %u of this source)", dl->hex, chunk,
-             s->short_id, why, failures);
-    if (banned) {
-        log_warn("fetch", "%.16s: source %s banned for this download after %d bad chunks",
-                 dl->hex, s->short_id, OP_SCHED_MAX_FAILURES);
-        s->state = SRC_BANNED;
-        source_release_slots(s);
-        if (s->link)
-            link_close(s->link, MSG_ERR_BAD_VALUE, "sent data that failed verification");
-    }
-}
-
-static void chunk_complete(struct fetch_source *s, struct fetch_chunk *slot)
-{
-    struct download *dl = s->dl;
-    uint32_t index = (uint32_t)slot->index;
-    slot->index = -1;
-    uint8_t digest[WIRE_HASH_LEN];
-    unsigned dlen = 0;
-    EVP_Digest(slot->data, slot->len, digest, &dlen, EVP_sha256(), NULL);
-    if (memcmp(digest, dl->chunk_hashes + (size_t)index * WIRE_HASH_LEN, WIRE_HASH_LEN) != 0) {
-        source_bad_chunk(s, index, "failed verification, discarded");
-        return;
-    }
-    if (op_sched_have(dl->sched, index)) {
-        op_sched_done(dl->sched, index, s->idx, true); /* an end-game duplicate */
-        return;
-    }
-    char err[256];
-    if (fetch_file_store_chunk(dl->file, index, slot->data, slot->len, err, sizeof(err)) != 0) {
-        download_fail(dl, "%s", err);
-        return;
-    }
-    op_sched_done(dl->sched, index, s->idx, true);
-    dl->chunks_fetched++;
-    dl->last_progress_ms = link_now_ms();
-}
-
-static void on_data(struct fetch_source *s, const struct msg_data *d)
-{
-    struct download *dl = s->dl;
-    struct fetch_chunk *slot = NULL;
-    for (unsigned i = 0; i < OP_SCHED_PIPELINE; i++)
-        if (s->slots[i].index == (int64_t)d->chunk_index)
-            slot = &s->slots[i];
-    if (memcmp(d->hash, dl->hash, WIRE_HASH_LEN) != 0 || slot == NULL ||
-        d->offset != slot->got || d->data.len > slot->len - slot->got) {
-        log_warn("fetch", "%.16s: source %s sent DATA we did not ask for (chunk %u offset %u)",
-                 dl->hex, s->short_id, d->chunk_index, d->offset);
-        link_close(s->link, MSG_ERR_PROTOCOL, "unexpected DATA");
-        return;
-    }
-    memcpy(slot->data + slot->got, d->data.ptr, d->data.len);
-    slot->got += (uint32_t)d->data.len;
-    dl->bytes_this_tick += d->data.len;
-    if (slot->got == slot->len)
-        chunk_complete(s, slot);
-    download_pump(dl);
-}
-
-static void on_manifest(struct fetch_source *s, const struct msg_manifest *m)
-{
-    struct download *dl = s->dl;
-    if (memcmp(m->hash, dl->hash, WIRE_HASH_LEN) != 0 || m->file_size != dl->size ||
-        m->chunk_size != dl->chunk_size || m->first_chunk != dl->manifest_have ||
-        m->n_chunk_hashes == 0 || m->n_chunk_hashes > dl->n_chunks - dl->manifest_have) {
-        log_warn("fetch", "%.16s: source %s sent a MANIFEST that does not fit (size %llu, chunk "
-                          "size %u, first %u, %zu hashes)",
-                 dl->hex, s->short_id, (unsigned long long)m->file_size, m->chunk_size,
-                 m->first_chunk, m->n_chunk_hashes);
-        s->state = SRC_BANNED;
-        link_close(s->link, MSG_ERR_BAD_VALUE, "manifest does not match the file");
-        return;
-    }
-    memcpy(dl->chunk_hashes + (size_t)dl->manifest_have * WIRE_HASH_LEN, m->chunk_hashes,
-           m->n_chunk_hashes * WIRE_HASH_LEN);
-    dl->manifest_have += (uint32_t)m->n_chunk_hashes;
-    if (dl->manifest_have < dl->n_chunks) {
-        send_manifest_get(s);
-        return;
-    }
-    op_store_download_set_manifest(dl->f->env.store, dl->hash, dl->chunk_hashes, dl->n_chunks);
-    dl->sched = op_sched_new(dl->n_chunks, NULL);
-    if (dl->sched == NULL) {
-        download_fail(dl, "out of memory");
-        return;
-    }
-    log_info("fetch", "%.16s: manifest of %u chunks from %s", dl->hex, dl->n_chunks, s->short_id);
-    download_pump(dl);
-}
-
-static void on_source_message(struct link *l, const struct msg *m, void *arg)
-{
-    struct fetch_source *s = arg;
-    (void)l;
-    if (s->dl->state != OP_FETCH_RUNNING)
-        return;
-    switch (m->type) {
-    case MSG_DATA:
-        on_data(s, &m->u.data);
-        return;
-    case MSG_MANIFEST:
-        on_manifest(s, &m->u.manifest);
-        return;
-    case MSG_ERROR:
-        /* e.g. NOT_FOUND: the source no longer shares the file. */
-        if (m->u.error.code == MSG_ERR_NOT_FOUND) {
-            s->state = SRC_BANNED;
-            source_release_slots(s);
-            link_close(s->link, 0, NULL);
-        }
-        return;
-    default:
-        link_send_error(s->link, MSG_ERR_PROTOCOL, m->type, "unexpected message");
-    }
-}
-
-static void on_source_closed(struct link *l, int why, void *arg)
-{
-    struct fetch_source *s = arg;
-    (void)l;
-    s->link = NULL;
-    if (s->dl->manifest_from == s && s->dl->manifest_have < s->dl->n_chunks)
-        s->dl->manifest_from = NULL;
-    s->manifest_asked = false;
-    source_release_slots(s);
-    if (s->state == SRC_BANNED || s->dl->state != OP_FETCH_RUNNING)
-        return;
-    log_info("fetch", "%.16s: source %s unavailable (%s), retrying", s->dl->hex, s->short_id,
-             why ? sova_err_str(why) : "closed");
-    source_schedule_retry(s);
-    download_pump(s->dl);
-}
-
-static const struct link_hooks source_hooks = {
-    .opened = on_source_opened,
-    .message = on_source_message,
-    .closed = on_source_closed,
-};
-
-static void source_connect(struct fetch_source *s)
-{
-    struct download *dl = s->dl;
-    const struct op_fetch_env *env = &dl->f->env;
-    if (s->n_addrs == 0 || s->state != SRC_IDLE) {
-        if (s->n_addrs == 0)
-            source_schedule_retry(s);
-        return;
-    }
-    const struct wire_addr *a = &s->addrs[s->next_addr++ % s->n_addrs];
-    struct sockaddr_storage ss;
-    socklen_t len = wire_addr_to_sockaddr(a, &ss);
-    SSL *ssl = NULL;
-    if (len == 0 || tls_ctx_client(env->tls, TLS_EXPECT_PEER_ID, s->peer_id, &ssl) != 0) {
-        source_schedule_retry(s);
-        return;
-    }
-    s->state = SRC_CONNECTING;
-    s->link = link_connect(env->base, (struct sockaddr *)&ss, len, ssl, env->params, &source_hooks,
-                           s);
-    if (s->link == NULL)
-        source_schedule_retry(s);
-}
-
-static void on_source_retry(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    source_connect(arg);
-}
-
-static struct fetch_source *source_find(struct download *dl, const uint8_t peer_id[WIRE_ID_LEN])
-{
-    for (unsigned i = 0; i < dl->n_sources; i++)
-        if (memcmp(dl->sources[i].peer_id, peer_id, WIRE_ID_LEN) == 0)
-            return &dl->sources[i];
-    return NULL;
-}
-
-static void source_set_addrs(struct fetch_source *s, const struct wire_addr *addrs, size_t n)
-{
-    s->n_addrs = n < WIRE_MAX_ADDRS ? n : WIRE_MAX_ADDRS;
-    memcpy(s->addrs, addrs, s->n_addrs * sizeof(*addrs));
-    s->next_addr = 0;
-}
-
-static void source_add(struct download *dl, const struct msg_source *src)
-{
-    struct fetch_source *s = source_find(dl, src->peer_id);
-    if (s != NULL) {
-        if (src->n_addrs)
-            source_set_addrs(s, src->addrs, src->n_addrs);
-        return;
-    }
-    if (dl->n_sources == OP_SCHED_MAX_SOURCES)
-        return;
-    s = &dl->sources[dl->n_sources];
-    s->retry = evtimer_new(dl->f->env.base, on_source_retry, s);
-    if (s->retry == NULL)
-        return;
-    s->dl = dl;
-    s->idx = dl->n_sources++;
-    memcpy(s->peer_id, src->peer_id, WIRE_ID_LEN);
-    char id[NODE_ID_STR_LEN + 1];
-    node_id_format(src->peer_id, id);
-    snprintf(s->short_id, sizeof(s->short_id), "%.*s", NODE_ID_SHORT_LEN, id);
-    s->retry_ms = FETCH_RETRY_MIN_MS;
-    for (unsigned i = 0; i < OP_SCHED_PIPELINE; i++)
-        s->slots[i].index = -1;
-    source_set_addrs(s, src->addrs, src->n_addrs);
-    uint32_t failures = 0;
-    op_store_bad_source_failures(dl->f->env.store, dl->hash, s->peer_id, &failures);
-    if (failures >= OP_SCHED_MAX_FAILURES) {
-        s->state = SRC_BANNED; /* banned in an earlier run */
-        return;
-    }
-    source_connect(s);
-}
-
-/* ---- the download's engine ------------------------------------------------------ */
-
-/* Move everything forward: manifest first, then chunks, then the end. */
-static void download_pump(struct download *dl)
+void download_pump(struct download *dl)
 {
     if (dl->state != OP_FETCH_RUNNING)
         return;
@@ -533,7 +147,7 @@ static void download_pump(struct download *dl)
             return; /* a MANIFEST_GET is out */
         for (unsigned i = 0; i < dl->n_sources; i++) {
             if (dl->sources[i].state == SRC_OPEN) {
-                send_manifest_get(&dl->sources[i]);
+                source_send_manifest_get(&dl->sources[i]);
                 return;
             }
         }
@@ -569,7 +183,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         dl->f->env.find_sources(dl->hash, dl->name, dl->f->env.arg);
     }
     notify(dl, true);
-    set_timer_ms(dl->tick, FETCH_TICK_MS);
+    fetch_set_timer_ms(dl->tick, FETCH_TICK_MS);
 }
 
 static void download_free(struct download *dl)
@@ -647,7 +261,7 @@ static int download_open(struct op_fetcher *f, const struct op_store_download *r
     }
     dl->next = f->downloads;
     f->downloads = dl;
-    set_timer_ms(dl->tick, FETCH_TICK_MS);
+    fetch_set_timer_ms(dl->tick, FETCH_TICK_MS);
     *out = dl;
     return 0;
 }
@@ -736,8 +350,7 @@ int op_fetch_get(struct op_fetcher *f, const uint8_t hash[WIRE_HASH_LEN], const 
         if (rc == 0)
             rc = op_store_download_get(f->env.store, hash, &row, &found);
         if (rc != 0 || !found) {
-            snprintf(err, errlen, "cannot record the download: %s",
-                     op_store_errmsg(f->env.store));
+            snprintf(err, errlen, "cannot record the download: %s", op_store_errmsg(f->env.store));
             op_store_download_clear(&row);
             return rc ? rc : SOVA_ERR_IO;
         }

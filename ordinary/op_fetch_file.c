@@ -182,8 +182,8 @@ static void on_sync_timer(evutil_socket_t fd, short what, void *arg)
     sync_pending(arg);
 }
 
-int fetch_file_store_chunk(struct fetch_file *ff, uint32_t index, const uint8_t *data,
-                           uint32_t len, char *err, size_t errlen)
+int fetch_file_store_chunk(struct fetch_file *ff, uint32_t index, const uint8_t *data, uint32_t len,
+                           char *err, size_t errlen)
 {
     off_t off = (off_t)index * ff->chunk_size;
     for (uint32_t done = 0; done < len;) {

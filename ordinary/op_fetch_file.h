@@ -22,10 +22,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FETCH_PARTIAL_DIR ".sova-partial" /* inside the downloads folder */
-#define FETCH_VERIFY_CHUNKS_PER_TURN 4    /* chunks hashed per loop turn */
-#define FETCH_SYNC_CHUNKS 16              /* chunks made durable together (one fsync) */
-#define FETCH_SYNC_MS     250             /* ... or after this long */
+#define FETCH_PARTIAL_DIR            ".sova-partial" /* inside the downloads folder */
+#define FETCH_VERIFY_CHUNKS_PER_TURN 4               /* chunks hashed per loop turn */
+#define FETCH_SYNC_CHUNKS            16              /* chunks made durable together (one fsync) */
+#define FETCH_SYNC_MS                250             /* ... or after this long */
 
 struct fetch_file;
 
@@ -39,8 +39,8 @@ int fetch_file_open(struct event_base *base, const char *downloads_dir, const ch
  * marked verified in the store with its batch: after FETCH_SYNC_CHUNKS
  * chunks or FETCH_SYNC_MS, whichever comes first (fdatasync first, then one
  * store transaction), and at verify, commit and close. */
-int fetch_file_store_chunk(struct fetch_file *ff, uint32_t index, const uint8_t *data,
-                           uint32_t len, char *err, size_t errlen);
+int fetch_file_store_chunk(struct fetch_file *ff, uint32_t index, const uint8_t *data, uint32_t len,
+                           char *err, size_t errlen);
 
 /* Hash the whole part file incrementally; done(match) runs from the loop. */
 typedef void fetch_file_verified_fn(bool match, void *arg);

@@ -34,10 +34,10 @@ struct op_hit {
 struct op_query {
     uint64_t id;
     struct op_daemon *d;
-    struct ctl_conn *conn;      /* a CLI search or get; NULL for a background one */
+    struct ctl_conn *conn; /* a CLI search or get; NULL for a background one */
     uint8_t want_hash[WIRE_HASH_LEN];
-    bool by_hash;               /* looking for sources of want_hash */
-    struct ctl_get get;         /* the get that waits for sources, if any */
+    bool by_hash;       /* looking for sources of want_hash */
+    struct ctl_get get; /* the get that waits for sources, if any */
     struct event *timeout;
     struct op_query *next;
 };

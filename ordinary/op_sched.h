@@ -21,8 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define OP_SCHED_MAX_SOURCES 16
-#define OP_SCHED_PIPELINE    2 /* chunks in flight per source */
+#define OP_SCHED_MAX_SOURCES  16
+#define OP_SCHED_PIPELINE     2 /* chunks in flight per source */
 #define OP_SCHED_MAX_FAILURES 2 /* bad chunks before a source is banned */
 
 struct op_sched;

@@ -116,7 +116,8 @@ static void on_get(struct upload *u, const struct msg_chunk_range *r)
 {
     const struct op_share_file *f = lookup(u->srv, r->hash);
     if (f == NULL || r->first_chunk >= f->n_chunks) {
-        link_send_error(u->link, MSG_ERR_NOT_FOUND, MSG_GET, f ? "no such chunk" : "not shared here");
+        link_send_error(u->link, MSG_ERR_NOT_FOUND, MSG_GET,
+                        f ? "no such chunk" : "not shared here");
         return;
     }
     if (u->count == OP_SERVE_MAX_QUEUED_GETS || r->count > OP_SERVE_MAX_GET_CHUNKS) {
@@ -172,7 +173,8 @@ static void pump(struct upload *u)
         }
         uint64_t chunk_start = (uint64_t)q->next_chunk * u->file->chunk_size;
         uint64_t chunk_left = u->file->size - chunk_start;
-        uint32_t clen = chunk_left < u->file->chunk_size ? (uint32_t)chunk_left : u->file->chunk_size;
+        uint32_t clen =
+            chunk_left < u->file->chunk_size ? (uint32_t)chunk_left : u->file->chunk_size;
         uint32_t want = clen - u->offset;
         if (want > OP_SERVE_FRAME_DATA)
             want = OP_SERVE_FRAME_DATA;
@@ -267,7 +269,8 @@ static void on_closed(struct link *l, int why, void *arg)
         u->srv->stats.links--;
     if (u->count > 0)
         u->srv->stats.uploading--;
-    log_info("serve", "%s: peer disconnected (%s)", link_name(l), why ? sova_err_str(why) : "closed");
+    log_info("serve", "%s: peer disconnected (%s)", link_name(l),
+             why ? sova_err_str(why) : "closed");
     upload_free(u);
 }
 

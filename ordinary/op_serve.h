@@ -24,18 +24,18 @@
 #include <event2/event.h>
 #include <stdint.h>
 
-#define OP_SERVE_MAX_QUEUED_GETS 8            /* GETs a link may have waiting */
-#define OP_SERVE_MAX_GET_CHUNKS  64           /* chunks one GET may ask for */
-#define OP_SERVE_FRAME_DATA      (64u * 1024) /* bytes of file per DATA frame */
+#define OP_SERVE_MAX_QUEUED_GETS 8              /* GETs a link may have waiting */
+#define OP_SERVE_MAX_GET_CHUNKS  64             /* chunks one GET may ask for */
+#define OP_SERVE_FRAME_DATA      (64u * 1024)   /* bytes of file per DATA frame */
 #define OP_SERVE_QUEUE_BYTES     (1024u * 1024) /* produce DATA while queued output < this */
 
 struct op_server;
 
 struct op_server_stats {
-    uint64_t bytes_sent;  /* file bytes in DATA frames */
+    uint64_t bytes_sent; /* file bytes in DATA frames */
     uint64_t chunks_sent;
-    unsigned links;       /* peers connected to us now */
-    unsigned uploading;   /* of them, with a GET in progress */
+    unsigned links;     /* peers connected to us now */
+    unsigned uploading; /* of them, with a GET in progress */
 };
 
 /* share is borrowed and outlives the server. upload_limit_bps 0 = none. */

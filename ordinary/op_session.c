@@ -151,8 +151,8 @@ static void schedule_retry(struct op_session *s)
 {
     unsigned jitter = s->retry_ms / 4 ? (unsigned)(random() % (s->retry_ms / 4)) : 0;
     set_timer_ms(s->retry, s->retry_ms + jitter);
-    s->retry_ms = s->retry_ms * 2 > OP_SESSION_RETRY_MAX_MS ? OP_SESSION_RETRY_MAX_MS
-                                                             : s->retry_ms * 2;
+    s->retry_ms =
+        s->retry_ms * 2 > OP_SESSION_RETRY_MAX_MS ? OP_SESSION_RETRY_MAX_MS : s->retry_ms * 2;
 }
 
 int op_session_new(const struct op_session_config *cfg, struct op_session **out)

@@ -19,8 +19,8 @@
 
 #include <stdbool.h>
 
-#define OP_SESSION_RETRY_MIN_MS 500
-#define OP_SESSION_RETRY_MAX_MS 30000
+#define OP_SESSION_RETRY_MIN_MS  500
+#define OP_SESSION_RETRY_MAX_MS  30000
 #define OP_SESSION_MAX_BOOTSTRAP 16
 
 struct op_session_hooks {

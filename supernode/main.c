@@ -24,18 +24,19 @@ static void print_version(void)
 
 static void print_help(FILE *out)
 {
-    fprintf(out, "Usage: sova-supernode [--config FILE] [OPTION VALUE]...\n"
-                 "       sova-supernode --print-config [--config FILE] [OPTION VALUE]...\n"
-                 "       sova-supernode status [--control SOCKET | --config FILE] [--json]\n"
-                 "       sova-supernode --version | --help\n"
-                 "\n"
-                 "Runs a Sova supernode: accepts ordinary peers and other supernodes over\n"
-                 "TLS 1.3 on one port. Options may be given in a config file (see\n"
-                 "sova.conf(5) and deploy/examples/) or on the command line, which wins.\n"
-                 "\n"
-                 "Options:\n"
-                 "  --config FILE                      read options from FILE first\n"
-                 "  --print-config                     print the effective configuration and exit\n");
+    fprintf(out,
+            "Usage: sova-supernode [--config FILE] [OPTION VALUE]...\n"
+            "       sova-supernode --print-config [--config FILE] [OPTION VALUE]...\n"
+            "       sova-supernode status [--control SOCKET | --config FILE] [--json]\n"
+            "       sova-supernode --version | --help\n"
+            "\n"
+            "Runs a Sova supernode: accepts ordinary peers and other supernodes over\n"
+            "TLS 1.3 on one port. Options may be given in a config file (see\n"
+            "sova.conf(5) and deploy/examples/) or on the command line, which wins.\n"
+            "\n"
+            "Options:\n"
+            "  --config FILE                      read options from FILE first\n"
+            "  --print-config                     print the effective configuration and exit\n");
     config_print_help(&sn_config_schema, out);
 }
 

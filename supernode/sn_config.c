@@ -45,8 +45,7 @@ const struct config_schema sn_config_schema = {
     .count = sizeof(sn_options) / sizeof(sn_options[0]),
 };
 
-int sn_settings_load(struct sn_settings *s, int argc, char *const *argv, char *err,
-                     size_t errlen)
+int sn_settings_load(struct sn_settings *s, int argc, char *const *argv, char *err, size_t errlen)
 {
     memset(s, 0, sizeof(*s));
     return config_load_argv(&sn_config_schema, s, argc, argv, err, errlen);

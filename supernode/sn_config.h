@@ -25,14 +25,13 @@ struct sn_settings {
     uint64_t peer_timeout_s;       /* a peer silent this long is dropped */
     uint64_t max_files_per_peer;   /* records one peer may publish */
     uint64_t max_name_bytes_per_peer;
-    uint64_t max_results;          /* hits per search */
+    uint64_t max_results; /* hits per search */
 };
 
 extern const struct config_schema sn_config_schema;
 
 /* Load defaults, the --config file and the command line into s. */
-int sn_settings_load(struct sn_settings *s, int argc, char *const *argv, char *err,
-                     size_t errlen);
+int sn_settings_load(struct sn_settings *s, int argc, char *const *argv, char *err, size_t errlen);
 /* Check that the options needed to run are present; err names the first
  * missing one. */
 int sn_settings_check(const struct sn_settings *s, char *err, size_t errlen);

@@ -20,8 +20,8 @@ struct sn_peer {
     struct sn_daemon *d;
     struct link *link;
     uint8_t id[WIRE_ID_LEN];
-    uint8_t session;      /* enum msg_session */
-    uint8_t reachability; /* enum msg_reachability, as claimed */
+    uint8_t session;                        /* enum msg_session */
+    uint8_t reachability;                   /* enum msg_reachability, as claimed */
     struct wire_addr addrs[WIRE_MAX_ADDRS]; /* where others reach it */
     size_t n_addrs;
     bool indexed; /* holds the index entry for its ID */

@@ -95,10 +95,10 @@ static void on_register(struct sn_peer *p, const struct msg_register *r)
     wire_addr_format(link_remote_addr(p->link), where, sizeof(where));
     log_info("sn", "%s: registered from %s (%zu addresses, claims %s)", link_name(p->link), where,
              p->n_addrs,
-             r->reachability == MSG_REACH_PUBLIC     ? "public"
-             : r->reachability == MSG_REACH_MAPPED   ? "mapped"
+             r->reachability == MSG_REACH_PUBLIC        ? "public"
+             : r->reachability == MSG_REACH_MAPPED      ? "mapped"
              : r->reachability == MSG_REACH_UNREACHABLE ? "unreachable"
-                                                     : "unknown reachability");
+                                                        : "unknown reachability");
 }
 
 static uint16_t publish_error_code(int rc)
@@ -136,8 +136,10 @@ static void on_publish(struct sn_peer *p, const struct msg_publish *pub)
     link_send(p->link, &m);
     if (ack->rejected > 0) {
         char text[160];
-        snprintf(text, sizeof(text), "%u of %zu records rejected: %s (limits: %llu files, %llu "
-                 "name bytes per peer)", ack->rejected, pub->n_records, sova_err_str(first_rc),
+        snprintf(text, sizeof(text),
+                 "%u of %zu records rejected: %s (limits: %llu files, %llu "
+                 "name bytes per peer)",
+                 ack->rejected, pub->n_records, sova_err_str(first_rc),
                  (unsigned long long)p->d->s->max_files_per_peer,
                  (unsigned long long)p->d->s->max_name_bytes_per_peer);
         log_warn("sn", "%s: PUBLISH: %s", link_name(p->link), text);
@@ -307,8 +309,8 @@ void sn_peer_accept(struct sn_daemon *d, evutil_socket_t fd, SSL *ssl, const str
         return;
     }
     p->d = d;
-    p->link = link_accept(evloop_base(d->loop), fd, ssl, sa, len, &d->link_params,
-                          &sn_link_hooks, p);
+    p->link =
+        link_accept(evloop_base(d->loop), fd, ssl, sa, len, &d->link_params, &sn_link_hooks, p);
     if (p->link == NULL)
         free(p);
 }

@@ -160,7 +160,8 @@ static void test_command_line_errors(void)
 static void test_print_round_trip(void)
 {
     struct sn_settings a, b;
-    CU_ASSERT_EQUAL_FATAL(load_text(&a, "listen = [::]:7443\ncert = /x.crt\nlog-level = warn\n"), 0);
+    CU_ASSERT_EQUAL_FATAL(load_text(&a, "listen = [::]:7443\ncert = /x.crt\nlog-level = warn\n"),
+                          0);
     char *buf = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&buf, &len);

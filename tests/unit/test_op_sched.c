@@ -28,7 +28,7 @@ static void test_failure_bans_after_two(void)
     CU_ASSERT_FALSE(op_sched_done(s, 0, 0, false)); /* first failure */
     /* the bad source is not asked for chunk 0 again */
     CU_ASSERT_EQUAL(op_sched_next(s, 0), 1);
-    CU_ASSERT_EQUAL(op_sched_next(s, 1), 0); /* a good source gets it */
+    CU_ASSERT_EQUAL(op_sched_next(s, 1), 0);       /* a good source gets it */
     CU_ASSERT_TRUE(op_sched_done(s, 1, 0, false)); /* second failure: banned */
     CU_ASSERT_TRUE(op_sched_banned(s, 0));
     CU_ASSERT_EQUAL(op_sched_next(s, 0), -1);
