@@ -139,6 +139,28 @@ static int check_endpoints(const char *value)
     }
 }
 
+/* A string value must read back the same from a config file: inih strips
+ * surrounding blanks and treats ';' or '#' after a blank as a comment, and a
+ * line ends at a newline. Such values are refused instead of silently
+ * changing between the command line, the file and --print-config. */
+static const char *text_problem(const char *value)
+{
+    size_t n = strlen(value);
+    if (n > 0 && (value[0] == ' ' || value[0] == '\t' || value[n - 1] == ' ' ||
+                  value[n - 1] == '\t'))
+        return "starts or ends with a blank";
+    if (value[0] == ';' || value[0] == '#')
+        return "starts with ';' or '#', which begin a comment";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if (c < 0x20 || c == 0x7f)
+            return "contains a control character";
+        if ((c == ';' || c == '#') && i > 0 && (value[i - 1] == ' ' || value[i - 1] == '\t'))
+            return "contains ' ;' or ' #', which begin a comment";
+    }
+    return NULL;
+}
+
 static int replace_string(char **slot, const char *value)
 {
     char *copy = strdup(value);
@@ -155,6 +177,17 @@ static int apply_value(const struct config_option *opt, void *settings, const ch
                        char *err, size_t errlen)
 {
     void *field = field_at(settings, opt);
+    const char *problem = text_problem(value);
+    if (problem != NULL) {
+        err_set(err, errlen, "option '%s': the value %s", opt->name, problem);
+        return SOVA_ERR_CONFIG;
+    }
+    /* What --print-config writes ("name = value") must fit a config line. */
+    if (strlen(opt->name) + 3 + strlen(value) > CONFIG_MAX_LINE) {
+        err_set(err, errlen, "option '%s': the value is longer than %zu bytes", opt->name,
+                CONFIG_MAX_LINE - 3 - strlen(opt->name));
+        return SOVA_ERR_CONFIG;
+    }
     switch (opt->type) {
     case CONFIG_PATH:
         if (value[0] == '\0') {
@@ -284,10 +317,6 @@ static int load_handler(void *user, const char *section, const char *name, const
 static int finish_load(struct load_ctx *ctx, int line, const char *origin, char *err, size_t errlen)
 {
     free(ctx->seen);
-    if (line == -1) {
-        err_set(err, errlen, "%s: cannot open: %s", origin, strerror(errno));
-        return SOVA_ERR_CONFIG;
-    }
     if (line == -2) {
         err_set(err, errlen, "%s: out of memory", origin);
         return SOVA_ERR_NOMEM;
@@ -311,27 +340,78 @@ static int start_load(struct load_ctx *ctx, const struct config_schema *schema, 
     return ctx->seen ? 0 : SOVA_ERR_NOMEM;
 }
 
-int config_load_file(const struct config_schema *schema, void *settings, const char *path,
-                     char *err, size_t errlen)
+/* inih's knobs are process-wide variables in Debian's build. */
+static void configure_inih(void)
 {
-    struct load_ctx ctx;
-    if (start_load(&ctx, schema, settings) != 0)
-        return SOVA_ERR_NOMEM;
     /* A continuation line would silently glue text onto the previous value. */
     ini_allow_multiline = false;
-    int line = ini_parse(path, load_handler, &ctx);
-    return finish_load(&ctx, line, path, err, errlen);
+}
+
+/* Debian's inih reads lines into a fixed 200-byte buffer and would cut a
+ * longer line into two (its ini_max_line variable does not change that):
+ * refuse such a line, naming it, before inih sees it. */
+static int check_lines(const char *text, const char *origin, char *err, size_t errlen)
+{
+    int lineno = 1;
+    for (const char *p = text; *p; lineno++) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        if (n > CONFIG_MAX_LINE) {
+            err_set(err, errlen, "%s:%d: line longer than %d bytes", origin, lineno,
+                    CONFIG_MAX_LINE);
+            return SOVA_ERR_CONFIG;
+        }
+        if (nl == NULL)
+            break;
+        p = nl + 1;
+    }
+    return 0;
 }
 
 int config_load_string(const struct config_schema *schema, void *settings, const char *text,
                        const char *origin, char *err, size_t errlen)
 {
+    int rc = check_lines(text, origin, err, errlen);
+    if (rc != 0)
+        return rc;
     struct load_ctx ctx;
     if (start_load(&ctx, schema, settings) != 0)
         return SOVA_ERR_NOMEM;
-    ini_allow_multiline = false;
+    configure_inih();
     int line = ini_parse_string(text, load_handler, &ctx);
     return finish_load(&ctx, line, origin, err, errlen);
+}
+
+int config_load_file(const struct config_schema *schema, void *settings, const char *path,
+                     char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        err_set(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return SOVA_ERR_CONFIG;
+    }
+    char *text = malloc(CONFIG_MAX_FILE + 1);
+    size_t n = text ? fread(text, 1, CONFIG_MAX_FILE + 1, f) : 0;
+    bool bad = ferror(f) != 0;
+    fclose(f);
+    if (text == NULL)
+        return SOVA_ERR_NOMEM;
+    int rc = 0;
+    if (bad) {
+        err_set(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        rc = SOVA_ERR_CONFIG;
+    } else if (n > CONFIG_MAX_FILE) {
+        err_set(err, errlen, "%s: larger than %d bytes", path, CONFIG_MAX_FILE);
+        rc = SOVA_ERR_CONFIG;
+    } else if (memchr(text, '\0', n) != NULL) {
+        err_set(err, errlen, "%s: contains a NUL byte (not a text file)", path);
+        rc = SOVA_ERR_CONFIG;
+    } else {
+        text[n] = '\0';
+        rc = config_load_string(schema, settings, text, path, err, errlen);
+    }
+    free(text);
+    return rc;
 }
 
 static void format_value(const struct config_option *opt, const void *settings, char *buf,
@@ -370,11 +450,16 @@ void config_print(const struct config_schema *schema, const void *settings, FILE
     fprintf(out, "[%s]\n", schema->section);
     for (size_t i = 0; i < schema->count; i++) {
         const struct config_option *opt = &schema->options[i];
-        if (is_string_type(opt->type) && *(char *const *)field_at_const(settings, opt) == NULL) {
-            fprintf(out, "# %s = (unset)\n", opt->name);
+        if (is_string_type(opt->type)) {
+            /* Strings are printed whole (no buffer to truncate them). */
+            const char *v = *(char *const *)field_at_const(settings, opt);
+            if (v == NULL)
+                fprintf(out, "# %s = (unset)\n", opt->name);
+            else
+                fprintf(out, "%s = %s\n", opt->name, v);
             continue;
         }
-        char value[CONFIG_ERR_MAX];
+        char value[64];
         format_value(opt, settings, value, sizeof(value));
         fprintf(out, "%s = %s\n", opt->name, value);
     }

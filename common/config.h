@@ -48,7 +48,9 @@ struct config_schema {
     size_t count;
 };
 
-#define CONFIG_ERR_MAX 512
+#define CONFIG_ERR_MAX  512
+#define CONFIG_MAX_LINE 196         /* bytes of one line (inih's buffer is 200) */
+#define CONFIG_MAX_FILE (1 << 20)   /* bytes of a config file */
 
 /* Set every option of settings to its default. Returns 0 or SOVA_ERR_*
  * (a bad default is a programming error reported the same way). */

@@ -9,9 +9,21 @@ if [ ! -d "$corpus" ] || [ -z "$(ls -A "$corpus")" ]; then
   echo "FAIL: seed corpus $corpus is missing or empty" >&2
   exit 1
 fi
+# Crash, leak and timeout inputs are kept next to the build (fuzz-artifacts/),
+# so a failure can be replayed: BINARY fuzz-artifacts/crash-...
+artifacts="$PWD/fuzz-artifacts/$(basename "$bin")"
+mkdir -p "$artifacts"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp -r "$corpus"/. "$work"/
 cd "$work"
-exec "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-  -artifact_prefix="$work/" .
+set +e
+"$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  -artifact_prefix="$artifacts/" .
+rc=$?
+set -e
+if [ $rc -ne 0 ]; then
+  echo "FAIL: $(basename "$bin") found a problem; inputs kept in $artifacts:" >&2
+  ls -l "$artifacts" >&2
+fi
+exit $rc

@@ -76,6 +76,7 @@ static void test_file_errors_name_line_and_option(void)
         {"cert = \n", "test.conf:1: option 'cert': empty path"},
         {"just some words\n", "test.conf:1: syntax error"},
         {"listen = 1.2.3.4:7070\n  continued\n", "test.conf:2: syntax error"},
+        {"federation-ca =;\n", "test.conf:1: option 'federation-ca': the value starts with ';'"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct sn_settings s;
@@ -98,6 +99,26 @@ static void test_missing_file(void)
     CU_ASSERT_EQUAL(rc, SOVA_ERR_CONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "/nonexistent/sova.conf: cannot open"));
     sn_settings_free(&s);
+}
+
+static void test_long_lines_and_binary_files(void)
+{
+    struct sn_settings s;
+    char *text = malloc(CONFIG_MAX_LINE + 64);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    int n = snprintf(text, 64, "log-level = info\ncert = /");
+    memset(text + n, 'a', CONFIG_MAX_LINE);
+    strcpy(text + n + CONFIG_MAX_LINE, "\n");
+    CU_ASSERT_EQUAL(load_text(&s, text), SOVA_ERR_CONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "test.conf:2: line longer than 196 bytes"));
+    sn_settings_free(&s);
+    /* A line of exactly the limit loads whole: "cert = " and a value of
+     * CONFIG_MAX_LINE - 7 bytes. */
+    text[n + CONFIG_MAX_LINE - 8] = '\0';
+    CU_ASSERT_EQUAL(load_text(&s, text), 0);
+    CU_ASSERT_EQUAL(strlen(s.cert), (size_t)CONFIG_MAX_LINE - 7);
+    sn_settings_free(&s);
+    free(text);
 }
 
 static char *write_temp(const char *text)
@@ -147,6 +168,12 @@ static void test_command_line_errors(void)
     char *bad[] = {"--max-frame", "huge"};
     CU_ASSERT_EQUAL(sn_settings_load(&s, 2, bad, err, sizeof(err)), SOVA_ERR_CONFIG);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "command line: option 'max-frame': 'huge'"));
+    sn_settings_free(&s);
+
+    /* A value the config file could not carry back is refused. */
+    char *commented[] = {"--cert", "/srv/my ;file"};
+    CU_ASSERT_EQUAL(sn_settings_load(&s, 2, commented, err, sizeof(err)), SOVA_ERR_CONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "contains ' ;' or ' #'"));
     sn_settings_free(&s);
 
     char *ok[] = {"--listen", "127.0.0.1:9"};
@@ -216,6 +243,7 @@ int test_register(void)
     CU_add_test(s, "file values and sections", test_file_values_and_sections);
     CU_add_test(s, "file errors name file, line and option", test_file_errors_name_line_and_option);
     CU_add_test(s, "missing file", test_missing_file);
+    CU_add_test(s, "long lines", test_long_lines_and_binary_files);
     CU_add_test(s, "command line wins over file", test_command_line_wins_over_file);
     CU_add_test(s, "command line errors", test_command_line_errors);
     CU_add_test(s, "print round trip", test_print_round_trip);
