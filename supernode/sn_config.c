@@ -37,6 +37,10 @@ static const struct config_option sn_options[] = {
     OPT("max-name-bytes-per-peer", CONFIG_UINT, "262144", 256, 67108864, max_name_bytes_per_peer,
         "bytes of file names one peer may publish"),
     OPT("max-results", CONFIG_UINT, "100", 1, 256, max_results, "hits returned per search"),
+    OPT("peers", CONFIG_ENDPOINTS, NULL, 0, 0, peers,
+        "seed supernodes of the federation, HOST:PORT[,HOST:PORT...]"),
+    OPT("max-peers", CONFIG_UINT, "100000", 1, 10000000, max_peers,
+        "attached peers before new ones are pointed to other supernodes"),
 };
 
 const struct config_schema sn_config_schema = {

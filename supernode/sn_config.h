@@ -26,6 +26,8 @@ struct sn_settings {
     uint64_t max_files_per_peer;   /* records one peer may publish */
     uint64_t max_name_bytes_per_peer;
     uint64_t max_results; /* hits per search */
+    char *peers;          /* seed supernodes: HOST:PORT[,HOST:PORT...] */
+    uint64_t max_peers;   /* attached peers before new ones are turned away */
 };
 
 extern const struct config_schema sn_config_schema;

@@ -118,6 +118,11 @@ static int sn_daemon_start(struct sn_daemon *d)
     if (d->sweep == NULL)
         return SOVA_ERR_NOMEM;
     on_sweep(-1, 0, d);
+    rc = sn_fed_start(d, err, sizeof(err));
+    if (rc != 0) {
+        log_error("sn", "%s", err);
+        return rc;
+    }
     log_info("sn", "supernode %s listening on %s", identity_id_str(d->id), d->listen_addr);
     return 0;
 }
@@ -125,6 +130,7 @@ static int sn_daemon_start(struct sn_daemon *d)
 static void sn_daemon_stop(struct sn_daemon *d)
 {
     ctl_server_free(d->ctl);
+    sn_fed_stop(d);
     for (struct link *l = link_group_first(&d->links); l; l = link_group_next(l))
         free(link_arg(l)); /* the sn_peer of each connection */
     link_group_free_all(&d->links);

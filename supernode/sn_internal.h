@@ -25,6 +25,32 @@ struct sn_peer {
     struct wire_addr addrs[WIRE_MAX_ADDRS]; /* where others reach it */
     size_t n_addrs;
     bool indexed; /* holds the index entry for its ID */
+    /* supernode links */
+    bool dialed;          /* we opened it */
+    bool fed_up;          /* counted in sn_fed.links */
+    struct sn_seed *seed; /* the seed it was dialed for, if any */
+};
+
+#define SN_MAX_SEEDS      16
+#define SN_MAX_FEDERATION 256 /* supernode links one supernode keeps */
+
+/* A configured seed supernode (--peers): dialed until a link to it is up. */
+struct sn_seed {
+    struct sn_daemon *d;
+    char *endpoint;
+    struct sn_peer *conn;    /* the link for it, while dialing or up */
+    uint8_t id[WIRE_ID_LEN]; /* learnt from its certificate on the first link */
+    bool id_known;
+    struct event *retry;
+    unsigned retry_ms;
+    bool is_self; /* the seed turned out to be this supernode */
+};
+
+struct sn_fed {
+    struct sn_seed seeds[SN_MAX_SEEDS];
+    size_t n_seeds;
+    struct sn_peer *links[SN_MAX_FEDERATION]; /* open supernode links, one per ID */
+    size_t n_links;
 };
 
 struct sn_counters {
@@ -49,13 +75,34 @@ struct sn_daemon {
     uint64_t started_ms;
     size_t n_peers, n_supernodes;
     struct sn_counters counters;
+    struct sn_fed fed;
 };
 
+/* sn_peer.c: the hooks of every link (accepted or dialed). */
+const struct link_hooks *sn_link_hooks(void);
 /* sn_peer.c: take an accepted connection (fd and ssl are owned from now). */
 void sn_peer_accept(struct sn_daemon *d, evutil_socket_t fd, SSL *ssl, const struct sockaddr *sa,
                     socklen_t len);
 /* Drop peers silent longer than peer-timeout (runs from a timer). */
 void sn_peer_sweep(struct sn_daemon *d);
+
+/* sn_fed.c: supernode links */
+int sn_fed_start(struct sn_daemon *d, char *err, size_t errlen);
+void sn_fed_stop(struct sn_daemon *d);
+void sn_fed_link_up(struct sn_daemon *d, struct sn_peer *p);
+void sn_fed_link_down(struct sn_daemon *d, struct sn_peer *p);
+struct sn_peer *sn_fed_link(const struct sn_daemon *d, const uint8_t id[WIRE_ID_LEN]);
+int sn_fed_send(struct sn_daemon *d, const uint8_t id[WIRE_ID_LEN], const struct msg *m);
+/* Dial a supernode (known by ID from gossip) at one of its addresses,
+ * unless a link to it exists. */
+int sn_fed_dial_addrs(struct sn_daemon *d, const uint8_t id[WIRE_ID_LEN],
+                      const struct wire_addr *addrs, size_t n);
+
+/* sn_federation.c: what the federation does with its links */
+void sn_fed_hook_link_up(struct sn_daemon *d, struct sn_peer *p, const struct wire_addr *addr,
+                         size_t n_addr);
+void sn_fed_hook_link_down(struct sn_daemon *d, struct sn_peer *p);
+void sn_fed_hook_message(struct sn_daemon *d, struct sn_peer *p, const struct msg *m);
 
 /* sn_control.c */
 int sn_control_start(struct sn_daemon *d, char *err, size_t errlen);

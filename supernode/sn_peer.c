@@ -24,8 +24,12 @@ static void on_opened(struct link *l, void *arg)
     memcpy(p->id, link_peer(l)->id, WIRE_ID_LEN);
     if (link_remote_role(l) == MSG_ROLE_SUPERNODE) {
         p->d->n_supernodes++;
-        log_info("sn", "%s: supernode connected", link_name(l));
-        return; /* the federation issue serves them */
+        sn_fed_link_up(p->d, p);
+        return;
+    }
+    if (p->dialed) { /* we dialed a supernode and a peer answered */
+        link_close(l, MSG_ERR_PROTOCOL, "expected a supernode");
+        return;
     }
     p->d->n_peers++;
 }
@@ -245,7 +249,7 @@ static void on_message(struct link *l, const struct msg *m, void *arg)
     if (m->type == MSG_ERROR)
         return;
     if (link_remote_role(l) == MSG_ROLE_SUPERNODE) {
-        link_send_error(l, MSG_ERR_PROTOCOL, m->type, "federation is not served yet");
+        sn_fed_hook_message(p->d, p, m);
         return;
     }
     if (m->type != MSG_REGISTER && !p->indexed) {
@@ -287,16 +291,23 @@ static void on_closed(struct link *l, int why, void *arg)
             d->n_supernodes--;
         log_info("sn", "%s: disconnected (%s)", link_name(l), reason);
     }
+    if (role == MSG_ROLE_SUPERNODE || p->dialed)
+        sn_fed_link_down(d, p);
     d->counters.bytes_in_closed += link_bytes_in(l);
     d->counters.bytes_out_closed += link_bytes_out(l);
     free(p);
 }
 
-static const struct link_hooks sn_link_hooks = {
+static const struct link_hooks hooks = {
     .opened = on_opened,
     .message = on_message,
     .closed = on_closed,
 };
+
+const struct link_hooks *sn_link_hooks(void)
+{
+    return &hooks;
+}
 
 void sn_peer_accept(struct sn_daemon *d, evutil_socket_t fd, SSL *ssl, const struct sockaddr *sa,
                     socklen_t len)
@@ -309,8 +320,7 @@ void sn_peer_accept(struct sn_daemon *d, evutil_socket_t fd, SSL *ssl, const str
         return;
     }
     p->d = d;
-    p->link =
-        link_accept(evloop_base(d->loop), fd, ssl, sa, len, &d->link_params, &sn_link_hooks, p);
+    p->link = link_accept(evloop_base(d->loop), fd, ssl, sa, len, &d->link_params, &hooks, p);
     if (p->link == NULL)
         free(p);
 }
