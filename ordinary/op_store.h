@@ -186,4 +186,26 @@ int op_store_bad_source_record(struct op_store *st, const uint8_t hash[OP_STORE_
 int op_store_bad_source_failures(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
                                  const uint8_t peer_id[OP_STORE_HASH_LEN], uint32_t *failures);
 
+/* ---- supernode host cache ------------------------------------------------------ */
+/* Supernodes this peer has heard of (SN_LIST), to bootstrap from when the
+ * configured ones are gone. addrs: "HOST:PORT[,HOST:PORT...]". */
+#define OP_STORE_HOSTS_MAX 64 /* rows op_store_host_foreach returns at most */
+
+struct op_store_host {
+    uint8_t sn_id[OP_STORE_HASH_LEN];
+    char *addrs;
+    int64_t last_seen; /* unix seconds */
+    uint32_t failures; /* connection failures since it was last seen */
+};
+
+/* Insert or refresh a supernode (failures reset to 0). */
+int op_store_host_put(struct op_store *st, const uint8_t sn_id[OP_STORE_HASH_LEN],
+                      const char *addrs);
+/* One more failed connection to it; unknown IDs are ignored. */
+int op_store_host_failed(struct op_store *st, const uint8_t sn_id[OP_STORE_HASH_LEN]);
+/* The cached supernodes, fewest failures first, then most recently seen;
+ * rows are borrowed for the call; same rules as op_store_share_fn. */
+typedef int op_store_host_fn(const struct op_store_host *h, void *arg);
+int op_store_host_foreach(struct op_store *st, op_store_host_fn *fn, void *arg);
+
 #endif

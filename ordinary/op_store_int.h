@@ -1,4 +1,4 @@
-/* op_store_int.h - private to op_store.c and op_store_dl.c: the connection
+/* op_store_int.h - private to op_store*.c: the connection
  * struct, the statement table and the helpers both files use. */
 #ifndef SOVA_OP_STORE_INT_H
 #define SOVA_OP_STORE_INT_H
@@ -34,6 +34,9 @@ enum stmt_id {
     ST_DL_DELETE,
     ST_BAD_RECORD,
     ST_BAD_GET,
+    ST_HOST_PUT,
+    ST_HOST_FAIL,
+    ST_HOST_ALL,
     ST_COUNT
 };
 

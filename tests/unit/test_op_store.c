@@ -588,6 +588,43 @@ static void test_bad_sources(void)
     op_store_close(st);
 }
 
+/* ---- supernode host cache ---------------------------------------------------------- */
+struct host_seen {
+    char addrs[4][64];
+    uint32_t failures[4];
+    int n;
+};
+
+static int collect_host(const struct op_store_host *h, void *arg)
+{
+    struct host_seen *seen = arg;
+    snprintf(seen->addrs[seen->n], sizeof(seen->addrs[0]), "%s", h->addrs);
+    seen->failures[seen->n++] = h->failures;
+    return 0;
+}
+
+static void test_host_cache(void)
+{
+    struct op_store *st = open_fresh();
+    CU_ASSERT_EQUAL(op_store_host_put(st, P1, "10.0.0.1:7070"), 0);
+    CU_ASSERT_EQUAL(op_store_host_put(st, P2, "10.0.0.2:7070,[2001:db8::2]:7070"), 0);
+    CU_ASSERT_EQUAL(op_store_host_failed(st, P1), 0);
+    CU_ASSERT_EQUAL(op_store_host_failed(st, H1), 0); /* unknown: ignored */
+    st = reopen(st);
+    struct host_seen seen = {0};
+    CU_ASSERT_EQUAL(op_store_host_foreach(st, collect_host, &seen), 0);
+    CU_ASSERT_EQUAL_FATAL(seen.n, 2);
+    /* fewest failures first */
+    CU_ASSERT_STRING_EQUAL(seen.addrs[0], "10.0.0.2:7070,[2001:db8::2]:7070");
+    CU_ASSERT_EQUAL(seen.failures[1], 1);
+    /* seen again: failures reset, new address kept */
+    CU_ASSERT_EQUAL(op_store_host_put(st, P1, "10.0.0.9:7070"), 0);
+    memset(&seen, 0, sizeof(seen));
+    CU_ASSERT_EQUAL(op_store_host_foreach(st, collect_host, &seen), 0);
+    CU_ASSERT_EQUAL(seen.failures[0] + seen.failures[1], 0);
+    op_store_close(st);
+}
+
 /* ---- two connections --------------------------------------------------------------- */
 #define CONCURRENT_ROWS 300
 
@@ -675,6 +712,7 @@ int test_register(void)
     CU_add_test(s, "download of an empty file", test_download_empty_file);
     CU_add_test(s, "download bitmap survives reopen", test_download_bitmap_survives_reopen);
     CU_add_test(s, "bad sources", test_bad_sources);
+    CU_add_test(s, "supernode host cache", test_host_cache);
     CU_add_test(s, "second connection under WAL", test_second_connection_under_wal);
     return CU_get_error() == CUE_SUCCESS ? 0 : -1;
 }
