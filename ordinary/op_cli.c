@@ -94,6 +94,8 @@ static int print_status(json_t *line, void *arg)
         printf("supernode     %s at %s\n", jstr(sn, "id"), jstr(sn, "endpoint"));
     else
         printf("supernode     not attached (trying %s)\n", jstr(sn, "endpoint"));
+    const char *backup = json_string_value(json_object_get(sn, "backup"));
+    printf("backup        %s\n", backup ? backup : "none yet");
     const char *observed = json_string_value(json_object_get(line, "observed"));
     printf("observed as   %s\n", observed ? observed : "-");
     printf("reachability  %s: %s\n", jstr(line, "reachability"), jstr(line, "reachability_reason"));

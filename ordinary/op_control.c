@@ -39,6 +39,9 @@ static void reply_status(struct op_daemon *d, struct ctl_conn *conn)
         (json_int_t)d->published, "uploads", "connected", (json_int_t)ss.links, "active",
         (json_int_t)ss.uploading, "bytes_sent", (json_int_t)ss.bytes_sent, "uptime_s",
         (json_int_t)((link_now_ms() - d->started_ms) / 1000));
+    const char *backup = op_session_backup_id(d->session);
+    json_object_set_new(json_object_get(o, "supernode"), "backup",
+                        backup ? json_string(backup) : json_null());
     json_object_set_new(o, "downloads_running",
                         json_integer((json_int_t)op_fetch_running(d->fetcher)));
     ctl_reply(conn, o, true);

@@ -274,6 +274,36 @@ static void on_detached(void *arg)
     (void)arg;
 }
 
+/* SN_LIST: remember every supernode of the federation for later starts. */
+static void on_supernode_seen(const struct msg_sn_info *sn, void *arg)
+{
+    struct op_daemon *d = arg;
+    char addrs[OP_SESSION_ENDPOINT_MAX * 4] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < sn->n_addrs && i < 4; i++) {
+        char one[64];
+        wire_addr_format(&sn->addrs[i], one, sizeof(one));
+        int w = snprintf(addrs + used, sizeof(addrs) - used, "%s%s", used ? "," : "", one);
+        if (w < 0 || (size_t)w >= sizeof(addrs) - used)
+            break;
+        used += (size_t)w;
+    }
+    if (used > 0 && op_store_host_put(d->store, sn->sn_id, addrs) != 0)
+        log_warn("op", "cannot remember supernode: %s", op_store_errmsg(d->store));
+}
+
+/* The host cache: supernodes from earlier runs are candidates too. */
+static int add_cached_supernode(const struct op_store_host *h, void *arg)
+{
+    struct op_daemon *d = arg;
+    const char *comma = strchr(h->addrs, ',');
+    char first[OP_SESSION_ENDPOINT_MAX];
+    snprintf(first, sizeof(first), "%.*s", comma ? (int)(comma - h->addrs) : (int)strlen(h->addrs),
+             h->addrs);
+    op_session_add_candidate(d->session, h->sn_id, first, h->failures);
+    return 0;
+}
+
 static void on_sn_message(const struct msg *m, void *arg)
 {
     struct op_daemon *d = arg;
@@ -451,7 +481,11 @@ static int op_daemon_start(struct op_daemon *d)
         .addrs = d->listen_addrs,
         .n_addrs = d->n_listen_addrs,
         .reachability = MSG_REACH_UNKNOWN,
-        .hooks = {.attached = on_attached, .detached = on_detached, .message = on_sn_message},
+        .backup = true,
+        .hooks = {.attached = on_attached,
+                  .detached = on_detached,
+                  .supernode_seen = on_supernode_seen,
+                  .message = on_sn_message},
         .arg = d,
     };
     d->rescan = event_new(base, -1, EV_PERSIST, on_rescan, d);
@@ -459,7 +493,9 @@ static int op_daemon_start(struct op_daemon *d)
         return SOVA_ERR_NOMEM;
     struct timeval every = {.tv_sec = (time_t)d->s->rescan_interval_s};
     evtimer_add(d->rescan, &every);
-    log_info("op", "peer %s listening on %s", identity_id_str(d->id), d->listen_str);
+    op_store_host_foreach(d->store, add_cached_supernode, d);
+    log_info("op", "peer %s listening on %s (%zu supernodes known)", identity_id_str(d->id),
+             d->listen_str, op_session_candidates(d->session));
     op_session_start(d->session);
     op_fetcher_resume_all(d->fetcher);
     return 0;

@@ -6,23 +6,46 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OP_KEEPALIVE_DEFAULT_S 15
+#define OP_KEEPALIVE_DEFAULT_S    15
+#define OP_PEER_TIMEOUT_DEFAULT_S 45
+#define OP_BACKUP_RETRY_MS        2000 /* first retry of a lost or refused backup */
+
+struct candidate {
+    char endpoint[OP_SESSION_ENDPOINT_MAX];
+    uint8_t id[WIRE_ID_LEN];
+    bool id_known;
+    uint32_t failures;
+    uint32_t attached, capacity; /* load from SN_LIST; 0/0 unknown */
+};
+
+enum slot_state { SLOT_IDLE, SLOT_DIALING, SLOT_OPEN, SLOT_REGISTERED };
+
+/* One supernode session: the primary or the backup. */
+struct slot {
+    struct op_session *s;
+    struct link *link;
+    enum slot_state state;
+    int cand; /* index into candidates, -1 if none */
+    char sn_id[NODE_ID_STR_LEN + 1];
+    uint8_t sn_raw[WIRE_ID_LEN];
+    struct wire_addr observed;
+    struct event *retry;
+    unsigned retry_ms;
+};
 
 struct op_session {
     struct op_session_config cfg;
-    char *bootstrap[OP_SESSION_MAX_BOOTSTRAP];
-    size_t n_bootstrap, current;
-    struct link *link;
-    bool attached;
-    struct event *retry, *keepalive;
-    unsigned retry_ms;
-    unsigned keepalive_ms;
+    struct candidate cands[OP_SESSION_MAX_CANDIDATES];
+    size_t n_cands;
+    size_t rotate; /* where the next pick starts among equals */
+    struct slot slots[2];
+    int primary; /* which slot is the primary session */
+    struct event *keepalive;
+    unsigned keepalive_ms, timeout_ms;
     uint64_t ping_nonce;
-    struct wire_addr observed;
-    char sn_id[NODE_ID_STR_LEN + 1];
 };
 
-static void schedule_retry(struct op_session *s);
+static void slot_dial(struct slot *sl);
 
 static void set_timer_ms(struct event *ev, unsigned ms)
 {
@@ -30,65 +53,242 @@ static void set_timer_ms(struct event *ev, unsigned ms)
     evtimer_add(ev, &tv);
 }
 
-static void send_register(struct op_session *s)
+static bool is_primary(const struct slot *sl)
 {
+    return sl == &sl->s->slots[sl->s->primary];
+}
+
+static struct slot *other(struct slot *sl)
+{
+    return &sl->s->slots[sl == &sl->s->slots[0] ? 1 : 0];
+}
+
+/* ---- candidates --------------------------------------------------------------------- */
+
+static int cand_find(const struct op_session *s, const uint8_t *id, const char *endpoint)
+{
+    for (size_t i = 0; i < s->n_cands; i++) {
+        const struct candidate *c = &s->cands[i];
+        if ((id && c->id_known && memcmp(c->id, id, WIRE_ID_LEN) == 0) ||
+            (endpoint && strcmp(c->endpoint, endpoint) == 0))
+            return (int)i;
+    }
+    return -1;
+}
+
+static struct candidate *cand_add(struct op_session *s, const uint8_t *id, const char *endpoint)
+{
+    int i = cand_find(s, id, endpoint);
+    if (i < 0) {
+        if (s->n_cands == OP_SESSION_MAX_CANDIDATES)
+            return NULL;
+        i = (int)s->n_cands++;
+        memset(&s->cands[i], 0, sizeof(s->cands[i]));
+    }
+    struct candidate *c = &s->cands[i];
+    snprintf(c->endpoint, sizeof(c->endpoint), "%s", endpoint);
+    if (id != NULL) {
+        memcpy(c->id, id, WIRE_ID_LEN);
+        c->id_known = true;
+    }
+    return c;
+}
+
+/* Is candidate i the supernode the other slot uses? */
+static bool cand_in_use(const struct slot *sl, int i)
+{
+    const struct slot *o = other((struct slot *)sl);
+    if (o->state == SLOT_IDLE)
+        return false;
+    if (o->cand == i)
+        return true;
+    const struct candidate *c = &sl->s->cands[i];
+    return o->state >= SLOT_OPEN && c->id_known && memcmp(c->id, o->sn_raw, WIRE_ID_LEN) == 0;
+}
+
+/* Fewest failures first, then most spare capacity; ties rotate. */
+static int cand_pick(struct slot *sl)
+{
+    struct op_session *s = sl->s;
+    int best = -1;
+    for (size_t k = 0; k < s->n_cands; k++) {
+        int i = (int)((s->rotate + k) % s->n_cands);
+        if (cand_in_use(sl, i))
+            continue;
+        const struct candidate *c = &s->cands[i], *b = best >= 0 ? &s->cands[best] : NULL;
+        double load = c->capacity ? (double)c->attached / c->capacity : 0.5;
+        double bload = b && b->capacity ? (double)b->attached / b->capacity : 0.5;
+        if (b == NULL || c->failures < b->failures || (c->failures == b->failures && load < bload))
+            best = i;
+    }
+    s->rotate++;
+    return best;
+}
+
+/* ---- sessions ------------------------------------------------------------------------ */
+
+static void slot_retry(struct slot *sl, unsigned min_ms)
+{
+    if (sl->retry_ms < min_ms)
+        sl->retry_ms = min_ms;
+    unsigned jitter = sl->retry_ms / 4 ? (unsigned)(random() % (sl->retry_ms / 4)) : 0;
+    set_timer_ms(sl->retry, sl->retry_ms + jitter);
+    sl->retry_ms =
+        sl->retry_ms * 2 > OP_SESSION_RETRY_MAX_MS ? OP_SESSION_RETRY_MAX_MS : sl->retry_ms * 2;
+}
+
+static void send_register(struct slot *sl)
+{
+    struct op_session *s = sl->s;
     struct msg m = {.type = MSG_REGISTER};
-    m.u.reg.session = MSG_SESSION_PRIMARY;
+    m.u.reg.session = is_primary(sl) ? MSG_SESSION_PRIMARY : MSG_SESSION_BACKUP;
     m.u.reg.reachability = s->cfg.reachability;
     m.u.reg.addrs = (struct wire_addr *)s->cfg.addrs;
     m.u.reg.n_addrs = s->cfg.n_addrs;
-    link_send(s->link, &m);
+    link_send(sl->link, &m);
+}
+
+static void ensure_backup(struct op_session *s)
+{
+    struct slot *b = &s->slots[!s->primary];
+    if (s->cfg.backup && b->state == SLOT_IDLE && !evtimer_pending(b->retry, NULL))
+        slot_dial(b);
 }
 
 static void on_opened(struct link *l, void *arg)
 {
-    struct op_session *s = arg;
-    snprintf(s->sn_id, sizeof(s->sn_id), "%s", link_peer(l)->id_str);
-    log_info("op", "connected to supernode %s at %s", s->sn_id, s->bootstrap[s->current]);
-    send_register(s);
+    struct slot *sl = arg;
+    struct op_session *s = sl->s;
+    const struct tls_peer_info *peer = link_peer(l);
+    snprintf(sl->sn_id, sizeof(sl->sn_id), "%s", peer->id_str);
+    memcpy(sl->sn_raw, peer->id, WIRE_ID_LEN);
+    if (sl->cand >= 0) {
+        memcpy(s->cands[sl->cand].id, peer->id, WIRE_ID_LEN);
+        s->cands[sl->cand].id_known = true;
+    }
+    struct slot *o = other(sl);
+    if (o->state >= SLOT_OPEN && memcmp(o->sn_raw, sl->sn_raw, WIRE_ID_LEN) == 0) {
+        /* Backup and primary must be two supernodes. */
+        link_close(l, 0, NULL);
+        return;
+    }
+    sl->state = SLOT_OPEN;
+    log_debug("op", "connected to supernode %s (%s)", sl->sn_id,
+              is_primary(sl) ? "primary" : "backup");
+    send_register(sl);
 }
 
-static void on_registered(struct op_session *s, const struct msg_registered *r)
+static void on_registered(struct slot *sl, const struct msg_registered *r)
 {
-    s->observed = r->observed;
-    s->attached = true;
-    s->retry_ms = OP_SESSION_RETRY_MIN_MS;
-    unsigned ka = r->keepalive_s ? r->keepalive_s : OP_KEEPALIVE_DEFAULT_S;
-    s->keepalive_ms = ka * 1000;
-    set_timer_ms(s->keepalive, s->keepalive_ms);
+    struct op_session *s = sl->s;
+    sl->state = SLOT_REGISTERED;
+    sl->observed = r->observed;
+    sl->retry_ms = OP_SESSION_RETRY_MIN_MS;
+    if (sl->cand >= 0)
+        s->cands[sl->cand].failures = 0;
+    s->keepalive_ms = (r->keepalive_s ? r->keepalive_s : OP_KEEPALIVE_DEFAULT_S) * 1000u;
+    s->timeout_ms = (r->peer_timeout_s ? r->peer_timeout_s : OP_PEER_TIMEOUT_DEFAULT_S) * 1000u;
+    if (!evtimer_pending(s->keepalive, NULL))
+        set_timer_ms(s->keepalive, s->keepalive_ms);
+    if (!is_primary(sl)) {
+        log_info("op", "backup session with supernode %s", sl->sn_id);
+        return;
+    }
     char where[64];
-    wire_addr_format(&s->observed, where, sizeof(where));
-    log_info("op", "attached to supernode %s, which sees us at %s", s->sn_id, where);
+    wire_addr_format(&sl->observed, where, sizeof(where));
+    log_info("op", "attached to supernode %s, which sees us at %s", sl->sn_id, where);
     if (s->cfg.hooks.attached)
         s->cfg.hooks.attached(s->cfg.arg);
+    ensure_backup(s);
+}
+
+static void endpoint_of(const struct wire_addr *a, char *buf, size_t cap)
+{
+    wire_addr_format(a, buf, cap);
+}
+
+static void on_sn_list(struct op_session *s, const struct msg_sn_list *list)
+{
+    for (size_t i = 0; i < list->n_entries; i++) {
+        const struct msg_sn_info *e = &list->entries[i];
+        if (e->state != MSG_SN_ALIVE || e->n_addrs == 0)
+            continue;
+        char endpoint[OP_SESSION_ENDPOINT_MAX];
+        endpoint_of(&e->addrs[0], endpoint, sizeof(endpoint));
+        struct candidate *c = cand_add(s, e->sn_id, endpoint);
+        if (c != NULL) {
+            c->attached = e->attached_peers;
+            c->capacity = e->capacity;
+        }
+        if (s->cfg.hooks.supernode_seen)
+            s->cfg.hooks.supernode_seen(e, s->cfg.arg);
+    }
+    ensure_backup(s);
 }
 
 static void on_message(struct link *l, const struct msg *m, void *arg)
 {
-    struct op_session *s = arg;
-    (void)l;
-    if (m->type == MSG_REGISTERED) {
-        on_registered(s, &m->u.registered);
+    struct slot *sl = arg;
+    struct op_session *s = sl->s;
+    switch (m->type) {
+    case MSG_REGISTERED:
+        on_registered(sl, &m->u.registered);
         return;
+    case MSG_SN_LIST:
+        on_sn_list(s, &m->u.sn_list);
+        return;
+    case MSG_ERROR:
+        if (sl->state != SLOT_REGISTERED &&
+            (m->u.error.code == MSG_ERR_OVERLOADED || m->u.error.code == MSG_ERR_REDIRECT)) {
+            /* Full: try the others it names, and another one now. */
+            for (size_t i = 0; i < m->u.error.n_redirect; i++) {
+                char endpoint[OP_SESSION_ENDPOINT_MAX];
+                endpoint_of(&m->u.error.redirect[i], endpoint, sizeof(endpoint));
+                cand_add(s, NULL, endpoint);
+            }
+            if (sl->cand >= 0)
+                s->cands[sl->cand].failures++;
+            link_close(l, 0, NULL);
+            return;
+        }
+        break;
+    default:
+        break;
     }
-    if (s->cfg.hooks.message)
+    if (is_primary(sl) && s->cfg.hooks.message)
         s->cfg.hooks.message(m, s->cfg.arg);
 }
 
 static void on_closed(struct link *l, int why, void *arg)
 {
-    struct op_session *s = arg;
+    struct slot *sl = arg;
+    struct op_session *s = sl->s;
     (void)l;
-    bool was_attached = s->attached;
-    s->link = NULL;
-    s->attached = false;
-    evtimer_del(s->keepalive);
-    log_info("op", "supernode link closed (%s)", why ? sova_err_str(why) : "closed");
-    /* Next time try the next bootstrap supernode: a dead one must not stay first. */
-    s->current = (s->current + 1) % s->n_bootstrap;
-    schedule_retry(s);
-    if (was_attached && s->cfg.hooks.detached)
+    bool was_registered = sl->state == SLOT_REGISTERED;
+    bool primary = is_primary(sl);
+    sl->link = NULL;
+    sl->state = SLOT_IDLE;
+    if (!was_registered && sl->cand >= 0)
+        s->cands[sl->cand].failures++; /* a dead one never stays first */
+    log_info("op", "%s supernode link %s closed (%s)", primary ? "primary" : "backup",
+             sl->sn_id[0] ? sl->sn_id : "-", why ? sova_err_str(why) : "closed");
+    if (!primary) {
+        slot_retry(sl, OP_BACKUP_RETRY_MS);
+        return;
+    }
+    struct slot *b = other(sl);
+    if (was_registered && s->cfg.hooks.detached)
         s->cfg.hooks.detached(s->cfg.arg);
+    if (b->state == SLOT_REGISTERED) {
+        /* Promote the warm backup at once: re-register it as primary. */
+        s->primary = (int)(b - s->slots);
+        log_info("op", "promoting backup supernode %s to primary", b->sn_id);
+        b->state = SLOT_OPEN;
+        send_register(b);
+        slot_retry(sl, OP_BACKUP_RETRY_MS); /* this slot becomes the new backup */
+        return;
+    }
+    slot_retry(sl, OP_SESSION_RETRY_MIN_MS);
 }
 
 static const struct link_hooks session_hooks = {
@@ -97,63 +297,83 @@ static const struct link_hooks session_hooks = {
     .closed = on_closed,
 };
 
-static void on_keepalive(evutil_socket_t fd, short what, void *arg)
-{
-    struct op_session *s = arg;
-    (void)fd;
-    (void)what;
-    if (s->link == NULL)
-        return;
-    struct msg ping = {.type = MSG_PING};
-    ping.u.ping.nonce = ++s->ping_nonce;
-    link_send(s->link, &ping);
-    set_timer_ms(s->keepalive, s->keepalive_ms);
-}
-
 static void on_resolved(const struct evutil_addrinfo *ai, const char *err, void *arg)
 {
-    struct op_session *s = arg;
-    const char *endpoint = s->bootstrap[s->current];
+    struct slot *sl = arg;
+    struct op_session *s = sl->s;
     if (ai == NULL) {
-        log_warn("op", "cannot resolve supernode %s: %s", endpoint, err);
-        s->current = (s->current + 1) % s->n_bootstrap;
-        schedule_retry(s);
+        log_warn("op", "cannot resolve supernode %s: %s", s->cands[sl->cand].endpoint, err);
+        s->cands[sl->cand].failures++;
+        sl->state = SLOT_IDLE;
+        slot_retry(sl, OP_SESSION_RETRY_MIN_MS);
         return;
     }
     SSL *ssl = NULL;
-    if (tls_ctx_client(s->cfg.tls, TLS_EXPECT_SUPERNODE, NULL, &ssl) != 0) {
-        schedule_retry(s);
-        return;
+    if (tls_ctx_client(s->cfg.tls, TLS_EXPECT_SUPERNODE, NULL, &ssl) == 0)
+        sl->link = link_connect(evloop_base(s->cfg.loop), ai->ai_addr, (socklen_t)ai->ai_addrlen,
+                                ssl, s->cfg.params, &session_hooks, sl);
+    if (sl->link == NULL) {
+        sl->state = SLOT_IDLE;
+        slot_retry(sl, OP_SESSION_RETRY_MIN_MS);
     }
-    log_debug("op", "connecting to supernode %s", endpoint);
-    s->link = link_connect(evloop_base(s->cfg.loop), ai->ai_addr, (socklen_t)ai->ai_addrlen, ssl,
-                           s->cfg.params, &session_hooks, s);
-    if (s->link == NULL)
-        schedule_retry(s);
 }
 
-static void dial(struct op_session *s)
+static void slot_dial(struct slot *sl)
 {
-    if (evloop_resolve(s->cfg.loop, s->bootstrap[s->current], on_resolved, s) != 0)
-        schedule_retry(s);
+    struct op_session *s = sl->s;
+    if (sl->state != SLOT_IDLE)
+        return;
+    sl->cand = cand_pick(sl);
+    if (sl->cand < 0) {
+        if (is_primary(sl))
+            slot_retry(sl, OP_SESSION_RETRY_MIN_MS);
+        return; /* no second supernode known yet: SN_LIST will tell */
+    }
+    sl->state = SLOT_DIALING;
+    sl->sn_id[0] = '\0';
+    log_debug("op", "dialing supernode %s (%s)", s->cands[sl->cand].endpoint,
+              is_primary(sl) ? "primary" : "backup");
+    if (evloop_resolve(s->cfg.loop, s->cands[sl->cand].endpoint, on_resolved, sl) != 0) {
+        sl->state = SLOT_IDLE;
+        slot_retry(sl, OP_SESSION_RETRY_MIN_MS);
+    }
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    dial(arg);
+    slot_dial(arg);
 }
 
-/* Capped exponential backoff with jitter, so the peers of a restarted
- * supernode do not all come back in the same millisecond. */
-static void schedule_retry(struct op_session *s)
+/* Keep both sessions alive; a supernode silent past its own timeout is
+ * treated as gone (the link is closed, which promotes the backup). */
+static void on_keepalive(evutil_socket_t fd, short what, void *arg)
 {
-    unsigned jitter = s->retry_ms / 4 ? (unsigned)(random() % (s->retry_ms / 4)) : 0;
-    set_timer_ms(s->retry, s->retry_ms + jitter);
-    s->retry_ms =
-        s->retry_ms * 2 > OP_SESSION_RETRY_MAX_MS ? OP_SESSION_RETRY_MAX_MS : s->retry_ms * 2;
+    struct op_session *s = arg;
+    (void)fd;
+    (void)what;
+    uint64_t now = link_now_ms();
+    for (int i = 0; i < 2; i++) {
+        struct slot *sl = &s->slots[i];
+        if (sl->state < SLOT_OPEN)
+            continue;
+        if (now - link_last_heard_ms(sl->link) > s->timeout_ms) {
+            log_warn("op", "supernode %s silent for %llu s: giving up on it", sl->sn_id,
+                     (unsigned long long)((now - link_last_heard_ms(sl->link)) / 1000));
+            link_close(sl->link, MSG_ERR_TIMEOUT, "keep-alive timeout");
+            continue;
+        }
+        struct msg ping = {.type = MSG_PING};
+        ping.u.ping.nonce = ++s->ping_nonce;
+        link_send(sl->link, &ping);
+    }
+    /* Ping often enough to notice silence within a second of the timeout. */
+    unsigned next = s->keepalive_ms < s->timeout_ms / 4 ? s->keepalive_ms : s->timeout_ms / 4;
+    set_timer_ms(s->keepalive, next ? next : 1000);
 }
+
+/* ---- API ------------------------------------------------------------------------------ */
 
 int op_session_new(const struct op_session_config *cfg, struct op_session **out)
 {
@@ -161,21 +381,27 @@ int op_session_new(const struct op_session_config *cfg, struct op_session **out)
     if (s == NULL)
         return SOVA_ERR_NOMEM;
     s->cfg = *cfg;
-    s->retry_ms = OP_SESSION_RETRY_MIN_MS;
+    s->keepalive_ms = OP_KEEPALIVE_DEFAULT_S * 1000;
+    s->timeout_ms = OP_PEER_TIMEOUT_DEFAULT_S * 1000;
     const char *p = cfg->bootstrap;
-    while (p && *p && s->n_bootstrap < OP_SESSION_MAX_BOOTSTRAP) {
+    while (p && *p) {
         const char *comma = strchr(p, ',');
         size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        if ((s->bootstrap[s->n_bootstrap] = strndup(p, n)) == NULL)
-            break;
-        s->n_bootstrap++;
+        char endpoint[OP_SESSION_ENDPOINT_MAX];
+        snprintf(endpoint, sizeof(endpoint), "%.*s", (int)n, p);
+        cand_add(s, NULL, endpoint);
         p = comma ? comma + 1 : NULL;
     }
     struct event_base *base = evloop_base(cfg->loop);
-    s->retry = evtimer_new(base, on_retry, s);
     s->keepalive = evtimer_new(base, on_keepalive, s);
-    if (s->n_bootstrap == 0 || !s->retry || !s->keepalive) {
-        int rc = s->n_bootstrap == 0 ? SOVA_ERR_CONFIG : SOVA_ERR_NOMEM;
+    for (int i = 0; i < 2; i++) {
+        s->slots[i].s = s;
+        s->slots[i].cand = -1;
+        s->slots[i].retry_ms = OP_SESSION_RETRY_MIN_MS;
+        s->slots[i].retry = evtimer_new(base, on_retry, &s->slots[i]);
+    }
+    if (s->n_cands == 0 || !s->keepalive || !s->slots[0].retry || !s->slots[1].retry) {
+        int rc = s->n_cands == 0 ? SOVA_ERR_CONFIG : SOVA_ERR_NOMEM;
         op_session_free(s);
         return rc;
     }
@@ -183,58 +409,73 @@ int op_session_new(const struct op_session_config *cfg, struct op_session **out)
     return 0;
 }
 
+void op_session_add_candidate(struct op_session *s, const uint8_t sn_id[WIRE_ID_LEN],
+                              const char *endpoint, uint32_t failures)
+{
+    struct candidate *c = cand_add(s, sn_id, endpoint);
+    if (c != NULL && c->failures < failures)
+        c->failures = failures;
+}
+
 void op_session_start(struct op_session *s)
 {
-    dial(s);
+    slot_dial(&s->slots[s->primary]);
 }
 
 void op_session_free(struct op_session *s)
 {
     if (s == NULL)
         return;
-    link_free_now(s->link);
-    if (s->retry)
-        event_free(s->retry);
+    for (int i = 0; i < 2; i++) {
+        link_free_now(s->slots[i].link);
+        if (s->slots[i].retry)
+            event_free(s->slots[i].retry);
+    }
     if (s->keepalive)
         event_free(s->keepalive);
-    for (size_t i = 0; i < s->n_bootstrap; i++)
-        free(s->bootstrap[i]);
     free(s);
+}
+
+static const struct slot *primary_slot(const struct op_session *s)
+{
+    return &s->slots[s->primary];
 }
 
 bool op_session_attached(const struct op_session *s)
 {
-    return s->attached;
+    return primary_slot(s)->state == SLOT_REGISTERED;
 }
 
 int op_session_send(struct op_session *s, const struct msg *m)
 {
-    if (!s->attached)
+    if (!op_session_attached(s))
         return SOVA_ERR_NOT_FOUND;
-    return link_send(s->link, m);
+    return link_send(primary_slot(s)->link, m);
 }
 
 const char *op_session_sn_id(const struct op_session *s)
 {
-    return s->attached ? s->sn_id : NULL;
+    return op_session_attached(s) ? primary_slot(s)->sn_id : NULL;
 }
 
 const struct wire_addr *op_session_observed(const struct op_session *s)
 {
-    return s->attached ? &s->observed : NULL;
+    return op_session_attached(s) ? &primary_slot(s)->observed : NULL;
+}
+
+const char *op_session_backup_id(const struct op_session *s)
+{
+    const struct slot *b = &s->slots[!s->primary];
+    return b->state == SLOT_REGISTERED ? b->sn_id : NULL;
 }
 
 const char *op_session_endpoint(const struct op_session *s)
 {
-    return s->bootstrap[s->current];
+    int c = primary_slot(s)->cand;
+    return c >= 0 ? s->cands[c].endpoint : s->cands[0].endpoint;
 }
 
-uint64_t op_session_bytes_in(const struct op_session *s)
+size_t op_session_candidates(const struct op_session *s)
 {
-    return s->link ? link_bytes_in(s->link) : 0;
-}
-
-uint64_t op_session_bytes_out(const struct op_session *s)
-{
-    return s->link ? link_bytes_out(s->link) : 0;
+    return s->n_cands;
 }

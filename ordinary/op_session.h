@@ -1,13 +1,22 @@
-/* op_session.h - an ordinary peer's session with its supernode.
+/* op_session.h - an ordinary peer's sessions with the supernode federation.
  *
- * Dials the bootstrap supernodes in turn (TLS, peer->supernode policy: the
- * supernode must chain to the federation root), sends REGISTER, keeps the
- * link alive with PING at the interval the supernode asks for, and when the
- * link goes away dials again with capped exponential backoff and jitter.
- * Everything the supernode answers goes to the owner's hooks. Nothing
- * blocks; names are resolved with evdns.
+ * The peer keeps two supernode links (KaZaA's primary and secondary group
+ * leader): a PRIMARY session, where it publishes its files and searches,
+ * and a warm BACKUP session with another supernode (registered as backup:
+ * its files are not indexed twice). When the primary goes away (reset, or
+ * silent past the supernode's timeout) the backup is promoted at once: it
+ * re-registers as primary and the owner republishes; then a new backup is
+ * opened. When every known supernode fails, dialing goes on with capped
+ * exponential backoff and jitter.
  *
- * Ownership: the session owns its link; bootstrap strings are copied.
+ * Where supernodes come from: the configured bootstrap list, the host cache
+ * the owner hands in (SQLite), and the SN_LIST every supernode sends. A
+ * supernode that fails never stays first: candidates are ordered by
+ * failures, then by spare capacity (load from SN_LIST).
+ *
+ * Every link is TLS with the peer->supernode policy (the supernode must
+ * chain to the federation root). Nothing blocks; names resolve with evdns.
+ * Ownership: the session owns its links and candidate list.
  */
 #ifndef SOVA_OP_SESSION_H
 #define SOVA_OP_SESSION_H
@@ -19,17 +28,19 @@
 
 #include <stdbool.h>
 
-#define OP_SESSION_RETRY_MIN_MS  500
-#define OP_SESSION_RETRY_MAX_MS  30000
-#define OP_SESSION_MAX_BOOTSTRAP 16
+#define OP_SESSION_RETRY_MIN_MS   500
+#define OP_SESSION_RETRY_MAX_MS   30000
+#define OP_SESSION_MAX_CANDIDATES 64
+#define OP_SESSION_ENDPOINT_MAX   64
 
 struct op_session_hooks {
-    /* REGISTERED arrived: the peer is attached (publish now). */
+    /* The primary session is registered: publish now. */
     void (*attached)(void *arg);
-    /* The supernode link is gone (a new attempt is scheduled). */
+    /* The primary session is gone (a promotion or a new dial follows). */
     void (*detached)(void *arg);
-    /* Any other message from the supernode (SEARCH_RESULT, LOCATE_RESULT,
-     * PUBLISH_ACK, ERROR ...); borrowed for the call. */
+    /* A supernode of the federation (from SN_LIST): remember it. */
+    void (*supernode_seen)(const struct msg_sn_info *sn, void *arg);
+    /* Any other message from the primary supernode; borrowed for the call. */
     void (*message)(const struct msg *m, void *arg);
 };
 
@@ -42,6 +53,7 @@ struct op_session_config {
     const struct wire_addr *addrs;
     size_t n_addrs;
     uint8_t reachability;
+    bool backup; /* keep a backup session */
     struct op_session_hooks hooks;
     void *arg;
 };
@@ -49,20 +61,23 @@ struct op_session_config {
 struct op_session;
 
 int op_session_new(const struct op_session_config *cfg, struct op_session **out);
-/* Start dialing. */
+/* A supernode known from an earlier run (host cache): a candidate after
+ * the configured ones. */
+void op_session_add_candidate(struct op_session *s, const uint8_t sn_id[WIRE_ID_LEN],
+                              const char *endpoint, uint32_t failures);
 void op_session_start(struct op_session *s);
 void op_session_free(struct op_session *s);
 
 bool op_session_attached(const struct op_session *s);
-/* Send to the supernode; SOVA_ERR_NOT_FOUND when not attached. */
+/* Send on the primary session; SOVA_ERR_NOT_FOUND when not attached. */
 int op_session_send(struct op_session *s, const struct msg *m);
-/* The supernode's ID and our address as it sees us, once attached. */
+/* The primary supernode's ID and our address as it sees us, once attached. */
 const char *op_session_sn_id(const struct op_session *s);
 const struct wire_addr *op_session_observed(const struct op_session *s);
-/* Which bootstrap endpoint the session uses or tries now. */
+/* The backup supernode's ID, or NULL when there is no backup session. */
+const char *op_session_backup_id(const struct op_session *s);
+/* Which endpoint the primary session uses or tries now. */
 const char *op_session_endpoint(const struct op_session *s);
-/* Bytes over the current link. */
-uint64_t op_session_bytes_in(const struct op_session *s);
-uint64_t op_session_bytes_out(const struct op_session *s);
+size_t op_session_candidates(const struct op_session *s);
 
 #endif

@@ -112,8 +112,13 @@ static int sn_daemon_start(struct sn_daemon *d)
     }
     struct wire_addr addr;
     snprintf(d->listen_addr, sizeof(d->listen_addr), "?");
-    if (wire_addr_from_sockaddr(&addr, (struct sockaddr *)&bound, bound_len) == 0)
+    if (wire_addr_from_sockaddr(&addr, (struct sockaddr *)&bound, bound_len) == 0) {
         wire_addr_format(&addr, d->listen_addr, sizeof(d->listen_addr));
+        static const uint8_t zero[16];
+        /* A specific address is one peers and supernodes can be told. */
+        d->has_self_addr = memcmp(addr.ip, zero, addr.family == WIRE_ADDR_IPV4 ? 4 : 16) != 0;
+        d->self_addr = addr;
+    }
     d->sweep = evtimer_new(evloop_base(d->loop), on_sweep, d);
     if (d->sweep == NULL)
         return SOVA_ERR_NOMEM;

@@ -24,7 +24,8 @@ struct sn_peer {
     uint8_t reachability;                   /* enum msg_reachability, as claimed */
     struct wire_addr addrs[WIRE_MAX_ADDRS]; /* where others reach it */
     size_t n_addrs;
-    bool indexed; /* holds the index entry for its ID */
+    bool indexed;    /* a primary session: holds the index entry for its ID */
+    bool registered; /* REGISTER done (primary or backup) */
     /* supernode links */
     bool dialed;          /* we opened it */
     bool fed_up;          /* counted in sn_fed.links */
@@ -74,6 +75,9 @@ struct sn_daemon {
     char listen_addr[64];
     uint64_t started_ms;
     size_t n_peers, n_supernodes;
+    size_t n_primary;           /* peers whose primary session is here (indexed) */
+    struct wire_addr self_addr; /* where we listen, if a specific address */
+    bool has_self_addr;
     struct sn_counters counters;
     struct sn_fed fed;
 };
@@ -103,6 +107,10 @@ void sn_fed_hook_link_up(struct sn_daemon *d, struct sn_peer *p, const struct wi
                          size_t n_addr);
 void sn_fed_hook_link_down(struct sn_daemon *d, struct sn_peer *p);
 void sn_fed_hook_message(struct sn_daemon *d, struct sn_peer *p, const struct msg *m);
+/* Tell a peer which supernodes make up the federation (SN_LIST). */
+void sn_fed_send_sn_list(struct sn_daemon *d, struct sn_peer *p);
+/* Turn a peer away: ERROR(overloaded) naming other supernodes, then close. */
+void sn_fed_send_overloaded(struct sn_daemon *d, struct sn_peer *p);
 
 /* sn_control.c */
 int sn_control_start(struct sn_daemon *d, char *err, size_t errlen);

@@ -15,6 +15,7 @@ static void peer_unindex(struct sn_peer *p)
     if (p->indexed) {
         sn_index_peer_remove(p->d->index, p->id);
         p->indexed = false;
+        p->d->n_primary--;
     }
 }
 
@@ -60,15 +61,20 @@ static void set_addrs(struct sn_peer *p, const struct msg_register *r)
 static void on_register(struct sn_peer *p, const struct msg_register *r)
 {
     struct sn_daemon *d = p->d;
-    if (r->session != MSG_SESSION_PRIMARY) {
-        link_send_error(p->link, MSG_ERR_PROTOCOL, MSG_REGISTER,
-                        "backup sessions are not served by this supernode yet");
-        return;
-    }
     p->session = r->session;
     p->reachability = r->reachability;
     set_addrs(p, r);
-    if (!p->indexed) {
+    if (r->session == MSG_SESSION_BACKUP) {
+        /* A warm standby: known, kept alive, but its files are indexed by
+         * its primary supernode, not twice. */
+        peer_unindex(p);
+    } else if (!p->indexed && sn_index_peer_ctx(d->index, p->id) == NULL &&
+               d->n_primary >= d->s->max_peers) {
+        log_warn("sn", "%s: refused, %zu peers attached (max-peers)", link_name(p->link),
+                 d->n_primary);
+        sn_fed_send_overloaded(d, p);
+        return;
+    } else if (!p->indexed) {
         int rc = sn_index_peer_add(d->index, p->id, p);
         if (rc == SOVA_ERR_PEER_EXISTS) {
             /* The same peer attached again (new address, restart): the new
@@ -82,13 +88,17 @@ static void on_register(struct sn_peer *p, const struct msg_register *r)
                 link_close(old->link, MSG_ERR_PROTOCOL, "replaced by a newer session");
             }
             rc = sn_index_peer_add(d->index, p->id, p);
+            if (old != NULL && old != p)
+                d->n_primary--;
         }
         if (rc != 0) {
             link_close(p->link, MSG_ERR_INTERNAL, "cannot register");
             return;
         }
         p->indexed = true;
+        d->n_primary++;
     }
+    p->registered = true;
     struct msg m = {.type = MSG_REGISTERED};
     m.u.registered.observed = *link_remote_addr(p->link);
     m.u.registered.keepalive_s = (uint16_t)d->s->keepalive_s;
@@ -97,8 +107,9 @@ static void on_register(struct sn_peer *p, const struct msg_register *r)
     link_send(p->link, &m);
     char where[64];
     wire_addr_format(link_remote_addr(p->link), where, sizeof(where));
-    log_info("sn", "%s: registered from %s (%zu addresses, claims %s)", link_name(p->link), where,
-             p->n_addrs,
+    sn_fed_send_sn_list(d, p);
+    log_info("sn", "%s: registered%s from %s (%zu addresses, claims %s)", link_name(p->link),
+             r->session == MSG_SESSION_BACKUP ? " as backup" : "", where, p->n_addrs,
              r->reachability == MSG_REACH_PUBLIC        ? "public"
              : r->reachability == MSG_REACH_MAPPED      ? "mapped"
              : r->reachability == MSG_REACH_UNREACHABLE ? "unreachable"

@@ -49,7 +49,7 @@ ok "the supernode holds one session per peer ID"
 
 # The supernode restarts on the same port: peers come back by themselves.
 stop sn
-wait_for "$WORK/alice.log" "supernode link closed"
+wait_for "$WORK/alice.log" "primary supernode link .* closed"
 start "sn" "$SN_BIN" --listen "127.0.0.1:$PORT_sn" --cert "$WORK/fed/sn1.crt" \
   --key "$WORK/fed/sn1.key" --federation-ca "$WORK/fed/root.crt" --state-dir "$WORK/sn-state"
 wait_for_n "$WORK/alice.log" "published 1 shared files" 3 40
