@@ -136,8 +136,19 @@ void sn_fed_link_up(struct sn_daemon *d, struct sn_peer *p)
         link_close(p->link, 0, NULL);
         return;
     }
-    if (sn_fed_link(d, p->id) != NULL || f->n_links == SN_MAX_FEDERATION) {
-        /* Both sides dialed at once: one link is enough. */
+    if (p->dialed) { /* we reached it there: that is where it listens */
+        p->listen_addr = *link_remote_addr(p->link);
+        p->has_listen_addr = true;
+    }
+    struct sn_peer *existing = sn_fed_link(d, p->id);
+    if (existing != NULL || f->n_links == SN_MAX_FEDERATION) {
+        /* Both sides dialed at once: one link is enough, but keep what the
+         * dialed one taught us. */
+        if (existing != NULL && p->has_listen_addr && !existing->has_listen_addr) {
+            existing->listen_addr = p->listen_addr;
+            existing->has_listen_addr = true;
+            sn_fed_changed(d);
+        }
         link_close(p->link, 0, NULL);
         return;
     }
@@ -151,6 +162,7 @@ void sn_fed_link_up(struct sn_daemon *d, struct sn_peer *p)
     log_info("fed", "%s: supernode link up (%s, %zu supernodes linked)", link_name(p->link),
              p->dialed ? "dialed" : "accepted", f->n_links);
     sn_fed_hook_link_up(d, p, p->dialed ? link_remote_addr(p->link) : NULL, n_addrs);
+    sn_fed_changed(d);
 }
 
 /* A supernode link is gone: the federation logic decides what it means. */
@@ -168,6 +180,7 @@ void sn_fed_link_down(struct sn_daemon *d, struct sn_peer *p)
         }
         p->fed_up = false;
         sn_fed_hook_link_down(d, p);
+        sn_fed_changed(d);
     }
     /* Seeds whose supernode is no longer linked are dialed again. */
     for (size_t i = 0; i < f->n_seeds; i++)
@@ -212,4 +225,7 @@ void sn_fed_stop(struct sn_daemon *d)
     }
     f->n_seeds = 0;
     f->n_links = 0;
+    if (f->announce)
+        event_free(f->announce);
+    f->announce = NULL;
 }

@@ -5,7 +5,8 @@
 
 #include <string.h>
 
-#define SN_LIST_MAX 64 /* supernodes named in one SN_LIST */
+#define SN_LIST_MAX          64  /* supernodes named in one SN_LIST */
+#define SN_ANNOUNCE_DELAY_MS 500 /* gather federation changes before telling peers */
 
 void sn_fed_hook_link_up(struct sn_daemon *d, struct sn_peer *p, const struct wire_addr *addr,
                          size_t n_addr)
@@ -50,13 +51,13 @@ static size_t collect_supernodes(const struct sn_daemon *d, struct msg_sn_info *
     }
     for (size_t i = 0; i < d->fed.n_links && n < cap; i++) {
         const struct sn_peer *p = d->fed.links[i];
-        if (!p->dialed)
+        if (!p->has_listen_addr)
             continue; /* its listening address comes with gossip */
         struct msg_sn_info *e = &entries[n];
         memset(e, 0, sizeof(*e));
         memcpy(e->sn_id, p->id, WIRE_ID_LEN);
         e->state = MSG_SN_ALIVE;
-        addrs[n] = *link_remote_addr(p->link);
+        addrs[n] = p->listen_addr;
         e->addrs = &addrs[n];
         e->n_addrs = 1;
         n++;
@@ -91,4 +92,26 @@ void sn_fed_send_overloaded(struct sn_daemon *d, struct sn_peer *p)
     m.u.error.n_redirect = k;
     link_send(p->link, &m);
     link_close(p->link, 0, NULL);
+}
+
+static void on_announce(evutil_socket_t fd, short what, void *arg)
+{
+    struct sn_daemon *d = arg;
+    (void)fd;
+    (void)what;
+    for (struct link *l = link_group_first(&d->links); l; l = link_group_next(l)) {
+        struct sn_peer *p = link_arg(l);
+        if (p->registered && link_remote_role(l) == MSG_ROLE_PEER)
+            sn_fed_send_sn_list(d, p);
+    }
+}
+
+void sn_fed_changed(struct sn_daemon *d)
+{
+    if (d->fed.announce == NULL)
+        d->fed.announce = evtimer_new(evloop_base(d->loop), on_announce, d);
+    if (d->fed.announce == NULL || evtimer_pending(d->fed.announce, NULL))
+        return;
+    struct timeval tv = {.tv_sec = 0, .tv_usec = SN_ANNOUNCE_DELAY_MS * 1000};
+    evtimer_add(d->fed.announce, &tv);
 }

@@ -27,9 +27,11 @@ struct sn_peer {
     bool indexed;    /* a primary session: holds the index entry for its ID */
     bool registered; /* REGISTER done (primary or backup) */
     /* supernode links */
-    bool dialed;          /* we opened it */
-    bool fed_up;          /* counted in sn_fed.links */
-    struct sn_seed *seed; /* the seed it was dialed for, if any */
+    bool dialed;                  /* we opened it */
+    bool fed_up;                  /* counted in sn_fed.links */
+    struct sn_seed *seed;         /* the seed it was dialed for, if any */
+    struct wire_addr listen_addr; /* where that supernode accepts links, once known */
+    bool has_listen_addr;
 };
 
 #define SN_MAX_SEEDS      16
@@ -52,6 +54,7 @@ struct sn_fed {
     size_t n_seeds;
     struct sn_peer *links[SN_MAX_FEDERATION]; /* open supernode links, one per ID */
     size_t n_links;
+    struct event *announce; /* debounced SN_LIST to every attached peer */
 };
 
 struct sn_counters {
@@ -109,6 +112,9 @@ void sn_fed_hook_link_down(struct sn_daemon *d, struct sn_peer *p);
 void sn_fed_hook_message(struct sn_daemon *d, struct sn_peer *p, const struct msg *m);
 /* Tell a peer which supernodes make up the federation (SN_LIST). */
 void sn_fed_send_sn_list(struct sn_daemon *d, struct sn_peer *p);
+/* The federation changed: send SN_LIST to every attached peer, soon and
+ * once for a burst of changes. */
+void sn_fed_changed(struct sn_daemon *d);
 /* Turn a peer away: ERROR(overloaded) naming other supernodes, then close. */
 void sn_fed_send_overloaded(struct sn_daemon *d, struct sn_peer *p);
 
