@@ -113,12 +113,12 @@ static const char *const stmt_sql[ST_COUNT] = {
                       " RETURNING failures",
     [ST_BAD_GET] = "SELECT failures FROM bad_sources WHERE hash = ?1 AND peer_id = ?2",
     [ST_HOST_PUT] =
-        "INSERT INTO host_cache (sn_id, addrs, last_seen, failures) VALUES (?1, ?2, ?3, 0)"
-        " ON CONFLICT (sn_id) DO UPDATE SET addrs = excluded.addrs,"
-        " last_seen = excluded.last_seen, failures = 0",
-    [ST_HOST_FAIL] = "UPDATE host_cache SET failures = failures + 1 WHERE sn_id = ?1",
-    [ST_HOST_ALL] = "SELECT sn_id, addrs, last_seen, failures FROM host_cache"
-                    " ORDER BY failures, last_seen DESC LIMIT ?1",
+        ("INSERT INTO host_cache (sn_id, addrs, last_seen, failures) VALUES (?1, ?2, ?3, 0)"
+         " ON CONFLICT (sn_id) DO UPDATE SET addrs = excluded.addrs,"
+         " last_seen = excluded.last_seen, failures = 0"),
+    [ST_HOST_FAIL] = ("UPDATE host_cache SET failures = failures + 1 WHERE sn_id = ?1"),
+    [ST_HOST_ALL] = ("SELECT sn_id, addrs, last_seen, failures FROM host_cache"
+                     " ORDER BY failures, last_seen DESC LIMIT ?1"),
 };
 
 /* ---- errors -------------------------------------------------------------------- */
