@@ -26,7 +26,8 @@ touch -d '1 hour ago' "$work/a/share/big.bin"
 hash=$(sha256sum "$work/a/share/big.bin" | cut -d' ' -f1)
 
 # ---- the bound: the same file through one TLS 1.3 connection, served by
-# openssl s_server -WWW from disk and read by openssl s_client ----
+# openssl s_server -WWW from disk and written by openssl s_client to a file
+# on the same disk, then synced: the bytes end durable, as Sova's do ----
 port=$((20000 + RANDOM % 20000))
 (cd "$work/a/share" && exec openssl s_server -WWW -quiet -naccept 1 -tls1_3 \
   -accept "127.0.0.1:$port" -cert "$work/fed/sn1.crt" -key "$work/fed/sn1.key" \
@@ -35,8 +36,11 @@ srv=$!
 sleep 0.5
 t0=$(now)
 printf 'GET /big.bin HTTP/1.0\r\n\r\n' | openssl s_client -quiet -ign_eof \
-  -connect "127.0.0.1:$port" 2>"$work/s_client.err" | wc -c >"$work/openssl.bytes"
+  -connect "127.0.0.1:$port" 2>"$work/s_client.err" >"$work/openssl.out"
+sync "$work/openssl.out"
 t1=$(now)
+stat -c %s "$work/openssl.out" >"$work/openssl.bytes"
+rm -f "$work/openssl.out"
 wait "$srv" || true
 openssl_s=$(calc "$t1 - $t0")
 [ "$(cat "$work/openssl.bytes")" -gt $((mib * 1048576)) ] || { echo "openssl bound moved too few bytes"; exit 1; }

@@ -53,7 +53,7 @@
 #define WIRE_MAX_GOSSIP_UPDATES_DEFAULT 32    /* membership updates per GOSSIP */
 #define WIRE_MAX_BLOOM_BYTES_DEFAULT    65536 /* SUMMARY filter bytes */
 #define WIRE_MAX_RELAY_DATA_DEFAULT     32768 /* RELAY_DATA payload bytes */
-#define WIRE_MAX_DATA_DEFAULT           65536 /* DATA bytes per frame */
+#define WIRE_MAX_DATA_DEFAULT           262144 /* DATA bytes per frame */
 #define WIRE_MAX_MANIFEST_DEFAULT       1024  /* chunk hashes per MANIFEST */
 
 struct wire_limits {

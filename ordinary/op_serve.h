@@ -26,8 +26,8 @@
 
 #define OP_SERVE_MAX_QUEUED_GETS 8              /* GETs a link may have waiting */
 #define OP_SERVE_MAX_GET_CHUNKS  64             /* chunks one GET may ask for */
-#define OP_SERVE_FRAME_DATA      (64u * 1024)   /* bytes of file per DATA frame */
-#define OP_SERVE_QUEUE_BYTES     (1024u * 1024) /* produce DATA while queued output < this */
+#define OP_SERVE_FRAME_DATA      (256u * 1024)  /* bytes of file per DATA frame */
+#define OP_SERVE_QUEUE_BYTES     (2048u * 1024) /* produce DATA while queued output < this */
 
 struct op_server;
 
