@@ -77,6 +77,23 @@ static int print_status(json_t *line, void *arg)
            I("distinct_files"), I("keywords"));
     printf("searches   %lld served\n", I("searches_served"));
     printf("traffic    %s in, %s out\n", in, out);
+    json_t *members = json_object_get(line, "members");
+    printf("members    %zu other supernodes\n", json_array_size(members));
+    size_t i;
+    json_t *m;
+    json_array_foreach(members, i, m)
+    {
+        long long ago = (long long)json_integer_value(json_object_get(m, "last_heard_ms_ago"));
+        char heard[48] = "never heard";
+        if (ago >= 0)
+            snprintf(heard, sizeof(heard), "heard %lld ms ago", ago);
+        printf("  %.16s  %-22s %-8s %6lld/%-8lld peers  %s\n",
+               json_string_value(json_object_get(m, "id")),
+               json_string_value(json_object_get(m, "address")),
+               json_string_value(json_object_get(m, "state")),
+               (long long)json_integer_value(json_object_get(m, "peers")),
+               (long long)json_integer_value(json_object_get(m, "capacity")), heard);
+    }
 #undef I
     return 0;
 }

@@ -41,6 +41,8 @@ static const struct config_option sn_options[] = {
         "seed supernodes of the federation, HOST:PORT[,HOST:PORT...]"),
     OPT("max-peers", CONFIG_UINT, "100000", 1, 10000000, max_peers,
         "attached peers before new ones are pointed to other supernodes"),
+    OPT("summary-interval-ms", CONFIG_UINT, "10000", 100, 3600000, summary_interval_ms,
+        "the keyword summary gossiped to other supernodes is rebuilt at most this often"),
 };
 
 const struct config_schema sn_config_schema = {

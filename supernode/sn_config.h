@@ -28,6 +28,7 @@ struct sn_settings {
     uint64_t max_results; /* hits per search */
     char *peers;          /* seed supernodes: HOST:PORT[,HOST:PORT...] */
     uint64_t max_peers;   /* attached peers before new ones are turned away */
+    uint64_t summary_interval_ms; /* keyword summary rebuilt at most this often */
 };
 
 extern const struct config_schema sn_config_schema;

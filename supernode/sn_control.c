@@ -32,7 +32,15 @@ static void on_request(struct ctl_conn *conn, const struct ctl_request *req, voi
                         ctl_cmd_name(req->cmd));
         return;
     }
-    ctl_reply(conn, status_json(d), true);
+    json_t *o = status_json(d);
+    json_object_set_new(o, "members", sn_federation_members_json(d));
+    uint64_t forwarded, relayed;
+    size_t summaries;
+    sn_search_stats(d, &forwarded, &relayed, &summaries);
+    json_object_set_new(o, "searches_forwarded", json_integer((json_int_t)forwarded));
+    json_object_set_new(o, "searches_relayed", json_integer((json_int_t)relayed));
+    json_object_set_new(o, "summaries_known", json_integer((json_int_t)summaries));
+    ctl_reply(conn, o, true);
 }
 
 int sn_control_start(struct sn_daemon *d, char *err, size_t errlen)

@@ -123,7 +123,11 @@ static int sn_daemon_start(struct sn_daemon *d)
     if (d->sweep == NULL)
         return SOVA_ERR_NOMEM;
     on_sweep(-1, 0, d);
-    rc = sn_fed_start(d, err, sizeof(err));
+    rc = sn_federation_start(d);
+    if (rc == 0)
+        rc = sn_search_start(d);
+    if (rc == 0)
+        rc = sn_fed_start(d, err, sizeof(err));
     if (rc != 0) {
         log_error("sn", "%s", err);
         return rc;
@@ -136,6 +140,8 @@ static void sn_daemon_stop(struct sn_daemon *d)
 {
     ctl_server_free(d->ctl);
     sn_fed_stop(d);
+    sn_search_stop(d);
+    sn_federation_stop(d);
     for (struct link *l = link_group_first(&d->links); l; l = link_group_next(l))
         free(link_arg(l)); /* the sn_peer of each connection */
     link_group_free_all(&d->links);
@@ -152,6 +158,7 @@ int sn_daemon_run(const struct sn_settings *s)
     int rc = sn_daemon_start(&d);
     if (rc == 0) {
         evloop_run(d.loop);
+        sn_federation_leave(&d);
         log_info("sn", "stopped");
     }
     sn_daemon_stop(&d);

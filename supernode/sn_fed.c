@@ -156,12 +156,12 @@ void sn_fed_link_up(struct sn_daemon *d, struct sn_peer *p)
     p->fed_up = true;
     if (p->seed != NULL)
         p->seed->retry_ms = SN_FED_RETRY_MIN_MS;
-    /* The address it listens on: for a link it dialed, where it accepted us;
+    /* The address it listens on: for a link we dialed, where it accepted us;
      * for one we accepted, gossip brings its addresses. */
-    size_t n_addrs = p->dialed ? 1 : 0;
     log_info("fed", "%s: supernode link up (%s, %zu supernodes linked)", link_name(p->link),
              p->dialed ? "dialed" : "accepted", f->n_links);
-    sn_fed_hook_link_up(d, p, p->dialed ? link_remote_addr(p->link) : NULL, n_addrs);
+    sn_fed_hook_link_up(d, p, p->has_listen_addr ? &p->listen_addr : NULL,
+                        p->has_listen_addr ? 1 : 0);
     sn_fed_changed(d);
 }
 

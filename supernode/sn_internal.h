@@ -10,6 +10,7 @@
 #include "link.h"
 #include "sn_config.h"
 #include "sn_index.h"
+#include "sn_member.h"
 #include "tls.h"
 
 #include <stdint.h>
@@ -54,7 +55,9 @@ struct sn_fed {
     size_t n_seeds;
     struct sn_peer *links[SN_MAX_FEDERATION]; /* open supernode links, one per ID */
     size_t n_links;
-    struct event *announce; /* debounced SN_LIST to every attached peer */
+    struct event *announce;   /* debounced SN_LIST to every attached peer */
+    struct sn_member *member; /* SWIM membership */
+    struct event *tick;       /* membership timers */
 };
 
 struct sn_counters {
@@ -83,6 +86,8 @@ struct sn_daemon {
     bool has_self_addr;
     struct sn_counters counters;
     struct sn_fed fed;
+    struct sn_search *search; /* sn_search.c */
+    uint64_t index_changes;   /* bumped when the index changes: summary rebuilds */
 };
 
 /* sn_peer.c: the hooks of every link (accepted or dialed). */
@@ -117,6 +122,28 @@ void sn_fed_send_sn_list(struct sn_daemon *d, struct sn_peer *p);
 void sn_fed_changed(struct sn_daemon *d);
 /* Turn a peer away: ERROR(overloaded) naming other supernodes, then close. */
 void sn_fed_send_overloaded(struct sn_daemon *d, struct sn_peer *p);
+
+/* sn_federation.c: membership */
+int sn_federation_start(struct sn_daemon *d);
+void sn_federation_leave(struct sn_daemon *d);
+void sn_federation_stop(struct sn_daemon *d);
+json_t *sn_federation_members_json(const struct sn_daemon *d);
+
+/* sn_search.c: search across the federation */
+int sn_search_start(struct sn_daemon *d);
+void sn_search_stop(struct sn_daemon *d);
+/* A SEARCH from an attached peer: local index + the supernodes that may match. */
+void sn_search_from_peer(struct sn_daemon *d, struct sn_peer *peer, const struct msg_search *q);
+/* A LOCATE for a peer not attached here: ask the other supernodes. */
+void sn_search_locate(struct sn_daemon *d, struct sn_peer *peer, const struct msg_locate *l);
+/* p's link is closing: its pending questions are answered into the void. */
+void sn_search_peer_gone(struct sn_daemon *d, struct sn_peer *p);
+void sn_search_stats(const struct sn_daemon *d, uint64_t *forwarded, uint64_t *relayed,
+                     size_t *summaries);
+void sn_search_link_up(struct sn_daemon *d, struct sn_peer *p);
+void sn_search_forget(struct sn_daemon *d, const uint8_t sn_id[WIRE_ID_LEN]);
+/* A supernode-link message for search (SUMMARY, FWD_*); false if not one. */
+bool sn_search_message(struct sn_daemon *d, struct sn_peer *p, const struct msg *m);
 
 /* sn_control.c */
 int sn_control_start(struct sn_daemon *d, char *err, size_t errlen);

@@ -13,6 +13,7 @@
 static void peer_unindex(struct sn_peer *p)
 {
     if (p->indexed) {
+        p->d->index_changes++;
         sn_index_peer_remove(p->d->index, p->id);
         p->indexed = false;
         p->d->n_primary--;
@@ -148,6 +149,7 @@ static void on_publish(struct sn_peer *p, const struct msg_publish *pub)
         }
     }
     p->d->counters.publishes += ack->accepted;
+    p->d->index_changes += ack->accepted;
     link_send(p->link, &m);
     if (ack->rejected > 0) {
         char text[160];
@@ -162,84 +164,15 @@ static void on_publish(struct sn_peer *p, const struct msg_publish *pub)
     }
 }
 
-/* Builds SEARCH_RESULT hits from index hits, leaving out the asker. */
-struct result_builder {
-    const uint8_t *asker;
-    struct msg_hit *hits;
-    size_t n_hits, cap;
-    struct msg_source *sources; /* cap * max sources */
-    size_t per_hit;
-};
-
-static int collect_hit(void *arg, const struct sn_index_hit *hit)
-{
-    struct result_builder *b = arg;
-    if (b->n_hits == b->cap)
-        return 1;
-    struct msg_hit *h = &b->hits[b->n_hits];
-    h->sources = &b->sources[b->n_hits * b->per_hit];
-    h->n_sources = 0;
-    for (size_t i = 0; i < hit->n_sources && h->n_sources < b->per_hit; i++) {
-        const struct sn_peer *src = hit->sources[i].peer_ctx;
-        if (memcmp(src->id, b->asker, WIRE_ID_LEN) == 0)
-            continue;
-        struct msg_source *s = &h->sources[h->n_sources++];
-        memcpy(s->peer_id, src->id, WIRE_ID_LEN);
-        s->reachability = src->reachability;
-        s->addrs = (struct wire_addr *)src->addrs;
-        s->n_addrs = src->n_addrs;
-    }
-    if (h->n_sources == 0)
-        return 0; /* only the asker has it */
-    memcpy(h->hash, hit->hash, WIRE_HASH_LEN);
-    h->size = hit->size;
-    h->name = hit->name;
-    b->n_hits++;
-    return 0;
-}
-
-static void on_search(struct sn_peer *p, const struct msg_search *q)
-{
-    struct sn_daemon *d = p->d;
-    size_t cap = q->max_results < d->s->max_results ? q->max_results : d->s->max_results;
-    struct result_builder b = {.asker = p->id, .cap = cap, .per_hit = d->limits.max_sources};
-    b.hits = calloc(cap, sizeof(*b.hits));
-    b.sources = calloc(cap * b.per_hit, sizeof(*b.sources));
-    if (b.hits == NULL || b.sources == NULL) {
-        free(b.hits);
-        free(b.sources);
-        link_send_error(p->link, MSG_ERR_INTERNAL, MSG_SEARCH, "out of memory");
-        return;
-    }
-    struct sn_index_query iq = {
-        .keywords = q->keywords,
-        .n_keywords = q->n_keywords,
-        .max_results = cap + 1, /* one more: the asker's own files are dropped */
-        .has_size_range = q->has_size_range,
-        .min_size = q->min_size,
-        .max_size = q->max_size,
-    };
-    if (q->has_hash)
-        sn_index_lookup_hash(d->index, q->hash, collect_hit, &b);
-    else
-        sn_index_search(d->index, &iq, collect_hit, &b, NULL);
-    struct msg m = {.type = MSG_SEARCH_RESULT};
-    m.u.search_result.query_id = q->query_id;
-    m.u.search_result.flags = MSG_RESULT_FINAL;
-    m.u.search_result.hits = b.hits;
-    m.u.search_result.n_hits = b.n_hits;
-    link_send(p->link, &m);
-    d->counters.searches++;
-    log_debug("sn", "%s: search of %zu keywords: %zu hits", link_name(p->link), q->n_keywords,
-              b.n_hits);
-    free(b.hits);
-    free(b.sources);
-}
-
 static void on_locate(struct sn_peer *p, const struct msg_locate *q)
 {
     struct sn_daemon *d = p->d;
     const struct sn_peer *target = sn_index_peer_ctx(d->index, q->peer_id);
+    d->counters.locates++;
+    if (target == NULL) {
+        sn_search_locate(d, p, q); /* attached elsewhere, perhaps */
+        return;
+    }
     struct msg m = {.type = MSG_LOCATE_RESULT};
     struct msg_locate_result *r = &m.u.locate_result;
     memcpy(r->peer_id, q->peer_id, WIRE_ID_LEN);
@@ -250,7 +183,6 @@ static void on_locate(struct sn_peer *p, const struct msg_locate *q)
         r->n_addrs = target->n_addrs;
         memcpy(r->sn_id, identity_id(d->id), WIRE_ID_LEN);
     }
-    d->counters.locates++;
     link_send(p->link, &m);
 }
 
@@ -275,7 +207,7 @@ static void on_message(struct link *l, const struct msg *m, void *arg)
         on_publish(p, &m->u.publish);
         return;
     case MSG_SEARCH:
-        on_search(p, &m->u.search);
+        sn_search_from_peer(p->d, p, &m->u.search);
         return;
     case MSG_LOCATE:
         on_locate(p, &m->u.locate);
@@ -291,6 +223,7 @@ static void on_closed(struct link *l, int why, void *arg)
     struct sn_daemon *d = p->d;
     uint8_t role = link_remote_role(l);
     const char *reason = why ? sova_err_str(why) : "closed";
+    sn_search_peer_gone(d, p);
     if (role == MSG_ROLE_PEER) {
         d->n_peers--;
         size_t files = p->indexed ? sn_index_peer_files(d->index, p->id) : 0;
