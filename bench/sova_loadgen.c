@@ -259,10 +259,12 @@ static void end_publish(struct loadgen *lg)
     uint64_t wanted = (uint64_t)lg->opt.files * lg->registered;
     if (lg->accepted * 100 < wanted * 99)
         lg->failed_badly = true;
-    if (lg->opt.n_phases > 0)
+    if (lg->opt.n_phases > 0) {
         start_phase(lg, 0);
-    else
-        set_timer(lg->stage_timer, 0);
+        return;
+    }
+    lg->stage = LG_STAGE_HOLD;
+    set_timer(lg->stage_timer, lg->opt.hold);
 }
 
 /* The rate a paced phase offers: absolute, or a share of the last unpaced
@@ -460,7 +462,7 @@ static void finish_phase(struct loadgen *lg)
     }
     lg->stage = LG_STAGE_HOLD;
     if (lg->opt.hold > 0) {
-        printf("hold:    %u peers stay attached for %.0f s\n", lg->registered - lg->lost,
+        printf("hold:    %u peers stay attached for %g s\n", lg->registered - lg->lost,
                lg->opt.hold);
         fflush(stdout);
     }

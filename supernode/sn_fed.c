@@ -160,8 +160,8 @@ void sn_fed_link_up(struct sn_daemon *d, struct sn_peer *p)
      * for one we accepted, gossip brings its addresses. */
     log_info("fed", "%s: supernode link up (%s, %zu supernodes linked)", link_name(p->link),
              p->dialed ? "dialed" : "accepted", f->n_links);
-    sn_fed_hook_link_up(d, p, p->has_listen_addr ? &p->listen_addr : NULL,
-                        p->has_listen_addr ? 1 : 0);
+    /* (never a NULL array: the module copies n_addrs of them) */
+    sn_fed_hook_link_up(d, p, &p->listen_addr, p->has_listen_addr ? 1 : 0);
     sn_fed_changed(d);
 }
 

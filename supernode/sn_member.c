@@ -289,7 +289,8 @@ static void copy_addrs(struct member *e, const struct wire_addr *addrs, size_t n
 {
     if (n > WIRE_MAX_ADDRS)
         n = WIRE_MAX_ADDRS;
-    memcpy(e->addrs, addrs, n * sizeof(addrs[0]));
+    if (n > 0) /* a decoded empty list may be NULL */
+        memcpy(e->addrs, addrs, n * sizeof(addrs[0]));
     e->n_addrs = n;
 }
 
@@ -516,7 +517,8 @@ void member_send_table(struct sn_member *m, const uint8_t to[WIRE_ID_LEN])
     const struct member *peer = member_find(m, to);
     size_t total = 1 + m->n_members;
     struct out_item *it = NULL;
-    /* Its own entry first (when we do not hold it alive), then ours, then
+    /* Its own entry first (a restarted node whose clock went back learns the
+     * incarnation to outbid; a dead one learns it must refute), then ours, then
      * every other member alive or left. Not our suspicions and deaths of
      * third parties: each side finds those out by its own probes, and a
      * node back from a partition would otherwise tell everyone that
@@ -524,7 +526,7 @@ void member_send_table(struct sn_member *m, const uint8_t to[WIRE_ID_LEN])
     for (size_t k = 0; k < total + 1; k++) {
         const struct member *e;
         if (k == 0)
-            e = peer && peer->inc_known && peer->state != MSG_SN_ALIVE ? peer : NULL;
+            e = peer;
         else if (k == 1)
             e = &m->self;
         else

@@ -332,10 +332,11 @@ void sn_member_link_up(struct sn_member *m, uint64_t now, const uint8_t id[WIRE_
          * its own entry arrives (in the table it sends us now). */
         if ((e = member_add(m, now, id)) == NULL)
             return;
-        memcpy(e->addrs, addrs, n_addrs * sizeof(addrs[0]));
+        if (n_addrs > 0) /* memcpy from NULL is undefined even for 0 bytes */
+            memcpy(e->addrs, addrs, n_addrs * sizeof(addrs[0]));
         e->n_addrs = n_addrs;
         member_out_new(m, e);
-    } else if (e->n_addrs == 0) {
+    } else if (e->n_addrs == 0 && n_addrs > 0) {
         memcpy(e->addrs, addrs, n_addrs * sizeof(addrs[0]));
         e->n_addrs = n_addrs;
     }

@@ -121,9 +121,10 @@ ok "sova-supernode status shows peers, files, searches, traffic, uptime"
 # A silent peer is dropped after peer-timeout and its files leave the index
 # at once; when it wakes up it re-attaches and republishes by itself.
 peer bob search carols | grep -q "carols-only-file.txt" || fail "carol's file not found"
+CAROL=$(peer carol id)
 kill -STOP "$PID_carol"
-wait_for "$WORK/sn.log" "silent for [0-9]+ s, dropping it" 20
-wait_for "$WORK/sn.log" "peer left \(.*\), 1 files leave the index"
+wait_for "$WORK/sn.log" "${CAROL:0:8}: silent for [0-9]+ s, dropping it" 20
+wait_for "$WORK/sn.log" "${CAROL:0:8}: peer left \(.*\), 1 files leave the index"
 out=$(peer bob search carols 2>&1)
 grep -q "no matches" <<<"$out" || fail "a dropped peer's file is still found: $out"
 ok "a silent peer is dropped after the keep-alive timeout and its files leave the index"

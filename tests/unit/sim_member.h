@@ -246,9 +246,9 @@ static inline void sim_link_close(struct sim *s, int a, int b)
 }
 
 /* ---- node lifetime --------------------------------------------------------------------- */
-/* Start node i (again, as a new instance: the old one's links close), with
- * an incarnation taken from the "wall clock"; dial `seed` unless negative. */
-static inline void sim_start(struct sim *s, int i, int seed)
+/* Start node i (again, as a new instance: the old one's links close) with
+ * this starting incarnation; dial `seed` unless negative. */
+static inline void sim_start_inc(struct sim *s, int i, int seed, uint64_t incarnation)
 {
     struct sim_node *nd = &s->nodes[i];
     for (int j = 0; j < s->n; j++)
@@ -258,7 +258,7 @@ static inline void sim_start(struct sim *s, int i, int seed)
     memcpy(c.self_id, nd->id, WIRE_ID_LEN);
     c.self_addrs[0] = nd->addr;
     c.n_self_addrs = 1;
-    c.incarnation = nd->incarnation = SIM_BASE_WALL + s->now;
+    c.incarnation = nd->incarnation = incarnation;
     c.seed = sim_rand(s);
     nd->m = sn_member_new(&c);
     if (nd->m == NULL)
@@ -268,6 +268,12 @@ static inline void sim_start(struct sim *s, int i, int seed)
     sim_drain(s, i);
     if (seed >= 0 && seed != i)
         sim_connect(s, i, seed);
+}
+
+/* sim_start_inc() with the incarnation a daemon takes: the "wall clock". */
+static inline void sim_start(struct sim *s, int i, int seed)
+{
+    sim_start_inc(s, i, seed, SIM_BASE_WALL + s->now);
 }
 
 /* Node i stops answering; its links stay open (a hung process, a silent
