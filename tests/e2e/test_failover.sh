@@ -49,6 +49,38 @@ run_sn sn1 sn1 "$P1" "127.0.0.1:$P2"
 wait_for_n "$WORK/alice.log" "backup session with supernode $SN1" 1 30
 ok "the restarted supernode becomes alice's new backup"
 
+# The host cache: alice restarted with only a dead bootstrap address still
+# finds the federation through the supernodes she remembers (SQLite).
+stop alice
+start alice "$PEER_BIN" run --state-dir "$WORK/alice/state" --bootstrap "127.0.0.1:1" \
+  --federation-ca "$WORK/fed/root.crt" --listen 127.0.0.1:0 --share "$WORK/alice/share"
+wait_for "$WORK/alice.log" "listening on .* \([3-9] supernodes known\)|listening on .* \(2 supernodes known\)"
+wait_for_n "$WORK/alice.log" "attached to supernode" 3 30
+ok "restarted with a dead bootstrap address, alice attaches through her host cache"
+
+# A full supernode turns a new peer away and names the others.
+"$FED" issue "$WORK/fed" sn3 >/dev/null
+P3=$(free_port)
+start sn3 "$SN_BIN" --listen "127.0.0.1:$P3" --cert "$WORK/fed/sn3.crt" --key "$WORK/fed/sn3.key" \
+  --federation-ca "$WORK/fed/root.crt" --state-dir "$WORK/sn3-state" --peers "127.0.0.1:$P2" \
+  --max-peers 1
+SN3=$("$FED" id "$WORK/fed/sn3.crt")
+wait_for "$WORK/sn3.log" "${SN2:0:8}: supernode link up"
+wait_for "$WORK/sn3.log" "member ${SN1:0:8}: gone -> alive"
+for p in dave erin; do
+  mkdir -p "$WORK/$p/share"
+  start $p "$PEER_BIN" run --state-dir "$WORK/$p/state" --bootstrap "127.0.0.1:$P3" \
+    --federation-ca "$WORK/fed/root.crt" --listen 127.0.0.1:0 --share "$WORK/$p/share"
+  wait_for "$WORK/$p.log" "attached to supernode"
+done
+grep -q "attached to supernode $SN3" "$WORK/dave.log" || fail "dave should be on sn3"
+wait_for "$WORK/sn3.log" "refused, 1 peers attached \(max-peers\)"
+grep -Eq "attached to supernode ($SN1|$SN2)" "$WORK/erin.log" || fail "erin was not redirected"
+ok "a full supernode (max-peers) turns the next peer away, naming others; it attaches there"
+stop dave
+stop erin
+stop sn3
+
 # A supernode certified by another root cannot join.
 "$FED" init "$WORK/rogue" >/dev/null
 "$FED" issue "$WORK/rogue" evil >/dev/null
