@@ -17,6 +17,10 @@ const char *sova_err_str(int code)
         return "timed out";
     case SOVA_ERR_NOT_FOUND:
         return "not found";
+    case SOVA_ERR_REFUSED:
+        return "connection refused";
+    case SOVA_ERR_UNREACHABLE:
+        return "host or network unreachable";
     case SOVA_ERR_TRUNCATED:
         return "truncated field";
     case SOVA_ERR_TOO_LARGE:

@@ -10,12 +10,14 @@
 enum sova_err {
     SOVA_OK = 0,
     /* generic */
-    SOVA_ERR_NOMEM = -1,     /* allocation failed */
-    SOVA_ERR_IO = -2,        /* read/write/open failed (errno tells more) */
-    SOVA_ERR_INVALID = -3,   /* bad argument from the caller */
-    SOVA_ERR_INTERNAL = -4,  /* an invariant failed; a bug */
-    SOVA_ERR_TIMEOUT = -5,   /* the remote did not answer in time */
-    SOVA_ERR_NOT_FOUND = -6, /* no such file, peer or record */
+    SOVA_ERR_NOMEM = -1,       /* allocation failed */
+    SOVA_ERR_IO = -2,          /* read/write/open failed (errno tells more) */
+    SOVA_ERR_INVALID = -3,     /* bad argument from the caller */
+    SOVA_ERR_INTERNAL = -4,    /* an invariant failed; a bug */
+    SOVA_ERR_TIMEOUT = -5,     /* the remote did not answer in time */
+    SOVA_ERR_NOT_FOUND = -6,   /* no such file, peer or record */
+    SOVA_ERR_REFUSED = -7,     /* the remote host refused the TCP connection */
+    SOVA_ERR_UNREACHABLE = -8, /* no route to the remote host or network */
     /* wire decoding */
     SOVA_ERR_TRUNCATED = -10,    /* a field runs past the end of its buffer */
     SOVA_ERR_TOO_LARGE = -11,    /* a length or count exceeds its limit */

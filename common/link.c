@@ -43,6 +43,9 @@ struct link {
     uint64_t last_heard_ms;
     uint64_t bytes_in, bytes_out;
     struct wire_buf scratch; /* encode buffer, reused */
+    bool has_token, has_remote_token;
+    uint8_t token[WIRE_TOKEN_LEN];        /* ours, sent in HELLO (dialer) */
+    uint8_t remote_token[WIRE_TOKEN_LEN]; /* theirs, from their HELLO */
     struct link *group_prev, *group_next;
 };
 
@@ -88,13 +91,17 @@ static void link_finish(struct link *l)
     link_free(l);
 }
 
-static void describe_ssl_failure(struct link *l, char *buf, size_t cap)
+/* Why the TLS handshake (or the TCP connect before it) failed, in words and
+ * as a code: SOVA_ERR_ID_MISMATCH or SOVA_ERR_CERT_CHAIN (our policy
+ * rejected the remote), SOVA_ERR_REFUSED, SOVA_ERR_UNREACHABLE, SOVA_ERR_IO
+ * (the socket said so), or SOVA_ERR_CRYPTO (TLS itself failed). */
+static int describe_ssl_failure(struct link *l, char *buf, size_t cap)
 {
     SSL *ssl = bufferevent_openssl_get_ssl(l->bev);
     const char *policy = ssl ? tls_error(ssl) : NULL;
     if (policy != NULL) {
         snprintf(buf, cap, "%s", policy);
-        return;
+        return tls_failure(ssl) ? tls_failure(ssl) : SOVA_ERR_CRYPTO;
     }
     unsigned long e = bufferevent_get_openssl_error(l->bev);
     if (e == 0)
@@ -103,7 +110,7 @@ static void describe_ssl_failure(struct link *l, char *buf, size_t cap)
      * error or none at all: say it with the socket's own words. */
     if (e != 0 && ERR_GET_LIB(e) != 0 && ERR_GET_LIB(e) != ERR_LIB_SYS) {
         ERR_error_string_n(e, buf, cap);
-        return;
+        return SOVA_ERR_CRYPTO;
     }
     int sock_err = EVUTIL_SOCKET_ERROR();
     if (sock_err == 0 && e != 0)
@@ -111,6 +118,15 @@ static void describe_ssl_failure(struct link *l, char *buf, size_t cap)
     snprintf(buf, cap, "%s",
              sock_err && sock_err != EIO ? evutil_socket_error_to_string(sock_err)
                                          : "connection failed or closed by remote");
+    switch (sock_err) {
+    case ECONNREFUSED:
+        return SOVA_ERR_REFUSED;
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+        return SOVA_ERR_UNREACHABLE;
+    default:
+        return SOVA_ERR_IO;
+    }
 }
 
 static void enter_closing(struct link *l, int why)
@@ -193,6 +209,10 @@ static void send_hello(struct link *l)
     m.u.hello.capabilities = l->params.capabilities;
     m.u.hello.role = l->params.local_role;
     m.u.hello.agent = wire_str_from(agent);
+    if (l->has_token) {
+        m.u.hello.has_connect_token = true;
+        memcpy(m.u.hello.connect_token, l->token, WIRE_TOKEN_LEN);
+    }
     send_msg(l, &m);
 }
 
@@ -229,6 +249,10 @@ static void handle_hello(struct link *l, const struct msg_hello *h)
     }
     l->remote_role = h->role;
     l->version = version;
+    if (h->has_connect_token) {
+        l->has_remote_token = true;
+        memcpy(l->remote_token, h->connect_token, WIRE_TOKEN_LEN);
+    }
     l->state = LINK_OPEN;
     evtimer_del(l->timer);
     log_info("link", "%s: opened, %s, protocol %u, agent \"%.*s\"", l->name,
@@ -376,9 +400,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     int why = (what & BEV_EVENT_EOF) ? 0 : SOVA_ERR_IO;
     if (l->state == LINK_TLS) {
         char reason[256];
-        describe_ssl_failure(l, reason, sizeof(reason));
+        why = describe_ssl_failure(l, reason, sizeof(reason));
         log_warn("link", "%s: TLS handshake failed: %s", l->name, reason);
-        why = SOVA_ERR_CRYPTO;
     } else if (l->state != LINK_CLOSING) {
         log_info("link", "%s: connection closed by remote%s", l->name,
                  (what & BEV_EVENT_ERROR) ? " (error)" : "");
@@ -419,6 +442,11 @@ static struct link *link_new(struct event_base *base, const struct sockaddr *rem
     l->state = LINK_TLS;
     l->last_heard_ms = link_now_ms();
     wire_buf_init(&l->scratch);
+    if (params->connect_token != NULL) {
+        l->has_token = true;
+        memcpy(l->token, params->connect_token, WIRE_TOKEN_LEN);
+        l->params.connect_token = NULL; /* the caller's storage may go */
+    }
     if (remote == NULL || wire_addr_from_sockaddr(&l->remote_addr, remote, remote_len) != 0)
         snprintf(l->name, sizeof(l->name), "?");
     else
@@ -515,6 +543,29 @@ struct link *link_connect(struct event_base *base, const struct sockaddr *remote
     return l;
 }
 
+struct link *link_wrap(struct event_base *base, struct bufferevent *under, SSL *ssl, bool accepting,
+                       const char *name, const struct link_params *params,
+                       const struct link_hooks *hooks, void *arg)
+{
+    struct link *l = link_new(base, NULL, 0, params, hooks, arg);
+    if (l != NULL)
+        l->bev = bufferevent_openssl_filter_new(
+            base, under, ssl, accepting ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING,
+            BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (l == NULL || l->bev == NULL) {
+        if (l)
+            link_free(l);
+        SSL_free(ssl);
+        bufferevent_free(under);
+        return NULL;
+    }
+    l->dialer = !accepting;
+    if (name != NULL)
+        snprintf(l->name, sizeof(l->name), "%s", name);
+    link_start(l);
+    return l;
+}
+
 void link_free_now(struct link *l)
 {
     if (l != NULL)
@@ -570,6 +621,17 @@ size_t link_output_len(const struct link *l)
 uint64_t link_last_heard_ms(const struct link *l)
 {
     return l->last_heard_ms;
+}
+
+const uint8_t *link_connect_token(const struct link *l)
+{
+    return l->has_remote_token ? l->remote_token : NULL;
+}
+
+void link_set_hooks(struct link *l, const struct link_hooks *hooks, void *arg)
+{
+    l->hooks = *hooks;
+    l->arg = arg;
 }
 
 void link_set_arg(struct link *l, void *arg)

@@ -27,6 +27,7 @@
 #include "tls.h"
 #include "wire.h"
 
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/util.h>
 #include <stdbool.h>
@@ -49,7 +50,10 @@ struct link_hooks {
      * during the call (it borrows the link's input buffer). */
     void (*message)(struct link *l, const struct msg *m, void *arg);
     /* The link is gone after this returns; why is 0 for a clean close by
-     * the owner or a negative enum sova_err. */
+     * the owner or a negative enum sova_err. A link that never opened says
+     * why: SOVA_ERR_TIMEOUT, SOVA_ERR_REFUSED, SOVA_ERR_UNREACHABLE,
+     * SOVA_ERR_ID_MISMATCH, SOVA_ERR_CERT_CHAIN, SOVA_ERR_CRYPTO or
+     * SOVA_ERR_IO. */
     void (*closed)(struct link *l, int why, void *arg);
     /* Optional: queued output fell to LINK_DRAINED_BYTES or less, so a
      * sender that paces itself (file data) may queue more. */
@@ -72,6 +76,9 @@ struct link_params {
      * connecting, so the remote sees the address we listen on. May be NULL. */
     const struct sockaddr *bind_addr;
     socklen_t bind_len;
+    /* Dialer only: WIRE_TOKEN_LEN bytes sent as HELLO's connect_token (this
+     * connection answers a CONNECT_REQUEST). Copied when the link is made. */
+    const uint8_t *connect_token;
 };
 
 /* Wrap an accepted socket (fd is owned by the link from now on, even on
@@ -87,6 +94,15 @@ struct link *link_accept(struct event_base *base, evutil_socket_t fd, SSL *ssl,
 struct link *link_connect(struct event_base *base, const struct sockaddr *remote,
                           socklen_t remote_len, SSL *ssl, const struct link_params *params,
                           const struct link_hooks *hooks, void *arg);
+
+/* Run a link over an existing byte stream instead of a socket: under (owned
+ * by the link from now on, even on failure, and freed with it) carries the
+ * TLS records, e.g. one end of a bufferevent pair that a relay circuit feeds.
+ * accepting: the TLS server side. name (may be NULL) is shown in logs until
+ * the remote ID is known. Otherwise as link_connect/link_accept. */
+struct link *link_wrap(struct event_base *base, struct bufferevent *under, SSL *ssl, bool accepting,
+                       const char *name, const struct link_params *params,
+                       const struct link_hooks *hooks, void *arg);
 
 /* Queue a message. Returns 0, or a negative enum sova_err if it could not be
  * encoded (a bug: the link is then closed). No-op on a closing link. */
@@ -125,6 +141,11 @@ size_t link_output_len(const struct link *l);
 /* Monotonic milliseconds when the remote was last heard from. */
 uint64_t link_last_heard_ms(const struct link *l);
 void link_set_arg(struct link *l, void *arg);
+/* Hand the link to another owner: its hooks and arg from now on (e.g. an
+ * accepted connection that turns out to answer our CONNECT). */
+void link_set_hooks(struct link *l, const struct link_hooks *hooks, void *arg);
+/* The connect_token of the remote's HELLO, or NULL if it sent none. */
+const uint8_t *link_connect_token(const struct link *l);
 void *link_arg(const struct link *l);
 
 /* Bytes moved over the link so far (TLS payload, not counting TLS overhead). */

@@ -61,6 +61,7 @@ enum msg_type {
     MSG_FWD_HITS = 0x43,
     MSG_FWD_LOCATE = 0x44,
     MSG_FWD_LOCATE_RESULT = 0x45,
+    MSG_FWD_CONNECT = 0x46,
     /* ordinary peer <-> ordinary peer */
     MSG_MANIFEST_GET = 0x50,
     MSG_MANIFEST = 0x51,
@@ -356,6 +357,13 @@ struct msg_fwd_locate_result {
     struct msg_locate_result result;
 };
 
+/* A CONNECT for a peer attached to the receiving supernode: deliver
+ * `request` to target_id as a CONNECT_REQUEST. */
+struct msg_fwd_connect {
+    uint8_t target_id[WIRE_ID_LEN];
+    struct msg_connect request; /* peer_id: the requester */
+};
+
 /* ---- peer <-> peer ---------------------------------------------------------- */
 struct msg_chunk_range { /* MANIFEST_GET and GET */
     uint8_t hash[WIRE_HASH_LEN];
@@ -409,6 +417,7 @@ struct msg {
         struct msg_fwd_search fwd_search;
         struct msg_fwd_locate fwd_locate;
         struct msg_fwd_locate_result fwd_locate_result;
+        struct msg_fwd_connect fwd_connect;
         struct msg_chunk_range manifest_get, get;
         struct msg_manifest manifest;
         struct msg_data data;

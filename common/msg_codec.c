@@ -47,6 +47,7 @@ static const struct msg_schema schemas[] = {
     {MSG_FWD_HITS, MSG_FAMILY_SN_SN, "fwd_hits", msg_search_result_io},
     {MSG_FWD_LOCATE, MSG_FAMILY_SN_SN, "fwd_locate", msg_fwd_locate_io},
     {MSG_FWD_LOCATE_RESULT, MSG_FAMILY_SN_SN, "fwd_locate_result", msg_fwd_locate_result_io},
+    {MSG_FWD_CONNECT, MSG_FAMILY_SN_SN, "fwd_connect", msg_fwd_connect_io},
     {MSG_MANIFEST_GET, MSG_FAMILY_PEER, "manifest_get", msg_chunk_range_io},
     {MSG_MANIFEST, MSG_FAMILY_PEER, "manifest", msg_manifest_io},
     {MSG_GET, MSG_FAMILY_PEER, "get", msg_chunk_range_io},

@@ -25,7 +25,7 @@ msg_schema_fn msg_relay_open_io, msg_relay_circuit_io, msg_relay_data_io, msg_re
     msg_relay_close_io;
 /* msg_sn.c */
 msg_schema_fn msg_gossip_io, msg_summary_io, msg_fwd_search_io, msg_fwd_locate_io,
-    msg_fwd_locate_result_io;
+    msg_fwd_locate_result_io, msg_fwd_connect_io;
 /* msg_peer.c */
 msg_schema_fn msg_chunk_range_io, msg_manifest_io, msg_data_io;
 

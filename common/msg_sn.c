@@ -70,3 +70,10 @@ void msg_fwd_locate_result_io(struct wire_io *io, void *body)
     wire_io_u64(io, "query_id", &m->query_id);
     msg_locate_result_io(io, &m->result);
 }
+
+void msg_fwd_connect_io(struct wire_io *io, void *body)
+{
+    struct msg_fwd_connect *m = body;
+    wire_io_raw(io, "target_id", m->target_id, WIRE_ID_LEN);
+    msg_connect_io(io, &m->request);
+}

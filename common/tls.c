@@ -31,6 +31,7 @@ struct tls_conn {
     uint8_t remote_id[NODE_ID_LEN];
     char chain_reason[TLS_REASON_MAX]; /* why not chained */
     char error[TLS_ERROR_MAX];         /* why rejected; "" if not */
+    int failure;                       /* the same as a sova_err; 0 if not */
 };
 
 /* The ex_data slot is allocated once per process and never changes after:
@@ -105,6 +106,7 @@ static int tls_verify_cb(X509_STORE_CTX *store, void *arg)
         snprintf(conn->error, sizeof(conn->error),
                  "supernode %s: certificate does not chain to the federation root (%s)", got,
                  conn->chain_reason);
+        conn->failure = SOVA_ERR_CERT_CHAIN;
         if (X509_STORE_CTX_get_error(store) == X509_V_OK)
             X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
         return 0;
@@ -114,6 +116,7 @@ static int tls_verify_cb(X509_STORE_CTX *store, void *arg)
         node_id_format(conn->expected_id, want);
         snprintf(conn->error, sizeof(conn->error), "%s ID mismatch: expected %s, got %s", role,
                  want, got);
+        conn->failure = SOVA_ERR_ID_MISMATCH;
         X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
         return 0;
     }
@@ -340,4 +343,10 @@ const char *tls_error(const SSL *ssl)
 {
     const struct tls_conn *conn = ssl != NULL ? conn_get(ssl) : NULL;
     return conn != NULL && conn->error[0] != '\0' ? conn->error : NULL;
+}
+
+int tls_failure(const SSL *ssl)
+{
+    const struct tls_conn *conn = ssl != NULL ? conn_get(ssl) : NULL;
+    return conn != NULL ? conn->failure : 0;
 }

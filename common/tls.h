@@ -118,5 +118,9 @@ int tls_require_supernode(const SSL *ssl, char *errbuf, size_t errlen);
  * failures, such as a refused protocol version or a missing client
  * certificate, are in OpenSSL's error queue). Valid until SSL_free. */
 const char *tls_error(const SSL *ssl);
+/* The same as a code: SOVA_ERR_ID_MISMATCH (the remote's ID was not the one
+ * expected), SOVA_ERR_CERT_CHAIN (a supernode that does not chain to the
+ * root), or 0 if the policy did not reject the remote. */
+int tls_failure(const SSL *ssl);
 
 #endif

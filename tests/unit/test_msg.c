@@ -233,6 +233,12 @@ static void build(struct msg *m, uint8_t type)
         m->u.fwd_locate_result.query_id = 0x43;
         memset(m->u.fwd_locate_result.result.peer_id, 0xE2, WIRE_ID_LEN);
         break;
+    case MSG_FWD_CONNECT:
+        m->u.fwd_connect.request = (struct msg_connect){.addrs = one_v4, .n_addrs = 1};
+        memset(m->u.fwd_connect.target_id, 0xD2, WIRE_ID_LEN);
+        memset(m->u.fwd_connect.request.peer_id, 0xD1, WIRE_ID_LEN);
+        memset(m->u.fwd_connect.request.token, 0x5B, WIRE_TOKEN_LEN);
+        break;
     case MSG_MANIFEST_GET:
         m->u.manifest_get = (struct msg_chunk_range){.first_chunk = 0, .count = 4};
         memset(m->u.manifest_get.hash, 0xF1, WIRE_HASH_LEN);
@@ -307,6 +313,7 @@ static const struct golden goldens[] = {
     GOLDEN(MSG_FWD_HITS, U64(0x42), 0, U16(1), ID(0xC2), U64(0), U16(1), 'e', 1, ID(0xD3), 0, 0),
     GOLDEN(MSG_FWD_LOCATE, U64(0x43), ID(0xE2)),
     GOLDEN(MSG_FWD_LOCATE_RESULT, U64(0x43), ID(0xE2), 0, 0, 0, ID(0)),
+    GOLDEN(MSG_FWD_CONNECT, ID(0xD2), ID(0xD1), TOKEN(0x5B), 1, V4ADDR),
     GOLDEN(MSG_MANIFEST_GET, ID(0xF1), U32(0), U32(4)),
     GOLDEN(MSG_MANIFEST, ID(0xF1), U64(600000), U32(262144), U32(1), U16(2), ID(0x31), ID(0x32)),
     GOLDEN(MSG_GET, ID(0xF1), U32(2), U32(1)),
