@@ -598,6 +598,11 @@ uint8_t link_remote_role(const struct link *l)
     return l->remote_role;
 }
 
+bool link_is_dialer(const struct link *l)
+{
+    return l->dialer;
+}
+
 uint16_t link_version(const struct link *l)
 {
     return l->version;

@@ -131,6 +131,8 @@ struct link *link_group_next(const struct link *l);
 /* The remote, once opened. */
 const struct tls_peer_info *link_peer(const struct link *l);
 uint8_t link_remote_role(const struct link *l);
+/* We opened the TCP (or relayed) connection: the TLS client side. */
+bool link_is_dialer(const struct link *l);
 uint16_t link_version(const struct link *l);
 /* Address the TCP connection came from / went to. */
 const struct wire_addr *link_remote_addr(const struct link *l);

@@ -358,3 +358,14 @@ const char *wire_addr_format(const struct wire_addr *a, char *buf, size_t cap)
     snprintf(buf, cap, v6 ? "[%s]:%u" : "%s:%u", ip, (unsigned)a->port);
     return buf;
 }
+
+bool wire_addr_same_ip(const struct wire_addr *a, const struct wire_addr *b)
+{
+    return a->family == b->family &&
+           memcmp(a->ip, b->ip, a->family == WIRE_ADDR_IPV4 ? 4 : 16) == 0;
+}
+
+bool wire_addr_equal(const struct wire_addr *a, const struct wire_addr *b)
+{
+    return wire_addr_same_ip(a, b) && a->port == b->port;
+}

@@ -46,15 +46,15 @@
 #define WIRE_MAX_KEYWORDS_DEFAULT       8             /* keywords per SEARCH/FWD_SEARCH */
 #define WIRE_MAX_KEYWORD_LEN_DEFAULT    64            /* bytes per keyword */
 #define WIRE_MAX_ADDRS_DEFAULT          WIRE_MAX_ADDRS
-#define WIRE_MAX_SN_ENTRIES_DEFAULT     256   /* SN_LIST entries */
-#define WIRE_MAX_PUBLISH_DEFAULT        1024  /* PUBLISH records per frame */
-#define WIRE_MAX_HITS_DEFAULT           256   /* hits per SEARCH_RESULT/FWD_HITS */
-#define WIRE_MAX_SOURCES_DEFAULT        16    /* sources per hit */
-#define WIRE_MAX_GOSSIP_UPDATES_DEFAULT 32    /* membership updates per GOSSIP */
-#define WIRE_MAX_BLOOM_BYTES_DEFAULT    65536 /* SUMMARY filter bytes */
-#define WIRE_MAX_RELAY_DATA_DEFAULT     32768 /* RELAY_DATA payload bytes */
+#define WIRE_MAX_SN_ENTRIES_DEFAULT     256    /* SN_LIST entries */
+#define WIRE_MAX_PUBLISH_DEFAULT        1024   /* PUBLISH records per frame */
+#define WIRE_MAX_HITS_DEFAULT           256    /* hits per SEARCH_RESULT/FWD_HITS */
+#define WIRE_MAX_SOURCES_DEFAULT        16     /* sources per hit */
+#define WIRE_MAX_GOSSIP_UPDATES_DEFAULT 32     /* membership updates per GOSSIP */
+#define WIRE_MAX_BLOOM_BYTES_DEFAULT    65536  /* SUMMARY filter bytes */
+#define WIRE_MAX_RELAY_DATA_DEFAULT     32768  /* RELAY_DATA payload bytes */
 #define WIRE_MAX_DATA_DEFAULT           262144 /* DATA bytes per frame */
-#define WIRE_MAX_MANIFEST_DEFAULT       1024  /* chunk hashes per MANIFEST */
+#define WIRE_MAX_MANIFEST_DEFAULT       1024   /* chunk hashes per MANIFEST */
 
 struct wire_limits {
     size_t max_frame;           /* bytes of a whole frame, u32 length included */
@@ -194,6 +194,9 @@ int wire_addr_from_sockaddr(struct wire_addr *out, const struct sockaddr *sa, so
 socklen_t wire_addr_to_sockaddr(const struct wire_addr *a, struct sockaddr_storage *out);
 /* "192.0.2.1:7070" or "[2001:db8::1]:7070"; returns buf. cap >= 48 fits all. */
 const char *wire_addr_format(const struct wire_addr *a, char *buf, size_t cap);
+/* Same family and IP (the bytes the family uses); with_port: and port. */
+bool wire_addr_same_ip(const struct wire_addr *a, const struct wire_addr *b);
+bool wire_addr_equal(const struct wire_addr *a, const struct wire_addr *b);
 
 /* ---- the bounded cursor -------------------------------------------------- */
 enum wire_io_mode {

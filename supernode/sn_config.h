@@ -9,6 +9,7 @@
 
 #include "config.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct sn_settings {
@@ -25,10 +26,20 @@ struct sn_settings {
     uint64_t peer_timeout_s;       /* a peer silent this long is dropped */
     uint64_t max_files_per_peer;   /* records one peer may publish */
     uint64_t max_name_bytes_per_peer;
-    uint64_t max_results; /* hits per search */
-    char *peers;          /* seed supernodes: HOST:PORT[,HOST:PORT...] */
-    uint64_t max_peers;   /* attached peers before new ones are turned away */
+    uint64_t max_results;         /* hits per search */
+    char *peers;                  /* seed supernodes: HOST:PORT[,HOST:PORT...] */
+    uint64_t max_peers;           /* attached peers before new ones are turned away */
     uint64_t summary_interval_ms; /* keyword summary rebuilt at most this often */
+    /* reachability and relaying (docs/NAT.md) */
+    uint64_t dialback_timeout_ms;     /* one dial-back probe: TCP + TLS + HELLO */
+    bool relay;                       /* offer relay circuits */
+    uint64_t relay_max_circuits;      /* circuits through this supernode at once */
+    uint64_t relay_max_peer_circuits; /* circuits one attached peer may have */
+    uint64_t relay_max_bytes;         /* bytes one circuit may carry, 0 = no limit */
+    uint64_t relay_max_duration_s;    /* seconds one circuit may live, 0 = no limit */
+    uint64_t relay_peer_kbps;         /* relay bandwidth of one attached peer, 0 = no limit */
+    uint64_t relay_total_kbps;        /* relay bandwidth of this supernode, 0 = no limit */
+    uint64_t relay_open_timeout_ms;   /* the far end must accept a circuit within this */
 };
 
 extern const struct config_schema sn_config_schema;

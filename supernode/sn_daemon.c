@@ -93,7 +93,7 @@ static int sn_daemon_start(struct sn_daemon *d)
     d->link_params = (struct link_params){
         .limits = &d->limits,
         .local_role = MSG_ROLE_SUPERNODE,
-        .capabilities = 0,
+        .capabilities = MSG_CAP_DIALBACK | MSG_CAP_CONNECT | (d->s->relay ? MSG_CAP_RELAY : 0),
         .handshake_timeout_ms = (unsigned)d->s->handshake_timeout_ms,
         .max_output = SN_MAX_OUTPUT_BYTES,
         .group = &d->links,
@@ -127,6 +127,8 @@ static int sn_daemon_start(struct sn_daemon *d)
     if (rc == 0)
         rc = sn_search_start(d);
     if (rc == 0)
+        rc = sn_relay_start(d);
+    if (rc == 0)
         rc = sn_fed_start(d, err, sizeof(err));
     if (rc != 0) {
         log_error("sn", "%s", err);
@@ -140,6 +142,8 @@ static void sn_daemon_stop(struct sn_daemon *d)
 {
     ctl_server_free(d->ctl);
     sn_fed_stop(d);
+    sn_relay_stop(d); /* before search: it cancels its own pending locates */
+    sn_dialback_stop(d);
     sn_search_stop(d);
     sn_federation_stop(d);
     for (struct link *l = link_group_first(&d->links); l; l = link_group_next(l))

@@ -64,7 +64,7 @@ static int dial(struct sn_daemon *d, const struct sockaddr *sa, socklen_t len, s
         free(p);
         return SOVA_ERR_NOMEM;
     }
-    p->d = d;
+    sn_peer_init(d, p);
     p->dialed = true;
     p->seed = seed;
     struct link_params params = d->link_params;

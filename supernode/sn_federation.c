@@ -77,7 +77,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     struct sn_daemon *d = arg;
     (void)fd;
     (void)what;
-    sn_member_set_load(d->fed.member, (uint32_t)d->n_primary, (uint32_t)d->s->max_peers, 0);
+    sn_member_set_load(d->fed.member, (uint32_t)d->n_primary, (uint32_t)d->s->max_peers,
+                       sn_relay_kbps(d));
     sn_member_tick(d->fed.member, link_now_ms());
     drain(d);
 }
@@ -150,6 +151,17 @@ void sn_fed_hook_message(struct sn_daemon *d, struct sn_peer *p, const struct ms
         drain(d);
         return;
     case MSG_ERROR:
+        return;
+    case MSG_FWD_CONNECT:
+        sn_connect_forwarded(d, p, &m->u.fwd_connect);
+        return;
+    case MSG_RELAY_OPEN:
+    case MSG_RELAY_ACCEPT:
+    case MSG_RELAY_OPENED:
+    case MSG_RELAY_DATA:
+    case MSG_RELAY_WINDOW:
+    case MSG_RELAY_CLOSE:
+        sn_relay_message(d, p, m);
         return;
     default:
         if (sn_search_message(d, p, m))

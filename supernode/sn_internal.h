@@ -15,8 +15,24 @@
 
 #include <stdint.h>
 
+/* A token bucket: `rate` units a second, at most `burst` saved up. */
+struct sn_rate {
+    uint64_t tokens, burst, rate; /* rate 0: unlimited */
+    uint64_t last_ms;
+};
+/* Take n units if they are there (0), else SOVA_ERR_NOT_FOUND and *wait_ms
+ * (may be NULL) says when they will be. */
+void sn_rate_init(struct sn_rate *r, uint64_t rate, uint64_t burst, uint64_t now_ms);
+int sn_rate_take(struct sn_rate *r, uint64_t n, uint64_t now_ms, uint64_t *wait_ms);
+/* Units available now (UINT64_MAX when unlimited). */
+uint64_t sn_rate_available(struct sn_rate *r, uint64_t now_ms);
+
 /* One accepted connection (the link's arg); for an ordinary peer also its
  * session (the index's peer_ctx). */
+struct sn_dialback;
+struct sn_relay_leg;
+struct connect_wait;
+
 struct sn_peer {
     struct sn_daemon *d;
     struct link *link;
@@ -33,6 +49,19 @@ struct sn_peer {
     struct sn_seed *seed;         /* the seed it was dialed for, if any */
     struct wire_addr listen_addr; /* where that supernode accepts links, once known */
     bool has_listen_addr;
+    /* reachability (sn_dialback.c): addresses a dial-back proved, and when */
+    struct wire_addr verified[WIRE_MAX_ADDRS];
+    size_t n_verified;
+    uint8_t claimed_reach;        /* enum msg_reachability of its last REGISTER */
+    struct sn_dialback *dialback; /* the probe running for it, if any */
+    uint64_t dialback_ms;         /* when its last dial-back started */
+    /* relay circuits on this link (sn_relay.c) */
+    struct sn_relay_leg *relay_legs;
+    unsigned relay_circuits;
+    uint32_t relay_next_id;
+    struct sn_rate relay_bucket;       /* relay bandwidth of this peer */
+    struct sn_rate connect_rate;       /* CONNECT and RELAY_OPEN requests */
+    struct connect_wait *connect_wait; /* sn_connect.c: a CONNECT being located */
 };
 
 #define SN_MAX_SEEDS      16
@@ -61,8 +90,12 @@ struct sn_fed {
 };
 
 struct sn_counters {
-    uint64_t searches;  /* SEARCHes answered */
-    uint64_t publishes; /* PUBLISH records applied */
+    uint64_t dialbacks;       /* DIALBACK requests probed */
+    uint64_t dialbacks_ok;    /* of them, with at least one address reached */
+    uint64_t connects;        /* CONNECT requests delivered (here or forwarded) */
+    uint64_t connects_failed; /* CONNECT requests whose target was not found */
+    uint64_t searches;        /* SEARCHes answered */
+    uint64_t publishes;       /* PUBLISH records applied */
     uint64_t locates;
     uint64_t bytes_in_closed, bytes_out_closed; /* of links already gone */
 };
@@ -86,8 +119,10 @@ struct sn_daemon {
     bool has_self_addr;
     struct sn_counters counters;
     struct sn_fed fed;
-    struct sn_search *search; /* sn_search.c */
-    uint64_t index_changes;   /* bumped when the index changes: summary rebuilds */
+    struct sn_search *search;      /* sn_search.c */
+    struct sn_relay *relay;        /* sn_relay.c */
+    struct sn_dialback *dialbacks; /* sn_dialback.c: running probes */
+    uint64_t index_changes;        /* bumped when the index changes: summary rebuilds */
 };
 
 /* sn_peer.c: the hooks of every link (accepted or dialed). */
@@ -95,6 +130,11 @@ const struct link_hooks *sn_link_hooks(void);
 /* sn_peer.c: take an accepted connection (fd and ssl are owned from now). */
 void sn_peer_accept(struct sn_daemon *d, evutil_socket_t fd, SSL *ssl, const struct sockaddr *sa,
                     socklen_t len);
+/* Fill in a new connection's defaults (rates, owner). */
+void sn_peer_init(struct sn_daemon *d, struct sn_peer *p);
+/* CONNECT and RELAY_OPEN requests one peer may make: per second, burst. */
+#define SN_CONNECT_RATE_PER_S 10
+#define SN_CONNECT_RATE_BURST 20
 /* Drop peers silent longer than peer-timeout (runs from a timer). */
 void sn_peer_sweep(struct sn_daemon *d);
 
@@ -144,6 +184,45 @@ void sn_search_link_up(struct sn_daemon *d, struct sn_peer *p);
 void sn_search_forget(struct sn_daemon *d, const uint8_t sn_id[WIRE_ID_LEN]);
 /* A supernode-link message for search (SUMMARY, FWD_*); false if not one. */
 bool sn_search_message(struct sn_daemon *d, struct sn_peer *p, const struct msg *m);
+
+/* Find the supernode a peer is attached to, for internal use (relaying,
+ * reversal): fn runs once, with found NULL when no one answered by the
+ * deadline (also at once, when there is no other supernode). Cancel with
+ * the same arg before arg goes away. */
+typedef void sn_located_fn(struct sn_daemon *d, const struct msg_locate_result *found, void *arg);
+void sn_search_locate_cb(struct sn_daemon *d, const uint8_t peer_id[WIRE_ID_LEN], sn_located_fn *fn,
+                         void *arg);
+void sn_search_locate_cancel(struct sn_daemon *d, void *arg);
+
+/* sn_dialback.c: prove a peer's addresses by connecting to them */
+void sn_dialback_request(struct sn_daemon *d, struct sn_peer *p, const struct msg_dialback *q);
+/* p's link is closing: its probes go on, their result goes nowhere. */
+void sn_dialback_peer_gone(struct sn_daemon *d, struct sn_peer *p);
+/* The reachability to advertise for p: its claim, if a dial-back proved one
+ * of the addresses it claims; unreachable if it claimed so or nothing was
+ * proved; unknown until it says. */
+uint8_t sn_dialback_reachability(const struct sn_peer *p);
+/* Shutdown: abandon every running probe. */
+void sn_dialback_stop(struct sn_daemon *d);
+
+/* sn_connect.c: connection reversal */
+void sn_connect_from_peer(struct sn_daemon *d, struct sn_peer *p, const struct msg_connect *c);
+void sn_connect_forwarded(struct sn_daemon *d, struct sn_peer *from,
+                          const struct msg_fwd_connect *f);
+void sn_connect_peer_gone(struct sn_daemon *d, struct sn_peer *p);
+
+/* sn_relay.c: relay circuits */
+int sn_relay_start(struct sn_daemon *d);
+void sn_relay_stop(struct sn_daemon *d);
+/* A RELAY_* message from a peer or supernode link. */
+void sn_relay_message(struct sn_daemon *d, struct sn_peer *p, const struct msg *m);
+/* p's link is going: every circuit through it closes. */
+void sn_relay_link_gone(struct sn_daemon *d, struct sn_peer *p);
+/* p's link has room again: circuits waiting for it move on. */
+void sn_relay_link_drained(struct sn_daemon *d, struct sn_peer *p);
+json_t *sn_relay_status_json(const struct sn_daemon *d);
+/* Relay traffic now, kilobytes per second (gossiped as load). */
+uint32_t sn_relay_kbps(const struct sn_daemon *d);
 
 /* sn_control.c */
 int sn_control_start(struct sn_daemon *d, char *err, size_t errlen);

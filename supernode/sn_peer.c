@@ -50,21 +50,35 @@ static void set_addrs(struct sn_peer *p, const struct msg_register *r)
     }
     for (size_t i = 0; i < r->n_addrs && n < WIRE_MAX_ADDRS + 1; i++)
         cand[n++] = r->addrs[i];
-    for (size_t i = 0; i < n && p->n_addrs < WIRE_MAX_ADDRS; i++) {
-        bool dup = false;
-        for (size_t j = 0; j < p->n_addrs; j++)
-            dup |= memcmp(&p->addrs[j], &cand[i], sizeof(cand[i])) == 0;
-        if (!dup)
-            p->addrs[p->n_addrs++] = cand[i];
+    /* Addresses a dial-back proved go first: downloaders try them first. */
+    for (int proved = 1; proved >= 0; proved--) {
+        for (size_t i = 0; i < n && p->n_addrs < WIRE_MAX_ADDRS; i++) {
+            bool dup = false, ok = false;
+            for (size_t j = 0; j < p->n_addrs; j++)
+                dup |= wire_addr_equal(&p->addrs[j], &cand[i]);
+            for (size_t j = 0; j < p->n_verified; j++)
+                ok |= wire_addr_equal(&p->verified[j], &cand[i]);
+            if (!dup && ok == (proved == 1))
+                p->addrs[p->n_addrs++] = cand[i];
+        }
     }
+}
+
+static const char *reach_str(uint8_t r)
+{
+    return r == MSG_REACH_PUBLIC        ? "public"
+           : r == MSG_REACH_MAPPED      ? "mapped"
+           : r == MSG_REACH_UNREACHABLE ? "unreachable"
+                                        : "unknown reachability";
 }
 
 static void on_register(struct sn_peer *p, const struct msg_register *r)
 {
     struct sn_daemon *d = p->d;
     p->session = r->session;
-    p->reachability = r->reachability;
+    p->claimed_reach = r->reachability;
     set_addrs(p, r);
+    p->reachability = sn_dialback_reachability(p);
     if (r->session == MSG_SESSION_BACKUP) {
         /* A warm standby: known, kept alive, but its files are indexed by
          * its primary supernode, not twice. */
@@ -109,12 +123,9 @@ static void on_register(struct sn_peer *p, const struct msg_register *r)
     char where[64];
     wire_addr_format(link_remote_addr(p->link), where, sizeof(where));
     sn_fed_send_sn_list(d, p);
-    log_info("sn", "%s: registered%s from %s (%zu addresses, claims %s)", link_name(p->link),
-             r->session == MSG_SESSION_BACKUP ? " as backup" : "", where, p->n_addrs,
-             r->reachability == MSG_REACH_PUBLIC        ? "public"
-             : r->reachability == MSG_REACH_MAPPED      ? "mapped"
-             : r->reachability == MSG_REACH_UNREACHABLE ? "unreachable"
-                                                        : "unknown reachability");
+    log_info("sn", "%s: registered%s from %s (%zu addresses, claims %s, advertised %s)",
+             link_name(p->link), r->session == MSG_SESSION_BACKUP ? " as backup" : "", where,
+             p->n_addrs, reach_str(r->reachability), reach_str(p->reachability));
 }
 
 static uint16_t publish_error_code(int rc)
@@ -212,6 +223,20 @@ static void on_message(struct link *l, const struct msg *m, void *arg)
     case MSG_LOCATE:
         on_locate(p, &m->u.locate);
         return;
+    case MSG_DIALBACK:
+        sn_dialback_request(p->d, p, &m->u.dialback);
+        return;
+    case MSG_CONNECT:
+        sn_connect_from_peer(p->d, p, &m->u.connect);
+        return;
+    case MSG_RELAY_OPEN:
+    case MSG_RELAY_ACCEPT:
+    case MSG_RELAY_OPENED:
+    case MSG_RELAY_DATA:
+    case MSG_RELAY_WINDOW:
+    case MSG_RELAY_CLOSE:
+        sn_relay_message(p->d, p, m);
+        return;
     default:
         link_send_error(l, MSG_ERR_PROTOCOL, m->type, "not served by this supernode");
     }
@@ -224,6 +249,9 @@ static void on_closed(struct link *l, int why, void *arg)
     uint8_t role = link_remote_role(l);
     const char *reason = why ? sova_err_str(why) : "closed";
     sn_search_peer_gone(d, p);
+    sn_dialback_peer_gone(d, p);
+    sn_connect_peer_gone(d, p);
+    sn_relay_link_gone(d, p);
     if (role == MSG_ROLE_PEER) {
         d->n_peers--;
         size_t files = p->indexed ? sn_index_peer_files(d->index, p->id) : 0;
@@ -242,10 +270,19 @@ static void on_closed(struct link *l, int why, void *arg)
     free(p);
 }
 
+static void on_drained(struct link *l, void *arg)
+{
+    struct sn_peer *p = arg;
+    (void)l;
+    if (p->relay_legs != NULL)
+        sn_relay_link_drained(p->d, p);
+}
+
 static const struct link_hooks hooks = {
     .opened = on_opened,
     .message = on_message,
     .closed = on_closed,
+    .drained = on_drained,
 };
 
 const struct link_hooks *sn_link_hooks(void)
@@ -263,10 +300,18 @@ void sn_peer_accept(struct sn_daemon *d, evutil_socket_t fd, SSL *ssl, const str
         evutil_closesocket(fd);
         return;
     }
-    p->d = d;
+    sn_peer_init(d, p);
     p->link = link_accept(evloop_base(d->loop), fd, ssl, sa, len, &d->link_params, &hooks, p);
     if (p->link == NULL)
         free(p);
+}
+
+void sn_peer_init(struct sn_daemon *d, struct sn_peer *p)
+{
+    uint64_t now = link_now_ms(), rate = d->s->relay_peer_kbps * 1000;
+    p->d = d;
+    sn_rate_init(&p->relay_bucket, rate, rate / 4 > 65536 ? rate / 4 : 65536, now);
+    sn_rate_init(&p->connect_rate, SN_CONNECT_RATE_PER_S, SN_CONNECT_RATE_BURST, now);
 }
 
 void sn_peer_sweep(struct sn_daemon *d)

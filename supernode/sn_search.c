@@ -34,7 +34,9 @@ struct pending {
     uint64_t asker_qid;    /* the peer's own SEARCH query id */
     bool locate;
     uint8_t locate_id[WIRE_ID_LEN];
-    size_t waiting; /* locate: supernodes yet to answer */
+    size_t waiting;         /* locate: supernodes yet to answer */
+    sn_located_fn *located; /* an internal locate: who gets the answer */
+    void *located_arg;
     struct sn_route_merge *merge;
     struct event *timer;
 };
@@ -173,6 +175,14 @@ static void answer(struct pending *q)
 
 static void answer_locate(struct pending *q, const struct msg_locate_result *found)
 {
+    if (q->located != NULL) {
+        sn_located_fn *fn = q->located;
+        void *arg = q->located_arg;
+        struct sn_daemon *d = q->d;
+        pending_free(q);
+        fn(d, found, arg);
+        return;
+    }
     struct msg m = {.type = MSG_LOCATE_RESULT};
     if (found != NULL)
         m.u.locate_result = *found;
@@ -353,25 +363,57 @@ static void on_fwd_hits(struct sn_daemon *d, struct sn_peer *from,
 
 /* ---- LOCATE across the federation --------------------------------------------------------- */
 
-void sn_search_locate(struct sn_daemon *d, struct sn_peer *peer, const struct msg_locate *l)
+/* Ask every linked alive supernode where peer_id is; NULL when there is
+ * none to ask (or no room for another pending question). */
+static struct pending *locate_start(struct sn_daemon *d, struct sn_peer *asker,
+                                    const uint8_t peer_id[WIRE_ID_LEN])
 {
     uint8_t alive[SN_SEARCH_MAX_TARGETS][WIRE_ID_LEN];
     size_t n = alive_linked(d, alive, SN_SEARCH_MAX_TARGETS);
-    struct pending *p = n ? pending_new(d, peer, SN_LOCATE_DEADLINE_MS) : NULL;
-    if (p == NULL) {
-        struct msg m = {.type = MSG_LOCATE_RESULT};
-        memcpy(m.u.locate_result.peer_id, l->peer_id, WIRE_ID_LEN);
-        link_send(peer->link, &m);
-        return;
-    }
+    struct pending *p = n ? pending_new(d, asker, SN_LOCATE_DEADLINE_MS) : NULL;
+    if (p == NULL)
+        return NULL;
     p->locate = true;
-    memcpy(p->locate_id, l->peer_id, WIRE_ID_LEN);
+    memcpy(p->locate_id, peer_id, WIRE_ID_LEN);
     RAND_bytes((unsigned char *)&p->qid, sizeof(p->qid));
     struct msg m = {.type = MSG_FWD_LOCATE};
     m.u.fwd_locate.query_id = p->qid;
-    memcpy(m.u.fwd_locate.peer_id, l->peer_id, WIRE_ID_LEN);
+    memcpy(m.u.fwd_locate.peer_id, peer_id, WIRE_ID_LEN);
     for (size_t i = 0; i < n; i++)
         p->waiting += sn_fed_send(d, alive[i], &m) == 0;
+    return p;
+}
+
+void sn_search_locate(struct sn_daemon *d, struct sn_peer *peer, const struct msg_locate *l)
+{
+    if (locate_start(d, peer, l->peer_id) == NULL) {
+        struct msg m = {.type = MSG_LOCATE_RESULT};
+        memcpy(m.u.locate_result.peer_id, l->peer_id, WIRE_ID_LEN);
+        link_send(peer->link, &m);
+    }
+}
+
+void sn_search_locate_cb(struct sn_daemon *d, const uint8_t peer_id[WIRE_ID_LEN], sn_located_fn *fn,
+                         void *arg)
+{
+    struct pending *p = locate_start(d, NULL, peer_id);
+    if (p == NULL) {
+        fn(d, NULL, arg);
+        return;
+    }
+    p->located = fn;
+    p->located_arg = arg;
+}
+
+void sn_search_locate_cancel(struct sn_daemon *d, void *arg)
+{
+    struct pending *q = d->search ? d->search->pending : NULL;
+    while (q != NULL) {
+        struct pending *next = q->next;
+        if (q->located != NULL && q->located_arg == arg)
+            pending_free(q);
+        q = next;
+    }
 }
 
 static void on_fwd_locate(struct sn_daemon *d, struct sn_peer *from, const struct msg_fwd_locate *l)
@@ -535,8 +577,12 @@ void sn_search_stop(struct sn_daemon *d)
     struct sn_search *s = d->search;
     if (s == NULL)
         return;
-    while (s->pending)
-        pending_free(s->pending);
+    while (s->pending) {
+        if (s->pending->located != NULL)
+            answer_locate(s->pending, NULL); /* its owner frees what it holds */
+        else
+            pending_free(s->pending);
+    }
     if (s->check)
         event_free(s->check);
     sn_summary_free(s->mine);

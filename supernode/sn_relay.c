@@ -1,0 +1,703 @@
+/* sn_relay.c - relay circuits: two peers that cannot connect to each other
+ * talk through this supernode (and, when the other peer is attached to
+ * another supernode, through that one too: an SN<->SN splice). The peers
+ * run their own TLS session inside the circuit, so all that passes here is
+ * their ciphertext in RELAY_DATA frames.
+ *
+ * A circuit splices two legs, each a (link, circuit id) pair: toward the
+ * peer that asked (ORIGIN: that peer, or the supernode it is attached to)
+ * and toward the peer it wants (TARGET: that peer, or its supernode).
+ * Circuit IDs are per link; the side that dialed the link uses odd ones,
+ * the side that accepted it even ones (docs/PROTOCOL.md).
+ *
+ * Flow control, per leg and direction (MSG_RELAY_INITIAL_CREDIT to start):
+ * data received on one leg is queued for the other (leg.pending) and sent
+ * as the other leg's credit, the bandwidth limits and that link's output
+ * queue allow; the sender gets its credit back (RELAY_WINDOW, in steps of
+ * RELAY_GRANT_BYTES) only as its data leaves here. So one circuit holds at
+ * most its window here per direction, a slow reader slows its own circuit
+ * only, and no link queues more than RELAY_LINK_HIGH of relay data.
+ *
+ * Limits (sn_config.h, each reached one answered with RELAY_CLOSE and a
+ * reason, counted and logged): relay off, circuits in all, circuits per
+ * attached peer, bytes and lifetime per circuit, bandwidth per attached
+ * peer and in all, opens per second per peer (shared with CONNECT).
+ *
+ * Circuits live with their links: a link that closes closes every circuit
+ * through it, and the other end is told, so nothing outlives a reconnect.
+ * Lookups walk the few legs of one link. */
+#include "err.h"
+#include "log.h"
+#include "sn_internal.h"
+
+#include <event2/buffer.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RELAY_GRANT_BYTES    (64u * 1024)   /* credit is returned in steps this big */
+#define RELAY_LINK_HIGH      (1024u * 1024) /* relay data waits while a link queues this much */
+#define RELAY_CLOSE_FLUSH_MS 5000           /* a closed circuit's last data may take this long */
+#define RELAY_RETRY_MS       20         /* circuits held by a bandwidth limit retry this often */
+#define RELAY_MAX_CREDIT     (1u << 30) /* a RELAY_WINDOW past this is a protocol error */
+#define RELAY_RATE_WINDOW_MS 2000       /* relay kB/s is measured over this */
+
+enum { ORIGIN = 0, TARGET = 1 };
+enum circ_state { CIRC_LOCATING, CIRC_OPENING, CIRC_OPEN, CIRC_CLOSING };
+
+struct sn_relay_leg {
+    struct sn_circuit *c;
+    struct sn_peer *p; /* NULL once its link went (or before it is chosen) */
+    struct sn_relay_leg *next_on_link, *prev_on_link;
+    uint32_t id;
+    uint32_t send_credit;     /* RELAY_DATA bytes we may still send on this leg */
+    uint32_t recv_window;     /* bytes the other side may still send us */
+    uint32_t owed;            /* bytes of its data sent on, not yet granted back */
+    struct evbuffer *pending; /* data for this leg, waiting */
+};
+
+struct sn_circuit {
+    struct sn_relay *r;
+    struct sn_circuit *next, *prev; /* every circuit */
+    struct sn_circuit *next_blocked;
+    bool blocked; /* waiting for bandwidth tokens */
+    struct sn_relay_leg leg[2];
+    enum circ_state state;
+    uint8_t origin_id[WIRE_ID_LEN], target_id[WIRE_ID_LEN], token[WIRE_TOKEN_LEN];
+    uint64_t created_ms, bytes;
+    uint16_t close_reason; /* CLOSING: what the remaining leg is told */
+    struct event *timer;   /* open deadline, then lifetime, then the close flush */
+};
+
+struct relay_counters {
+    uint64_t opened, refused, closed_limit, bytes;
+};
+
+struct sn_relay {
+    struct sn_daemon *d;
+    struct sn_circuit *circuits;
+    size_t n;
+    struct sn_circuit *blocked;
+    struct event *retry;
+    struct sn_rate total; /* relay-total-kbps */
+    struct relay_counters counters;
+    uint64_t refused_by[MSG_ERR_TIMEOUT + 1]; /* by RELAY_CLOSE reason */
+    uint64_t rate_bytes, rate_ms;             /* last sample for kbps */
+    uint32_t kbps;
+};
+
+static void circuit_flush(struct sn_circuit *c);
+
+static struct sn_relay_leg *other(struct sn_relay_leg *l)
+{
+    return &l->c->leg[l == &l->c->leg[0] ? 1 : 0];
+}
+
+static bool is_peer(const struct sn_peer *p)
+{
+    return p != NULL && link_remote_role(p->link) == MSG_ROLE_PEER;
+}
+
+static const char *short_id(const uint8_t id[WIRE_ID_LEN], char *buf)
+{
+    char full[NODE_ID_STR_LEN + 1];
+    node_id_format(id, full);
+    snprintf(buf, NODE_ID_SHORT_LEN + 1, "%.*s", NODE_ID_SHORT_LEN, full);
+    return buf;
+}
+
+static void set_timer_ms(struct event *ev, uint64_t ms)
+{
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(ev, &tv);
+}
+
+/* ---- legs ------------------------------------------------------------------------ */
+
+static struct sn_relay_leg *leg_find(const struct sn_peer *p, uint32_t id)
+{
+    for (struct sn_relay_leg *l = p->relay_legs; l; l = l->next_on_link)
+        if (l->id == id)
+            return l;
+    return NULL;
+}
+
+static void leg_attach(struct sn_circuit *c, int i, struct sn_peer *p, uint32_t id)
+{
+    struct sn_relay_leg *l = &c->leg[i];
+    l->p = p;
+    l->id = id;
+    l->send_credit = MSG_RELAY_INITIAL_CREDIT;
+    l->recv_window = MSG_RELAY_INITIAL_CREDIT;
+    l->next_on_link = p->relay_legs;
+    l->prev_on_link = NULL;
+    if (p->relay_legs)
+        p->relay_legs->prev_on_link = l;
+    p->relay_legs = l;
+    if (is_peer(p))
+        p->relay_circuits++;
+}
+
+static void leg_detach(struct sn_relay_leg *l)
+{
+    struct sn_peer *p = l->p;
+    if (p == NULL)
+        return;
+    if (l->prev_on_link)
+        l->prev_on_link->next_on_link = l->next_on_link;
+    else
+        p->relay_legs = l->next_on_link;
+    if (l->next_on_link)
+        l->next_on_link->prev_on_link = l->prev_on_link;
+    if (is_peer(p))
+        p->relay_circuits--;
+    l->p = NULL;
+}
+
+/* The next unused circuit id on p's link, of our parity. */
+static uint32_t next_id(struct sn_peer *p)
+{
+    uint32_t first = link_is_dialer(p->link) ? 1 : 2;
+    for (;;) {
+        if (p->relay_next_id < first || p->relay_next_id > UINT32_MAX - 2)
+            p->relay_next_id = first;
+        else
+            p->relay_next_id += 2;
+        if (leg_find(p, p->relay_next_id) == NULL)
+            return p->relay_next_id;
+    }
+}
+
+static void send_close(struct sn_relay_leg *l, uint16_t reason)
+{
+    if (l->p == NULL)
+        return;
+    struct msg m = {.type = MSG_RELAY_CLOSE};
+    m.u.relay_close = (struct msg_relay_close){l->id, reason};
+    link_send(l->p->link, &m);
+}
+
+/* ---- circuits -------------------------------------------------------------------- */
+
+static void on_circuit_timer(evutil_socket_t fd, short what, void *arg);
+
+static struct sn_circuit *circuit_new(struct sn_relay *r)
+{
+    struct sn_circuit *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->r = r;
+    c->timer = evtimer_new(evloop_base(r->d->loop), on_circuit_timer, c);
+    c->leg[0].c = c->leg[1].c = c;
+    c->leg[0].pending = evbuffer_new();
+    c->leg[1].pending = evbuffer_new();
+    if (c->timer == NULL || c->leg[0].pending == NULL || c->leg[1].pending == NULL) {
+        if (c->timer)
+            event_free(c->timer);
+        if (c->leg[0].pending)
+            evbuffer_free(c->leg[0].pending);
+        if (c->leg[1].pending)
+            evbuffer_free(c->leg[1].pending);
+        free(c);
+        return NULL;
+    }
+    c->created_ms = link_now_ms();
+    c->next = r->circuits;
+    if (r->circuits)
+        r->circuits->prev = c;
+    r->circuits = c;
+    r->n++;
+    return c;
+}
+
+static void circuit_free(struct sn_circuit *c)
+{
+    struct sn_relay *r = c->r;
+    if (c->state == CIRC_LOCATING)
+        sn_search_locate_cancel(r->d, c);
+    leg_detach(&c->leg[0]);
+    leg_detach(&c->leg[1]);
+    if (c->blocked) {
+        struct sn_circuit **pp = &r->blocked;
+        while (*pp && *pp != c)
+            pp = &(*pp)->next_blocked;
+        if (*pp)
+            *pp = c->next_blocked;
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        r->circuits = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    r->n--;
+    event_free(c->timer);
+    evbuffer_free(c->leg[0].pending);
+    evbuffer_free(c->leg[1].pending);
+    free(c);
+}
+
+/* End c: every leg but `from` (the one that closed, or -1) is told why. */
+static void circuit_close(struct sn_circuit *c, uint16_t reason, int from, const char *why)
+{
+    char o[NODE_ID_SHORT_LEN + 1], t[NODE_ID_SHORT_LEN + 1];
+    log_info("relay", "circuit %s -> %s closed: %s (%llu bytes in %llu s)",
+             short_id(c->origin_id, o), short_id(c->target_id, t), why,
+             (unsigned long long)c->bytes,
+             (unsigned long long)((link_now_ms() - c->created_ms) / 1000));
+    if (reason == MSG_ERR_LIMIT_REACHED)
+        c->r->counters.closed_limit++;
+    for (int i = 0; i < 2; i++)
+        if (i != from)
+            send_close(&c->leg[i], reason);
+    circuit_free(c);
+}
+
+/* Turn a RELAY_OPEN down: counted, logged once, answered on its own leg. */
+static void refuse(struct sn_relay *r, struct sn_peer *p, uint32_t id, uint16_t reason,
+                   const char *why)
+{
+    r->counters.refused++;
+    if (reason <= MSG_ERR_TIMEOUT)
+        r->refused_by[reason]++;
+    log_info("relay", "%s: circuit refused: %s", link_name(p->link), why);
+    struct msg m = {.type = MSG_RELAY_CLOSE};
+    m.u.relay_close = (struct msg_relay_close){id, reason};
+    link_send(p->link, &m);
+}
+
+/* Ask the next hop (the target, or its supernode) to carry the circuit. */
+static void circuit_extend(struct sn_circuit *c, struct sn_peer *next)
+{
+    leg_attach(c, TARGET, next, next_id(next));
+    c->state = CIRC_OPENING;
+    struct msg m = {.type = MSG_RELAY_OPEN};
+    m.u.relay_open.circuit_id = c->leg[TARGET].id;
+    memcpy(m.u.relay_open.target_id, c->target_id, WIRE_ID_LEN);
+    memcpy(m.u.relay_open.origin_id, c->origin_id, WIRE_ID_LEN);
+    memcpy(m.u.relay_open.token, c->token, WIRE_TOKEN_LEN);
+    link_send(next->link, &m);
+}
+
+static void on_located(struct sn_daemon *d, const struct msg_locate_result *found, void *arg)
+{
+    struct sn_circuit *c = arg;
+    c->state = CIRC_OPENING; /* no longer waiting for the locate */
+    struct sn_peer *sn = found && found->found ? sn_fed_link(d, found->sn_id) : NULL;
+    if (sn == NULL) {
+        c->r->refused_by[MSG_ERR_NOT_FOUND]++;
+        circuit_close(c, MSG_ERR_NOT_FOUND, TARGET, "target not attached to the federation");
+        return;
+    }
+    circuit_extend(c, sn);
+}
+
+/* ---- bandwidth -------------------------------------------------------------------- */
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* Bytes c may move now: the total limit and that of each attached peer. */
+static uint64_t bandwidth_available(struct sn_circuit *c, uint64_t now)
+{
+    uint64_t n = sn_rate_available(&c->r->total, now);
+    for (int i = 0; i < 2; i++)
+        if (is_peer(c->leg[i].p))
+            n = min_u64(n, sn_rate_available(&c->leg[i].p->relay_bucket, now));
+    return n;
+}
+
+static void bandwidth_take(struct sn_circuit *c, uint64_t n, uint64_t now)
+{
+    sn_rate_take(&c->r->total, n, now, NULL);
+    for (int i = 0; i < 2; i++)
+        if (is_peer(c->leg[i].p))
+            sn_rate_take(&c->leg[i].p->relay_bucket, n, now, NULL);
+}
+
+static void block(struct sn_circuit *c)
+{
+    struct sn_relay *r = c->r;
+    if (c->blocked)
+        return;
+    c->blocked = true;
+    c->next_blocked = r->blocked;
+    r->blocked = c;
+    if (!evtimer_pending(r->retry, NULL))
+        set_timer_ms(r->retry, RELAY_RETRY_MS);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    struct sn_relay *r = arg;
+    (void)fd, (void)what;
+    /* Take the list; flushing a circuit may block it again (a new list) or
+     * end it, never another one. */
+    struct sn_circuit *list = r->blocked;
+    r->blocked = NULL;
+    while (list != NULL) {
+        struct sn_circuit *c = list;
+        list = c->next_blocked;
+        c->next_blocked = NULL;
+        c->blocked = false;
+        circuit_flush(c);
+    }
+}
+
+/* ---- data ------------------------------------------------------------------------- */
+
+static void grant(struct sn_relay_leg *l)
+{
+    if (l->owed == 0 || l->p == NULL)
+        return;
+    struct msg m = {.type = MSG_RELAY_WINDOW};
+    m.u.relay_window = (struct msg_relay_window){l->id, l->owed};
+    link_send(l->p->link, &m);
+    l->recv_window += l->owed;
+    l->owed = 0;
+}
+
+/* Finish a closing circuit once what it still had for its last leg is out. */
+static bool closing_done(struct sn_circuit *c)
+{
+    if (c->state != CIRC_CLOSING)
+        return false;
+    for (int i = 0; i < 2; i++)
+        if (c->leg[i].p != NULL && evbuffer_get_length(c->leg[i].pending) > 0)
+            return false;
+    circuit_close(c, c->close_reason, -1, "closed by the other end");
+    return true;
+}
+
+/* Send what waits on each leg as far as its credit, the bandwidth and its
+ * link allow, and give the leg the data came from its credit back. May end
+ * a closing circuit (then c is gone). */
+static void circuit_flush(struct sn_circuit *c)
+{
+    struct sn_daemon *d = c->r->d;
+    uint64_t now = link_now_ms();
+    for (int i = 0; i < 2; i++) {
+        struct sn_relay_leg *y = &c->leg[i], *x = other(y);
+        size_t len;
+        while (y->p != NULL && (len = evbuffer_get_length(y->pending)) > 0) {
+            if (link_output_len(y->p->link) >= RELAY_LINK_HIGH)
+                break; /* its drained hook brings us back */
+            uint64_t n = min_u64(min_u64(len, y->send_credit), d->limits.max_relay_data);
+            if (n == 0)
+                break; /* RELAY_WINDOW brings us back */
+            uint64_t avail = bandwidth_available(c, now);
+            if (avail == 0) {
+                block(c); /* the retry timer brings us back */
+                break;
+            }
+            n = min_u64(n, avail);
+            bandwidth_take(c, n, now);
+            struct msg m = {.type = MSG_RELAY_DATA};
+            m.u.relay_data.circuit_id = y->id;
+            m.u.relay_data.data.ptr = evbuffer_pullup(y->pending, (ev_ssize_t)n);
+            m.u.relay_data.data.len = (size_t)n;
+            link_send(y->p->link, &m);
+            evbuffer_drain(y->pending, (size_t)n);
+            y->send_credit -= (uint32_t)n;
+            x->owed += (uint32_t)n;
+        }
+        if (x->owed >= RELAY_GRANT_BYTES)
+            grant(x);
+    }
+    closing_done(c);
+}
+
+static void on_data(struct sn_relay *r, struct sn_relay_leg *x, const struct msg_relay_data *m)
+{
+    struct sn_circuit *c = x->c;
+    if (c->state == CIRC_CLOSING)
+        return; /* the other end is gone: its last words go nowhere */
+    if (c->state != CIRC_OPEN) {
+        circuit_close(c, MSG_ERR_PROTOCOL, -1, "data before the circuit was open");
+        return;
+    }
+    if (m->data.len > x->recv_window) {
+        circuit_close(c, MSG_ERR_PROTOCOL, -1, "more data than its window allowed");
+        return;
+    }
+    x->recv_window -= (uint32_t)m->data.len;
+    c->bytes += m->data.len;
+    r->counters.bytes += m->data.len;
+    uint64_t max = r->d->s->relay_max_bytes;
+    if (max != 0 && c->bytes > max) {
+        circuit_close(c, MSG_ERR_LIMIT_REACHED, -1, "relay-max-bytes reached");
+        return;
+    }
+    struct sn_relay_leg *y = other(x);
+    evbuffer_add(y->pending, m->data.ptr, m->data.len);
+    circuit_flush(c);
+}
+
+/* ---- messages ----------------------------------------------------------------------- */
+
+static void on_open(struct sn_relay *r, struct sn_peer *p, const struct msg_relay_open *o)
+{
+    struct sn_daemon *d = r->d;
+    bool from_sn = link_remote_role(p->link) == MSG_ROLE_SUPERNODE;
+    /* The remote chooses ids of its own parity: odd if it dialed the link. */
+    uint32_t parity = link_is_dialer(p->link) ? 0 : 1;
+    if ((o->circuit_id & 1u) != parity || leg_find(p, o->circuit_id) != NULL) {
+        log_warn("relay", "%s: RELAY_OPEN with circuit id %u, which is not its to choose",
+                 link_name(p->link), o->circuit_id);
+        link_close(p->link, MSG_ERR_PROTOCOL, "bad circuit id");
+        return;
+    }
+    if (!d->s->relay) {
+        refuse(r, p, o->circuit_id, MSG_ERR_RELAY_REFUSED, "relaying is off");
+        return;
+    }
+    if (!from_sn && !p->indexed) {
+        refuse(r, p, o->circuit_id, MSG_ERR_NOT_ATTACHED, "not registered as primary");
+        return;
+    }
+    if (!from_sn && memcmp(o->origin_id, p->id, WIRE_ID_LEN) != 0) {
+        refuse(r, p, o->circuit_id, MSG_ERR_UNAUTHORIZED, "origin is not the sender");
+        return;
+    }
+    if (!from_sn && sn_rate_take(&p->connect_rate, 1, link_now_ms(), NULL) != 0) {
+        refuse(r, p, o->circuit_id, MSG_ERR_RATE_LIMITED, "too many circuits asked for");
+        return;
+    }
+    if (r->n >= d->s->relay_max_circuits) {
+        refuse(r, p, o->circuit_id, MSG_ERR_LIMIT_REACHED, "relay-max-circuits reached");
+        return;
+    }
+    if (!from_sn && p->relay_circuits >= d->s->relay_max_peer_circuits) {
+        refuse(r, p, o->circuit_id, MSG_ERR_LIMIT_REACHED,
+               "relay-max-peer-circuits reached by the origin");
+        return;
+    }
+    struct sn_peer *target = sn_index_peer_ctx(d->index, o->target_id);
+    if (target == p || (target == NULL && from_sn)) {
+        refuse(r, p, o->circuit_id, MSG_ERR_NOT_FOUND,
+               target == p ? "a circuit to itself" : "target not attached here");
+        return;
+    }
+    if (target != NULL && target->relay_circuits >= d->s->relay_max_peer_circuits) {
+        refuse(r, p, o->circuit_id, MSG_ERR_LIMIT_REACHED,
+               "relay-max-peer-circuits reached by the target");
+        return;
+    }
+    struct sn_circuit *c = circuit_new(r);
+    if (c == NULL) {
+        refuse(r, p, o->circuit_id, MSG_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    memcpy(c->origin_id, o->origin_id, WIRE_ID_LEN);
+    memcpy(c->target_id, o->target_id, WIRE_ID_LEN);
+    memcpy(c->token, o->token, WIRE_TOKEN_LEN);
+    leg_attach(c, ORIGIN, p, o->circuit_id);
+    set_timer_ms(c->timer, d->s->relay_open_timeout_ms);
+    if (target != NULL) {
+        circuit_extend(c, target);
+        return;
+    }
+    c->state = CIRC_LOCATING; /* attached elsewhere, perhaps: ask the federation */
+    sn_search_locate_cb(d, o->target_id, on_located, c);
+}
+
+static void on_accept(struct sn_relay *r, struct sn_relay_leg *l)
+{
+    struct sn_circuit *c = l->c;
+    if (l != &c->leg[TARGET] || c->state != CIRC_OPENING) {
+        circuit_close(c, MSG_ERR_PROTOCOL, -1, "RELAY_ACCEPT out of place");
+        return;
+    }
+    c->state = CIRC_OPEN;
+    r->counters.opened++;
+    uint64_t life = r->d->s->relay_max_duration_s;
+    if (life != 0)
+        set_timer_ms(c->timer, life * 1000);
+    else
+        evtimer_del(c->timer);
+    struct sn_relay_leg *o = &c->leg[ORIGIN];
+    struct msg m = {.type = is_peer(o->p) ? MSG_RELAY_OPENED : MSG_RELAY_ACCEPT};
+    m.u.relay_opened.circuit_id = o->id;
+    link_send(o->p->link, &m);
+    char a[NODE_ID_SHORT_LEN + 1], b[NODE_ID_SHORT_LEN + 1];
+    log_info("relay", "circuit %s -> %s open (%s -> %s), %zu circuits", short_id(c->origin_id, a),
+             short_id(c->target_id, b), link_name(o->p->link), link_name(l->p->link), r->n);
+}
+
+static void on_window(struct sn_relay_leg *l, uint32_t credit)
+{
+    struct sn_circuit *c = l->c;
+    if (credit > RELAY_MAX_CREDIT - l->send_credit) {
+        circuit_close(c, MSG_ERR_PROTOCOL, -1, "window beyond any sense");
+        return;
+    }
+    l->send_credit += credit;
+    circuit_flush(c);
+}
+
+static void on_close(struct sn_relay_leg *x, uint16_t reason)
+{
+    struct sn_circuit *c = x->c;
+    struct sn_relay_leg *y = other(x);
+    if (c->state == CIRC_OPEN && y->p != NULL && evbuffer_get_length(y->pending) > 0) {
+        /* Deliver what it sent before closing, then the close. */
+        c->state = CIRC_CLOSING;
+        c->close_reason = reason;
+        leg_detach(x);
+        set_timer_ms(c->timer, RELAY_CLOSE_FLUSH_MS);
+        circuit_flush(c);
+        return;
+    }
+    circuit_close(c, reason, (int)(x - c->leg),
+                  reason ? msg_error_code_str(reason) : "normal close");
+}
+
+void sn_relay_message(struct sn_daemon *d, struct sn_peer *p, const struct msg *m)
+{
+    struct sn_relay *r = d->relay;
+    if (m->type == MSG_RELAY_OPEN) {
+        on_open(r, p, &m->u.relay_open);
+        return;
+    }
+    if (m->type == MSG_RELAY_OPENED) {
+        link_send_error(p->link, MSG_ERR_PROTOCOL, m->type, "RELAY_OPENED goes to peers only");
+        return;
+    }
+    /* RELAY_ACCEPT, _DATA, _WINDOW and _CLOSE share the circuit_id field. */
+    uint32_t id = m->type == MSG_RELAY_DATA     ? m->u.relay_data.circuit_id
+                  : m->type == MSG_RELAY_WINDOW ? m->u.relay_window.circuit_id
+                  : m->type == MSG_RELAY_CLOSE  ? m->u.relay_close.circuit_id
+                                                : m->u.relay_accept.circuit_id;
+    struct sn_relay_leg *l = leg_find(p, id);
+    if (l == NULL) {
+        /* Closed a moment ago, most likely; frames in flight are dropped. */
+        log_debug("relay", "%s: %s for unknown circuit %u", link_name(p->link),
+                  msg_type_name(m->type), id);
+        return;
+    }
+    switch (m->type) {
+    case MSG_RELAY_ACCEPT:
+        on_accept(r, l);
+        return;
+    case MSG_RELAY_DATA:
+        on_data(r, l, &m->u.relay_data);
+        return;
+    case MSG_RELAY_WINDOW:
+        on_window(l, m->u.relay_window.credit);
+        return;
+    default:
+        on_close(l, m->u.relay_close.reason);
+        return;
+    }
+}
+
+static void on_circuit_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct sn_circuit *c = arg;
+    (void)fd, (void)what;
+    switch (c->state) {
+    case CIRC_LOCATING:
+    case CIRC_OPENING:
+        c->r->refused_by[MSG_ERR_TIMEOUT]++;
+        circuit_close(c, MSG_ERR_TIMEOUT, -1, "the far end did not accept in time");
+        return;
+    case CIRC_OPEN:
+        circuit_close(c, MSG_ERR_LIMIT_REACHED, -1, "relay-max-duration-s reached");
+        return;
+    case CIRC_CLOSING:
+        circuit_close(c, c->close_reason, -1, "closed by the other end (flush timed out)");
+        return;
+    }
+}
+
+void sn_relay_link_gone(struct sn_daemon *d, struct sn_peer *p)
+{
+    (void)d;
+    while (p->relay_legs != NULL) {
+        struct sn_relay_leg *l = p->relay_legs;
+        leg_detach(l);
+        circuit_close(l->c, MSG_ERR_NONE, -1, "one end's link closed");
+    }
+}
+
+void sn_relay_link_drained(struct sn_daemon *d, struct sn_peer *p)
+{
+    (void)d;
+    struct sn_relay_leg *l = p->relay_legs;
+    while (l != NULL) {
+        struct sn_relay_leg *next = l->next_on_link; /* flushing frees only l's circuit */
+        if (evbuffer_get_length(l->pending) > 0)
+            circuit_flush(l->c);
+        l = next;
+    }
+}
+
+/* ---- life and status ----------------------------------------------------------------- */
+
+int sn_relay_start(struct sn_daemon *d)
+{
+    struct sn_relay *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return SOVA_ERR_NOMEM;
+    r->d = d;
+    r->retry = evtimer_new(evloop_base(d->loop), on_retry, r);
+    if (r->retry == NULL) {
+        free(r);
+        return SOVA_ERR_NOMEM;
+    }
+    uint64_t rate = d->s->relay_total_kbps * 1000;
+    sn_rate_init(&r->total, rate, rate / 4 > RELAY_GRANT_BYTES ? rate / 4 : RELAY_GRANT_BYTES,
+                 link_now_ms());
+    r->rate_ms = link_now_ms();
+    d->relay = r;
+    return 0;
+}
+
+void sn_relay_stop(struct sn_daemon *d)
+{
+    struct sn_relay *r = d->relay;
+    if (r == NULL)
+        return;
+    while (r->circuits != NULL)
+        circuit_free(r->circuits);
+    event_free(r->retry);
+    free(r);
+    d->relay = NULL;
+}
+
+uint32_t sn_relay_kbps(const struct sn_daemon *d)
+{
+    struct sn_relay *r = d->relay;
+    uint64_t now = link_now_ms();
+    if (now - r->rate_ms >= RELAY_RATE_WINDOW_MS) {
+        uint64_t bytes = r->counters.bytes - r->rate_bytes;
+        r->kbps = (uint32_t)(bytes / (now - r->rate_ms)); /* bytes per ms = kB/s */
+        r->rate_bytes = r->counters.bytes;
+        r->rate_ms = now;
+    }
+    return r->kbps;
+}
+
+json_t *sn_relay_status_json(const struct sn_daemon *d)
+{
+    const struct sn_relay *r = d->relay;
+    const struct sn_settings *s = d->s;
+    return json_pack(
+        "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:{s:I, s:I, s:I, s:I, s:I, s:I}, "
+        "s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
+        "enabled", s->relay, "circuits", (json_int_t)r->n, "opened", (json_int_t)r->counters.opened,
+        "refused", (json_int_t)r->counters.refused, "closed_by_limit",
+        (json_int_t)r->counters.closed_limit, "bytes", (json_int_t)r->counters.bytes, "dialbacks",
+        (json_int_t)d->counters.dialbacks, "kbps", (int)sn_relay_kbps(d), "refused_by", "off",
+        (json_int_t)r->refused_by[MSG_ERR_RELAY_REFUSED], "limit",
+        (json_int_t)r->refused_by[MSG_ERR_LIMIT_REACHED], "rate",
+        (json_int_t)r->refused_by[MSG_ERR_RATE_LIMITED], "not_found",
+        (json_int_t)r->refused_by[MSG_ERR_NOT_FOUND], "unauthorized",
+        (json_int_t)r->refused_by[MSG_ERR_UNAUTHORIZED], "timeout",
+        (json_int_t)r->refused_by[MSG_ERR_TIMEOUT], "limits", "max_circuits",
+        (json_int_t)s->relay_max_circuits, "max_peer_circuits",
+        (json_int_t)s->relay_max_peer_circuits, "max_bytes", (json_int_t)s->relay_max_bytes,
+        "max_duration_s", (json_int_t)s->relay_max_duration_s, "peer_kbps",
+        (json_int_t)s->relay_peer_kbps, "total_kbps", (json_int_t)s->relay_total_kbps);
+}
