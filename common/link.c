@@ -74,8 +74,14 @@ static void link_free(struct link *l)
             l->group_next->group_prev = l->group_prev;
         g->count--;
     }
-    if (l->bev)
+    if (l->bev) {
+        /* A link over a stream (link_wrap): tell whatever is below that we
+         * are done, so a relay circuit ends too. */
+        struct bufferevent *under = bufferevent_get_underlying(l->bev);
+        if (under != NULL)
+            bufferevent_flush(under, EV_READ | EV_WRITE, BEV_FINISHED);
         bufferevent_free(l->bev); /* closes the socket and frees the SSL */
+    }
     if (l->timer)
         event_free(l->timer);
     wire_buf_free(&l->scratch);
