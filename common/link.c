@@ -38,6 +38,7 @@ struct link {
     bool peer_known;
     uint8_t remote_role;
     uint16_t version;
+    uint32_t remote_caps;
     struct wire_addr remote_addr;
     char name[LINK_NAME_MAX];
     uint64_t last_heard_ms;
@@ -255,6 +256,7 @@ static void handle_hello(struct link *l, const struct msg_hello *h)
     }
     l->remote_role = h->role;
     l->version = version;
+    l->remote_caps = h->capabilities;
     if (h->has_connect_token) {
         l->has_remote_token = true;
         memcpy(l->remote_token, h->connect_token, WIRE_TOKEN_LEN);
@@ -602,6 +604,21 @@ const struct tls_peer_info *link_peer(const struct link *l)
 uint8_t link_remote_role(const struct link *l)
 {
     return l->remote_role;
+}
+
+uint32_t link_remote_caps(const struct link *l)
+{
+    return l->remote_caps;
+}
+
+int link_local_addr(const struct link *l, struct wire_addr *out)
+{
+    evutil_socket_t fd = bufferevent_getfd(l->bev);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return SOVA_ERR_NOT_FOUND;
+    return wire_addr_from_sockaddr(out, (struct sockaddr *)&ss, len);
 }
 
 bool link_is_dialer(const struct link *l)

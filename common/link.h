@@ -131,6 +131,11 @@ struct link *link_group_next(const struct link *l);
 /* The remote, once opened. */
 const struct tls_peer_info *link_peer(const struct link *l);
 uint8_t link_remote_role(const struct link *l);
+/* The capability bits of the remote's HELLO (MSG_CAP_*). */
+uint32_t link_remote_caps(const struct link *l);
+/* The local end of the TCP connection (not for a link over a stream):
+ * 0 or SOVA_ERR_NOT_FOUND. */
+int link_local_addr(const struct link *l, struct wire_addr *out);
 /* We opened the TCP (or relayed) connection: the TLS client side. */
 bool link_is_dialer(const struct link *l);
 uint16_t link_version(const struct link *l);

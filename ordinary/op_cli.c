@@ -98,13 +98,29 @@ static int print_status(json_t *line, void *arg)
     printf("backup        %s\n", backup ? backup : "none yet");
     const char *observed = json_string_value(json_object_get(line, "observed"));
     printf("observed as   %s\n", observed ? observed : "-");
-    printf("reachability  %s: %s\n", jstr(line, "reachability"), jstr(line, "reachability_reason"));
+    json_t *reach = json_object_get(line, "reach");
+    printf("reachability  %s\n", jstr(line, "reachability_reason"));
+    printf("port mapping  %s\n", jstr(json_object_get(reach, "mapping"), "words"));
+    printf("dial-back    ");
+    size_t i;
+    json_t *probe;
+    json_array_foreach(json_object_get(reach, "dialback"), i, probe)
+    {
+        printf(" %s %s", jstr(probe, "addr"), jstr(probe, "outcome"));
+    }
+    printf("%s\n", json_array_size(json_object_get(reach, "dialback")) ? "" : " not done yet");
+    printf("NAT           %s\n", jstr(reach, "nat"));
     printf("shares        %" PRId64 " files, %s%s; %" PRId64 " published\n", jint(shares, "files"),
            shared, json_is_true(json_object_get(shares, "scanning")) ? " (scanning)" : "",
            jint(line, "published"));
     printf("transfers     %" PRId64 " downloads running; %" PRId64
            " peers connected to us, %" PRId64 " uploading, %s sent\n",
            jint(line, "downloads_running"), jint(up, "connected"), jint(up, "active"), sent);
+    json_t *t;
+    json_array_foreach(json_object_get(line, "transfers"), i, t)
+    {
+        printf("  %-8s via %-16s %s\n", jstr(t, "state"), jstr(t, "via"), jstr(t, "name"));
+    }
     printf("uptime        %" PRId64 " s\n", jint(line, "uptime_s"));
     return 0;
 }

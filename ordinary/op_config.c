@@ -33,6 +33,18 @@ static const struct config_option op_options[] = {
         "how often the share folder is checked for added, changed or removed files, seconds"),
     OPT("upload-limit-kbps", CONFIG_UINT, "0", 0, 100000000, upload_limit_kbps,
         "total upload rate to other peers, kilobytes per second (0: unlimited)"),
+    OPT("upnp", CONFIG_BOOL, "yes", 0, 0, upnp,
+        "ask the home router for a port mapping (UPnP IGD, else NAT-PMP)"),
+    OPT("upnp-lease-s", CONFIG_UINT, "3600", 60, 604800, upnp_lease_s,
+        "lease asked for the port mapping, renewed at half, seconds"),
+    OPT("upnp-check-s", CONFIG_UINT, "60", 1, 86400, upnp_check_s,
+        "how often the router is asked whether the mapping still exists, seconds"),
+    OPT("direct-timeout-ms", CONFIG_UINT, "3000", 100, 600000, direct_timeout_ms,
+        "a direct connection to a source must be up (TCP, TLS, HELLO) within this"),
+    OPT("reversal-timeout-ms", CONFIG_UINT, "5000", 100, 600000, reversal_timeout_ms,
+        "a source asked to connect to us (reversal) must do so within this"),
+    OPT("relay-timeout-ms", CONFIG_UINT, "10000", 100, 600000, relay_timeout_ms,
+        "a relay circuit to a source must open within this"),
 };
 
 const struct config_schema op_config_schema = {

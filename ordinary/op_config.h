@@ -7,6 +7,7 @@
 
 #include "config.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct op_settings {
@@ -21,6 +22,12 @@ struct op_settings {
     uint64_t handshake_timeout_ms; /* TLS handshake + HELLO */
     uint64_t rescan_interval_s;    /* share folder rescan period */
     uint64_t upload_limit_kbps;    /* 0 = unlimited */
+    bool upnp;                     /* ask the router for a port mapping */
+    uint64_t upnp_lease_s;         /* lease asked for */
+    uint64_t upnp_check_s;         /* is the mapping still there? this often */
+    uint64_t direct_timeout_ms;    /* connection ladder (docs/NAT.md) */
+    uint64_t reversal_timeout_ms;
+    uint64_t relay_timeout_ms;
 };
 
 extern const struct config_schema op_config_schema;

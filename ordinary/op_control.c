@@ -16,6 +16,15 @@ static json_t *addr_json(const struct wire_addr *a)
     return a ? json_string(wire_addr_format(a, buf, sizeof(buf))) : json_null();
 }
 
+/* The way each download of this run took, for "why am I relayed?". */
+static void add_transfer(const struct op_fetch_progress *p, void *arg)
+{
+    static const char *const states[] = {"running", "complete", "failed"};
+    json_array_append_new(arg,
+                          json_pack("{s:s, s:s, s:s}", "name", p->name, "state", states[p->state],
+                                    "via", p->via && p->via[0] ? p->via : "not connected yet"));
+}
+
 static void reply_status(struct op_daemon *d, struct ctl_conn *conn)
 {
     const struct op_share_result *res = d->share ? op_share_current(d->share) : NULL;
@@ -25,25 +34,36 @@ static void reply_status(struct op_daemon *d, struct ctl_conn *conn)
     struct op_server_stats ss;
     op_server_stats(d->server, &ss);
     const char *sn = op_session_sn_id(d->session);
+    json_t *reach = op_reach_json(d->reach);
     json_t *o = json_pack(
         "{s:s, s:s, s:s, s:{s:o, s:s, s:b}, s:o, s:s, s:s, s:{s:I, s:I, s:b}, s:I, "
         "s:{s:I, s:I, s:I}, s:I}",
         "role", "peer", "id", identity_id_str(d->id), "listen", d->listen_str, "supernode", "id",
         sn ? json_string(sn) : json_null(), "endpoint", op_session_endpoint(d->session), "attached",
         op_session_attached(d->session), "observed", addr_json(op_session_observed(d->session)),
-        "reachability", "unknown", "reachability_reason",
-        "not checked: dial-back and UPnP come with NAT traversal; peers reach us at the "
-        "addresses the supernode records",
-        "shares", "files", (json_int_t)(res ? res->n_files : 0), "bytes", (json_int_t)bytes,
-        "scanning", d->share ? op_share_busy(d->share) : false, "published",
-        (json_int_t)d->published, "uploads", "connected", (json_int_t)ss.links, "active",
-        (json_int_t)ss.uploading, "bytes_sent", (json_int_t)ss.bytes_sent, "uptime_s",
+        "reachability", nat_reach_str(op_reach_self(d->reach)), "reachability_reason",
+        json_string_value(json_object_get(reach, "why")), "shares", "files",
+        (json_int_t)(res ? res->n_files : 0), "bytes", (json_int_t)bytes, "scanning",
+        d->share ? op_share_busy(d->share) : false, "published", (json_int_t)d->published,
+        "uploads", "connected", (json_int_t)ss.links, "active", (json_int_t)ss.uploading,
+        "bytes_sent", (json_int_t)ss.bytes_sent, "uptime_s",
         (json_int_t)((link_now_ms() - d->started_ms) / 1000));
     const char *backup = op_session_backup_id(d->session);
     json_object_set_new(json_object_get(o, "supernode"), "backup",
                         backup ? json_string(backup) : json_null());
     json_object_set_new(o, "downloads_running",
                         json_integer((json_int_t)op_fetch_running(d->fetcher)));
+    json_object_set_new(o, "reach", reach);
+    struct nat_relay_stats rs;
+    nat_relay_stats(d->relay, &rs);
+    json_object_set_new(o, "relay",
+                        json_pack("{s:I, s:I, s:I, s:I, s:I}", "circuits", (json_int_t)rs.circuits,
+                                  "opened", (json_int_t)rs.opened, "accepted",
+                                  (json_int_t)rs.accepted, "bytes_in", (json_int_t)rs.bytes_in,
+                                  "bytes_out", (json_int_t)rs.bytes_out));
+    json_t *transfers = json_array();
+    op_fetch_foreach(d->fetcher, add_transfer, transfers);
+    json_object_set_new(o, "transfers", transfers);
     ctl_reply(conn, o, true);
 }
 

@@ -267,11 +267,82 @@ static void on_attached(void *arg)
     struct op_daemon *d = arg;
     d->published = 0;
     publish_all(d);
+    op_reach_attached(d->reach);
 }
 
 static void on_detached(void *arg)
 {
-    (void)arg;
+    struct op_daemon *d = arg;
+    nat_relay_link_down(d->relay); /* circuits run over the primary session */
+}
+
+/* ---- the connection ladder: reversal and relay ---------------------------------------- */
+
+static void fetch_self(struct op_fetch_self *out, void *arg)
+{
+    struct op_daemon *d = arg;
+    out->reach = op_reach_self(d->reach);
+    out->attached = op_session_attached(d->session);
+    out->relay_offered = op_session_relay_offered(d->session);
+    const struct wire_addr *seen = op_session_observed(d->session);
+    out->has_observed = seen != NULL;
+    if (seen)
+        out->observed = *seen;
+}
+
+static int fetch_reverse(const uint8_t peer_id[WIRE_ID_LEN], const uint8_t token[WIRE_TOKEN_LEN],
+                         void *arg)
+{
+    struct op_daemon *d = arg;
+    const struct wire_addr *me = op_reach_public_addr(d->reach);
+    if (me == NULL)
+        return SOVA_ERR_NOT_FOUND;
+    struct msg m = {.type = MSG_CONNECT};
+    memcpy(m.u.connect.peer_id, peer_id, WIRE_ID_LEN);
+    memcpy(m.u.connect.token, token, WIRE_TOKEN_LEN);
+    m.u.connect.addrs = (struct wire_addr *)me;
+    m.u.connect.n_addrs = 1;
+    return op_session_send(d->session, &m);
+}
+
+static int fetch_relay(const uint8_t peer_id[WIRE_ID_LEN], const uint8_t token[WIRE_TOKEN_LEN],
+                       unsigned timeout_ms, nat_relay_open_fn *fn, void *fn_arg,
+                       struct nat_relay_circuit **out, void *arg)
+{
+    struct op_daemon *d = arg;
+    return nat_relay_open(d->relay, identity_id(d->id), peer_id, token, timeout_ms, fn, fn_arg,
+                          out);
+}
+
+static int relay_send(const struct msg *m, void *arg)
+{
+    struct op_daemon *d = arg;
+    return op_session_send(d->session, m);
+}
+
+/* Someone reaches us through a relay circuit: serve it like any peer, over
+ * TLS inside the circuit, expecting the origin's key. */
+static void relay_incoming(struct bufferevent *stream, const uint8_t origin_id[WIRE_ID_LEN],
+                           const uint8_t token[WIRE_TOKEN_LEN], void *arg)
+{
+    struct op_daemon *d = arg;
+    (void)token;
+    SSL *ssl = NULL;
+    if (tls_ctx_server(d->tls, origin_id, &ssl) != 0) {
+        bufferevent_free(stream);
+        return;
+    }
+    char id[NODE_ID_STR_LEN + 1], name[NODE_ID_SHORT_LEN + 8];
+    node_id_format(origin_id, id);
+    snprintf(name, sizeof(name), "%.*s", NODE_ID_SHORT_LEN, id);
+    log_info("op", "%s: reaches us through a relay circuit", name);
+    op_server_wrap(d->server, stream, ssl, name);
+}
+
+static bool adopt_reversal(struct link *l, void *arg)
+{
+    struct op_daemon *d = arg;
+    return op_fetch_adopt(d->fetcher, l);
 }
 
 /* SN_LIST: remember every supernode of the federation for later starts. */
@@ -313,8 +384,27 @@ static void on_sn_message(const struct msg *m, void *arg)
         return;
     case MSG_LOCATE_RESULT:
         if (m->u.locate_result.found)
-            op_fetch_located(d->fetcher, m->u.locate_result.peer_id, m->u.locate_result.addrs,
+            op_fetch_located(d->fetcher, m->u.locate_result.peer_id,
+                             m->u.locate_result.reachability, m->u.locate_result.addrs,
                              m->u.locate_result.n_addrs);
+        return;
+    case MSG_DIALBACK_RESULT:
+        op_reach_message(d->reach, m);
+        return;
+    case MSG_CONNECT_REQUEST: {
+        const struct msg_connect *c = &m->u.connect_request;
+        op_server_reverse(d->server, d->tls, c->peer_id, c->token, c->addrs, c->n_addrs);
+        return;
+    }
+    case MSG_RELAY_OPEN:
+    case MSG_RELAY_OPENED:
+    case MSG_RELAY_DATA:
+    case MSG_RELAY_WINDOW:
+    case MSG_RELAY_CLOSE:
+        nat_relay_message(d->relay, m);
+        return;
+    case MSG_ERROR:
+        op_reach_message(d->reach, m); /* a refused DIALBACK, perhaps */
         return;
     case MSG_PUBLISH_ACK:
         d->published += m->u.publish_ack.accepted;
@@ -470,6 +560,12 @@ static int op_daemon_start(struct op_daemon *d)
         .downloads_dir = d->s->downloads,
         .locate = fetch_locate,
         .find_sources = fetch_find_sources,
+        .self = fetch_self,
+        .reverse = fetch_reverse,
+        .relay = fetch_relay,
+        .direct_timeout_ms = (unsigned)d->s->direct_timeout_ms,
+        .reversal_timeout_ms = (unsigned)d->s->reversal_timeout_ms,
+        .relay_timeout_ms = (unsigned)d->s->relay_timeout_ms,
         .arg = d,
     };
     d->fetcher = op_fetcher_new(&env);
@@ -491,6 +587,25 @@ static int op_daemon_start(struct op_daemon *d)
     d->rescan = event_new(base, -1, EV_PERSIST, on_rescan, d);
     if (!d->server || !d->fetcher || !d->rescan || op_session_new(&sc, &d->session) != 0)
         return SOVA_ERR_NOMEM;
+    op_server_set_adopt(d->server, adopt_reversal, d);
+    struct nat_relay_hooks rh = {.send = relay_send, .incoming = relay_incoming};
+    d->relay = nat_relay_new(base, &d->limits, &rh, d);
+    struct wire_addr listen_addr = {0};
+    wire_addr_from_sockaddr(&listen_addr, (struct sockaddr *)&d->listen_ss, d->listen_len);
+    char description[64];
+    snprintf(description, sizeof(description), "sova-peer %s", identity_short_id(d->id));
+    struct op_reach_config rc_cfg = {
+        .base = base,
+        .session = d->session,
+        .listen = &listen_addr,
+        .upnp = d->s->upnp,
+        .upnp_lease_s = (unsigned)d->s->upnp_lease_s,
+        .upnp_check_s = (unsigned)d->s->upnp_check_s,
+        .description = description,
+    };
+    if (d->relay == NULL || op_reach_new(&rc_cfg, &d->reach) != 0)
+        return SOVA_ERR_NOMEM;
+    op_reach_start(d->reach);
     struct timeval every = {.tv_sec = (time_t)d->s->rescan_interval_s};
     evtimer_add(d->rescan, &every);
     op_store_host_foreach(d->store, add_cached_supernode, d);
@@ -506,9 +621,13 @@ static void op_daemon_stop(struct op_daemon *d)
     ctl_server_free(d->ctl); /* first: its clients may hold queries and watches */
     while (d->queries)
         op_query_free(d->queries);
-    op_session_free(d->session);
+    /* Downloads first (they hold circuits and adopted links), then what
+     * they use; the session last (circuits say goodbye over it). */
     op_fetcher_free(d->fetcher);
     op_server_free(d->server);
+    nat_relay_free(d->relay);
+    op_reach_free(d->reach); /* deletes the router's port mapping */
+    op_session_free(d->session);
     op_share_free(d->share);
     if (d->rescan)
         event_free(d->rescan);

@@ -44,7 +44,7 @@ static void fill_progress(const struct download *dl, struct op_fetch_progress *p
     p->state = dl->state;
     p->path = dl->final_path;
     p->error = dl->error[0] ? dl->error : NULL;
-    p->via = "direct";
+    p->via = dl->via;
 }
 
 static void notify(struct download *dl, bool force)
@@ -72,12 +72,8 @@ static void notify(struct download *dl, bool force)
 
 static void close_sources(struct download *dl)
 {
-    for (unsigned i = 0; i < dl->n_sources; i++) {
-        struct fetch_source *s = &dl->sources[i];
-        evtimer_del(s->retry);
-        if (s->link)
-            link_close(s->link, 0, NULL);
-    }
+    for (unsigned i = 0; i < dl->n_sources; i++)
+        source_stop(&dl->sources[i]);
 }
 
 static void download_end(struct download *dl)
@@ -188,14 +184,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
 static void download_free(struct download *dl)
 {
-    for (unsigned i = 0; i < dl->n_sources; i++) {
-        struct fetch_source *s = &dl->sources[i];
-        link_free_now(s->link);
-        if (s->retry)
-            event_free(s->retry);
-        for (unsigned j = 0; j < OP_SCHED_PIPELINE; j++)
-            free(s->slots[j].data);
-    }
+    for (unsigned i = 0; i < dl->n_sources; i++)
+        source_free(&dl->sources[i]);
     while (dl->watchers) {
         struct op_fetch_watch *w = dl->watchers;
         dl->watchers = w->next;
@@ -271,8 +261,12 @@ static int download_open(struct op_fetcher *f, const struct op_store_download *r
 struct op_fetcher *op_fetcher_new(const struct op_fetch_env *env)
 {
     struct op_fetcher *f = calloc(1, sizeof(*f));
-    if (f != NULL)
-        f->env = *env;
+    if (f == NULL)
+        return NULL;
+    f->env = *env;
+    f->direct_params = *env->params;
+    if (env->direct_timeout_ms != 0)
+        f->direct_params.handshake_timeout_ms = env->direct_timeout_ms;
     return f;
 }
 
@@ -405,13 +399,40 @@ void op_fetch_add_sources(struct op_fetcher *f, const uint8_t hash[WIRE_HASH_LEN
 }
 
 void op_fetch_located(struct op_fetcher *f, const uint8_t peer_id[WIRE_ID_LEN],
-                      const struct wire_addr *addrs, size_t n_addrs)
+                      uint8_t reachability, const struct wire_addr *addrs, size_t n_addrs)
 {
     for (struct download *dl = f->downloads; dl; dl = dl->next) {
         struct fetch_source *s = source_find(dl, peer_id);
-        if (s != NULL && n_addrs > 0)
+        if (s == NULL)
+            continue;
+        s->reach = reachability;
+        if (n_addrs > 0)
             source_set_addrs(s, addrs, n_addrs);
     }
+}
+
+bool op_fetch_adopt(struct op_fetcher *f, struct link *l)
+{
+    const uint8_t *token = link_connect_token(l);
+    const struct tls_peer_info *peer = link_peer(l);
+    if (token == NULL || peer == NULL)
+        return false;
+    for (struct download *dl = f->downloads; dl; dl = dl->next) {
+        for (unsigned i = 0; i < dl->n_sources; i++) {
+            struct fetch_source *s = &dl->sources[i];
+            if (s->path != NAT_PATH_REVERSAL || s->state != SRC_CONNECTING ||
+                memcmp(s->token, token, WIRE_TOKEN_LEN) != 0)
+                continue;
+            if (memcmp(s->peer_id, peer->id, WIRE_ID_LEN) != 0) {
+                log_warn("fetch", "%.16s: %s answered the reversal meant for %s: refused", dl->hex,
+                         link_name(l), s->short_id);
+                return false;
+            }
+            source_adopt(s, l);
+            return true;
+        }
+    }
+    return false;
 }
 
 void op_fetch_foreach(const struct op_fetcher *f, op_fetch_each_fn *fn, void *arg)

@@ -27,12 +27,23 @@
 
 #include "link.h"
 #include "msg.h"
+#include "nat_path.h"
+#include "nat_relay.h"
 #include "op_store.h"
 #include "tls.h"
 
 #include <event2/event.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+/* What the daemon knows of us, for the connection ladder. */
+struct op_fetch_self {
+    uint8_t reach;             /* enum msg_reachability: ours, from the dial-back */
+    bool attached;             /* a primary supernode */
+    bool relay_offered;        /* it relays */
+    struct wire_addr observed; /* our address as it sees us */
+    bool has_observed;
+};
 
 /* What the fetcher needs from its daemon. */
 struct op_fetch_env {
@@ -47,6 +58,18 @@ struct op_fetch_env {
     /* Ask the supernode for sources of hash (a search by content hash); the
      * daemon answers with op_fetch_add_sources(). */
     void (*find_sources)(const uint8_t hash[WIRE_HASH_LEN], const char *name, void *arg);
+    /* The connection ladder (docs/NAT.md): direct, else reversal, else a
+     * relay circuit. self() fills what we know of ourselves; reverse()
+     * sends CONNECT (the source then connects to us with token, and the
+     * daemon hands the link to op_fetch_adopt()); relay() opens a circuit
+     * (nat_relay_open()). Each returns 0 or an error (then the next way). */
+    void (*self)(struct op_fetch_self *out, void *arg);
+    int (*reverse)(const uint8_t peer_id[WIRE_ID_LEN], const uint8_t token[WIRE_TOKEN_LEN],
+                   void *arg);
+    int (*relay)(const uint8_t peer_id[WIRE_ID_LEN], const uint8_t token[WIRE_TOKEN_LEN],
+                 unsigned timeout_ms, nat_relay_open_fn *fn, void *fn_arg,
+                 struct nat_relay_circuit **out, void *arg);
+    unsigned direct_timeout_ms, reversal_timeout_ms, relay_timeout_ms;
     void *arg;
 };
 
@@ -65,7 +88,8 @@ struct op_fetch_progress {
     enum op_fetch_state state;
     const char *path;  /* where the file is, once done */
     const char *error; /* why, once failed */
-    const char *via;   /* "direct" */
+    const char *via;   /* how sources were reached: "direct", "reversal", "relay" or a
+                          mix ("direct+relay"); "" before any was */
 };
 
 typedef void op_fetch_watch_fn(const struct op_fetch_progress *p, void *arg);
@@ -95,9 +119,15 @@ void op_fetch_unwatch(struct op_fetch_watch *w);
 /* Sources of hash (from a search hit); unknown hashes are ignored. */
 void op_fetch_add_sources(struct op_fetcher *f, const uint8_t hash[WIRE_HASH_LEN],
                           const struct msg_source *sources, size_t n);
-/* A LOCATE answer for peer_id: new addresses for every download using it. */
+/* A LOCATE answer for peer_id: new addresses and reachability for every
+ * download using it. */
 void op_fetch_located(struct op_fetcher *f, const uint8_t peer_id[WIRE_ID_LEN],
-                      const struct wire_addr *addrs, size_t n_addrs);
+                      uint8_t reachability, const struct wire_addr *addrs, size_t n_addrs);
+/* An accepted link whose HELLO carried a connect_token (reversal): if a
+ * source waits for it (token and TLS identity match), the fetcher takes the
+ * link (link_set_hooks) and returns true; else false and the caller closes
+ * it. */
+bool op_fetch_adopt(struct op_fetcher *f, struct link *l);
 
 /* Every download of this run, for `sova-peer downloads` and status. */
 typedef void op_fetch_each_fn(const struct op_fetch_progress *p, void *arg);

@@ -14,12 +14,13 @@
 
 #include <stdarg.h>
 
-#define FETCH_RETRY_MIN_MS    500   /* first reconnect to a source */
-#define FETCH_RETRY_MAX_MS    10000 /* reconnect cap */
-#define FETCH_TICK_MS         1000  /* progress heartbeat and stall checks */
-#define FETCH_NOTIFY_MIN_MS   200   /* progress to watchers at most this often */
-#define FETCH_FIND_SOURCES_MS 10000 /* ask the supernode again when stalled this long */
-#define FETCH_MANIFEST_PAGE   1024  /* chunk hashes asked per MANIFEST_GET */
+#define FETCH_RETRY_MIN_MS     500   /* first reconnect to a source */
+#define FETCH_RETRY_MAX_MS     10000 /* reconnect cap */
+#define FETCH_TICK_MS          1000  /* progress heartbeat and stall checks */
+#define FETCH_NOTIFY_MIN_MS    200   /* progress to watchers at most this often */
+#define FETCH_FIND_SOURCES_MS  10000 /* ask the supernode again when stalled this long */
+#define FETCH_MANIFEST_PAGE    1024  /* chunk hashes asked per MANIFEST_GET */
+#define FETCH_DIRECT_MAX_ADDRS 3     /* addresses of a source tried directly per round */
 
 struct fetch_chunk { /* a chunk being received from one source */
     int64_t index;   /* -1: slot free */
@@ -38,9 +39,17 @@ struct fetch_source {
     char short_id[NODE_ID_SHORT_LEN + 1];
     struct wire_addr addrs[WIRE_MAX_ADDRS];
     size_t n_addrs, next_addr;
+    uint8_t reach; /* enum msg_reachability, from the hit or a LOCATE */
     enum source_state state;
     struct link *link;
     struct event *retry;
+    /* the connection ladder (nat_path.h) */
+    enum nat_path path;   /* being tried (CONNECTING) or in use (OPEN) */
+    enum nat_path failed; /* the last way that failed this round */
+    unsigned direct_tries;
+    uint8_t token[WIRE_TOKEN_LEN];     /* reversal or relay */
+    struct nat_relay_circuit *circuit; /* a relay circuit opening */
+    struct event *path_timer;          /* reversal deadline */
     unsigned retry_ms;
     bool manifest_asked;
     struct fetch_chunk slots[OP_SCHED_PIPELINE];
@@ -77,11 +86,14 @@ struct download {
     uint32_t chunks_fetched, chunks_failed;
     uint64_t rate_bps, bytes_this_tick;
     uint64_t last_notify_ms, last_progress_ms, last_find_ms;
+    unsigned paths_used; /* bit (1 << enum nat_path) per way a source was reached */
+    char via[32];
 };
 
 struct op_fetcher {
     struct op_fetch_env env;
     struct download *downloads;
+    struct link_params direct_params; /* env->params with the direct timeout */
 };
 
 /* op_fetch.c */
@@ -98,5 +110,11 @@ void source_set_addrs(struct fetch_source *s, const struct wire_addr *addrs, siz
 void source_send_manifest_get(struct fetch_source *s);
 /* Give source as many chunk requests as its pipeline allows. */
 void source_request(struct fetch_source *s);
+/* Stop whatever the source is doing (download ended); frees nothing. */
+void source_stop(struct fetch_source *s);
+/* Free what the source holds (download freed). */
+void source_free(struct fetch_source *s);
+/* A reversal link for s (token and identity checked): take it. */
+void source_adopt(struct fetch_source *s, struct link *l);
 
 #endif

@@ -1,17 +1,22 @@
-/* op_fetch_source.c - one source of a download: connect (direct TLS with
- * the peer<->peer policy), fetch the manifest, request chunks, receive and
- * verify them, retry with backoff, ban after repeated bad data. */
+/* op_fetch_source.c - one source of a download: reach it (the connection
+ * ladder of nat_path.h: direct TLS, else connection reversal, else a relay
+ * circuit; always TLS with the peer<->peer policy, so whatever the way, the
+ * other end must hold the source's key), fetch the manifest, request
+ * chunks, receive and verify them, retry with backoff, ban after repeated
+ * bad data. */
 #define SOVA_OP_FETCH_INTERNAL
 #include "err.h"
 #include "log.h"
 #include "op_fetch_int.h"
 
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void source_connect(struct fetch_source *s);
+static void source_connect_direct(struct fetch_source *s);
 
 static uint32_t chunk_len(const struct download *dl, uint32_t index)
 {
@@ -25,6 +30,8 @@ static void source_schedule_retry(struct fetch_source *s)
     if (s->state == SRC_BANNED || s->dl->state != OP_FETCH_RUNNING)
         return;
     s->state = SRC_IDLE;
+    s->path = NAT_PATH_NONE;
+    s->failed = NAT_PATH_NONE; /* the next round starts from the cheapest way */
     unsigned jitter = s->retry_ms / 4 ? (unsigned)(random() % (s->retry_ms / 4)) : 0;
     fetch_set_timer_ms(s->retry, s->retry_ms + jitter);
     s->retry_ms = s->retry_ms * 2 > FETCH_RETRY_MAX_MS ? FETCH_RETRY_MAX_MS : s->retry_ms * 2;
@@ -87,12 +94,30 @@ void source_request(struct fetch_source *s)
     }
 }
 
+/* The ways the download's sources were reached, for `get` and status. */
+static void note_path(struct download *dl, enum nat_path p)
+{
+    dl->paths_used |= 1u << p;
+    size_t used = 0;
+    dl->via[0] = '\0';
+    for (int i = NAT_PATH_DIRECT; i <= NAT_PATH_RELAY; i++) {
+        if (!(dl->paths_used & (1u << i)))
+            continue;
+        int w = snprintf(dl->via + used, sizeof(dl->via) - used, "%s%s", used ? "+" : "",
+                         nat_path_str((enum nat_path)i));
+        if (w > 0 && (size_t)w < sizeof(dl->via) - used)
+            used += (size_t)w;
+    }
+}
+
 static void on_source_opened(struct link *l, void *arg)
 {
     struct fetch_source *s = arg;
     s->state = SRC_OPEN;
     s->retry_ms = FETCH_RETRY_MIN_MS;
-    log_info("fetch", "%.16s: connected to source %s (direct)", s->dl->hex, link_name(l));
+    note_path(s->dl, s->path);
+    log_info("fetch", "%.16s: connected to source %s (%s)", s->dl->hex, link_name(l),
+             nat_path_str(s->path));
     download_pump(s->dl);
 }
 
@@ -221,10 +246,13 @@ static void on_source_message(struct link *l, const struct msg *m, void *arg)
     }
 }
 
+static void path_failed(struct fetch_source *s, const char *why);
+
 static void on_source_closed(struct link *l, int why, void *arg)
 {
     struct fetch_source *s = arg;
     (void)l;
+    bool was_open = s->state == SRC_OPEN;
     s->link = NULL;
     if (s->dl->manifest_from == s && s->dl->manifest_have < s->dl->n_chunks)
         s->dl->manifest_from = NULL;
@@ -232,8 +260,22 @@ static void on_source_closed(struct link *l, int why, void *arg)
     source_release_slots(s);
     if (s->state == SRC_BANNED || s->dl->state != OP_FETCH_RUNNING)
         return;
+    const char *reason = why ? sova_err_str(why) : "closed";
+    if (!was_open) {
+        /* This way did not work: the next address, or the next way. */
+        if (s->path == NAT_PATH_DIRECT && ++s->direct_tries < s->n_addrs &&
+            s->direct_tries < FETCH_DIRECT_MAX_ADDRS) {
+            log_info("fetch", "%.16s: source %s: direct: %s, trying its next address", s->dl->hex,
+                     s->short_id, reason);
+            s->state = SRC_IDLE;
+            source_connect_direct(s);
+            return;
+        }
+        path_failed(s, reason);
+        return;
+    }
     log_info("fetch", "%.16s: source %s unavailable (%s), retrying", s->dl->hex, s->short_id,
-             why ? sova_err_str(why) : "closed");
+             reason);
     source_schedule_retry(s);
     download_pump(s->dl);
 }
@@ -244,28 +286,152 @@ static const struct link_hooks source_hooks = {
     .closed = on_source_closed,
 };
 
-static void source_connect(struct fetch_source *s)
+/* ---- the connection ladder ------------------------------------------------------- */
+
+static void source_connect_direct(struct fetch_source *s)
 {
     struct download *dl = s->dl;
     const struct op_fetch_env *env = &dl->f->env;
-    if (s->n_addrs == 0 || s->state != SRC_IDLE) {
-        if (s->n_addrs == 0)
-            source_schedule_retry(s);
-        return;
-    }
     const struct wire_addr *a = &s->addrs[s->next_addr++ % s->n_addrs];
     struct sockaddr_storage ss;
     socklen_t len = wire_addr_to_sockaddr(a, &ss);
     SSL *ssl = NULL;
     if (len == 0 || tls_ctx_client(env->tls, TLS_EXPECT_PEER_ID, s->peer_id, &ssl) != 0) {
-        source_schedule_retry(s);
+        path_failed(s, "cannot make a connection");
         return;
     }
     s->state = SRC_CONNECTING;
-    s->link =
-        link_connect(env->base, (struct sockaddr *)&ss, len, ssl, env->params, &source_hooks, s);
+    s->link = link_connect(env->base, (struct sockaddr *)&ss, len, ssl, &dl->f->direct_params,
+                           &source_hooks, s);
     if (s->link == NULL)
+        path_failed(s, "cannot open a socket");
+}
+
+static void on_relay_ready(struct bufferevent *stream, uint16_t reason, void *arg)
+{
+    struct fetch_source *s = arg;
+    const struct op_fetch_env *env = &s->dl->f->env;
+    s->circuit = NULL;
+    if (stream == NULL) {
+        path_failed(s, msg_error_code_str(reason));
+        return;
+    }
+    SSL *ssl = NULL;
+    if (tls_ctx_client(env->tls, TLS_EXPECT_PEER_ID, s->peer_id, &ssl) != 0) {
+        bufferevent_free(stream);
+        path_failed(s, "out of memory");
+        return;
+    }
+    s->link = link_wrap(env->base, stream, ssl, false, s->short_id, env->params, &source_hooks, s);
+    if (s->link == NULL)
+        path_failed(s, "out of memory");
+}
+
+static void on_path_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct fetch_source *s = arg;
+    (void)fd, (void)what;
+    if (s->state == SRC_CONNECTING && s->path == NAT_PATH_REVERSAL && s->link == NULL)
+        path_failed(s, "the source did not connect to us in time");
+}
+
+/* Try the next way to the source after the one that failed (or the
+ * cheapest, at the start of a round). */
+static void source_connect(struct fetch_source *s)
+{
+    struct download *dl = s->dl;
+    const struct op_fetch_env *env = &dl->f->env;
+    if (s->state != SRC_IDLE || dl->state != OP_FETCH_RUNNING)
+        return;
+    struct op_fetch_self self = {0};
+    if (env->self)
+        env->self(&self, env->arg);
+    struct nat_path_facts facts = {
+        .source_reach = s->reach,
+        .source_addrs = s->n_addrs > 0,
+        .self_reach = self.reach,
+        .attached = self.attached && env->reverse != NULL,
+        .relay_offered = self.relay_offered && env->relay != NULL,
+    };
+    for (size_t i = 0; self.has_observed && i < s->n_addrs; i++)
+        facts.same_network |= wire_addr_same_ip(&s->addrs[i], &self.observed);
+    char why[256];
+    enum nat_path p = nat_path_next(&facts, s->failed, why, sizeof(why));
+    log_info("fetch", "%.16s: source %s: %s", dl->hex, s->short_id, why);
+    if (p == NAT_PATH_NONE) {
         source_schedule_retry(s);
+        return;
+    }
+    s->path = p;
+    s->state = SRC_CONNECTING;
+    switch (p) {
+    case NAT_PATH_DIRECT:
+        s->direct_tries = 0;
+        s->next_addr = 0;
+        s->state = SRC_IDLE;
+        source_connect_direct(s);
+        return;
+    case NAT_PATH_REVERSAL:
+        RAND_bytes(s->token, sizeof(s->token));
+        if (env->reverse(s->peer_id, s->token, env->arg) != 0) {
+            path_failed(s, "no supernode to ask");
+            return;
+        }
+        fetch_set_timer_ms(s->path_timer, env->reversal_timeout_ms);
+        return;
+    default:
+        RAND_bytes(s->token, sizeof(s->token));
+        if (env->relay(s->peer_id, s->token, env->relay_timeout_ms, on_relay_ready, s, &s->circuit,
+                       env->arg) != 0) {
+            s->circuit = NULL;
+            path_failed(s, "cannot ask the supernode for a circuit");
+        }
+        return;
+    }
+}
+
+static void path_failed(struct fetch_source *s, const char *why)
+{
+    log_info("fetch", "%.16s: source %s: %s failed: %s", s->dl->hex, s->short_id,
+             nat_path_str(s->path), why);
+    evtimer_del(s->path_timer);
+    s->failed = s->path;
+    s->path = NAT_PATH_NONE;
+    s->state = SRC_IDLE;
+    source_connect(s);
+}
+
+void source_adopt(struct fetch_source *s, struct link *l)
+{
+    evtimer_del(s->path_timer);
+    s->link = l;
+    link_set_hooks(l, &source_hooks, s);
+    on_source_opened(l, s);
+}
+
+void source_stop(struct fetch_source *s)
+{
+    evtimer_del(s->retry);
+    evtimer_del(s->path_timer);
+    if (s->circuit != NULL) {
+        nat_relay_cancel(s->circuit);
+        s->circuit = NULL;
+    }
+    if (s->link)
+        link_close(s->link, 0, NULL);
+}
+
+void source_free(struct fetch_source *s)
+{
+    if (s->circuit != NULL)
+        nat_relay_cancel(s->circuit);
+    link_free_now(s->link);
+    if (s->retry)
+        event_free(s->retry);
+    if (s->path_timer)
+        event_free(s->path_timer);
+    for (unsigned j = 0; j < OP_SCHED_PIPELINE; j++)
+        free(s->slots[j].data);
 }
 
 static void on_source_retry(evutil_socket_t fd, short what, void *arg)
@@ -294,6 +460,7 @@ void source_add(struct download *dl, const struct msg_source *src)
 {
     struct fetch_source *s = source_find(dl, src->peer_id);
     if (s != NULL) {
+        s->reach = src->reachability;
         if (src->n_addrs)
             source_set_addrs(s, src->addrs, src->n_addrs);
         return;
@@ -302,8 +469,13 @@ void source_add(struct download *dl, const struct msg_source *src)
         return;
     s = &dl->sources[dl->n_sources];
     s->retry = evtimer_new(dl->f->env.base, on_source_retry, s);
-    if (s->retry == NULL)
+    s->path_timer = evtimer_new(dl->f->env.base, on_path_timer, s);
+    if (s->retry == NULL || s->path_timer == NULL) {
+        source_free(s);
+        memset(s, 0, sizeof(*s));
         return;
+    }
+    s->reach = src->reachability;
     s->dl = dl;
     s->idx = dl->n_sources++;
     memcpy(s->peer_id, src->peer_id, WIRE_ID_LEN);

@@ -10,7 +10,9 @@
 #include "identity.h"
 #include "link.h"
 #include "op_config.h"
+#include "nat_relay.h"
 #include "op_fetch.h"
+#include "op_reach.h"
 #include "op_serve.h"
 #include "op_session.h"
 #include "op_share.h"
@@ -60,6 +62,8 @@ struct op_daemon {
     struct op_server *server;
     struct op_fetcher *fetcher;
     struct op_session *session;
+    struct op_reach *reach;  /* are we reachable, and why */
+    struct nat_relay *relay; /* relay circuits over the primary session */
     struct ctl_server *ctl;
     struct event *rescan; /* periodic share rescan */
     struct op_hit hits[OP_HIT_CACHE_MAX];

@@ -29,6 +29,17 @@ struct upload {
     uint8_t fd_hash[WIRE_HASH_LEN];
     uint32_t offset; /* within the current chunk */
     uint8_t *buf;
+    bool opened;
+    /* connection reversal: we dial the downloader (op_server_reverse) */
+    struct reverse_dial *dial;
+};
+
+struct reverse_dial {
+    struct tls_ctx *tls;
+    uint8_t requester[WIRE_ID_LEN];
+    uint8_t token[WIRE_TOKEN_LEN];
+    struct wire_addr addrs[WIRE_MAX_ADDRS];
+    size_t n, next;
 };
 
 struct op_server {
@@ -42,9 +53,13 @@ struct op_server {
     uint64_t refilled_ms;
     struct event *refill; /* resumes uploads when tokens come back */
     struct op_server_stats stats;
+    op_server_adopt_fn *adopt;
+    void *adopt_arg;
+    unsigned dials; /* reversal dials in progress */
 };
 
 static void pump(struct upload *u);
+static struct upload *upload_new(struct op_server *srv);
 
 static void upload_close_file(struct upload *u)
 {
@@ -218,10 +233,30 @@ static void on_refill(evutil_socket_t fd, short what, void *arg)
             pump(u);
 }
 
+static void upload_free(struct upload *u);
+
 static void on_opened(struct link *l, void *arg)
 {
     struct upload *u = arg;
-    u->srv->stats.links++;
+    struct op_server *srv = u->srv;
+    if (link_connect_token(l) != NULL && !link_is_dialer(l)) {
+        /* It answers a CONNECT of ours: a source for one of our downloads. */
+        if (srv->adopt != NULL && srv->adopt(l, srv->adopt_arg)) {
+            upload_free(u); /* the link is the fetcher's now */
+            return;
+        }
+        log_warn("serve", "%s: connected with a token we did not hand out", link_name(l));
+        link_close(l, MSG_ERR_UNAUTHORIZED, "unknown connect token");
+        return;
+    }
+    u->opened = true;
+    if (u->dial != NULL) {
+        srv->dials--;
+        free(u->dial);
+        u->dial = NULL;
+        log_info("serve", "%s: connected out to the peer that asked (reversal)", link_name(l));
+    }
+    srv->stats.links++;
     log_info("serve", "%s: peer connected", link_name(l));
 }
 
@@ -251,6 +286,10 @@ static void on_drained(struct link *l, void *arg)
 static void upload_free(struct upload *u)
 {
     struct op_server *srv = u->srv;
+    if (u->dial != NULL) {
+        srv->dials--;
+        free(u->dial);
+    }
     if (u->prev)
         u->prev->next = u->next;
     else
@@ -262,10 +301,23 @@ static void upload_free(struct upload *u)
     free(u);
 }
 
+static bool dial_next(struct upload *u);
+
 static void on_closed(struct link *l, int why, void *arg)
 {
     struct upload *u = arg;
-    if (link_remote_role(l) != 0)
+    if (u->dial != NULL) {
+        char a[64];
+        log_info("serve", "reversal: cannot connect to %s: %s",
+                 wire_addr_format(&u->dial->addrs[u->dial->next - 1], a, sizeof(a)),
+                 why ? sova_err_str(why) : "closed");
+        u->link = NULL;
+        if (dial_next(u))
+            return;
+        upload_free(u);
+        return;
+    }
+    if (u->opened)
         u->srv->stats.links--;
     if (u->count > 0)
         u->srv->stats.uploading--;
@@ -315,21 +367,12 @@ void op_server_free(struct op_server *srv)
 void op_server_accept(struct op_server *srv, evutil_socket_t fd, SSL *ssl,
                       const struct sockaddr *sa, socklen_t len)
 {
-    struct upload *u = calloc(1, sizeof(*u));
-    if (u != NULL)
-        u->buf = malloc(OP_SERVE_FRAME_DATA);
-    if (u == NULL || u->buf == NULL) {
-        free(u);
+    struct upload *u = upload_new(srv);
+    if (u == NULL) {
         SSL_free(ssl);
         evutil_closesocket(fd);
         return;
     }
-    u->srv = srv;
-    u->fd = -1;
-    u->next = srv->uploads;
-    if (srv->uploads)
-        srv->uploads->prev = u;
-    srv->uploads = u;
     u->link = link_accept(srv->base, fd, ssl, sa, len, &srv->params, &serve_hooks, u);
     if (u->link == NULL)
         upload_free(u);
@@ -338,4 +381,88 @@ void op_server_accept(struct op_server *srv, evutil_socket_t fd, SSL *ssl,
 void op_server_stats(const struct op_server *srv, struct op_server_stats *out)
 {
     *out = srv->stats;
+}
+
+/* A new upload slot, linked into the server; NULL when out of memory. */
+static struct upload *upload_new(struct op_server *srv)
+{
+    struct upload *u = calloc(1, sizeof(*u));
+    if (u != NULL)
+        u->buf = malloc(OP_SERVE_FRAME_DATA);
+    if (u == NULL || u->buf == NULL) {
+        free(u);
+        return NULL;
+    }
+    u->srv = srv;
+    u->fd = -1;
+    u->next = srv->uploads;
+    if (srv->uploads)
+        srv->uploads->prev = u;
+    srv->uploads = u;
+    return u;
+}
+
+void op_server_set_adopt(struct op_server *srv, op_server_adopt_fn *fn, void *arg)
+{
+    srv->adopt = fn;
+    srv->adopt_arg = arg;
+}
+
+void op_server_wrap(struct op_server *srv, struct bufferevent *stream, SSL *ssl, const char *name)
+{
+    struct upload *u = upload_new(srv);
+    if (u == NULL) {
+        SSL_free(ssl);
+        bufferevent_free(stream);
+        return;
+    }
+    u->link = link_wrap(srv->base, stream, ssl, true, name, &srv->params, &serve_hooks, u);
+    if (u->link == NULL)
+        upload_free(u);
+}
+
+/* Dial the next address of a reversal; false when none is left. */
+static bool dial_next(struct upload *u)
+{
+    struct reverse_dial *rd = u->dial;
+    while (rd->next < rd->n) {
+        const struct wire_addr *a = &rd->addrs[rd->next++];
+        struct sockaddr_storage ss;
+        socklen_t len = wire_addr_to_sockaddr(a, &ss);
+        SSL *ssl = NULL;
+        if (len == 0 || tls_ctx_client(rd->tls, TLS_EXPECT_PEER_ID, rd->requester, &ssl) != 0)
+            continue;
+        struct link_params p = u->srv->params;
+        p.connect_token = rd->token;
+        u->link = link_connect(u->srv->base, (struct sockaddr *)&ss, len, ssl, &p, &serve_hooks, u);
+        if (u->link != NULL)
+            return true;
+    }
+    return false;
+}
+
+void op_server_reverse(struct op_server *srv, struct tls_ctx *tls,
+                       const uint8_t requester[WIRE_ID_LEN], const uint8_t token[WIRE_TOKEN_LEN],
+                       const struct wire_addr *addrs, size_t n)
+{
+    if (srv->dials >= OP_SERVE_MAX_REVERSALS || n == 0) {
+        log_warn("serve", "reversal request dropped (%u dials in progress)", srv->dials);
+        return;
+    }
+    struct upload *u = upload_new(srv);
+    struct reverse_dial *rd = u ? calloc(1, sizeof(*rd)) : NULL;
+    if (rd == NULL) {
+        if (u)
+            upload_free(u);
+        return;
+    }
+    rd->tls = tls;
+    memcpy(rd->requester, requester, WIRE_ID_LEN);
+    memcpy(rd->token, token, WIRE_TOKEN_LEN);
+    rd->n = n < WIRE_MAX_ADDRS ? n : WIRE_MAX_ADDRS;
+    memcpy(rd->addrs, addrs, rd->n * sizeof(addrs[0]));
+    u->dial = rd;
+    srv->dials++;
+    if (!dial_next(u))
+        upload_free(u);
 }

@@ -19,6 +19,9 @@
 #define SOVA_OP_SERVE_H
 
 #include "link.h"
+#include "tls.h"
+
+#include <event2/bufferevent.h>
 #include "op_share.h"
 
 #include <event2/event.h>
@@ -28,6 +31,7 @@
 #define OP_SERVE_MAX_GET_CHUNKS  64             /* chunks one GET may ask for */
 #define OP_SERVE_FRAME_DATA      (256u * 1024)  /* bytes of file per DATA frame */
 #define OP_SERVE_QUEUE_BYTES     (2048u * 1024) /* produce DATA while queued output < this */
+#define OP_SERVE_MAX_REVERSALS   8              /* reversal dials at once */
 
 struct op_server;
 
@@ -49,5 +53,24 @@ void op_server_accept(struct op_server *srv, evutil_socket_t fd, SSL *ssl,
                       const struct sockaddr *sa, socklen_t len);
 
 void op_server_stats(const struct op_server *srv, struct op_server_stats *out);
+
+/* An accepted connection whose HELLO carries a connect_token answers a
+ * CONNECT of ours (reversal): it is offered to fn, which returns true when
+ * it took the link (link_set_hooks); otherwise the server closes it. */
+typedef bool op_server_adopt_fn(struct link *l, void *arg);
+void op_server_set_adopt(struct op_server *srv, op_server_adopt_fn *fn, void *arg);
+
+/* Serve a peer that reached us through a relay circuit: stream (from
+ * nat_relay, owned from now) carries TLS; ssl is a server SSL expecting the
+ * circuit's origin. */
+void op_server_wrap(struct op_server *srv, struct bufferevent *stream, SSL *ssl, const char *name);
+
+/* Connection reversal: a downloader that can be reached, while we cannot,
+ * asked us (CONNECT_REQUEST) to connect out to it. Dial addrs in turn (TLS expecting requester,
+ * HELLO with token) and serve it once connected. At most OP_SERVE_MAX_REVERSALS at once. tls is
+ * borrowed and outlives the server. */
+void op_server_reverse(struct op_server *srv, struct tls_ctx *tls,
+                       const uint8_t requester[WIRE_ID_LEN], const uint8_t token[WIRE_TOKEN_LEN],
+                       const struct wire_addr *addrs, size_t n);
 
 #endif

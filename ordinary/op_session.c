@@ -43,6 +43,10 @@ struct op_session {
     struct event *keepalive;
     unsigned keepalive_ms, timeout_ms;
     uint64_t ping_nonce;
+    /* What REGISTER claims (op_session_set_claim). */
+    struct wire_addr addrs[WIRE_MAX_ADDRS];
+    size_t n_addrs;
+    uint8_t reachability;
 };
 
 static void slot_dial(struct slot *sl);
@@ -142,9 +146,9 @@ static void send_register(struct slot *sl)
     struct op_session *s = sl->s;
     struct msg m = {.type = MSG_REGISTER};
     m.u.reg.session = is_primary(sl) ? MSG_SESSION_PRIMARY : MSG_SESSION_BACKUP;
-    m.u.reg.reachability = s->cfg.reachability;
-    m.u.reg.addrs = (struct wire_addr *)s->cfg.addrs;
-    m.u.reg.n_addrs = s->cfg.n_addrs;
+    m.u.reg.reachability = s->reachability;
+    m.u.reg.addrs = s->addrs;
+    m.u.reg.n_addrs = s->n_addrs;
     link_send(sl->link, &m);
 }
 
@@ -181,6 +185,10 @@ static void on_opened(struct link *l, void *arg)
 static void on_registered(struct slot *sl, const struct msg_registered *r)
 {
     struct op_session *s = sl->s;
+    if (sl->state == SLOT_REGISTERED) {
+        sl->observed = r->observed; /* an update of what we claim: nothing else changes */
+        return;
+    }
     sl->state = SLOT_REGISTERED;
     sl->observed = r->observed;
     sl->retry_ms = OP_SESSION_RETRY_MIN_MS;
@@ -381,6 +389,9 @@ int op_session_new(const struct op_session_config *cfg, struct op_session **out)
     if (s == NULL)
         return SOVA_ERR_NOMEM;
     s->cfg = *cfg;
+    s->n_addrs = cfg->n_addrs < WIRE_MAX_ADDRS ? cfg->n_addrs : WIRE_MAX_ADDRS;
+    memcpy(s->addrs, cfg->addrs, s->n_addrs * sizeof(s->addrs[0]));
+    s->reachability = cfg->reachability;
     s->keepalive_ms = OP_KEEPALIVE_DEFAULT_S * 1000;
     s->timeout_ms = OP_PEER_TIMEOUT_DEFAULT_S * 1000;
     const char *p = cfg->bootstrap;
@@ -473,6 +484,40 @@ const char *op_session_endpoint(const struct op_session *s)
 {
     int c = primary_slot(s)->cand;
     return c >= 0 ? s->cands[c].endpoint : s->cands[0].endpoint;
+}
+
+void op_session_set_claim(struct op_session *s, uint8_t reachability, const struct wire_addr *addrs,
+                          size_t n)
+{
+    n = n < WIRE_MAX_ADDRS ? n : WIRE_MAX_ADDRS;
+    bool same = reachability == s->reachability && n == s->n_addrs;
+    for (size_t i = 0; same && i < n; i++)
+        same = wire_addr_equal(&addrs[i], &s->addrs[i]);
+    if (same)
+        return;
+    memmove(s->addrs, addrs, n * sizeof(addrs[0]));
+    s->n_addrs = n;
+    s->reachability = reachability;
+    for (int i = 0; i < 2; i++)
+        if (s->slots[i].state == SLOT_REGISTERED)
+            send_register(&s->slots[i]);
+}
+
+bool op_session_relay_offered(const struct op_session *s)
+{
+    return op_session_attached(s) && (link_remote_caps(primary_slot(s)->link) & MSG_CAP_RELAY);
+}
+
+size_t op_session_nat_sample(const struct op_session *s, struct wire_addr observed[2],
+                             struct wire_addr local[2])
+{
+    size_t n = 0;
+    for (int i = 0; i < 2; i++) {
+        const struct slot *sl = &s->slots[i];
+        if (sl->state == SLOT_REGISTERED && link_local_addr(sl->link, &local[n]) == 0)
+            observed[n++] = sl->observed;
+    }
+    return n;
 }
 
 size_t op_session_candidates(const struct op_session *s)

@@ -49,7 +49,7 @@ struct op_session_config {
     struct tls_ctx *tls;
     const struct link_params *params;
     const char *bootstrap; /* HOST:PORT[,HOST:PORT...] */
-    /* What REGISTER claims. */
+    /* What REGISTER claims at first (copied; op_session_set_claim changes it). */
     const struct wire_addr *addrs;
     size_t n_addrs;
     uint8_t reachability;
@@ -79,5 +79,15 @@ const char *op_session_backup_id(const struct op_session *s);
 /* Which endpoint the primary session uses or tries now. */
 const char *op_session_endpoint(const struct op_session *s);
 size_t op_session_candidates(const struct op_session *s);
+/* Change what REGISTER claims (after a dial-back, a new mapping): sent
+ * again to each registered supernode if it changed. addrs is copied. */
+void op_session_set_claim(struct op_session *s, uint8_t reachability, const struct wire_addr *addrs,
+                          size_t n);
+/* The primary supernode offers relay circuits (its HELLO said so). */
+bool op_session_relay_offered(const struct op_session *s);
+/* For the NAT type: per registered session, the address the supernode
+ * sees and the local address the connection comes from. Returns 0..2. */
+size_t op_session_nat_sample(const struct op_session *s, struct wire_addr observed[2],
+                             struct wire_addr local[2]);
 
 #endif

@@ -1,0 +1,331 @@
+/* op_reach.c - the peer's reachability (op_reach.h): port mapping, dial-back,
+ * and what REGISTER claims. */
+#include "op_reach.h"
+#include "err.h"
+#include "log.h"
+#include "nat_path.h"
+#include "nat_upnp.h"
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OP_REACH_MAX_LOCAL 16 /* interface addresses looked at */
+
+struct op_reach {
+    struct op_reach_config cfg;
+    struct wire_addr listen;
+    struct nat_upnp *upnp;
+    struct nat_upnp_status map; /* last snapshot */
+    bool have_mapped;
+    struct wire_addr mapped; /* the router's mapping, when map.state is MAPPED */
+    struct wire_addr observed;
+    bool have_observed;
+    /* dial-back */
+    uint64_t nonce;
+    bool asking;         /* a DIALBACK is out */
+    bool again;          /* something changed meanwhile: ask again after the answer */
+    struct event *timer; /* retry, answer deadline, periodic re-check */
+    struct msg_dialback_probe probes[WIRE_MAX_ADDRS];
+    size_t n_probes;
+    struct nat_reach result;
+    bool checked; /* result holds a dial-back's verdict */
+    char mapping_words[200];
+};
+
+static void set_timer_ms(struct event *ev, unsigned ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(ev, &tv);
+}
+
+static bool unspecified(const struct wire_addr *a)
+{
+    static const uint8_t zero[16];
+    return memcmp(a->ip, zero, a->family == WIRE_ADDR_IPV4 ? 4 : 16) == 0;
+}
+
+static bool is_loopback(const struct wire_addr *a)
+{
+    static const uint8_t v6_loop[16] = {[15] = 1};
+    return (a->family == WIRE_ADDR_IPV4 && a->ip[0] == 127) ||
+           (a->family == WIRE_ADDR_IPV6 && memcmp(a->ip, v6_loop, 16) == 0);
+}
+
+/* Our interface addresses, for telling "public" from "forwarded". */
+static size_t local_addrs(const struct op_reach *r, struct wire_addr *out, size_t cap)
+{
+    size_t n = 0;
+    if (!unspecified(&r->listen))
+        out[n++] = r->listen;
+    struct ifaddrs *ifs = NULL;
+    if (getifaddrs(&ifs) != 0)
+        return n;
+    for (struct ifaddrs *i = ifs; i && n < cap; i = i->ifa_next) {
+        if (i->ifa_addr == NULL)
+            continue;
+        socklen_t len = i->ifa_addr->sa_family == AF_INET    ? sizeof(struct sockaddr_in)
+                        : i->ifa_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                             : 0;
+        if (len != 0 && wire_addr_from_sockaddr(&out[n], i->ifa_addr, len) == 0)
+            n++;
+    }
+    freeifaddrs(ifs);
+    return n;
+}
+
+/* ---- the verdict ------------------------------------------------------------------- */
+
+static void describe_mapping(struct op_reach *r)
+{
+    const struct nat_upnp_status *m = &r->map;
+    if (r->upnp == NULL)
+        snprintf(r->mapping_words, sizeof(r->mapping_words), "%s",
+                 r->cfg.upnp ? "no port mapping (listening on loopback)"
+                             : "no port mapping (upnp = no)");
+    else if (m->state == NAT_MAP_MAPPED)
+        snprintf(r->mapping_words, sizeof(r->mapping_words), "%s mapping %s:%u",
+                 m->method ? m->method : "router", m->external_ip, m->external_port);
+    else if (m->state == NAT_MAP_NO_GATEWAY)
+        snprintf(r->mapping_words, sizeof(r->mapping_words), "no UPnP or NAT-PMP gateway%s%s",
+                 m->error[0] ? ": " : "", m->error);
+    else if (m->state == NAT_MAP_FAILED)
+        snprintf(r->mapping_words, sizeof(r->mapping_words), "the router refused a mapping: %s",
+                 m->error);
+    else
+        snprintf(r->mapping_words, sizeof(r->mapping_words), "port mapping %s",
+                 nat_map_state_str(m->state));
+}
+
+/* What REGISTER claims: the proved address first, then where we listen (a
+ * LAN address others on our network can use). */
+static void claim(struct op_reach *r)
+{
+    struct wire_addr addrs[2];
+    size_t n = 0;
+    if (r->result.reach == MSG_REACH_PUBLIC || r->result.reach == MSG_REACH_MAPPED)
+        addrs[n++] = r->result.proved;
+    if (!unspecified(&r->listen) && (n == 0 || !wire_addr_equal(&addrs[0], &r->listen)))
+        addrs[n++] = r->listen;
+    op_session_set_claim(r->cfg.session, r->checked ? r->result.reach : MSG_REACH_UNKNOWN, addrs,
+                         n);
+}
+
+static void on_result(struct op_reach *r, const struct msg_dialback_result *res)
+{
+    r->n_probes = res->n_probes < WIRE_MAX_ADDRS ? res->n_probes : WIRE_MAX_ADDRS;
+    memcpy(r->probes, res->probes, r->n_probes * sizeof(r->probes[0]));
+    struct wire_addr local[OP_REACH_MAX_LOCAL];
+    struct nat_reach_facts f = {
+        .probes = r->probes,
+        .n_probes = r->n_probes,
+        .mapped = r->have_mapped ? &r->mapped : NULL,
+        .mapping_state = r->mapping_words,
+        .local = local,
+        .n_local = local_addrs(r, local, OP_REACH_MAX_LOCAL),
+    };
+    struct nat_reach before = r->result;
+    bool was_checked = r->checked;
+    nat_reach_classify(&f, &r->result);
+    r->checked = true;
+    if (!was_checked || before.reach != r->result.reach || strcmp(before.why, r->result.why) != 0)
+        log_info("reach", "reachability: %s", r->result.why);
+    claim(r);
+}
+
+static void ask(struct op_reach *r)
+{
+    if (!op_session_attached(r->cfg.session))
+        return;
+    if (r->asking) {
+        r->again = true;
+        return;
+    }
+    struct wire_addr cand[WIRE_MAX_ADDRS];
+    size_t n = nat_reach_candidates(r->have_mapped ? &r->mapped : NULL, &r->listen,
+                                    r->have_observed ? &r->observed : NULL, r->listen.port, cand,
+                                    WIRE_MAX_ADDRS);
+    if (n == 0) {
+        struct msg_dialback_result none = {0};
+        on_result(r, &none);
+        return;
+    }
+    RAND_bytes((unsigned char *)&r->nonce, sizeof(r->nonce));
+    struct msg m = {.type = MSG_DIALBACK};
+    m.u.dialback = (struct msg_dialback){.nonce = r->nonce, .addrs = cand, .n_addrs = n};
+    if (op_session_send(r->cfg.session, &m) != 0)
+        return;
+    r->asking = true;
+    r->again = false;
+    set_timer_ms(r->timer, OP_REACH_ANSWER_MS);
+    log_debug("reach", "asked the supernode to dial back %zu addresses", n);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct op_reach *r = arg;
+    (void)fd, (void)what;
+    r->asking = false; /* an answer lost, a retry due, or the periodic check */
+    ask(r);
+    if (!r->asking)
+        set_timer_ms(r->timer, OP_REACH_RECHECK_S * 1000u);
+}
+
+/* ---- the port mapping -------------------------------------------------------------- */
+
+static void on_mapping(const struct nat_upnp_status *st, void *arg)
+{
+    struct op_reach *r = arg;
+    bool had = r->have_mapped;
+    struct wire_addr before = r->mapped;
+    r->map = *st;
+    r->have_mapped = false;
+    if (st->state == NAT_MAP_MAPPED && st->external_port != 0) {
+        memset(&r->mapped, 0, sizeof(r->mapped));
+        r->mapped.family = WIRE_ADDR_IPV4;
+        r->mapped.port = st->external_port;
+        r->have_mapped = inet_pton(AF_INET, st->external_ip, r->mapped.ip) == 1;
+    }
+    describe_mapping(r);
+    if (had != r->have_mapped || (had && !wire_addr_equal(&before, &r->mapped))) {
+        log_info("reach", "%s", r->mapping_words);
+        ask(r); /* reachability rests on it: check again */
+    }
+}
+
+/* ---- API ------------------------------------------------------------------------------ */
+
+int op_reach_new(const struct op_reach_config *cfg, struct op_reach **out)
+{
+    struct op_reach *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return SOVA_ERR_NOMEM;
+    r->cfg = *cfg;
+    r->listen = *cfg->listen;
+    r->timer = evtimer_new(cfg->base, on_timer, r);
+    if (r->timer == NULL) {
+        free(r);
+        return SOVA_ERR_NOMEM;
+    }
+    /* A peer bound to loopback cannot be mapped (and must not ask the
+     * network around it): no UPnP then. */
+    if (cfg->upnp && !is_loopback(&r->listen)) {
+        struct nat_upnp_config uc = {
+            .base = cfg->base,
+            .internal_port = r->listen.port,
+            .lease_s = cfg->upnp_lease_s,
+            .check_interval_s = cfg->upnp_check_s,
+            .description = cfg->description,
+            .natpmp = true,
+            .changed = on_mapping,
+            .arg = r,
+        };
+        int rc = nat_upnp_new(&uc, &r->upnp);
+        if (rc != 0) {
+            op_reach_free(r);
+            return rc;
+        }
+    }
+    describe_mapping(r);
+    snprintf(r->result.why, sizeof(r->result.why), "not checked yet");
+    *out = r;
+    return 0;
+}
+
+void op_reach_start(struct op_reach *r)
+{
+    if (r->upnp != NULL)
+        nat_upnp_start(r->upnp);
+}
+
+void op_reach_free(struct op_reach *r)
+{
+    if (r == NULL)
+        return;
+    nat_upnp_free(r->upnp);
+    if (r->timer)
+        event_free(r->timer);
+    free(r);
+}
+
+void op_reach_attached(struct op_reach *r)
+{
+    const struct wire_addr *seen = op_session_observed(r->cfg.session);
+    if (seen != NULL) {
+        /* Seen from another address than before: our network changed (a
+         * new public address, another router). Ask the router again. */
+        if (r->have_observed && !wire_addr_same_ip(&r->observed, seen) && r->upnp != NULL) {
+            log_info("reach", "our public address changed: asking the router again");
+            nat_upnp_refresh(r->upnp);
+        }
+        r->observed = *seen;
+        r->have_observed = true;
+    }
+    r->asking = false; /* a question to the old supernode is lost */
+    ask(r);
+}
+
+void op_reach_message(struct op_reach *r, const struct msg *m)
+{
+    if (m->type == MSG_DIALBACK_RESULT && r->asking && m->u.dialback_result.nonce == r->nonce) {
+        r->asking = false;
+        on_result(r, &m->u.dialback_result);
+        if (r->again) {
+            set_timer_ms(r->timer, OP_REACH_RETRY_MS); /* the supernode allows one per 2 s */
+            return;
+        }
+        set_timer_ms(r->timer, OP_REACH_RECHECK_S * 1000u);
+        return;
+    }
+    if (m->type == MSG_ERROR && m->u.error.offending_type == MSG_DIALBACK && r->asking) {
+        r->asking = false;
+        unsigned wait = m->u.error.has_retry_after ? m->u.error.retry_after_ms : OP_REACH_RETRY_MS;
+        set_timer_ms(r->timer, wait < 100 ? 100 : wait);
+    }
+}
+
+uint8_t op_reach_self(const struct op_reach *r)
+{
+    return r->checked ? r->result.reach : MSG_REACH_UNKNOWN;
+}
+
+const struct wire_addr *op_reach_public_addr(const struct op_reach *r)
+{
+    uint8_t s = op_reach_self(r);
+    return s == MSG_REACH_PUBLIC || s == MSG_REACH_MAPPED ? &r->result.proved : NULL;
+}
+
+static json_t *addr_json(const struct wire_addr *a)
+{
+    char buf[64];
+    return a ? json_string(wire_addr_format(a, buf, sizeof(buf))) : json_null();
+}
+
+json_t *op_reach_json(const struct op_reach *r)
+{
+    const struct nat_upnp_status *m = &r->map;
+    json_t *mapping = json_pack(
+        "{s:s, s:s, s:o, s:s, s:s, s:i, s:i, s:i, s:s, s:i}", "state",
+        r->upnp ? nat_map_state_str(m->state) : "off", "words", r->mapping_words, "method",
+        m->method ? json_string(m->method) : json_null(), "gateway", m->gateway, "external_ip",
+        m->external_ip, "external_port", (int)m->external_port, "lease_s", (int)m->lease_s,
+        "error_code", m->error_code, "error", m->error, "remaps", (int)m->remaps);
+    json_t *probes = json_array();
+    static const char *const outcomes[] = {"?",          "ok",          "refused",  "timeout",
+                                           "tls-failed", "id-mismatch", "not-tried"};
+    for (size_t i = 0; i < r->n_probes; i++) {
+        uint8_t o = r->probes[i].outcome;
+        json_array_append_new(probes, json_pack("{s:o, s:s}", "addr", addr_json(&r->probes[i].addr),
+                                                "outcome", o <= 6 ? outcomes[o] : "?"));
+    }
+    struct wire_addr seen[2], local[2];
+    size_t n = op_session_nat_sample(r->cfg.session, seen, local);
+    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:s}", "state", nat_reach_str(op_reach_self(r)),
+                     "why", r->result.why, "address", addr_json(op_reach_public_addr(r)), "mapping",
+                     mapping, "dialback", probes, "nat",
+                     nat_type_str(nat_type_guess(seen, local, n)));
+}
