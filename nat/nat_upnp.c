@@ -58,8 +58,14 @@ static void log_change(const struct nat_upnp *u, const struct nat_upnp_status *o
             method, st->gateway, st->lease_s, st->lease_s ? "" : " (permanent)", st->remaps);
         break;
     case NAT_MAP_MAPPING:
-        log_info(LOG_MOD, "port %u: mapping external port %u by %s (%s)%s%s", st->internal_port,
-                 st->external_port, method, st->gateway, st->error[0] ? ": after " : "", st->error);
+        if (old->external_ip[0] && st->external_ip[0] &&
+            strcmp(old->external_ip, st->external_ip) != 0)
+            log_info(LOG_MOD, "port %u: external address %s -> %s: mapping external port %u again",
+                     st->internal_port, old->external_ip, st->external_ip, st->external_port);
+        else
+            log_info(LOG_MOD, "port %u: mapping external port %u by %s (%s)%s%s", st->internal_port,
+                     st->external_port, method, st->gateway, st->error[0] ? ": after " : "",
+                     st->error);
         break;
     case NAT_MAP_DISCOVERING:
         log_info(LOG_MOD, "port %u: discovering the gateway%s%s", st->internal_port,
@@ -188,10 +194,12 @@ void nat_upnp_start(struct nat_upnp *u)
             event_new(u->cfg.base, nat_worker_fd(u->worker), EV_READ | EV_PERSIST, on_notify, u);
         if (!u->notify || event_add(u->notify, NULL) != 0) {
             int code;
+            bool holds;
             char ignored[8];
             event_free(u->notify);
             u->notify = NULL;
-            nat_worker_stop(u->worker, NAT_UPNP_STOP_WAIT_MS, &code, ignored, sizeof(ignored));
+            nat_worker_stop(u->worker, NAT_UPNP_STOP_WAIT_MS, &holds, &code, ignored,
+                            sizeof(ignored));
             u->worker = NULL;
             rc = SOVA_ERR_NOMEM;
             snprintf(err, sizeof(err), "cannot watch the worker");
@@ -233,15 +241,16 @@ void nat_upnp_stop(struct nat_upnp *u)
     evtimer_del(u->timer);
     uint64_t t0 = mono_ms();
     int code = 0;
+    bool holds = false;
     char err[160];
-    bool finished = nat_worker_stop(u->worker, NAT_UPNP_STOP_WAIT_MS, &code, err, sizeof(err));
+    bool finished =
+        nat_worker_stop(u->worker, NAT_UPNP_STOP_WAIT_MS, &holds, &code, err, sizeof(err));
     u->worker = NULL;
     uint64_t took = mono_ms() - t0;
     if (!finished) {
-        snprintf(err, sizeof(err),
-                 "gateway busy for more than %u ms at stop: the mapping may "
-                 "stay until its lease ends",
-                 NAT_UPNP_STOP_WAIT_MS);
+        snprintf(err, sizeof(err), "no answer from the gateway within %u ms at stop%s",
+                 NAT_UPNP_STOP_WAIT_MS,
+                 holds ? ": the mapping may stay until its lease ends" : " (no mapping held)");
         log_warn(LOG_MOD, "port %u: stop: %s", u->cfg.internal_port, err);
     } else if (err[0]) {
         log_warn(LOG_MOD, "port %u: stop: %s (%" PRIu64 " ms)", u->cfg.internal_port, err, took);

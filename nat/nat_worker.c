@@ -29,6 +29,7 @@ struct nat_worker {
     bool quit;
     bool exited;
     bool loop_gone; /* the loop stopped listening: do not write to notify */
+    bool holds;     /* a mapping is held, as of the last finished job */
     struct nat_job job;
     struct nat_job_result result;
     int notify_rd, notify_wr;
@@ -155,6 +156,7 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&w->mu);
         w->result = res;
         w->result_ready = true;
+        w->holds = w->held_method != NAT_METHOD_NONE;
         if (!w->loop_gone) {
             ssize_t n = send(w->notify_wr, "j", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
             (void)n; /* a full socket already wakes the loop */
@@ -262,7 +264,8 @@ bool nat_worker_take(struct nat_worker *w, struct nat_job_result *out)
     return ready;
 }
 
-bool nat_worker_stop(struct nat_worker *w, unsigned wait_ms, int *code, char *err, size_t errlen)
+bool nat_worker_stop(struct nat_worker *w, unsigned wait_ms, bool *holds, int *code, char *err,
+                     size_t errlen)
 {
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -279,6 +282,7 @@ bool nat_worker_stop(struct nat_worker *w, unsigned wait_ms, int *code, char *er
         if (pthread_cond_timedwait(&w->done, &w->mu, &deadline) == ETIMEDOUT)
             break;
     bool finished = w->exited;
+    *holds = !finished && w->holds;
     *code = finished ? w->unmap_code : 0;
     snprintf(err, errlen, "%s", finished ? w->unmap_error : "");
     w->loop_gone = true;

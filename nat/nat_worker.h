@@ -39,9 +39,12 @@ bool nat_worker_post(struct nat_worker *w, const struct nat_job *job);
 bool nat_worker_take(struct nat_worker *w, struct nat_job_result *out);
 /* Tell the worker to finish its job, delete the mapping it holds and exit;
  * wait at most wait_ms. true if it did in time (code/err: how the delete
- * went, 0/"" if fine or nothing was held), false if it is still blocked (it
- * was detached). w is gone either way; the caller must have removed its
- * event on nat_worker_fd() first. Blocks the caller up to wait_ms. */
-bool nat_worker_stop(struct nat_worker *w, unsigned wait_ms, int *code, char *err, size_t errlen);
+ * went, 0/"" if fine or nothing was held), false if it is still blocked in a
+ * router call (it was detached and still deletes the mapping if the process
+ * lives on; *holds says whether it held one after its last job). w is gone
+ * either way; the caller must have removed its event on nat_worker_fd()
+ * first. Blocks the caller up to wait_ms. */
+bool nat_worker_stop(struct nat_worker *w, unsigned wait_ms, bool *holds, int *code, char *err,
+                     size_t errlen);
 
 #endif
