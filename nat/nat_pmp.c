@@ -159,6 +159,7 @@ void nat_pmp_discover(struct nat_pmp *p, struct nat_job_result *r)
     struct in_addr gw = {.s_addr = p->np.gateway};
     inet_ntop(AF_INET, &gw, p->gateway, sizeof(p->gateway));
     struct sockaddr_in local;
+    memset(&local, 0, sizeof(local));
     socklen_t len = sizeof(local);
     if (getsockname(p->np.s, (struct sockaddr *)&local, &len) == 0 && local.sin_family == AF_INET)
         inet_ntop(AF_INET, &local.sin_addr, p->lan_addr, sizeof(p->lan_addr));

@@ -279,7 +279,7 @@ static void test_725_falls_back_to_a_permanent_lease(void)
     for (int i = 0; i < 3; i++) {
         t += 60000;
         expect_nothing(f, t - 1);
-        job = expect_job(f, t, NAT_JOB_CHECK);
+        expect_job(f, t, NAT_JOB_CHECK);
         r = result(NAT_JOB_CHECK, NAT_OUT_OK);
         snprintf(r.external_ip, sizeof(r.external_ip), "20.0.0.1");
         nat_map_fsm_on_result(f, t, &r);
