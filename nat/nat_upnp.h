@@ -97,11 +97,12 @@ struct nat_upnp_config {
 
 struct nat_upnp;
 
-/* Validate cfg and allocate (no thread, no network yet). 0, SOVA_ERR_INVALID
- * (no base, port 0, bad timeout), SOVA_ERR_NOMEM or SOVA_ERR_IO (socketpair). */
+/* Validate cfg and allocate (no thread, no socket, no network yet). 0,
+ * SOVA_ERR_INVALID (no base, port 0, bad timeout) or SOVA_ERR_NOMEM. */
 int nat_upnp_new(const struct nat_upnp_config *cfg, struct nat_upnp **out);
-/* Start the worker and the first discovery. No-op if running. If the thread
- * cannot be created the state becomes FAILED (reported through changed). */
+/* Start the worker (thread + socketpair) and the first discovery. No-op if
+ * running. If the worker cannot start, the state becomes FAILED with the
+ * reason (reported through changed). */
 void nat_upnp_start(struct nat_upnp *u);
 /* Re-discover the gateway and re-check the mapping now (the network changed:
  * new address, new default route, PPPoE reconnect). The external port held
