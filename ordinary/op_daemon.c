@@ -115,8 +115,9 @@ static void on_share_done(const struct op_share_result *res, void *arg)
         log_warn("op", "share scan failed: %s", res->error);
         return;
     }
-    log_info("op", "share scanned: %zu files, %u hashed (%llu bytes), %u skipped", res->n_files,
-             res->files_hashed, (unsigned long long)res->bytes_hashed, res->files_skipped);
+    if (!d->share_ready)
+        log_info("op", "share scanned: %zu files, %u hashed (%llu bytes), %u skipped", res->n_files,
+                 res->files_hashed, (unsigned long long)res->bytes_hashed, res->files_skipped);
     if (!d->share_ready) {
         /* The first scan: everything is news to the supernode. */
         d->share_ready = true;

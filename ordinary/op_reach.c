@@ -15,6 +15,7 @@
 #include <string.h>
 
 #define OP_REACH_MAX_LOCAL 16 /* interface addresses looked at */
+#define OP_REACH_CLAIM_MAX 4  /* addresses claimed in REGISTER */
 
 struct op_reach {
     struct op_reach_config cfg;
@@ -96,21 +97,42 @@ static void describe_mapping(struct op_reach *r)
     else if (m->state == NAT_MAP_FAILED)
         snprintf(r->mapping_words, sizeof(r->mapping_words), "the router refused a mapping: %s",
                  m->error);
+    else if (m->state == NAT_MAP_MAPPING)
+        snprintf(r->mapping_words, sizeof(r->mapping_words), "asking the router for a mapping");
     else
-        snprintf(r->mapping_words, sizeof(r->mapping_words), "port mapping %s",
+        snprintf(r->mapping_words, sizeof(r->mapping_words), "port mapping: %s",
                  nat_map_state_str(m->state));
 }
 
-/* What REGISTER claims: the proved address first, then where we listen (a
- * LAN address others on our network can use). */
+static bool link_local(const struct wire_addr *a)
+{
+    return (a->family == WIRE_ADDR_IPV4 && a->ip[0] == 169 && a->ip[1] == 254) ||
+           (a->family == WIRE_ADDR_IPV6 && a->ip[0] == 0xfe && (a->ip[1] & 0xc0) == 0x80);
+}
+
+/* What REGISTER claims: the proved address first, then where we listen
+ * (our interface addresses for a wildcard listener): others on our own
+ * network can use those. */
 static void claim(struct op_reach *r)
 {
-    struct wire_addr addrs[2];
+    struct wire_addr addrs[OP_REACH_CLAIM_MAX], local[OP_REACH_MAX_LOCAL];
     size_t n = 0;
     if (r->result.reach == MSG_REACH_PUBLIC || r->result.reach == MSG_REACH_MAPPED)
         addrs[n++] = r->result.proved;
-    if (!unspecified(&r->listen) && (n == 0 || !wire_addr_equal(&addrs[0], &r->listen)))
-        addrs[n++] = r->listen;
+    /* A specific listen address is the only one we can be reached at. */
+    size_t n_local = unspecified(&r->listen) ? local_addrs(r, local, OP_REACH_MAX_LOCAL) : 0;
+    if (!unspecified(&r->listen))
+        local[n_local++] = r->listen;
+    for (size_t i = 0; i < n_local && n < OP_REACH_CLAIM_MAX; i++) {
+        struct wire_addr a = local[i];
+        a.port = r->listen.port;
+        bool dup = false;
+        for (size_t j = 0; j < n; j++)
+            dup |= wire_addr_equal(&addrs[j], &a);
+        if (!dup && !unspecified(&a) && !link_local(&a) &&
+            (!is_loopback(&a) || !unspecified(&r->listen)))
+            addrs[n++] = a;
+    }
     op_session_set_claim(r->cfg.session, r->checked ? r->result.reach : MSG_REACH_UNKNOWN, addrs,
                          n);
 }

@@ -249,6 +249,11 @@ static void on_opened(struct link *l, void *arg)
         link_close(l, MSG_ERR_UNAUTHORIZED, "unknown connect token");
         return;
     }
+    if (link_remote_role(l) == MSG_ROLE_SUPERNODE) {
+        /* A supernode proving we can be reached (dial-back): it hangs up. */
+        log_debug("serve", "%s: dial-back from our supernode", link_name(l));
+        return;
+    }
     u->opened = true;
     if (u->dial != NULL) {
         srv->dials--;
@@ -317,12 +322,13 @@ static void on_closed(struct link *l, int why, void *arg)
         upload_free(u);
         return;
     }
-    if (u->opened)
+    if (u->opened) {
         u->srv->stats.links--;
+        log_info("serve", "%s: peer disconnected (%s)", link_name(l),
+                 why ? sova_err_str(why) : "closed");
+    }
     if (u->count > 0)
         u->srv->stats.uploading--;
-    log_info("serve", "%s: peer disconnected (%s)", link_name(l),
-             why ? sova_err_str(why) : "closed");
     upload_free(u);
 }
 

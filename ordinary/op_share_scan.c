@@ -620,7 +620,11 @@ static void scan_log(const struct scan *sc, int rc, int64_t start_ns)
     else if (rc != 0)
         log_warn(MOD, "scan of %s failed: %s", sc->cfg->share_root, r->error);
     else
-        log_info(MOD,
+        /* A rescan that found nothing new is not an event worth a line. */
+        sova_log(r->n_added || r->n_changed || r->n_removed || r->files_hashed || r->files_skipped
+                     ? SOVA_LOG_INFO
+                     : SOVA_LOG_DEBUG,
+                 MOD,
                  "scan of %s: %zu files, %u hashed (%llu bytes), %zu added, %zu changed,"
                  " %zu removed, %u skipped, %lld ms",
                  sc->cfg->share_root, r->n_files, r->files_hashed,

@@ -30,7 +30,7 @@ cleanup() {
     echo "--- logs of the failed test ($WORK) ---"
     for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "== $f"; tail -n 40 "$f"; }; done
   fi
-  rm -rf "$WORK"
+  if [ -n "${SOVA_KEEP_WORK:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
   exit $rc
 }
 trap cleanup EXIT INT TERM
