@@ -177,6 +177,16 @@ static bool path_possible(const struct nat_path_facts *f, enum nat_path p, char 
 {
     size_t used = strlen(why);
     const char *no = NULL;
+    static const char *const not_allowed[] = {
+        [NAT_PATH_DIRECT] = "direct skipped: not allowed (ways)",
+        [NAT_PATH_REVERSAL] = "reversal skipped: not allowed (ways)",
+        [NAT_PATH_RELAY] = "relay skipped: not allowed (ways)"};
+    if (p >= NAT_PATH_DIRECT && p <= NAT_PATH_RELAY && f->allowed != 0 &&
+        !(f->allowed & (1u << p))) {
+        if (used < cap)
+            snprintf(why + used, cap - used, "%s%s", used ? "; " : "", not_allowed[p]);
+        return false;
+    }
     switch (p) {
     case NAT_PATH_DIRECT:
         if (!f->source_addrs)

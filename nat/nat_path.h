@@ -75,6 +75,7 @@ struct nat_path_facts {
     uint8_t self_reach;   /* ours, from our last dial-back */
     bool attached;        /* we have a primary supernode */
     bool relay_offered;   /* that supernode offers relay circuits */
+    unsigned allowed;     /* bits 1 << enum nat_path the user allows; 0 = all */
 };
 
 /* The next way to try after `failed` (NAT_PATH_NONE for the first try):

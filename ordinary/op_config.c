@@ -1,6 +1,7 @@
 #include "op_config.h"
 
 #include "err.h"
+#include "nat_path.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -43,6 +44,9 @@ static const struct config_option op_options[] = {
         "a direct connection to a source must be up (TCP, TLS, HELLO) within this"),
     OPT("reversal-timeout-ms", CONFIG_UINT, "5000", 100, 600000, reversal_timeout_ms,
         "a source asked to connect to us (reversal) must do so within this"),
+    OPT("ways", CONFIG_STRING, "direct,reversal,relay", 0, 0, ways,
+        "ways a download may reach a source, cheapest first: any of direct, reversal, relay "
+        "(relay alone: sources never learn our address)"),
     OPT("relay-timeout-ms", CONFIG_UINT, "10000", 100, 600000, relay_timeout_ms,
         "a relay circuit to a source must open within this"),
 };
@@ -57,6 +61,8 @@ int op_settings_load(struct op_settings *s, int argc, char *const *argv, char *e
 {
     memset(s, 0, sizeof(*s));
     int rc = config_load_argv(&op_config_schema, s, argc, argv, err, errlen);
+    if (rc == 0)
+        rc = op_settings_ways(s, &s->ways_mask, err, errlen);
     if (rc != 0 || s->state_dir != NULL)
         return rc;
     /* No --state-dir: the XDG state directory of the user running the peer. */
@@ -72,6 +78,33 @@ int op_settings_load(struct op_settings *s, int argc, char *const *argv, char *e
         return SOVA_ERR_CONFIG;
     }
     return config_set(&op_config_schema, s, "state-dir", path, err, errlen);
+}
+
+int op_settings_ways(const struct op_settings *s, unsigned *mask, char *err, size_t errlen)
+{
+    static const char *const names[] = {
+        [NAT_PATH_DIRECT] = "direct", [NAT_PATH_REVERSAL] = "reversal", [NAT_PATH_RELAY] = "relay"};
+    *mask = 0;
+    const char *p = s->ways ? s->ways : "";
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        unsigned bit = 0;
+        for (int i = NAT_PATH_DIRECT; i <= NAT_PATH_RELAY; i++)
+            if (strlen(names[i]) == n && strncmp(p, names[i], n) == 0)
+                bit = 1u << i;
+        if (bit == 0) {
+            snprintf(err, errlen, "option 'ways': '%.*s' is not direct, reversal or relay", (int)n,
+                     p);
+            return SOVA_ERR_CONFIG;
+        }
+        *mask |= bit;
+        p += n + (p[n] == ',');
+    }
+    if (*mask == 0) {
+        snprintf(err, errlen, "option 'ways': name at least one of direct, reversal, relay");
+        return SOVA_ERR_CONFIG;
+    }
+    return 0;
 }
 
 void op_settings_free(struct op_settings *s)

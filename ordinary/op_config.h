@@ -28,6 +28,8 @@ struct op_settings {
     uint64_t direct_timeout_ms;    /* connection ladder (docs/NAT.md) */
     uint64_t reversal_timeout_ms;
     uint64_t relay_timeout_ms;
+    char *ways;         /* "direct,reversal,relay": the ways a download may take */
+    unsigned ways_mask; /* the same as bits 1 << enum nat_path (op_settings_ways) */
 };
 
 extern const struct config_schema op_config_schema;
@@ -35,5 +37,8 @@ extern const struct config_schema op_config_schema;
 /* Defaults, the --config file, then the command line, into s. */
 int op_settings_load(struct op_settings *s, int argc, char *const *argv, char *err, size_t errlen);
 void op_settings_free(struct op_settings *s);
+/* Parse s->ways into *mask (bits 1 << enum nat_path); SOVA_ERR_CONFIG with
+ * err naming a word that is not a way. */
+int op_settings_ways(const struct op_settings *s, unsigned *mask, char *err, size_t errlen);
 
 #endif

@@ -567,6 +567,7 @@ static int op_daemon_start(struct op_daemon *d)
         .direct_timeout_ms = (unsigned)d->s->direct_timeout_ms,
         .reversal_timeout_ms = (unsigned)d->s->reversal_timeout_ms,
         .relay_timeout_ms = (unsigned)d->s->relay_timeout_ms,
+        .ways = d->s->ways_mask,
         .arg = d,
     };
     d->fetcher = op_fetcher_new(&env);

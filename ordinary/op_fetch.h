@@ -70,6 +70,7 @@ struct op_fetch_env {
                  unsigned timeout_ms, nat_relay_open_fn *fn, void *fn_arg,
                  struct nat_relay_circuit **out, void *arg);
     unsigned direct_timeout_ms, reversal_timeout_ms, relay_timeout_ms;
+    unsigned ways; /* bits 1 << enum nat_path allowed; 0 = all */
     void *arg;
 };
 

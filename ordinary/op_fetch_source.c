@@ -352,6 +352,7 @@ static void source_connect(struct fetch_source *s)
         .self_reach = self.reach,
         .attached = self.attached && env->reverse != NULL,
         .relay_offered = self.relay_offered && env->relay != NULL,
+        .allowed = env->ways,
     };
     for (size_t i = 0; self.has_observed && i < s->n_addrs; i++)
         facts.same_network |= wire_addr_same_ip(&s->addrs[i], &self.observed);

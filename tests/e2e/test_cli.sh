@@ -27,6 +27,12 @@ out=$("$SN_BIN" --bogus 1 2>&1); rc=$?
 set -e
 [ $rc -eq 2 ] && grep -q "unknown option --bogus" <<<"$out" || fail "unknown option: rc=$rc out=$out"
 ok "an unknown option is an error"
+set +e
+out=$("$PEER_BIN" --state-dir "$WORK/ways" run --ways direct,sideways 2>&1); rc=$?
+set -e
+[ $rc -eq 2 ] && grep -q "option 'ways': 'sideways' is not direct, reversal or relay" <<<"$out" ||
+  fail "bad ways: rc=$rc out=$out"
+ok "a way to a source that does not exist is named"
 
 printf 'listen = 127.0.0.1:7070\n# comment\nmax-frame = lots\n' >"$WORK/bad.conf"
 set +e

@@ -119,6 +119,12 @@ static void test_path_fallbacks(void)
     f.relay_offered = false;
     CU_ASSERT_EQUAL(nat_path_next(&f, NAT_PATH_REVERSAL, why, sizeof(why)), NAT_PATH_NONE);
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "does not relay"));
+    /* The user allows relay only: the cheaper ways are skipped, and say so. */
+    f.relay_offered = true;
+    f.allowed = 1u << NAT_PATH_RELAY;
+    CU_ASSERT_EQUAL(nat_path_next(&f, NAT_PATH_NONE, why, sizeof(why)), NAT_PATH_RELAY);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "direct skipped: not allowed"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "reversal skipped: not allowed"));
     /* An unreachable source on our own network: direct still first. */
     f = (struct nat_path_facts){.source_reach = MSG_REACH_UNREACHABLE,
                                 .source_addrs = true,
