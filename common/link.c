@@ -42,6 +42,7 @@ struct link {
     struct wire_addr remote_addr;
     char name[LINK_NAME_MAX];
     uint64_t last_heard_ms;
+    uint64_t last_read_ms; /* any bytes, even part of a frame */
     uint64_t bytes_in, bytes_out;
     struct wire_buf scratch; /* encode buffer, reused */
     bool has_token, has_remote_token;
@@ -358,8 +359,10 @@ static void read_frames(struct link *l)
 
 static void on_read(struct bufferevent *bev, void *arg)
 {
+    struct link *l = arg;
     (void)bev;
-    read_frames(arg);
+    l->last_read_ms = link_now_ms();
+    read_frames(l);
 }
 
 static void on_write(struct bufferevent *bev, void *arg)
@@ -448,7 +451,7 @@ static struct link *link_new(struct event_base *base, const struct sockaddr *rem
     l->hooks = *hooks;
     l->arg = arg;
     l->state = LINK_TLS;
-    l->last_heard_ms = link_now_ms();
+    l->last_heard_ms = l->last_read_ms = link_now_ms();
     wire_buf_init(&l->scratch);
     if (params->connect_token != NULL) {
         l->has_token = true;
@@ -649,6 +652,11 @@ size_t link_output_len(const struct link *l)
 uint64_t link_last_heard_ms(const struct link *l)
 {
     return l->last_heard_ms;
+}
+
+uint64_t link_last_read_ms(const struct link *l)
+{
+    return l->last_read_ms;
 }
 
 const uint8_t *link_connect_token(const struct link *l)

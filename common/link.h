@@ -147,6 +147,9 @@ const char *link_name(const struct link *l);
 size_t link_output_len(const struct link *l);
 /* Monotonic milliseconds when the remote was last heard from. */
 uint64_t link_last_heard_ms(const struct link *l);
+/* ... when any bytes last arrived, even part of a frame (a large frame on a
+ * slow link is progress too). */
+uint64_t link_last_read_ms(const struct link *l);
 void link_set_arg(struct link *l, void *arg);
 /* Hand the link to another owner: its hooks and arg from now on (e.g. an
  * accepted connection that turns out to answer our CONNECT). */

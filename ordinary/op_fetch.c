@@ -172,8 +172,19 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     dl->bytes_this_tick = 0;
     uint64_t now = link_now_ms();
     bool any_open = false;
-    for (unsigned i = 0; i < dl->n_sources; i++)
-        any_open |= dl->sources[i].state == SRC_OPEN;
+    for (unsigned i = 0; i < dl->n_sources; i++) {
+        struct fetch_source *s = &dl->sources[i];
+        any_open |= s->state == SRC_OPEN;
+        /* A source we wait for that sends nothing at all: its connection
+         * died without a word (a router that changed its address, a
+         * supernode gone with a relay) — let go and reach it again. */
+        if (s->state == SRC_OPEN && source_waiting(s) &&
+            now - link_last_read_ms(s->link) > FETCH_STALL_MS) {
+            log_info("fetch", "%.16s: source %s sent nothing for %u s: reconnecting", dl->hex,
+                     s->short_id, FETCH_STALL_MS / 1000);
+            link_close(s->link, MSG_ERR_TIMEOUT, "nothing received");
+        }
+    }
     if (!any_open && now - dl->last_find_ms >= FETCH_FIND_SOURCES_MS && dl->f->env.find_sources) {
         dl->last_find_ms = now;
         dl->f->env.find_sources(dl->hash, dl->name, dl->f->env.arg);

@@ -21,6 +21,7 @@
 #define FETCH_FIND_SOURCES_MS  10000 /* ask the supernode again when stalled this long */
 #define FETCH_MANIFEST_PAGE    1024  /* chunk hashes asked per MANIFEST_GET */
 #define FETCH_DIRECT_MAX_ADDRS 3     /* addresses of a source tried directly per round */
+#define FETCH_STALL_MS         20000 /* a source we wait for, silent this long, is dropped */
 
 struct fetch_chunk { /* a chunk being received from one source */
     int64_t index;   /* -1: slot free */
@@ -110,6 +111,8 @@ void source_set_addrs(struct fetch_source *s, const struct wire_addr *addrs, siz
 void source_send_manifest_get(struct fetch_source *s);
 /* Give source as many chunk requests as its pipeline allows. */
 void source_request(struct fetch_source *s);
+/* Does the source owe us something (a chunk or a manifest page)? */
+bool source_waiting(const struct fetch_source *s);
 /* Stop whatever the source is doing (download ended); frees nothing. */
 void source_stop(struct fetch_source *s);
 /* Free what the source holds (download freed). */

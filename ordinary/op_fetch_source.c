@@ -410,6 +410,16 @@ void source_adopt(struct fetch_source *s, struct link *l)
     on_source_opened(l, s);
 }
 
+bool source_waiting(const struct fetch_source *s)
+{
+    if (s->manifest_asked && s->dl->manifest_from == s)
+        return true;
+    for (unsigned i = 0; i < OP_SCHED_PIPELINE; i++)
+        if (s->slots[i].index >= 0)
+            return true;
+    return false;
+}
+
 void source_stop(struct fetch_source *s)
 {
     evtimer_del(s->retry);

@@ -193,6 +193,11 @@ static void pump(struct upload *u)
         uint32_t want = clen - u->offset;
         if (want > OP_SERVE_FRAME_DATA)
             want = OP_SERVE_FRAME_DATA;
+        /* Under an upload limit, frames of a quarter second's worth: the
+         * downloader then sees steady progress, not a burst per 256 KiB. */
+        if (u->srv->limit_bps != 0 && want > u->srv->limit_bps / 4 && want > OP_SERVE_MIN_FRAME)
+            want = (uint32_t)(u->srv->limit_bps / 4 > OP_SERVE_MIN_FRAME ? u->srv->limit_bps / 4
+                                                                         : OP_SERVE_MIN_FRAME);
         if (!take_tokens(u->srv, want))
             return; /* the refill timer resumes us */
         ssize_t r = pread(u->fd, u->buf, want, (off_t)(chunk_start + u->offset));

@@ -30,6 +30,7 @@
 #define OP_SERVE_MAX_QUEUED_GETS 8              /* GETs a link may have waiting */
 #define OP_SERVE_MAX_GET_CHUNKS  64             /* chunks one GET may ask for */
 #define OP_SERVE_FRAME_DATA      (256u * 1024)  /* bytes of file per DATA frame */
+#define OP_SERVE_MIN_FRAME       (16u * 1024)   /* ... at least, under an upload limit */
 #define OP_SERVE_QUEUE_BYTES     (2048u * 1024) /* produce DATA while queued output < this */
 #define OP_SERVE_MAX_REVERSALS   8              /* reversal dials at once */
 

@@ -33,8 +33,8 @@ natbed_check_isolation
 ok "bed: 2 supernodes, 11 routers of 5 kinds, 11 peers; no link leaves the bed"
 
 nb_federation 2
-nb_supernode sn1 sn1 20.0.0.10
-nb_supernode sn2 sn2 20.0.0.11 --peers 20.0.0.10:7070
+nb_supernode sn1 sn1 20.0.0.10 --summary-interval-ms 300
+nb_supernode sn2 sn2 20.0.0.11 --peers 20.0.0.10:7070 --summary-interval-ms 300
 declare -A HASH
 for k in "${KINDS[@]}"; do
   mkdir -p "$WORK/s-$k/share"
@@ -97,6 +97,12 @@ ok "25 cells: every file byte-identical, every path as expected (direct, reversa
 # Relay across two supernodes: x is attached to sn2, s-noupnp to sn1.
 "$PEER_BIN" --state-dir "$WORK/x/state" status --json | nb_json 'j["supernode"]["id"]' |
   grep -q "$("$FED" id "$WORK/fed/sn2.crt")" || fail "x is not attached to sn2"
+# sn2 knows of the file once sn1's keyword summary has reached it.
+deadline=$((SECONDS + 20))
+until "$PEER_BIN" --state-dir "$WORK/x/state" search matrix noupnp | grep -q "${HASH[noupnp]}"; do
+  [ $SECONDS -lt $deadline ] || fail "x (on sn2) does not find the noupnp source's file"
+  sleep 0.3
+done
 out=$(timeout 90 "$PEER_BIN" --state-dir "$WORK/x/state" get "${HASH[noupnp]}" --json) ||
   fail "x could not fetch through two supernodes: $out"
 cmp -s "$WORK/s-noupnp/share/matrix-noupnp.bin" "$WORK/x/dl/matrix-noupnp.bin" ||
