@@ -136,10 +136,12 @@ start_sn sn3 --relay-max-circuits 1000000 --relay-max-peer-circuits 65536 \
   --max-peers 1000000
 "$build/bench/relay_circuits" "127.0.0.1:$PORT_sn3" "$work/fed/root.crt" "$work/keys" "$pairs" \
   "$circuits" >"$work/rc.out" 2>"$work/rc.err" &
-pids+=($!)
+rc_pid=$!
+pids+=($rc_pid)
 wait_for "$work/rc.out" "^attached"
 sleep 1
 before=$(rss_kib "$PID_sn3")
+kill -USR1 "$rc_pid"
 wait_for "$work/rc.out" "^open"
 sleep 1
 after=$(rss_kib "$PID_sn3")

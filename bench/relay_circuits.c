@@ -3,8 +3,9 @@
  * per idle circuit. PAIRS pairs of peers attach over real TLS (common/link.h,
  * the code sova-peer runs); each origin opens CIRCUITS circuits to its
  * target, which accepts them; then everything stays open and idle until
- * SIGTERM. Prints "attached N" once every peer is registered (the script
- * reads RSS then), "open N" once every circuit is open, and errors.
+ * SIGTERM. Prints "attached N" once every peer is registered, then waits
+ * for SIGUSR1 (the script reads the supernode's RSS meanwhile) before it
+ * opens the circuits; prints "open N" once every circuit is open.
  *
  * usage: relay_circuits SN_HOST:PORT ROOT_CRT KEYS_DIR PAIRS CIRCUITS
  * Identities are created in KEYS_DIR/<i> on the first run and reused.
@@ -17,6 +18,7 @@
 #include "tls.h"
 
 #include <arpa/inet.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,11 +43,13 @@ struct rc_run {
     bool started;
 };
 
-static void start_circuits(struct rc_run *run)
+static void start_circuits(evutil_socket_t sig, short what, void *arg)
 {
+    struct rc_run *run = arg;
+    (void)sig, (void)what;
+    if (run->started || run->registered < 2 * run->pairs)
+        return;
     run->started = true;
-    printf("attached %u\n", 2 * run->pairs);
-    fflush(stdout);
     for (unsigned i = 0; i < run->pairs; i++) {
         struct rc_peer *origin = &run->peers[2 * i], *target = &run->peers[2 * i + 1];
         for (unsigned c = 0; c < run->circuits; c++) {
@@ -73,8 +77,10 @@ static void on_message(struct link *l, const struct msg *m, void *arg)
     struct rc_run *run = p->run;
     switch (m->type) {
     case MSG_REGISTERED:
-        if (!p->registered && ++run->registered == 2 * run->pairs && !run->started)
-            start_circuits(run);
+        if (!p->registered && ++run->registered == 2 * run->pairs) {
+            printf("attached %u\n", 2 * run->pairs);
+            fflush(stdout);
+        }
         p->registered = true;
         return;
     case MSG_RELAY_OPEN: { /* we are a target: accept */
@@ -157,7 +163,10 @@ int main(int argc, char **argv)
         p->link = link_connect(evloop_base(run.loop), (struct sockaddr *)&sa, sizeof(sa), ssl,
                                &run.params, &hooks, p);
     }
+    struct event *usr1 = evsignal_new(evloop_base(run.loop), SIGUSR1, start_circuits, &run);
+    evsignal_add(usr1, NULL);
     evloop_run(run.loop);
+    event_free(usr1);
     for (unsigned i = 0; i < 2 * run.pairs; i++) {
         link_free_now(run.peers[i].link);
         tls_ctx_free(run.peers[i].tls);
