@@ -5,8 +5,8 @@
  * exchange (version negotiation, role check: a remote that says it is a
  * supernode must chain to the federation root), under one deadline. After
  * that it decodes every frame with the bounded decoders of msg.h and hands
- * the messages to its owner. It answers PING itself and remembers when the
- * remote was last heard from.
+ * the messages to its owner. It answers PING itself, remembers when the
+ * remote was last heard from, and times the owner's PINGs (link_rtt_us).
  *
  * Bad input: a frame that does not decode is answered with an ERROR naming
  * the bad field, logged once, and the link is closed; other links are not
@@ -161,6 +161,13 @@ void *link_arg(const struct link *l);
 /* Bytes moved over the link so far (TLS payload, not counting TLS overhead). */
 uint64_t link_bytes_in(const struct link *l);
 uint64_t link_bytes_out(const struct link *l);
+
+/* Round-trip time to the remote, microseconds: the PINGs the owner sends
+ * (link_send of a MSG_PING) are timed until their PONG, one at a time (a
+ * PING sent while one is timed is not), and smoothed like TCP's SRTT (7/8
+ * old + 1/8 new). It includes the remote's own delay in answering. 0 until
+ * the first PONG. */
+uint32_t link_rtt_us(const struct link *l);
 
 /* Monotonic clock in milliseconds (shared by daemons for timers). */
 uint64_t link_now_ms(void);
