@@ -465,6 +465,64 @@ void config_print(const struct config_schema *schema, const void *settings, FILE
     }
 }
 
+/* An option's value as text for config_diff; strings are never cut (a
+ * config value is shorter than a config line). */
+static void diff_value(const struct config_option *opt, const void *settings, char *buf, size_t len)
+{
+    if (is_string_type(opt->type) && *(char *const *)field_at_const(settings, opt) == NULL)
+        snprintf(buf, len, "(unset)");
+    else
+        format_value(opt, settings, buf, len);
+}
+
+size_t config_diff(const struct config_schema *schema, const void *before, const void *after,
+                   config_change_fn *fn, void *arg)
+{
+    size_t changed = 0;
+    for (size_t i = 0; i < schema->count; i++) {
+        const struct config_option *opt = &schema->options[i];
+        char a[CONFIG_MAX_LINE + 1], b[CONFIG_MAX_LINE + 1];
+        diff_value(opt, before, a, sizeof(a));
+        diff_value(opt, after, b, sizeof(b));
+        if (strcmp(a, b) == 0)
+            continue;
+        changed++;
+        if (fn != NULL)
+            fn(opt, a, b, arg);
+    }
+    return changed;
+}
+
+int config_copy(const struct config_option *opt, void *dst, const void *src)
+{
+    void *to = field_at(dst, opt);
+    const void *from = field_at_const(src, opt);
+    switch (opt->type) {
+    case CONFIG_STRING:
+    case CONFIG_PATH:
+    case CONFIG_ENDPOINT:
+    case CONFIG_ENDPOINTS: {
+        const char *v = *(char *const *)from;
+        char *copy = v ? strdup(v) : NULL;
+        if (v != NULL && copy == NULL)
+            return SOVA_ERR_NOMEM;
+        free(*(char **)to);
+        *(char **)to = copy;
+        return 0;
+    }
+    case CONFIG_UINT:
+        *(uint64_t *)to = *(const uint64_t *)from;
+        return 0;
+    case CONFIG_BOOL:
+        *(bool *)to = *(const bool *)from;
+        return 0;
+    case CONFIG_LOGLEVEL:
+        *(int *)to = *(const int *)from;
+        return 0;
+    }
+    return SOVA_ERR_INTERNAL;
+}
+
 void config_print_help(const struct config_schema *schema, FILE *out)
 {
     static const char *const metavar[] = {

@@ -84,6 +84,17 @@ void config_print(const struct config_schema *schema, const void *settings, FILE
 /* Write "  --name VALUE   help (default: x)" lines for --help. */
 void config_print_help(const struct config_schema *schema, FILE *out);
 
+/* Reload (SIGHUP): compare two settings of one schema. fn runs for every
+ * option whose value differs, with both values as text ("(unset)" for a
+ * string that is not set). Returns how many differ. */
+typedef void config_change_fn(const struct config_option *opt, const char *before,
+                              const char *after, void *arg);
+size_t config_diff(const struct config_schema *schema, const void *before, const void *after,
+                   config_change_fn *fn, void *arg);
+/* Copy one option's value from src to dst (a string is duplicated and the
+ * old one freed). 0 or SOVA_ERR_NOMEM (dst unchanged). */
+int config_copy(const struct config_option *opt, void *dst, const void *src);
+
 /* Free the strings held by settings; settings itself is the caller's. */
 void config_free(const struct config_schema *schema, void *settings);
 

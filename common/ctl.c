@@ -147,6 +147,7 @@ static const struct cmd_spec commands[] = {
     {"get", CTL_CMD_GET, get_fields, N_ELEMS(get_fields)},
     {"downloads", CTL_CMD_DOWNLOADS, NULL, 0},
     {"peers", CTL_CMD_PEERS, NULL, 0},
+    {"metrics", CTL_CMD_METRICS, NULL, 0},
 };
 
 const char *ctl_cmd_name(enum ctl_cmd cmd)

@@ -71,6 +71,7 @@ enum ctl_cmd {
     CTL_CMD_GET,
     CTL_CMD_DOWNLOADS,
     CTL_CMD_PEERS,
+    CTL_CMD_METRICS, /* the daemon's metrics as Prometheus text */
 };
 
 struct ctl_search {

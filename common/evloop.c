@@ -25,8 +25,10 @@ struct listener_slot {
 struct evloop {
     struct event_base *base;
     struct evdns_base *dns;
-    struct event *sigint, *sigterm;
+    struct event *sigint, *sigterm, *sighup;
     int stop_signal;
+    evloop_reload_fn *reload;
+    void *reload_arg;
     struct listener_slot listeners[EVLOOP_MAX_LISTENERS];
     size_t n_listeners;
 };
@@ -38,6 +40,25 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     loop->stop_signal = (int)sig;
     log_info("main", "signal %d: stopping", (int)sig);
     event_base_loopexit(loop->base, NULL);
+}
+
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+    struct evloop *loop = arg;
+    (void)sig;
+    (void)what;
+    if (loop->reload == NULL) {
+        log_info("main", "SIGHUP: nothing to reload");
+        return;
+    }
+    log_info("main", "SIGHUP: reloading the configuration");
+    loop->reload(loop->reload_arg);
+}
+
+void evloop_on_reload(struct evloop *loop, evloop_reload_fn *fn, void *arg)
+{
+    loop->reload = fn;
+    loop->reload_arg = arg;
 }
 
 int evloop_new(struct evloop **out)
@@ -53,9 +74,11 @@ int evloop_new(struct evloop **out)
     if (loop->base) {
         loop->sigint = evsignal_new(loop->base, SIGINT, on_signal, loop);
         loop->sigterm = evsignal_new(loop->base, SIGTERM, on_signal, loop);
+        loop->sighup = evsignal_new(loop->base, SIGHUP, on_sighup, loop);
     }
-    if (!loop->base || !loop->sigint || !loop->sigterm || evsignal_add(loop->sigint, NULL) ||
-        evsignal_add(loop->sigterm, NULL)) {
+    if (!loop->base || !loop->sigint || !loop->sigterm || !loop->sighup ||
+        evsignal_add(loop->sigint, NULL) || evsignal_add(loop->sigterm, NULL) ||
+        evsignal_add(loop->sighup, NULL)) {
         evloop_free(loop);
         return SOVA_ERR_NOMEM;
     }
@@ -74,6 +97,8 @@ void evloop_free(struct evloop *loop)
         event_free(loop->sigint);
     if (loop->sigterm)
         event_free(loop->sigterm);
+    if (loop->sighup)
+        event_free(loop->sighup);
     if (loop->dns)
         evdns_base_free(loop->dns, 0);
     if (loop->base)

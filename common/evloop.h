@@ -1,5 +1,6 @@
 /* evloop.h - the event loop a daemon runs on: libevent base, asynchronous
- * DNS, SIGINT/SIGTERM handling and TCP listeners from "HOST:PORT" strings.
+ * DNS, SIGINT/SIGTERM/SIGHUP handling and TCP listeners from "HOST:PORT"
+ * strings.
  *
  * Ownership: struct evloop owns its event_base and evdns_base; listeners it
  * opens are owned by it and closed by evloop_free(). Nothing here blocks:
@@ -37,6 +38,12 @@ int evloop_listen(struct evloop *loop, const char *endpoint, evloop_accept_fn *c
  * evloop_resolve() returns for numeric hosts. Returns 0, or an error (and no
  * callback) when the endpoint does not parse. */
 int evloop_resolve(struct evloop *loop, const char *endpoint, evloop_resolved_fn *cb, void *arg);
+
+/* SIGHUP: the daemon re-reads its configuration and reopens its log. The
+ * callback runs from the loop (never inside the signal handler); without one
+ * a SIGHUP is logged and otherwise ignored (it never kills the daemon). */
+typedef void evloop_reload_fn(void *arg);
+void evloop_on_reload(struct evloop *loop, evloop_reload_fn *fn, void *arg);
 
 /* Run until SIGINT, SIGTERM or evloop_stop(). Returns the signal number that
  * stopped it, or 0. */

@@ -52,6 +52,8 @@ struct link {
     uint32_t srtt_us;        /* smoothed; 0 before the first sample */
     struct wire_buf scratch; /* encode buffer, reused */
     bool has_token, has_remote_token;
+    bool was_opened;                      /* TLS and HELLO finished (state may be CLOSING now) */
+    bool hs_counted;                      /* its handshake failure is counted already */
     uint8_t token[WIRE_TOKEN_LEN];        /* ours, sent in HELLO (dialer) */
     uint8_t remote_token[WIRE_TOKEN_LEN]; /* theirs, from their HELLO */
     struct link *group_prev, *group_next;
@@ -75,6 +77,54 @@ static void set_timer(struct link *l, unsigned ms)
 {
     struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
     evtimer_add(l->timer, &tv);
+}
+
+const char *link_hs_failure_name(enum link_hs_failure why)
+{
+    static const char *const names[LINK_HS_N] = {
+        [LINK_HS_TIMEOUT] = "timeout",
+        [LINK_HS_REFUSED] = "refused",
+        [LINK_HS_UNREACHABLE] = "unreachable",
+        [LINK_HS_IO] = "io",
+        [LINK_HS_TLS] = "tls",
+        [LINK_HS_CERT] = "cert",
+        [LINK_HS_ID_MISMATCH] = "id_mismatch",
+        [LINK_HS_NO_CERT] = "no_cert",
+        [LINK_HS_VERSION] = "version",
+        [LINK_HS_ROLE] = "role",
+        [LINK_HS_PROTOCOL] = "protocol",
+    };
+    return (unsigned)why < LINK_HS_N ? names[why] : "?";
+}
+
+/* A link that will never open: count why, once. */
+static void count_hs_failure(struct link *l, enum link_hs_failure why)
+{
+    if (l->params.counters == NULL || l->was_opened || l->hs_counted)
+        return;
+    l->hs_counted = true;
+    l->params.counters->handshake_failures[l->dialer][why]++;
+}
+
+/* The reason for metrics of a TLS failure code from describe_ssl_failure(). */
+static enum link_hs_failure hs_failure_of(int code)
+{
+    switch (code) {
+    case SOVA_ERR_REFUSED:
+        return LINK_HS_REFUSED;
+    case SOVA_ERR_UNREACHABLE:
+        return LINK_HS_UNREACHABLE;
+    case SOVA_ERR_ID_MISMATCH:
+        return LINK_HS_ID_MISMATCH;
+    case SOVA_ERR_CERT_CHAIN:
+        return LINK_HS_CERT;
+    case SOVA_ERR_NO_CERT:
+        return LINK_HS_NO_CERT;
+    case SOVA_ERR_CRYPTO:
+        return LINK_HS_TLS;
+    default:
+        return LINK_HS_IO;
+    }
 }
 
 static void link_free(struct link *l)
@@ -185,6 +235,8 @@ static int send_msg(struct link *l, const struct msg *m)
     if (evbuffer_add(out, l->scratch.data, l->scratch.len) != 0)
         return SOVA_ERR_NOMEM;
     l->bytes_out += l->scratch.len;
+    if (m->type == MSG_ERROR && l->params.counters != NULL)
+        l->params.counters->errors_sent[m->u.error.code < LINK_ERROR_SLOTS ? m->u.error.code : 0]++;
     return 0;
 }
 
@@ -252,11 +304,13 @@ static void handle_hello(struct link *l, const struct msg_hello *h)
         snprintf(text, sizeof(text), "no common protocol version: we speak %d..%d, you %u..%u",
                  MSG_PROTO_VERSION_MIN, MSG_PROTO_VERSION_MAX, h->version_min, h->version_max);
         log_warn("link", "%s: %s", l->name, text);
+        count_hs_failure(l, LINK_HS_VERSION);
         link_close(l, MSG_ERR_VERSION, text);
         return;
     }
     if (h->role != MSG_ROLE_SUPERNODE && h->role != MSG_ROLE_PEER) {
         log_warn("link", "%s: HELLO with unknown role %u", l->name, h->role);
+        count_hs_failure(l, LINK_HS_ROLE);
         link_close(l, MSG_ERR_BAD_VALUE, "unknown role");
         return;
     }
@@ -264,12 +318,14 @@ static void handle_hello(struct link *l, const struct msg_hello *h)
         char why[256];
         if (tls_require_supernode(bufferevent_openssl_get_ssl(l->bev), why, sizeof(why)) != 0) {
             log_warn("link", "%s: claims to be a supernode but %s", l->name, why);
+            count_hs_failure(l, LINK_HS_ROLE);
             link_close(l, MSG_ERR_UNAUTHORIZED,
                        "supernode role needs a certificate from the federation root");
             return;
         }
     } else if (l->params.expect_supernode) {
         log_warn("link", "%s: expected a supernode, remote says it is a peer", l->name);
+        count_hs_failure(l, LINK_HS_ROLE);
         link_close(l, MSG_ERR_PROTOCOL, "expected a supernode");
         return;
     }
@@ -281,7 +337,10 @@ static void handle_hello(struct link *l, const struct msg_hello *h)
         memcpy(l->remote_token, h->connect_token, WIRE_TOKEN_LEN);
     }
     l->state = LINK_OPEN;
+    l->was_opened = true;
     evtimer_del(l->timer);
+    if (l->params.counters != NULL)
+        l->params.counters->opened[l->dialer]++;
     log_info("link", "%s: opened, %s, protocol %u, agent \"%.*s\"", l->name,
              h->role == MSG_ROLE_SUPERNODE ? "supernode" : "peer", version, (int)h->agent.len,
              h->agent.ptr);
@@ -304,6 +363,7 @@ static void dispatch(struct link *l, const struct msg *m)
     if (l->state == LINK_HELLO) {
         if (m->type != MSG_HELLO) {
             log_warn("link", "%s: %s before HELLO", l->name, msg_type_name(m->type));
+            count_hs_failure(l, LINK_HS_PROTOCOL);
             link_close(l, MSG_ERR_PROTOCOL, "HELLO must come first");
             return;
         }
@@ -354,6 +414,7 @@ static void read_frames(struct link *l)
             char why[160];
             wire_err_format(&werr, why, sizeof(why));
             log_warn("link", "%s: malformed frame: %s", l->name, why);
+            count_hs_failure(l, LINK_HS_PROTOCOL);
             link_close(l, msg_error_code_from_err(need), why);
             break;
         }
@@ -377,6 +438,7 @@ static void read_frames(struct link *l)
             msg_error_from_wire_err(&err_msg, &werr, type, text, sizeof(text));
             log_warn("link", "%s: malformed %s frame: %s", l->name,
                      msg_type_name(type) ? msg_type_name(type) : "?", text);
+            count_hs_failure(l, LINK_HS_PROTOCOL);
             link_send(l, &err_msg);
             enter_closing(l, rc);
         } else {
@@ -415,6 +477,7 @@ static void on_tls_connected(struct link *l)
     SSL *ssl = bufferevent_openssl_get_ssl(l->bev);
     if (tls_peer_info(ssl, &l->peer) != 0) {
         log_warn("link", "%s: handshake finished without a usable certificate", l->name);
+        count_hs_failure(l, LINK_HS_NO_CERT);
         enter_closing(l, SOVA_ERR_NO_CERT);
         return;
     }
@@ -443,7 +506,10 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         char reason[256];
         why = describe_ssl_failure(l, reason, sizeof(reason));
         log_warn("link", "%s: TLS handshake failed: %s", l->name, reason);
+        count_hs_failure(l, hs_failure_of(why));
     } else if (l->state != LINK_CLOSING) {
+        if (l->state == LINK_HELLO)
+            count_hs_failure(l, LINK_HS_IO);
         log_info("link", "%s: connection closed by remote%s", l->name,
                  (what & BEV_EVENT_ERROR) ? " (error)" : "");
     }
@@ -465,6 +531,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     }
     log_warn("link", "%s: %s did not finish within %u ms", l->name,
              l->state == LINK_TLS ? "TLS handshake" : "HELLO", l->params.handshake_timeout_ms);
+    count_hs_failure(l, LINK_HS_TIMEOUT);
     if (l->state == LINK_HELLO) /* an ERROR can only travel once TLS is up */
         link_send_error(l, MSG_ERR_TIMEOUT, 0, "handshake timeout");
     enter_closing(l, SOVA_ERR_TIMEOUT);

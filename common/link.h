@@ -63,6 +63,37 @@ struct link_hooks {
 /* Output level at which the drained hook runs. */
 #define LINK_DRAINED_BYTES (256u * 1024)
 
+/* Why a link failed before it opened (TLS + HELLO), for metrics. */
+enum link_hs_failure {
+    LINK_HS_TIMEOUT,     /* TLS + HELLO did not finish within handshake_timeout_ms */
+    LINK_HS_REFUSED,     /* we dialed: TCP connection refused */
+    LINK_HS_UNREACHABLE, /* we dialed: no route to the host or network */
+    LINK_HS_IO,          /* the connection failed or was closed during the handshake */
+    LINK_HS_TLS,         /* TLS itself failed (not TLS 1.3, bad record, no common cipher) */
+    LINK_HS_CERT,        /* the certificate does not chain to the federation root */
+    LINK_HS_ID_MISMATCH, /* the remote's key is not the node ID we expected */
+    LINK_HS_NO_CERT,     /* the remote presented no usable certificate */
+    LINK_HS_VERSION,     /* HELLO: no protocol version in common */
+    LINK_HS_ROLE,        /* HELLO: a role the certificate does not allow, or not the one expected */
+    LINK_HS_PROTOCOL,    /* something other than a well-formed HELLO came first */
+    LINK_HS_N
+};
+/* "timeout", "refused", ... (the metrics label); "?" outside the enum. */
+const char *link_hs_failure_name(enum link_hs_failure why);
+
+/* ERROR codes are counted in slots by code; codes at or above this share
+ * slot 0 (MSG_ERR_NONE, never sent in an ERROR). */
+#define LINK_ERROR_SLOTS 128
+
+/* Counters an owner may give its links (link_params.counters), so that
+ * metrics can say why handshakes fail and which errors we send. Plain
+ * increments on the loop thread; index [0] is accepted links, [1] dialed. */
+struct link_counters {
+    uint64_t opened[2];                        /* links through TLS and HELLO */
+    uint64_t handshake_failures[2][LINK_HS_N]; /* links that never opened, by reason */
+    uint64_t errors_sent[LINK_ERROR_SLOTS];    /* ERROR frames we sent, by code */
+};
+
 struct link_params {
     const struct wire_limits *limits; /* borrowed; outlives the link */
     uint8_t local_role;               /* MSG_ROLE_SUPERNODE or MSG_ROLE_PEER */
@@ -79,6 +110,8 @@ struct link_params {
     /* Dialer only: WIRE_TOKEN_LEN bytes sent as HELLO's connect_token (this
      * connection answers a CONNECT_REQUEST). Copied when the link is made. */
     const uint8_t *connect_token;
+    /* Counted into if not NULL (borrowed; outlives the link). */
+    struct link_counters *counters;
 };
 
 /* Wrap an accepted socket (fd is owned by the link from now on, even on

@@ -1,6 +1,8 @@
 #include "log.h"
 #include "err.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 
 static enum sova_log_level log_level = SOVA_LOG_INFO;
 static char log_node[LOG_NODE_SHORT + 1];
+static int log_saved_stderr = -1; /* a copy of the original stderr once a log file is used */
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -50,6 +53,33 @@ void sova_log_set_node(const char *node_id)
         return;
     }
     snprintf(log_node, sizeof(log_node), "%s", node_id);
+}
+
+int sova_log_open_file(const char *path, char *err, size_t errlen)
+{
+    if (log_saved_stderr < 0 && path != NULL) /* the stderr we were started with */
+        log_saved_stderr = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (path == NULL) {
+        if (log_saved_stderr >= 0 && dup2(log_saved_stderr, STDERR_FILENO) < 0) {
+            snprintf(err, errlen, "cannot go back to stderr: %s", strerror(errno));
+            return SOVA_ERR_IO;
+        }
+        return 0;
+    }
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open log file %s: %s", path, strerror(errno));
+        return SOVA_ERR_IO;
+    }
+    /* dup2 swaps the file under stderr in one step: a line written from
+     * another thread goes wholly to the old file or wholly to the new. */
+    if (fd == STDERR_FILENO)
+        return 0; /* stderr was closed: the file took its number already */
+    int rc = dup2(fd, STDERR_FILENO) < 0 ? SOVA_ERR_IO : 0;
+    if (rc != 0)
+        snprintf(err, errlen, "cannot use log file %s: %s", path, strerror(errno));
+    close(fd);
+    return rc;
 }
 
 void sova_log(enum sova_log_level level, const char *module, const char *fmt, ...)

@@ -10,6 +10,8 @@
 #ifndef SOVA_LOG_H
 #define SOVA_LOG_H
 
+#include <stddef.h>
+
 enum sova_log_level {
     SOVA_LOG_ERROR = 0,
     SOVA_LOG_WARN = 1,
@@ -25,6 +27,14 @@ void sova_log_set_level(enum sova_log_level level);
 enum sova_log_level sova_log_get_level(void);
 /* Short node ID shown on every line; copied; NULL clears it. */
 void sova_log_set_node(const char *node_id);
+
+/* Append log lines to the file at path (created mode 0640) instead of the
+ * stderr the daemon was started with: the file takes stderr's place
+ * (dup2), so whatever a library prints lands there too. Calling it again
+ * with the same path reopens it (SIGHUP after logrotate moved the file);
+ * path NULL goes back to the original stderr. 0, or SOVA_ERR_IO with err
+ * filled (and the old destination kept). */
+int sova_log_open_file(const char *path, char *err, size_t errlen);
 
 void sova_log(enum sova_log_level level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

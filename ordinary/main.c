@@ -32,6 +32,7 @@ static void print_help(FILE *out)
                  "  get HASH [--out PATH] [--json]         download a file by content hash;\n"
                  "                                         exits 0 only once it is verified\n"
                  "  downloads [--json]                     downloads, running and past\n"
+                 "  metrics                                the daemon's metrics (Prometheus text)\n"
                  "  id                                     print this peer's node ID\n"
                  "                                         (creates the identity on first use)\n"
                  "  print-config [OPTION VALUE]...         print the effective configuration\n"
@@ -96,16 +97,21 @@ int main(int argc, char **argv)
     struct op_settings settings;
     char err[CONFIG_ERR_MAX];
     int rc = op_settings_load(&settings, nargs, args, err, sizeof(err));
-    free(args);
     if (rc != 0) {
         fprintf(stderr, "sova-peer: %s\n", err);
         op_settings_free(&settings);
+        free(args);
         return 2;
     }
     sova_log_set_level((enum sova_log_level)settings.log_level);
     int status;
-    if (strcmp(command, "run") == 0) {
-        status = op_daemon_run(&settings) == 0 ? 0 : 1;
+    if (strcmp(command, "run") == 0 && settings.log_file != NULL &&
+        sova_log_open_file(settings.log_file, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sova-peer: %s\n", err);
+        status = 1;
+    } else if (strcmp(command, "run") == 0) {
+        /* args: loaded again on SIGHUP */
+        status = op_daemon_run(&settings, nargs, args) == 0 ? 0 : 1;
     } else if (strcmp(command, "id") == 0) {
         status = op_print_id(&settings) == 0 ? 0 : 1;
     } else if (strcmp(command, "print-config") == 0) {
@@ -116,5 +122,6 @@ int main(int argc, char **argv)
         status = 2;
     }
     op_settings_free(&settings);
+    free(args);
     return status;
 }

@@ -213,6 +213,16 @@ static int print_downloads(json_t *line, void *arg)
     return 0;
 }
 
+/* `sova-peer metrics`: the Prometheus text as the daemon wrote it. */
+static int print_metrics(json_t *line, void *arg)
+{
+    (void)arg;
+    const char *text = json_string_value(json_object_get(line, "metrics"));
+    if (json_is_true(json_object_get(line, "done")) && text != NULL)
+        fputs(text, stdout);
+    return 0;
+}
+
 /* ---- argument handling ------------------------------------------------------------ */
 
 /* Take the command's own arguments out of argv; what is left are daemon
@@ -286,7 +296,7 @@ static json_t *build_request(const char *cmd, const struct cli_opts *o)
 
 bool op_cli_is_command(const char *cmd)
 {
-    static const char *const cmds[] = {"status", "search", "get", "downloads"};
+    static const char *const cmds[] = {"status", "search", "get", "downloads", "metrics"};
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
         if (strcmp(cmd, cmds[i]) == 0)
             return true;
@@ -330,6 +340,7 @@ int op_cli_run(const char *cmd, int argc, char **argv,
                       : strcmp(cmd, "status") == 0    ? print_status
                       : strcmp(cmd, "search") == 0    ? print_hits
                       : strcmp(cmd, "downloads") == 0 ? print_downloads
+                      : strcmp(cmd, "metrics") == 0   ? print_metrics
                                                       : NULL;
     int timeout = CLI_TIMEOUT_MS;
     if (strcmp(cmd, "get") == 0) {

@@ -18,6 +18,8 @@ struct op_settings {
     char *share;         /* shared folder */
     char *downloads;     /* where finished downloads go */
     int log_level;
+    char *log_file;                /* log lines go here instead of stderr; NULL: stderr */
+    char *metrics_listen;          /* HOST:PORT of the metrics endpoint; NULL: none */
     uint64_t max_frame;            /* bytes */
     uint64_t handshake_timeout_ms; /* TLS handshake + HELLO */
     uint64_t rescan_interval_s;    /* share folder rescan period */

@@ -2,6 +2,7 @@
  * daemon, answered over the control socket (docs/CONTROL.md). */
 #include "err.h"
 #include "log.h"
+#include "metrics.h"
 #include "op_internal.h"
 
 #include <stdio.h>
@@ -332,6 +333,9 @@ static void on_request(struct ctl_conn *conn, const struct ctl_request *req, voi
         return;
     case CTL_CMD_PEERS:
         ctl_reply_error(conn, "\"peers\" is not served by this version");
+        return;
+    case CTL_CMD_METRICS:
+        metrics_ctl_reply(conn, op_metrics_render, d);
         return;
     }
 }

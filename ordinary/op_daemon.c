@@ -214,6 +214,7 @@ int op_query_send(struct op_daemon *d, struct op_query *q, const struct msg_sear
     struct msg m = {.type = MSG_SEARCH};
     m.u.search = *search;
     m.u.search.query_id = q->id;
+    d->searches_sent++;
     int rc = op_session_send(d->session, &m);
     if (rc != 0)
         return rc;
@@ -537,6 +538,7 @@ static int op_daemon_start(struct op_daemon *d)
         .handshake_timeout_ms = (unsigned)d->s->handshake_timeout_ms,
         .max_output = OP_MAX_OUTPUT_BYTES,
         .expect_supernode = true,
+        .counters = &d->link_counters,
     };
     d->peer_params = d->sn_params;
     d->peer_params.expect_supernode = false;
@@ -615,11 +617,18 @@ static int op_daemon_start(struct op_daemon *d)
              d->listen_str, op_session_candidates(d->session));
     op_session_start(d->session);
     op_fetcher_resume_all(d->fetcher);
-    return 0;
+    rc = op_metrics_start(d, err, sizeof(err));
+    if (rc != 0) {
+        log_error("op", "%s", err);
+        return rc;
+    }
+    return op_service_start(d); /* READY=1: listening, control socket up */
 }
 
 static void op_daemon_stop(struct op_daemon *d)
 {
+    op_service_stop(d);
+    op_metrics_stop(d);
     ctl_server_free(d->ctl); /* first: its clients may hold queries and watches */
     while (d->queries)
         op_query_free(d->queries);
@@ -641,15 +650,18 @@ static void op_daemon_stop(struct op_daemon *d)
     evloop_free(d->loop);
 }
 
-int op_daemon_run(const struct op_settings *s)
+int op_daemon_run(struct op_settings *s, int argc, char *const *argv)
 {
     struct op_daemon *d = calloc(1, sizeof(*d));
     if (d == NULL)
         return SOVA_ERR_NOMEM;
     d->s = s;
+    d->argc = argc;
+    d->argv = argv;
     int rc = op_daemon_start(d);
     if (rc == 0) {
         evloop_run(d->loop);
+        op_service_stopping(d); /* the port mapping goes in op_daemon_stop */
         log_info("op", "stopped");
     }
     op_daemon_stop(d);

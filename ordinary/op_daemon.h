@@ -10,7 +10,10 @@
 /* The control socket inside the state directory. */
 #define OP_CONTROL_SOCKET "control.sock"
 
-int op_daemon_run(const struct op_settings *s);
+/* s is main's and stays valid while the daemon runs; on SIGHUP the daemon
+ * loads argc/argv (the options s came from) again and changes in s what may
+ * change at run time. */
+int op_daemon_run(struct op_settings *s, int argc, char *const *argv);
 
 /* Print the peer's node ID (creating its identity in the state directory on
  * first use) to stdout. */

@@ -44,8 +44,11 @@ struct op_query {
     struct op_query *next;
 };
 
+struct service;
+struct metrics_http;
+
 struct op_daemon {
-    const struct op_settings *s;
+    struct op_settings *s; /* main's; a reload (op_service.c) changes what may change */
     struct evloop *loop;
     struct sova_identity *id;
     struct tls_ctx *tls;
@@ -73,6 +76,14 @@ struct op_daemon {
     uint64_t started_ms;
     size_t published; /* records the supernode accepted since attaching */
     bool share_ready; /* the first share scan has finished */
+    /* operations (op_service.c, op_metrics.c) */
+    int argc;                           /* the options main loaded s from, */
+    char *const *argv;                  /* loaded again on SIGHUP */
+    struct service *svc;                /* systemd notify and watchdog; NULL without systemd */
+    struct metrics_http *metrics;       /* the metrics-listen endpoint, if any */
+    struct link_counters link_counters; /* handshake failures, errors sent */
+    uint64_t searches_sent;             /* SEARCHes sent to the supernode */
+    uint64_t reloads, reload_failures;  /* SIGHUPs applied / refused */
 };
 
 /* op_daemon.c */
@@ -81,6 +92,16 @@ const struct op_hit *op_hit_find(const struct op_daemon *d, const uint8_t hash[W
 int op_query_send(struct op_daemon *d, struct op_query *q, const struct msg_search *search,
                   unsigned timeout_ms);
 void op_query_free(struct op_query *q);
+
+/* op_service.c: systemd readiness and watchdog, SIGHUP */
+int op_service_start(struct op_daemon *d);
+void op_service_stopping(struct op_daemon *d);
+void op_service_stop(struct op_daemon *d);
+
+/* op_metrics.c: Prometheus text (control "metrics" and metrics-listen) */
+void op_metrics_render(struct evbuffer *out, void *daemon);
+int op_metrics_start(struct op_daemon *d, char *err, size_t errlen);
+void op_metrics_stop(struct op_daemon *d);
 
 /* op_control.c */
 int op_control_start(struct op_daemon *d, char *err, size_t errlen);

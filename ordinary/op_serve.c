@@ -364,6 +364,11 @@ struct op_server *op_server_new(struct event_base *base, struct op_share *share,
     return srv;
 }
 
+void op_server_set_upload_limit(struct op_server *srv, uint64_t upload_limit_bps)
+{
+    srv->limit_bps = upload_limit_bps; /* the next refill clamps the saved tokens */
+}
+
 void op_server_free(struct op_server *srv)
 {
     if (srv == NULL)

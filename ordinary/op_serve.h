@@ -48,6 +48,8 @@ struct op_server *op_server_new(struct event_base *base, struct op_share *share,
                                 const struct link_params *params, uint64_t upload_limit_bps);
 /* Frees every link at once (shutdown). NULL is fine. */
 void op_server_free(struct op_server *srv);
+/* A new total upload rate (reload); 0 = none. Uploads running go on at it. */
+void op_server_set_upload_limit(struct op_server *srv, uint64_t upload_limit_bps);
 
 /* Take an accepted connection (fd and ssl are owned by the server now). */
 void op_server_accept(struct op_server *srv, evutil_socket_t fd, SSL *ssl,

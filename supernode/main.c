@@ -28,11 +28,14 @@ static void print_help(FILE *out)
             "Usage: sova-supernode [--config FILE] [OPTION VALUE]...\n"
             "       sova-supernode --print-config [--config FILE] [OPTION VALUE]...\n"
             "       sova-supernode status [--control SOCKET | --config FILE] [--json]\n"
+            "       sova-supernode metrics [--control SOCKET | --config FILE]\n"
             "       sova-supernode --version | --help\n"
             "\n"
             "Runs a Sova supernode: accepts ordinary peers and other supernodes over\n"
             "TLS 1.3 on one port. Options may be given in a config file (see\n"
             "sova.conf(5) and deploy/examples/) or on the command line, which wins.\n"
+            "SIGHUP reloads what may change at run time and reopens --log-file;\n"
+            "SIGTERM leaves the federation and stops. See sova-supernode(8).\n"
             "\n"
             "Options:\n"
             "  --config FILE                      read options from FILE first\n"
@@ -77,6 +80,27 @@ static int print_status(json_t *line, void *arg)
            I("distinct_files"), I("keywords"));
     printf("searches   %lld served\n", I("searches_served"));
     printf("traffic    %s in, %s out\n", in, out);
+    json_t *relay = json_object_get(line, "relay"), *reach = json_object_get(line, "reachability");
+#define R(o, k) (long long)json_integer_value(json_object_get(o, k))
+    printf("relay      %s, %lld circuits open, %lld opened, %lld refused, %lld kB/s\n",
+           json_is_true(json_object_get(relay, "enabled")) ? "on" : "off", R(relay, "circuits"),
+           R(relay, "opened"), R(relay, "refused"), R(relay, "kbps"));
+    printf("reach      %lld dial-backs (%lld reached), %lld reversals (%lld not found)\n",
+           R(reach, "dialbacks"), R(reach, "dialbacks_ok"), R(reach, "connects"),
+           R(reach, "connects_failed"));
+    json_t *links = json_object_get(line, "links");
+    printf("links      %lld accepted, %lld dialed; handshake failures:", R(links, "opened_in"),
+           R(links, "opened_out"));
+    const char *key;
+    json_t *v;
+    size_t failures = 0;
+    json_object_foreach(json_object_get(links, "handshake_failures"), key, v)
+    {
+        printf(" %s %lld", key, (long long)json_integer_value(v));
+        failures++;
+    }
+    printf("%s\n", failures ? "" : " none");
+#undef R
     json_t *members = json_object_get(line, "members");
     printf("members    %zu other supernodes\n", json_array_size(members));
     size_t i;
@@ -98,8 +122,18 @@ static int print_status(json_t *line, void *arg)
     return 0;
 }
 
-/* `sova-supernode status`: ask the running daemon over its control socket. */
-static int run_status(int argc, char **argv)
+static int print_metrics(json_t *line, void *arg)
+{
+    (void)arg;
+    const char *text = json_string_value(json_object_get(line, "metrics"));
+    if (json_is_true(json_object_get(line, "done")) && text != NULL)
+        fputs(text, stdout);
+    return 0;
+}
+
+/* `sova-supernode status` and `metrics`: ask the running daemon over its
+ * control socket. */
+static int run_client(const char *cmd, int argc, char **argv)
 {
     bool json = false;
     char **rest = calloc((size_t)argc + 1, sizeof(char *));
@@ -127,9 +161,10 @@ static int run_status(int argc, char **argv)
     else
         snprintf(path, sizeof(path), "%s/control.sock", settings.state_dir);
     sn_settings_free(&settings);
+    bool metrics = strcmp(cmd, "metrics") == 0;
     rc = ctl_client_request(path, "is sova-supernode running? give --control SOCKET",
-                            json_pack("{s:s}", "cmd", "status"), print_status, &json, 10000, err,
-                            sizeof(err));
+                            json_pack("{s:s}", "cmd", cmd), metrics ? print_metrics : print_status,
+                            &json, 10000, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "sova-supernode: %s\n", err);
         return 1;
@@ -139,8 +174,8 @@ static int run_status(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    if (argc >= 2 && strcmp(argv[1], "status") == 0)
-        return run_status(argc - 2, argv + 2);
+    if (argc >= 2 && (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "metrics") == 0))
+        return run_client(argv[1], argc - 2, argv + 2);
     bool print_config = false;
     char **args = calloc((size_t)argc + 1, sizeof(char *));
     int nargs = 0;
@@ -166,21 +201,25 @@ int main(int argc, char **argv)
     struct sn_settings settings;
     char err[CONFIG_ERR_MAX];
     int rc = sn_settings_load(&settings, nargs, args, err, sizeof(err));
-    free(args);
     if (rc == 0 && !print_config)
         rc = sn_settings_check(&settings, err, sizeof(err));
-    if (rc != 0) {
-        fprintf(stderr, "sova-supernode: %s\n", err);
+    if (rc != 0 || print_config) {
+        if (rc != 0)
+            fprintf(stderr, "sova-supernode: %s\n", err);
+        else
+            config_print(&sn_config_schema, &settings, stdout);
         sn_settings_free(&settings);
-        return 2;
-    }
-    if (print_config) {
-        config_print(&sn_config_schema, &settings, stdout);
-        sn_settings_free(&settings);
-        return 0;
+        free(args);
+        return rc != 0 ? 2 : 0;
     }
     sova_log_set_level((enum sova_log_level)settings.log_level);
-    rc = sn_daemon_run(&settings);
+    if (settings.log_file != NULL && sova_log_open_file(settings.log_file, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sova-supernode: %s\n", err);
+        rc = SOVA_ERR_IO;
+    } else {
+        rc = sn_daemon_run(&settings, nargs, args); /* args: loaded again on SIGHUP */
+    }
     sn_settings_free(&settings);
+    free(args);
     return rc == 0 ? 0 : 1;
 }

@@ -20,6 +20,8 @@ struct sn_settings {
     char *state_dir;     /* persistent state */
     char *control;       /* control socket path; default <state-dir>/control.sock */
     int log_level;
+    char *log_file;                /* log lines go here instead of stderr; NULL: stderr */
+    char *metrics_listen;          /* HOST:PORT of the metrics endpoint; NULL: none */
     uint64_t max_frame;            /* bytes */
     uint64_t handshake_timeout_ms; /* TLS handshake + HELLO */
     uint64_t keepalive_s;          /* peers PING at least this often */

@@ -1,6 +1,7 @@
 /* sn_control.c - the supernode's control socket: `sova-supernode status`. */
 #include "err.h"
 #include "log.h"
+#include "metrics.h"
 #include "sn_internal.h"
 
 #include <stdio.h>
@@ -24,11 +25,36 @@ static json_t *status_json(const struct sn_daemon *d)
         (json_int_t)d->counters.locates, "bytes_in", (json_int_t)in, "bytes_out", (json_int_t)out);
 }
 
+/* Handshake failures (both directions) and ERRORs sent, where not zero. */
+static json_t *links_json(const struct link_counters *c)
+{
+    json_t *failures = json_object(), *errors = json_object();
+    for (int why = 0; why < LINK_HS_N; why++) {
+        uint64_t n = c->handshake_failures[0][why] + c->handshake_failures[1][why];
+        if (n)
+            json_object_set_new(failures, link_hs_failure_name(why), json_integer((json_int_t)n));
+    }
+    for (unsigned code = 0; code < LINK_ERROR_SLOTS; code++) {
+        char key[8];
+        snprintf(key, sizeof(key), "%u", code);
+        if (c->errors_sent[code])
+            json_object_set_new(errors, code ? key : "other",
+                                json_integer((json_int_t)c->errors_sent[code]));
+    }
+    return json_pack("{s:I, s:I, s:o, s:o}", "opened_in", (json_int_t)c->opened[0], "opened_out",
+                     (json_int_t)c->opened[1], "handshake_failures", failures, "errors_sent",
+                     errors);
+}
+
 static void on_request(struct ctl_conn *conn, const struct ctl_request *req, void *arg)
 {
     struct sn_daemon *d = arg;
+    if (req->cmd == CTL_CMD_METRICS) {
+        metrics_ctl_reply(conn, sn_metrics_render, d);
+        return;
+    }
     if (req->cmd != CTL_CMD_STATUS) {
-        ctl_reply_error(conn, "a supernode answers only \"status\", not \"%s\"",
+        ctl_reply_error(conn, "a supernode answers only \"status\" and \"metrics\", not \"%s\"",
                         ctl_cmd_name(req->cmd));
         return;
     }
@@ -47,6 +73,10 @@ static void on_request(struct ctl_conn *conn, const struct ctl_request *req, voi
                                   (json_int_t)d->counters.dialbacks_ok, "connects",
                                   (json_int_t)d->counters.connects, "connects_failed",
                                   (json_int_t)d->counters.connects_failed));
+    json_object_set_new(o, "links", links_json(&d->link_counters));
+    json_object_set_new(o, "ready", json_boolean(d->ready));
+    json_object_set_new(o, "metrics",
+                        d->s->metrics_listen ? json_string(d->s->metrics_listen) : json_null());
     ctl_reply(conn, o, true);
 }
 

@@ -97,6 +97,7 @@ static int sn_daemon_start(struct sn_daemon *d)
         .handshake_timeout_ms = (unsigned)d->s->handshake_timeout_ms,
         .max_output = SN_MAX_OUTPUT_BYTES,
         .group = &d->links,
+        .counters = &d->link_counters,
     };
     rc = sn_control_start(d, err, sizeof(err));
     if (rc != 0) {
@@ -129,17 +130,22 @@ static int sn_daemon_start(struct sn_daemon *d)
     if (rc == 0)
         rc = sn_relay_start(d);
     if (rc == 0)
+        rc = sn_metrics_start(d, err, sizeof(err));
+    if (rc == 0)
         rc = sn_fed_start(d, err, sizeof(err));
     if (rc != 0) {
         log_error("sn", "%s", err);
         return rc;
     }
     log_info("sn", "supernode %s listening on %s", identity_id_str(d->id), d->listen_addr);
-    return 0;
+    sn_service_check_nofile(d);
+    return sn_service_start(d); /* READY=1 once the seeds were contacted */
 }
 
 static void sn_daemon_stop(struct sn_daemon *d)
 {
+    sn_service_stop(d);
+    sn_metrics_stop(d);
     ctl_server_free(d->ctl);
     sn_fed_stop(d);
     sn_relay_stop(d); /* before search: it cancels its own pending locates */
@@ -156,13 +162,13 @@ static void sn_daemon_stop(struct sn_daemon *d)
     identity_free(d->id);
 }
 
-int sn_daemon_run(const struct sn_settings *s)
+int sn_daemon_run(struct sn_settings *s, int argc, char *const *argv)
 {
-    struct sn_daemon d = {.s = s};
+    struct sn_daemon d = {.s = s, .argc = argc, .argv = argv};
     int rc = sn_daemon_start(&d);
     if (rc == 0) {
         evloop_run(d.loop);
-        sn_federation_leave(&d);
+        sn_service_farewell(&d);
         log_info("sn", "stopped");
     }
     sn_daemon_stop(&d);

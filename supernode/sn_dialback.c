@@ -222,7 +222,8 @@ void sn_dialback_request(struct sn_daemon *d, struct sn_peer *p, const struct ms
     db->nonce = q->nonce;
     memcpy(db->peer_id, p->id, WIRE_ID_LEN);
     db->params = d->link_params;
-    db->params.group = NULL; /* not an attached connection: no sweeps, no status */
+    db->params.group = NULL;    /* not an attached connection: no sweeps, no status */
+    db->params.counters = NULL; /* its outcomes are counted as dial-backs, not handshakes */
     db->params.handshake_timeout_ms = (unsigned)d->s->dialback_timeout_ms;
     const struct wire_addr *seen = link_remote_addr(p->link);
     db->n = q->n_addrs < WIRE_MAX_ADDRS ? q->n_addrs : WIRE_MAX_ADDRS;

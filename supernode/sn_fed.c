@@ -45,9 +45,18 @@ static bool seed_linked(const struct sn_seed *seed)
     return seed->id_known && sn_fed_link(seed->d, seed->id) != NULL;
 }
 
+/* The seed's first attempt ended one way or the other (readiness). */
+static void seed_contacted(struct sn_seed *seed)
+{
+    if (seed->contacted)
+        return;
+    seed->contacted = true;
+    sn_service_check_ready(seed->d);
+}
+
 static void seed_retry(struct sn_seed *seed)
 {
-    if (seed->is_self || seed_linked(seed))
+    if (seed->endpoint == NULL || seed->is_self || seed_linked(seed))
         return;
     unsigned jitter = seed->retry_ms / 4 ? (unsigned)(random() % (seed->retry_ms / 4)) : 0;
     set_timer_ms(seed->retry, seed->retry_ms + jitter);
@@ -96,21 +105,28 @@ int sn_fed_dial_addrs(struct sn_daemon *d, const uint8_t id[WIRE_ID_LEN],
 static void on_seed_resolved(const struct evutil_addrinfo *ai, const char *err, void *arg)
 {
     struct sn_seed *seed = arg;
+    if (seed->endpoint == NULL)
+        return; /* dropped by a reload while its name was being looked up */
     if (ai == NULL) {
         log_warn("fed", "cannot resolve seed supernode %s: %s", seed->endpoint, err);
+        seed_contacted(seed);
         seed_retry(seed);
         return;
     }
-    if (dial(seed->d, ai->ai_addr, (socklen_t)ai->ai_addrlen, seed) != 0)
+    if (dial(seed->d, ai->ai_addr, (socklen_t)ai->ai_addrlen, seed) != 0) {
+        seed_contacted(seed);
         seed_retry(seed);
+    }
 }
 
 static void seed_dial(struct sn_seed *seed)
 {
-    if (seed->conn != NULL || seed->is_self)
+    if (seed->endpoint == NULL || seed->conn != NULL || seed->is_self)
         return;
-    if (evloop_resolve(seed->d->loop, seed->endpoint, on_seed_resolved, seed) != 0)
+    if (evloop_resolve(seed->d->loop, seed->endpoint, on_seed_resolved, seed) != 0) {
+        seed_contacted(seed);
         seed_retry(seed);
+    }
 }
 
 static void on_seed_retry(evutil_socket_t fd, short what, void *arg)
@@ -132,6 +148,7 @@ void sn_fed_link_up(struct sn_daemon *d, struct sn_peer *p)
         if (p->seed != NULL) {
             log_info("fed", "seed %s is this supernode: not dialing it again", p->seed->endpoint);
             p->seed->is_self = true;
+            seed_contacted(p->seed);
         }
         link_close(p->link, 0, NULL);
         return;
@@ -163,14 +180,18 @@ void sn_fed_link_up(struct sn_daemon *d, struct sn_peer *p)
     /* (never a NULL array: the module copies n_addrs of them) */
     sn_fed_hook_link_up(d, p, &p->listen_addr, p->has_listen_addr ? 1 : 0);
     sn_fed_changed(d);
+    if (p->seed != NULL)
+        seed_contacted(p->seed);
 }
 
 /* A supernode link is gone: the federation logic decides what it means. */
 void sn_fed_link_down(struct sn_daemon *d, struct sn_peer *p)
 {
     struct sn_fed *f = &d->fed;
-    if (p->seed != NULL)
+    if (p->seed != NULL) {
         p->seed->conn = NULL;
+        seed_contacted(p->seed);
+    }
     if (p->fed_up) {
         for (size_t i = 0; i < f->n_links; i++) {
             if (f->links[i] == p) {
@@ -188,25 +209,133 @@ void sn_fed_link_down(struct sn_daemon *d, struct sn_peer *p)
             seed_retry(&f->seeds[i]);
 }
 
+/* The seed for endpoint (n bytes), or NULL. */
+static struct sn_seed *seed_find(struct sn_fed *f, const char *endpoint, size_t n)
+{
+    for (size_t i = 0; i < f->n_seeds; i++) {
+        const char *e = f->seeds[i].endpoint;
+        if (e != NULL && strlen(e) == n && memcmp(e, endpoint, n) == 0)
+            return &f->seeds[i];
+    }
+    return NULL;
+}
+
+/* A new seed in a free slot (one a reload dropped, else the next); not
+ * dialed yet. NULL when all SN_MAX_SEEDS are taken or memory is short. */
+static struct sn_seed *seed_add(struct sn_daemon *d, const char *endpoint, size_t n)
+{
+    struct sn_fed *f = &d->fed;
+    struct sn_seed *seed = NULL;
+    for (size_t i = 0; i < f->n_seeds && seed == NULL; i++)
+        if (f->seeds[i].endpoint == NULL)
+            seed = &f->seeds[i];
+    if (seed == NULL && f->n_seeds < SN_MAX_SEEDS)
+        seed = &f->seeds[f->n_seeds];
+    if (seed == NULL)
+        return NULL;
+    struct event *retry = seed->retry; /* a reused slot keeps its timer */
+    memset(seed, 0, sizeof(*seed));
+    seed->d = d;
+    seed->retry = retry ? retry : evtimer_new(evloop_base(d->loop), on_seed_retry, seed);
+    seed->retry_ms = SN_FED_RETRY_MIN_MS;
+    seed->endpoint = strndup(endpoint, n);
+    if (seed->retry != NULL && seed == &f->seeds[f->n_seeds])
+        f->n_seeds++; /* a new slot counts once it can be freed by sn_fed_stop */
+    if (seed->endpoint == NULL || seed->retry == NULL) {
+        free(seed->endpoint);
+        seed->endpoint = NULL;
+        return NULL;
+    }
+    return seed;
+}
+
+/* A seed no longer configured: stop dialing it; its link, if up, stays. */
+static void seed_drop(struct sn_seed *seed)
+{
+    log_info("fed", "reload: seed supernode %s dropped", seed->endpoint);
+    evtimer_del(seed->retry);
+    if (seed->conn != NULL)
+        seed->conn->seed = NULL;
+    seed->conn = NULL;
+    free(seed->endpoint);
+    seed->endpoint = NULL;
+}
+
+/* Call fn for each endpoint of a comma-separated list (as checked by the
+ * config: each 1..n bytes). */
+static void each_endpoint(const char *list, void (*fn)(struct sn_daemon *, const char *, size_t),
+                          struct sn_daemon *d)
+{
+    for (const char *p = list; p && *p;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        fn(d, p, n);
+        p = comma ? comma + 1 : NULL;
+    }
+}
+
+static void start_seed(struct sn_daemon *d, const char *endpoint, size_t n)
+{
+    if (seed_find(&d->fed, endpoint, n) != NULL)
+        return; /* listed twice */
+    if (seed_add(d, endpoint, n) == NULL)
+        log_warn("fed", "seed supernode %.*s ignored: at most %d seeds (or out of memory)", (int)n,
+                 endpoint, SN_MAX_SEEDS);
+}
+
+static void reload_seed(struct sn_daemon *d, const char *endpoint, size_t n)
+{
+    if (seed_find(&d->fed, endpoint, n) != NULL)
+        return;
+    struct sn_seed *seed = seed_add(d, endpoint, n);
+    if (seed == NULL) {
+        log_warn("fed", "reload: seed supernode %.*s ignored: at most %d seeds (or out of memory)",
+                 (int)n, endpoint, SN_MAX_SEEDS);
+        return;
+    }
+    log_info("fed", "reload: seed supernode %s added, dialing it", seed->endpoint);
+    seed->contacted = true; /* readiness is long past */
+    seed_dial(seed);
+}
+
+/* Whether endpoint is one of the comma-separated list. */
+static bool listed(const char *list, const char *endpoint)
+{
+    size_t n = strlen(endpoint);
+    for (const char *p = list; p && *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == n && memcmp(p, endpoint, n) == 0)
+            return true;
+        p = comma ? comma + 1 : NULL;
+    }
+    return false;
+}
+
+void sn_fed_reload_seeds(struct sn_daemon *d)
+{
+    struct sn_fed *f = &d->fed;
+    for (size_t i = 0; i < f->n_seeds; i++)
+        if (f->seeds[i].endpoint != NULL && !listed(d->s->peers, f->seeds[i].endpoint))
+            seed_drop(&f->seeds[i]);
+    each_endpoint(d->s->peers, reload_seed, d);
+}
+
+bool sn_fed_seeds_contacted(const struct sn_daemon *d)
+{
+    const struct sn_fed *f = &d->fed;
+    for (size_t i = 0; i < f->n_seeds; i++)
+        if (f->seeds[i].endpoint != NULL && !f->seeds[i].contacted)
+            return false;
+    return true;
+}
+
 int sn_fed_start(struct sn_daemon *d, char *err, size_t errlen)
 {
     struct sn_fed *f = &d->fed;
-    const char *p = d->s->peers;
-    while (p && *p && f->n_seeds < SN_MAX_SEEDS) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        struct sn_seed *seed = &f->seeds[f->n_seeds];
-        seed->d = d;
-        seed->endpoint = strndup(p, n);
-        seed->retry = evtimer_new(evloop_base(d->loop), on_seed_retry, seed);
-        seed->retry_ms = SN_FED_RETRY_MIN_MS;
-        if (seed->endpoint == NULL || seed->retry == NULL) {
-            snprintf(err, errlen, "out of memory");
-            return SOVA_ERR_NOMEM;
-        }
-        f->n_seeds++;
-        p = comma ? comma + 1 : NULL;
-    }
+    (void)err;
+    (void)errlen;
+    each_endpoint(d->s->peers, start_seed, d);
     for (size_t i = 0; i < f->n_seeds; i++)
         seed_dial(&f->seeds[i]);
     if (f->n_seeds)

@@ -581,6 +581,14 @@ static uint32_t clamp_limit(uint32_t v, uint32_t cap)
     return v < 1 ? 1 : v > cap ? cap : v;
 }
 
+void sn_index_set_peer_limits(struct sn_index *idx, uint32_t max_files_per_peer,
+                              uint32_t max_name_bytes_per_peer, uint32_t max_results)
+{
+    idx->lim.max_files_per_peer = clamp_limit(max_files_per_peer, SN_INDEX_MAX_RECORDS_CAP);
+    idx->lim.max_name_bytes_per_peer = clamp_limit(max_name_bytes_per_peer, UINT32_MAX);
+    idx->lim.max_results = clamp_limit(max_results, SN_INDEX_MAX_RESULTS_CAP);
+}
+
 struct sn_index *sn_index_new(const struct sn_index_limits *lim)
 {
     struct sn_index *idx = calloc(1, sizeof(*idx));

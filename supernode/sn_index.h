@@ -70,6 +70,11 @@ struct sn_index;
 /* A new empty index; lim is copied, each value clamped to 1..its _CAP.
  * NULL when memory is short. */
 struct sn_index *sn_index_new(const struct sn_index_limits *lim);
+/* Change the per-peer limits and max_results at run time (SIGHUP), clamped
+ * as in sn_index_new(). Records a peer holds already stay, even beyond a
+ * lowered limit; only what is published from now on is checked. */
+void sn_index_set_peer_limits(struct sn_index *idx, uint32_t max_files_per_peer,
+                              uint32_t max_name_bytes_per_peer, uint32_t max_results);
 /* Free the index and everything it holds (not the peer contexts). NULL is
  * fine. */
 void sn_index_free(struct sn_index *idx);

@@ -76,8 +76,10 @@ struct sn_seed {
     bool id_known;
     struct event *retry;
     unsigned retry_ms;
-    bool is_self; /* the seed turned out to be this supernode */
+    bool is_self;   /* the seed turned out to be this supernode */
+    bool contacted; /* its first attempt ended (link up or failed): readiness */
 };
+/* A seed slot whose endpoint is NULL was dropped by a reload and is free. */
 
 struct sn_fed {
     struct sn_seed seeds[SN_MAX_SEEDS];
@@ -97,11 +99,16 @@ struct sn_counters {
     uint64_t searches;        /* SEARCHes answered */
     uint64_t publishes;       /* PUBLISH records applied */
     uint64_t locates;
+    uint64_t fwd_searches_in;                   /* FWD_SEARCHes from other supernodes */
     uint64_t bytes_in_closed, bytes_out_closed; /* of links already gone */
+    uint64_t reloads, reload_failures;          /* SIGHUPs applied / refused */
 };
 
+struct service;
+struct metrics_http;
+
 struct sn_daemon {
-    const struct sn_settings *s;
+    struct sn_settings *s; /* main's; a reload (sn_service.c) changes what may change */
     struct evloop *loop;
     struct sova_identity *id;
     struct tls_ctx *tls;
@@ -123,6 +130,14 @@ struct sn_daemon {
     struct sn_relay *relay;        /* sn_relay.c */
     struct sn_dialback *dialbacks; /* sn_dialback.c: running probes */
     uint64_t index_changes;        /* bumped when the index changes: summary rebuilds */
+    /* operations (sn_service.c, sn_metrics.c) */
+    int argc;                           /* the options main loaded s from, */
+    char *const *argv;                  /* loaded again on SIGHUP */
+    struct service *svc;                /* systemd notify and watchdog; NULL without systemd */
+    struct event *ready_timer;          /* ready anyway when seeds take too long */
+    bool ready;                         /* READY=1 sent (or would have been) */
+    struct metrics_http *metrics;       /* the metrics-listen endpoint, if any */
+    struct link_counters link_counters; /* handshake failures, errors sent */
 };
 
 /* sn_peer.c: the hooks of every link (accepted or dialed). */
@@ -132,6 +147,8 @@ void sn_peer_accept(struct sn_daemon *d, evutil_socket_t fd, SSL *ssl, const str
                     socklen_t len);
 /* Fill in a new connection's defaults (rates, owner). */
 void sn_peer_init(struct sn_daemon *d, struct sn_peer *p);
+/* (Re)start p's relay bandwidth bucket at relay-peer-kbps. */
+void sn_peer_set_relay_rate(struct sn_daemon *d, struct sn_peer *p, uint64_t now_ms);
 /* CONNECT and RELAY_OPEN requests one peer may make: per second, burst. */
 #define SN_CONNECT_RATE_PER_S 10
 #define SN_CONNECT_RATE_BURST 20
@@ -140,6 +157,11 @@ void sn_peer_sweep(struct sn_daemon *d);
 
 /* sn_fed.c: supernode links */
 int sn_fed_start(struct sn_daemon *d, char *err, size_t errlen);
+/* Every seed has had its first attempt (link up, refused, unresolved...). */
+bool sn_fed_seeds_contacted(const struct sn_daemon *d);
+/* Reload: dial the seeds new in d->s->peers, drop those no longer there
+ * (a link already up to one stays: it is a member now). */
+void sn_fed_reload_seeds(struct sn_daemon *d);
 void sn_fed_stop(struct sn_daemon *d);
 void sn_fed_link_up(struct sn_daemon *d, struct sn_peer *p);
 void sn_fed_link_down(struct sn_daemon *d, struct sn_peer *p);
@@ -224,7 +246,25 @@ json_t *sn_relay_status_json(const struct sn_daemon *d);
 /* Relay traffic now, kilobytes per second (gossiped as load). */
 uint32_t sn_relay_kbps(const struct sn_daemon *d);
 
+/* sn_relay.c: relay-peer-kbps or relay-total-kbps changed (reload). */
+void sn_relay_rates_changed(struct sn_daemon *d);
+
 /* sn_control.c */
 int sn_control_start(struct sn_daemon *d, char *err, size_t errlen);
+
+/* sn_service.c: systemd readiness and watchdog, SIGHUP, a clean stop */
+int sn_service_start(struct sn_daemon *d);
+/* A seed was contacted: READY=1 once the listener is up and every seed was. */
+void sn_service_check_ready(struct sn_daemon *d);
+/* Raise the open-file limit towards what max-peers needs; warn if short. */
+void sn_service_check_nofile(struct sn_daemon *d);
+/* After the loop stopped: STOPPING=1, peers told, the federation left. */
+void sn_service_farewell(struct sn_daemon *d);
+void sn_service_stop(struct sn_daemon *d);
+
+/* sn_metrics.c: Prometheus text (control "metrics" and metrics-listen) */
+void sn_metrics_render(struct evbuffer *out, void *daemon);
+int sn_metrics_start(struct sn_daemon *d, char *err, size_t errlen);
+void sn_metrics_stop(struct sn_daemon *d);
 
 #endif

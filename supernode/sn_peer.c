@@ -306,11 +306,17 @@ void sn_peer_accept(struct sn_daemon *d, evutil_socket_t fd, SSL *ssl, const str
         free(p);
 }
 
+void sn_peer_set_relay_rate(struct sn_daemon *d, struct sn_peer *p, uint64_t now_ms)
+{
+    uint64_t rate = d->s->relay_peer_kbps * 1000;
+    sn_rate_init(&p->relay_bucket, rate, rate / 4 > 65536 ? rate / 4 : 65536, now_ms);
+}
+
 void sn_peer_init(struct sn_daemon *d, struct sn_peer *p)
 {
-    uint64_t now = link_now_ms(), rate = d->s->relay_peer_kbps * 1000;
+    uint64_t now = link_now_ms();
     p->d = d;
-    sn_rate_init(&p->relay_bucket, rate, rate / 4 > 65536 ? rate / 4 : 65536, now);
+    sn_peer_set_relay_rate(d, p, now);
     sn_rate_init(&p->connect_rate, SN_CONNECT_RATE_PER_S, SN_CONNECT_RATE_BURST, now);
 }
 

@@ -52,7 +52,7 @@ struct sn_relay_leg {
     uint32_t send_credit;     /* RELAY_DATA bytes we may still send on this leg */
     uint32_t recv_window;     /* bytes the other side may still send us */
     uint32_t owed;            /* bytes of its data sent on, not yet granted back */
-    struct evbuffer *pending; /* data for this leg, waiting */
+    struct evbuffer *pending; /* data for this leg, waiting; made on first need */
 };
 
 struct sn_circuit {
@@ -180,6 +180,11 @@ static void send_close(struct sn_relay_leg *l, uint16_t reason)
 
 static void on_circuit_timer(evutil_socket_t fd, short what, void *arg);
 
+static size_t pending_len(const struct sn_relay_leg *l)
+{
+    return l->pending ? evbuffer_get_length(l->pending) : 0;
+}
+
 static struct sn_circuit *circuit_new(struct sn_relay *r)
 {
     struct sn_circuit *c = calloc(1, sizeof(*c));
@@ -188,15 +193,7 @@ static struct sn_circuit *circuit_new(struct sn_relay *r)
     c->r = r;
     c->timer = evtimer_new(evloop_base(r->d->loop), on_circuit_timer, c);
     c->leg[0].c = c->leg[1].c = c;
-    c->leg[0].pending = evbuffer_new();
-    c->leg[1].pending = evbuffer_new();
-    if (c->timer == NULL || c->leg[0].pending == NULL || c->leg[1].pending == NULL) {
-        if (c->timer)
-            event_free(c->timer);
-        if (c->leg[0].pending)
-            evbuffer_free(c->leg[0].pending);
-        if (c->leg[1].pending)
-            evbuffer_free(c->leg[1].pending);
+    if (c->timer == NULL) {
         free(c);
         return NULL;
     }
@@ -231,8 +228,9 @@ static void circuit_free(struct sn_circuit *c)
         c->next->prev = c->prev;
     r->n--;
     event_free(c->timer);
-    evbuffer_free(c->leg[0].pending);
-    evbuffer_free(c->leg[1].pending);
+    for (int i = 0; i < 2; i++)
+        if (c->leg[i].pending)
+            evbuffer_free(c->leg[i].pending);
     free(c);
 }
 
@@ -364,7 +362,7 @@ static bool closing_done(struct sn_circuit *c)
     if (c->state != CIRC_CLOSING)
         return false;
     for (int i = 0; i < 2; i++)
-        if (c->leg[i].p != NULL && evbuffer_get_length(c->leg[i].pending) > 0)
+        if (c->leg[i].p != NULL && pending_len(&c->leg[i]) > 0)
             return false;
     circuit_close(c, c->close_reason, -1, "closed by the other end");
     return true;
@@ -380,7 +378,7 @@ static void circuit_flush(struct sn_circuit *c)
     for (int i = 0; i < 2; i++) {
         struct sn_relay_leg *y = &c->leg[i], *x = other(y);
         size_t len;
-        while (y->p != NULL && (len = evbuffer_get_length(y->pending)) > 0) {
+        while (y->p != NULL && (len = pending_len(y)) > 0) {
             if (link_output_len(y->p->link) >= RELAY_LINK_HIGH)
                 break; /* its drained hook brings us back */
             uint64_t n = min_u64(min_u64(len, y->send_credit), d->limits.max_relay_data);
@@ -430,7 +428,26 @@ static void on_data(struct sn_relay *r, struct sn_relay_leg *x, const struct msg
         return;
     }
     struct sn_relay_leg *y = other(x);
-    evbuffer_add(y->pending, m->data.ptr, m->data.len);
+    size_t len = m->data.len;
+    uint64_t now = link_now_ms();
+    if (pending_len(y) == 0 && y->p != NULL && y->send_credit >= len &&
+        link_output_len(y->p->link) < RELAY_LINK_HIGH && bandwidth_available(c, now) >= len) {
+        /* Nothing waits and everything allows it: straight on. */
+        bandwidth_take(c, len, now);
+        struct msg out = {.type = MSG_RELAY_DATA};
+        out.u.relay_data = (struct msg_relay_data){y->id, m->data};
+        link_send(y->p->link, &out);
+        y->send_credit -= (uint32_t)len;
+        x->owed += (uint32_t)len;
+        if (x->owed >= RELAY_GRANT_BYTES)
+            grant(x);
+        return;
+    }
+    if (y->pending == NULL && (y->pending = evbuffer_new()) == NULL) {
+        circuit_close(c, MSG_ERR_INTERNAL, -1, "out of memory");
+        return;
+    }
+    evbuffer_add(y->pending, m->data.ptr, len);
     circuit_flush(c);
 }
 
@@ -540,7 +557,7 @@ static void on_close(struct sn_relay_leg *x, uint16_t reason)
 {
     struct sn_circuit *c = x->c;
     struct sn_relay_leg *y = other(x);
-    if (c->state == CIRC_OPEN && y->p != NULL && evbuffer_get_length(y->pending) > 0) {
+    if (c->state == CIRC_OPEN && y->p != NULL && pending_len(y) > 0) {
         /* Deliver what it sent before closing, then the close. */
         c->state = CIRC_CLOSING;
         c->close_reason = reason;
@@ -627,7 +644,7 @@ void sn_relay_link_drained(struct sn_daemon *d, struct sn_peer *p)
     struct sn_relay_leg *l = p->relay_legs;
     while (l != NULL) {
         struct sn_relay_leg *next = l->next_on_link; /* flushing frees only l's circuit */
-        if (evbuffer_get_length(l->pending) > 0)
+        if (pending_len(l) > 0)
             circuit_flush(l->c);
         l = next;
     }
@@ -652,6 +669,15 @@ int sn_relay_start(struct sn_daemon *d)
     r->rate_ms = link_now_ms();
     d->relay = r;
     return 0;
+}
+
+void sn_relay_rates_changed(struct sn_daemon *d)
+{
+    uint64_t now = link_now_ms(), rate = d->s->relay_total_kbps * 1000;
+    sn_rate_init(&d->relay->total, rate,
+                 rate / 4 > RELAY_GRANT_BYTES ? rate / 4 : RELAY_GRANT_BYTES, now);
+    for (struct link *l = link_group_first(&d->links); l; l = link_group_next(l))
+        sn_peer_set_relay_rate(d, link_arg(l), now);
 }
 
 void sn_relay_stop(struct sn_daemon *d)

@@ -308,6 +308,7 @@ static void on_fwd_search(struct sn_daemon *d, struct sn_peer *from, const struc
 {
     struct sn_search *s = d->search;
     uint64_t now = link_now_ms();
+    d->counters.fwd_searches_in++;
     struct msg empty = {.type = MSG_FWD_HITS};
     empty.u.fwd_hits.query_id = f->search.query_id;
     empty.u.fwd_hits.flags = MSG_RESULT_FINAL;

@@ -28,6 +28,7 @@ static void check_request(const struct ctl_request *req)
     case CTL_CMD_STATUS:
     case CTL_CMD_DOWNLOADS:
     case CTL_CMD_PEERS:
+    case CTL_CMD_METRICS:
         return;
     case CTL_CMD_SEARCH: {
         const struct ctl_search *s = &req->u.search;

@@ -39,6 +39,7 @@ static void test_decode_no_arg_commands(void)
         {"{\"cmd\":\"status\"}", CTL_CMD_STATUS},
         {" { \"cmd\" : \"downloads\" } \r", CTL_CMD_DOWNLOADS},
         {"{\"cmd\":\"peers\"}", CTL_CMD_PEERS},
+        {"{\"cmd\":\"metrics\"}", CTL_CMD_METRICS},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct ctl_request req;
@@ -125,7 +126,7 @@ static const struct bad_case bad_cases[] = {
     {"{\"cmd\":5}", SOVA_ERR_BAD_VALUE, "field \"cmd\" must be a string, not an integer"},
     {"{\"cmd\":null}", SOVA_ERR_BAD_VALUE, "field \"cmd\" must be a string, not null"},
     {"{\"cmd\":\"reboot\"}", SOVA_ERR_UNKNOWN_TYPE,
-     "unknown command \"reboot\" (known: status, search, get, downloads, peers)"},
+     "unknown command \"reboot\" (known: status, search, get, downloads, peers, metrics)"},
     {"{\"cmd\":\"Status\"}", SOVA_ERR_UNKNOWN_TYPE, "unknown command \"Status\""},
     {"{\"cmd\":\"status\",\"verbose\":true}", SOVA_ERR_BAD_VALUE,
      "unknown field \"verbose\" for command \"status\""},
@@ -296,7 +297,7 @@ int test_register(void)
     CU_pSuite dec = CU_add_suite("ctl_decode", NULL, NULL);
     if (dec == NULL)
         return -1;
-    CU_add_test(dec, "status, downloads, peers", test_decode_no_arg_commands);
+    CU_add_test(dec, "status, downloads, peers, metrics", test_decode_no_arg_commands);
     CU_add_test(dec, "search with defaults and limits", test_decode_search);
     CU_add_test(dec, "get: hash in either case, out, name", test_decode_get);
     CU_add_test(dec, "every error names what is wrong", test_decode_errors);
