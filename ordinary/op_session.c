@@ -16,6 +16,7 @@ struct candidate {
     bool id_known;
     uint32_t failures;
     uint32_t attached, capacity; /* load from SN_LIST; 0/0 unknown */
+    uint32_t rtt_us;             /* last smoothed round trip of a session with it; 0 none */
 };
 
 enum slot_state { SLOT_IDLE, SLOT_DIALING, SLOT_OPEN, SLOT_REGISTERED };
@@ -31,6 +32,7 @@ struct slot {
     struct wire_addr observed;
     struct event *retry;
     unsigned retry_ms;
+    uint64_t dial_ms; /* when the dial started: the handshake time is logged */
 };
 
 struct op_session {
@@ -110,23 +112,83 @@ static bool cand_in_use(const struct slot *sl, int i)
     return o->state >= SLOT_OPEN && c->id_known && memcmp(c->id, o->sn_raw, WIRE_ID_LEN) == 0;
 }
 
-/* Fewest failures first, then most spare capacity; ties rotate. */
+enum op_session_load op_session_load_class(uint32_t attached, uint32_t capacity)
+{
+    if (capacity == 0)
+        return OP_SESSION_SPARE;
+    if (attached >= capacity)
+        return OP_SESSION_FULL;
+    if ((uint64_t)attached * 100 >= (uint64_t)capacity * OP_SESSION_BUSY_PCT)
+        return OP_SESSION_BUSY;
+    return OP_SESSION_SPARE;
+}
+
+int op_session_pick(const struct op_session_rank *r, size_t n, size_t rotate)
+{
+    /* The best group: fewest failures, then best load class; in it the
+     * fastest measured round trip. */
+    bool any = false;
+    uint32_t failures = 0, fastest = 0;
+    enum op_session_load load = OP_SESSION_FULL;
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].excluded)
+            continue;
+        enum op_session_load c = op_session_load_class(r[i].attached, r[i].capacity);
+        if (!any || r[i].failures < failures || (r[i].failures == failures && c < load)) {
+            failures = r[i].failures;
+            load = c;
+            fastest = 0;
+        }
+        any = true;
+        if (r[i].failures == failures && c == load && r[i].rtt_us != 0 &&
+            (fastest == 0 || r[i].rtt_us < fastest))
+            fastest = r[i].rtt_us;
+    }
+    if (!any)
+        return -1;
+    uint32_t slack = fastest / OP_SESSION_RTT_SLACK_DIV;
+    if (slack < OP_SESSION_RTT_SLACK_MIN_US)
+        slack = OP_SESSION_RTT_SLACK_MIN_US;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (rotate + k) % n;
+        if (r[i].excluded || r[i].failures != failures ||
+            op_session_load_class(r[i].attached, r[i].capacity) != load)
+            continue;
+        if (fastest == 0 || (r[i].rtt_us != 0 && r[i].rtt_us - fastest <= slack))
+            return (int)i;
+    }
+    return -1; /* not reached: the group holds the fastest */
+}
+
+/* The candidate to dial for this slot (op_session_pick); ties rotate. */
 static int cand_pick(struct slot *sl)
 {
     struct op_session *s = sl->s;
-    int best = -1;
-    for (size_t k = 0; k < s->n_cands; k++) {
-        int i = (int)((s->rotate + k) % s->n_cands);
-        if (cand_in_use(sl, i))
-            continue;
-        const struct candidate *c = &s->cands[i], *b = best >= 0 ? &s->cands[best] : NULL;
-        double load = c->capacity ? (double)c->attached / c->capacity : 0.5;
-        double bload = b && b->capacity ? (double)b->attached / b->capacity : 0.5;
-        if (b == NULL || c->failures < b->failures || (c->failures == b->failures && load < bload))
-            best = i;
+    struct op_session_rank rank[OP_SESSION_MAX_CANDIDATES];
+    for (size_t i = 0; i < s->n_cands; i++) {
+        const struct candidate *c = &s->cands[i];
+        rank[i] = (struct op_session_rank){.failures = c->failures,
+                                           .attached = c->attached,
+                                           .capacity = c->capacity,
+                                           .rtt_us = c->rtt_us,
+                                           .excluded = cand_in_use(sl, (int)i)};
     }
+    int best = op_session_pick(rank, s->n_cands, s->rotate);
     s->rotate++;
     return best;
+}
+
+/* Remember the round trip measured on the slot's link for its candidate. */
+static void cand_note_rtt(struct slot *sl)
+{
+    uint32_t rtt = sl->link ? link_rtt_us(sl->link) : 0;
+    if (sl->cand >= 0 && rtt != 0)
+        sl->s->cands[sl->cand].rtt_us = rtt;
+}
+
+static double ms_of_us(uint32_t us)
+{
+    return us / 1000.0;
 }
 
 /* ---- sessions ------------------------------------------------------------------------ */
@@ -176,9 +238,17 @@ static void on_opened(struct link *l, void *arg)
         link_close(l, 0, NULL);
         return;
     }
+    bool won = !is_primary(sl) && o->state < SLOT_OPEN;
+    if (won) /* no primary session is open: the first to open is the primary */
+        s->primary = (int)(sl - s->slots);
     sl->state = SLOT_OPEN;
-    log_debug("op", "connected to supernode %s (%s)", sl->sn_id,
-              is_primary(sl) ? "primary" : "backup");
+    log_info("op", "connected to supernode %s in %llu ms (%s%s)", sl->sn_id,
+             (unsigned long long)(link_now_ms() - sl->dial_ms),
+             is_primary(sl) ? "primary" : "backup", won ? ": opened first" : "");
+    /* Timed by the link (link_rtt_us); its PONG comes before REGISTERED. */
+    struct msg ping = {.type = MSG_PING};
+    ping.u.ping.nonce = ++s->ping_nonce;
+    link_send(l, &ping);
     send_register(sl);
 }
 
@@ -189,7 +259,15 @@ static void on_registered(struct slot *sl, const struct msg_registered *r)
         sl->observed = r->observed; /* an update of what we claim: nothing else changes */
         return;
     }
+    if (!is_primary(sl) && other(sl)->state < SLOT_OPEN) {
+        /* The primary went away while this registered as backup: promote. */
+        s->primary = (int)(sl - s->slots);
+        log_info("op", "promoting backup supernode %s to primary", sl->sn_id);
+        send_register(sl);
+        return;
+    }
     sl->state = SLOT_REGISTERED;
+    cand_note_rtt(sl);
     sl->observed = r->observed;
     sl->retry_ms = OP_SESSION_RETRY_MIN_MS;
     if (sl->cand >= 0)
@@ -198,13 +276,16 @@ static void on_registered(struct slot *sl, const struct msg_registered *r)
     s->timeout_ms = (r->peer_timeout_s ? r->peer_timeout_s : OP_PEER_TIMEOUT_DEFAULT_S) * 1000u;
     if (!evtimer_pending(s->keepalive, NULL))
         set_timer_ms(s->keepalive, s->keepalive_ms);
+    uint32_t rtt = link_rtt_us(sl->link);
     if (!is_primary(sl)) {
-        log_info("op", "backup session with supernode %s", sl->sn_id);
+        log_info("op", "backup session with supernode %s (round trip %.1f ms)", sl->sn_id,
+                 ms_of_us(rtt));
         return;
     }
     char where[64];
     wire_addr_format(&sl->observed, where, sizeof(where));
-    log_info("op", "attached to supernode %s, which sees us at %s", sl->sn_id, where);
+    log_info("op", "attached to supernode %s, which sees us at %s (round trip %.1f ms)", sl->sn_id,
+             where, ms_of_us(rtt));
     if (s->cfg.hooks.attached)
         s->cfg.hooks.attached(s->cfg.arg);
     ensure_backup(s);
@@ -274,6 +355,7 @@ static void on_closed(struct link *l, int why, void *arg)
     (void)l;
     bool was_registered = sl->state == SLOT_REGISTERED;
     bool primary = is_primary(sl);
+    cand_note_rtt(sl);
     sl->link = NULL;
     sl->state = SLOT_IDLE;
     if (!was_registered && sl->cand >= 0)
@@ -339,11 +421,20 @@ static void slot_dial(struct slot *sl)
     }
     sl->state = SLOT_DIALING;
     sl->sn_id[0] = '\0';
+    sl->dial_ms = link_now_ms();
     log_debug("op", "dialing supernode %s (%s)", s->cands[sl->cand].endpoint,
               is_primary(sl) ? "primary" : "backup");
     if (evloop_resolve(s->cfg.loop, s->cands[sl->cand].endpoint, on_resolved, sl) != 0) {
         sl->state = SLOT_IDLE;
         slot_retry(sl, OP_SESSION_RETRY_MIN_MS);
+        return;
+    }
+    struct slot *o = other(sl);
+    if (is_primary(sl) && s->cfg.backup && o->state == SLOT_IDLE) {
+        /* The race: the next best at once; whichever opens first is the
+         * primary (on_opened). */
+        evtimer_del(o->retry);
+        slot_dial(o);
     }
 }
 
@@ -366,6 +457,7 @@ static void on_keepalive(evutil_socket_t fd, short what, void *arg)
         struct slot *sl = &s->slots[i];
         if (sl->state < SLOT_OPEN)
             continue;
+        cand_note_rtt(sl);
         if (now - link_last_heard_ms(sl->link) > s->timeout_ms) {
             log_warn("op", "supernode %s silent for %llu s: giving up on it", sl->sn_id,
                      (unsigned long long)((now - link_last_heard_ms(sl->link)) / 1000));
@@ -484,6 +576,12 @@ const char *op_session_endpoint(const struct op_session *s)
 {
     int c = primary_slot(s)->cand;
     return c >= 0 ? s->cands[c].endpoint : s->cands[0].endpoint;
+}
+
+uint32_t op_session_rtt_us(const struct op_session *s, bool backup)
+{
+    const struct slot *sl = &s->slots[backup ? !s->primary : s->primary];
+    return sl->state >= SLOT_OPEN ? link_rtt_us(sl->link) : 0;
 }
 
 void op_session_set_claim(struct op_session *s, uint8_t reachability, const struct wire_addr *addrs,

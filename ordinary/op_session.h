@@ -10,9 +10,20 @@
  * exponential backoff and jitter.
  *
  * Where supernodes come from: the configured bootstrap list, the host cache
- * the owner hands in (SQLite), and the SN_LIST every supernode sends. A
- * supernode that fails never stays first: candidates are ordered by
- * failures, then by spare capacity (load from SN_LIST).
+ * the owner hands in (SQLite), and the SN_LIST every supernode sends.
+ *
+ * Which one: whenever a session must be dialed (the first dial, a re-dial,
+ * a new backup) the candidate is chosen by op_session_pick(): fewest
+ * failures (a supernode that failed never stays first), then the best
+ * capacity class (load from SN_LIST), then the lowest measured round trip
+ * (PING -> PONG on the sessions this run had with it, link_rtt_us(); one
+ * measured beats one never measured), then in turn among equals. And a
+ * race: when the primary must be dialed and no backup session is up, the
+ * best two are dialed at once and the first to finish TLS and HELLO
+ * becomes the primary, the other the backup (happy eyeballs), so a slow
+ * supernode loses even when nothing is measured yet. A session that works
+ * is never dropped for a faster one: a promoted backup stays primary;
+ * measurements count at the next choice.
  *
  * Every link is TLS with the peer->supernode policy (the supernode must
  * chain to the federation root). Nothing blocks; names resolve with evdns.
@@ -32,6 +43,13 @@
 #define OP_SESSION_RETRY_MAX_MS   30000
 #define OP_SESSION_MAX_CANDIDATES 64
 #define OP_SESSION_ENDPOINT_MAX   64
+/* Load classes: a supernode with attached >= capacity * BUSY_PCT / 100 is
+ * busy, with attached >= capacity full. */
+#define OP_SESSION_BUSY_PCT 75
+/* Round trips within max(SLACK_MIN_US, fastest / SLACK_DIV) of the fastest
+ * measured count as equal (noise; equals take turns). */
+#define OP_SESSION_RTT_SLACK_MIN_US 1000
+#define OP_SESSION_RTT_SLACK_DIV    4
 
 struct op_session_hooks {
     /* The primary session is registered: publish now. */
@@ -79,6 +97,9 @@ const char *op_session_backup_id(const struct op_session *s);
 /* Which endpoint the primary session uses or tries now. */
 const char *op_session_endpoint(const struct op_session *s);
 size_t op_session_candidates(const struct op_session *s);
+/* The smoothed round trip to the primary (backup: the backup) supernode,
+ * microseconds; 0 when there is no such session or no PONG came yet. */
+uint32_t op_session_rtt_us(const struct op_session *s, bool backup);
 /* Change what REGISTER claims (after a dial-back, a new mapping): sent
  * again to each registered supernode if it changed. addrs is copied. */
 void op_session_set_claim(struct op_session *s, uint8_t reachability, const struct wire_addr *addrs,
@@ -89,5 +110,22 @@ bool op_session_relay_offered(const struct op_session *s);
  * sees and the local address the connection comes from. Returns 0..2. */
 size_t op_session_nat_sample(const struct op_session *s, struct wire_addr observed[2],
                              struct wire_addr local[2]);
+
+/* ---- the choice, pure (unit-tested) ------------------------------------------ */
+enum op_session_load { OP_SESSION_SPARE, OP_SESSION_BUSY, OP_SESSION_FULL };
+/* Spare when the capacity is unknown (0). */
+enum op_session_load op_session_load_class(uint32_t attached, uint32_t capacity);
+
+struct op_session_rank {
+    uint32_t failures;
+    uint32_t attached, capacity; /* from SN_LIST; 0/0 unknown */
+    uint32_t rtt_us;             /* measured round trip; 0 never measured */
+    bool excluded;               /* in use by the other session: never picked */
+};
+/* Index of the candidate to dial, or -1 if every one is excluded: among
+ * those not excluded, the fewest failures; of them the best load class; of
+ * them, if any has a measured round trip, those within the slack of the
+ * fastest (else all); of those the first at or after rotate (mod n). */
+int op_session_pick(const struct op_session_rank *r, size_t n, size_t rotate);
 
 #endif

@@ -1,0 +1,108 @@
+/* The peer's choice of a supernode (op_session_pick): failures first, then
+ * the load class, then the measured round trip with a slack, then turns. */
+#include "cunit_main.h"
+#include "op_session.h"
+
+#include <CUnit/CUnit.h>
+
+static void test_load_classes(void)
+{
+    CU_ASSERT_EQUAL(op_session_load_class(0, 0), OP_SESSION_SPARE);    /* unknown */
+    CU_ASSERT_EQUAL(op_session_load_class(500, 0), OP_SESSION_SPARE);  /* unknown */
+    CU_ASSERT_EQUAL(op_session_load_class(74, 100), OP_SESSION_SPARE); /* under 3/4 */
+    CU_ASSERT_EQUAL(op_session_load_class(75, 100), OP_SESSION_BUSY);
+    CU_ASSERT_EQUAL(op_session_load_class(99, 100), OP_SESSION_BUSY);
+    CU_ASSERT_EQUAL(op_session_load_class(100, 100), OP_SESSION_FULL);
+    CU_ASSERT_EQUAL(op_session_load_class(7, 1), OP_SESSION_FULL);
+    CU_ASSERT_EQUAL(op_session_load_class(3000000000u, 4000000000u), OP_SESSION_BUSY);
+}
+
+static void test_nothing_to_pick(void)
+{
+    struct op_session_rank r[2] = {{.excluded = true}, {.excluded = true}};
+    CU_ASSERT_EQUAL(op_session_pick(r, 0, 0), -1);
+    CU_ASSERT_EQUAL(op_session_pick(r, 2, 0), -1);
+}
+
+static void test_fastest_measured_wins(void)
+{
+    /* 80 ms, 0.4 ms, 12 ms: the 0.4 ms one, wherever the turn starts. */
+    struct op_session_rank r[3] = {{.rtt_us = 80000}, {.rtt_us = 400}, {.rtt_us = 12000}};
+    for (size_t rot = 0; rot < 6; rot++)
+        CU_ASSERT_EQUAL(op_session_pick(r, 3, rot), 1);
+    r[1].excluded = true; /* the other session uses it: the next fastest */
+    for (size_t rot = 0; rot < 6; rot++)
+        CU_ASSERT_EQUAL(op_session_pick(r, 3, rot), 2);
+}
+
+static void test_slack_takes_turns(void)
+{
+    /* 10.0 and 12.4 ms are within a quarter of 10: equal, taken in turn;
+     * 12.6 ms is not. Under 1 ms the slack is 1 ms. */
+    struct op_session_rank r[3] = {{.rtt_us = 10000}, {.rtt_us = 12400}, {.rtt_us = 12600}};
+    CU_ASSERT_EQUAL(op_session_pick(r, 3, 0), 0);
+    CU_ASSERT_EQUAL(op_session_pick(r, 3, 1), 1);
+    CU_ASSERT_EQUAL(op_session_pick(r, 3, 2), 0);
+    struct op_session_rank lo[3] = {{.rtt_us = 90}, {.rtt_us = 1050}, {.rtt_us = 1200}};
+    CU_ASSERT_EQUAL(op_session_pick(lo, 3, 1), 1);
+    CU_ASSERT_EQUAL(op_session_pick(lo, 3, 2), 0);
+}
+
+static void test_measured_before_unmeasured(void)
+{
+    /* Nothing measured: plain turns. Something measured: it goes first
+     * (it is known to answer), even slow. */
+    struct op_session_rank r[3] = {{0}, {0}, {0}};
+    CU_ASSERT_EQUAL(op_session_pick(r, 3, 0), 0);
+    CU_ASSERT_EQUAL(op_session_pick(r, 3, 1), 1);
+    CU_ASSERT_EQUAL(op_session_pick(r, 3, 5), 2);
+    r[2].rtt_us = 50000;
+    CU_ASSERT_EQUAL(op_session_pick(r, 3, 0), 2);
+    CU_ASSERT_EQUAL(op_session_pick(r, 3, 1), 2);
+}
+
+static void test_failures_then_load_before_rtt(void)
+{
+    struct op_session_rank r[4] = {
+        {.failures = 1, .rtt_us = 100},                     /* failed once: last */
+        {.attached = 100, .capacity = 100, .rtt_us = 200},  /* full */
+        {.attached = 80, .capacity = 100, .rtt_us = 300},   /* busy */
+        {.attached = 10, .capacity = 100, .rtt_us = 40000}, /* spare, slow */
+    };
+    CU_ASSERT_EQUAL(op_session_pick(r, 4, 0), 3); /* spare beats busy and full, however fast */
+    r[3].excluded = true;
+    CU_ASSERT_EQUAL(op_session_pick(r, 4, 0), 2);
+    r[2].excluded = true;
+    CU_ASSERT_EQUAL(op_session_pick(r, 4, 0), 1); /* full, but it never failed */
+    r[1].excluded = true;
+    CU_ASSERT_EQUAL(op_session_pick(r, 4, 0), 0);
+    /* Unknown load counts as spare. */
+    struct op_session_rank u[2] = {{.attached = 90, .capacity = 100, .rtt_us = 100},
+                                   {.rtt_us = 9000}};
+    CU_ASSERT_EQUAL(op_session_pick(u, 2, 0), 1);
+}
+
+static void test_slow_group_is_not_mixed_in(void)
+{
+    /* The fastest is taken within the best group only: a fast supernode
+     * that failed does not lower the bar for the others. */
+    struct op_session_rank r[3] = {
+        {.failures = 2, .rtt_us = 100}, {.rtt_us = 30000}, {.rtt_us = 38000}};
+    CU_ASSERT_EQUAL(op_session_pick(r, 3, 0), 1);
+    CU_ASSERT_EQUAL(op_session_pick(r, 3, 2), 1); /* 38 ms > 30 + 7.5 */
+}
+
+int test_register(void)
+{
+    CU_pSuite s = CU_add_suite("op_session", NULL, NULL);
+    if (s == NULL)
+        return -1;
+    CU_add_test(s, "load classes", test_load_classes);
+    CU_add_test(s, "nothing to pick", test_nothing_to_pick);
+    CU_add_test(s, "the fastest measured wins", test_fastest_measured_wins);
+    CU_add_test(s, "round trips within the slack take turns", test_slack_takes_turns);
+    CU_add_test(s, "measured before unmeasured", test_measured_before_unmeasured);
+    CU_add_test(s, "failures, then load, then round trip", test_failures_then_load_before_rtt);
+    CU_add_test(s, "the best group sets the bar", test_slow_group_is_not_mixed_in);
+    return 0;
+}
