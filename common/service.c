@@ -28,8 +28,9 @@ static void send_state(const char *state)
         log_warn("svc", "cannot notify the service manager: %s", strerror(-rc));
 }
 
-/* "STATUS=..." when the line changed since the last one sent; "" if not. */
-static void status_field(struct service *svc, char *buf, size_t cap)
+/* "STATUS=..." when the line changed since the last one sent, or always
+ * with force; "" if not. */
+static void status_field(struct service *svc, bool force, char *buf, size_t cap)
 {
     buf[0] = '\0';
     if (svc->status == NULL)
@@ -37,7 +38,7 @@ static void status_field(struct service *svc, char *buf, size_t cap)
     char now[SERVICE_STATUS_MAX];
     now[0] = '\0';
     svc->status(now, sizeof(now), svc->arg);
-    if (strcmp(now, svc->last_status) == 0)
+    if (!force && strcmp(now, svc->last_status) == 0)
         return;
     memcpy(svc->last_status, now, sizeof(now));
     snprintf(buf, cap, "STATUS=%s", now);
@@ -51,7 +52,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     if (svc->stopping)
         return;
     char status[SERVICE_STATUS_MAX + 16], msg[SERVICE_STATUS_MAX + 32];
-    status_field(svc, status, sizeof(status));
+    status_field(svc, false, status, sizeof(status));
     snprintf(msg, sizeof(msg), "%s%s%s", svc->watchdog_usec ? "WATCHDOG=1" : "",
              svc->watchdog_usec && status[0] ? "\n" : "", status);
     if (msg[0] != '\0')
@@ -103,7 +104,7 @@ void service_ready(struct service *svc)
     if (svc == NULL)
         return;
     char status[SERVICE_STATUS_MAX + 16], msg[SERVICE_STATUS_MAX + 32];
-    status_field(svc, status, sizeof(status));
+    status_field(svc, true, status, sizeof(status));
     snprintf(msg, sizeof(msg), "READY=1%s%s", status[0] ? "\n" : "", status);
     send_state(msg);
 }
