@@ -93,10 +93,14 @@ void metrics_link_counters(struct evbuffer *out, const char *prefix, const struc
         const char *text = msg_error_code_str((uint16_t)code);
         if (strcmp(text, "unknown error code") == 0 && c->errors_sent[code] == 0)
             continue;
-        char num[8];
+        char num[8], label[64];
         snprintf(num, sizeof(num), "%u", code);
+        snprintf(label, sizeof(label), "%s", text);
+        for (char *p = label; *p; p++) /* "timed out" -> "timed_out" */
+            if (*p == ' ' || *p == '-')
+                *p = '_';
         metrics_sample_labels(out, name, c->errors_sent[code], 2,
-                              (const char *const[]){"code", num, "name", text});
+                              (const char *const[]){"code", num, "name", label});
     }
     if (c->errors_sent[0] != 0)
         metrics_sample_labels(out, name, c->errors_sent[0], 2,

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# What `cmake --install` puts in place, and the systemd units and man pages
+# among it: both units pass `systemd-analyze verify` without a word, the
+# supernode's is rated at most 2.0 by `systemd-analyze security --offline`
+# and has the hardening deploy/systemd/ promises, the man pages format
+# without a warning and sova.conf(5) names every option.
+source "$(dirname "$0")/lib.sh"
+
+for tool in systemd-analyze groff man; do
+  command -v "$tool" >/dev/null || fail "$tool is not installed (deploy/sova-dev deps installs it)"
+done
+
+# ---- cmake --install -------------------------------------------------------------------
+R=$WORK/root
+DESTDIR=$R cmake --install "$SOVA_BIN" --prefix /usr >"$WORK/install.log" 2>&1 ||
+  fail "cmake --install failed: $(tail -5 "$WORK/install.log")"
+for f in usr/sbin/sova-supernode usr/bin/sova-peer usr/bin/sova-federation \
+  usr/lib/systemd/system/sova-supernode.service usr/lib/systemd/user/sova-peer.service \
+  usr/lib/sysusers.d/sova.conf etc/sova/sova.conf usr/share/man/man8/sova-supernode.8 \
+  usr/share/man/man1/sova-peer.1 usr/share/man/man5/sova.conf.5 usr/share/man/man8/sova-federation.8 \
+  usr/share/doc/sova/OPERATIONS.md usr/share/doc/sova/examples/sova.conf; do
+  [ -e "$R/$f" ] || fail "cmake --install did not install /$f"
+done
+[ -x "$R/usr/sbin/sova-supernode" ] && [ -x "$R/usr/bin/sova-federation" ] || fail "binaries not executable"
+grep -q '^ExecStart=/usr/sbin/sova-supernode --config ${CONFIGURATION_DIRECTORY}/sova.conf$' \
+  "$R/usr/lib/systemd/system/sova-supernode.service" || fail "installed unit's ExecStart="
+ok "cmake --install puts binaries, units, the sysusers entry, /etc/sova/sova.conf and man pages in place"
+
+L=$WORK/local
+DESTDIR=$L cmake --install "$SOVA_BIN" --prefix /usr/local >/dev/null
+grep -q '^ExecStart=/usr/local/sbin/sova-supernode ' "$L/usr/local/lib/systemd/system/sova-supernode.service" ||
+  fail "with prefix /usr/local the unit does not run /usr/local/sbin/sova-supernode"
+grep -q '^ExecStart=/usr/local/bin/sova-peer run ' "$L/usr/local/lib/systemd/user/sova-peer.service" ||
+  fail "with prefix /usr/local the user unit does not run /usr/local/bin/sova-peer"
+echo "# the operator's own" >"$L/etc/sova/sova.conf"
+again=$(DESTDIR=$L cmake --install "$SOVA_BIN" --prefix /usr/local)
+grep -q "Keeping: $L/etc/sova/sova.conf" <<<"$again" || fail "no word about keeping the existing configuration"
+grep -q "the operator's own" "$L/etc/sova/sova.conf" || fail "an existing /etc/sova/sova.conf was replaced"
+ok "the units follow the prefix; an existing /etc/sova/sova.conf is never replaced"
+
+"$SN_BIN" --config "$R/etc/sova/sova.conf" --print-config >/dev/null || fail "the example config (supernode)"
+"$PEER_BIN" print-config --config "$R/etc/sova/sova.conf" --state-dir "$WORK/p" >/dev/null ||
+  fail "the example config (peer)"
+ok "the installed example configuration loads in both daemons"
+
+# ---- systemd-analyze -------------------------------------------------------------------
+# The installed units, with their /usr paths pointing into the scratch root
+# (verify checks that ExecStart= is executable and that the man pages of
+# Documentation= exist).
+mkdir -p "$WORK/verify" "$WORK/xdg-runtime"
+chmod 700 "$WORK/xdg-runtime"
+for u in system/sova-supernode.service user/sova-peer.service; do
+  sed "s|=/usr/|=$R/usr/|" "$R/usr/lib/systemd/$u" >"$WORK/verify/${u#*/}"
+done
+MANPATH=$R/usr/share/man systemd-analyze verify "$WORK/verify/sova-supernode.service" \
+  >"$WORK/verify-sn.log" 2>&1 || fail "systemd-analyze verify (supernode): $(cat "$WORK/verify-sn.log")"
+[ ! -s "$WORK/verify-sn.log" ] || fail "systemd-analyze verify (supernode) says: $(cat "$WORK/verify-sn.log")"
+XDG_RUNTIME_DIR=$WORK/xdg-runtime MANPATH=$R/usr/share/man systemd-analyze --user verify \
+  "$WORK/verify/sova-peer.service" >"$WORK/verify-peer.log" 2>&1 ||
+  fail "systemd-analyze --user verify (peer): $(cat "$WORK/verify-peer.log")"
+[ ! -s "$WORK/verify-peer.log" ] || fail "systemd-analyze verify (peer) says: $(cat "$WORK/verify-peer.log")"
+ok "systemd-analyze verify is clean for sova-supernode.service and (--user) sova-peer.service"
+
+UNIT=$R/usr/lib/systemd/system/sova-supernode.service
+systemd-analyze security --offline=yes --threshold=20 "$UNIT" >"$WORK/security.log" 2>&1 ||
+  fail "exposure above 2.0: $(tail -1 "$WORK/security.log")"
+score=$(sed -n 's/.*Overall exposure level for sova-supernode.service: \([0-9.]*\).*/\1/p' "$WORK/security.log")
+[ -n "$score" ] && python3 -c 'import sys; sys.exit(not float(sys.argv[1]) <= 2.0)' "$score" ||
+  fail "systemd-analyze security: '$score', expected at most 2.0"
+ok "systemd-analyze security --offline rates sova-supernode.service $score (at most 2.0)"
+
+for d in '^Type=notify$' '^WatchdogSec=[1-9]' '^Restart=on-failure$' '^StateDirectory=sova-supernode$' \
+  '^ConfigurationDirectory=sova$' '^User=sova$' '^ProtectSystem=strict$' '^ProtectHome=yes$' \
+  '^PrivateTmp=yes$' '^NoNewPrivileges=yes$' '^CapabilityBoundingSet=$' \
+  '^RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6$' '^SystemCallFilter=@system-service$' \
+  '^MemoryDenyWriteExecute=yes$' '^ExecReload=/bin/kill -HUP \$MAINPID$' '^WantedBy=multi-user.target$'; do
+  grep -Eq "$d" "$UNIT" || fail "sova-supernode.service lacks /$d/"
+done
+nofile=$(sed -n 's/^LimitNOFILE=//p' "$UNIT")
+default_peers=$("$SN_BIN" --cert x --key x --federation-ca x --print-config | sed -n 's/^max-peers = //p')
+[ "$nofile" -ge $((2 * default_peers + 1024)) ] ||
+  fail "LimitNOFILE=$nofile is short for max-peers $default_peers (two sockets a peer)"
+ok "the unit is Type=notify with a watchdog, runs as sova, hardened; LimitNOFILE=$nofile covers max-peers"
+
+# ---- man pages --------------------------------------------------------------------------
+for page in man8/sova-supernode.8 man1/sova-peer.1 man5/sova.conf.5 man8/sova-federation.8; do
+  warnings=$(LC_ALL=C.UTF-8 groff -man -Tutf8 -ww "$R/usr/share/man/$page" 2>&1 >/dev/null)
+  [ -z "$warnings" ] || fail "groff warns about $page: $warnings"
+  LC_ALL=C.UTF-8 MANWIDTH=80 man -l "$R/usr/share/man/$page" >"$WORK/page.txt" 2>"$WORK/page.err" ||
+    fail "man -l $page failed: $(cat "$WORK/page.err")"
+  [ ! -s "$WORK/page.err" ] || fail "man -l $page: $(cat "$WORK/page.err")"
+  [ "$(wc -l <"$WORK/page.txt")" -gt 20 ] || fail "$page renders almost nothing"
+done
+ok "the man pages format without a warning (groff -ww, man -l)"
+
+CONF5=$R/usr/share/man/man5/sova.conf.5
+for opt in $( { "$SN_BIN" --help; "$PEER_BIN" --help; } | grep -Eo '^  --[a-z-]+' | sed 's/^  --//' |
+              grep -vx config | grep -vx print-config | sort -u); do
+  grep -Eq "(^\.BR? |\" |, )${opt//-/\\\\-}( |\"|,|$)" "$CONF5" || fail "sova.conf(5) does not document $opt"
+done
+ok "sova.conf(5) documents every option of both daemons"
+done_ok
