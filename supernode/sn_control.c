@@ -66,6 +66,10 @@ static void on_request(struct ctl_conn *conn, const struct ctl_request *req, voi
     json_object_set_new(o, "searches_forwarded", json_integer((json_int_t)forwarded));
     json_object_set_new(o, "searches_relayed", json_integer((json_int_t)relayed));
     json_object_set_new(o, "summaries_known", json_integer((json_int_t)summaries));
+    json_object_set_new(o, "gossip",
+                        json_pack("{s:I, s:I}", "messages_sent",
+                                  (json_int_t)d->counters.gossip_sent, "bytes_sent",
+                                  (json_int_t)d->counters.gossip_bytes_sent));
     json_object_set_new(o, "relay", sn_relay_status_json(d));
     json_object_set_new(o, "reachability",
                         json_pack("{s:I, s:I, s:I, s:I}", "dialbacks",

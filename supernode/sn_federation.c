@@ -50,7 +50,13 @@ static void drain(struct sn_daemon *d)
         case SN_MEMBER_SEND: {
             struct msg m = {.type = MSG_GOSSIP};
             m.u.gossip = out.msg;
-            sn_fed_send(d, out.id, &m);
+            struct sn_peer *p = sn_fed_link(d, out.id);
+            if (p == NULL)
+                break;
+            uint64_t before = link_bytes_out(p->link);
+            link_send(p->link, &m);
+            d->counters.gossip_sent++; /* status "gossip": its cost per supernode */
+            d->counters.gossip_bytes_sent += link_bytes_out(p->link) - before;
             break;
         }
         case SN_MEMBER_CONNECT:

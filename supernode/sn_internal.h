@@ -100,6 +100,7 @@ struct sn_counters {
     uint64_t publishes;       /* PUBLISH records applied */
     uint64_t locates;
     uint64_t fwd_searches_in;                   /* FWD_SEARCHes from other supernodes */
+    uint64_t gossip_sent, gossip_bytes_sent;    /* GOSSIP frames to supernodes, their bytes */
     uint64_t bytes_in_closed, bytes_out_closed; /* of links already gone */
     uint64_t reloads, reload_failures;          /* SIGHUPs applied / refused */
 };
