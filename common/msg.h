@@ -47,6 +47,7 @@ enum msg_type {
     MSG_DIALBACK_RESULT = 0x1A,
     MSG_CONNECT = 0x1B,
     MSG_CONNECT_REQUEST = 0x1C,
+    MSG_REPORT = 0x1D,
     /* relay circuits: peer <-> supernode and supernode <-> supernode */
     MSG_RELAY_OPEN = 0x30,
     MSG_RELAY_ACCEPT = 0x31,
@@ -295,6 +296,18 @@ struct msg_connect {
     size_t n_addrs;
 };
 
+/* REPORT: a source lied or refused (OP -> SN). */
+enum msg_report_reason {
+    MSG_REPORT_BAD_DATA = 1, /* its chunks failed verification; banned for the download */
+    MSG_REPORT_REFUSED = 2,  /* it does not serve a file it is listed with */
+};
+
+struct msg_report {
+    uint8_t peer_id[WIRE_ID_LEN]; /* the source reported */
+    uint8_t hash[WIRE_HASH_LEN];  /* the file */
+    uint8_t reason;               /* enum msg_report_reason */
+};
+
 /* ---- relay ------------------------------------------------------------------ */
 /* Circuit IDs are per link, chosen by the side that sends RELAY_OPEN. */
 struct msg_relay_open {
@@ -407,6 +420,7 @@ struct msg {
         struct msg_dialback dialback;
         struct msg_dialback_result dialback_result;
         struct msg_connect connect, connect_request;
+        struct msg_report report;
         struct msg_relay_open relay_open;
         struct msg_relay_circuit relay_accept, relay_opened;
         struct msg_relay_data relay_data;

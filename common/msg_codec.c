@@ -35,6 +35,7 @@ static const struct msg_schema schemas[] = {
     {MSG_DIALBACK_RESULT, MSG_FAMILY_OP_SN, "dialback_result", msg_dialback_result_io},
     {MSG_CONNECT, MSG_FAMILY_OP_SN, "connect", msg_connect_io},
     {MSG_CONNECT_REQUEST, MSG_FAMILY_OP_SN, "connect_request", msg_connect_io},
+    {MSG_REPORT, MSG_FAMILY_OP_SN, "report", msg_report_io},
     {MSG_RELAY_OPEN, MSG_FAMILY_RELAY, "relay_open", msg_relay_open_io},
     {MSG_RELAY_ACCEPT, MSG_FAMILY_RELAY, "relay_accept", msg_relay_circuit_io},
     {MSG_RELAY_OPENED, MSG_FAMILY_RELAY, "relay_opened", msg_relay_circuit_io},

@@ -209,3 +209,11 @@ void msg_connect_io(struct wire_io *io, void *body)
     WIRE_IO_ADDRS(io, "addrs", m->addrs, m->n_addrs);
     wire_io_check(io, m->n_addrs > 0, SOVA_ERR_BAD_VALUE, "addrs");
 }
+
+void msg_report_io(struct wire_io *io, void *body)
+{
+    struct msg_report *m = body;
+    wire_io_raw(io, "peer_id", m->peer_id, WIRE_ID_LEN);
+    wire_io_raw(io, "hash", m->hash, WIRE_HASH_LEN);
+    wire_io_u8_in(io, "reason", &m->reason, MSG_REPORT_BAD_DATA, MSG_REPORT_REFUSED);
+}

@@ -255,10 +255,17 @@ static json_t *hits_json(const struct msg_search_result *r)
     json_t *list = json_array();
     for (size_t i = 0; i < r->n_hits; i++) {
         const struct msg_hit *h = &r->hits[i];
-        json_array_append_new(list,
-                              json_pack("{s:o, s:I, s:s%, s:I}", "hash", ctl_json_hex32(h->hash),
-                                        "size", (json_int_t)h->size, "name", h->name.ptr,
-                                        h->name.len, "sources", (json_int_t)h->n_sources));
+        json_t *peers = json_array();
+        for (size_t j = 0; j < h->n_sources; j++) {
+            char id[NODE_ID_STR_LEN + 1];
+            node_id_format(h->sources[j].peer_id, id);
+            json_array_append_new(peers, json_pack("{s:s, s:s}", "id", id, "reachability",
+                                                   nat_reach_str(h->sources[j].reachability)));
+        }
+        json_array_append_new(list, json_pack("{s:o, s:I, s:s%, s:I, s:o}", "hash",
+                                              ctl_json_hex32(h->hash), "size", (json_int_t)h->size,
+                                              "name", h->name.ptr, h->name.len, "sources",
+                                              (json_int_t)h->n_sources, "peers", peers));
     }
     return list;
 }

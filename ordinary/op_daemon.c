@@ -316,6 +316,17 @@ static int fetch_relay(const uint8_t peer_id[WIRE_ID_LEN], const uint8_t token[W
                           out);
 }
 
+static void fetch_report(const uint8_t peer_id[WIRE_ID_LEN], const uint8_t hash[WIRE_HASH_LEN],
+                         uint8_t reason, void *arg)
+{
+    struct op_daemon *d = arg;
+    struct msg m = {.type = MSG_REPORT};
+    memcpy(m.u.report.peer_id, peer_id, WIRE_ID_LEN);
+    memcpy(m.u.report.hash, hash, WIRE_HASH_LEN);
+    m.u.report.reason = reason;
+    op_session_send(d->session, &m);
+}
+
 static int relay_send(const struct msg *m, void *arg)
 {
     struct op_daemon *d = arg;
@@ -570,6 +581,7 @@ static int op_daemon_start(struct op_daemon *d)
         .reversal_timeout_ms = (unsigned)d->s->reversal_timeout_ms,
         .relay_timeout_ms = (unsigned)d->s->relay_timeout_ms,
         .ways = d->s->ways_mask,
+        .report = fetch_report,
         .arg = d,
     };
     d->fetcher = op_fetcher_new(&env);

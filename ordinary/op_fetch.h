@@ -71,6 +71,11 @@ struct op_fetch_env {
                  struct nat_relay_circuit **out, void *arg);
     unsigned direct_timeout_ms, reversal_timeout_ms, relay_timeout_ms;
     unsigned ways; /* bits 1 << enum nat_path allowed; 0 = all */
+    /* A source lied (MSG_REPORT_BAD_DATA: banned after bad chunks) or
+     * refused (MSG_REPORT_REFUSED: said it does not have the file): tell
+     * the supernode (REPORT). May be NULL. */
+    void (*report)(const uint8_t peer_id[WIRE_ID_LEN], const uint8_t hash[WIRE_HASH_LEN],
+                   uint8_t reason, void *arg);
     void *arg;
 };
 

@@ -134,6 +134,8 @@ static void source_bad_chunk(struct fetch_source *s, uint32_t chunk, const char 
         log_warn("fetch", "%.16s: source %s banned for this download after %d bad chunks", dl->hex,
                  s->short_id, OP_SCHED_MAX_FAILURES);
         s->state = SRC_BANNED;
+        if (dl->f->env.report)
+            dl->f->env.report(s->peer_id, dl->hash, MSG_REPORT_BAD_DATA, dl->f->env.arg);
         source_release_slots(s);
         if (s->link)
             link_close(s->link, MSG_ERR_BAD_VALUE, "sent data that failed verification");
@@ -236,6 +238,10 @@ static void on_source_message(struct link *l, const struct msg *m, void *arg)
     case MSG_ERROR:
         /* e.g. NOT_FOUND: the source no longer shares the file. */
         if (m->u.error.code == MSG_ERR_NOT_FOUND) {
+            log_info("fetch", "%.16s: source %s does not have the file", s->dl->hex, s->short_id);
+            if (s->dl->f->env.report)
+                s->dl->f->env.report(s->peer_id, s->dl->hash, MSG_REPORT_REFUSED,
+                                     s->dl->f->env.arg);
             s->state = SRC_BANNED;
             source_release_slots(s);
             link_close(s->link, 0, NULL);

@@ -77,6 +77,11 @@ static void on_request(struct ctl_conn *conn, const struct ctl_request *req, voi
                                   (json_int_t)d->counters.dialbacks_ok, "connects",
                                   (json_int_t)d->counters.connects, "connects_failed",
                                   (json_int_t)d->counters.connects_failed));
+    struct sn_reports_stats rs;
+    sn_reports_stats(d->reports, &rs);
+    json_object_set_new(o, "reports",
+                        json_pack("{s:I, s:I, s:I}", "received", (json_int_t)rs.received, "counted",
+                                  (json_int_t)rs.counted, "peers_reported", (json_int_t)rs.peers));
     json_object_set_new(o, "links", links_json(&d->link_counters));
     json_object_set_new(o, "ready", json_boolean(d->ready));
     json_object_set_new(o, "metrics",

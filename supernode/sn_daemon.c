@@ -66,7 +66,11 @@ static int make_index(struct sn_daemon *d)
     if (RAND_bytes(lim.hash_key, sizeof(lim.hash_key)) != 1)
         return SOVA_ERR_CRYPTO;
     d->index = sn_index_new(&lim);
-    return d->index ? 0 : SOVA_ERR_NOMEM;
+    uint8_t key[SN_HASHTAB_KEYLEN];
+    if (RAND_bytes(key, sizeof(key)) != 1)
+        return SOVA_ERR_CRYPTO;
+    d->reports = sn_reports_new(SN_REPORTS_MAX_PEERS, key);
+    return d->index && d->reports ? 0 : SOVA_ERR_NOMEM;
 }
 
 static int sn_daemon_start(struct sn_daemon *d)
@@ -158,6 +162,7 @@ static void sn_daemon_stop(struct sn_daemon *d)
     if (d->sweep)
         event_free(d->sweep);
     sn_index_free(d->index);
+    sn_reports_free(d->reports);
     tls_ctx_free(d->tls);
     identity_free(d->id);
 }

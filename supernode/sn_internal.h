@@ -11,6 +11,7 @@
 #include "sn_config.h"
 #include "sn_index.h"
 #include "sn_member.h"
+#include "sn_reports.h"
 #include "tls.h"
 
 #include <stdint.h>
@@ -78,6 +79,7 @@ struct sn_seed {
     unsigned retry_ms;
     bool is_self;   /* the seed turned out to be this supernode */
     bool contacted; /* its first attempt ended (link up or failed): readiness */
+    bool resolving; /* its name is being looked up (evloop_resolve) */
 };
 /* A seed slot whose endpoint is NULL was dropped by a reload and is free. */
 
@@ -117,6 +119,7 @@ struct sn_daemon {
     struct link_params link_params;
     struct link_group links; /* every accepted connection */
     struct sn_index *index;
+    struct sn_reports *reports; /* sources reported as lying or refusing */
     struct ctl_server *ctl;
     struct event *sweep;
     char listen_addr[64];

@@ -197,6 +197,22 @@ static void on_locate(struct sn_peer *p, const struct msg_locate *q)
     link_send(p->link, &m);
 }
 
+static void on_report(struct sn_peer *p, const struct msg_report *r)
+{
+    struct sn_daemon *d = p->d;
+    uint64_t now = link_now_ms();
+    if (sn_rate_take(&p->connect_rate, 1, now, NULL) != 0)
+        return; /* a flood of accusations is not worth an answer */
+    if (!sn_reports_add(d->reports, r->peer_id, p->id, r->reason, now))
+        return;
+    char who[NODE_ID_STR_LEN + 1];
+    node_id_format(r->peer_id, who);
+    log_info("sn", "%s: reports %.*s: %s (score %u)", link_name(p->link), NODE_ID_SHORT_LEN, who,
+             r->reason == MSG_REPORT_BAD_DATA ? "served data that failed verification"
+                                              : "does not serve a file it is listed with",
+             sn_reports_score(d->reports, r->peer_id));
+}
+
 static void on_message(struct link *l, const struct msg *m, void *arg)
 {
     struct sn_peer *p = arg;
@@ -228,6 +244,9 @@ static void on_message(struct link *l, const struct msg *m, void *arg)
         return;
     case MSG_CONNECT:
         sn_connect_from_peer(p->d, p, &m->u.connect);
+        return;
+    case MSG_REPORT:
+        on_report(p, &m->u.report);
         return;
     case MSG_RELAY_OPEN:
     case MSG_RELAY_ACCEPT:

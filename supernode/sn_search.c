@@ -23,6 +23,7 @@
 #define SN_SUMMARY_CHECK_MS   250 /* how often the summary rebuild is considered */
 #define SN_SEARCH_MAX_PENDING 1024
 #define SN_SEARCH_MAX_TARGETS SN_MAX_FEDERATION
+#define SN_SEARCH_MAX_SOURCES 64 /* sources per hit, at most (wire limit permitting) */
 
 /* A search or locate waiting for other supernodes. */
 struct pending {
@@ -81,6 +82,7 @@ static struct pending *pending_find(const struct sn_daemon *d, uint64_t qid, boo
 /* Builds SEARCH_RESULT hits from index hits, leaving out the asker. */
 struct result_builder {
     const uint8_t *asker;
+    const struct sn_reports *reports; /* reported sources rank last */
     struct msg_hit *hits;
     size_t n_hits, cap;
     struct msg_source *sources;
@@ -95,11 +97,29 @@ static int collect_hit(void *arg, const struct sn_index_hit *hit)
     struct msg_hit *h = &b->hits[b->n_hits];
     h->sources = &b->sources[b->n_hits * b->per_hit];
     h->n_sources = 0;
-    for (size_t i = 0; i < hit->n_sources && h->n_sources < b->per_hit; i++) {
+    /* The per_hit sources with the lowest report scores, in index order
+     * among equals (an insertion into a short sorted list). */
+    unsigned score[SN_SEARCH_MAX_SOURCES];
+    size_t keep = b->per_hit < SN_SEARCH_MAX_SOURCES ? b->per_hit : SN_SEARCH_MAX_SOURCES;
+    /* Looked at: a few times what is kept, so a file with thousands of
+     * sources costs a bounded number of lookups. */
+    for (size_t i = 0; i < hit->n_sources && i < 4 * keep; i++) {
         const struct sn_peer *src = hit->sources[i].peer_ctx;
         if (b->asker && memcmp(src->id, b->asker, WIRE_ID_LEN) == 0)
             continue;
-        struct msg_source *out = &h->sources[h->n_sources++];
+        unsigned sc = sn_reports_score(b->reports, src->id);
+        size_t at = h->n_sources;
+        while (at > 0 && score[at - 1] > sc)
+            at--;
+        if (at >= keep)
+            continue;
+        size_t last = h->n_sources < keep ? h->n_sources : keep - 1;
+        memmove(&h->sources[at + 1], &h->sources[at], (last - at) * sizeof(h->sources[0]));
+        memmove(&score[at + 1], &score[at], (last - at) * sizeof(score[0]));
+        if (h->n_sources < keep)
+            h->n_sources++;
+        struct msg_source *out = &h->sources[at];
+        score[at] = sc;
         memcpy(out->peer_id, src->id, WIRE_ID_LEN);
         out->reachability = src->reachability;
         out->addrs = (struct wire_addr *)src->addrs;
@@ -119,7 +139,8 @@ static int local_search(struct sn_daemon *d, const struct msg_search *q, const u
                         struct result_builder *b, struct msg_search_result *res)
 {
     size_t cap = q->max_results < d->s->max_results ? q->max_results : d->s->max_results;
-    *b = (struct result_builder){.asker = asker, .cap = cap, .per_hit = d->limits.max_sources};
+    *b = (struct result_builder){
+        .asker = asker, .reports = d->reports, .cap = cap, .per_hit = d->limits.max_sources};
     b->hits = calloc(cap ? cap : 1, sizeof(*b->hits));
     b->sources = calloc((cap ? cap : 1) * b->per_hit, sizeof(*b->sources));
     if (b->hits == NULL || b->sources == NULL) {
@@ -155,6 +176,32 @@ static void builder_free(struct result_builder *b)
 
 /* ---- answering ------------------------------------------------------------------------ */
 
+/* Sources reported to us as lying or refusing go last in each hit (stable:
+ * the merge's order among equals), whoever's supernode they came from. */
+static void rank_sources(const struct sn_daemon *d, struct msg_search_result *res)
+{
+    struct sn_reports_stats st;
+    sn_reports_stats(d->reports, &st);
+    if (st.peers == 0)
+        return;
+    for (size_t h = 0; h < res->n_hits; h++) {
+        struct msg_source *src = res->hits[h].sources;
+        size_t n = res->hits[h].n_sources;
+        unsigned score[SN_SEARCH_MAX_SOURCES];
+        for (size_t i = 0; i < n && i < SN_SEARCH_MAX_SOURCES; i++) {
+            struct msg_source s = src[i];
+            unsigned sc = sn_reports_score(d->reports, s.peer_id);
+            size_t j = i;
+            for (; j > 0 && score[j - 1] > sc; j--) {
+                src[j] = src[j - 1];
+                score[j] = score[j - 1];
+            }
+            src[j] = s;
+            score[j] = sc;
+        }
+    }
+}
+
 static void answer(struct pending *q)
 {
     struct sn_daemon *d = q->d;
@@ -164,6 +211,7 @@ static void answer(struct pending *q)
             m.type = MSG_FWD_HITS;
             m.u.fwd_hits.query_id = q->qid;
         } else {
+            rank_sources(d, &m.u.search_result);
             m.u.search_result.query_id = q->asker_qid;
             d->counters.searches++;
         }

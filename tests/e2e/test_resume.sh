@@ -114,6 +114,14 @@ grep -q "banned for this download after 2 bad chunks" "$WORK/erin.log" || fail "
 read -r have total fetched failed <<<"$(progress erin "$hash")"
 [ "$failed" = 2 ] || fail "expected exactly 2 failed chunks before the ban, got $failed"
 ok "a source serving corrupted chunks is detected and banned; the file completes from the good source"
+dave_id=$(peer dave id)
+alice_id=$(peer alice id)
+wait_for "$WORK/sn.log" "reports ${dave_id:0:8}: served data that failed verification"
+order=$(peer erin search movie --json | python3 -c '
+import json, sys
+print(" ".join(p["id"] for p in json.load(sys.stdin)["hits"][0]["peers"]))')
+[ "$order" = "$alice_id $dave_id" ] || fail "dave, reported, should come after alice: $order"
+ok "the ban is reported to the supernode, which now lists dave after alice"
 ls "$WORK/erin/dl" | grep -qv "^movie.bin$" && fail "stray files in erin's downloads: $(ls -a "$WORK/erin/dl")"
 ok "nothing but the verified file is in the downloads folder"
 

@@ -181,6 +181,11 @@ static void build(struct msg *m, uint8_t type)
         memset(m->u.connect_request.peer_id, 0xD1, WIRE_ID_LEN);
         memset(m->u.connect_request.token, 0x5B, WIRE_TOKEN_LEN);
         break;
+    case MSG_REPORT:
+        memset(m->u.report.peer_id, 0xD2, WIRE_ID_LEN);
+        memset(m->u.report.hash, 0xC1, WIRE_HASH_LEN);
+        m->u.report.reason = MSG_REPORT_BAD_DATA;
+        break;
     case MSG_RELAY_OPEN:
         m->u.relay_open.circuit_id = 0x01020304;
         memset(m->u.relay_open.target_id, 0xD2, WIRE_ID_LEN);
@@ -299,6 +304,7 @@ static const struct golden goldens[] = {
     GOLDEN(MSG_DIALBACK_RESULT, U64(77), 2, V4ADDR, 1, V6ADDR(7070), 3),
     GOLDEN(MSG_CONNECT, ID(0xD2), TOKEN(0x5A), 1, V4ADDR),
     GOLDEN(MSG_CONNECT_REQUEST, ID(0xD1), TOKEN(0x5B), 1, V6ADDR(7070)),
+    GOLDEN(MSG_REPORT, ID(0xD2), ID(0xC1), 1),
     GOLDEN(MSG_RELAY_OPEN, U32(0x01020304), ID(0xD2), ID(0xD1), TOKEN(0x5C)),
     GOLDEN(MSG_RELAY_ACCEPT, U32(5)),
     GOLDEN(MSG_RELAY_OPENED, U32(6)),
