@@ -60,6 +60,17 @@ wait_for_n() {
   fail "waited ${secs}s for $n lines /$re/ in $(basename "$file"); last lines: $(tail -n 5 "$file")"
 }
 
+# until_ok SECONDS CMD...: run CMD until it succeeds (a result that the
+# supernode applies a moment after the log line we waited for).
+until_ok() {
+  local secs=$(( $1 * TIME_SCALE )); shift
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.1
+  done
+}
+
 # start NAME CMD...: run daemon CMD in the background (under valgrind when
 # asked), stderr+stdout appended to $WORK/NAME.log (a restarted daemon adds
 # to the same log, so waits can count events across restarts).

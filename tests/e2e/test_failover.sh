@@ -40,8 +40,8 @@ wait_for "$WORK/alice.log" "promoting backup supernode $SN2 to primary"
 wait_for_n "$WORK/alice.log" "attached to supernode" 2
 grep -q "attached to supernode $SN2" "$WORK/alice.log" || fail "alice did not attach to sn2"
 wait_for_n "$WORK/alice.log" "published 1 shared files" 2
-"$PEER_BIN" --state-dir "$WORK/bob/state" search survivor | grep -q "survivor-notes.txt" ||
-  fail "alice's file is not searchable through sn2 after the failover"
+survivor_found() { "$PEER_BIN" --state-dir "$WORK/bob/state" search survivor | grep -q "survivor-notes.txt"; }
+until_ok 10 survivor_found || fail "alice's file is not searchable through sn2 after the failover"
 ok "sn1 SIGKILLed: alice promotes her backup and her files are found through sn2"
 
 # sn1 comes back: alice opens a new backup session to it by herself.

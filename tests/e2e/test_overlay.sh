@@ -130,7 +130,8 @@ grep -q "no matches" <<<"$out" || fail "a dropped peer's file is still found: $o
 ok "a silent peer is dropped after the keep-alive timeout and its files leave the index"
 kill -CONT "$PID_carol"
 wait_for_n "$WORK/carol.log" "published 1 shared files" 2 20
-peer bob search carols | grep -q "carols-only-file.txt" || fail "carol's file not back"
+carol_found() { peer bob search carols | grep -q "carols-only-file.txt"; }
+until_ok 10 carol_found || fail "carol's file not back"
 ok "the dropped peer re-attaches and republishes by itself"
 
 for p in alice bob carol; do stop $p; done

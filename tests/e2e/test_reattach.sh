@@ -35,7 +35,8 @@ run_peer alice 127.0.0.3
 wait_for "$WORK/sn.log" "${ALICE:0:8}: registered from 127\.0\.0\.3:"
 [ "$(peer alice id)" = "$ALICE" ] || fail "alice's ID changed"
 wait_for_n "$WORK/alice.log" "published 1 shared files" 2
-peer bob search roaming | grep -q "roaming-notes.txt" || fail "alice's file is gone after the move"
+found() { peer bob search roaming | grep -q "roaming-notes.txt"; }
+until_ok 10 found || fail "alice's file is gone after the move"
 hash=$(sha256sum "$WORK/data.txt" | cut -d' ' -f1)
 peer bob get "$hash" >/dev/null || fail "bob cannot download from alice's new address"
 cmp "$WORK/data.txt" "$WORK/bob/dl/roaming-notes.txt" || fail "download differs"
@@ -54,7 +55,7 @@ start "sn" "$SN_BIN" --listen "127.0.0.1:$PORT_sn" --cert "$WORK/fed/sn1.crt" \
   --key "$WORK/fed/sn1.key" --federation-ca "$WORK/fed/root.crt" --state-dir "$WORK/sn-state"
 wait_for_n "$WORK/alice.log" "published 1 shared files" 3 40
 wait_for_n "$WORK/bob.log" "attached to supernode" 2 40
-peer bob search roaming | grep -q "roaming-notes.txt" || fail "search fails after the supernode restart"
+until_ok 10 found || fail "search fails after the supernode restart"
 ok "after a supernode restart, peers re-attach and republish without help"
 
 stop alice

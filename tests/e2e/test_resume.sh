@@ -105,8 +105,8 @@ touch -r "$WORK/movie.bin" "$WORK/dave/share/movie.bin"
 start_peer erin
 wait_for "$WORK/erin.log" "attached to supernode"
 wait_for_n "$WORK/alice.log" "published 1 shared files" 3
-out=$(peer erin search movie)
-grep -q "(2 sources)" <<<"$out" || fail "erin should see alice and dave as sources: $out"
+two_sources() { peer erin search movie | grep -q "(2 sources)"; }
+until_ok 10 two_sources || fail "erin should see alice and dave as sources: $(peer erin search movie)"
 peer erin get "$hash" >"$WORK/erin-get.out" 2>&1 || fail "erin's get: $(cat "$WORK/erin-get.out")"
 cmp "$WORK/movie.bin" "$WORK/erin/dl/movie.bin" || fail "erin's copy differs"
 grep -q "failed verification, discarded" "$WORK/erin.log" || fail "no chunk failed verification"
