@@ -109,7 +109,7 @@ void service_ready(struct service *svc)
     send_state(msg);
 }
 
-void service_reloading(struct service *svc)
+void service_reloading(const struct service *svc)
 {
     if (svc == NULL)
         return;

@@ -40,7 +40,7 @@ void service_free(struct service *svc);
 /* The daemon serves now: READY=1 with the status line. */
 void service_ready(struct service *svc);
 /* A reload begins (RELOADING=1); service_ready() ends it. */
-void service_reloading(struct service *svc);
+void service_reloading(const struct service *svc);
 /* The daemon is stopping (STOPPING=1): no more keep-alives are needed. */
 void service_stopping(struct service *svc);
 /* Whether a watchdog keep-alive runs, and its period in milliseconds. */

@@ -105,6 +105,7 @@ int sn_fed_dial_addrs(struct sn_daemon *d, const uint8_t id[WIRE_ID_LEN],
 static void on_seed_resolved(const struct evutil_addrinfo *ai, const char *err, void *arg)
 {
     struct sn_seed *seed = arg;
+    seed->resolving = false;
     if (seed->endpoint == NULL)
         return; /* dropped by a reload while its name was being looked up */
     if (ai == NULL) {
@@ -121,9 +122,11 @@ static void on_seed_resolved(const struct evutil_addrinfo *ai, const char *err, 
 
 static void seed_dial(struct sn_seed *seed)
 {
-    if (seed->endpoint == NULL || seed->conn != NULL || seed->is_self)
+    if (seed->endpoint == NULL || seed->conn != NULL || seed->is_self || seed->resolving)
         return;
+    seed->resolving = true; /* (the callback may run before evloop_resolve returns) */
     if (evloop_resolve(seed->d->loop, seed->endpoint, on_seed_resolved, seed) != 0) {
+        seed->resolving = false;
         seed_contacted(seed);
         seed_retry(seed);
     }
@@ -227,8 +230,8 @@ static struct sn_seed *seed_add(struct sn_daemon *d, const char *endpoint, size_
     struct sn_fed *f = &d->fed;
     struct sn_seed *seed = NULL;
     for (size_t i = 0; i < f->n_seeds && seed == NULL; i++)
-        if (f->seeds[i].endpoint == NULL)
-            seed = &f->seeds[i];
+        if (f->seeds[i].endpoint == NULL && !f->seeds[i].resolving)
+            seed = &f->seeds[i]; /* (a lookup still running would land in it) */
     if (seed == NULL && f->n_seeds < SN_MAX_SEEDS)
         seed = &f->seeds[f->n_seeds];
     if (seed == NULL)
