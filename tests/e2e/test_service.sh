@@ -138,6 +138,13 @@ wait_for "$WORK/sn1-file.log" "unknown option 'max-peer'; keeping the running co
 ok "supernode: a bad configuration on SIGHUP is refused and the running one kept"
 
 # SIGTERM: STOPPING=1, the peer told to fail over, the federation told.
+# alice has learnt of sn2 (SN_LIST) and keeps a backup session there.
+deadline=$((SECONDS + 20 * TIME_SCALE))
+until "$PEER_BIN" --state-dir "$WORK/alice/state" status --json |
+  python3 -c 'import json,sys; sys.exit(json.load(sys.stdin)["supernode"]["backup"] is None)'; do
+  [ $SECONDS -lt $deadline ] || fail "alice has no backup supernode"
+  sleep 0.2
+done
 kill -TERM "$PID_sn1"
 rc=0
 wait "$PID_sn1" || rc=$?
@@ -146,8 +153,18 @@ grep -q "STOPPING=1" "$WORK/sn1.notify" || fail "no STOPPING=1"
 grep -q "stopping: told 1 peers to fail over" "$WORK/sn1-file.log" || fail "peers not told"
 grep -q "leaving the federation: told 1 supernodes" "$WORK/sn1-file.log" || fail "federation not told"
 wait_for "$WORK/alice.log" "remote reports error 108 \(shutting down\)"
+wait_for "$WORK/alice.log" "promoting backup supernode" 5
+SN2=$("$FED" id "$WORK/fed/sn2.crt")
+deadline=$((SECONDS + 5 * TIME_SCALE))
+until "$PEER_BIN" --state-dir "$WORK/alice/state" status --json |
+  python3 -c 'import json, sys
+s = json.load(sys.stdin)["supernode"]
+sys.exit(not (s["attached"] and s["id"] == sys.argv[1]))' "$SN2"; do
+  [ $SECONDS -lt $deadline ] || fail "alice is not attached to sn2 after sn1 stopped"
+  sleep 0.1
+done
 wait_for "$WORK/sn2.log" "member ${SN1:0:8}: [a-z]+ -> left" 10
-ok "supernode: SIGTERM sends STOPPING=1, tells its peer (shutting down) and the federation, exits 0"
+ok "supernode: SIGTERM sends STOPPING=1, tells its peer (which promotes its backup at once) and the federation, exits 0"
 stop alice
 stop sn2
 
