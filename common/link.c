@@ -30,6 +30,10 @@ enum link_state {
 struct link {
     struct bufferevent *bev;
     struct event *timer; /* handshake deadline, then flush deadline */
+    /* frames per second (link_params.max_frames_per_s): milli-frames */
+    unsigned max_frames_per_s;
+    uint64_t frame_tokens, frames_refilled_ms, throttle_logged_ms;
+    struct event *resume; /* reading paused for the frame rate; made on first need */
     struct link_params params;
     struct link_hooks hooks;
     void *arg;
@@ -149,6 +153,8 @@ static void link_free(struct link *l)
     }
     if (l->timer)
         event_free(l->timer);
+    if (l->resume)
+        event_free(l->resume);
     wire_buf_free(&l->scratch);
     free(l);
 }
@@ -397,6 +403,51 @@ static void dispatch(struct link *l, const struct msg *m)
 }
 
 /* Decode and dispatch every whole frame in the input buffer. */
+static void read_frames(struct link *l);
+
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+    struct link *l = arg;
+    (void)fd, (void)what;
+    if (l->state == LINK_CLOSING)
+        return;
+    bufferevent_enable(l->bev, EV_READ);
+    read_frames(l); /* what is buffered brings no new read event */
+}
+
+/* One more frame within the remote's frame rate? If not, reading stops
+ * until a token is back (TCP then slows the sender down): a flooding
+ * remote is held back, no other link is touched, nothing is dropped. */
+static bool take_frame_token(struct link *l)
+{
+    if (l->max_frames_per_s == 0 || l->state != LINK_OPEN)
+        return true;
+    uint64_t now = link_now_ms(), burst = (uint64_t)l->max_frames_per_s * 1000;
+    uint64_t add = (now - l->frames_refilled_ms) * l->max_frames_per_s;
+    l->frames_refilled_ms = now;
+    l->frame_tokens = burst - l->frame_tokens < add ? burst : l->frame_tokens + add;
+    if (l->frame_tokens >= 1000) {
+        l->frame_tokens -= 1000;
+        return true;
+    }
+    if (l->resume == NULL)
+        l->resume = evtimer_new(bufferevent_get_base(l->bev), on_resume, l);
+    if (l->resume == NULL)
+        return true; /* cannot pause: let it through rather than stall */
+    bufferevent_disable(l->bev, EV_READ);
+    unsigned wait = (unsigned)((1000 - l->frame_tokens) / l->max_frames_per_s) + 1;
+    struct timeval tv = {.tv_sec = 0, .tv_usec = (suseconds_t)wait * 1000};
+    evtimer_add(l->resume, &tv);
+    if (l->params.counters != NULL)
+        l->params.counters->throttled++;
+    if (now - l->throttle_logged_ms >= LINK_THROTTLE_LOG_MS) {
+        l->throttle_logged_ms = now;
+        log_warn("link", "%s: more than %u frames a second: reading paused", l->name,
+                 l->max_frames_per_s);
+    }
+    return false;
+}
+
 static void read_frames(struct link *l)
 {
     struct evbuffer *in = bufferevent_get_input(l->bev);
@@ -422,6 +473,8 @@ static void read_frames(struct link *l)
         size_t frame_len = need > 0 ? (size_t)need : WIRE_FRAME_HDR_SIZE;
         if (avail < frame_len)
             break; /* wait for the rest */
+        if (!take_frame_token(l))
+            break; /* on_resume comes back for it */
         const uint8_t *frame = evbuffer_pullup(in, (ev_ssize_t)frame_len);
         uint8_t type = frame[WIRE_LENGTH_SIZE];
         struct msg m;
@@ -549,6 +602,9 @@ static struct link *link_new(struct event_base *base, const struct sockaddr *rem
     l->arg = arg;
     l->state = LINK_TLS;
     l->last_heard_ms = l->last_read_ms = link_now_ms();
+    l->max_frames_per_s = params->max_frames_per_s;
+    l->frame_tokens = (uint64_t)l->max_frames_per_s * 1000;
+    l->frames_refilled_ms = l->last_heard_ms;
     wire_buf_init(&l->scratch);
     if (params->connect_token != NULL) {
         l->has_token = true;
@@ -732,6 +788,13 @@ int link_local_addr(const struct link *l, struct wire_addr *out)
     if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
         return SOVA_ERR_NOT_FOUND;
     return wire_addr_from_sockaddr(out, (struct sockaddr *)&ss, len);
+}
+
+void link_set_max_frames(struct link *l, unsigned per_s)
+{
+    l->max_frames_per_s = per_s;
+    l->frame_tokens = (uint64_t)per_s * 1000;
+    l->frames_refilled_ms = link_now_ms();
 }
 
 bool link_is_dialer(const struct link *l)

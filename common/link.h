@@ -92,6 +92,7 @@ struct link_counters {
     uint64_t opened[2];                        /* links through TLS and HELLO */
     uint64_t handshake_failures[2][LINK_HS_N]; /* links that never opened, by reason */
     uint64_t errors_sent[LINK_ERROR_SLOTS];    /* ERROR frames we sent, by code */
+    uint64_t throttled;                        /* times a remote's frame rate paused our reading */
 };
 
 struct link_params {
@@ -112,7 +113,14 @@ struct link_params {
     const uint8_t *connect_token;
     /* Counted into if not NULL (borrowed; outlives the link). */
     struct link_counters *counters;
+    /* Frames a second the remote may send once the link is open (bursts of
+     * one second's worth); beyond, reading pauses until it is back within
+     * the rate. 0: no limit. */
+    unsigned max_frames_per_s;
 };
+
+/* A paused remote is logged at most this often (each pause is counted). */
+#define LINK_THROTTLE_LOG_MS 10000
 
 /* Wrap an accepted socket (fd is owned by the link from now on, even on
  * failure) and a server-side SSL (owned by the link). NULL on allocation
@@ -169,6 +177,8 @@ uint32_t link_remote_caps(const struct link *l);
 /* The local end of the TCP connection (not for a link over a stream):
  * 0 or SOVA_ERR_NOT_FOUND. */
 int link_local_addr(const struct link *l, struct wire_addr *out);
+/* Change the frame rate limit (0: none), e.g. lift it for a supernode. */
+void link_set_max_frames(struct link *l, unsigned per_s);
 /* We opened the TCP (or relayed) connection: the TLS client side. */
 bool link_is_dialer(const struct link *l);
 uint16_t link_version(const struct link *l);

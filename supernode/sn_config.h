@@ -42,6 +42,12 @@ struct sn_settings {
     uint64_t relay_peer_kbps;         /* relay bandwidth of one attached peer, 0 = no limit */
     uint64_t relay_total_kbps;        /* relay bandwidth of this supernode, 0 = no limit */
     uint64_t relay_open_timeout_ms;   /* the far end must accept a circuit within this */
+    /* abuse limits (docs/LIMITS.md) */
+    uint64_t max_handshakes;   /* TLS handshakes in progress at once */
+    uint64_t max_conns_per_ip; /* connections from one address (IPv6: one /64) */
+    uint64_t max_frames_per_s; /* frames a second one peer may send */
+    uint64_t publish_rate;     /* PUBLISH records a second per peer */
+    uint64_t search_rate;      /* SEARCHes a second per peer */
 };
 
 extern const struct config_schema sn_config_schema;

@@ -82,6 +82,13 @@ static void on_request(struct ctl_conn *conn, const struct ctl_request *req, voi
     json_object_set_new(o, "reports",
                         json_pack("{s:I, s:I, s:I}", "received", (json_int_t)rs.received, "counted",
                                   (json_int_t)rs.counted, "peers_reported", (json_int_t)rs.peers));
+    json_object_set_new(
+        o, "abuse",
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "handshaking", (json_int_t)d->n_handshaking,
+                  "addresses", (json_int_t)sn_ipcount_addresses(d->ipcount), "refused_handshakes",
+                  (json_int_t)d->refused_handshakes, "refused_per_ip", (json_int_t)d->refused_ip,
+                  "rate_limited", (json_int_t)d->rate_limited, "throttled",
+                  (json_int_t)d->link_counters.throttled));
     json_object_set_new(o, "links", links_json(&d->link_counters));
     json_object_set_new(o, "ready", json_boolean(d->ready));
     json_object_set_new(o, "metrics",

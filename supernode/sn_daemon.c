@@ -70,7 +70,8 @@ static int make_index(struct sn_daemon *d)
     if (RAND_bytes(key, sizeof(key)) != 1)
         return SOVA_ERR_CRYPTO;
     d->reports = sn_reports_new(SN_REPORTS_MAX_PEERS, key);
-    return d->index && d->reports ? 0 : SOVA_ERR_NOMEM;
+    d->ipcount = sn_ipcount_new(key);
+    return d->index && d->reports && d->ipcount ? 0 : SOVA_ERR_NOMEM;
 }
 
 static int sn_daemon_start(struct sn_daemon *d)
@@ -100,6 +101,7 @@ static int sn_daemon_start(struct sn_daemon *d)
         .capabilities = MSG_CAP_DIALBACK | MSG_CAP_CONNECT | (d->s->relay ? MSG_CAP_RELAY : 0),
         .handshake_timeout_ms = (unsigned)d->s->handshake_timeout_ms,
         .max_output = SN_MAX_OUTPUT_BYTES,
+        .max_frames_per_s = (unsigned)d->s->max_frames_per_s,
         .group = &d->links,
         .counters = &d->link_counters,
     };
@@ -163,6 +165,7 @@ static void sn_daemon_stop(struct sn_daemon *d)
         event_free(d->sweep);
     sn_index_free(d->index);
     sn_reports_free(d->reports);
+    sn_ipcount_free(d->ipcount);
     tls_ctx_free(d->tls);
     identity_free(d->id);
 }

@@ -11,6 +11,7 @@
 #include "sn_config.h"
 #include "sn_index.h"
 #include "sn_member.h"
+#include "sn_ipcount.h"
 #include "sn_reports.h"
 #include "tls.h"
 
@@ -60,8 +61,14 @@ struct sn_peer {
     struct sn_relay_leg *relay_legs;
     unsigned relay_circuits;
     uint32_t relay_next_id;
-    struct sn_rate relay_bucket;       /* relay bandwidth of this peer */
-    struct sn_rate connect_rate;       /* CONNECT and RELAY_OPEN requests */
+    struct sn_rate relay_bucket; /* relay bandwidth of this peer */
+    struct sn_rate connect_rate; /* CONNECT and RELAY_OPEN requests */
+    struct sn_rate publish_rate; /* PUBLISH records */
+    struct sn_rate search_rate;  /* SEARCH requests */
+    bool handshaking;            /* accepted, TLS or HELLO not done yet */
+    uint64_t rate_logged_ms;     /* its last rate-limit log line */
+    bool counted_ip;             /* counted in sn_daemon.ipcount as `from` */
+    struct wire_addr from;
     struct connect_wait *connect_wait; /* sn_connect.c: a CONNECT being located */
 };
 
@@ -120,6 +127,10 @@ struct sn_daemon {
     struct link_group links; /* every accepted connection */
     struct sn_index *index;
     struct sn_reports *reports; /* sources reported as lying or refusing */
+    struct sn_ipcount *ipcount; /* connections per source address */
+    size_t n_handshaking;       /* accepted connections not through TLS + HELLO */
+    uint64_t refused_handshakes, refused_ip, rate_limited; /* abuse counters */
+    uint64_t refusals_logged_ms, refusals_at_log;
     struct ctl_server *ctl;
     struct event *sweep;
     char listen_addr[64];
@@ -153,6 +164,9 @@ void sn_peer_accept(struct sn_daemon *d, evutil_socket_t fd, SSL *ssl, const str
 void sn_peer_init(struct sn_daemon *d, struct sn_peer *p);
 /* (Re)start p's relay bandwidth bucket at relay-peer-kbps. */
 void sn_peer_set_relay_rate(struct sn_daemon *d, struct sn_peer *p, uint64_t now_ms);
+/* Refused connections and rate-limited requests are logged at most this
+ * often (with totals); every one is counted. */
+#define SN_REFUSALS_LOG_MS 10000
 /* CONNECT and RELAY_OPEN requests one peer may make: per second, burst. */
 #define SN_CONNECT_RATE_PER_S 10
 #define SN_CONNECT_RATE_BURST 20

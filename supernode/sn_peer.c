@@ -24,7 +24,12 @@ static void on_opened(struct link *l, void *arg)
 {
     struct sn_peer *p = arg;
     memcpy(p->id, link_peer(l)->id, WIRE_ID_LEN);
+    if (p->handshaking) {
+        p->handshaking = false;
+        p->d->n_handshaking--;
+    }
     if (link_remote_role(l) == MSG_ROLE_SUPERNODE) {
+        link_set_max_frames(l, 0); /* the federation's own traffic is not rate-limited */
         p->d->n_supernodes++;
         sn_fed_link_up(p->d, p);
         return;
@@ -142,8 +147,52 @@ static uint16_t publish_error_code(int rc)
     }
 }
 
+/* Over a per-peer rate: ERROR(rate limited) saying when to come back,
+ * counted; a log line at most every SN_REFUSALS_LOG_MS per peer. */
+static void rate_limited(struct sn_peer *p, uint8_t type, uint64_t wait_ms, const char *what)
+{
+    p->d->rate_limited++;
+    struct msg m = {.type = MSG_ERROR};
+    m.u.error = (struct msg_error){.code = MSG_ERR_RATE_LIMITED,
+                                   .offending_type = type,
+                                   .text = wire_str_from(what),
+                                   .has_retry_after = true,
+                                   .retry_after_ms = (uint32_t)(wait_ms ? wait_ms : 1)};
+    link_send(p->link, &m);
+    uint64_t now = link_now_ms();
+    if (now - p->rate_logged_ms >= SN_REFUSALS_LOG_MS) {
+        p->rate_logged_ms = now;
+        log_warn("sn", "%s: %s (%llu rate-limited requests in all)", link_name(p->link), what,
+                 (unsigned long long)p->d->rate_limited);
+    }
+}
+
+static void on_search(struct sn_peer *p, const struct msg_search *q)
+{
+    uint64_t wait = 0;
+    if (sn_rate_take(&p->search_rate, 1, link_now_ms(), &wait) != 0) {
+        rate_limited(p, MSG_SEARCH, wait, "too many searches (search-rate)");
+        /* ...and an empty final answer, so the asker is not left waiting. */
+        struct msg r = {.type = MSG_SEARCH_RESULT};
+        r.u.search_result =
+            (struct msg_search_result){.query_id = q->query_id, .flags = MSG_RESULT_FINAL};
+        link_send(p->link, &r);
+        return;
+    }
+    sn_search_from_peer(p->d, p, q);
+}
+
 static void on_publish(struct sn_peer *p, const struct msg_publish *pub)
 {
+    uint64_t wait = 0;
+    if (sn_rate_take(&p->publish_rate, pub->n_records, link_now_ms(), &wait) != 0) {
+        rate_limited(p, MSG_PUBLISH, wait, "too many published records (publish-rate)");
+        struct msg m = {.type = MSG_PUBLISH_ACK};
+        m.u.publish_ack = (struct msg_publish_ack){.rejected = (uint16_t)pub->n_records,
+                                                   .first_error = MSG_ERR_RATE_LIMITED};
+        link_send(p->link, &m);
+        return;
+    }
     struct msg m = {.type = MSG_PUBLISH_ACK};
     struct msg_publish_ack *ack = &m.u.publish_ack;
     int first_rc = 0;
@@ -234,7 +283,7 @@ static void on_message(struct link *l, const struct msg *m, void *arg)
         on_publish(p, &m->u.publish);
         return;
     case MSG_SEARCH:
-        sn_search_from_peer(p->d, p, &m->u.search);
+        on_search(p, &m->u.search);
         return;
     case MSG_LOCATE:
         on_locate(p, &m->u.locate);
@@ -267,6 +316,10 @@ static void on_closed(struct link *l, int why, void *arg)
     struct sn_daemon *d = p->d;
     uint8_t role = link_remote_role(l);
     const char *reason = why ? sova_err_str(why) : "closed";
+    if (p->handshaking)
+        d->n_handshaking--;
+    if (p->counted_ip)
+        sn_ipcount_del(d->ipcount, &p->from);
     sn_search_peer_gone(d, p);
     sn_dialback_peer_gone(d, p);
     sn_connect_peer_gone(d, p);
@@ -309,20 +362,60 @@ const struct link_hooks *sn_link_hooks(void)
     return &hooks;
 }
 
+/* A connection turned away before TLS (no ERROR can reach it yet): counted,
+ * and logged at most every SN_REFUSALS_LOG_MS with the totals. */
+static void refuse_connection(struct sn_daemon *d, uint64_t *counter, evutil_socket_t fd, SSL *ssl)
+{
+    (*counter)++;
+    SSL_free(ssl);
+    evutil_closesocket(fd);
+    uint64_t now = link_now_ms(), total = d->refused_handshakes + d->refused_ip;
+    if (now - d->refusals_logged_ms < SN_REFUSALS_LOG_MS)
+        return;
+    log_warn("sn",
+             "refused %llu connections since the last report: %llu in all over max-handshakes "
+             "(%llu), %llu over max-conns-per-ip (%llu)",
+             (unsigned long long)(total - d->refusals_at_log),
+             (unsigned long long)d->refused_handshakes, (unsigned long long)d->s->max_handshakes,
+             (unsigned long long)d->refused_ip, (unsigned long long)d->s->max_conns_per_ip);
+    d->refusals_logged_ms = now;
+    d->refusals_at_log = total;
+}
+
 void sn_peer_accept(struct sn_daemon *d, evutil_socket_t fd, SSL *ssl, const struct sockaddr *sa,
                     socklen_t len)
 {
+    struct wire_addr from;
+    bool known = wire_addr_from_sockaddr(&from, sa, len) == 0;
+    if (d->n_handshaking >= d->s->max_handshakes) {
+        refuse_connection(d, &d->refused_handshakes, fd, ssl);
+        return;
+    }
+    if (known && !sn_ipcount_add(d->ipcount, &from, (unsigned)d->s->max_conns_per_ip)) {
+        refuse_connection(d, &d->refused_ip, fd, ssl);
+        return;
+    }
     struct sn_peer *p = calloc(1, sizeof(*p));
     if (p == NULL) {
+        if (known)
+            sn_ipcount_del(d->ipcount, &from);
         log_error("sn", "out of memory accepting a connection");
         SSL_free(ssl);
         evutil_closesocket(fd);
         return;
     }
     sn_peer_init(d, p);
+    p->counted_ip = known;
+    p->from = from;
+    p->handshaking = true;
+    d->n_handshaking++;
     p->link = link_accept(evloop_base(d->loop), fd, ssl, sa, len, &d->link_params, &hooks, p);
-    if (p->link == NULL)
+    if (p->link == NULL) {
+        d->n_handshaking--;
+        if (known)
+            sn_ipcount_del(d->ipcount, &from);
         free(p);
+    }
 }
 
 void sn_peer_set_relay_rate(struct sn_daemon *d, struct sn_peer *p, uint64_t now_ms)
@@ -337,6 +430,12 @@ void sn_peer_init(struct sn_daemon *d, struct sn_peer *p)
     p->d = d;
     sn_peer_set_relay_rate(d, p, now);
     sn_rate_init(&p->connect_rate, SN_CONNECT_RATE_PER_S, SN_CONNECT_RATE_BURST, now);
+    /* Bursts of a whole share, and never less than one full PUBLISH frame. */
+    uint64_t burst = d->s->max_files_per_peer > d->limits.max_publish_records
+                         ? d->s->max_files_per_peer
+                         : d->limits.max_publish_records;
+    sn_rate_init(&p->publish_rate, d->s->publish_rate, burst, now);
+    sn_rate_init(&p->search_rate, d->s->search_rate, 2 * d->s->search_rate, now);
 }
 
 void sn_peer_sweep(struct sn_daemon *d)

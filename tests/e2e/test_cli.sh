@@ -7,12 +7,14 @@ ok "sova-supernode --version prints a version"
 "$PEER_BIN" --version | grep -Eq '^sova-peer [0-9]+\.[0-9]+\.[0-9]+ ' || fail "peer --version"
 ok "sova-peer --version prints a version"
 
+sn_help=$("$SN_BIN" --help) # whole, so grep -q cannot cut the writer short (SIGPIPE)
 for opt in --listen --cert --key --federation-ca --state-dir --control --log-level --max-frame; do
-  "$SN_BIN" --help | grep -q -- "$opt" || fail "supernode --help does not list $opt"
+  grep -q -- "$opt" <<<"$sn_help" || fail "supernode --help does not list $opt"
 done
 ok "sova-supernode --help lists its options"
+peer_help=$("$PEER_BIN" --help)
 for opt in --state-dir --bootstrap --federation-ca --listen --share --downloads --log-level; do
-  "$PEER_BIN" --help | grep -q -- "$opt" || fail "peer --help does not list $opt"
+  grep -q -- "$opt" <<<"$peer_help" || fail "peer --help does not list $opt"
 done
 ok "sova-peer --help lists its options"
 

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Per-peer index limits: records beyond them are refused with a clear ERROR,
-# the rest stay searchable, and the peer's session goes on.
+# Per-peer limits: records beyond the index limits are refused with a clear
+# ERROR, the rest stay searchable, and the peer's session goes on; a search
+# flood is answered ERROR(rate limited) with empty results; connections from
+# one address beyond its cap are closed before TLS, counted, and the peer
+# already attached from there keeps working.
 # valgrind: yes
 source "$(dirname "$0")/lib.sh"
 make_federation
-start_supernode sn --max-files-per-peer 2
+start_supernode sn --max-files-per-peer 2 --search-rate 2 --max-conns-per-ip 3
 mkdir -p "$WORK/alice/share"
 for n in one two three; do printf '%s\n' "$n" >"$WORK/alice/share/limit-$n.txt"; done
 start alice "$PEER_BIN" run --state-dir "$WORK/alice/state" --bootstrap "127.0.0.1:$PORT_sn" \
@@ -19,6 +22,45 @@ n=$("$PEER_BIN" --state-dir "$WORK/alice/state" status --json |
 kill -0 "$PID_sn" && kill -0 "$PID_alice" || fail "a daemon died"
 grep -q "peer left" "$WORK/sn.log" && fail "alice lost her session over a limit"
 ok "the accepted records count, and the session stays up"
+
+# A search flood: 2 a second with bursts of 4 are served, the rest refused.
+for i in $(seq 12); do "$PEER_BIN" --state-dir "$WORK/alice/state" search limit one >/dev/null 2>&1 || true; done
+wait_for "$WORK/sn.log" "too many searches \(search-rate\)"
+wait_for "$WORK/alice.log" "remote reports error 102 \(rate limited\): too many searches"
+abuse() {
+  "$SN_BIN" status --control "$WORK/sn-state/control.sock" --json |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["abuse"][sys.argv[1]])' "$1"
+}
+limited=$(abuse rate_limited)
+[ "$limited" -ge 6 ] || fail "expected most of 12 searches refused at 2/s, $limited were"
+sleep 2 # the bucket fills again
+"$PEER_BIN" --state-dir "$WORK/alice/state" search limit one >/dev/null 2>&1 || true
+[ "$(abuse rate_limited)" = "$limited" ] || fail "alice's searches are not served again after the flood"
+ok "a search flood gets ERROR(rate limited) ($limited refused) and empty answers; served again after"
+
+# Connections from one address: alice has 1, two more fit, the third does not.
+python3 - "$PORT_sn" <<'PY' || fail "the per-address cap did not hold"
+import socket, sys, time
+port = int(sys.argv[1])
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+time.sleep(0.3)
+extra = socket.create_connection(("127.0.0.1", port))
+extra.settimeout(3)
+assert extra.recv(1) == b"", "the connection over the cap was not closed"
+for s in held:
+    s.settimeout(0.3)
+    try:
+        s.recv(1)
+        raise SystemExit("a connection within the cap was closed")
+    except socket.timeout:
+        pass
+PY
+[ "$(abuse refused_per_ip)" -ge 1 ] || fail "the refusal was not counted"
+wait_for "$WORK/sn.log" "over max-conns-per-ip \(3\)"
+n=$("$PEER_BIN" --state-dir "$WORK/alice/state" status --json |
+    python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["supernode"]["attached"])')
+[ "$n" = True ] || fail "alice lost her supernode"
+ok "a connection over max-conns-per-ip is closed before TLS and counted; alice is unaffected"
 stop alice
 stop sn
 done_ok
