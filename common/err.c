@@ -21,6 +21,8 @@ const char *sova_err_str(int code)
         return "connection refused";
     case SOVA_ERR_UNREACHABLE:
         return "host or network unreachable";
+    case SOVA_ERR_NO_SPACE:
+        return "no space left on the disk";
     case SOVA_ERR_TRUNCATED:
         return "truncated field";
     case SOVA_ERR_TOO_LARGE:

@@ -18,6 +18,7 @@ enum sova_err {
     SOVA_ERR_NOT_FOUND = -6,   /* no such file, peer or record */
     SOVA_ERR_REFUSED = -7,     /* the remote host refused the TCP connection */
     SOVA_ERR_UNREACHABLE = -8, /* no route to the remote host or network */
+    SOVA_ERR_NO_SPACE = -9,    /* the disk (or quota) is full */
     /* wire decoding */
     SOVA_ERR_TRUNCATED = -10,    /* a field runs past the end of its buffer */
     SOVA_ERR_TOO_LARGE = -11,    /* a length or count exceeds its limit */

@@ -134,10 +134,24 @@ static void on_file_hashed(bool match, void *arg)
 
 /* ---- sources ------------------------------------------------------------------- */
 
+void download_disk_full(struct download *dl, const char *why)
+{
+    if (dl->disk_full_ms == 0)
+        log_warn("fetch", "%.16s: %s: waiting for disk space (%u of %u chunks kept)", dl->hex, why,
+                 op_sched_have_count(dl->sched), dl->n_chunks);
+    dl->disk_full_ms = link_now_ms();
+}
+
 void download_pump(struct download *dl)
 {
     if (dl->state != OP_FETCH_RUNNING)
         return;
+    if (dl->disk_full_ms != 0) {
+        if (link_now_ms() - dl->disk_full_ms < FETCH_DISK_RETRY_MS)
+            return; /* the tick tries again */
+        dl->disk_full_ms = 0;
+        log_info("fetch", "%.16s: trying to write again", dl->hex);
+    }
     if (dl->sched == NULL) {
         if (dl->manifest_from != NULL)
             return; /* a MANIFEST_GET is out */
@@ -185,6 +199,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
             link_close(s->link, MSG_ERR_TIMEOUT, "nothing received");
         }
     }
+    if (dl->disk_full_ms != 0 && now - dl->disk_full_ms >= FETCH_DISK_RETRY_MS)
+        download_pump(dl);
     if (!any_open && now - dl->last_find_ms >= FETCH_FIND_SOURCES_MS && dl->f->env.find_sources) {
         dl->last_find_ms = now;
         dl->f->env.find_sources(dl->hash, dl->name, dl->f->env.arg);

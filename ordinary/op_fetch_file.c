@@ -191,8 +191,9 @@ int fetch_file_store_chunk(struct fetch_file *ff, uint32_t index, const uint8_t 
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
-            snprintf(err, errlen, "cannot write %s: %s", ff->part_path, strerror(errno));
-            return SOVA_ERR_IO;
+            int e = w < 0 ? errno : ENOSPC; /* a write of 0 bytes: no room */
+            snprintf(err, errlen, "cannot write %s: %s", ff->part_path, strerror(e));
+            return e == ENOSPC || e == EDQUOT ? SOVA_ERR_NO_SPACE : SOVA_ERR_IO;
         }
         done += (uint32_t)w;
     }

@@ -21,6 +21,7 @@
 #define FETCH_FIND_SOURCES_MS  10000 /* ask the supernode again when stalled this long */
 #define FETCH_MANIFEST_PAGE    1024  /* chunk hashes asked per MANIFEST_GET */
 #define FETCH_DIRECT_MAX_ADDRS 3     /* addresses of a source tried directly per round */
+#define FETCH_DISK_RETRY_MS    5000  /* a download waiting for disk space tries again this often */
 #define FETCH_STALL_MS         20000 /* a source we wait for, silent this long, is dropped */
 
 struct fetch_chunk { /* a chunk being received from one source */
@@ -87,7 +88,8 @@ struct download {
     uint32_t chunks_fetched, chunks_failed;
     uint64_t rate_bps, bytes_this_tick;
     uint64_t last_notify_ms, last_progress_ms, last_find_ms;
-    unsigned paths_used; /* bit (1 << enum nat_path) per way a source was reached */
+    unsigned paths_used;   /* bit (1 << enum nat_path) per way a source was reached */
+    uint64_t disk_full_ms; /* when a chunk last could not be written; 0: room */
     char via[32];
 };
 
@@ -99,6 +101,9 @@ struct op_fetcher {
 
 /* op_fetch.c */
 void download_pump(struct download *dl);
+/* The disk is full: stop asking for chunks, try again every
+ * FETCH_DISK_RETRY_MS; what is verified stays. */
+void download_disk_full(struct download *dl, const char *why);
 void download_fail(struct download *dl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void fetch_set_timer_ms(struct event *ev, unsigned ms);
 

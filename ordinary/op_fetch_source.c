@@ -159,7 +159,15 @@ static void chunk_complete(struct fetch_source *s, struct fetch_chunk *slot)
         return;
     }
     char err[256];
-    if (fetch_file_store_chunk(dl->file, index, slot->data, slot->len, err, sizeof(err)) != 0) {
+    int rc = fetch_file_store_chunk(dl->file, index, slot->data, slot->len, err, sizeof(err));
+    if (rc == SOVA_ERR_NO_SPACE) {
+        /* Not the source's fault and not the end: keep what is verified,
+         * fetch this chunk again once there is room (download_pump waits). */
+        op_sched_release(dl->sched, index, s->idx);
+        download_disk_full(dl, err);
+        return;
+    }
+    if (rc != 0) {
         download_fail(dl, "%s", err);
         return;
     }

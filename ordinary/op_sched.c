@@ -136,6 +136,12 @@ bool op_sched_done(struct op_sched *s, uint32_t chunk, unsigned source, bool ok)
     return false;
 }
 
+void op_sched_release(struct op_sched *s, uint32_t chunk, unsigned source)
+{
+    if (chunk < s->n_chunks && source < OP_SCHED_MAX_SOURCES)
+        release(s, chunk, source);
+}
+
 void op_sched_source_lost(struct op_sched *s, unsigned source)
 {
     if (source >= OP_SCHED_MAX_SOURCES)

@@ -41,6 +41,10 @@ int64_t op_sched_next(struct op_sched *s, unsigned source);
  * if this failure got the source banned. A verified duplicate is ignored. */
 bool op_sched_done(struct op_sched *s, uint32_t chunk, unsigned source, bool ok);
 
+/* A chunk source delivered fine that we could not keep (the disk is full):
+ * it becomes missing again, nobody is blamed. */
+void op_sched_release(struct op_sched *s, uint32_t chunk, unsigned source);
+
 /* The source went away: its chunks in flight become available again. */
 void op_sched_source_lost(struct op_sched *s, unsigned source);
 

@@ -71,7 +71,8 @@ get_pid=$!
 wait_for "$WORK/alice.log" "connected to source .* \(direct\)" 20
 sleep 3 # a few MB in
 natbed_wan_change r-up 20.0.1.77
-wait_for "$WORK/sn1.log" "$(cut -c1-8 <<<"$alice_id").*registered from 20\.0\.1\.77" 30
+# Re-attached from the new address (to sn1, or to sn2 if it promoted its backup).
+wait_for "$WORK/alice.log" "attached to supernode .* which sees us at 20\.0\.1\.77:" 30
 wait "$get_pid" || fail "alice's download did not complete after her address changed: $(cat "$WORK/alice-get.json")"
 cmp -s "$WORK/bob/share/wan-move.bin" "$WORK/alice/dl/wan-move.bin" || fail "alice's copy differs"
 wait_for_n "$WORK/alice.log" "connected to source .* \(direct\)" 2 1
