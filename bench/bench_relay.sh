@@ -132,7 +132,7 @@ wait 2>/dev/null || true
 pids=()
 
 # ---- idle circuits ----
-start_sn sn3 --relay-max-circuits 1000000 --relay-max-peer-circuits 65536 \
+start_sn sn3 --relay-max-circuits 1000000 --relay-max-peer-circuits 65536 --max-conns-per-ip 0 \
   --max-peers 1000000
 "$build/bench/relay_circuits" "127.0.0.1:$PORT_sn3" "$work/fed/root.crt" "$work/keys" "$pairs" \
   "$circuits" >"$work/rc.out" 2>"$work/rc.err" &
