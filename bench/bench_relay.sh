@@ -28,6 +28,10 @@ wait_for() { for _ in $(seq 1200); do grep -Eq "$2" "$1" 2>/dev/null && return 0
 now() { date +%s.%N; }
 calc() { awk "BEGIN { print $* }"; }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+heap() { # supernode NAME's allocated bytes (glibc mallinfo2, from its status)
+  "$build/supernode/sova-supernode" status --control "$work/$1/control.sock" --json |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["heap_bytes"])'
+}
 hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 ulimit -n "$(ulimit -Hn)"
 
@@ -132,7 +136,7 @@ wait 2>/dev/null || true
 pids=()
 
 # ---- idle circuits ----
-start_sn sn3 --relay-max-circuits 1000000 --relay-max-peer-circuits 65536 --max-conns-per-ip 0 \
+start_sn sn3 --relay-max-circuits 1000000 --relay-max-peer-circuits 65536 --max-conns-per-ip 0 --max-handshakes 100000 \
   --max-peers 1000000
 "$build/bench/relay_circuits" "127.0.0.1:$PORT_sn3" "$work/fed/root.crt" "$work/keys" "$pairs" \
   "$circuits" >"$work/rc.out" 2>"$work/rc.err" &
@@ -141,10 +145,13 @@ pids+=($rc_pid)
 wait_for "$work/rc.out" "^attached"
 sleep 1
 before=$(rss_kib "$PID_sn3")
+heap0=$(heap sn3)
 kill -USR1 "$rc_pid"
 wait_for "$work/rc.out" "^open"
 sleep 1
 after=$(rss_kib "$PID_sn3")
+heap1=$(heap sn3)
 n=$((pairs * circuits))
-printf '%-30s %8d circuits between %d peers: %.0f bytes each (RSS %d -> %d KiB)\n' \
-  "idle relay circuits" "$n" $((2 * pairs)) "$(calc "($after - $before) * 1024 / $n")" "$before" "$after"
+printf '%-30s %8d circuits between %d peers: %.0f bytes each allocated (heap %d -> %d KiB; RSS %d -> %d KiB)\n' \
+  "idle relay circuits" "$n" $((2 * pairs)) "$(calc "($heap1 - $heap0) / $n")" $((heap0 / 1024)) \
+  $((heap1 / 1024)) "$before" "$after"
