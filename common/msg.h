@@ -484,6 +484,13 @@ int msg_hello_negotiate(const struct msg_hello *remote, uint16_t local_min, uint
  * errors map to 10..16, SOVA_ERR_NOT_FOUND and SOVA_ERR_TIMEOUT to their
  * codes, anything else to MSG_ERR_INTERNAL. */
 uint16_t msg_error_code_from_err(int sova_err);
+/* The circuit a relay-family message (RELAY_OPEN .. RELAY_CLOSE) is about;
+ * 0 for any other message. */
+uint32_t msg_relay_circuit_id(const struct msg *m);
+/* "ok", "refused", "timeout", "tls-failed", "id-mismatch", "not-tried";
+ * "?" for an unknown outcome. */
+const char *msg_dialback_outcome_str(uint8_t outcome);
+
 /* "bad field value", "rate limited" ...; "unknown error code" otherwise. */
 const char *msg_error_code_str(uint16_t code);
 

@@ -252,3 +252,42 @@ void msg_error_from_wire_err(struct msg *m, const struct wire_err *err, uint8_t 
     if (m->u.error.text.len > WIRE_MAX_ERROR_TEXT_DEFAULT)
         m->u.error.text.len = WIRE_MAX_ERROR_TEXT_DEFAULT; /* the text is ASCII */
 }
+
+uint32_t msg_relay_circuit_id(const struct msg *m)
+{
+    switch (m->type) {
+    case MSG_RELAY_OPEN:
+        return m->u.relay_open.circuit_id;
+    case MSG_RELAY_ACCEPT:
+    case MSG_RELAY_OPENED:
+        return m->u.relay_accept.circuit_id;
+    case MSG_RELAY_DATA:
+        return m->u.relay_data.circuit_id;
+    case MSG_RELAY_WINDOW:
+        return m->u.relay_window.circuit_id;
+    case MSG_RELAY_CLOSE:
+        return m->u.relay_close.circuit_id;
+    default:
+        return 0;
+    }
+}
+
+const char *msg_dialback_outcome_str(uint8_t outcome)
+{
+    switch (outcome) {
+    case MSG_DIALBACK_OK:
+        return "ok";
+    case MSG_DIALBACK_REFUSED:
+        return "refused";
+    case MSG_DIALBACK_TIMEOUT:
+        return "timeout";
+    case MSG_DIALBACK_TLS_FAILED:
+        return "tls-failed";
+    case MSG_DIALBACK_ID_MISMATCH:
+        return "id-mismatch";
+    case MSG_DIALBACK_NOT_TRIED:
+        return "not-tried";
+    default:
+        return "?";
+    }
+}

@@ -289,10 +289,7 @@ void nat_relay_message(struct nat_relay *r, const struct msg *m)
         on_open(r, &m->u.relay_open);
         return;
     }
-    uint32_t id = m->type == MSG_RELAY_DATA     ? m->u.relay_data.circuit_id
-                  : m->type == MSG_RELAY_WINDOW ? m->u.relay_window.circuit_id
-                  : m->type == MSG_RELAY_CLOSE  ? m->u.relay_close.circuit_id
-                                                : m->u.relay_opened.circuit_id;
+    uint32_t id = msg_relay_circuit_id(m);
     struct nat_relay_circuit *c = circuit_find(r, id);
     if (c == NULL)
         return; /* ended a moment ago: frames in flight */

@@ -391,6 +391,10 @@ static int add_cached_supernode(const struct op_store_host *h, void *arg)
 static void on_sn_message(const struct msg *m, void *arg)
 {
     struct op_daemon *d = arg;
+    if (msg_type_family(m->type) == MSG_FAMILY_RELAY) {
+        nat_relay_message(d->relay, m); /* circuits run over the primary session */
+        return;
+    }
     switch (m->type) {
     case MSG_SEARCH_RESULT:
         on_search_result(d, &m->u.search_result);
@@ -409,13 +413,6 @@ static void on_sn_message(const struct msg *m, void *arg)
         op_server_reverse(d->server, d->tls, c->peer_id, c->token, c->addrs, c->n_addrs);
         return;
     }
-    case MSG_RELAY_OPEN:
-    case MSG_RELAY_OPENED:
-    case MSG_RELAY_DATA:
-    case MSG_RELAY_WINDOW:
-    case MSG_RELAY_CLOSE:
-        nat_relay_message(d->relay, m);
-        return;
     case MSG_ERROR:
         op_reach_message(d->reach, m); /* a refused DIALBACK, perhaps */
         return;

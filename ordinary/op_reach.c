@@ -337,12 +337,10 @@ json_t *op_reach_json(const struct op_reach *r)
         m->external_ip, "external_port", (int)m->external_port, "lease_s", (int)m->lease_s,
         "error_code", m->error_code, "error", m->error, "remaps", (int)m->remaps);
     json_t *probes = json_array();
-    static const char *const outcomes[] = {"?",          "ok",          "refused",  "timeout",
-                                           "tls-failed", "id-mismatch", "not-tried"};
     for (size_t i = 0; i < r->n_probes; i++) {
-        uint8_t o = r->probes[i].outcome;
-        json_array_append_new(probes, json_pack("{s:o, s:s}", "addr", addr_json(&r->probes[i].addr),
-                                                "outcome", o <= 6 ? outcomes[o] : "?"));
+        json_array_append_new(probes,
+                              json_pack("{s:o, s:s}", "addr", addr_json(&r->probes[i].addr),
+                                        "outcome", msg_dialback_outcome_str(r->probes[i].outcome)));
     }
     struct wire_addr seen[2], local[2];
     size_t n = op_session_nat_sample(r->cfg.session, seen, local);

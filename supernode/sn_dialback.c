@@ -43,24 +43,6 @@ struct sn_dialback {
     struct link_params params;
 };
 
-static const char *outcome_str(uint8_t o)
-{
-    switch (o) {
-    case MSG_DIALBACK_OK:
-        return "ok";
-    case MSG_DIALBACK_REFUSED:
-        return "refused";
-    case MSG_DIALBACK_TIMEOUT:
-        return "timeout";
-    case MSG_DIALBACK_TLS_FAILED:
-        return "tls-failed";
-    case MSG_DIALBACK_ID_MISMATCH:
-        return "id-mismatch";
-    default:
-        return "not-tried";
-    }
-}
-
 static uint8_t outcome_of(int why)
 {
     switch (why) {
@@ -102,7 +84,7 @@ static void report(struct sn_dialback *db)
         char a[64];
         wire_addr_format(&out[i].addr, a, sizeof(a));
         int w = snprintf(summary + used, sizeof(summary) - used, "%s%s %s", i ? ", " : "", a,
-                         outcome_str(out[i].outcome));
+                         msg_dialback_outcome_str(out[i].outcome));
         if (w > 0 && (size_t)w < sizeof(summary) - used)
             used += (size_t)w;
         if (out[i].outcome == MSG_DIALBACK_OK) {

@@ -151,6 +151,10 @@ void sn_fed_hook_link_down(struct sn_daemon *d, struct sn_peer *p)
 
 void sn_fed_hook_message(struct sn_daemon *d, struct sn_peer *p, const struct msg *m)
 {
+    if (msg_type_family(m->type) == MSG_FAMILY_RELAY) {
+        sn_relay_message(d, p, m); /* the SN<->SN leg of a circuit */
+        return;
+    }
     switch (m->type) {
     case MSG_GOSSIP:
         sn_member_receive(d->fed.member, link_now_ms(), p->id, &m->u.gossip);
@@ -160,14 +164,6 @@ void sn_fed_hook_message(struct sn_daemon *d, struct sn_peer *p, const struct ms
         return;
     case MSG_FWD_CONNECT:
         sn_connect_forwarded(d, p, &m->u.fwd_connect);
-        return;
-    case MSG_RELAY_OPEN:
-    case MSG_RELAY_ACCEPT:
-    case MSG_RELAY_OPENED:
-    case MSG_RELAY_DATA:
-    case MSG_RELAY_WINDOW:
-    case MSG_RELAY_CLOSE:
-        sn_relay_message(d, p, m);
         return;
     default:
         if (sn_search_message(d, p, m))

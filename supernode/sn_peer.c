@@ -275,6 +275,10 @@ static void on_message(struct link *l, const struct msg *m, void *arg)
         link_send_error(l, MSG_ERR_NOT_ATTACHED, m->type, "REGISTER first");
         return;
     }
+    if (msg_type_family(m->type) == MSG_FAMILY_RELAY) {
+        sn_relay_message(p->d, p, m);
+        return;
+    }
     switch (m->type) {
     case MSG_REGISTER:
         on_register(p, &m->u.reg);
@@ -297,16 +301,9 @@ static void on_message(struct link *l, const struct msg *m, void *arg)
     case MSG_REPORT:
         on_report(p, &m->u.report);
         return;
-    case MSG_RELAY_OPEN:
-    case MSG_RELAY_ACCEPT:
-    case MSG_RELAY_OPENED:
-    case MSG_RELAY_DATA:
-    case MSG_RELAY_WINDOW:
-    case MSG_RELAY_CLOSE:
-        sn_relay_message(p->d, p, m);
-        return;
-    default:
+    default: /* valid, but not for a supernode (e.g. GOSSIP from a peer): ERROR 100, closed */
         link_send_error(l, MSG_ERR_PROTOCOL, m->type, "not served by this supernode");
+        link_close(l, 0, NULL);
     }
 }
 

@@ -579,13 +579,10 @@ void sn_relay_message(struct sn_daemon *d, struct sn_peer *p, const struct msg *
     }
     if (m->type == MSG_RELAY_OPENED) {
         link_send_error(p->link, MSG_ERR_PROTOCOL, m->type, "RELAY_OPENED goes to peers only");
+        link_close(p->link, 0, NULL); /* ERROR 100 closes the link */
         return;
     }
-    /* RELAY_ACCEPT, _DATA, _WINDOW and _CLOSE share the circuit_id field. */
-    uint32_t id = m->type == MSG_RELAY_DATA     ? m->u.relay_data.circuit_id
-                  : m->type == MSG_RELAY_WINDOW ? m->u.relay_window.circuit_id
-                  : m->type == MSG_RELAY_CLOSE  ? m->u.relay_close.circuit_id
-                                                : m->u.relay_accept.circuit_id;
+    uint32_t id = msg_relay_circuit_id(m);
     struct sn_relay_leg *l = leg_find(p, id);
     if (l == NULL) {
         /* Closed a moment ago, most likely; frames in flight are dropped. */
