@@ -25,25 +25,9 @@ head -c $((mib * 1048576)) /dev/urandom >"$work/a/share/big.bin"
 touch -d '1 hour ago' "$work/a/share/big.bin"
 hash=$(sha256sum "$work/a/share/big.bin" | cut -d' ' -f1)
 
-# ---- the bound: the same file through one TLS 1.3 connection, served by
-# openssl s_server -WWW from disk and written by openssl s_client to a file
-# on the same disk, then synced: the bytes end durable, as Sova's do ----
-port=$((20000 + RANDOM % 20000))
-(cd "$work/a/share" && exec openssl s_server -WWW -quiet -naccept 1 -tls1_3 \
-  -accept "127.0.0.1:$port" -cert "$work/fed/sn1.crt" -key "$work/fed/sn1.key" \
-  </dev/null >/dev/null 2>"$work/s_server.err") &
-srv=$!
-sleep 0.5
-t0=$(now)
-printf 'GET /big.bin HTTP/1.0\r\n\r\n' | openssl s_client -quiet -ign_eof \
-  -connect "127.0.0.1:$port" 2>"$work/s_client.err" >"$work/openssl.out"
-sync "$work/openssl.out"
-t1=$(now)
-stat -c %s "$work/openssl.out" >"$work/openssl.bytes"
-rm -f "$work/openssl.out"
-wait "$srv" || true
-openssl_s=$(calc "$t1 - $t0")
-[ "$(cat "$work/openssl.bytes")" -gt $((mib * 1048576)) ] || { echo "openssl bound moved too few bytes"; exit 1; }
+# ---- the bound: the same file through one TLS 1.3 connection (openssl_bound.sh) ----
+source "$src/bench/openssl_bound.sh"
+openssl_s=$(openssl_bound "$work/a/share" big.bin "$work/fed/sn1.crt" "$work/fed/sn1.key" "$work")
 
 # ---- Sova: supernode + two peers, bob downloads from alice ----
 "$build/supernode/sova-supernode" --listen 127.0.0.1:0 --cert "$work/fed/sn1.crt" \

@@ -45,23 +45,9 @@ touch -d '1 hour ago' "$work/a/share/big.bin"
 hash=$(sha256sum "$work/a/share/big.bin" | cut -d' ' -f1)
 bytes=$((mib * 1048576))
 
-# ---- the bound, as in bench_download.sh: one direct TLS 1.3 connection ----
-port=$((20000 + RANDOM % 20000))
-(cd "$work/a/share" && exec openssl s_server -WWW -quiet -naccept 1 -tls1_3 \
-  -accept "127.0.0.1:$port" -cert "$work/fed/sn1.crt" -key "$work/fed/sn1.key" \
-  </dev/null >/dev/null 2>"$work/s_server.err") &
-srv=$!
-sleep 0.5
-t0=$(now)
-printf 'GET /big.bin HTTP/1.0\r\n\r\n' | openssl s_client -quiet -ign_eof \
-  -connect "127.0.0.1:$port" 2>"$work/s_client.err" >"$work/openssl.out"
-sync "$work/openssl.out"
-t1=$(now)
-got=$(stat -c %s "$work/openssl.out")
-rm -f "$work/openssl.out"
-wait "$srv" || true
-[ "$got" -gt "$bytes" ] || { echo "openssl bound moved too few bytes"; exit 1; }
-openssl_s=$(calc "$t1 - $t0")
+# ---- the bound: one direct TLS 1.3 connection (openssl_bound.sh) ----
+source "$src/bench/openssl_bound.sh"
+openssl_s=$(openssl_bound "$work/a/share" big.bin "$work/fed/sn1.crt" "$work/fed/sn1.key" "$work")
 
 # start_sn NAME [ARGS...]: prints nothing; PORT_NAME and PID_NAME set.
 start_sn() {
