@@ -282,8 +282,9 @@ static void on_message(struct link *l, const struct msg *m, void *arg)
         return;
     case MSG_ERROR:
         return;
-    default:
+    default: /* valid, but not for a peer's listener: ERROR 100, closed */
         link_send_error(l, MSG_ERR_PROTOCOL, m->type, "not served by a peer");
+        link_close(l, 0, NULL);
     }
 }
 
