@@ -48,6 +48,8 @@ enum msg_type {
     MSG_CONNECT = 0x1B,
     MSG_CONNECT_REQUEST = 0x1C,
     MSG_REPORT = 0x1D,
+    MSG_RECEIPTS = 0x1E, /* credit: a source hands its downloaders' receipts to its SN */
+    MSG_CREDIT = 0x1F,   /* credit: query (peer -> SN) and answer (SN -> peer) */
     /* relay circuits: peer <-> supernode and supernode <-> supernode */
     MSG_RELAY_OPEN = 0x30,
     MSG_RELAY_ACCEPT = 0x31,
@@ -63,11 +65,17 @@ enum msg_type {
     MSG_FWD_LOCATE = 0x44,
     MSG_FWD_LOCATE_RESULT = 0x45,
     MSG_FWD_CONNECT = 0x46,
+    MSG_LEDGER_QUERY = 0x47,  /* credit ledger: read records from a holder */
+    MSG_LEDGER_ANSWER = 0x48, /* ... its answer */
+    MSG_LEDGER_UPDATE = 0x49, /* ... verified receipts for the holders to apply */
+    MSG_LEDGER_UPTIME = 0x4A, /* ... session time the sender observed */
+    MSG_LEDGER_PUT = 0x4B,    /* ... a whole record (replication, rebuild) */
     /* ordinary peer <-> ordinary peer */
     MSG_MANIFEST_GET = 0x50,
     MSG_MANIFEST = 0x51,
     MSG_GET = 0x52,
     MSG_DATA = 0x53,
+    MSG_RECEIPT = 0x54, /* downloader -> source: signed proof of bytes received */
 };
 
 enum msg_family {
@@ -142,6 +150,20 @@ enum msg_dialback_outcome {
 #define MSG_EXT_ERROR_REDIRECT      0x0002 /* ERROR: address list */
 #define MSG_EXT_SEARCH_SIZE_RANGE   0x0001 /* SEARCH, FWD_SEARCH: u64 min, u64 max */
 #define MSG_EXT_SEARCH_HASH         0x0002 /* SEARCH, FWD_SEARCH: content hash */
+
+/* Credit (docs/CREDITS.md). Receipts carry the downloader's raw Ed25519
+ * public key and signature; counts fixed by the protocol. */
+#define MSG_RECEIPT_KEY_LEN     32   /* raw Ed25519 public key */
+#define MSG_RECEIPT_SIG_LEN     64   /* Ed25519 signature */
+#define MSG_MAX_RECEIPTS        64   /* receipts per RECEIPTS, items per LEDGER_UPDATE */
+#define MSG_MAX_CREDIT_IDS      32   /* peers per query, records per answer, reports per UPTIME */
+#define MSG_MAX_LEDGER_ENTRIES  128  /* entries per direction in one LEDGER_PUT */
+#define MSG_MAX_LEDGER_SESSIONS 8    /* sessions in one LEDGER_PUT */
+#define MSG_LEDGER_WEIGHT_MAX   1000 /* LEDGER_UPDATE weight: permille */
+enum msg_credit_kind { MSG_CREDIT_QUERY = 1, MSG_CREDIT_ANSWER = 2 };
+/* LEDGER_UPDATE item sides: which records the receiver applies it to. */
+#define MSG_LEDGER_SIDE_SOURCE     0x01 /* the uploader's record: uploaded, credit */
+#define MSG_LEDGER_SIDE_DOWNLOADER 0x02 /* the downloader's record: downloaded */
 
 /* Relay flow control: RELAY_DATA bytes each side of a hop may send on a new
  * circuit before it has received any RELAY_WINDOW credit. */
@@ -308,6 +330,47 @@ struct msg_report {
     uint8_t reason;               /* enum msg_report_reason */
 };
 
+/* A downloader's signed statement: "I, downloader_id, received `bytes`
+ * bytes of content `hash` from source_id", numbered by seq (strictly
+ * increasing per downloader and source) and dated time_s (unix seconds).
+ * common/receipt.h signs and verifies it. RECEIPT is one; RECEIPTS and
+ * LEDGER_UPDATE carry several. */
+struct msg_receipt {
+    uint8_t downloader_id[WIRE_ID_LEN];
+    uint8_t source_id[WIRE_ID_LEN];
+    uint8_t hash[WIRE_HASH_LEN];
+    uint64_t bytes;  /* >= 1 */
+    uint64_t seq;    /* >= 1 */
+    uint64_t time_s; /* when it was signed */
+    uint8_t pubkey[MSG_RECEIPT_KEY_LEN];
+    uint8_t signature[MSG_RECEIPT_SIG_LEN];
+};
+
+struct msg_receipts {
+    struct msg_receipt *receipts; /* 1..MSG_MAX_RECEIPTS */
+    size_t n_receipts;
+};
+
+/* What the ledger says about one peer (CREDIT answers, LEDGER_ANSWER). */
+struct msg_credit_record {
+    uint8_t peer_id[WIRE_ID_LEN];
+    uint8_t found; /* 0: no record (all numbers 0) */
+    uint64_t credit;
+    uint64_t uploaded, downloaded; /* bytes, as receipts prove */
+    uint64_t uptime_s;             /* seconds online, as supernodes observed */
+};
+
+/* CREDIT (kind says query or answer), LEDGER_QUERY (ids), LEDGER_ANSWER
+ * (records). */
+struct msg_credit {
+    uint8_t kind; /* CREDIT only: enum msg_credit_kind */
+    uint64_t query_id;
+    uint8_t (*peer_ids)[WIRE_ID_LEN]; /* query: 1..MSG_MAX_CREDIT_IDS */
+    size_t n_peer_ids;
+    struct msg_credit_record *records; /* answer: 0..MSG_MAX_CREDIT_IDS */
+    size_t n_records;
+};
+
 /* ---- relay ------------------------------------------------------------------ */
 /* Circuit IDs are per link, chosen by the side that sends RELAY_OPEN. */
 struct msg_relay_open {
@@ -377,6 +440,52 @@ struct msg_fwd_connect {
     struct msg_connect request; /* peer_id: the requester */
 };
 
+struct msg_ledger_item {
+    struct msg_receipt receipt; /* verified by the supernode that took it in */
+    uint16_t weight;            /* permille: what the downloader's bytes are worth */
+    uint8_t sides;              /* MSG_LEDGER_SIDE_*, at least one */
+};
+
+struct msg_ledger_update {
+    struct msg_ledger_item *items; /* 1..MSG_MAX_RECEIPTS */
+    size_t n_items;
+};
+
+struct msg_uptime_report {
+    uint8_t peer_id[WIRE_ID_LEN];
+    uint64_t start_ms; /* the session's start, unix milliseconds (its key) */
+    uint64_t seconds;  /* observed so far; grows */
+};
+
+struct msg_ledger_uptime {
+    struct msg_uptime_report *reports; /* 1..MSG_MAX_CREDIT_IDS */
+    size_t n_reports;
+};
+
+/* One counterparty of a ledger record: for an upload entry the downloader,
+ * for a download entry the source. */
+struct msg_ledger_entry {
+    uint8_t peer_id[WIRE_ID_LEN];
+    uint64_t last_seq, last_time; /* the newest receipt counted */
+    uint64_t bytes, credit;       /* counted so far (credit 0 in download entries) */
+};
+
+struct msg_ledger_session {
+    uint8_t sn_id[WIRE_ID_LEN]; /* the observer */
+    uint64_t start_ms, seconds;
+};
+
+struct msg_ledger_put {
+    uint8_t peer_id[WIRE_ID_LEN];
+    uint64_t base_uploaded, base_downloaded, base_credit, base_uptime_s; /* folded entries */
+    uint64_t horizon_s;          /* receipts at or before this time are folded */
+    uint64_t session_horizon_ms; /* sessions starting at or before this are folded */
+    struct msg_ledger_entry *uploads, *downloads; /* each 0..MSG_MAX_LEDGER_ENTRIES */
+    size_t n_uploads, n_downloads;
+    struct msg_ledger_session *sessions; /* 0..MSG_MAX_LEDGER_SESSIONS */
+    size_t n_sessions;
+};
+
 /* ---- peer <-> peer ---------------------------------------------------------- */
 struct msg_chunk_range { /* MANIFEST_GET and GET */
     uint8_t hash[WIRE_HASH_LEN];
@@ -421,6 +530,8 @@ struct msg {
         struct msg_dialback_result dialback_result;
         struct msg_connect connect, connect_request;
         struct msg_report report;
+        struct msg_receipts receipts;
+        struct msg_credit credit, ledger_query, ledger_answer;
         struct msg_relay_open relay_open;
         struct msg_relay_circuit relay_accept, relay_opened;
         struct msg_relay_data relay_data;
@@ -432,9 +543,13 @@ struct msg {
         struct msg_fwd_locate fwd_locate;
         struct msg_fwd_locate_result fwd_locate_result;
         struct msg_fwd_connect fwd_connect;
+        struct msg_ledger_update ledger_update;
+        struct msg_ledger_uptime ledger_uptime;
+        struct msg_ledger_put ledger_put;
         struct msg_chunk_range manifest_get, get;
         struct msg_manifest manifest;
         struct msg_data data;
+        struct msg_receipt receipt;
     } u;
 };
 

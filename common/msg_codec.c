@@ -36,6 +36,8 @@ static const struct msg_schema schemas[] = {
     {MSG_CONNECT, MSG_FAMILY_OP_SN, "connect", msg_connect_io},
     {MSG_CONNECT_REQUEST, MSG_FAMILY_OP_SN, "connect_request", msg_connect_io},
     {MSG_REPORT, MSG_FAMILY_OP_SN, "report", msg_report_io},
+    {MSG_RECEIPTS, MSG_FAMILY_OP_SN, "receipts", msg_receipts_io},
+    {MSG_CREDIT, MSG_FAMILY_OP_SN, "credit", msg_credit_io},
     {MSG_RELAY_OPEN, MSG_FAMILY_RELAY, "relay_open", msg_relay_open_io},
     {MSG_RELAY_ACCEPT, MSG_FAMILY_RELAY, "relay_accept", msg_relay_circuit_io},
     {MSG_RELAY_OPENED, MSG_FAMILY_RELAY, "relay_opened", msg_relay_circuit_io},
@@ -49,10 +51,16 @@ static const struct msg_schema schemas[] = {
     {MSG_FWD_LOCATE, MSG_FAMILY_SN_SN, "fwd_locate", msg_fwd_locate_io},
     {MSG_FWD_LOCATE_RESULT, MSG_FAMILY_SN_SN, "fwd_locate_result", msg_fwd_locate_result_io},
     {MSG_FWD_CONNECT, MSG_FAMILY_SN_SN, "fwd_connect", msg_fwd_connect_io},
+    {MSG_LEDGER_QUERY, MSG_FAMILY_SN_SN, "ledger_query", msg_ledger_query_io},
+    {MSG_LEDGER_ANSWER, MSG_FAMILY_SN_SN, "ledger_answer", msg_ledger_answer_io},
+    {MSG_LEDGER_UPDATE, MSG_FAMILY_SN_SN, "ledger_update", msg_ledger_update_io},
+    {MSG_LEDGER_UPTIME, MSG_FAMILY_SN_SN, "ledger_uptime", msg_ledger_uptime_io},
+    {MSG_LEDGER_PUT, MSG_FAMILY_SN_SN, "ledger_put", msg_ledger_put_io},
     {MSG_MANIFEST_GET, MSG_FAMILY_PEER, "manifest_get", msg_chunk_range_io},
     {MSG_MANIFEST, MSG_FAMILY_PEER, "manifest", msg_manifest_io},
     {MSG_GET, MSG_FAMILY_PEER, "get", msg_chunk_range_io},
     {MSG_DATA, MSG_FAMILY_PEER, "data", msg_data_io},
+    {MSG_RECEIPT, MSG_FAMILY_PEER, "receipt", msg_receipt_io},
 };
 
 static const struct msg_schema *schema_find(uint8_t type)

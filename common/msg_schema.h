@@ -3,7 +3,8 @@
  * A schema is one function that walks a message body with a struct wire_io;
  * the same list of calls decodes it, encodes it and frees it, so the three
  * cannot drift apart. msg_codec.c maps type numbers to schemas; the family
- * files (msg_core.c, msg_op.c, msg_relay.c, msg_sn.c, msg_peer.c) define
+ * files (msg_core.c, msg_op.c, msg_relay.c, msg_sn.c, msg_peer.c, and
+ * msg_credit.c for the credit messages of several families) define
  * them. docs/PROTOCOL.md must describe exactly what these functions do.
  */
 #ifndef SOVA_MSG_SCHEMA_H
@@ -28,6 +29,9 @@ msg_schema_fn msg_gossip_io, msg_summary_io, msg_fwd_search_io, msg_fwd_locate_i
     msg_fwd_locate_result_io, msg_fwd_connect_io;
 /* msg_peer.c */
 msg_schema_fn msg_chunk_range_io, msg_manifest_io, msg_data_io;
+/* msg_credit.c (receipts and the credit ledger, several families) */
+msg_schema_fn msg_receipt_io, msg_receipts_io, msg_credit_io, msg_ledger_query_io,
+    msg_ledger_answer_io, msg_ledger_update_io, msg_ledger_uptime_io, msg_ledger_put_io;
 
 /* One struct msg_sn_info (SN_LIST entries, GOSSIP updates), in msg_sn.c. */
 wire_io_item_fn msg_sn_info_io;

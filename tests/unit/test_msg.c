@@ -34,6 +34,12 @@ static const struct wire_addr addr_v4 = {.family = 4, .ip = {192, 0, 2, 1}, .por
 static const struct wire_addr addr_v6 = {
     .family = 6, .ip = {0x20, 0x01, 0x0d, 0xb8, [15] = 1}, .port = 7070};
 
+/* The sample receipt: IDs 0x71, 0x72, hash 0x73, 1 MiB, seq 5, time
+ * 1700000000, key 0x74, signature 0x75. */
+#define RCPT                                                                                       \
+    ID(0x71), ID(0x72), ID(0x73), U64(1048576), U64(5), U64(1700000000), ID(0x74), ID(0x75),       \
+        ID(0x75)
+
 /* Sample messages point at this storage (they are never decoded-owned). */
 static struct wire_addr one_v4[1], one_v6[1], v4_v6[2];
 static struct wire_str kw_foo_bar[2];
@@ -45,6 +51,13 @@ static struct msg_dialback_probe probes[2];
 static uint8_t chunk_hashes[2][WIRE_HASH_LEN];
 static const uint8_t relay_bytes[] = {0x16, 0x03, 0x03};
 static const uint8_t bloom_bits[] = {0xF0, 0x0F, 0xA0};
+static struct msg_receipt receipt_a[1];
+static uint8_t credit_ids[2][WIRE_ID_LEN];
+static struct msg_credit_record credit_recs[1];
+static struct msg_ledger_item ledger_items[1];
+static struct msg_uptime_report uptime_reports[1];
+static struct msg_ledger_entry ledger_entries[1];
+static struct msg_ledger_session ledger_sessions[1];
 
 static void setup_storage(void)
 {
@@ -89,6 +102,28 @@ static void setup_storage(void)
     probes[1] = (struct msg_dialback_probe){.addr = addr_v6, .outcome = MSG_DIALBACK_TIMEOUT};
     memset(chunk_hashes[0], 0x31, WIRE_HASH_LEN);
     memset(chunk_hashes[1], 0x32, WIRE_HASH_LEN);
+    struct msg_receipt *r = &receipt_a[0];
+    memset(r->downloader_id, 0x71, WIRE_ID_LEN);
+    memset(r->source_id, 0x72, WIRE_ID_LEN);
+    memset(r->hash, 0x73, WIRE_HASH_LEN);
+    r->bytes = 1048576;
+    r->seq = 5;
+    r->time_s = 1700000000;
+    memset(r->pubkey, 0x74, MSG_RECEIPT_KEY_LEN);
+    memset(r->signature, 0x75, MSG_RECEIPT_SIG_LEN);
+    memset(credit_ids[0], 0xD1, WIRE_ID_LEN);
+    memset(credit_ids[1], 0xD2, WIRE_ID_LEN);
+    credit_recs[0] = (struct msg_credit_record){
+        .found = 1, .credit = 300, .uploaded = 4096, .downloaded = 1024, .uptime_s = 3600};
+    memset(credit_recs[0].peer_id, 0xE1, WIRE_ID_LEN);
+    ledger_items[0] = (struct msg_ledger_item){.receipt = *r, .weight = 125, .sides = 3};
+    uptime_reports[0] = (struct msg_uptime_report){.start_ms = 1700000000000, .seconds = 90};
+    memset(uptime_reports[0].peer_id, 0xE1, WIRE_ID_LEN);
+    ledger_entries[0] =
+        (struct msg_ledger_entry){.last_seq = 7, .last_time = 8, .bytes = 9, .credit = 10};
+    memset(ledger_entries[0].peer_id, 0xD1, WIRE_ID_LEN);
+    ledger_sessions[0] = (struct msg_ledger_session){.start_ms = 11, .seconds = 12};
+    memset(ledger_sessions[0].sn_id, 0xA1, WIRE_ID_LEN);
 }
 
 /* ---- one sample per type ----------------------------------------------------- */
@@ -186,6 +221,13 @@ static void build(struct msg *m, uint8_t type)
         memset(m->u.report.hash, 0xC1, WIRE_HASH_LEN);
         m->u.report.reason = MSG_REPORT_BAD_DATA;
         break;
+    case MSG_RECEIPTS:
+        m->u.receipts = (struct msg_receipts){.receipts = receipt_a, .n_receipts = 1};
+        break;
+    case MSG_CREDIT:
+        m->u.credit = (struct msg_credit){
+            .kind = MSG_CREDIT_QUERY, .query_id = 0x51, .peer_ids = credit_ids, .n_peer_ids = 2};
+        break;
     case MSG_RELAY_OPEN:
         m->u.relay_open.circuit_id = 0x01020304;
         memset(m->u.relay_open.target_id, 0xD2, WIRE_ID_LEN);
@@ -244,6 +286,33 @@ static void build(struct msg *m, uint8_t type)
         memset(m->u.fwd_connect.request.peer_id, 0xD1, WIRE_ID_LEN);
         memset(m->u.fwd_connect.request.token, 0x5B, WIRE_TOKEN_LEN);
         break;
+    case MSG_LEDGER_QUERY:
+        m->u.ledger_query =
+            (struct msg_credit){.query_id = 0x52, .peer_ids = &credit_ids[0], .n_peer_ids = 1};
+        break;
+    case MSG_LEDGER_ANSWER:
+        m->u.ledger_answer =
+            (struct msg_credit){.query_id = 0x52, .records = credit_recs, .n_records = 1};
+        break;
+    case MSG_LEDGER_UPDATE:
+        m->u.ledger_update = (struct msg_ledger_update){.items = ledger_items, .n_items = 1};
+        break;
+    case MSG_LEDGER_UPTIME:
+        m->u.ledger_uptime = (struct msg_ledger_uptime){.reports = uptime_reports, .n_reports = 1};
+        break;
+    case MSG_LEDGER_PUT:
+        m->u.ledger_put = (struct msg_ledger_put){.base_uploaded = 1,
+                                                  .base_downloaded = 2,
+                                                  .base_credit = 3,
+                                                  .base_uptime_s = 4,
+                                                  .horizon_s = 5,
+                                                  .session_horizon_ms = 6,
+                                                  .uploads = ledger_entries,
+                                                  .n_uploads = 1,
+                                                  .sessions = ledger_sessions,
+                                                  .n_sessions = 1};
+        memset(m->u.ledger_put.peer_id, 0xE1, WIRE_ID_LEN);
+        break;
     case MSG_MANIFEST_GET:
         m->u.manifest_get = (struct msg_chunk_range){.first_chunk = 0, .count = 4};
         memset(m->u.manifest_get.hash, 0xF1, WIRE_HASH_LEN);
@@ -264,6 +333,9 @@ static void build(struct msg *m, uint8_t type)
         m->u.data = (struct msg_data){
             .chunk_index = 2, .offset = 16384, .data = {(const uint8_t *)"hello", 5}};
         memset(m->u.data.hash, 0xF1, WIRE_HASH_LEN);
+        break;
+    case MSG_RECEIPT:
+        m->u.receipt = receipt_a[0];
         break;
     }
 }
@@ -305,6 +377,8 @@ static const struct golden goldens[] = {
     GOLDEN(MSG_CONNECT, ID(0xD2), TOKEN(0x5A), 1, V4ADDR),
     GOLDEN(MSG_CONNECT_REQUEST, ID(0xD1), TOKEN(0x5B), 1, V6ADDR(7070)),
     GOLDEN(MSG_REPORT, ID(0xD2), ID(0xC1), 1),
+    GOLDEN(MSG_RECEIPTS, 1, RCPT),
+    GOLDEN(MSG_CREDIT, 1, U64(0x51), 2, ID(0xD1), ID(0xD2)),
     GOLDEN(MSG_RELAY_OPEN, U32(0x01020304), ID(0xD2), ID(0xD1), TOKEN(0x5C)),
     GOLDEN(MSG_RELAY_ACCEPT, U32(5)),
     GOLDEN(MSG_RELAY_OPENED, U32(6)),
@@ -320,10 +394,17 @@ static const struct golden goldens[] = {
     GOLDEN(MSG_FWD_LOCATE, U64(0x43), ID(0xE2)),
     GOLDEN(MSG_FWD_LOCATE_RESULT, U64(0x43), ID(0xE2), 0, 0, 0, ID(0)),
     GOLDEN(MSG_FWD_CONNECT, ID(0xD2), ID(0xD1), TOKEN(0x5B), 1, V4ADDR),
+    GOLDEN(MSG_LEDGER_QUERY, U64(0x52), 1, ID(0xD1)),
+    GOLDEN(MSG_LEDGER_ANSWER, U64(0x52), 1, ID(0xE1), 1, U64(300), U64(4096), U64(1024), U64(3600)),
+    GOLDEN(MSG_LEDGER_UPDATE, 1, RCPT, U16(125), 3),
+    GOLDEN(MSG_LEDGER_UPTIME, 1, ID(0xE1), U64(1700000000000), U64(90)),
+    GOLDEN(MSG_LEDGER_PUT, ID(0xE1), U64(1), U64(2), U64(3), U64(4), U64(5), U64(6), U16(1),
+           ID(0xD1), U64(7), U64(8), U64(9), U64(10), U16(0), 1, ID(0xA1), U64(11), U64(12)),
     GOLDEN(MSG_MANIFEST_GET, ID(0xF1), U32(0), U32(4)),
     GOLDEN(MSG_MANIFEST, ID(0xF1), U64(600000), U32(262144), U32(1), U16(2), ID(0x31), ID(0x32)),
     GOLDEN(MSG_GET, ID(0xF1), U32(2), U32(1)),
     GOLDEN(MSG_DATA, ID(0xF1), U32(2), U32(16384), U32(5), 'h', 'e', 'l', 'l', 'o'),
+    GOLDEN(MSG_RECEIPT, RCPT),
 };
 #define N_GOLDEN (sizeof(goldens) / sizeof(goldens[0]))
 
@@ -672,6 +753,52 @@ static void test_error_codes(void)
     wire_buf_free(&out);
 }
 
+/* CREDIT's other kind (the golden sample is a query), and the rules of
+ * the credit messages the samples do not break. */
+static void test_credit_messages(void)
+{
+    struct msg a = {.type = MSG_CREDIT}, got;
+    a.u.credit = (struct msg_credit){
+        .kind = MSG_CREDIT_ANSWER, .query_id = 9, .records = credit_recs, .n_records = 1};
+    static const uint8_t answer[] = {2,        U64(9),    1,         ID(0xE1), 1,
+                                     U64(300), U64(4096), U64(1024), U64(3600)};
+    struct wire_buf out;
+    wire_buf_init(&out);
+    CU_ASSERT_EQUAL_FATAL(msg_encode(&a, &lim, &out, NULL), 0);
+    expect_bytes("credit answer", out.data + WIRE_FRAME_HDR_SIZE, out.len - WIRE_FRAME_HDR_SIZE,
+                 answer, sizeof(answer));
+    CU_ASSERT_EQUAL(msg_decode(MSG_CREDIT, answer, sizeof(answer), &lim, &got, NULL), 0);
+    CU_ASSERT_EQUAL(got.u.credit.n_records, 1);
+    CU_ASSERT_EQUAL(got.u.credit.records[0].uptime_s, 3600);
+    msg_clear(&got);
+    wire_buf_free(&out);
+    struct wire_err err;
+    char field[96];
+    static const uint8_t bad_kind[] = {3, U64(9), 0};
+    CU_ASSERT_EQUAL(msg_decode(MSG_CREDIT, bad_kind, sizeof(bad_kind), &lim, &got, &err),
+                    SOVA_ERR_BAD_VALUE);
+    CU_ASSERT_STRING_EQUAL(wire_err_field(&err, field, sizeof(field)), "credit.kind");
+    static const uint8_t empty_query[] = {1, U64(9), 0};
+    CU_ASSERT_EQUAL(msg_decode(MSG_CREDIT, empty_query, sizeof(empty_query), &lim, &got, &err),
+                    SOVA_ERR_BAD_VALUE);
+    static const uint8_t zero_bytes[] = {ID(0x71), ID(0x72), ID(0x73), U64(0),  U64(5),
+                                         U64(1),   ID(0x74), ID(0x75), ID(0x75)};
+    CU_ASSERT_EQUAL(msg_decode(MSG_RECEIPT, zero_bytes, sizeof(zero_bytes), &lim, &got, &err),
+                    SOVA_ERR_BAD_VALUE);
+    CU_ASSERT_STRING_EQUAL(wire_err_field(&err, field, sizeof(field)), "receipt.bytes");
+    static const uint8_t heavy[] = {1, RCPT, U16(1001), 1};
+    CU_ASSERT_EQUAL(msg_decode(MSG_LEDGER_UPDATE, heavy, sizeof(heavy), &lim, &got, &err),
+                    SOVA_ERR_BAD_VALUE);
+    CU_ASSERT_STRING_EQUAL(wire_err_field(&err, field, sizeof(field)),
+                           "ledger_update.items[0].weight");
+    static const uint8_t no_side[] = {1, RCPT, U16(1000), 0};
+    CU_ASSERT_EQUAL(msg_decode(MSG_LEDGER_UPDATE, no_side, sizeof(no_side), &lim, &got, &err),
+                    SOVA_ERR_BAD_VALUE);
+    CU_ASSERT_EQUAL(msg_type_family(MSG_RECEIPTS), MSG_FAMILY_OP_SN);
+    CU_ASSERT_EQUAL(msg_type_family(MSG_LEDGER_PUT), MSG_FAMILY_SN_SN);
+    CU_ASSERT_EQUAL(msg_type_family(MSG_RECEIPT), MSG_FAMILY_PEER);
+}
+
 static void test_type_table(void)
 {
     CU_ASSERT_STRING_EQUAL(msg_type_name(MSG_FWD_HITS), "fwd_hits");
@@ -757,6 +884,7 @@ int test_register(void)
     CU_add_test(s, "version negotiation", test_version_negotiation);
     CU_add_test(s, "error codes", test_error_codes);
     CU_add_test(s, "type table", test_type_table);
+    CU_add_test(s, "credit messages", test_credit_messages);
     CU_add_test(s, "write fuzz seeds (SOVA_WRITE_SEEDS)", test_write_fuzz_seeds);
     return CU_get_error() == CUE_SUCCESS ? 0 : -1;
 }
