@@ -100,6 +100,14 @@ static int print_status(json_t *line, void *arg)
         failures++;
     }
     printf("%s\n", failures ? "" : " none");
+    json_t *ledger = json_object_get(line, "ledger"), *rc = json_object_get(ledger, "receipts");
+    json_t *rej = json_object_get(rc, "rejected");
+    printf("ledger     %lld credit records, %lld replicas over %lld supernodes; receipts %lld "
+           "counted, refused: %lld forged, %lld wrong key, %lld replayed, %lld stale, "
+           "%lld misdirected\n",
+           R(ledger, "records"), R(ledger, "replicas"), R(ledger, "supernodes"), R(rc, "counted"),
+           R(rej, "forged"), R(rej, "wrong_key"), R(rej, "replayed"), R(rej, "stale"),
+           R(rej, "misdirected"));
 #undef R
     json_t *members = json_object_get(line, "members");
     printf("members    %zu other supernodes\n", json_array_size(members));

@@ -75,6 +75,14 @@ static const struct config_option sn_options[] = {
         "SEARCHes a second one peer may send, in bursts of twice that"),
     OPT("relay-open-timeout-ms", CONFIG_UINT, "10000", 100, 600000, relay_open_timeout_ms,
         "the far end of a new relay circuit must accept it within this"),
+    OPT("ledger-replicas", CONFIG_UINT, "3", 1, 8, ledger_replicas,
+        "supernodes that hold each peer's credit record; the same on every supernode"),
+    OPT("ledger-max-records", CONFIG_UINT, "100000", 1, 100000000, ledger_max_records,
+        "credit records this supernode holds at most; new ones beyond are dropped"),
+    OPT("credit-cap-mb", CONFIG_UINT, "1024", 1, 16777216, credit_cap_mb,
+        "credit a peer earns from any one downloader, MiB"),
+    OPT("relay-credit-floor-pct", CONFIG_UINT, "20", 0, 100, relay_credit_floor_pct,
+        "share of relay-total-kbps split equally among relaying peers; the rest goes by credit"),
 };
 
 const struct config_schema sn_config_schema = {

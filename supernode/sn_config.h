@@ -48,6 +48,11 @@ struct sn_settings {
     uint64_t max_frames_per_s; /* frames a second one peer may send */
     uint64_t publish_rate;     /* PUBLISH records a second per peer */
     uint64_t search_rate;      /* SEARCHes a second per peer */
+    /* credit (docs/CREDITS.md) */
+    uint64_t ledger_replicas;        /* supernodes holding each credit record (R) */
+    uint64_t ledger_max_records;     /* credit records this supernode holds at most */
+    uint64_t credit_cap_mb;          /* credit one peer earns from one downloader, MiB */
+    uint64_t relay_credit_floor_pct; /* relay-total-kbps shared equally; the rest by credit */
 };
 
 extern const struct config_schema sn_config_schema;

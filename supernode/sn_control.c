@@ -84,6 +84,7 @@ static void on_request(struct ctl_conn *conn, const struct ctl_request *req, voi
                                   (json_int_t)d->counters.gossip_sent, "bytes_sent",
                                   (json_int_t)d->counters.gossip_bytes_sent));
     json_object_set_new(o, "relay", sn_relay_status_json(d));
+    json_object_set_new(o, "ledger", sn_credit_status_json(d));
     json_object_set_new(o, "reachability",
                         json_pack("{s:I, s:I, s:I, s:I}", "dialbacks",
                                   (json_int_t)d->counters.dialbacks, "dialbacks_ok",

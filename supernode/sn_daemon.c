@@ -136,6 +136,8 @@ static int sn_daemon_start(struct sn_daemon *d)
     if (rc == 0)
         rc = sn_relay_start(d);
     if (rc == 0)
+        rc = sn_credit_start(d);
+    if (rc == 0)
         rc = sn_metrics_start(d, err, sizeof(err));
     if (rc == 0)
         rc = sn_fed_start(d, err, sizeof(err));
@@ -155,6 +157,7 @@ static void sn_daemon_stop(struct sn_daemon *d)
     ctl_server_free(d->ctl);
     sn_fed_stop(d);
     sn_relay_stop(d); /* before search: it cancels its own pending locates */
+    sn_credit_stop(d);
     sn_dialback_stop(d);
     sn_search_stop(d);
     sn_federation_stop(d);

@@ -71,6 +71,7 @@ static void drain(struct sn_daemon *d)
             if (out.state != MSG_SN_ALIVE && out.state != MSG_SN_SUSPECT)
                 sn_search_forget(d, out.id);
             sn_fed_changed(d);
+            sn_credit_membership_changed(d); /* credit records move with it */
             break;
         }
         }
@@ -140,6 +141,7 @@ void sn_fed_hook_link_up(struct sn_daemon *d, struct sn_peer *p, const struct wi
     sn_member_link_up(d->fed.member, link_now_ms(), p->id, addr, n_addr);
     drain(d);
     sn_search_link_up(d, p);
+    sn_credit_link_up(d, p);
 }
 
 void sn_fed_hook_link_down(struct sn_daemon *d, struct sn_peer *p)
@@ -166,7 +168,7 @@ void sn_fed_hook_message(struct sn_daemon *d, struct sn_peer *p, const struct ms
         sn_connect_forwarded(d, p, &m->u.fwd_connect);
         return;
     default:
-        if (sn_search_message(d, p, m))
+        if (sn_search_message(d, p, m) || sn_credit_fed_message(d, p, m))
             return;
         link_send_error(p->link, MSG_ERR_PROTOCOL, m->type, "not served on supernode links");
     }

@@ -28,6 +28,8 @@ void sn_rate_init(struct sn_rate *r, uint64_t rate, uint64_t burst, uint64_t now
 int sn_rate_take(struct sn_rate *r, uint64_t n, uint64_t now_ms, uint64_t *wait_ms);
 /* Units available now (UINT64_MAX when unlimited). */
 uint64_t sn_rate_available(struct sn_rate *r, uint64_t now_ms);
+/* A new rate and burst, keeping the tokens saved (at most the new burst). */
+void sn_rate_set(struct sn_rate *r, uint64_t rate, uint64_t burst, uint64_t now_ms);
 
 /* One accepted connection (the link's arg); for an ordinary peer also its
  * session (the index's peer_ctx). */
@@ -70,6 +72,9 @@ struct sn_peer {
     bool counted_ip;             /* counted in sn_daemon.ipcount as `from` */
     struct wire_addr from;
     struct connect_wait *connect_wait; /* sn_connect.c: a CONNECT being located */
+    /* credit (sn_credit_net.c) */
+    uint64_t credit_since_ms;    /* wall clock start of its primary session as observed; 0 none */
+    struct sn_rate receipt_rate; /* receipts it hands in; last_ms 0 until first used */
 };
 
 #define SN_MAX_SEEDS      16
@@ -144,6 +149,7 @@ struct sn_daemon {
     struct sn_search *search;      /* sn_search.c */
     struct sn_relay *relay;        /* sn_relay.c */
     struct sn_dialback *dialbacks; /* sn_dialback.c: running probes */
+    struct sn_credit *credit;      /* sn_credit_net.c: the credit ledger */
     uint64_t index_changes;        /* bumped when the index changes: summary rebuilds */
     /* operations (sn_service.c, sn_metrics.c) */
     int argc;                           /* the options main loaded s from, */
@@ -266,6 +272,23 @@ uint32_t sn_relay_kbps(const struct sn_daemon *d);
 
 /* sn_relay.c: relay-peer-kbps or relay-total-kbps changed (reload). */
 void sn_relay_rates_changed(struct sn_daemon *d);
+
+/* sn_credit_net.c: the credit ledger (docs/CREDITS.md) */
+int sn_credit_start(struct sn_daemon *d);
+void sn_credit_stop(struct sn_daemon *d);
+/* RECEIPTS or CREDIT from an attached peer. */
+void sn_credit_peer_message(struct sn_daemon *d, struct sn_peer *p, const struct msg *m);
+/* A LEDGER_* message on a supernode link; false if not one. */
+bool sn_credit_fed_message(struct sn_daemon *d, struct sn_peer *p, const struct msg *m);
+/* Membership changed / a supernode linked up: records move to their holders. */
+void sn_credit_membership_changed(struct sn_daemon *d);
+void sn_credit_link_up(struct sn_daemon *d, struct sn_peer *p);
+/* p's link is closing: its questions are answered into the void, its
+ * session's time is reported. */
+void sn_credit_peer_gone(struct sn_daemon *d, struct sn_peer *p);
+/* credit-cap-mb changed (reload). */
+void sn_credit_settings_changed(struct sn_daemon *d);
+json_t *sn_credit_status_json(const struct sn_daemon *d);
 
 /* sn_control.c */
 int sn_control_start(struct sn_daemon *d, char *err, size_t errlen);

@@ -301,6 +301,10 @@ static void on_message(struct link *l, const struct msg *m, void *arg)
     case MSG_REPORT:
         on_report(p, &m->u.report);
         return;
+    case MSG_RECEIPTS:
+    case MSG_CREDIT:
+        sn_credit_peer_message(p->d, p, m);
+        return;
     default: /* valid, but not for a supernode (e.g. GOSSIP from a peer): ERROR 100, closed */
         link_send_error(l, MSG_ERR_PROTOCOL, m->type, "not served by this supernode");
         link_close(l, 0, NULL);
@@ -321,6 +325,7 @@ static void on_closed(struct link *l, int why, void *arg)
     sn_dialback_peer_gone(d, p);
     sn_connect_peer_gone(d, p);
     sn_relay_link_gone(d, p);
+    sn_credit_peer_gone(d, p);
     if (role == MSG_ROLE_PEER) {
         d->n_peers--;
         size_t files = p->indexed ? sn_index_peer_files(d->index, p->id) : 0;

@@ -17,6 +17,19 @@ void sn_rate_init(struct sn_rate *r, uint64_t rate, uint64_t burst, uint64_t now
     r->last_ms = now_ms;
 }
 
+static void refill(struct sn_rate *r, uint64_t now_ms);
+
+void sn_rate_set(struct sn_rate *r, uint64_t rate, uint64_t burst, uint64_t now_ms)
+{
+    if (r->rate != 0)
+        refill(r, now_ms);
+    uint64_t saved = r->rate != 0 ? r->tokens : UINT64_MAX;
+    r->rate = rate;
+    r->burst = (burst ? burst : rate) * MILLI;
+    r->tokens = saved < r->burst ? saved : r->burst;
+    r->last_ms = now_ms;
+}
+
 static void refill(struct sn_rate *r, uint64_t now_ms)
 {
     if (now_ms <= r->last_ms)

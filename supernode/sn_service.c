@@ -66,6 +66,7 @@ enum reload_apply {
     APPLY_RELAY_RATES = 1 << 3,
     APPLY_SEEDS = 1 << 4,
     APPLY_LINKS = 1 << 5,
+    APPLY_CREDIT = 1 << 6,
 };
 
 /* The options a SIGHUP changes in the running daemon, and what must follow.
@@ -94,6 +95,8 @@ static const struct {
     {"relay-peer-kbps", APPLY_RELAY_RATES},
     {"relay-total-kbps", APPLY_RELAY_RATES},
     {"relay-open-timeout-ms", 0},
+    {"credit-cap-mb", APPLY_CREDIT}, /* receipts counted from now on */
+    {"relay-credit-floor-pct", 0},   /* read at each share (every 2 s) */
 };
 
 struct reload {
@@ -138,6 +141,8 @@ static void apply(struct sn_daemon *d, unsigned what)
         sn_relay_rates_changed(d);
     if (what & APPLY_SEEDS)
         sn_fed_reload_seeds(d);
+    if (what & APPLY_CREDIT)
+        sn_credit_settings_changed(d);
     if (what & APPLY_LINKS) {
         d->link_params.handshake_timeout_ms = (unsigned)s->handshake_timeout_ms;
         if (s->relay)
