@@ -121,6 +121,22 @@ static int print_status(json_t *line, void *arg)
     {
         printf("  %-8s via %-16s %s\n", jstr(t, "state"), jstr(t, "via"), jstr(t, "name"));
     }
+    json_t *cr = json_object_get(line, "credit"), *rc = json_object_get(cr, "receipts");
+    char credit[32], upl[32], downl[32];
+    human_size((uint64_t)jint(cr, "credit"), credit, sizeof(credit));
+    human_size((uint64_t)jint(cr, "uploaded"), upl, sizeof(upl));
+    human_size((uint64_t)jint(cr, "downloaded"), downl, sizeof(downl));
+    if (json_is_true(json_object_get(cr, "known")))
+        printf("credit        %s (uploaded %s, downloaded %s, online %" PRId64 " s)\n", credit, upl,
+               downl, jint(cr, "uptime_s"));
+    else
+        printf("credit        not known yet (the supernode has not answered)\n");
+    json_t *rej = json_object_get(rc, "rejected");
+    printf("receipts      %" PRId64 " signed; %" PRId64 " received, %" PRId64
+           " handed to the supernode; refused: %" PRId64 " forged, %" PRId64 " wrong key, %" PRId64
+           " replayed, %" PRId64 " misdirected\n",
+           jint(rc, "signed"), jint(rc, "received"), jint(rc, "submitted"), jint(rej, "forged"),
+           jint(rej, "wrong_key"), jint(rej, "replayed"), jint(rej, "misdirected"));
     printf("uptime        %" PRId64 " s\n", jint(line, "uptime_s"));
     return 0;
 }

@@ -53,6 +53,10 @@ static const struct config_option op_options[] = {
         "(relay alone: sources never learn our address)"),
     OPT("relay-timeout-ms", CONFIG_UINT, "10000", 100, 600000, relay_timeout_ms,
         "a relay circuit to a source must open within this"),
+    OPT("upload-slots", CONFIG_UINT, "4", 1, 1024, upload_slots,
+        "peers served at once; the others wait, the one with the most credit first"),
+    OPT("upload-max-wait-s", CONFIG_UINT, "20", 1, 3600, upload_max_wait_s,
+        "a waiting peer is served next, whatever its credit, after waiting this long"),
 };
 
 const struct config_schema op_config_schema = {

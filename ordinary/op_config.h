@@ -32,6 +32,10 @@ struct op_settings {
     uint64_t relay_timeout_ms;
     char *ways;         /* "direct,reversal,relay": the ways a download may take */
     unsigned ways_mask; /* the same as bits 1 << enum nat_path (op_settings_ways) */
+    /* upload slots (docs/CREDITS.md): peers served at once, and how long
+     * one waits at most */
+    uint64_t upload_slots;
+    uint64_t upload_max_wait_s;
 };
 
 extern const struct config_schema op_config_schema;

@@ -55,6 +55,9 @@ static void reply_status(struct op_daemon *d, struct ctl_conn *conn)
     json_object_set_new(o, "downloads_running",
                         json_integer((json_int_t)op_fetch_running(d->fetcher)));
     json_object_set_new(o, "reach", reach);
+    json_object_set_new(o, "credit", op_credit_status_json(d->credit));
+    json_object_set_new(json_object_get(o, "uploads"), "waiting",
+                        json_integer((json_int_t)ss.waiting));
     struct nat_relay_stats rs;
     nat_relay_stats(d->relay, &rs);
     json_object_set_new(o, "relay",

@@ -270,6 +270,7 @@ static void on_attached(void *arg)
     d->published = 0;
     publish_all(d);
     op_reach_attached(d->reach);
+    op_credit_attached(d->credit);
 }
 
 static void on_detached(void *arg)
@@ -325,6 +326,34 @@ static void fetch_report(const uint8_t peer_id[WIRE_ID_LEN], const uint8_t hash[
     memcpy(m.u.report.hash, hash, WIRE_HASH_LEN);
     m.u.report.reason = reason;
     op_session_send(d->session, &m);
+}
+
+/* ---- credit (docs/CREDITS.md) ---------------------------------------------------------- */
+
+static int fetch_receipt(const uint8_t source_id[WIRE_ID_LEN], const uint8_t hash[WIRE_HASH_LEN],
+                         uint64_t bytes, struct msg_receipt *out, void *arg)
+{
+    struct op_daemon *d = arg;
+    return op_credit_sign(d->credit, source_id, hash, bytes, out);
+}
+
+static uint64_t serve_credit_of(const uint8_t peer_id[WIRE_ID_LEN], void *arg)
+{
+    struct op_daemon *d = arg;
+    return op_credit_of(d->credit, peer_id);
+}
+
+static void serve_receipt(const uint8_t peer_id[WIRE_ID_LEN], const struct msg_receipt *r,
+                          void *arg)
+{
+    struct op_daemon *d = arg;
+    op_credit_receipt_in(d->credit, peer_id, r);
+}
+
+static void credit_known(const uint8_t peer_id[WIRE_ID_LEN], uint64_t credit, void *arg)
+{
+    struct op_daemon *d = arg;
+    op_server_credit_known(d->server, peer_id, credit);
 }
 
 static int relay_send(const struct msg *m, void *arg)
@@ -415,6 +444,9 @@ static void on_sn_message(const struct msg *m, void *arg)
     }
     case MSG_ERROR:
         op_reach_message(d->reach, m); /* a refused DIALBACK, perhaps */
+        return;
+    case MSG_CREDIT:
+        op_credit_message(d->credit, m);
         return;
     case MSG_PUBLISH_ACK:
         d->published += m->u.publish_ack.accepted;
@@ -579,6 +611,7 @@ static int op_daemon_start(struct op_daemon *d)
         .relay_timeout_ms = (unsigned)d->s->relay_timeout_ms,
         .ways = d->s->ways_mask,
         .report = fetch_report,
+        .receipt = fetch_receipt,
         .arg = d,
     };
     d->fetcher = op_fetcher_new(&env);
@@ -601,6 +634,17 @@ static int op_daemon_start(struct op_daemon *d)
     if (!d->server || !d->fetcher || !d->rescan || op_session_new(&sc, &d->session) != 0)
         return SOVA_ERR_NOMEM;
     op_server_set_adopt(d->server, adopt_reversal, d);
+    struct op_credit_config cc = {.base = base,
+                                  .key = identity_key(d->id),
+                                  .self_id = identity_id(d->id),
+                                  .limits = &d->limits,
+                                  .send = relay_send,
+                                  .credit_known = credit_known,
+                                  .arg = d};
+    if (op_credit_new(&cc, &d->credit) != 0)
+        return SOVA_ERR_NOMEM;
+    op_server_set_credit(d->server, serve_credit_of, serve_receipt, d);
+    op_server_set_slots(d->server, (unsigned)d->s->upload_slots, d->s->upload_max_wait_s * 1000);
     struct nat_relay_hooks rh = {.send = relay_send, .incoming = relay_incoming};
     d->relay = nat_relay_new(base, &d->limits, &rh, d);
     struct wire_addr listen_addr = {0};
@@ -645,6 +689,7 @@ static void op_daemon_stop(struct op_daemon *d)
      * they use; the session last (circuits say goodbye over it). */
     op_fetcher_free(d->fetcher);
     op_server_free(d->server);
+    op_credit_free(d->credit);
     nat_relay_free(d->relay);
     op_reach_free(d->reach); /* deletes the router's port mapping */
     op_session_free(d->session);

@@ -76,6 +76,12 @@ struct op_fetch_env {
      * the supernode (REPORT). May be NULL. */
     void (*report)(const uint8_t peer_id[WIRE_ID_LEN], const uint8_t hash[WIRE_HASH_LEN],
                    uint8_t reason, void *arg);
+    /* Credit (docs/CREDITS.md): sign a receipt for `bytes` of hash verified
+     * from source_id into *out; the fetcher sends it to the source (RECEIPT)
+     * after each verified chunk. 0, or an error (then nothing is sent). May
+     * be NULL. */
+    int (*receipt)(const uint8_t source_id[WIRE_ID_LEN], const uint8_t hash[WIRE_HASH_LEN],
+                   uint64_t bytes, struct msg_receipt *out, void *arg);
     void *arg;
 };
 

@@ -142,6 +142,17 @@ static void source_bad_chunk(struct fetch_source *s, uint32_t chunk, const char 
     }
 }
 
+/* A verified chunk from s: the source gets a signed receipt for it. */
+static void send_receipt(struct fetch_source *s, uint32_t len)
+{
+    const struct op_fetch_env *env = &s->dl->f->env;
+    struct msg m = {.type = MSG_RECEIPT};
+    if (env->receipt == NULL || s->link == NULL ||
+        env->receipt(s->peer_id, s->dl->hash, len, &m.u.receipt, env->arg) != 0)
+        return;
+    link_send(s->link, &m);
+}
+
 static void chunk_complete(struct fetch_source *s, struct fetch_chunk *slot)
 {
     struct download *dl = s->dl;
@@ -154,6 +165,7 @@ static void chunk_complete(struct fetch_source *s, struct fetch_chunk *slot)
         source_bad_chunk(s, index, "failed verification, discarded");
         return;
     }
+    send_receipt(s, slot->len);
     if (op_sched_have(dl->sched, index)) {
         op_sched_done(dl->sched, index, s->idx, true); /* an end-game duplicate */
         return;

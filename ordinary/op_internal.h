@@ -10,6 +10,7 @@
 #include "identity.h"
 #include "link.h"
 #include "op_config.h"
+#include "op_credit.h"
 #include "nat_relay.h"
 #include "op_fetch.h"
 #include "op_reach.h"
@@ -67,6 +68,8 @@ struct op_daemon {
     struct op_session *session;
     struct op_reach *reach;  /* are we reachable, and why */
     struct nat_relay *relay; /* relay circuits over the primary session */
+    /* receipts and credit (docs/CREDITS.md) */
+    struct op_credit *credit;
     struct ctl_server *ctl;
     struct event *rescan; /* periodic share rescan */
     struct op_hit hits[OP_HIT_CACHE_MAX];

@@ -1,6 +1,7 @@
 #include "op_serve.h"
 #include "err.h"
 #include "log.h"
+#include "op_slots.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +33,7 @@ struct upload {
     bool opened;
     /* connection reversal: we dial the downloader (op_server_reverse) */
     struct reverse_dial *dial;
+    bool wanting; /* in the upload slots (GETs queued) */
 };
 
 struct reverse_dial {
@@ -56,10 +58,52 @@ struct op_server {
     op_server_adopt_fn *adopt;
     void *adopt_arg;
     unsigned dials; /* reversal dials in progress */
+    /* credit (docs/CREDITS.md): upload slots, the requesters' credit, receipts */
+    struct op_slots *slots;
+    struct event *grant; /* gives free slots away, from the loop */
+    op_server_credit_fn *credit_of;
+    op_server_receipt_fn *on_receipt;
+    void *credit_arg;
 };
 
 static void pump(struct upload *u);
 static struct upload *upload_new(struct op_server *srv);
+
+static void schedule_grant(struct op_server *srv)
+{
+    event_active(srv->grant, EV_TIMEOUT, 0);
+}
+
+/* u has GETs queued: it waits for an upload slot (or has one). */
+static void slot_want(struct upload *u)
+{
+    struct op_server *srv = u->srv;
+    if (u->wanting)
+        return;
+    const struct tls_peer_info *pi = link_peer(u->link);
+    uint64_t credit = srv->credit_of && pi ? srv->credit_of(pi->id, srv->credit_arg) : 0;
+    if (op_slots_want(srv->slots, u, credit, link_now_ms()) == 0)
+        u->wanting = true;
+    schedule_grant(srv);
+}
+
+static void slot_leave(struct upload *u)
+{
+    if (!u->wanting)
+        return;
+    u->wanting = false;
+    op_slots_leave(u->srv->slots, u);
+    schedule_grant(u->srv);
+}
+
+static void on_grant(evutil_socket_t fd, short what, void *arg)
+{
+    struct op_server *srv = arg;
+    (void)fd, (void)what;
+    const void *who;
+    while ((who = op_slots_grant(srv->slots, link_now_ms())) != NULL)
+        pump((struct upload *)who);
+}
 
 static void upload_close_file(struct upload *u)
 {
@@ -146,6 +190,7 @@ static void on_get(struct upload *u, const struct msg_chunk_range *r)
     q->end_chunk = end > f->n_chunks ? f->n_chunks : (uint32_t)end;
     if (u->count == 1)
         u->srv->stats.uploading++;
+    slot_want(u);
     pump(u);
 }
 
@@ -169,21 +214,27 @@ static bool take_tokens(struct op_server *srv, size_t n)
     return true;
 }
 
-/* Produce DATA frames for the head GET while the link's queue is short. */
+/* Produce DATA frames for the head GET while the link's queue is short and
+ * u holds an upload slot. */
 static void pump(struct upload *u)
 {
     while (u->count > 0 && link_output_len(u->link) < OP_SERVE_QUEUE_BYTES) {
+        if (!op_slots_holds(u->srv->slots, u))
+            return; /* on_grant brings us back */
         struct get_req *q = &u->queue[u->head];
         if (q->next_chunk >= q->end_chunk) {
             u->head = (u->head + 1) % OP_SERVE_MAX_QUEUED_GETS;
-            if (--u->count == 0)
+            if (--u->count == 0) {
                 u->srv->stats.uploading--;
+                slot_leave(u);
+            }
             continue;
         }
         if (open_share(u, q->hash) != 0) {
             link_send_error(u->link, MSG_ERR_NOT_FOUND, MSG_GET, "file no longer shared");
             u->count = 0;
             u->srv->stats.uploading--;
+            slot_leave(u);
             return;
         }
         uint64_t chunk_start = (uint64_t)q->next_chunk * u->file->chunk_size;
@@ -209,6 +260,7 @@ static void pump(struct upload *u)
             link_send_error(u->link, MSG_ERR_NOT_FOUND, MSG_GET, "file changed");
             u->count = 0;
             u->srv->stats.uploading--;
+            slot_leave(u);
             return;
         }
         struct msg m = {.type = MSG_DATA};
@@ -224,6 +276,13 @@ static void pump(struct upload *u)
             u->offset = 0;
             q->next_chunk++;
             u->srv->stats.chunks_sent++;
+            /* A chunk is done: a richer (or starving) waiter may take the slot. */
+            if (q->next_chunk < q->end_chunk || u->count > 1) {
+                if (!op_slots_chunk_done(u->srv->slots, u, link_now_ms())) {
+                    schedule_grant(u->srv);
+                    return;
+                }
+            }
         }
     }
 }
@@ -280,6 +339,10 @@ static void on_message(struct link *l, const struct msg *m, void *arg)
     case MSG_GET:
         on_get(u, &m->u.get);
         return;
+    case MSG_RECEIPT:
+        if (u->srv->on_receipt != NULL)
+            u->srv->on_receipt(link_peer(l)->id, &m->u.receipt, u->srv->credit_arg);
+        return;
     case MSG_ERROR:
         return;
     default: /* valid, but not for a peer's listener: ERROR 100, closed */
@@ -307,6 +370,7 @@ static void upload_free(struct upload *u)
         srv->uploads = u->next;
     if (u->next)
         u->next->prev = u->prev;
+    slot_leave(u);
     upload_close_file(u);
     free(u->buf);
     free(u);
@@ -358,7 +422,14 @@ struct op_server *op_server_new(struct event_base *base, struct op_share *share,
     srv->limit_bps = upload_limit_bps;
     srv->refilled_ms = link_now_ms();
     srv->refill = evtimer_new(base, on_refill, srv);
-    if (srv->refill == NULL) {
+    srv->grant = event_new(base, -1, 0, on_grant, srv);
+    srv->slots = op_slots_new(OP_SERVE_SLOTS_DEFAULT, OP_SERVE_MAX_WAIT_MS_DEFAULT);
+    if (srv->refill == NULL || srv->grant == NULL || srv->slots == NULL) {
+        if (srv->refill)
+            event_free(srv->refill);
+        if (srv->grant)
+            event_free(srv->grant);
+        op_slots_free(srv->slots);
         free(srv);
         return NULL;
     }
@@ -378,6 +449,8 @@ void op_server_free(struct op_server *srv)
     while (srv->uploads)
         upload_free(srv->uploads);
     event_free(srv->refill);
+    event_free(srv->grant);
+    op_slots_free(srv->slots);
     free(srv);
 }
 
@@ -398,6 +471,31 @@ void op_server_accept(struct op_server *srv, evutil_socket_t fd, SSL *ssl,
 void op_server_stats(const struct op_server *srv, struct op_server_stats *out)
 {
     *out = srv->stats;
+    out->waiting = (unsigned)op_slots_waiting(srv->slots);
+}
+
+void op_server_set_slots(struct op_server *srv, unsigned slots, uint64_t max_wait_ms)
+{
+    op_slots_configure(srv->slots, slots, max_wait_ms);
+    schedule_grant(srv);
+}
+
+void op_server_set_credit(struct op_server *srv, op_server_credit_fn *credit_of,
+                          op_server_receipt_fn *on_receipt, void *arg)
+{
+    srv->credit_of = credit_of;
+    srv->on_receipt = on_receipt;
+    srv->credit_arg = arg;
+}
+
+void op_server_credit_known(struct op_server *srv, const uint8_t peer_id[WIRE_ID_LEN],
+                            uint64_t credit)
+{
+    for (struct upload *u = srv->uploads; u; u = u->next) {
+        const struct tls_peer_info *pi = u->link && u->opened ? link_peer(u->link) : NULL;
+        if (u->wanting && pi && memcmp(pi->id, peer_id, WIRE_ID_LEN) == 0)
+            op_slots_set_credit(srv->slots, u, credit);
+    }
 }
 
 /* A new upload slot, linked into the server; NULL when out of memory. */

@@ -34,6 +34,11 @@
 #define OP_SERVE_QUEUE_BYTES     (2048u * 1024) /* produce DATA while queued output < this */
 #define OP_SERVE_MAX_REVERSALS   8              /* reversal dials at once */
 
+/* Upload slots (op_server_set_slots): the defaults of upload-slots and
+ * upload-max-wait-s. */
+#define OP_SERVE_SLOTS_DEFAULT       4
+#define OP_SERVE_MAX_WAIT_MS_DEFAULT 20000
+
 struct op_server;
 
 struct op_server_stats {
@@ -41,6 +46,7 @@ struct op_server_stats {
     uint64_t chunks_sent;
     unsigned links;     /* peers connected to us now */
     unsigned uploading; /* of them, with a GET in progress */
+    unsigned waiting;   /* of those, waiting for an upload slot */
 };
 
 /* share is borrowed and outlives the server. upload_limit_bps 0 = none. */
@@ -56,6 +62,22 @@ void op_server_accept(struct op_server *srv, evutil_socket_t fd, SSL *ssl,
                       const struct sockaddr *sa, socklen_t len);
 
 void op_server_stats(const struct op_server *srv, struct op_server_stats *out);
+
+/* Upload slots (docs/CREDITS.md, "Priority"; op_slots.h): at most `slots`
+ * peers are sent DATA at once; the others wait, the one with the most
+ * credit first, none longer than max_wait_ms without a chunk. */
+void op_server_set_slots(struct op_server *srv, unsigned slots, uint64_t max_wait_ms);
+/* The credit of a requester as far as we know it now (0 unknown); the
+ * daemon may look it up and tell us later with op_server_credit_known(). */
+typedef uint64_t op_server_credit_fn(const uint8_t peer_id[WIRE_ID_LEN], void *arg);
+/* A RECEIPT from a downloader whose TLS identity is peer_id; borrowed for
+ * the call. */
+typedef void op_server_receipt_fn(const uint8_t peer_id[WIRE_ID_LEN], const struct msg_receipt *r,
+                                  void *arg);
+void op_server_set_credit(struct op_server *srv, op_server_credit_fn *credit_of,
+                          op_server_receipt_fn *on_receipt, void *arg);
+void op_server_credit_known(struct op_server *srv, const uint8_t peer_id[WIRE_ID_LEN],
+                            uint64_t credit);
 
 /* An accepted connection whose HELLO carries a connect_token answers a
  * CONNECT of ours (reversal): it is offered to fn, which returns true when

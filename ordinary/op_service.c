@@ -28,6 +28,7 @@ enum reload_apply {
     APPLY_LOG_LEVEL = 1 << 0,
     APPLY_RESCAN = 1 << 1,
     APPLY_UPLOAD = 1 << 2,
+    APPLY_SLOTS = 1 << 3,
 };
 
 /* The options a SIGHUP changes in the running peer; every other option
@@ -41,6 +42,8 @@ static const struct {
     {"log-file", 0},
     {"rescan-interval-s", APPLY_RESCAN},
     {"upload-limit-kbps", APPLY_UPLOAD},
+    {"upload-slots", APPLY_SLOTS},      /* a smaller count: holders yield at a chunk */
+    {"upload-max-wait-s", APPLY_SLOTS}, /* waiters rank by it from now on */
 };
 
 struct reload {
@@ -81,6 +84,9 @@ static void apply(struct op_daemon *d, unsigned what)
     }
     if (what & APPLY_UPLOAD)
         op_server_set_upload_limit(d->server, d->s->upload_limit_kbps * 1000);
+    if (what & APPLY_SLOTS)
+        op_server_set_slots(d->server, (unsigned)d->s->upload_slots,
+                            d->s->upload_max_wait_s * 1000);
 }
 
 static void reopen_log(struct op_daemon *d, const struct op_settings *fresh)

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Credit (docs/CREDITS.md), one supernode and real peers:
+#  - downloads earn the source credit through signed receipts, and the
+#    supernode's ledger holds uploaded and downloaded totals;
+#  - two downloaders compete for a source with one upload slot: the one
+#    with more credit finishes first, the other still finishes;
+#  - a peer that comes back from a new address keeps its credit.
+# valgrind: yes
+source "$(dirname "$0")/lib.sh"
+make_federation
+start_supernode sn --keepalive-s 1 --peer-timeout-s 4
+
+start_peer() { # NAME [ARGS...]
+  local name=$1; shift
+  mkdir -p "$WORK/$name/share" "$WORK/$name/dl"
+  start "$name" "$PEER_BIN" run --state-dir "$WORK/$name/state" --bootstrap "127.0.0.1:$PORT_sn" \
+    --federation-ca "$WORK/fed/root.crt" --share "$WORK/$name/share" \
+    --downloads "$WORK/$name/dl" --upnp no "$@"
+}
+peer() { local name=$1; shift; "$PEER_BIN" --state-dir "$WORK/$name/state" "$@"; }
+credit_of() { # NAME FIELD: a number of the peer's own ledger record
+  peer "$1" status --json | python3 -c "import json,sys; c=json.load(sys.stdin)['credit']
+print(c['$2'] if c['known'] else -1)"
+}
+# get_file NAME HASH WORDS: search (so the peer knows the file) and download.
+get_file() {
+  until_ok 10 sh -c "\"$PEER_BIN\" --state-dir '$WORK/$1/state' search $3 | grep -q '$2'" ||
+    fail "$1 cannot find $3"
+  peer "$1" get "$2" >"$WORK/$1-get.out" 2>&1
+}
+
+head -c $((3 * 1048576)) /dev/urandom >"$WORK/h-file.bin"
+head -c $((8 * 1048576)) /dev/urandom >"$WORK/s-file.bin"
+start_peer henry --listen 127.0.0.1:0
+start_peer xavier --listen 127.0.0.1:0
+cp "$WORK/h-file.bin" "$WORK/henry/share/henrys_upload.bin"
+wait_for "$WORK/henry.log" "attached to supernode"
+wait_for "$WORK/xavier.log" "attached to supernode"
+wait_for "$WORK/henry.log" "published 1 shared files"
+HH=$(sha256sum "$WORK/h-file.bin" | cut -d' ' -f1)
+get_file xavier "$HH" "henrys upload" || fail "xavier's download failed: $(cat "$WORK/xavier-get.out")"
+cmp "$WORK/h-file.bin" "$WORK/xavier/dl/henrys_upload.bin" || fail "download differs"
+# 3 chunks, a receipt each; the supernode counts them within a second or two.
+has_credit() { [ "$(credit_of henry uploaded)" -ge $((3 * 1048576)) ]; }
+until_ok 15 has_credit || fail "henry's upload is not in the ledger: $(peer henry status)"
+c=$(credit_of henry credit)
+# xavier is a fresh identity: its 3 MiB weigh 1/8 (384 KiB), plus a little uptime.
+[ "$c" -ge 393216 ] && [ "$c" -lt 1048576 ] || fail "henry's credit $c: expected 384 KiB + uptime"
+downloaded() { [ "$(credit_of xavier downloaded)" -ge $((3 * 1048576)) ]; }
+until_ok 10 downloaded || fail "xavier's download is not in the ledger: $(peer xavier status)"
+peer henry status | grep -Eq "^credit +[0-9.]+ KiB \(uploaded 3.0 MiB, downloaded 0 B" ||
+  fail "status: $(peer henry status)"
+peer henry status | grep -Eq "^receipts +0 signed; 3 received, 3 handed to the supernode" ||
+  fail "status: $(peer henry status)"
+peer xavier status | grep -Eq "^receipts +3 signed" || fail "status: $(peer xavier status)"
+sova_sn_status() { "$SN_BIN" status --control "$WORK/sn-state/control.sock" "$@"; }
+sova_sn_status | grep -Eq "^ledger +2 credit records, 3 replicas over 1 supernodes; receipts 6 counted" ||
+  fail "supernode status: $(sova_sn_status)"
+ok "receipts for xavier's download from henry: henry's credit (1/8 of 3 MiB from a fresh identity), both totals, status of peers and supernode"
+
+# A source with one upload slot, 2 MB/s: lena asks first, henry (credit)
+# second; henry takes the slot at lena's next chunk and finishes first.
+start_peer sam --listen 127.0.0.1:0 --upload-slots 1 --upload-limit-kbps 2000
+start_peer lena --listen 127.0.0.1:0
+cp "$WORK/s-file.bin" "$WORK/sam/share/sams_big_file.bin"
+wait_for "$WORK/sam.log" "published 1 shared files"
+wait_for "$WORK/lena.log" "attached to supernode"
+SH=$(sha256sum "$WORK/s-file.bin" | cut -d' ' -f1)
+( get_file lena "$SH" "sams big" && echo lena >>"$WORK/order" ) &
+LENA_GET=$!
+wait_for "$WORK/sam.log" "peer connected"
+wait_for "$WORK/lena.log" "connected to source"
+( get_file henry "$SH" "sams big" && echo henry >>"$WORK/order" ) &
+HENRY_GET=$!
+wait "$HENRY_GET" || fail "henry's download failed: $(cat "$WORK/henry-get.out")"
+wait "$LENA_GET" || fail "lena's download failed: $(cat "$WORK/lena-get.out")"
+[ "$(head -1 "$WORK/order")" = henry ] || fail "finished first: $(head -1 "$WORK/order"), want henry"
+[ "$(grep -c . "$WORK/order")" = 2 ] || fail "not both finished: $(cat "$WORK/order")"
+cmp "$WORK/s-file.bin" "$WORK/lena/dl/sams_big_file.bin" || fail "lena's file differs"
+cmp "$WORK/s-file.bin" "$WORK/henry/dl/sams_big_file.bin" || fail "henry's file differs"
+ok "one upload slot, two downloaders: the one with credit (asking second) finishes first, the other finishes too"
+
+# henry comes back from another address: same key, same credit.
+before=$(credit_of henry uploaded)
+stop henry
+start_peer henry --listen 127.0.0.2:0
+wait_for_n "$WORK/henry.log" "attached to supernode" 2
+wait_for "$WORK/henry.log" "listening on 127\.0\.0\.2:"
+same_credit() { [ "$(credit_of henry uploaded)" = "$before" ] && [ "$(credit_of henry credit)" -ge "$c" ]; }
+until_ok 15 same_credit || fail "henry from 127.0.0.2: uploaded $(credit_of henry uploaded), was $before"
+ok "a peer back from a new address keeps its credit"
+
+for p in henry xavier sam lena; do stop $p; done
+stop sn
+done_ok
