@@ -445,7 +445,10 @@ void sn_peer_sweep(struct sn_daemon *d)
     uint64_t now = link_now_ms();
     uint64_t limit = d->s->peer_timeout_s * 1000;
     for (struct link *l = link_group_first(&d->links); l; l = link_group_next(l)) {
-        if (now - link_last_heard_ms(l) <= limit)
+        /* A handshake has its own deadline (handshake-timeout-ms), and no
+         * ERROR can reach a remote before TLS is up. */
+        const struct sn_peer *p = link_arg(l);
+        if (p->handshaking || now - link_last_heard_ms(l) <= limit)
             continue;
         log_info("sn", "%s: silent for %llu s, dropping it", link_name(l),
                  (unsigned long long)((now - link_last_heard_ms(l)) / 1000));
