@@ -104,6 +104,17 @@ static void render_relay(struct evbuffer *out, const struct sn_daemon *d)
     metrics_counter(out, P "relay_bytes_total", "Bytes relayed (RELAY_DATA payload)",
                     jint(r, "bytes"));
     metrics_gauge(out, P "relay_kbps", "Relay traffic now, kilobytes per second", jint(r, "kbps"));
+    /* The operator's relay limits in force (0: no limit), next to what they limit. */
+    static const char *const limits[][2] = {
+        {"max_circuits", "relay-max-circuits"}, {"max_peer_circuits", "relay-max-peer-circuits"},
+        {"max_bytes", "relay-max-bytes"},       {"max_duration_s", "relay-max-duration-s"},
+        {"peer_kbps", "relay-peer-kbps"},       {"total_kbps", "relay-total-kbps"}};
+    json_t *lim = json_object_get(r, "limits");
+    metrics_family(out, P "relay_limit", METRICS_GAUGE,
+                   "Relay limits in force, by option (0: no limit)");
+    for (size_t k = 0; k < sizeof(limits) / sizeof(limits[0]); k++)
+        metrics_sample_labels(out, P "relay_limit", jint(lim, limits[k][0]), 1,
+                              (const char *const[]){"option", limits[k][1]});
     json_decref(r);
     metrics_counter(out, P "dialbacks_total", "Dial-back probes run for attached peers",
                     d->counters.dialbacks);
