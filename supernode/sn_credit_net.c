@@ -579,6 +579,7 @@ static void on_credit(struct sn_credit *c, struct sn_peer *p, const struct msg_c
     }
     uint64_t wait = 0;
     if (sn_rate_take(&p->search_rate, 1, link_now_ms(), &wait) != 0) {
+        c->d->rate_limited++;
         struct msg m = {.type = MSG_ERROR};
         m.u.error = (struct msg_error){.code = MSG_ERR_RATE_LIMITED,
                                        .offending_type = MSG_CREDIT,
