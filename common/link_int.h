@@ -1,0 +1,79 @@
+/* link_int.h - private to common/link.c (the protocol: TLS and HELLO, frames,
+ * sending, closing) and common/link_open.c (making, wiring and freeing a
+ * link, its accessors): the layout of struct link. Not for other files. */
+#ifndef SOVA_LINK_INT_H
+#define SOVA_LINK_INT_H
+
+#if !defined(SOVA_LINK_INTERNAL)
+#error "link_int.h is private to common/link*.c"
+#endif
+
+#include "link.h"
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* How long a closing link may take to flush its last frames (the ERROR). */
+#define LINK_FLUSH_TIMEOUT_MS 2000
+#define LINK_NAME_MAX         64
+
+enum link_state {
+    LINK_TLS,     /* TLS handshake running */
+    LINK_HELLO,   /* our HELLO sent, waiting for theirs */
+    LINK_OPEN,    /* messages flow */
+    LINK_CLOSING, /* flushing, then the closed hook */
+};
+
+struct link {
+    struct bufferevent *bev;
+    struct event *timer; /* handshake deadline, then flush deadline */
+    /* frames per second (link_params.max_frames_per_s): milli-frames */
+    unsigned max_frames_per_s;
+    uint64_t frame_tokens, frames_refilled_ms, throttle_logged_ms;
+    struct event *resume; /* reading paused for the frame rate; made on first need */
+    struct link_params params;
+    struct link_hooks hooks;
+    void *arg;
+    enum link_state state;
+    int close_why;
+    bool dialer;
+    struct tls_peer_info peer;
+    bool peer_known;
+    uint8_t remote_role;
+    uint16_t version;
+    uint32_t remote_caps;
+    struct wire_addr remote_addr;
+    char name[LINK_NAME_MAX];
+    uint64_t last_heard_ms;
+    uint64_t last_read_ms; /* any bytes, even part of a frame */
+    uint64_t bytes_in, bytes_out;
+    /* Round trip of PING -> PONG (link_rtt_us): the one PING being timed. */
+    uint64_t ping_sent_us; /* 0: none in flight */
+    uint64_t ping_nonce;
+    uint32_t srtt_us;        /* smoothed; 0 before the first sample */
+    struct wire_buf scratch; /* encode buffer, reused */
+    bool has_token, has_remote_token;
+    bool was_opened;                      /* TLS and HELLO finished (state may be CLOSING now) */
+    bool hs_counted;                      /* its handshake failure is counted already */
+    uint8_t token[WIRE_TOKEN_LEN];        /* ours, sent in HELLO (dialer) */
+    uint8_t remote_token[WIRE_TOKEN_LEN]; /* theirs, from their HELLO */
+    struct link *group_prev, *group_next;
+};
+
+static inline void link_set_timer(struct link *l, unsigned ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(l->timer, &tv);
+}
+
+/* link_open.c: free now (closes the socket, frees the SSL and the struct). */
+void link_free(struct link *l);
+/* link.c: the bufferevent and timer callbacks link_open.c wires up. */
+void link_on_read(struct bufferevent *bev, void *arg);
+void link_on_write(struct bufferevent *bev, void *arg);
+void link_on_event(struct bufferevent *bev, short what, void *arg);
+void link_on_timer(evutil_socket_t fd, short what, void *arg);
+
+#endif
