@@ -453,6 +453,14 @@ static void on_sn_message(const struct msg *m, void *arg)
         if (m->u.publish_ack.rejected)
             log_warn("op", "supernode rejected %u published records (first: %s)",
                      m->u.publish_ack.rejected, msg_error_code_str(m->u.publish_ack.first_error));
+        /* Refused for its rate (not its content): publish everything again a
+         * little later; the supernode takes a record it has once. */
+        if (m->u.publish_ack.first_error == MSG_ERR_RATE_LIMITED &&
+            !evtimer_pending(d->republish, NULL)) {
+            struct timeval tv = {.tv_sec = OP_REPUBLISH_RETRY_MS / 1000,
+                                 .tv_usec = (OP_REPUBLISH_RETRY_MS % 1000) * 1000};
+            evtimer_add(d->republish, &tv);
+        }
         return;
     default:
         return; /* ERRORs are logged by the link */
@@ -535,6 +543,12 @@ static int start_share(struct op_daemon *d, char *err, size_t errlen)
     if (rc == 0)
         op_share_rescan(d->share);
     return rc;
+}
+
+static void on_republish(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    publish_all(arg);
 }
 
 static void on_rescan(evutil_socket_t fd, short what, void *arg)
@@ -631,7 +645,9 @@ static int op_daemon_start(struct op_daemon *d)
         .arg = d,
     };
     d->rescan = event_new(base, -1, EV_PERSIST, on_rescan, d);
-    if (!d->server || !d->fetcher || !d->rescan || op_session_new(&sc, &d->session) != 0)
+    d->republish = evtimer_new(base, on_republish, d);
+    if (!d->server || !d->fetcher || !d->rescan || !d->republish ||
+        op_session_new(&sc, &d->session) != 0)
         return SOVA_ERR_NOMEM;
     op_server_set_adopt(d->server, adopt_reversal, d);
     struct op_credit_config cc = {.base = base,
@@ -696,6 +712,8 @@ static void op_daemon_stop(struct op_daemon *d)
     op_share_free(d->share);
     if (d->rescan)
         event_free(d->rescan);
+    if (d->republish)
+        event_free(d->republish);
     for (size_t i = 0; i < d->n_hits; i++)
         hit_clear(&d->hits[i]);
     op_store_close(d->store);

@@ -20,8 +20,9 @@
 #include "op_store.h"
 #include "tls.h"
 
-#define OP_HIT_CACHE_MAX 1024 /* search hits remembered for `get HASH` */
-#define OP_PUBLISH_BATCH 512  /* records per PUBLISH frame */
+#define OP_HIT_CACHE_MAX      1024 /* search hits remembered for `get HASH` */
+#define OP_PUBLISH_BATCH      512  /* records per PUBLISH frame */
+#define OP_REPUBLISH_RETRY_MS 2000 /* after a PUBLISH refused for the supernode's publish-rate */
 
 /* A search hit remembered so `sova-peer get HASH` knows name, size, sources. */
 struct op_hit {
@@ -71,7 +72,8 @@ struct op_daemon {
     /* receipts and credit (docs/CREDITS.md) */
     struct op_credit *credit;
     struct ctl_server *ctl;
-    struct event *rescan; /* periodic share rescan */
+    struct event *rescan;    /* periodic share rescan */
+    struct event *republish; /* a PUBLISH refused for its rate: everything again */
     struct op_hit hits[OP_HIT_CACHE_MAX];
     size_t n_hits;
     struct op_query *queries;
