@@ -83,6 +83,12 @@ struct outbox {
     size_t n;
 };
 
+struct uptime_box { /* session reports for one holder */
+    uint8_t to[WIRE_ID_LEN];
+    struct msg_uptime_report reports[MSG_MAX_CREDIT_IDS];
+    size_t n;
+};
+
 struct peer_query { /* a CREDIT query of an attached peer being answered */
     struct sn_peer *p;
     uint64_t query_id;
@@ -109,6 +115,8 @@ struct sn_credit {
     struct cache_slot *cache;
     struct outbox *out;
     size_t n_out;
+    struct uptime_box *up;
+    size_t n_up;
     /* rebalancing */
     struct view pass_old;
     bool pass_running, pass_has_old;
@@ -649,7 +657,44 @@ bool sn_credit_fed_message(struct sn_daemon *d, struct sn_peer *p, const struct 
 
 /* ---- uptime ------------------------------------------------------------------------------- */
 
-/* Tell the holders of p's record how long its primary session has lasted. */
+static void uptime_send(struct sn_credit *c, struct uptime_box *b)
+{
+    if (b->n == 0)
+        return;
+    struct msg m = {.type = MSG_LEDGER_UPTIME};
+    m.u.ledger_uptime = (struct msg_ledger_uptime){.reports = b->reports, .n_reports = b->n};
+    sn_fed_send(c->d, b->to, &m);
+    b->n = 0;
+}
+
+static void uptime_flush(struct sn_credit *c)
+{
+    for (size_t i = 0; i < c->n_up; i++)
+        uptime_send(c, &c->up[i]);
+    c->n_up = 0;
+}
+
+static void uptime_add(struct sn_credit *c, const uint8_t to[WIRE_ID_LEN],
+                       const struct msg_uptime_report *r)
+{
+    struct uptime_box *b = NULL;
+    for (size_t i = 0; i < c->n_up && !b; i++)
+        if (memcmp(c->up[i].to, to, WIRE_ID_LEN) == 0)
+            b = &c->up[i];
+    if (b == NULL) {
+        if (c->n_up == CREDIT_OUTBOXES)
+            uptime_flush(c);
+        b = &c->up[c->n_up++];
+        memcpy(b->to, to, WIRE_ID_LEN);
+        b->n = 0;
+    }
+    b->reports[b->n++] = *r;
+    if (b->n == MSG_MAX_CREDIT_IDS)
+        uptime_send(c, b);
+}
+
+/* Tell the holders of p's record how long its primary session has lasted
+ * (batched: uptime_flush() sends). */
 static void report_uptime(struct sn_credit *c, struct sn_peer *p)
 {
     uint64_t now = wall_ms();
@@ -664,9 +709,7 @@ static void report_uptime(struct sn_credit *c, struct sn_peer *p)
             sn_ledger_uptime(c->ledger, p->id, h[i], rep.start_ms, rep.seconds);
             continue;
         }
-        struct msg m = {.type = MSG_LEDGER_UPTIME};
-        m.u.ledger_uptime = (struct msg_ledger_uptime){.reports = &rep, .n_reports = 1};
-        sn_fed_send(c->d, h[i], &m);
+        uptime_add(c, h[i], &rep);
     }
 }
 
@@ -686,6 +729,7 @@ static void on_uptime_tick(evutil_socket_t fd, short what, void *arg)
         if (!p->indexed)
             p->credit_since_ms = 0; /* the session ended (a backup now) */
     }
+    uptime_flush(c);
     set_timer_ms(c->uptime_timer, CREDIT_UPTIME_MS);
 }
 
@@ -697,8 +741,10 @@ void sn_credit_peer_gone(struct sn_daemon *d, struct sn_peer *p)
     for (struct lookup *l = c->lookups; l; l = l->next)
         if (l->fn == peer_answer && ((struct peer_query *)l->arg)->p == p)
             ((struct peer_query *)l->arg)->p = NULL;
-    if (p->credit_since_ms != 0 && link_remote_role(p->link) == MSG_ROLE_PEER)
+    if (p->credit_since_ms != 0 && link_remote_role(p->link) == MSG_ROLE_PEER) {
         report_uptime(c, p);
+        uptime_flush(c);
+    }
 }
 
 /* ---- moving records -------------------------------------------------------------------------- */
@@ -905,10 +951,11 @@ int sn_credit_start(struct sn_daemon *d)
     c->ledger = sn_ledger_new(&cfg);
     c->cache = calloc(CREDIT_CACHE_SLOTS, sizeof(*c->cache));
     c->out = calloc(CREDIT_OUTBOXES, sizeof(*c->out));
+    c->up = calloc(CREDIT_OUTBOXES, sizeof(*c->up));
     c->pass_timer = evtimer_new(base, on_pass_timer, c);
     c->uptime_timer = evtimer_new(base, on_uptime_tick, c);
     c->relay_timer = evtimer_new(base, on_relay_tick, c);
-    if (!c->ledger || !c->cache || !c->out || !c->pass_timer || !c->uptime_timer ||
+    if (!c->ledger || !c->cache || !c->out || !c->up || !c->pass_timer || !c->uptime_timer ||
         !c->relay_timer || view_compute(c, &c->view) != 0)
         return SOVA_ERR_NOMEM;
     set_timer_ms(c->uptime_timer, CREDIT_UPTIME_MS);
@@ -941,6 +988,7 @@ void sn_credit_stop(struct sn_daemon *d)
     sn_ledger_free(c->ledger);
     free(c->cache);
     free(c->out);
+    free(c->up);
     free(c);
     d->credit = NULL;
 }

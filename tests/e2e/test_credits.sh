@@ -80,6 +80,11 @@ cmp "$WORK/s-file.bin" "$WORK/lena/dl/sams_big_file.bin" || fail "lena's file di
 cmp "$WORK/s-file.bin" "$WORK/henry/dl/sams_big_file.bin" || fail "henry's file differs"
 ok "one upload slot, two downloaders: the one with credit (asking second) finishes first, the other finishes too"
 
+# Uptime as the supernode saw it (reported every 10 s), never the peer's word.
+online() { [ "$(credit_of henry uptime_s)" -ge 5 ]; }
+until_ok 20 online || fail "henry's uptime is not in the ledger: $(peer henry status --json)"
+ok "the supernode reports how long henry has been attached; it is in his record"
+
 # henry comes back from another address: same key, same credit.
 before=$(credit_of henry uploaded)
 stop henry
