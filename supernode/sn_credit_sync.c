@@ -1,0 +1,283 @@
+/* sn_credit_sync.c - the credit ledger's background work (sn_credit_int.h):
+ * the uptime of attached peers reported to their records' holders, records
+ * moved to their holders when membership changes, and relay-total-kbps
+ * shared by credit. docs/CREDITS.md says why each works as it does. */
+#define SOVA_SN_CREDIT_INTERNAL
+#include "err.h"
+#include "log.h"
+#include "sn_credit.h"
+#include "sn_credit_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- uptime ------------------------------------------------------------------------------- */
+
+static void uptime_send(struct sn_credit *c, struct uptime_box *b)
+{
+    if (b->n == 0)
+        return;
+    struct msg m = {.type = MSG_LEDGER_UPTIME};
+    m.u.ledger_uptime = (struct msg_ledger_uptime){.reports = b->reports, .n_reports = b->n};
+    sn_fed_send(c->d, b->to, &m);
+    b->n = 0;
+}
+
+static void uptime_flush(struct sn_credit *c)
+{
+    for (size_t i = 0; i < c->n_up; i++)
+        uptime_send(c, &c->up[i]);
+    c->n_up = 0;
+}
+
+static void uptime_add(struct sn_credit *c, const uint8_t to[WIRE_ID_LEN],
+                       const struct msg_uptime_report *r)
+{
+    struct uptime_box *b = NULL;
+    for (size_t i = 0; i < c->n_up && !b; i++)
+        if (memcmp(c->up[i].to, to, WIRE_ID_LEN) == 0)
+            b = &c->up[i];
+    if (b == NULL) {
+        if (c->n_up == CREDIT_OUTBOXES)
+            uptime_flush(c);
+        b = &c->up[c->n_up++];
+        memcpy(b->to, to, WIRE_ID_LEN);
+        b->n = 0;
+    }
+    b->reports[b->n++] = *r;
+    if (b->n == MSG_MAX_CREDIT_IDS)
+        uptime_send(c, b);
+}
+
+/* Tell the holders of p's record how long its primary session has lasted
+ * (batched: uptime_flush() sends). */
+static void report_uptime(struct sn_credit *c, struct sn_peer *p)
+{
+    uint64_t now = credit_wall_ms();
+    struct msg_uptime_report rep = {
+        .start_ms = p->credit_since_ms,
+        .seconds = now > p->credit_since_ms ? (now - p->credit_since_ms) / 1000 : 0};
+    memcpy(rep.peer_id, p->id, WIRE_ID_LEN);
+    const uint8_t *h[SN_RING_MAX_REPLICAS];
+    size_t n = credit_holders(c, &c->view, p->id, h);
+    for (size_t i = 0; i < n; i++) {
+        if (credit_is_self(c, h[i])) {
+            sn_ledger_uptime(c->ledger, p->id, h[i], rep.start_ms, rep.seconds);
+            continue;
+        }
+        uptime_add(c, h[i], &rep);
+    }
+}
+
+void credit_uptime_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct sn_credit *c = arg;
+    (void)fd, (void)what;
+    for (struct link *l = link_group_first(&c->d->links); l; l = link_group_next(l)) {
+        struct sn_peer *p = link_arg(l);
+        if (link_remote_role(l) != MSG_ROLE_PEER)
+            continue;
+        if (p->indexed && p->credit_since_ms == 0)
+            p->credit_since_ms = credit_wall_ms();
+        if (p->credit_since_ms == 0)
+            continue;
+        report_uptime(c, p);
+        if (!p->indexed)
+            p->credit_since_ms = 0; /* the session ended (a backup now) */
+    }
+    uptime_flush(c);
+    credit_set_timer_ms(c->uptime_timer, CREDIT_UPTIME_MS);
+}
+
+void credit_session_end(struct sn_credit *c, struct sn_peer *p)
+{
+    if (p->credit_since_ms != 0 && link_remote_role(p->link) == MSG_ROLE_PEER) {
+        report_uptime(c, p);
+        uptime_flush(c);
+    }
+}
+
+/* ---- moving records -------------------------------------------------------------------------- */
+
+static bool in_list(const uint8_t *const *list, size_t n, const uint8_t *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(list[i], id, WIRE_ID_LEN) == 0)
+            return true;
+    return false;
+}
+
+static bool is_fresh(const struct sn_credit *c, const uint8_t *id)
+{
+    for (size_t i = 0; i < c->n_fresh; i++)
+        if (memcmp(c->fresh[i], id, WIRE_ID_LEN) == 0)
+            return true;
+    return false;
+}
+
+/* 1 sent, 0 no link, -1 the link is busy (try later). */
+static int push(struct sn_credit *c, const uint8_t key[WIRE_ID_LEN], const uint8_t *to)
+{
+    struct sn_peer *p = sn_fed_link(c->d, to);
+    if (p == NULL)
+        return 0;
+    if (link_output_len(p->link) >= CREDIT_PUSH_HIGH)
+        return -1;
+    struct msg m = {.type = MSG_LEDGER_PUT};
+    if (!sn_ledger_export(c->ledger, key, &m.u.ledger_put))
+        return 1;
+    if (link_send(p->link, &m) == 0)
+        c->ct.puts_sent++;
+    return 1;
+}
+
+/* One record: push it where it is new, hand it away if it is not ours.
+ * False: a link is busy, come back to this record later. */
+static bool pass_one(struct sn_credit *c, const uint8_t key[WIRE_ID_LEN])
+{
+    const uint8_t *now[SN_RING_MAX_REPLICAS], *before[SN_RING_MAX_REPLICAS];
+    size_t nn = credit_holders(c, &c->view, key, now);
+    size_t nb = c->pass_has_old ? credit_holders(c, &c->pass_old, key, before) : 0;
+    bool mine = in_list(now, nn, credit_self_id(c)), all_sent = true;
+    for (size_t i = 0; i < nn; i++) {
+        if (credit_is_self(c, now[i]))
+            continue;
+        if (mine && in_list(before, nb, now[i]) && !is_fresh(c, now[i]))
+            continue; /* it has it already */
+        int rc = push(c, key, now[i]);
+        if (rc < 0)
+            return false;
+        all_sent &= rc == 1;
+    }
+    if (!mine && all_sent)
+        sn_ledger_remove(c->ledger, key);
+    return true;
+}
+
+void credit_pass_end(struct sn_credit *c)
+{
+    free(c->pass_keys);
+    c->pass_keys = NULL;
+    c->pass_n = c->pass_at = 0;
+    free(c->pass_old.ids);
+    c->pass_old = (struct view){0};
+    c->pass_has_old = false;
+    c->pass_running = false;
+    c->n_fresh = 0;
+}
+
+void credit_pass_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct sn_credit *c = arg;
+    (void)fd, (void)what;
+    if (!c->pass_running) {
+        /* Start (or restart) a pass over the view as it is now. */
+        struct view v;
+        if (credit_view_compute(c, &v) != 0)
+            return;
+        if (!c->pass_has_old) {
+            c->pass_old = c->view; /* what the records were placed by */
+            c->pass_has_old = true;
+        } else {
+            free(c->view.ids);
+        }
+        c->view = v;
+        if (credit_view_equal(&c->pass_old, &c->view) && c->n_fresh == 0) {
+            credit_pass_end(c);
+            return;
+        }
+        free(c->pass_keys);
+        c->pass_keys = sn_ledger_keys(c->ledger, &c->pass_n);
+        c->pass_at = 0;
+        c->pass_running = true;
+        log_info("credit", "ledger: %zu records over %zu supernodes (R %u): rebalancing", c->pass_n,
+                 c->view.n, c->replicas);
+    }
+    for (size_t k = 0; k < CREDIT_PASS_BATCH && c->pass_at < c->pass_n; k++) {
+        if (!pass_one(c, c->pass_keys[c->pass_at])) {
+            credit_set_timer_ms(c->pass_timer, CREDIT_PUSH_RETRY_MS);
+            return;
+        }
+        c->pass_at++;
+    }
+    if (c->pass_at < c->pass_n) {
+        credit_set_timer_ms(c->pass_timer, 0);
+        return;
+    }
+    credit_pass_end(c);
+}
+
+/* Something changed: (re)start a pass soon; one already running starts
+ * over with the records' original placement, so nothing is missed. */
+static void pass_request(struct sn_credit *c)
+{
+    if (c->pass_running) {
+        free(c->pass_keys);
+        c->pass_keys = NULL;
+        c->pass_n = c->pass_at = 0;
+        c->pass_running = false;
+    }
+    credit_set_timer_ms(c->pass_timer, CREDIT_PASS_DELAY_MS);
+}
+
+void sn_credit_membership_changed(struct sn_daemon *d)
+{
+    if (d->credit != NULL)
+        pass_request(d->credit);
+}
+
+void sn_credit_link_up(struct sn_daemon *d, struct sn_peer *p)
+{
+    struct sn_credit *c = d->credit;
+    if (c == NULL)
+        return;
+    if (!is_fresh(c, p->id) && c->n_fresh < CREDIT_MAX_FRESH)
+        memcpy(c->fresh[c->n_fresh++], p->id, WIRE_ID_LEN);
+    pass_request(c);
+}
+
+/* ---- relay shares -----------------------------------------------------------------------------
+ */
+
+void credit_relay_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct sn_credit *c = arg;
+    struct sn_daemon *d = c->d;
+    (void)fd, (void)what;
+    credit_set_timer_ms(c->relay_timer, CREDIT_RELAY_PERIOD_MS);
+    uint64_t total = d->s->relay_total_kbps * 1000;
+    if (total == 0)
+        return; /* nothing to share */
+    enum { MAX_SHARED = 1024 };
+    struct sn_peer **peers = malloc(MAX_SHARED * sizeof(*peers));
+    uint64_t *credits = malloc(MAX_SHARED * sizeof(*credits)),
+             *shares = malloc(MAX_SHARED * sizeof(*shares));
+    uint8_t(*ask)[WIRE_ID_LEN] = malloc(MSG_MAX_CREDIT_IDS * sizeof(*ask));
+    size_t n = 0, n_ask = 0;
+    for (struct link *l = link_group_first(&d->links); l && peers && credits && shares && ask;
+         l = link_group_next(l)) {
+        struct sn_peer *p = link_arg(l);
+        if (link_remote_role(l) != MSG_ROLE_PEER || p->relay_circuits == 0 || n == MAX_SHARED)
+            continue;
+        const struct msg_credit_record *r = credit_cache_get(c, p->id);
+        if (r == NULL && n_ask < MSG_MAX_CREDIT_IDS)
+            memcpy(ask[n_ask++], p->id, WIRE_ID_LEN);
+        peers[n] = p;
+        credits[n++] = r ? r->credit : 0;
+    }
+    if (n > 0) {
+        sn_credit_relay_shares(credits, n, total, (unsigned)d->s->relay_credit_floor_pct, shares);
+        uint64_t now = link_now_ms(), cap = d->s->relay_peer_kbps * 1000;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t rate = cap && cap < shares[i] ? cap : shares[i];
+            sn_rate_set(&peers[i]->relay_bucket, rate ? rate : 1,
+                        rate / 4 > 65536 ? rate / 4 : 65536, now);
+        }
+    }
+    if (n_ask > 0)
+        credit_lookup_start(c, (const uint8_t(*)[WIRE_ID_LEN])ask, n_ask, NULL, NULL);
+    free(peers);
+    free(credits);
+    free(shares);
+    free(ask);
+}
