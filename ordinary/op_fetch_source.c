@@ -268,7 +268,8 @@ static void on_source_message(struct link *l, const struct msg *m, void *arg)
         }
         return;
     default:
-        link_send_error(s->link, MSG_ERR_PROTOCOL, m->type, "unexpected message");
+        /* Valid, but not what a source sends: ERROR 100 and the link closes. */
+        link_close(s->link, MSG_ERR_PROTOCOL, "a source does not send that");
     }
 }
 

@@ -96,9 +96,12 @@ void sn_connect_from_peer(struct sn_daemon *d, struct sn_peer *p, const struct m
         deliver(d, target, &req);
         return;
     }
-    if (target == p || p->connect_wait != NULL) {
-        link_send_error(p->link, MSG_ERR_PROTOCOL, MSG_CONNECT,
-                        target == p ? "cannot connect to yourself" : "one CONNECT at a time");
+    if (target == p) {
+        link_send_error(p->link, MSG_ERR_NOT_FOUND, MSG_CONNECT, "cannot connect to yourself");
+        return;
+    }
+    if (p->connect_wait != NULL) {
+        link_send_error(p->link, MSG_ERR_RATE_LIMITED, MSG_CONNECT, "one CONNECT at a time");
         return;
     }
     struct connect_wait *w = calloc(1, sizeof(*w));

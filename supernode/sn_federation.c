@@ -170,7 +170,9 @@ void sn_fed_hook_message(struct sn_daemon *d, struct sn_peer *p, const struct ms
     default:
         if (sn_search_message(d, p, m) || sn_credit_fed_message(d, p, m))
             return;
-        link_send_error(p->link, MSG_ERR_PROTOCOL, m->type, "not served on supernode links");
+        log_warn("fed", "%s: sent %s, which supernode links do not carry", link_name(p->link),
+                 msg_type_name(m->type));
+        link_close(p->link, MSG_ERR_PROTOCOL, "not served on supernode links");
     }
 }
 
