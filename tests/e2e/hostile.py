@@ -39,6 +39,7 @@ RELAY_OPEN, RELAY_ACCEPT, RELAY_OPENED = 0x30, 0x31, 0x32
 RELAY_DATA, RELAY_WINDOW, RELAY_CLOSE = 0x33, 0x34, 0x35
 GOSSIP, SUMMARY, FWD_SEARCH, FWD_HITS = 0x40, 0x41, 0x42, 0x43
 FWD_LOCATE, FWD_LOCATE_RESULT, FWD_CONNECT = 0x44, 0x45, 0x46
+RECEIPTS, CREDIT, LEDGER_QUERY, LEDGER_UPTIME, RECEIPT = 0x1E, 0x1F, 0x47, 0x4A, 0x54
 MANIFEST_GET, MANIFEST, GET, DATA = 0x50, 0x51, 0x52, 0x53
 ROLE_SN, ROLE_PEER = 1, 2
 CHUNK = 1 << 20  # sova-peer's chunk size (ordinary/op_share.h)
@@ -457,6 +458,15 @@ SAMPLES = {
                ("first_chunk", u32(1)), ("chunk_hashes", u16(2) + ID(0x31) + ID(0x32))],
     GET: [("hash", ID(0xF1)), ("first_chunk", u32(2)), ("count", u32(1))],
     DATA: [("hash", ID(0xF1)), ("chunk_index", u32(2)), ("offset", u32(16384)), ("data", blob(b"hello"))],
+    # credits (docs/CREDITS.md); the signatures need not verify: decoding comes first
+    RECEIPT: [("downloader_id", ID(0xD1)), ("source_id", ID(0xD2)), ("hash", ID(0xC1)),
+              ("bytes", u64(1048576)), ("seq", u64(5)), ("time", u64(1700000000)),
+              ("pubkey", b"\x33" * 32), ("signature", b"\x44" * 64)],
+    RECEIPTS: [("receipts", u8(1) + ID(0xD1) + ID(0xD2) + ID(0xC1) + u64(1048576) + u64(5) +
+                u64(1700000000) + b"\x33" * 32 + b"\x44" * 64)],
+    CREDIT: [("kind", u8(1)), ("query_id", u64(9)), ("peer_ids", u8(1) + ID(0xE1))],
+    LEDGER_QUERY: [("query_id", u64(9)), ("peer_ids", u8(1) + ID(0xE1))],
+    LEDGER_UPTIME: [("reports", u8(1) + ID(0xE1) + u64(1700000000000) + u64(60))],
 }
 
 

@@ -215,8 +215,8 @@ check "RELAY_DATA for a circuit that does not exist: dropped, the link stays up"
 
 out=$(sn_hx truncate) || fail "truncations not answered as documented: $out"
 echo "$out" | sed 's/^/    /' | tail -n 3
-grep -q "^108 truncations of 35 types: 108 as documented, 0 not$" <<<"$out" || fail "$out"
-check "every message type (35) with each of its fields cut short (108 frames): ERROR 10 (truncated) about that type naming the field, then closed"
+grep -q "^123 truncations of 40 types: 123 as documented, 0 not$" <<<"$out" || fail "$out"
+check "every message type (40, credits included) with each of its fields cut short (123 frames): ERROR 10 (truncated) about that type naming the field, then closed"
 
 # ---- quotas -----------------------------------------------------------------------
 out=$(sn_hx publish --count $((MAX_FILES + 3)))
@@ -325,7 +325,7 @@ expect "$(AL raw --hex "$(fr 7e 616263)")" 'ERROR 13 about 0x7e: unknown message
 expect "$(AL raw --sample 0x15)" 'ERROR 100 about 0x15: not served by a peer' 'closed'
 check "a peer's listener: garbage closed, length 0 -> ERROR 12, 2^32-1 -> ERROR 11, unknown type -> ERROR 13 (stays up), SEARCH -> ERROR 100 then closed"
 out=$(AL truncate) || fail "truncations not answered as documented by the peer: $out"
-grep -q "^108 truncations of 35 types: 108 as documented, 0 not$" <<<"$out" || fail "$out"
+grep -q "^123 truncations of 40 types: 123 as documented, 0 not$" <<<"$out" || fail "$out"
 check "a peer's listener: every message type with each field cut short: ERROR 10 naming the field, closed"
 
 # ---- sources that misbehave toward bob ----------------------------------------------
