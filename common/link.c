@@ -145,8 +145,11 @@ static void enter_closing(struct link *l, int why)
 static int send_msg(struct link *l, const struct msg *m)
 {
     struct wire_err werr = {0};
-    wire_buf_truncate(&l->scratch, 0);
-    int rc = msg_encode(m, l->params.limits, &l->scratch, &werr);
+    /* One encode buffer per group: a frame is encoded and copied out before
+     * this returns, and a supernode with 100,000 links keeps one, not one each. */
+    struct wire_buf *scratch = l->params.group ? &l->params.group->scratch : &l->scratch;
+    wire_buf_truncate(scratch, 0);
+    int rc = msg_encode(m, l->params.limits, scratch, &werr);
     if (rc != 0) {
         char why[160];
         log_error("link", "%s: cannot encode %s: %s", l->name, msg_type_name(m->type),
@@ -154,15 +157,15 @@ static int send_msg(struct link *l, const struct msg *m)
         return rc;
     }
     struct evbuffer *out = bufferevent_get_output(l->bev);
-    if (evbuffer_get_length(out) + l->scratch.len > l->params.max_output) {
+    if (evbuffer_get_length(out) + scratch->len > l->params.max_output) {
         log_warn("link", "%s: remote is not reading (%zu bytes queued), dropping it", l->name,
                  evbuffer_get_length(out));
         enter_closing(l, SOVA_ERR_TOO_LARGE);
         return SOVA_ERR_TOO_LARGE;
     }
-    if (evbuffer_add(out, l->scratch.data, l->scratch.len) != 0)
+    if (evbuffer_add(out, scratch->data, scratch->len) != 0)
         return SOVA_ERR_NOMEM;
-    l->bytes_out += l->scratch.len;
+    l->bytes_out += scratch->len;
     if (m->type == MSG_ERROR && l->params.counters != NULL)
         l->params.counters->errors_sent[m->u.error.code < LINK_ERROR_SLOTS ? m->u.error.code : 0]++;
     return 0;
@@ -264,6 +267,8 @@ static void handle_hello(struct link *l, const struct msg_hello *h)
         l->has_remote_token = true;
         memcpy(l->remote_token, h->connect_token, WIRE_TOKEN_LEN);
     }
+    /* Its ID and chain were read at TLS time, its role just now. */
+    tls_release_policy(bufferevent_openssl_get_ssl(l->bev));
     l->state = LINK_OPEN;
     l->was_opened = true;
     evtimer_del(l->timer);

@@ -37,10 +37,12 @@ struct link;
 
 /* The links of one owner, so it can count them and free them at exit.
  * Zero-initialise; a link joins the group in its params and leaves it when
- * freed. */
+ * freed. The group's links share one encode buffer (link_group_free_all()
+ * frees it). */
 struct link_group {
     struct link *head;
     size_t count;
+    struct wire_buf scratch;
 };
 
 struct link_hooks {

@@ -210,6 +210,7 @@ void link_group_free_all(struct link_group *g)
 {
     while (g->head)
         link_free(g->head);
+    wire_buf_free(&g->scratch);
 }
 
 struct link *link_group_first(const struct link_group *g)

@@ -215,6 +215,11 @@ int tls_ctx_new(const struct sova_identity *id, const char *federation_ca_path,
     /* Send exactly the chain from the certificate file: building one from
      * our store would only append the root, which every node already has. */
     SSL_CTX_set_mode(ctx->ssl_ctx, SSL_MODE_NO_AUTO_CHAIN);
+    /* A supernode holds one TLS session per attached peer, nearly all idle:
+     * OpenSSL's read and write buffers (about 17 KB each) are freed once a
+     * record is consumed or written and made again for the next one. */
+    if (kind == TLS_CTX_SUPERNODE)
+        SSL_CTX_set_mode(ctx->ssl_ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_cache_mode(ctx->ssl_ctx, SSL_SESS_CACHE_OFF);
     /* Both sides always present and check certificates; the policy itself is
      * tls_verify_cb, which replaces OpenSSL's chain check. */
@@ -349,4 +354,13 @@ int tls_failure(const SSL *ssl)
 {
     const struct tls_conn *conn = ssl != NULL ? conn_get(ssl) : NULL;
     return conn != NULL ? conn->failure : 0;
+}
+
+void tls_release_policy(SSL *ssl)
+{
+    struct tls_conn *conn = ssl != NULL ? conn_get(ssl) : NULL;
+    if (conn == NULL)
+        return;
+    SSL_set_ex_data(ssl, conn_index, NULL); /* cannot fail: the slot exists */
+    free(conn);
 }

@@ -122,5 +122,11 @@ const char *tls_error(const SSL *ssl);
  * expected), SOVA_ERR_CERT_CHAIN (a supernode that does not chain to the
  * root), or 0 if the policy did not reject the remote. */
 int tls_failure(const SSL *ssl);
+/* The handshake is over and what the policy decided has been read (the
+ * remote's ID, tls_require_supernode()): free the policy state (about 450
+ * bytes, which a supernode would otherwise keep for each of its peers).
+ * From then on tls_peer_info() and tls_require_supernode() fail and
+ * tls_error() is NULL. Idempotent. */
+void tls_release_policy(SSL *ssl);
 
 #endif
