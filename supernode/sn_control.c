@@ -73,6 +73,9 @@ static void on_request(struct ctl_conn *conn, const struct ctl_request *req, voi
     }
     json_t *o = status_json(d);
     json_object_set_new(o, "members", sn_federation_members_json(d));
+    struct sn_index_stats st;
+    sn_index_stats(d->index, &st);
+    json_object_set_new(o, "index_bytes", json_integer((json_int_t)st.bytes));
     uint64_t forwarded, relayed;
     size_t summaries;
     sn_search_stats(d, &forwarded, &relayed, &summaries);

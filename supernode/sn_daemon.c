@@ -162,7 +162,7 @@ static void sn_daemon_stop(struct sn_daemon *d)
     sn_search_stop(d);
     sn_federation_stop(d);
     for (struct link *l = link_group_first(&d->links); l; l = link_group_next(l))
-        free(link_arg(l)); /* the sn_peer of each connection */
+        sn_peer_free(link_arg(l)); /* the sn_peer of each connection */
     link_group_free_all(&d->links);
     if (d->sweep)
         event_free(d->sweep);

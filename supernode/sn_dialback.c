@@ -74,10 +74,9 @@ static void report(struct sn_dialback *db)
     struct sn_daemon *d = db->d;
     struct sn_peer *p = db->asker;
     struct msg_dialback_probe out[WIRE_MAX_ADDRS];
+    struct wire_addr proved[WIRE_MAX_ADDRS];
     char summary[512] = "";
     size_t used = 0, ok = 0;
-    if (p != NULL)
-        p->n_verified = 0;
     for (size_t i = 0; i < db->n; i++) {
         out[i] = (struct msg_dialback_probe){.addr = db->probes[i].addr,
                                              .outcome = db->probes[i].outcome};
@@ -87,12 +86,11 @@ static void report(struct sn_dialback *db)
                          msg_dialback_outcome_str(out[i].outcome));
         if (w > 0 && (size_t)w < sizeof(summary) - used)
             used += (size_t)w;
-        if (out[i].outcome == MSG_DIALBACK_OK) {
-            ok++;
-            if (p != NULL)
-                p->verified[p->n_verified++] = out[i].addr;
-        }
+        if (out[i].outcome == MSG_DIALBACK_OK)
+            proved[ok++] = out[i].addr;
     }
+    if (p != NULL && !sn_peer_set_addr_list(&p->verified, &p->n_verified, proved, ok))
+        log_error("sn", "%s: out of memory keeping its proved addresses", link_name(p->link));
     d->counters.dialbacks++;
     d->counters.dialbacks_ok += ok > 0;
     if (p != NULL) {

@@ -43,7 +43,10 @@ struct sn_peer {
     uint8_t id[WIRE_ID_LEN];
     uint8_t session;                        /* enum msg_session */
     uint8_t reachability;                   /* enum msg_reachability, as claimed */
-    struct wire_addr addrs[WIRE_MAX_ADDRS]; /* where others reach it */
+    /* Where others reach it (malloc'ed, n_addrs of them; NULL when none):
+     * an array of exactly what it has rather than room for WIRE_MAX_ADDRS,
+     * since a supernode keeps one sn_peer per attached peer (docs/SCALING.md). */
+    struct wire_addr *addrs;
     size_t n_addrs;
     bool indexed;    /* a primary session: holds the index entry for its ID */
     bool registered; /* REGISTER done (primary or backup) */
@@ -53,8 +56,9 @@ struct sn_peer {
     struct sn_seed *seed;         /* the seed it was dialed for, if any */
     struct wire_addr listen_addr; /* where that supernode accepts links, once known */
     bool has_listen_addr;
-    /* reachability (sn_dialback.c): addresses a dial-back proved, and when */
-    struct wire_addr verified[WIRE_MAX_ADDRS];
+    /* reachability (sn_dialback.c): addresses a dial-back proved (malloc'ed
+     * like addrs), and when */
+    struct wire_addr *verified;
     size_t n_verified;
     uint8_t claimed_reach;        /* enum msg_reachability of its last REGISTER */
     struct sn_dialback *dialback; /* the probe running for it, if any */
@@ -168,6 +172,12 @@ void sn_peer_accept(struct sn_daemon *d, evutil_socket_t fd, SSL *ssl, const str
                     socklen_t len);
 /* Fill in a new connection's defaults (rates, owner). */
 void sn_peer_init(struct sn_daemon *d, struct sn_peer *p);
+/* Free a connection's state (its address lists too); NULL is fine. */
+void sn_peer_free(struct sn_peer *p);
+/* Replace *list (n_list entries, malloc'ed or NULL) by a copy of the n
+ * entries of src: false (and the list emptied) when memory is short. */
+bool sn_peer_set_addr_list(struct wire_addr **list, size_t *n_list, const struct wire_addr *src,
+                           size_t n);
 /* (Re)start p's relay bandwidth bucket at relay-peer-kbps. */
 void sn_peer_set_relay_rate(struct sn_daemon *d, struct sn_peer *p, uint64_t now_ms);
 /* Refused connections and rate-limited requests are logged at most this
