@@ -78,7 +78,7 @@ double lg_samples_pct_us(const struct lg_samples *s, double p);
 void lg_samples_free(struct lg_samples *s);
 
 /* ---- options --------------------------------------------------------------- */
-enum lg_kind { LG_SEARCH, LG_LOCATE, LG_PING };
+enum lg_kind { LG_SEARCH, LG_LOCATE, LG_PING, LG_IDLE };
 
 struct lg_phase_spec {
     enum lg_kind kind;
@@ -105,7 +105,9 @@ struct lg_options {
     struct lg_phase_spec phases[LG_MAX_PHASES];
     size_t n_phases;
     bool has_source_base;
-    uint32_t source_base; /* host order */
+    uint32_t source_base;   /* host order */
+    unsigned per_addr;      /* peers sharing one source address (1) */
+    bool publish_on_attach; /* publish as soon as registered: attach = TLS..PUBLISH_ACK */
     long sn_pid;          /* 0: unknown */
     bool progress;        /* a line a second while a phase runs */
     int log_level;
@@ -195,6 +197,7 @@ struct loadgen {
     struct sockaddr_storage sn_addr;
     socklen_t sn_len;
     struct lg_peer *peers;
+    struct tls_ctx *tls; /* the client context every peer's SSL comes from */
     struct lg_words words;
     struct msg_publish_record *pub_recs; /* LG_PUBLISH_BATCH_MAX, scratch for one PUBLISH */
     char (*pub_names)[LG_NAME_MAX];
@@ -204,6 +207,8 @@ struct loadgen {
     unsigned next_dial, dialing, registered, attach_failed, lost;
     uint64_t attach_t0, attach_t1;
     unsigned keepalive_s;
+    unsigned keepalive_cursor; /* next peer to PING: keep-alives are spread evenly */
+    double keepalive_credit;   /* PINGs due and not sent yet */
     /* publish */
     unsigned published_peers;
     uint64_t records_sent, accepted, rejected, publish_errors;

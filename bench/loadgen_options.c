@@ -29,7 +29,7 @@ static void usage(FILE *out)
             "  --searchers S             peers that send requests (min(peers, 16))\n"
             "  --pipeline P              requests in flight per searcher (4)\n"
             "  --mode LIST               phases KIND[:SECONDS[:RATE|PCT%%]],... with KIND search,\n"
-            "                            locate or ping (search)\n"
+            "                            locate, ping or idle (nothing but keep-alives) (search)\n"
             "  --duration SECONDS        default phase length (10)\n"
             "  --rate R                  default requests/s offered in total, 0 = unpaced (0)\n"
             "  --max-results N           SEARCH max_results (100, as sova-peer search)\n"
@@ -40,6 +40,9 @@ static void usage(FILE *out)
             "  --seed S                  seed of names and queries (1)\n"
             "  --source-base A.B.C.D     bind peer i to A.B.C.D + 1 + i (skipping .0/.255), e.g.\n"
             "                            127.0.0.0, so source ports do not run out\n"
+            "  --peers-per-addr K        with --source-base: K peers share each address (1)\n"
+            "  --publish-on-attach       publish right after REGISTERED; attach then times\n"
+            "                            TLS + HELLO + REGISTER + PUBLISH (acknowledged)\n"
             "  --hold SECONDS            stay attached after the phases (0)\n"
             "  --stage-timeout SECONDS   limit of the attach and publish stages (300)\n"
             "  --sn-pid PID              report the supernode's CPU and RSS from /proc\n"
@@ -84,6 +87,8 @@ static int parse_phase(char *item, const struct lg_options *o, struct lg_phase_s
         ph->kind = LG_LOCATE;
     else if (strcmp(kind, "ping") == 0)
         ph->kind = LG_PING;
+    else if (strcmp(kind, "idle") == 0)
+        ph->kind = LG_IDLE;
     else
         return -1;
     ph->seconds = o->duration;
@@ -155,6 +160,8 @@ enum {
     OPT_LOG,
     OPT_PROGRESS,
     OPT_HELP,
+    OPT_PERADDR,
+    OPT_PUBATTACH,
 };
 
 int lg_parse_options(int argc, char **argv, struct lg_options *o)
@@ -186,6 +193,8 @@ int lg_parse_options(int argc, char **argv, struct lg_options *o)
         {"log-level", required_argument, NULL, OPT_LOG},
         {"progress", no_argument, NULL, OPT_PROGRESS},
         {"help", no_argument, NULL, OPT_HELP},
+        {"peers-per-addr", required_argument, NULL, OPT_PERADDR},
+        {"publish-on-attach", no_argument, NULL, OPT_PUBATTACH},
         {NULL, 0, NULL, 0},
     };
     *o = (struct lg_options){.peers = 100,
@@ -200,6 +209,7 @@ int lg_parse_options(int argc, char **argv, struct lg_options *o)
                              .popular = 20000,
                              .shared_pct = 10,
                              .seed = 1,
+                             .per_addr = 1,
                              .duration = 10,
                              .stage_timeout = 300,
                              .log_level = SOVA_LOG_WARN};
@@ -294,6 +304,12 @@ int lg_parse_options(int argc, char **argv, struct lg_options *o)
         }
         case OPT_PROGRESS:
             o->progress = true;
+            break;
+        case OPT_PERADDR:
+            bad = parse_uint(optarg, 65536, &o->per_addr) || o->per_addr == 0;
+            break;
+        case OPT_PUBATTACH:
+            o->publish_on_attach = true;
             break;
         case OPT_HELP:
         case 'h':

@@ -301,6 +301,8 @@ bool lg_peer_send_op(struct lg_peer *p)
         if (rc == 0)
             rc = send_locate_self(p);
         break;
+    case LG_IDLE:
+        return false; /* only the keep-alives run */
     }
     if (rc != 0)
         return false;

@@ -14,8 +14,17 @@
  *            KIND search: SEARCH of 1-2 Zipf words; locate: LOCATE of the
  *            peer itself (the cheapest request the supernode serves); ping:
  *            --ping-batch PINGs answered by link.c, closed by one LOCATE;
+ *            idle: no request at all, only keep-alives (the supernode's CPU
+ *            for idle peers);
  *   hold     --hold seconds attached, then a clean exit.
- * All peers PING at the keep-alive interval the supernode gives. One thread,
+ * With --publish-on-attach each peer publishes as soon as it is registered
+ * and attach ends when every PUBLISH is acknowledged: the attach rate then
+ * counts TLS + HELLO + REGISTER + PUBLISH.
+ * All peers PING at the keep-alive interval the supernode gives, spread
+ * evenly over the interval (a tick every 10 ms pings the next slice), as
+ * independent peers would. Every peer has its own Ed25519 identity (so its
+ * own node ID; --keys-dir keeps them across runs) on one shared client TLS
+ * context. One thread,
  * one libevent loop, nothing blocks after the identities are loaded: the
  * loadgen's own ceiling is one CPU core, which its reports show next to the
  * supernode's CPU use (--sn-pid).
@@ -46,6 +55,7 @@
 #define LG_PACE_MIN_GAP_S       50e-6  /* pace timer granularity (a few requests at 50,000/s) */
 #define LG_CLAIMED_PORT         7071
 #define LG_FD_RESERVE           32
+#define LG_KEEPALIVE_TICK_S     0.01 /* keep-alive PINGs go out in slices this often */
 
 uint64_t lg_now_ns(void)
 {
@@ -134,12 +144,13 @@ static void set_timer(struct event *ev, double seconds)
 
 static const char *kind_name(enum lg_kind k)
 {
-    return k == LG_SEARCH ? "search" : k == LG_LOCATE ? "locate" : "ping";
+    return k == LG_SEARCH ? "search" : k == LG_LOCATE ? "locate" : k == LG_PING ? "ping" : "idle";
 }
 
 /* ---- the run --------------------------------------------------------------------- */
 
 static void start_publish(struct loadgen *lg);
+static void end_publish(struct loadgen *lg);
 static void start_phase(struct loadgen *lg, size_t k);
 static void pace_send(struct loadgen *lg);
 static void on_progress(evutil_socket_t fd, short what, void *arg);
@@ -163,14 +174,20 @@ static void end_attach(struct loadgen *lg)
     lg->attach_t1 = lg_now_ns();
     double s = secs(lg->attach_t0, lg->attach_t1);
     unsigned pending = lg->opt.peers - lg->registered - lg->attach_failed;
-    printf("attach:  %u of %u peers registered in %.2f s (%.0f attaches/s), %u failed%s\n",
-           lg->registered, lg->opt.peers, s, s > 0 ? lg->registered / s : 0, lg->attach_failed,
-           pending ? ", some still pending at the timeout" : "");
+    printf("attach:  %u of %u peers registered in %.2f s (%.0f attaches/s%s), %u failed%s\n",
+           lg->registered, lg->opt.peers, s, s > 0 ? lg->registered / s : 0,
+           lg->opt.publish_on_attach ? ", TLS + HELLO + REGISTER + PUBLISH" : "",
+           lg->attach_failed, pending ? ", some still pending at the timeout" : "");
     fflush(stdout);
     if (lg->registered == 0 || (lg->opt.peers - lg->registered) * 100u > lg->opt.peers)
         lg->failed_badly = true;
     if (lg->registered == 0) {
         event_base_loopbreak(lg->base);
+        return;
+    }
+    if (lg->opt.publish_on_attach) {
+        lg->publish_t0 = lg->attach_t0; /* the records went out during attach */
+        end_publish(lg);
         return;
     }
     start_publish(lg);
@@ -179,15 +196,18 @@ static void end_attach(struct loadgen *lg)
 void lg_peer_registered(struct loadgen *lg, struct lg_peer *p, unsigned keepalive_s)
 {
     lg->registered++;
-    if (lg->dialing > 0)
-        lg->dialing--;
-    if (lg->stage == LG_STAGE_PUBLISH) /* late, after the attach timeout */
-        lg_peer_publish_more(p);
+    bool attaching = lg->stage == LG_STAGE_ATTACH;
+    if (lg->stage == LG_STAGE_PUBLISH || (attaching && lg->opt.publish_on_attach))
+        lg_peer_publish_more(p); /* late, after the attach timeout; or attach includes it */
     if (lg->keepalive_s == 0 && keepalive_s > 0) {
         lg->keepalive_s = keepalive_s;
-        struct timeval tv = {.tv_sec = keepalive_s};
-        evtimer_add(lg->keepalive_timer, &tv); /* EV_PERSIST: every interval */
+        struct timeval tv = {.tv_sec = 0, .tv_usec = (suseconds_t)(LG_KEEPALIVE_TICK_S * 1e6)};
+        evtimer_add(lg->keepalive_timer, &tv); /* EV_PERSIST: a slice every tick */
     }
+    if (attaching && lg->opt.publish_on_attach && !p->published && lg->opt.files > 0)
+        return; /* still attaching until its PUBLISH_ACKs are in */
+    if (lg->dialing > 0)
+        lg->dialing--;
     dial_more(lg);
 }
 
@@ -234,6 +254,12 @@ void lg_peer_published(struct loadgen *lg, struct lg_peer *p)
 {
     (void)p;
     lg->published_peers++;
+    if (lg->stage == LG_STAGE_ATTACH && lg->opt.publish_on_attach) {
+        if (lg->dialing > 0)
+            lg->dialing--;
+        dial_more(lg);
+        return;
+    }
     if (lg->stage == LG_STAGE_PUBLISH && publishing_left(lg) == 0)
         set_timer(lg->stage_timer, 0);
 }
@@ -412,6 +438,17 @@ static void report_phase(struct loadgen *lg, size_t k)
         snprintf(offered, sizeof(offered), "%.0f/s offered", st->offered);
     else
         snprintf(offered, sizeof(offered), "unpaced");
+    if (ph->kind == LG_IDLE) {
+        printf("idle %zu: %.2f s, %u peers attached, %.0f keep-alive PINGs/s; loadgen CPU %.3f "
+               "cores",
+               k + 1, s, lg->registered - lg->lost,
+               lg->keepalive_s ? (double)lg->opt.peers / lg->keepalive_s : 0, cores);
+        if (sn)
+            printf(", supernode CPU %.4f cores (%.2f%% of one core)", sn_cores, sn_cores * 100);
+        if (machine >= 0)
+            printf(", other processes %.2f cores", others);
+        printf("\n");
+    } else {
     printf("%s %zu (%s, %u searchers x %u in flight): %.2f s, %" PRIu64 " answered (%.0f/s",
            kind_name(ph->kind), k + 1, offered, lg->n_searchers, lg->opt.pipeline, s,
            st->done_in_window, per_s);
@@ -428,10 +465,11 @@ static void report_phase(struct loadgen *lg, size_t k)
     if (machine >= 0)
         printf(", other processes %.2f cores", others);
     printf("\n");
+    }
     printf("RESULT_PHASE n=%zu kind=%s offered_per_s=%.0f per_s=%.0f frames_per_s=%.0f "
            "hits_per_op=%.2f p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f errors=%" PRIu64
            " unanswered=%" PRIu64
-           " loadgen_cores=%.2f sn_cores=%.2f sn_us_per_op=%.2f other_cores=%.2f\n",
+           " loadgen_cores=%.3f sn_cores=%.4f sn_us_per_op=%.2f other_cores=%.2f\n",
            k + 1, kind_name(ph->kind), st->offered, per_s, per_s * frames_per_op,
            st->done ? (double)st->hits / (double)st->done : 0, p50, p90, p99, pmax, st->errors,
            st->unanswered, cores, sn_cores, sn_us, others);
@@ -528,13 +566,19 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(lg->base);
 }
 
+/* Every tick pings the next slice of peers, so each peer PINGs once per
+ * keep-alive interval and the supernode sees them evenly spread. */
 static void on_keepalive(evutil_socket_t fd, short what, void *arg)
 {
     struct loadgen *lg = arg;
     (void)fd;
     (void)what;
-    for (unsigned i = 0; i < lg->opt.peers; i++)
-        lg_peer_ping(&lg->peers[i]);
+    lg->keepalive_credit += (double)lg->opt.peers * LG_KEEPALIVE_TICK_S / lg->keepalive_s;
+    while (lg->keepalive_credit >= 1) {
+        lg->keepalive_credit -= 1;
+        lg_peer_ping(&lg->peers[lg->keepalive_cursor]);
+        lg->keepalive_cursor = (lg->keepalive_cursor + 1) % lg->opt.peers;
+    }
 }
 
 /* ---- setup ------------------------------------------------------------------------ */
@@ -555,9 +599,11 @@ static int raise_fd_limit(unsigned need)
     return 0;
 }
 
-/* Identity, TLS context and a client SSL per peer; the context and the
- * identity are dropped again (the SSL keeps what it needs). Blocking file
- * I/O, before the loop runs. */
+/* Identity and a client SSL per peer: the SSL comes from one client TLS
+ * context shared by all peers (made with the first identity) and carries
+ * the peer's own certificate and key, so each peer has its own node ID
+ * without a context of its own. The identity is dropped again (the SSL
+ * keeps references). Blocking file I/O, before the loop runs. */
 static int prepare_peer(struct loadgen *lg, unsigned i, uint32_t *next_ip)
 {
     struct lg_peer *p = &lg->peers[i];
@@ -566,17 +612,17 @@ static int prepare_peer(struct loadgen *lg, unsigned i, uint32_t *next_ip)
     char dir[4096], err[512];
     snprintf(dir, sizeof(dir), "%s/peer-%u", lg->opt.keys_dir, i);
     struct sova_identity *id = NULL;
-    struct tls_ctx *ctx = NULL;
     int rc = identity_load_or_create(dir, &id, err, sizeof(err));
-    if (rc == 0)
-        rc = tls_ctx_new(id, lg->opt.federation_ca, TLS_CTX_PEER, &ctx, err, sizeof(err));
-    if (rc == 0 && tls_ctx_client(ctx, TLS_EXPECT_SUPERNODE, NULL, &p->ssl) != 0) {
-        snprintf(err, sizeof(err), "cannot make an SSL object");
-        rc = SOVA_ERR_NOMEM;
+    if (rc == 0 && lg->tls == NULL)
+        rc = tls_ctx_new(id, lg->opt.federation_ca, TLS_CTX_PEER, &lg->tls, err, sizeof(err));
+    if (rc == 0 && (tls_ctx_client(lg->tls, TLS_EXPECT_SUPERNODE, NULL, &p->ssl) != 0 ||
+                    SSL_use_certificate(p->ssl, identity_cert(id)) != 1 ||
+                    SSL_use_PrivateKey(p->ssl, identity_key(id)) != 1)) {
+        snprintf(err, sizeof(err), "cannot make an SSL object with its identity");
+        rc = SOVA_ERR_CRYPTO;
     }
     if (rc == 0)
         memcpy(p->id, identity_id(id), NODE_ID_LEN);
-    tls_ctx_free(ctx);
     identity_free(id);
     if (rc != 0) {
         fprintf(stderr, "sova_loadgen: peer %u: %s\n", i, err);
@@ -589,8 +635,10 @@ static int prepare_peer(struct loadgen *lg, unsigned i, uint32_t *next_ip)
         p->bind_addr.sin_family = AF_INET;
         p->bind_addr.sin_addr.s_addr = htonl(*next_ip);
         memcpy(p->claimed.ip, &p->bind_addr.sin_addr, 4);
-        p->claimed.port = LG_CLAIMED_PORT;
-        (*next_ip)++;
+        /* Peers sharing an address claim ports of their own. */
+        p->claimed.port = (uint16_t)(LG_CLAIMED_PORT + i % lg->opt.per_addr);
+        if ((i + 1) % lg->opt.per_addr == 0)
+            (*next_ip)++;
     } else {
         static const uint8_t loopback[4] = {127, 0, 0, 1};
         memcpy(p->claimed.ip, loopback, 4);
@@ -675,6 +723,7 @@ static void teardown(struct loadgen *lg)
         }
     }
     free(lg->peers);
+    tls_ctx_free(lg->tls);
     for (size_t k = 0; k < LG_MAX_PHASES; k++)
         lg_samples_free(&lg->stats[k].lat);
     if (lg->stage_timer)
