@@ -146,8 +146,8 @@ static int check_endpoints(const char *value)
 static const char *text_problem(const char *value)
 {
     size_t n = strlen(value);
-    if (n > 0 && (value[0] == ' ' || value[0] == '\t' || value[n - 1] == ' ' ||
-                  value[n - 1] == '\t'))
+    if (n > 0 &&
+        (value[0] == ' ' || value[0] == '\t' || value[n - 1] == ' ' || value[n - 1] == '\t'))
         return "starts or ends with a blank";
     if (value[0] == ';' || value[0] == '#')
         return "starts with ';' or '#', which begin a comment";

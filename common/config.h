@@ -49,8 +49,8 @@ struct config_schema {
 };
 
 #define CONFIG_ERR_MAX  512
-#define CONFIG_MAX_LINE 196         /* bytes of one line (inih's buffer is 200) */
-#define CONFIG_MAX_FILE (1 << 20)   /* bytes of a config file */
+#define CONFIG_MAX_LINE 196       /* bytes of one line (inih's buffer is 200) */
+#define CONFIG_MAX_FILE (1 << 20) /* bytes of a config file */
 
 /* Set every option of settings to its default. Returns 0 or SOVA_ERR_*
  * (a bad default is a programming error reported the same way). */

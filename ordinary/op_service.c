@@ -38,10 +38,8 @@ static const struct {
     const char *name;
     unsigned apply;
 } reloadable[] = {
-    {"log-level", APPLY_LOG_LEVEL},
-    {"log-file", 0},
-    {"rescan-interval-s", APPLY_RESCAN},
-    {"upload-limit-kbps", APPLY_UPLOAD},
+    {"log-level", APPLY_LOG_LEVEL},      {"log-file", 0},
+    {"rescan-interval-s", APPLY_RESCAN}, {"upload-limit-kbps", APPLY_UPLOAD},
     {"upload-slots", APPLY_SLOTS},      /* a smaller count: holders yield at a chunk */
     {"upload-max-wait-s", APPLY_SLOTS}, /* waiters rank by it from now on */
 };
