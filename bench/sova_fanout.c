@@ -240,7 +240,9 @@ static void publish_more(struct fo_peer *p)
     static struct msg_publish_record recs[FO_BATCH];
     static char names[FO_BATCH][FO_NAME_MAX];
     while (p->batches_out < 2 && p->files_sent < fo->files) {
-        unsigned n = fo->files - p->files_sent < FO_BATCH ? fo->files - p->files_sent : FO_BATCH;
+        unsigned n = fo->files - p->files_sent;
+        if (n > FO_BATCH)
+            n = FO_BATCH;
         for (unsigned k = 0; k < n; k++) {
             unsigned j = p->files_sent + k;
             name_of(p->index, j, names[k]);
