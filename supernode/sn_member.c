@@ -207,11 +207,11 @@ void member_outputs_reset(struct sn_member *m)
     m->out_pos = 0;
 }
 
-/* A zeroed output at the end of the queue, with room for n_updates updates
- * (SEND); NULL when memory is short (the output is then lost, as a dropped
- * message would be). */
+/* A zeroed output at the end of the queue (a SEND's updates are added by
+ * item_add()); NULL when memory is short (the output is then lost, as a
+ * dropped message would be). */
 static struct out_item *out_push(struct sn_member *m, enum sn_member_out_kind kind,
-                                 const uint8_t id[WIRE_ID_LEN], size_t n_updates)
+                                 const uint8_t id[WIRE_ID_LEN])
 {
     if (m->n_outs == m->cap_outs) {
         size_t cap = m->cap_outs ? m->cap_outs * 2 : 16;
@@ -223,15 +223,6 @@ static struct out_item *out_push(struct sn_member *m, enum sn_member_out_kind ki
     }
     struct out_item *it = &m->outs[m->n_outs];
     memset(it, 0, sizeof(*it));
-    if (n_updates) {
-        it->infos = calloc(n_updates, sizeof(*it->infos));
-        it->addrs = calloc(n_updates * WIRE_MAX_ADDRS, sizeof(*it->addrs));
-        if (it->infos == NULL || it->addrs == NULL) {
-            free(it->infos);
-            free(it->addrs);
-            return NULL;
-        }
-    }
     m->n_outs++;
     it->out.kind = kind;
     memcpy(it->out.id, id, WIRE_ID_LEN);
@@ -242,7 +233,7 @@ void member_out_connect(struct sn_member *m, const struct member *e)
 {
     if (e->n_addrs == 0)
         return; /* nowhere to dial; its gossip will say */
-    struct out_item *it = out_push(m, SN_MEMBER_CONNECT, e->id, 0);
+    struct out_item *it = out_push(m, SN_MEMBER_CONNECT, e->id);
     if (it == NULL)
         return;
     memcpy(it->out.addrs, e->addrs, e->n_addrs * sizeof(e->addrs[0]));
@@ -254,7 +245,7 @@ void member_set_state(struct sn_member *m, uint64_t now, struct member *e, uint8
     uint8_t prev = e->state;
     e->state = state;
     e->state_since = now;
-    struct out_item *it = out_push(m, SN_MEMBER_STATE, e->id, 0);
+    struct out_item *it = out_push(m, SN_MEMBER_STATE, e->id);
     if (it == NULL)
         return;
     memcpy(it->out.addrs, e->addrs, e->n_addrs * sizeof(e->addrs[0]));
@@ -266,7 +257,7 @@ void member_set_state(struct sn_member *m, uint64_t now, struct member *e, uint8
 
 void member_out_new(struct sn_member *m, const struct member *e)
 {
-    struct out_item *it = out_push(m, SN_MEMBER_STATE, e->id, 0);
+    struct out_item *it = out_push(m, SN_MEMBER_STATE, e->id);
     if (it == NULL)
         return;
     memcpy(it->out.addrs, e->addrs, e->n_addrs * sizeof(e->addrs[0]));
@@ -406,8 +397,10 @@ static void fill_info(struct msg_sn_info *info, struct wire_addr *addr_store,
 {
     memset(info, 0, sizeof(*info));
     memcpy(info->sn_id, e->id, WIRE_ID_LEN);
-    memcpy(addr_store, e->addrs, e->n_addrs * sizeof(e->addrs[0]));
-    info->addrs = addr_store;
+    if (e->n_addrs > 0) {
+        memcpy(addr_store, e->addrs, e->n_addrs * sizeof(e->addrs[0]));
+        info->addrs = addr_store;
+    }
     info->n_addrs = e->n_addrs;
     info->incarnation = e->incarnation;
     info->state = e->state;
@@ -416,10 +409,43 @@ static void fill_info(struct msg_sn_info *info, struct wire_addr *addr_store,
     info->relay_kbps = e->relay_kbps;
 }
 
-static void item_add(struct out_item *it, const struct member *e)
+/* Append e's entry to a SEND. Its arrays grow with what is added (most
+ * messages carry one or two updates of one address each: room for
+ * max_updates x WIRE_MAX_ADDRS, 10 KB, made a death broadcast to 1,000
+ * members cost 13 MB). False when memory is short (the entry is left out). */
+static bool item_add(struct out_item *it, const struct member *e)
 {
-    size_t k = it->out.msg.n_updates++;
-    fill_info(&it->infos[k], &it->addrs[k * WIRE_MAX_ADDRS], e);
+    size_t k = it->out.msg.n_updates;
+    if (k == it->cap_infos) {
+        size_t cap = k ? 2 * k : 4;
+        struct msg_sn_info *p = realloc(it->infos, cap * sizeof(*p));
+        if (p == NULL)
+            return false;
+        it->infos = p;
+        it->cap_infos = cap;
+        it->out.msg.updates = p;
+    }
+    if (it->n_addrs + e->n_addrs > it->cap_addrs) {
+        size_t cap = it->cap_addrs ? 2 * it->cap_addrs : 4;
+        while (cap < it->n_addrs + e->n_addrs)
+            cap *= 2;
+        struct wire_addr *p = realloc(it->addrs, cap * sizeof(*p));
+        if (p == NULL)
+            return false;
+        it->addrs = p;
+        it->cap_addrs = cap;
+        /* The entries before point into the old block: theirs lie in order. */
+        size_t at = 0;
+        for (size_t j = 0; j < k; j++) {
+            if (it->infos[j].n_addrs > 0)
+                it->infos[j].addrs = p + at;
+            at += it->infos[j].n_addrs;
+        }
+    }
+    fill_info(&it->infos[k], e->n_addrs ? &it->addrs[it->n_addrs] : NULL, e);
+    it->n_addrs += e->n_addrs;
+    it->out.msg.n_updates = k + 1;
+    return true;
 }
 
 /* Fewest sends first, then the most recently queued. */
@@ -452,7 +478,8 @@ static void piggyback(struct sn_member *m, struct out_item *it, const struct mem
     }
     qsort(cand, n, sizeof(*cand), tx_cmp);
     for (size_t i = 0; i < n && i < room; i++) {
-        item_add(it, cand[i]);
+        if (!item_add(it, cand[i]))
+            break;
         cand[i]->tx_left--;
         cand[i]->tx_sent++;
     }
@@ -462,14 +489,13 @@ static void piggyback(struct sn_member *m, struct out_item *it, const struct mem
 static struct out_item *send_begin(struct sn_member *m, const uint8_t to[WIRE_ID_LEN], uint8_t kind,
                                    uint32_t seq, const uint8_t *target)
 {
-    struct out_item *it = out_push(m, SN_MEMBER_SEND, to, m->cfg.max_updates);
+    struct out_item *it = out_push(m, SN_MEMBER_SEND, to);
     if (it == NULL)
         return NULL;
     it->out.msg.kind = kind;
     it->out.msg.seq = seq;
     if (target)
         memcpy(it->out.msg.target_id, target, WIRE_ID_LEN);
-    it->out.msg.updates = it->infos;
     return it;
 }
 
@@ -497,8 +523,7 @@ void member_send_lead(struct sn_member *m, const uint8_t to[WIRE_ID_LEN], uint8_
     if (!m->left && kind == MSG_GOSSIP_ACK && target == NULL && lead != &m->self &&
         it->out.msg.n_updates < m->cfg.max_updates) {
         self = &m->self;
-        item_add(it, self);
-        if (self->tx_left) {
+        if (item_add(it, self) && self->tx_left) {
             self->tx_left--;
             self->tx_sent++;
         }

@@ -33,8 +33,10 @@ struct member {
 
 struct out_item {
     struct sn_member_out out;
-    struct msg_sn_info *infos; /* out.msg.updates; owned */
-    struct wire_addr *addrs;   /* n_updates x WIRE_MAX_ADDRS; owned */
+    struct msg_sn_info *infos; /* out.msg.updates; owned, grown as updates are added */
+    size_t cap_infos;
+    struct wire_addr *addrs; /* the updates' addresses, one after the other; owned */
+    size_t n_addrs, cap_addrs;
 };
 
 struct relay { /* a PING_REQ we serve: we pinged target, the ACK goes to requester */
