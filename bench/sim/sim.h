@@ -152,6 +152,7 @@ struct sim_search_params {
     double reattach_same_pct; /* after an address change, back on the same supernode */
     unsigned summary_interval_ms;
     unsigned route_max_summaries; /* sn_route_limits.max_summaries */
+    unsigned max_targets;         /* supernodes one query may be sent to (the daemon's array) */
     unsigned lat_min_ms, lat_jitter_ms, loss_permille;
     unsigned deadline_ms; /* of a forwarded search */
     double warmup_s, duration_s;
@@ -173,6 +174,7 @@ struct sim_search_result {
     double matched_mean, blind_mean, holders_mean; /* summary said yes / no summary / truly hold a match */
     double fanout_rare, holders_rare; /* the same for rare queries (<= max_results matches) */
     double messages_mean;             /* FWD_SEARCH frames a query costs (relays included) */
+    double dropped_mean;              /* targets left out by max_targets */
     double recall, recall_rare; /* found / what the result cap allows; rare: <= max_results exist */
     size_t queries, rare_queries, common_queries;
     double missed_holder_pct; /* holders a query did not reach (stale summaries) */

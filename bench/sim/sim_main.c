@@ -21,6 +21,10 @@
 #include <string.h>
 
 #define SIM_MAX_RUNS 8
+/* What the daemon holds today (supernode/sn_internal.h, sn_search.c): at most
+ * SN_MAX_FEDERATION = 256 supernode links, and a query's targets in an array
+ * of that size (SN_SEARCH_MAX_TARGETS); sn_route's table at its default. */
+#define SIM_DAEMON_MAX_TARGETS 256
 
 struct options {
     size_t sn[SIM_MAX_RUNS];
@@ -58,8 +62,9 @@ static void usage(FILE *f)
             "  --session-shape K      Weibull shape (0.5)\n"
             "  --offline-min M        mean time away between sessions, minutes (30)\n"
             "  --ipchange-per-day R   address changes of an online peer a day (1)\n"
-            "  --route-caps daemon|raised|both  sn_route max_summaries: the daemon's %d, raised\n"
-            "                         to N (at most %d), or both (both)\n",
+            "  --route-caps daemon|raised|both  as the daemon is (%d summaries kept, 256 targets\n"
+            "                         a query), the modules' own caps (summaries up to N, at\n"
+            "                         most %d; targets unlimited), or both (both)\n",
             SN_ROUTE_MAX_SUMMARIES_DEFAULT, SN_ROUTE_MAX_SUMMARIES_CAP);
 }
 
@@ -281,11 +286,12 @@ static void print_member(const struct sim_member_result *r)
            r->steady_bps, r->wall_per_sim_s);
 }
 
-static void print_search(const struct sim_search_result *r, unsigned cap)
+static void print_search(const struct sim_search_result *r, unsigned cap, bool daemon)
 {
-    printf("search, %zu supernodes, %zu peers online on average, route table cap %u "
-           "(simulated in %.0f s)\n",
-           r->n_sn, r->online_mean, cap, r->wall_s);
+    printf("search, %zu supernodes, %zu peers online on average, %s: route table cap %u, "
+           "targets cap %s (simulated in %.0f s)\n",
+           r->n_sn, r->online_mean, daemon ? "as the daemon is" : "modules' own caps", cap,
+           daemon ? "256" : "none", r->wall_s);
     printf("  churn %.0f attach/leave events a second; summaries: %.0f keywords, %.1f KB, "
            "est. false positives %.2f%%, %.3f rebuilds per supernode a second\n",
            r->churn_per_s, r->keywords_per_sn, r->summary_kb_mean, r->fp_pct_mean,
@@ -293,9 +299,9 @@ static void print_search(const struct sim_search_result *r, unsigned cap)
     printf("  SUMMARY bytes one supernode sends: %.0f B/s (%.2f MB/s)\n", r->summary_bps,
            r->summary_bps / 1e6);
     printf("  fan-out (supernodes a query reaches): mean %.1f, p50 %.0f, p99 %.0f; by summary "
-           "%.1f, blind %.1f; holders of a match %.1f\n",
+           "%.1f, blind %.1f, left out (targets cap) %.1f; holders of a match %.1f\n",
            r->fanout_mean, r->fanout_p50, r->fanout_p99, r->matched_mean, r->blind_mean,
-           r->holders_mean);
+           r->dropped_mean, r->holders_mean);
     printf("  rare queries (<= %u matching files): fan-out %.1f for %.1f holders; FWD_SEARCH "
            "frames per query %.0f (relays included)\n",
            100u, r->fanout_rare, r->holders_rare, r->messages_mean);
@@ -306,12 +312,13 @@ static void print_search(const struct sim_search_result *r, unsigned cap)
     printf("RESULT_SEARCH n=%zu cap=%u online=%zu churn_per_s=%.1f keywords=%.0f summary_kb=%.2f "
            "fp_pct=%.3f rebuilds_per_sn_s=%.4f summary_bps=%.0f fanout_mean=%.2f fanout_p50=%.0f "
            "fanout_p99=%.0f matched=%.2f blind=%.2f holders=%.2f recall=%.4f recall_rare=%.4f "
-           "missed_pct=%.3f late_pct=%.3f fanout_rare=%.2f holders_rare=%.2f messages=%.0f\n",
+           "missed_pct=%.3f late_pct=%.3f fanout_rare=%.2f holders_rare=%.2f messages=%.0f dropped=%.2f "
+           "daemon_caps=%d\n",
            r->n_sn, cap, r->online_mean, r->churn_per_s, r->keywords_per_sn, r->summary_kb_mean,
            r->fp_pct_mean, r->rebuilds_per_sn_s, r->summary_bps, r->fanout_mean, r->fanout_p50,
            r->fanout_p99, r->matched_mean, r->blind_mean, r->holders_mean, r->recall,
            r->recall_rare, r->missed_holder_pct, r->late_pct, r->fanout_rare, r->holders_rare,
-           r->messages_mean);
+           r->messages_mean, r->dropped_mean, daemon ? 1 : 0);
 }
 
 int main(int argc, char **argv)
@@ -357,12 +364,13 @@ int main(int argc, char **argv)
             struct sim_search_params sp = o.search_p;
             sp.n_sn = n;
             sp.route_max_summaries = cap;
+            sp.max_targets = cap_kind == 1 ? SIM_DAEMON_MAX_TARGETS : (unsigned)n;
             struct sim_search_result r;
             if (sim_search_run(&sp, &r) != 0) {
                 fprintf(stderr, "sova_sim: out of memory\n");
                 return 1;
             }
-            print_search(&r, cap);
+            print_search(&r, cap, cap_kind == 1);
             fflush(stdout);
         }
     }

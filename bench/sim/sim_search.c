@@ -533,7 +533,7 @@ struct qstats {
     double *fanout;
     size_t n;
     double matched, blind, holders, missed, holders_all, late, answers;
-    double messages, fanout_rare, holders_rare;
+    double messages, fanout_rare, holders_rare, dropped;
     double recall_sum, rare_sum;
     size_t scored, rare, common;
 };
@@ -558,8 +558,9 @@ static void run_query(struct world *w, const struct query *q, uint64_t qid, uint
             memcpy(alive[n_alive++], w->sns[i].id, WIRE_ID_LEN);
     struct sn_route_plan plan;
     size_t nt = sn_route_targets(w->route, &s, (const uint8_t(*)[WIRE_ID_LEN])alive, n_alive,
-                                 (uint64_t)w->now, tg, w->p.n_sn, &plan);
+                                 (uint64_t)w->now, tg, w->p.max_targets, &plan);
     st->messages += (double)nt;
+    st->dropped += (double)plan.dropped;
     /* Ground truth: matching files per supernode now. */
     uint64_t total = 0;
     if (!q->common) {
@@ -608,7 +609,7 @@ static void run_query(struct world *w, const struct query *q, uint64_t qid, uint
         memcpy(fwd.origin_sn, w->sns[origin].id, WIRE_ID_LEN);
         nr = sn_route_relay_targets(w->route, &fwd, w->sns[origin].id,
                                     (const uint8_t(*)[WIRE_ID_LEN])alive, n_alive,
-                                    (uint64_t)w->now, rt, w->p.n_sn, &child, NULL);
+                                    (uint64_t)w->now, rt, w->p.max_targets, &child, NULL);
     }
     /* nr counts the first blind target itself once more than it sends. */
     if (n_blind > 0)
@@ -770,6 +771,7 @@ int sim_search_run(const struct sim_search_params *p, struct sim_search_result *
     out->fanout_rare = st.rare ? st.fanout_rare / (double)st.rare : 0;
     out->holders_rare = st.rare ? st.holders_rare / (double)st.rare : 0;
     out->messages_mean = st.n ? st.messages / (double)st.n : 0;
+    out->dropped_mean = st.n ? st.dropped / (double)st.n : 0;
     out->rare_queries = st.rare;
     out->common_queries = st.common;
     out->ran = true;
