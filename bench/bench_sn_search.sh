@@ -55,7 +55,7 @@ ulimit -n "$(ulimit -Hn)" # the supernode holds one socket per peer
   --federation-ca "$work/fed/root.crt" --state-dir "$work/sn" --log-level warn \
   --max-files-per-peer "$files" --max-name-bytes-per-peer $((files * 64 > 256 ? files * 64 : 256)) \
   --max-results "$max_results" --max-conns-per-ip 0 --max-frames-per-s 0 \
-  --search-rate 10000000 --publish-rate 10000000 2>"$work/sn.log" &
+  --search-rate 1000000 --publish-rate 10000000 2>"$work/sn.log" &
 sn_pid=$!
 port=
 for _ in $(seq 100); do

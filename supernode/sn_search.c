@@ -322,7 +322,10 @@ void sn_search_from_peer(struct sn_daemon *d, struct sn_peer *peer, const struct
     uint64_t now = link_now_ms();
     size_t n = sn_route_targets(s->route, q, (const uint8_t(*)[WIRE_ID_LEN])alive, n_alive, now,
                                 targets, SN_SEARCH_MAX_TARGETS, NULL);
-    struct pending *p = pending_new(d, peer, SN_SEARCH_DEADLINE_MS);
+    /* No other supernode may hold an answer (alone, or no summary matches):
+     * the local answer as it is, in the order a merge would give it, without
+     * copying every hit into a merge first. */
+    struct pending *p = n > 0 ? pending_new(d, peer, SN_SEARCH_DEADLINE_MS) : NULL;
     if (p != NULL) {
         p->merge = sn_route_merge_new(b.cap, now + SN_SEARCH_DEADLINE_MS);
         RAND_bytes((unsigned char *)&p->qid, sizeof(p->qid));
