@@ -108,8 +108,8 @@ struct lg_options {
     uint32_t source_base;   /* host order */
     unsigned per_addr;      /* peers sharing one source address (1) */
     bool publish_on_attach; /* publish as soon as registered: attach = TLS..PUBLISH_ACK */
-    long sn_pid;          /* 0: unknown */
-    bool progress;        /* a line a second while a phase runs */
+    long sn_pid;            /* 0: unknown */
+    bool progress;          /* a line a second while a phase runs */
     int log_level;
 };
 

@@ -176,8 +176,8 @@ static void end_attach(struct loadgen *lg)
     unsigned pending = lg->opt.peers - lg->registered - lg->attach_failed;
     printf("attach:  %u of %u peers registered in %.2f s (%.0f attaches/s%s), %u failed%s\n",
            lg->registered, lg->opt.peers, s, s > 0 ? lg->registered / s : 0,
-           lg->opt.publish_on_attach ? ", TLS + HELLO + REGISTER + PUBLISH" : "",
-           lg->attach_failed, pending ? ", some still pending at the timeout" : "");
+           lg->opt.publish_on_attach ? ", TLS + HELLO + REGISTER + PUBLISH" : "", lg->attach_failed,
+           pending ? ", some still pending at the timeout" : "");
     fflush(stdout);
     if (lg->registered == 0 || (lg->opt.peers - lg->registered) * 100u > lg->opt.peers)
         lg->failed_badly = true;
@@ -449,22 +449,22 @@ static void report_phase(struct loadgen *lg, size_t k)
             printf(", other processes %.2f cores", others);
         printf("\n");
     } else {
-    printf("%s %zu (%s, %u searchers x %u in flight): %.2f s, %" PRIu64 " answered (%.0f/s",
-           kind_name(ph->kind), k + 1, offered, lg->n_searchers, lg->opt.pipeline, s,
-           st->done_in_window, per_s);
-    if (ph->kind == LG_PING)
-        printf(", %.0f frame round trips/s", per_s * frames_per_op);
-    printf(")");
-    if (ph->kind == LG_SEARCH)
-        printf(", %.1f hits/search", st->done ? (double)st->hits / (double)st->done : 0);
-    printf("\n    latency us: p50 %.0f  p90 %.0f  p99 %.0f  max %.0f; errors %" PRIu64
-           ", unanswered %" PRIu64 "; loadgen CPU %.2f cores",
-           p50, p90, p99, pmax, st->errors, st->unanswered, cores);
-    if (sn)
-        printf(", supernode CPU %.2f cores (%.1f us per request)", sn_cores, sn_us);
-    if (machine >= 0)
-        printf(", other processes %.2f cores", others);
-    printf("\n");
+        printf("%s %zu (%s, %u searchers x %u in flight): %.2f s, %" PRIu64 " answered (%.0f/s",
+               kind_name(ph->kind), k + 1, offered, lg->n_searchers, lg->opt.pipeline, s,
+               st->done_in_window, per_s);
+        if (ph->kind == LG_PING)
+            printf(", %.0f frame round trips/s", per_s * frames_per_op);
+        printf(")");
+        if (ph->kind == LG_SEARCH)
+            printf(", %.1f hits/search", st->done ? (double)st->hits / (double)st->done : 0);
+        printf("\n    latency us: p50 %.0f  p90 %.0f  p99 %.0f  max %.0f; errors %" PRIu64
+               ", unanswered %" PRIu64 "; loadgen CPU %.2f cores",
+               p50, p90, p99, pmax, st->errors, st->unanswered, cores);
+        if (sn)
+            printf(", supernode CPU %.2f cores (%.1f us per request)", sn_cores, sn_us);
+        if (machine >= 0)
+            printf(", other processes %.2f cores", others);
+        printf("\n");
     }
     printf("RESULT_PHASE n=%zu kind=%s offered_per_s=%.0f per_s=%.0f frames_per_s=%.0f "
            "hits_per_op=%.2f p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f errors=%" PRIu64

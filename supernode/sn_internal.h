@@ -41,8 +41,8 @@ struct sn_peer {
     struct sn_daemon *d;
     struct link *link;
     uint8_t id[WIRE_ID_LEN];
-    uint8_t session;                        /* enum msg_session */
-    uint8_t reachability;                   /* enum msg_reachability, as claimed */
+    uint8_t session;      /* enum msg_session */
+    uint8_t reachability; /* enum msg_reachability, as claimed */
     /* Where others reach it (malloc'ed, n_addrs of them; NULL when none):
      * an array of exactly what it has rather than room for WIRE_MAX_ADDRS,
      * since a supernode keeps one sn_peer per attached peer (docs/SCALING.md). */

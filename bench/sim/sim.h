@@ -164,14 +164,15 @@ struct sim_search_result {
     bool ran;
     char why_not[256];
     size_t n_sn, online_mean;
-    double churn_per_s;      /* attach + leave events a second, federation-wide */
-    double summary_kb_mean;  /* SUMMARY frame size */
-    double keywords_per_sn;  /* distinct keywords in a summary, mean */
-    double fp_pct_mean;      /* estimated false-positive rate of the filters */
+    double churn_per_s;     /* attach + leave events a second, federation-wide */
+    double summary_kb_mean; /* SUMMARY frame size */
+    double keywords_per_sn; /* distinct keywords in a summary, mean */
+    double fp_pct_mean;     /* estimated false-positive rate of the filters */
     double rebuilds_per_sn_s;
-    double summary_bps;      /* SUMMARY bytes one supernode sends a second */
+    double summary_bps;                         /* SUMMARY bytes one supernode sends a second */
     double fanout_mean, fanout_p50, fanout_p99; /* supernodes a query reaches */
-    double matched_mean, blind_mean, holders_mean; /* summary said yes / no summary / truly hold a match */
+    double matched_mean, blind_mean,
+        holders_mean;                 /* summary said yes / no summary / truly hold a match */
     double fanout_rare, holders_rare; /* the same for rare queries (<= max_results matches) */
     double messages_mean;             /* FWD_SEARCH frames a query costs (relays included) */
     double dropped_mean;              /* targets left out by max_targets */

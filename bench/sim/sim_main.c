@@ -100,9 +100,29 @@ static int num(const char *s, double lo, double hi, double *out)
 
 static int parse(int argc, char **argv, struct options *o)
 {
-    enum { O_SN = 256, O_ONLY, O_SEED, O_LAT, O_LOSS, O_STEADY, O_TRIALS, O_MTBF, O_DOWN,
-           O_PEERS, O_FILES, O_VOCAB, O_QUERIES, O_SEARCH_S, O_WARMUP, O_SMED, O_SHAPE,
-           O_OFF, O_IP, O_CAPS, O_HELP };
+    enum {
+        O_SN = 256,
+        O_ONLY,
+        O_SEED,
+        O_LAT,
+        O_LOSS,
+        O_STEADY,
+        O_TRIALS,
+        O_MTBF,
+        O_DOWN,
+        O_PEERS,
+        O_FILES,
+        O_VOCAB,
+        O_QUERIES,
+        O_SEARCH_S,
+        O_WARMUP,
+        O_SMED,
+        O_SHAPE,
+        O_OFF,
+        O_IP,
+        O_CAPS,
+        O_HELP
+    };
     static const struct option longopts[] = {
         {"sn", required_argument, NULL, O_SN},
         {"only", required_argument, NULL, O_ONLY},
@@ -130,17 +150,31 @@ static int parse(int argc, char **argv, struct options *o)
     parse_list("100,1000,10000", o);
     o->members = o->search = true;
     o->route_caps = 3;
-    o->net = (struct sim_net_params){.lat_min_ms = 10, .lat_jitter_ms = 40, .loss_permille = 10,
-                                     .link_setup_ms = 30, .sn_mtbf_s = 24 * 3600,
-                                     .sn_down_s = 60, .steady_s = 120, .trials = 5, .seed = 1};
+    o->net = (struct sim_net_params){.lat_min_ms = 10,
+                                     .lat_jitter_ms = 40,
+                                     .loss_permille = 10,
+                                     .link_setup_ms = 30,
+                                     .sn_mtbf_s = 24 * 3600,
+                                     .sn_down_s = 60,
+                                     .steady_s = 120,
+                                     .trials = 5,
+                                     .seed = 1};
     struct sim_search_params *s = &o->search_p;
-    *s = (struct sim_search_params){.n_peers = 1000000, .files_per_peer = 20, .vocab = 100000,
-                                    .max_results = 100, .session_median_s = 3600,
-                                    .session_shape = 0.5, .offline_mean_s = 1800,
-                                    .ipchange_per_day = 1, .reattach_same_pct = 50,
+    *s = (struct sim_search_params){.n_peers = 1000000,
+                                    .files_per_peer = 20,
+                                    .vocab = 100000,
+                                    .max_results = 100,
+                                    .session_median_s = 3600,
+                                    .session_shape = 0.5,
+                                    .offline_mean_s = 1800,
+                                    .ipchange_per_day = 1,
+                                    .reattach_same_pct = 50,
                                     .summary_interval_ms = SN_SUMMARY_MIN_INTERVAL_MS_DEFAULT,
-                                    .deadline_ms = 500, .warmup_s = 60, .duration_s = 120,
-                                    .queries = 2000, .seed = 1};
+                                    .deadline_ms = 500,
+                                    .warmup_s = 60,
+                                    .duration_s = 120,
+                                    .queries = 2000,
+                                    .seed = 1};
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         double v = 0;
@@ -271,8 +305,8 @@ static void print_member(const struct sim_member_result *r)
            r->crash_med_ms, r->crash_max_ms);
     printf("  steady %.0f s (loss, loads changing, %llu supernode crashes): %llu false "
            "suspicions, %llu false deaths\n",
-           r->steady_sim_s, (unsigned long long)r->sn_crashes,
-           (unsigned long long)r->false_suspect, (unsigned long long)r->false_dead);
+           r->steady_sim_s, (unsigned long long)r->sn_crashes, (unsigned long long)r->false_suspect,
+           (unsigned long long)r->false_dead);
     printf("  gossip per supernode: %.0f B/s quiet, %.0f B/s steady; simulator %.2f s per "
            "simulated s\n",
            r->quiet_bps, r->steady_bps, r->wall_per_sim_s);
@@ -312,7 +346,8 @@ static void print_search(const struct sim_search_result *r, unsigned cap, bool d
     printf("RESULT_SEARCH n=%zu cap=%u online=%zu churn_per_s=%.1f keywords=%.0f summary_kb=%.2f "
            "fp_pct=%.3f rebuilds_per_sn_s=%.4f summary_bps=%.0f fanout_mean=%.2f fanout_p50=%.0f "
            "fanout_p99=%.0f matched=%.2f blind=%.2f holders=%.2f recall=%.4f recall_rare=%.4f "
-           "missed_pct=%.3f late_pct=%.3f fanout_rare=%.2f holders_rare=%.2f messages=%.0f dropped=%.2f "
+           "missed_pct=%.3f late_pct=%.3f fanout_rare=%.2f holders_rare=%.2f messages=%.0f "
+           "dropped=%.2f "
            "daemon_caps=%d\n",
            r->n_sn, cap, r->online_mean, r->churn_per_s, r->keywords_per_sn, r->summary_kb_mean,
            r->fp_pct_mean, r->rebuilds_per_sn_s, r->summary_bps, r->fanout_mean, r->fanout_p50,
@@ -353,10 +388,10 @@ int main(int argc, char **argv)
         for (int cap_kind = 1; cap_kind <= 2; cap_kind++) {
             if (!(o.route_caps & cap_kind))
                 continue;
-            unsigned cap = cap_kind == 1 ? SN_ROUTE_MAX_SUMMARIES_DEFAULT
-                                         : (unsigned)(n < SN_ROUTE_MAX_SUMMARIES_CAP
-                                                          ? n
-                                                          : SN_ROUTE_MAX_SUMMARIES_CAP);
+            unsigned cap =
+                cap_kind == 1
+                    ? SN_ROUTE_MAX_SUMMARIES_DEFAULT
+                    : (unsigned)(n < SN_ROUTE_MAX_SUMMARIES_CAP ? n : SN_ROUTE_MAX_SUMMARIES_CAP);
             if (cap_kind == 2 && o.route_caps == 3 && cap == SN_ROUTE_MAX_SUMMARIES_DEFAULT)
                 continue;
             if (cap_kind == 2 && o.route_caps == 3 && n <= SN_ROUTE_MAX_SUMMARIES_DEFAULT)

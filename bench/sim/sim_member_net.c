@@ -66,8 +66,8 @@ struct mnet {
     size_t n;     /* node slots */
     size_t n_run; /* slots in the federation (a joiner is the last slot) */
     struct mnode *nodes;
-    uint8_t *linked;  /* n x n */
-    uint32_t *epoch;  /* n x n */
+    uint8_t *linked; /* n x n */
+    uint32_t *epoch; /* n x n */
     struct mev *heap;
     size_t n_ev, cap_ev;
     uint64_t order, now;
@@ -219,10 +219,8 @@ static void drain(struct mnet *s, uint32_t i, bool ticked)
     nd->deadline = d;
     nd->gen++;
     if (d != UINT64_MAX)
-        ev_push(s, (struct mev){.at = d > s->now ? d : s->now,
-                                .kind = EV_TICK,
-                                .a = i,
-                                .tag = nd->gen});
+        ev_push(s, (struct mev){
+                       .at = d > s->now ? d : s->now, .kind = EV_TICK, .a = i, .tag = nd->gen});
 }
 
 static void link_open(struct mnet *s, uint32_t a, uint32_t b)
@@ -387,11 +385,11 @@ static void med_max(double *v, size_t n, double *med, double *max)
 }
 
 /* A random running node other than `not`. */
-static uint32_t pick_up(struct mnet *s, uint32_t not)
+static uint32_t pick_up(struct mnet *s, uint32_t not )
 {
     for (;;) {
         uint32_t i = (uint32_t)sim_below(&s->rng, s->n_run);
-        if (i != not && s->nodes[i].up)
+        if (i != not &&s->nodes[i].up)
             return i;
     }
 }

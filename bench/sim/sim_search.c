@@ -19,14 +19,11 @@
  * what is left of a session seen at a random moment (sim_weibull_residual),
  * or away for an exponential time: the churn is stationary from the start.
  *
- * Supernodes. Each bumps a change counter when a peer attaches or leaves
- * and rebuilds its summary as sn_search.c does: sn_summary_sched_due() says
- * when (at once the first time, then at most every summary_interval_ms
- * after a change), the filter holds every distinct keyword of its peers'
- * files (sn_summary_add()), a rebuild with the same bits is not sent, the
- * current one is sent again every SN_SUMMARY_REFRESH_MS_DEFAULT. A sent
- * summary goes to every other supernode: its SUMMARY frame bytes are counted
- * N - 1 times. Receivers are modelled by one shared sn_route table holding
+ * Supernodes rebuild their summaries as sn_search.c does: a change counter
+ * bumped when a peer attaches or leaves, sn_summary_sched_due() for when,
+ * every distinct keyword of the peers' files added, an unchanged rebuild not
+ * sent, the current one re-sent every SN_SUMMARY_REFRESH_MS_DEFAULT. A sent
+ * summary goes to every other supernode: its frame bytes count N - 1 times. Receivers are modelled by one shared sn_route table holding
  * what every supernode has received (the summaries travel one hop on links
  * that exist, so all receivers hold the same ones within a latency); its
  * max_summaries is the daemon's cap (or a raised one), so with more
@@ -62,8 +59,8 @@
 #define SIM_RTO_MS       200
 #define SIM_QUERY_WORDS  2
 
-static const char *const extensions[SIM_EXTENSIONS] = {"mp3", "avi", "mkv",  "jpg", "pdf", "flac",
-                                                       "mp4", "iso", "zip",  "epub", "txt", "png"};
+static const char *const extensions[SIM_EXTENSIONS] = {"mp3", "avi", "mkv", "jpg",  "pdf", "flac",
+                                                       "mp4", "iso", "zip", "epub", "txt", "png"};
 
 enum { CH_END = 1, CH_RETURN, CH_IPCHANGE, CH_REBUILD, CH_REFRESH };
 
@@ -354,12 +351,12 @@ static void detach(struct world *w, uint32_t i)
  * residual: the session was already running when the simulation began. */
 static void schedule_online(struct world *w, uint32_t i, bool residual)
 {
-    double end = (residual ? sim_weibull_residual(&w->rng, w->p.session_shape,
-                                                  w->p.session_median_s)
-                           : sim_weibull(&w->rng, w->p.session_shape, w->p.session_median_s)) *
-                 1000.0;
-    double ip = w->p.ipchange_per_day > 0 ? sim_exp(&w->rng, 86400000.0 / w->p.ipchange_per_day)
-                                          : end + 1;
+    double end =
+        (residual ? sim_weibull_residual(&w->rng, w->p.session_shape, w->p.session_median_s)
+                  : sim_weibull(&w->rng, w->p.session_shape, w->p.session_median_s)) *
+        1000.0;
+    double ip =
+        w->p.ipchange_per_day > 0 ? sim_exp(&w->rng, 86400000.0 / w->p.ipchange_per_day) : end + 1;
     struct peer *p = &w->peers[i];
     p->gen++;
     ch_push(w, (struct chev){.at = w->now + (ip < end ? ip : end),
@@ -549,8 +546,10 @@ static void run_query(struct world *w, const struct query *q, uint64_t qid, uint
         int len = word_text(w, q->word[a], text[a], sizeof(text[a]));
         kw[a] = (struct wire_str){text[a], (size_t)len};
     }
-    struct msg_search s = {.query_id = qid, .max_results = (uint16_t)w->p.max_results,
-                           .keywords = kw, .n_keywords = q->n_words};
+    struct msg_search s = {.query_id = qid,
+                           .max_results = (uint16_t)w->p.max_results,
+                           .keywords = kw,
+                           .n_keywords = q->n_words};
     /* The alive list: every supernode but the origin (the federation is static here). */
     size_t n_alive = 0;
     for (uint32_t i = 0; i < w->p.n_sn; i++)
@@ -604,12 +603,12 @@ static void run_query(struct world *w, const struct query *q, uint64_t qid, uint
         if (first_blind != UINT32_MAX)
             continue;
         first_blind = sn_index_of(tg[t].sn_id);
-        struct msg_fwd_search fwd = {.ttl = tg[t].ttl, .deadline_ms = (uint32_t)deadline,
-                                     .search = s};
+        struct msg_fwd_search fwd = {
+            .ttl = tg[t].ttl, .deadline_ms = (uint32_t)deadline, .search = s};
         memcpy(fwd.origin_sn, w->sns[origin].id, WIRE_ID_LEN);
         nr = sn_route_relay_targets(w->route, &fwd, w->sns[origin].id,
-                                    (const uint8_t(*)[WIRE_ID_LEN])alive, n_alive,
-                                    (uint64_t)w->now, rt, w->p.max_targets, &child, NULL);
+                                    (const uint8_t(*)[WIRE_ID_LEN])alive, n_alive, (uint64_t)w->now,
+                                    rt, w->p.max_targets, &child, NULL);
     }
     /* nr counts the first blind target itself once more than it sends. */
     if (n_blind > 0)
@@ -713,8 +712,8 @@ int sim_search_run(const struct sim_search_params *p, struct sim_search_result *
                                   .kind = CH_REFRESH});
     }
     /* The stationary share online: mean session / (mean session + mean time away). */
-    double mean_session =
-        p->session_median_s / pow(log(2.0), 1.0 / p->session_shape) * tgamma(1 + 1 / p->session_shape);
+    double mean_session = p->session_median_s / pow(log(2.0), 1.0 / p->session_shape) *
+                          tgamma(1 + 1 / p->session_shape);
     double p_on = mean_session / (mean_session + p->offline_mean_s);
     for (uint32_t i = 0; i < p->n_peers; i++) {
         w.peers[i].sn = UINT32_MAX;
