@@ -23,11 +23,12 @@
  * bumped when a peer attaches or leaves, sn_summary_sched_due() for when,
  * every distinct keyword of the peers' files added, an unchanged rebuild not
  * sent, the current one re-sent every SN_SUMMARY_REFRESH_MS_DEFAULT. A sent
- * summary goes to every other supernode: its frame bytes count N - 1 times. Receivers are modelled
- * by one shared sn_route table holding what every supernode has received (the summaries travel one
- * hop on links that exist, so all receivers hold the same ones within a latency); its max_summaries
- * is the daemon's cap (or a raised one), so with more supernodes than that the table keeps the most
- * recently received ones, as each daemon's would.
+ * summary goes to every other supernode: its frame bytes count N - 1 times.
+ * Receivers are modelled by one shared sn_route table holding what every
+ * supernode has received (summaries travel one hop, so all receivers hold
+ * the same ones within a latency); its max_summaries is the daemon's cap
+ * (or a raised one), so with more supernodes than that it keeps the most
+ * recently received ones, as each daemon's table would.
  *
  * Queries. Issued evenly over the measured window at random origins, 1-2
  * words drawn like the names' words (sova_loadgen's mix). The origin answers
