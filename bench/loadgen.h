@@ -237,6 +237,10 @@ void lg_op_done(struct loadgen *lg, unsigned phase, uint64_t t_send_ns, uint32_t
 void lg_op_failed(struct loadgen *lg, unsigned phase);
 /* Peer events that move the run forward. */
 void lg_peer_registered(struct loadgen *lg, struct lg_peer *p, unsigned keepalive_s);
+/* The supernode told a peer its keep-alive (REGISTERED, first or again):
+ * every peer PINGs at that interval from now on (they are all told the
+ * same once the peer count settles). */
+void lg_keepalive_told(struct loadgen *lg, unsigned keepalive_s);
 void lg_peer_gone(struct loadgen *lg, struct lg_peer *p, bool was_registered);
 void lg_peer_published(struct loadgen *lg, struct lg_peer *p);
 /* A slot of p became free during an unpaced phase. */

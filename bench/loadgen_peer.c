@@ -158,6 +158,8 @@ static void on_message(struct link *l, const struct msg *m, void *arg)
         if (p->state == LG_PEER_OPEN) {
             p->state = LG_PEER_REGISTERED;
             lg_peer_registered(p->lg, p, m->u.registered.keepalive_s);
+        } else { /* new keep-alive advice */
+            lg_keepalive_told(p->lg, m->u.registered.keepalive_s);
         }
         return;
     case MSG_PUBLISH_ACK:

@@ -193,17 +193,27 @@ static void end_attach(struct loadgen *lg)
     start_publish(lg);
 }
 
+void lg_keepalive_told(struct loadgen *lg, unsigned keepalive_s)
+{
+    if (keepalive_s == 0)
+        return;
+    if (lg->keepalive_s == 0) {
+        struct timeval tv = {.tv_sec = 0, .tv_usec = (suseconds_t)(LG_KEEPALIVE_TICK_S * 1e6)};
+        evtimer_add(lg->keepalive_timer, &tv); /* EV_PERSIST: a slice every tick */
+    }
+    if (keepalive_s != lg->keepalive_s && lg->keepalive_s != 0)
+        fprintf(stderr, "sova_loadgen: the supernode now asks for a PING every %u s\n",
+                keepalive_s);
+    lg->keepalive_s = keepalive_s;
+}
+
 void lg_peer_registered(struct loadgen *lg, struct lg_peer *p, unsigned keepalive_s)
 {
     lg->registered++;
     bool attaching = lg->stage == LG_STAGE_ATTACH;
     if (lg->stage == LG_STAGE_PUBLISH || (attaching && lg->opt.publish_on_attach))
         lg_peer_publish_more(p); /* late, after the attach timeout; or attach includes it */
-    if (lg->keepalive_s == 0 && keepalive_s > 0) {
-        lg->keepalive_s = keepalive_s;
-        struct timeval tv = {.tv_sec = 0, .tv_usec = (suseconds_t)(LG_KEEPALIVE_TICK_S * 1e6)};
-        evtimer_add(lg->keepalive_timer, &tv); /* EV_PERSIST: a slice every tick */
-    }
+    lg_keepalive_told(lg, keepalive_s);
     if (attaching && lg->opt.publish_on_attach && !p->published && lg->opt.files > 0)
         return; /* still attaching until its PUBLISH_ACKs are in */
     if (lg->dialing > 0)

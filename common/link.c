@@ -311,6 +311,8 @@ static void dispatch(struct link *l, const struct msg *m)
         struct msg pong = {.type = MSG_PONG};
         pong.u.pong.nonce = m->u.ping.nonce;
         link_send(l, &pong);
+        if (l->hooks.pinged)
+            l->hooks.pinged(l, l->arg);
         return;
     }
     case MSG_PONG:

@@ -60,6 +60,9 @@ struct link_hooks {
     /* Optional: queued output fell to LINK_DRAINED_BYTES or less, so a
      * sender that paces itself (file data) may queue more. */
     void (*drained)(struct link *l, void *arg);
+    /* Optional: the remote sent a PING, already answered with a PONG (a
+     * supernode may answer a peer's keep-alive with new keep-alive advice). */
+    void (*pinged)(struct link *l, void *arg);
 };
 
 /* Output level at which the drained hook runs. */

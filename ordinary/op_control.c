@@ -52,6 +52,8 @@ static void reply_status(struct op_daemon *d, struct ctl_conn *conn)
     const char *backup = op_session_backup_id(d->session);
     json_object_set_new(json_object_get(o, "supernode"), "backup",
                         backup ? json_string(backup) : json_null());
+    json_object_set_new(json_object_get(o, "supernode"), "keepalive_s",
+                        json_integer(op_session_keepalive_s(d->session)));
     json_object_set_new(o, "downloads_running",
                         json_integer((json_int_t)op_fetch_running(d->fetcher)));
     json_object_set_new(o, "reach", reach);

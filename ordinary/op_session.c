@@ -8,6 +8,7 @@
 
 #define OP_KEEPALIVE_DEFAULT_S    15
 #define OP_PEER_TIMEOUT_DEFAULT_S 45
+#define OP_KEEPALIVE_MIN_TICK_MS  50
 #define OP_BACKUP_RETRY_MS        2000 /* first retry of a lost or refused backup */
 
 struct candidate {
@@ -33,6 +34,10 @@ struct slot {
     struct event *retry;
     unsigned retry_ms;
     uint64_t dial_ms; /* when the dial started: the handshake time is logged */
+    /* The keep-alive this supernode asks for (REGISTERED; it may change it
+     * at any time), and when we last PINGed it. */
+    unsigned keepalive_ms, timeout_ms;
+    uint64_t pinged_ms;
 };
 
 struct op_session {
@@ -41,9 +46,8 @@ struct op_session {
     size_t n_cands;
     size_t rotate; /* where the next pick starts among equals */
     struct slot slots[2];
-    int primary; /* which slot is the primary session */
-    struct event *keepalive;
-    unsigned keepalive_ms, timeout_ms;
+    int primary;             /* which slot is the primary session */
+    struct event *keepalive; /* both slots' PINGs and silence checks */
     uint64_t ping_nonce;
     /* What REGISTER claims (op_session_set_claim). */
     struct wire_addr addrs[WIRE_MAX_ADDRS];
@@ -252,11 +256,39 @@ static void on_opened(struct link *l, void *arg)
     send_register(sl);
 }
 
+/* When the keep-alive timer must next run: the first PING due, or a
+ * quarter of a timeout (silence is noticed within a quarter of it). */
+static unsigned keepalive_next_ms(const struct op_session *s, uint64_t now)
+{
+    uint64_t next = OP_KEEPALIVE_DEFAULT_S * 1000u;
+    for (int i = 0; i < 2; i++) {
+        const struct slot *sl = &s->slots[i];
+        if (sl->state < SLOT_OPEN)
+            continue;
+        uint64_t due = sl->pinged_ms + sl->keepalive_ms;
+        uint64_t ping_in = due > now ? due - now : 0;
+        if (ping_in < next)
+            next = ping_in;
+        if (sl->timeout_ms / 4 < next)
+            next = sl->timeout_ms / 4;
+    }
+    return next < OP_KEEPALIVE_MIN_TICK_MS ? OP_KEEPALIVE_MIN_TICK_MS : (unsigned)next;
+}
+
+static void keepalive_rearm(struct op_session *s)
+{
+    set_timer_ms(s->keepalive, keepalive_next_ms(s, link_now_ms()));
+}
+
 static void on_registered(struct slot *sl, const struct msg_registered *r)
 {
     struct op_session *s = sl->s;
+    sl->keepalive_ms = (r->keepalive_s ? r->keepalive_s : OP_KEEPALIVE_DEFAULT_S) * 1000u;
+    sl->timeout_ms = (r->peer_timeout_s ? r->peer_timeout_s : OP_PEER_TIMEOUT_DEFAULT_S) * 1000u;
     if (sl->state == SLOT_REGISTERED) {
-        sl->observed = r->observed; /* an update of what we claim: nothing else changes */
+        /* An answer to a new claim, or new keep-alive advice: nothing else changes. */
+        sl->observed = r->observed;
+        keepalive_rearm(s);
         return;
     }
     if (!is_primary(sl) && other(sl)->state < SLOT_OPEN) {
@@ -272,10 +304,8 @@ static void on_registered(struct slot *sl, const struct msg_registered *r)
     sl->retry_ms = OP_SESSION_RETRY_MIN_MS;
     if (sl->cand >= 0)
         s->cands[sl->cand].failures = 0;
-    s->keepalive_ms = (r->keepalive_s ? r->keepalive_s : OP_KEEPALIVE_DEFAULT_S) * 1000u;
-    s->timeout_ms = (r->peer_timeout_s ? r->peer_timeout_s : OP_PEER_TIMEOUT_DEFAULT_S) * 1000u;
-    if (!evtimer_pending(s->keepalive, NULL))
-        set_timer_ms(s->keepalive, s->keepalive_ms);
+    sl->pinged_ms = link_now_ms();
+    keepalive_rearm(s);
     uint32_t rtt = link_rtt_us(sl->link);
     if (!is_primary(sl)) {
         log_info("op", "backup session with supernode %s (round trip %.1f ms)", sl->sn_id,
@@ -422,6 +452,9 @@ static void slot_dial(struct slot *sl)
     sl->state = SLOT_DIALING;
     sl->sn_id[0] = '\0';
     sl->dial_ms = link_now_ms();
+    sl->keepalive_ms = OP_KEEPALIVE_DEFAULT_S * 1000u;
+    sl->timeout_ms = OP_PEER_TIMEOUT_DEFAULT_S * 1000u;
+    sl->pinged_ms = sl->dial_ms;
     log_debug("op", "dialing supernode %s (%s)", s->cands[sl->cand].endpoint,
               is_primary(sl) ? "primary" : "backup");
     if (evloop_resolve(s->cfg.loop, s->cands[sl->cand].endpoint, on_resolved, sl) != 0) {
@@ -445,8 +478,10 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
     slot_dial(arg);
 }
 
-/* Keep both sessions alive; a supernode silent past its own timeout is
- * treated as gone (the link is closed, which promotes the backup). */
+/* Keep both sessions alive, each PINGing its supernode once per the
+ * interval that supernode asks for; a supernode silent past its own
+ * timeout is treated as gone (the link is closed, which promotes the
+ * backup). */
 static void on_keepalive(evutil_socket_t fd, short what, void *arg)
 {
     struct op_session *s = arg;
@@ -458,19 +493,20 @@ static void on_keepalive(evutil_socket_t fd, short what, void *arg)
         if (sl->state < SLOT_OPEN)
             continue;
         cand_note_rtt(sl);
-        if (now - link_last_heard_ms(sl->link) > s->timeout_ms) {
+        if (now - link_last_heard_ms(sl->link) > sl->timeout_ms) {
             log_warn("op", "supernode %s silent for %llu s: giving up on it", sl->sn_id,
                      (unsigned long long)((now - link_last_heard_ms(sl->link)) / 1000));
             link_close(sl->link, MSG_ERR_TIMEOUT, "keep-alive timeout");
             continue;
         }
+        if (now - sl->pinged_ms < sl->keepalive_ms)
+            continue;
         struct msg ping = {.type = MSG_PING};
         ping.u.ping.nonce = ++s->ping_nonce;
         link_send(sl->link, &ping);
+        sl->pinged_ms = now;
     }
-    /* Ping often enough to notice silence within a second of the timeout. */
-    unsigned next = s->keepalive_ms < s->timeout_ms / 4 ? s->keepalive_ms : s->timeout_ms / 4;
-    set_timer_ms(s->keepalive, next ? next : 1000);
+    set_timer_ms(s->keepalive, keepalive_next_ms(s, now));
 }
 
 /* ---- API ------------------------------------------------------------------------------ */
@@ -484,8 +520,6 @@ int op_session_new(const struct op_session_config *cfg, struct op_session **out)
     s->n_addrs = cfg->n_addrs < WIRE_MAX_ADDRS ? cfg->n_addrs : WIRE_MAX_ADDRS;
     memcpy(s->addrs, cfg->addrs, s->n_addrs * sizeof(s->addrs[0]));
     s->reachability = cfg->reachability;
-    s->keepalive_ms = OP_KEEPALIVE_DEFAULT_S * 1000;
-    s->timeout_ms = OP_PEER_TIMEOUT_DEFAULT_S * 1000;
     const char *p = cfg->bootstrap;
     while (p && *p) {
         const char *comma = strchr(p, ',');
@@ -582,6 +616,12 @@ uint32_t op_session_rtt_us(const struct op_session *s, bool backup)
 {
     const struct slot *sl = &s->slots[backup ? !s->primary : s->primary];
     return sl->state >= SLOT_OPEN ? link_rtt_us(sl->link) : 0;
+}
+
+unsigned op_session_keepalive_s(const struct op_session *s)
+{
+    const struct slot *sl = &s->slots[s->primary];
+    return sl->state == SLOT_REGISTERED ? sl->keepalive_ms / 1000 : 0;
 }
 
 void op_session_set_claim(struct op_session *s, uint8_t reachability, const struct wire_addr *addrs,

@@ -100,6 +100,9 @@ size_t op_session_candidates(const struct op_session *s);
 /* The smoothed round trip to the primary (backup: the backup) supernode,
  * microseconds; 0 when there is no such session or no PONG came yet. */
 uint32_t op_session_rtt_us(const struct op_session *s, bool backup);
+/* The keep-alive the primary supernode asks for (its last REGISTERED),
+ * seconds; 0 when not registered. */
+unsigned op_session_keepalive_s(const struct op_session *s);
 /* Change what REGISTER claims (after a dial-back, a new mapping): sent
  * again to each registered supernode if it changed. addrs is copied. */
 void op_session_set_claim(struct op_session *s, uint8_t reachability, const struct wire_addr *addrs,

@@ -75,7 +75,8 @@ static int print_status(json_t *line, void *arg)
     printf("listening  %s\n", json_string_value(json_object_get(line, "listen")));
     printf("uptime     %lldd %02lldh %02lldm %02llds\n", up / 86400, up / 3600 % 24, up / 60 % 60,
            up % 60);
-    printf("peers      %lld attached\n", I("peers"));
+    printf("peers      %lld attached, told to PING every %lld s (dropped after %lld s)\n",
+           I("peers"), I("keepalive_s"), I("peer_timeout_s"));
     printf("files      %lld indexed (%lld distinct, %lld keywords)\n", I("files_indexed"),
            I("distinct_files"), I("keywords"));
     printf("searches   %lld served\n", I("searches_served"));

@@ -26,6 +26,7 @@ struct sn_settings {
     uint64_t handshake_timeout_ms; /* TLS handshake + HELLO */
     uint64_t keepalive_s;          /* peers PING at least this often */
     uint64_t peer_timeout_s;       /* a peer silent this long is dropped */
+    uint64_t max_pings_per_s;      /* keep-alive budget (sn_keepalive.h); 0: none */
     uint64_t max_files_per_peer;   /* records one peer may publish */
     uint64_t max_name_bytes_per_peer;
     uint64_t max_results;         /* hits per search */

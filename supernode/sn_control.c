@@ -28,14 +28,16 @@ static json_t *status_json(const struct sn_daemon *d)
         in += link_bytes_in(l);
         out += link_bytes_out(l);
     }
+    struct sn_keepalive ka = sn_keepalive_now(d);
     return json_pack(
-        "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "role", "supernode",
-        "id", identity_id_str(d->id), "listen", d->listen_addr, "uptime_s",
+        "{s:s, s:s, s:s, s:I, s:I, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "role",
+        "supernode", "id", identity_id_str(d->id), "listen", d->listen_addr, "uptime_s",
         (json_int_t)((link_now_ms() - d->started_ms) / 1000), "peers", (json_int_t)d->n_peers,
-        "supernodes", (json_int_t)d->n_supernodes, "files_indexed", (json_int_t)st.records,
-        "distinct_files", (json_int_t)st.files, "keywords", (json_int_t)st.keywords,
-        "searches_served", (json_int_t)d->counters.searches, "locates_served",
-        (json_int_t)d->counters.locates, "bytes_in", (json_int_t)in, "bytes_out", (json_int_t)out);
+        "keepalive_s", (int)ka.keepalive_s, "peer_timeout_s", (int)ka.peer_timeout_s, "supernodes",
+        (json_int_t)d->n_supernodes, "files_indexed", (json_int_t)st.records, "distinct_files",
+        (json_int_t)st.files, "keywords", (json_int_t)st.keywords, "searches_served",
+        (json_int_t)d->counters.searches, "locates_served", (json_int_t)d->counters.locates,
+        "bytes_in", (json_int_t)in, "bytes_out", (json_int_t)out);
 }
 
 /* Handshake failures (both directions) and ERRORs sent, where not zero. */

@@ -12,6 +12,7 @@
 #include "sn_index.h"
 #include "sn_member.h"
 #include "sn_ipcount.h"
+#include "sn_keepalive.h"
 #include "sn_reports.h"
 #include "tls.h"
 
@@ -48,8 +49,9 @@ struct sn_peer {
      * since a supernode keeps one sn_peer per attached peer (docs/SCALING.md). */
     struct wire_addr *addrs;
     size_t n_addrs;
-    bool indexed;    /* a primary session: holds the index entry for its ID */
-    bool registered; /* REGISTER done (primary or backup) */
+    bool indexed;             /* a primary session: holds the index entry for its ID */
+    bool registered;          /* REGISTER done (primary or backup) */
+    struct sn_keepalive told; /* the keep-alive its last REGISTERED gave; zero before */
     /* supernode links */
     bool dialed;                  /* we opened it */
     bool fed_up;                  /* counted in sn_fed.links */
@@ -188,6 +190,9 @@ void sn_peer_set_relay_rate(struct sn_daemon *d, struct sn_peer *p, uint64_t now
 #define SN_CONNECT_RATE_BURST 20
 /* Drop peers silent longer than peer-timeout (runs from a timer). */
 void sn_peer_sweep(struct sn_daemon *d);
+/* The keep-alive peers are told now (sn_keepalive.h, from the config and
+ * the peers it carries). */
+struct sn_keepalive sn_keepalive_now(const struct sn_daemon *d);
 
 /* sn_fed.c: supernode links */
 int sn_fed_start(struct sn_daemon *d, char *err, size_t errlen);

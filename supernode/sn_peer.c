@@ -10,6 +10,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct sn_keepalive sn_keepalive_now(const struct sn_daemon *d)
+{
+    return sn_keepalive_advise(d->s->keepalive_s, d->s->peer_timeout_s, d->s->max_pings_per_s,
+                               d->n_peers);
+}
+
+/* REGISTERED: where the peer is seen from, and the keep-alive it must keep. */
+static void send_registered(struct sn_peer *p, struct sn_keepalive k)
+{
+    struct msg m = {.type = MSG_REGISTERED};
+    m.u.registered.observed = *link_remote_addr(p->link);
+    m.u.registered.keepalive_s = k.keepalive_s;
+    m.u.registered.peer_timeout_s = k.peer_timeout_s;
+    p->told = k;
+    link_send(p->link, &m);
+}
+
 static void peer_unindex(struct sn_peer *p)
 {
     if (p->indexed) {
@@ -143,18 +160,29 @@ static void on_register(struct sn_peer *p, const struct msg_register *r)
         d->n_primary++;
     }
     p->registered = true;
-    struct msg m = {.type = MSG_REGISTERED};
-    m.u.registered.observed = *link_remote_addr(p->link);
-    m.u.registered.keepalive_s = (uint16_t)d->s->keepalive_s;
-    m.u.registered.peer_timeout_s =
-        (uint16_t)(d->s->peer_timeout_s > UINT16_MAX ? UINT16_MAX : d->s->peer_timeout_s);
-    link_send(p->link, &m);
+    send_registered(p, sn_keepalive_now(d));
     char where[64];
     wire_addr_format(link_remote_addr(p->link), where, sizeof(where));
     sn_fed_send_sn_list(d, p);
     log_info("sn", "%s: registered%s from %s (%zu addresses, claims %s, advertised %s)",
              link_name(p->link), r->session == MSG_SESSION_BACKUP ? " as backup" : "", where,
              p->n_addrs, reach_str(r->reachability), reach_str(p->reachability));
+}
+
+/* A peer's next PING after the advice moved (the peer count grew or shrank
+ * by more than an eighth, or a reload) is answered with REGISTERED again,
+ * so PINGs stay within max-pings-per-s without telling every peer at once. */
+static void on_pinged(struct link *l, void *arg)
+{
+    struct sn_peer *p = arg;
+    if (!p->registered)
+        return;
+    struct sn_keepalive k = sn_keepalive_now(p->d);
+    if (!sn_keepalive_stale(p->told, k))
+        return;
+    log_debug("sn", "%s: keep-alive now %u s, timeout %u s (was %u s, %u s)", link_name(l),
+              k.keepalive_s, k.peer_timeout_s, p->told.keepalive_s, p->told.peer_timeout_s);
+    send_registered(p, k);
 }
 
 static uint16_t publish_error_code(int rc)
@@ -381,6 +409,7 @@ static const struct link_hooks hooks = {
     .message = on_message,
     .closed = on_closed,
     .drained = on_drained,
+    .pinged = on_pinged,
 };
 
 const struct link_hooks *sn_link_hooks(void)
@@ -477,6 +506,9 @@ void sn_peer_sweep(struct sn_daemon *d)
          * ERROR can reach a remote before TLS is up. */
         const struct sn_peer *p = link_arg(l);
         if (p->handshaking)
+            continue;
+        /* Told a longer timeout than configured (sn_keepalive.h): that one. */
+        if (now - link_last_heard_ms(l) <= (uint64_t)p->told.peer_timeout_s * 1000)
             continue;
         log_info("sn", "%s: silent for %llu s, dropping it", link_name(l),
                  (unsigned long long)((now - link_last_heard_ms(l)) / 1000));

@@ -82,8 +82,9 @@ static const struct {
     {"max-files-per-peer", APPLY_INDEX},
     {"max-name-bytes-per-peer", APPLY_INDEX},
     {"max-results", APPLY_INDEX},
-    {"keepalive-s", 0},    /* told to peers that register from now on */
-    {"peer-timeout-s", 0}, /* read by the sweep */
+    {"keepalive-s", 0},     /* told to peers at their next PING (sn_keepalive.h) */
+    {"peer-timeout-s", 0},  /* likewise; and read by the sweep */
+    {"max-pings-per-s", 0}, /* likewise */
     {"handshake-timeout-ms", APPLY_LINKS},
     {"dialback-timeout-ms", 0},
     {"peers", APPLY_SEEDS},
