@@ -30,10 +30,18 @@ static void on_accept(evutil_socket_t fd, const struct sockaddr *sa, socklen_t l
     sn_peer_accept(d, fd, ssl, sa, len);
 }
 
+/* How often the walk over every link looks for silent peers: a quarter of
+ * the timeout peers are told now (sn_keepalive.h), but at most every
+ * SN_SWEEP_MAX_MS or a twentieth of it, whichever is longer. A silent peer
+ * goes within 5 s (or 5 %) of its timeout; a supernode whose timeout grew
+ * with its peers walks them less often. */
 static unsigned sweep_interval_ms(const struct sn_daemon *d)
 {
-    uint64_t ms = d->s->peer_timeout_s * 1000 / 4;
-    return ms > SN_SWEEP_MAX_MS ? SN_SWEEP_MAX_MS : (unsigned)(ms ? ms : 1);
+    uint64_t timeout_ms = (uint64_t)sn_keepalive_now(d).peer_timeout_s * 1000;
+    uint64_t ms = timeout_ms / 4, most = timeout_ms / 20;
+    if (most < SN_SWEEP_MAX_MS)
+        most = SN_SWEEP_MAX_MS;
+    return ms > most ? (unsigned)most : (unsigned)(ms ? ms : 1);
 }
 
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
