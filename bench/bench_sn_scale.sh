@@ -17,14 +17,20 @@
 #             p99 of the same load with 1,000 peers attached.
 # Where the machine caps the peer count below 100,000 (the open-file limit:
 # one socket per peer in each process), the per-peer figures are measured at
-# the cap and the 100,000-peer ones are extrapolated linearly and marked so.
+# the cap; for idle CPU the supernode then runs as a scale model of the
+# 100,000-peer one: its PING budget (max-pings-per-s, default 1,000) is cut
+# by the same factor, so each peer is told the keep-alive each of 100,000
+# would be (every 100 s) and costs what it would cost there; the 100,000-peer
+# figure is the measured one times 100,000 / peers, marked so (fixed costs
+# are multiplied too, so it errs high).
 # Peers bind to addresses of 127.2.0.0/16, 64 per address (the default
 # max-conns-per-ip); the other supernode limits stay at their defaults
 # except max-peers (the peer count) and search-rate (the paced search load is
 # SEARCH_RATE/s over 16 searchers). Not a test: nothing fails on a MISS.
 # Env: PEERS (default: as many as the open-file limit allows) FILES (20)
 #      SMALL_PEERS (1000) IDLE_S (60) SEARCH_S (20) SEARCH_RATE (400)
-#      STIME_S (10) KEEPALIVE_S (supernode default) KEYS_DIR LOAD_MAX LOAD_WAIT
+#      STIME_S (10) KEEPALIVE_S (supernode default) PING_BUDGET (1000: the
+#      supernode's max-pings-per-s at 100,000 peers) KEYS_DIR LOAD_MAX LOAD_WAIT
 set -euo pipefail
 build=$(cd "${1:?usage: bench_sn_scale.sh BUILD_DIR}" && pwd)
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,6 +47,7 @@ keys=${KEYS_DIR:-/tmp/sova-bench-scale-keys} # identities, kept across runs (mad
 load_max=${LOAD_MAX:-1.5}
 load_wait=${LOAD_WAIT:-300}
 target_peers=100000
+ping_budget=${PING_BUDGET:-1000}
 
 ulimit -n "$(ulimit -Hn)" # one socket per peer, in the supernode and in the loadgen
 nofile=$(ulimit -n)
@@ -90,13 +97,13 @@ printf 'bound: openssl s_time -new, TLS 1.3, Ed25519: %d handshakes in %.1f s = 
   "$conns" "$(calc "$t1 - $t0")" "$stime_rate" "$l0"
 
 # ---- one run: a fresh supernode, N peers, phases -------------------------------
-# run N MODES TAG: leaves the loadgen output in $work/TAG.out, status in $work/TAG.json
+# run N MODES TAG BUDGET: leaves the loadgen output in $work/TAG.out, status in $work/TAG.json
 run() {
-  local n=$1 modes=$2 tag=$3 port lg_pid rc=0
+  local n=$1 modes=$2 tag=$3 budget=$4 port lg_pid rc=0
   rm -rf "$work/sn"
   "$sn_bin" --listen 127.0.0.1:0 --cert "$work/fed/sn1.crt" --key "$work/fed/sn1.key" \
     --federation-ca "$work/fed/root.crt" --state-dir "$work/sn" --log-level warn \
-    --max-peers "$((n + 100))" --search-rate "$search_rate" \
+    --max-peers "$((n + 100))" --search-rate "$search_rate" --max-pings-per-s "$budget" \
     ${KEEPALIVE_S:+--keepalive-s $KEEPALIVE_S --peer-timeout-s $((KEEPALIVE_S * 3))} \
     2>"$work/$tag.sn.log" &
   sn_pid=$!
@@ -128,14 +135,20 @@ json() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys
 echo
 echo "== $small peers (the reference for search latency)"
 wait_load
-run "$small" "idle:$idle_s,search:$search_s:$search_rate" small
+run "$small" "idle:$idle_s,search:$search_s:$search_rate" small "$ping_budget"
 idle_small=$(field "$(grep '^RESULT_PHASE n=1 ' "$work/small.out")" sn_cores)
 p99_small=$(field "$(grep '^RESULT_PHASE n=2 ' "$work/small.out")" p99_us)
 
 echo
-echo "== $peers peers x $files files"
+budget=$ping_budget
+if [ "$peers" -lt "$target_peers" ]; then
+  budget=$((ping_budget * peers / target_peers))
+  echo "== $peers peers x $files files, as a scale model of $target_peers: max-pings-per-s $budget"
+else
+  echo "== $peers peers x $files files"
+fi
 wait_load
-run "$peers" "idle:$idle_s,search:$search_s:$search_rate" big
+run "$peers" "idle:$idle_s,search:$search_s:$search_rate" big "$budget"
 res=$(grep '^RESULT ' "$work/big.out" || true)
 idle=$(grep '^RESULT_PHASE n=1 ' "$work/big.out" || true)
 srch=$(grep '^RESULT_PHASE n=2 ' "$work/big.out" || true)
@@ -162,14 +175,15 @@ printf 'attach: %.0f/s (TLS + HELLO + REGISTER + PUBLISH of %d files) / s_time %
   "$attach_rate" "$files" "$stime_rate" "$(calc "$attach_rate / $stime_rate")" \
   "$(verdict "$attach_rate >= 0.7 * $stime_rate")"
 idle_pct=$(calc "$idle_cores * 100")
-# What each more peer costs (the slope between the two runs), carried to 100,000.
-slope=$(calc "($idle_cores - $idle_small) * 100 / ($registered - $small)")
-idle_100k=$(calc "$idle_pct + $slope * ($target_peers - $registered)")
-printf 'idle: %.2f%% of one core for %d peers (%s keep-alive PINGs/s), %.2f%% for %d; %.2f%% per 1,000 peers more\n' \
-  "$idle_pct" "$registered" "$keepalive" "$(calc "$idle_small * 100")" "$small" "$(calc "$slope * 1000")"
+told=$(json "$work/big.json" keepalive_s)
+# Each peer of the model is told and costs what one of 100,000 would: scale by count.
+idle_100k=$(calc "$idle_pct * $target_peers / $registered")
+printf 'idle: %.2f%% of one core for %d peers told to PING every %s s (%s PINGs/s), %.2f%% for %d\n' \
+  "$idle_pct" "$registered" "$told" "$keepalive" "$(calc "$idle_small * 100")" "$small"
 printf '      at %d peers: %.2f%%%s   target <= 5%%: %s\n' "$target_peers" "$idle_100k" \
-  "$([ "$registered" -lt "$target_peers" ] && echo ' (extrapolated)')" "$(verdict "$idle_100k <= 5")"
+  "$([ "$registered" -lt "$target_peers" ] && echo " (the scale model x $target_peers/$registered)")" \
+  "$(verdict "$idle_100k <= 5")"
 printf 'search p99 at %d/s: %.0f us with %d peers, %.0f us with %d = %.2fx   target <= 2x: %s\n' \
   "$search_rate" "$p99_big" "$registered" "$p99_small" "$small" "$(calc "$p99_big / $p99_small")" \
   "$(verdict "$p99_big <= 2 * $p99_small")"
-echo "RESULT_SCALE peers=$registered rss_kb=$rss_kb rss_per_peer=$per_peer heap_bytes=$heap index_bytes=$index records=$indexed attach_per_s=$attach_rate stime_per_s=$stime_rate idle_cores=$idle_cores idle_pct_100k=$idle_100k p99_big_us=$p99_big p99_small_us=$p99_small load=$(load1)"
+echo "RESULT_SCALE peers=$registered rss_kb=$rss_kb rss_per_peer=$per_peer heap_bytes=$heap index_bytes=$index records=$indexed attach_per_s=$attach_rate stime_per_s=$stime_rate idle_cores=$idle_cores keepalive_s=$told idle_pct_100k=$idle_100k p99_big_us=$p99_big p99_small_us=$p99_small load=$(load1)"

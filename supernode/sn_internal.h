@@ -83,8 +83,10 @@ struct sn_peer {
     struct sn_rate receipt_rate; /* receipts it hands in; last_ms 0 until first used */
 };
 
-#define SN_MAX_SEEDS      16
-#define SN_MAX_FEDERATION 256 /* supernode links one supernode keeps */
+#define SN_MAX_SEEDS 16
+/* Supernode links one supernode keeps (and targets one search may have):
+ * as many as sn_member keeps members, so a full mesh holds up to there. */
+#define SN_MAX_FEDERATION SN_MEMBER_MAX_MEMBERS
 
 /* A configured seed supernode (--peers): dialed until a link to it is up. */
 struct sn_seed {

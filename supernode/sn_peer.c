@@ -496,7 +496,9 @@ void sn_peer_init(struct sn_daemon *d, struct sn_peer *p)
 void sn_peer_sweep(struct sn_daemon *d)
 {
     uint64_t now = link_now_ms();
-    uint64_t limit = d->s->peer_timeout_s * 1000;
+    /* The timeout in force now: the configured one, longer with many peers
+     * (sn_keepalive.h). A peer told a longer one earlier keeps that. */
+    uint64_t limit = (uint64_t)sn_keepalive_now(d).peer_timeout_s * 1000;
     for (struct link *l = link_group_first(&d->links); l; l = link_group_next(l)) {
         /* The link's own time first: the walk then touches one struct per
          * link, not two (at 100,000 links every cache miss counts). */
@@ -507,7 +509,6 @@ void sn_peer_sweep(struct sn_daemon *d)
         const struct sn_peer *p = link_arg(l);
         if (p->handshaking)
             continue;
-        /* Told a longer timeout than configured (sn_keepalive.h): that one. */
         if (now - link_last_heard_ms(l) <= (uint64_t)p->told.peer_timeout_s * 1000)
             continue;
         log_info("sn", "%s: silent for %llu s, dropping it", link_name(l),

@@ -31,7 +31,10 @@
 /* ---- limits -----------------------------------------------------------------
  * Defaults of struct sn_route_limits; sn_route_new() clamps each value to
  * 1..its _CAP (flood_ttl and summary_max_age_ms may be 0). */
-#define SN_ROUTE_MAX_SUMMARIES_DEFAULT 256 /* SNs whose summary is kept */
+/* SNs whose summary is kept: as many as sn_member keeps members
+ * (SN_MEMBER_MAX_MEMBERS); with fewer, a federation past it asks the rest
+ * blind and loses results (docs/SCALING.md). */
+#define SN_ROUTE_MAX_SUMMARIES_DEFAULT 1024
 /* A summary not received again for this long is treated as unknown (the
  * sender re-sends every SN_SUMMARY_REFRESH_MS_DEFAULT); 0: never. */
 #define SN_ROUTE_SUMMARY_MAX_AGE_MS_DEFAULT  (3 * SN_SUMMARY_REFRESH_MS_DEFAULT)
@@ -41,7 +44,7 @@
 #define SN_ROUTE_SEEN_WINDOW_MS_DEFAULT      60000 /* ... for this long */
 #define SN_ROUTE_RATE_PER_S_DEFAULT          50    /* forwarded queries a second per origin */
 #define SN_ROUTE_BURST_DEFAULT               100   /* ... and in one burst */
-#define SN_ROUTE_MAX_ORIGINS_DEFAULT         256   /* origins with a token bucket */
+#define SN_ROUTE_MAX_ORIGINS_DEFAULT         1024  /* origins with a token bucket */
 
 #define SN_ROUTE_MAX_SUMMARIES_CAP 4096
 #define SN_ROUTE_FLOOD_TTL_CAP     8

@@ -22,9 +22,10 @@
 
 #define SIM_MAX_RUNS 8
 /* What the daemon holds today (supernode/sn_internal.h, sn_search.c): at most
- * SN_MAX_FEDERATION = 256 supernode links, and a query's targets in an array
- * of that size (SN_SEARCH_MAX_TARGETS); sn_route's table at its default. */
-#define SIM_DAEMON_MAX_TARGETS 256
+ * SN_MAX_FEDERATION = SN_MEMBER_MAX_MEMBERS supernode links, and a query's
+ * targets in an array of that size (SN_SEARCH_MAX_TARGETS); sn_route's table
+ * at its default. */
+#define SIM_DAEMON_MAX_TARGETS SN_MEMBER_MAX_MEMBERS
 
 struct options {
     size_t sn[SIM_MAX_RUNS];
@@ -62,10 +63,10 @@ static void usage(FILE *f)
             "  --session-shape K      Weibull shape (0.5)\n"
             "  --offline-min M        mean time away between sessions, minutes (30)\n"
             "  --ipchange-per-day R   address changes of an online peer a day (1)\n"
-            "  --route-caps daemon|raised|both  as the daemon is (%d summaries kept, 256 targets\n"
+            "  --route-caps daemon|raised|both  as the daemon is (%d summaries kept, %d targets\n"
             "                         a query), the modules' own caps (summaries up to N, at\n"
             "                         most %d; targets unlimited), or both (both)\n",
-            SN_ROUTE_MAX_SUMMARIES_DEFAULT, SN_ROUTE_MAX_SUMMARIES_CAP);
+            SN_ROUTE_MAX_SUMMARIES_DEFAULT, SIM_DAEMON_MAX_TARGETS, SN_ROUTE_MAX_SUMMARIES_CAP);
 }
 
 static int parse_list(const char *s, struct options *o)
@@ -322,10 +323,13 @@ static void print_member(const struct sim_member_result *r)
 
 static void print_search(const struct sim_search_result *r, unsigned cap, bool daemon)
 {
+    char targets[16] = "none";
+    if (daemon)
+        snprintf(targets, sizeof(targets), "%d", SIM_DAEMON_MAX_TARGETS);
     printf("search, %zu supernodes, %zu peers online on average, %s: route table cap %u, "
            "targets cap %s (simulated in %.0f s)\n",
-           r->n_sn, r->online_mean, daemon ? "as the daemon is" : "modules' own caps", cap,
-           daemon ? "256" : "none", r->wall_s);
+           r->n_sn, r->online_mean, daemon ? "as the daemon is" : "modules' own caps", cap, targets,
+           r->wall_s);
     printf("  churn %.0f attach/leave events a second; summaries: %.0f keywords, %.1f KB, "
            "est. false positives %.2f%%, %.3f rebuilds per supernode a second\n",
            r->churn_per_s, r->keywords_per_sn, r->summary_kb_mean, r->fp_pct_mean,
