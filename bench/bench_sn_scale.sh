@@ -17,12 +17,12 @@
 #             p99 of the same load with 1,000 peers attached.
 # Where the machine caps the peer count below 100,000 (the open-file limit:
 # one socket per peer in each process), the per-peer figures are measured at
-# the cap; for idle CPU the supernode then runs as a scale model of the
-# 100,000-peer one: its PING budget (max-pings-per-s, default 1,000) is cut
-# by the same factor, so each peer is told the keep-alive each of 100,000
-# would be (every 100 s) and costs what it would cost there; the 100,000-peer
-# figure is the measured one times 100,000 / peers, marked so (fixed costs
-# are multiplied too, so it errs high).
+# the cap, and both runs are scale models of the 100,000-peer supernode: the
+# PING budget (max-pings-per-s, default 1,000) is cut by peers / 100,000, so
+# each peer is told the keep-alive each of 100,000 would be (every 100 s)
+# and costs what it would cost there; idle CPU at 100,000 is the line
+# through the two runs carried to 100,000 (per-peer costs grow with it,
+# fixed ones do not), marked extrapolated.
 # Peers bind to addresses of 127.2.0.0/16, 64 per address (the default
 # max-conns-per-ip); the other supernode limits stay at their defaults
 # except max-peers (the peer count) and search-rate (the paced search load is
@@ -135,7 +135,9 @@ json() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys
 echo
 echo "== $small peers (the reference for search latency)"
 wait_load
-run "$small" "idle:$idle_s,search:$search_s:$search_rate" small "$ping_budget"
+small_budget=$ping_budget
+[ "$peers" -lt "$target_peers" ] && small_budget=$(( (ping_budget * small + target_peers - 1) / target_peers ))
+run "$small" "idle:$idle_s,search:$search_s:$search_rate" small "$small_budget"
 idle_small=$(field "$(grep '^RESULT_PHASE n=1 ' "$work/small.out")" sn_cores)
 p99_small=$(field "$(grep '^RESULT_PHASE n=2 ' "$work/small.out")" p99_us)
 
@@ -176,13 +178,15 @@ printf 'attach: %.0f/s (TLS + HELLO + REGISTER + PUBLISH of %d files) / s_time %
   "$(verdict "$attach_rate >= 0.7 * $stime_rate")"
 idle_pct=$(calc "$idle_cores * 100")
 told=$(json "$work/big.json" keepalive_s)
-# Each peer of the model is told and costs what one of 100,000 would: scale by count.
-idle_100k=$(calc "$idle_pct * $target_peers / $registered")
-printf 'idle: %.2f%% of one core for %d peers told to PING every %s s (%s PINGs/s), %.2f%% for %d\n' \
-  "$idle_pct" "$registered" "$told" "$keepalive" "$(calc "$idle_small * 100")" "$small"
+told_small=$(json "$work/small.json" keepalive_s)
+# Each peer of the models is told and costs what one of 100,000 would: the
+# slope between the runs is the cost of one more peer.
+slope=$(calc "($idle_cores - $idle_small) * 100 / ($registered - $small)")
+idle_100k=$(calc "$idle_pct + $slope * ($target_peers - $registered)")
+printf 'idle: %.2f%% of one core for %d peers told to PING every %s s (%s PINGs/s), %.2f%% for %d (every %s s); %.3f%% per 1,000 peers more\n' \
+  "$idle_pct" "$registered" "$told" "$keepalive" "$(calc "$idle_small * 100")" "$small" "$told_small" "$(calc "$slope * 1000")"
 printf '      at %d peers: %.2f%%%s   target <= 5%%: %s\n' "$target_peers" "$idle_100k" \
-  "$([ "$registered" -lt "$target_peers" ] && echo " (the scale model x $target_peers/$registered)")" \
-  "$(verdict "$idle_100k <= 5")"
+  "$([ "$registered" -lt "$target_peers" ] && echo " (extrapolated)")" "$(verdict "$idle_100k <= 5")"
 printf 'search p99 at %d/s: %.0f us with %d peers, %.0f us with %d = %.2fx   target <= 2x: %s\n' \
   "$search_rate" "$p99_big" "$registered" "$p99_small" "$small" "$(calc "$p99_big / $p99_small")" \
   "$(verdict "$p99_big <= 2 * $p99_small")"

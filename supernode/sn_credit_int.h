@@ -21,8 +21,7 @@
 #define CREDIT_CACHE_MS        10000          /* standings used to weigh receipts are this fresh */
 #define CREDIT_CACHE_SLOTS     4096           /* direct-mapped by ID */
 #define CREDIT_MAX_LOOKUPS     1024           /* reads in flight */
-#define CREDIT_UPTIME_MS       10000          /* sessions reported this often, */
-#define CREDIT_UPTIME_PER_S    2000           /* or less often beyond this many a second */
+#define CREDIT_UPTIME_MS       10000          /* sessions reported this often, or longer */
 #define CREDIT_PASS_DELAY_MS   300            /* membership changes gathered before a pass */
 #define CREDIT_PASS_BATCH      256            /* records per loop turn */
 #define CREDIT_PUSH_HIGH       (1024u * 1024) /* a pass waits while a link queues this much */

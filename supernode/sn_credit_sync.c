@@ -86,10 +86,13 @@ void credit_uptime_tick(evutil_socket_t fd, short what, void *arg)
             p->credit_since_ms = 0; /* the session ended (a backup now) */
     }
     uptime_flush(c);
-    /* Each report is a ring lookup and a ledger update (or a message): a
-     * supernode with 100,000 peers reports each one every 50 s, not 10 s. */
-    uint64_t ms = (uint64_t)c->d->n_peers * 1000 / CREDIT_UPTIME_PER_S;
-    credit_set_timer_ms(c->uptime_timer, ms > CREDIT_UPTIME_MS ? (unsigned)ms : CREDIT_UPTIME_MS);
+    /* Each report is a ring lookup and a ledger update (or a message), for
+     * every peer: as the keep-alive grows with the peers (sn_keepalive.h),
+     * so does this interval (33 s at 100,000 peers). The supernode knows a
+     * peer is online no more precisely than its keep-alive anyway. */
+    uint64_t cfg = c->d->s->keepalive_s ? c->d->s->keepalive_s : 1;
+    uint64_t ms = CREDIT_UPTIME_MS * sn_keepalive_now(c->d).keepalive_s / cfg;
+    credit_set_timer_ms(c->uptime_timer, ms > CREDIT_UPTIME_MS ? ms : CREDIT_UPTIME_MS);
 }
 
 void credit_session_end(struct sn_credit *c, struct sn_peer *p)
