@@ -21,8 +21,8 @@
 # Where the machine caps the peer count below 100,000 (the open-file limit:
 # one socket per peer in each process), the per-peer figures are measured at
 # the cap, and both runs are scale models of the 100,000-peer supernode: the
-# PING budget (max-pings-per-s, default 1,000) is cut by peers / 100,000, so
-# each peer is told the keep-alive each of 100,000 would be (every 100 s)
+# PING budget (max-pings-per-s, default 800) is cut by peers / 100,000, so
+# each peer is told the keep-alive each of 100,000 would be (every 125 s)
 # and costs what it would cost there; idle CPU at 100,000 is the line
 # through the two runs carried to 100,000 (per-peer costs grow with it,
 # fixed ones do not), marked extrapolated.
@@ -32,7 +32,7 @@
 # SEARCH_RATE/s over 16 searchers). Not a test: nothing fails on a MISS.
 # Env: PEERS (default: as many as the open-file limit allows) FILES (20)
 #      SMALL_PEERS (1000) SETTLE_S (40) IDLE_S (60) SEARCH_S (20) SEARCH_RATE (400)
-#      STIME_S (10) KEEPALIVE_S (supernode default) PING_BUDGET (1000: the
+#      STIME_S (10) KEEPALIVE_S (supernode default) PING_BUDGET (800: the
 #      supernode's max-pings-per-s at 100,000 peers) KEYS_DIR LOAD_MAX LOAD_WAIT
 set -euo pipefail
 build=$(cd "${1:?usage: bench_sn_scale.sh BUILD_DIR}" && pwd)
@@ -51,7 +51,7 @@ keys=${KEYS_DIR:-/tmp/sova-bench-scale-keys} # identities, kept across runs (mad
 load_max=${LOAD_MAX:-1.5}
 load_wait=${LOAD_WAIT:-300}
 target_peers=100000
-ping_budget=${PING_BUDGET:-1000}
+ping_budget=${PING_BUDGET:-800}
 
 ulimit -n "$(ulimit -Hn)" # one socket per peer, in the supernode and in the loadgen
 nofile=$(ulimit -n)

@@ -36,7 +36,7 @@ static const struct config_option sn_options[] = {
         "peers are told to PING at least this often, seconds"),
     OPT("peer-timeout-s", CONFIG_UINT, "90", 2, 86400, peer_timeout_s,
         "a peer silent this long is dropped and its files leave the index, seconds"),
-    OPT("max-pings-per-s", CONFIG_UINT, "1000", 0, 1000000, max_pings_per_s,
+    OPT("max-pings-per-s", CONFIG_UINT, "800", 0, 1000000, max_pings_per_s,
         "keep-alive budget: beyond it the interval (and timeout) told to peers grows "
         "with their number; 0: always keepalive-s"),
     OPT("max-files-per-peer", CONFIG_UINT, "5000", 1, 1000000, max_files_per_peer,

@@ -88,7 +88,7 @@ void credit_uptime_tick(evutil_socket_t fd, short what, void *arg)
     uptime_flush(c);
     /* Each report is a ring lookup and a ledger update (or a message), for
      * every peer: as the keep-alive grows with the peers (sn_keepalive.h),
-     * so does this interval (33 s at 100,000 peers). The supernode knows a
+     * so does this interval (42 s at 100,000 peers). The supernode knows a
      * peer is online no more precisely than its keep-alive anyway. */
     uint64_t cfg = c->d->s->keepalive_s ? c->d->s->keepalive_s : 1;
     uint64_t ms = CREDIT_UPTIME_MS * sn_keepalive_now(c->d).keepalive_s / cfg;
