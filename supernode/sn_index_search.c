@@ -137,8 +137,9 @@ static int deliver(const struct sn_index *idx, const struct found *f, sn_index_h
 }
 
 /* Sort the hits and hand them to cb; the count, or what cb stopped with.
- * The files, their source arrays and the peers are fetched in three
- * passes, so each pass has all its cache misses in flight together. */
+ * The files, their source arrays, the peers and the callers' contexts of
+ * the peers (which cb is likely to read) are fetched in four passes, so
+ * each pass has all its cache misses in flight together. */
 static int deliver_all(const struct sn_index *idx, struct found *found, size_t n_found,
                        sn_index_hit_fn *cb, void *arg)
 {
@@ -161,6 +162,11 @@ static int deliver_all(const struct sn_index *idx, struct found *found, size_t n
         }
     }
     found_sort(found, n_found);
+    for (size_t h = 0; h < n_found; h++) {
+        const uint32_t *peers = vec_ids(&found[h].file->sources);
+        for (size_t i = 0, n = shown_sources(idx, &found[h]); i < n; i++)
+            SN_PREFETCH(peer_at(idx, peers[i])->ctx);
+    }
     for (size_t h = 0; h < n_found; h++) {
         int rc = deliver(idx, &found[h], cb, arg);
         if (rc != 0)

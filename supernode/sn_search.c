@@ -79,6 +79,15 @@ static struct pending *pending_find(const struct sn_daemon *d, uint64_t qid, boo
 
 /* ---- the local part of a search ----------------------------------------------------- */
 
+static inline void prefetch(const void *p)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p);
+#else
+    (void)p;
+#endif
+}
+
 /* Builds SEARCH_RESULT hits from index hits, leaving out the asker. */
 struct result_builder {
     const uint8_t *asker;
@@ -103,7 +112,15 @@ static int collect_hit(void *arg, const struct sn_index_hit *hit)
     size_t keep = b->per_hit < SN_SEARCH_MAX_SOURCES ? b->per_hit : SN_SEARCH_MAX_SOURCES;
     /* Looked at: a few times what is kept, so a file with thousands of
      * sources costs a bounded number of lookups. */
-    for (size_t i = 0; i < hit->n_sources && i < 4 * keep; i++) {
+    size_t look = hit->n_sources < 4 * keep ? hit->n_sources : 4 * keep;
+    /* With many peers their records are far apart in memory: start every
+     * source's record loading, then every address list (read when the
+     * answer is encoded), so the misses overlap instead of queueing. */
+    for (size_t i = 0; i < look; i++)
+        prefetch(hit->sources[i].peer_ctx);
+    for (size_t i = 0; i < look; i++)
+        prefetch(((const struct sn_peer *)hit->sources[i].peer_ctx)->addrs);
+    for (size_t i = 0; i < look; i++) {
         const struct sn_peer *src = hit->sources[i].peer_ctx;
         if (b->asker && memcmp(src->id, b->asker, WIRE_ID_LEN) == 0)
             continue;
