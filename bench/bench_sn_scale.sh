@@ -208,7 +208,8 @@ told=$(json "$work/big.json" keepalive_s)
 if [ -n "$idle_mid" ]; then
   # Same PING rate in both runs: the slope is what one more peer costs apart from its PINGs.
   slope=$(calc "($idle_cores - $idle_mid) * 100 / ($registered - $mid)")
-  idle_100k=$(calc "$idle_pct + $slope * ($target_peers - $registered)")
+  # A slope below zero is noise between the runs: nothing is carried then.
+  idle_100k=$(calc "$idle_pct + ($slope > 0 ? $slope : 0) * ($target_peers - $registered)")
   printf 'idle: %.2f%% of one core for %d peers PINGing every %s s (%s PINGs/s, as 100,000 would at the default budget); %.2f%% for %d at the same rate: %.4f%% per 1,000 peers more\n' \
     "$idle_pct" "$registered" "$told" "$keepalive" "$(calc "$idle_mid * 100")" "$mid" "$(calc "$slope * 1000")"
 else
