@@ -22,14 +22,19 @@ trap on_exit EXIT
 # client as it sees it, and logs it.
 cat >"$WORK/addrsrv.py" <<'EOF'
 import socket, sys
+# One write a line: several of these may share a log, and print() under
+# python3 -u writes a line in pieces that another process can split.
+def log(line):
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", int(sys.argv[1])))
 s.listen(64)
-print("listening on", sys.argv[1], flush=True)
+log("listening on %s" % sys.argv[1])
 while True:
     c, a = s.accept()
-    print("from %s:%d" % a, flush=True)
+    log("from %s:%d" % a)
     c.sendall(("%s:%d\n" % a).encode())
     c.close()
 EOF
