@@ -43,20 +43,13 @@
 
 #include "sn_hashtab.h"
 #include "sn_index.h"
+#include "sn_prefetch.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define SN_NONE SN_HASHTAB_NONE
-
-/* A hint to start loading what p points to; searches use it to have many
- * cache misses in flight at once instead of one after the other. */
-#if defined(__GNUC__) || defined(__clang__)
-#define SN_PREFETCH(p) __builtin_prefetch(p)
-#else
-#define SN_PREFETCH(p) ((void)(p))
-#endif
 
 /* One entry of a posting list. */
 struct posting {

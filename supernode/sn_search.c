@@ -10,6 +10,7 @@
 #include "err.h"
 #include "log.h"
 #include "sn_internal.h"
+#include "sn_prefetch.h"
 #include "sn_route.h"
 #include "sn_summary.h"
 
@@ -79,15 +80,6 @@ static struct pending *pending_find(const struct sn_daemon *d, uint64_t qid, boo
 
 /* ---- the local part of a search ----------------------------------------------------- */
 
-static inline void prefetch(const void *p)
-{
-#if defined(__GNUC__) || defined(__clang__)
-    __builtin_prefetch(p);
-#else
-    (void)p;
-#endif
-}
-
 /* Builds SEARCH_RESULT hits from index hits, leaving out the asker. */
 struct result_builder {
     const uint8_t *asker;
@@ -117,9 +109,9 @@ static int collect_hit(void *arg, const struct sn_index_hit *hit)
      * source's record loading, then every address list (read when the
      * answer is encoded), so the misses overlap instead of queueing. */
     for (size_t i = 0; i < look; i++)
-        prefetch(hit->sources[i].peer_ctx);
+        SN_PREFETCH(hit->sources[i].peer_ctx);
     for (size_t i = 0; i < look; i++)
-        prefetch(((const struct sn_peer *)hit->sources[i].peer_ctx)->addrs);
+        SN_PREFETCH(((const struct sn_peer *)hit->sources[i].peer_ctx)->addrs);
     for (size_t i = 0; i < look; i++) {
         const struct sn_peer *src = hit->sources[i].peer_ctx;
         if (b->asker && memcmp(src->id, b->asker, WIRE_ID_LEN) == 0)
