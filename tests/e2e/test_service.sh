@@ -76,6 +76,8 @@ exec_start sova-supernode.service "$SN_BIN"
 probe sn1 "$P1" 1000000 "$PSILENT"
 wait_for "$WORK/sn1.notify" "READY=1" 20
 wait_for "$WORK/sn1-file.log" "listening on 127\.0\.0\.1:$P1"
+# The probe logs READY=1, then tries the port and logs what it found.
+wait_for "$WORK/sn1.notify" "PORT (open|closed)" 20
 grep -q "PORT open" "$WORK/sn1.notify" || fail "READY=1 came before the port accepted: $(cat "$WORK/sn1.notify")"
 ok "supernode: READY=1 once the port accepts connections"
 grep -Eq "handshake did not finish|TLS handshake failed" "$WORK/sn1-file.log" ||
@@ -192,6 +194,7 @@ exec_start sova-peer.service "$PEER_BIN"
 [ "${EXEC[1]}" = run ] || fail "sova-peer.service does not run the daemon: ${EXEC[*]}"
 probe bob "$PP" 2000000
 wait_for "$WORK/bob.notify" "READY=1" 20
+wait_for "$WORK/bob.notify" "PORT (open|closed)" 20
 grep -q "PORT open" "$WORK/bob.notify" || fail "peer: READY=1 before the port accepted"
 wait_for "$WORK/bob.notify" "WATCHDOG=1" 2
 ok "peer: READY=1 once it listens, WATCHDOG=1 within the interval"
