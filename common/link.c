@@ -2,6 +2,7 @@
  * frames in (bounded decoding, frame rate) and out (bounded queue), PING,
  * closing. Making and freeing links and their accessors: link_open.c. */
 #define SOVA_LINK_INTERNAL
+#include "clock.h"
 #include "link_int.h"
 #include "err.h"
 #include "log.h"
@@ -21,9 +22,7 @@
 
 uint64_t link_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return sova_mono_ms();
 }
 
 static uint64_t now_us(void)

@@ -1,4 +1,5 @@
 /* nat_pmp.c - NAT-PMP port mapping with libnatpmp (see nat_pmp.h). */
+#include "clock.h"
 #include "nat_pmp.h"
 
 #include <arpa/inet.h>
@@ -52,9 +53,7 @@ const char *nat_pmp_gateway(const struct nat_pmp *p)
 
 static uint64_t mono_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return sova_mono_ms();
 }
 
 /* Wait for the answer to the request just sent, letting libnatpmp resend on

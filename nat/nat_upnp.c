@@ -2,6 +2,7 @@
  * state machine (nat_map_fsm.c), jobs go to the worker thread (nat_worker.c),
  * results come back through a socketpair read event. Each status change is
  * logged once and reported through cfg->changed. See nat_upnp.h. */
+#include "clock.h"
 #include "nat_upnp.h"
 
 #include "err.h"
@@ -30,9 +31,7 @@ struct nat_upnp {
 
 static uint64_t mono_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return sova_mono_ms();
 }
 
 /* ---- reporting ---------------------------------------------------------- */
@@ -158,15 +157,14 @@ int nat_upnp_new(const struct nat_upnp_config *cfg, struct nat_upnp **out)
     snprintf(u->description, sizeof(u->description), "%s",
              cfg->description ? cfg->description : "sova");
     u->cfg.description = u->description;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t t = sova_mono_ms();
     struct nat_map_fsm_params p = {
         .internal_port = cfg->internal_port,
         .lease_s = cfg->lease_s,
         .check_interval_s = cfg->check_interval_s,
         .discover_ms = cfg->discover_timeout_ms,
         .natpmp = cfg->natpmp,
-        .seed = (uint32_t)ts.tv_nsec ^ ((uint32_t)getpid() << 16) ^ (uint32_t)ts.tv_sec,
+        .seed = (uint32_t)t ^ ((uint32_t)getpid() << 16) ^ (uint32_t)(t >> 32),
     };
     int rc = nat_map_fsm_new(&p, &u->fsm);
     if (rc == 0) {

@@ -1,4 +1,5 @@
 /* nat_worker.c - the thread that runs blocking router jobs (see nat_worker.h). */
+#include "clock.h"
 #include "nat_worker.h"
 
 #include "err.h"
@@ -267,14 +268,7 @@ bool nat_worker_take(struct nat_worker *w, struct nat_job_result *out)
 bool nat_worker_stop(struct nat_worker *w, unsigned wait_ms, bool *holds, int *code, char *err,
                      size_t errlen)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += wait_ms / 1000u;
-    deadline.tv_nsec += (long)(wait_ms % 1000u) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = sova_mono_deadline(wait_ms);
     pthread_mutex_lock(&w->mu);
     w->quit = true;
     pthread_cond_signal(&w->wake);

@@ -1,4 +1,5 @@
 /* op_credit.c - receipts and credit at the peer (op_credit.h). */
+#include "clock.h"
 #include "op_credit.h"
 #include "err.h"
 #include "link.h"
@@ -42,9 +43,7 @@ struct op_credit {
 
 static uint64_t wall_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    return sova_wall_ms() * 1000u;
 }
 
 static void set_timer_ms(struct event *ev, unsigned ms)

@@ -6,6 +6,7 @@
  * statements (each its own transaction); multi-row changes run inside
  * BEGIN IMMEDIATE ... COMMIT so a reader never sees half of them. */
 #define OP_STORE_INTERNAL
+#include "clock.h"
 #include "op_store_int.h"
 #include "err.h"
 
@@ -270,7 +271,7 @@ bool store_sizes_valid(int64_t size, int64_t chunk_size)
 
 int64_t store_now(void)
 {
-    return (int64_t)time(NULL);
+    return (int64_t)(sova_wall_ms() / 1000);
 }
 
 /* Run body inside begin (ST_BEGIN: take the write lock now) ... COMMIT;
