@@ -9,7 +9,7 @@
  * summary (sn_summary.c) on every link, rebuilt when its index changed. */
 #include "err.h"
 #include "log.h"
-#include "sn_internal.h"
+#include "sn_ctx.h"
 #include "sn_prefetch.h"
 #include "sn_route.h"
 #include "sn_summary.h"

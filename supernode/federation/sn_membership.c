@@ -1,10 +1,10 @@
-/* sn_federation.c - what the federation does with its supernode links:
+/* sn_membership.c - what the federation does with its supernode links:
  * SWIM membership (sn_member.c) driven by the links and a timer, the SN_LIST
  * peers are given, and turning peers away when full. Routed search is in
  * sn_search.c. */
 #include "err.h"
 #include "log.h"
-#include "sn_internal.h"
+#include "sn_ctx.h"
 
 #include <openssl/rand.h>
 #include <string.h>

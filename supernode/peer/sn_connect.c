@@ -14,7 +14,7 @@
  * answered with ERROR(not found). */
 #include "err.h"
 #include "log.h"
-#include "sn_internal.h"
+#include "sn_ctx.h"
 
 #include <stdlib.h>
 #include <string.h>

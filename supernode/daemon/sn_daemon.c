@@ -4,7 +4,7 @@
 #include "sn_daemon.h"
 #include "err.h"
 #include "log.h"
-#include "sn_internal.h"
+#include "sn_ctx.h"
 
 #include <errno.h>
 #include <openssl/rand.h>

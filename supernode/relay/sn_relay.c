@@ -28,7 +28,7 @@
  * Lookups walk the few legs of one link. */
 #include "err.h"
 #include "log.h"
-#include "sn_internal.h"
+#include "sn_ctx.h"
 
 #include <event2/buffer.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* sn_fed.c - links between supernodes: dial the seeds and the members gossip
+/* sn_fed_links.c - links between supernodes: dial the seeds and the members gossip
  * tells us about, keep one link per supernode ID, and hand what arrives on
  * them to the federation logic (membership, summaries, forwarded queries).
  *
@@ -8,7 +8,7 @@
  * supernode role without such a certificate. */
 #include "err.h"
 #include "log.h"
-#include "sn_internal.h"
+#include "sn_ctx.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -16,7 +16,7 @@
  * nobody checked. */
 #include "err.h"
 #include "log.h"
-#include "sn_internal.h"
+#include "sn_ctx.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,7 +4,7 @@
  * that ID (a peer that re-attaches, from any address, replaces the old). */
 #include "err.h"
 #include "log.h"
-#include "sn_internal.h"
+#include "sn_ctx.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -13,7 +13,7 @@
 #include "err.h"
 #include "log.h"
 #include "service.h"
-#include "sn_internal.h"
+#include "sn_ctx.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* sn_index_search.c - what reads the index without changing it: search,
+/* sn_index_query.c - what reads the index without changing it: search,
  * the keyword walk and the invariant check (sn_index.h). */
 #define SN_INDEX_IMPL
 #include "sn_index_impl.h"

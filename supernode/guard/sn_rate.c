@@ -3,7 +3,7 @@
  * the caller passes; tokens are kept in thousandths so a slow rate loses
  * nothing to rounding between calls. */
 #include "err.h"
-#include "sn_internal.h"
+#include "sn_ctx.h"
 
 #include <stdint.h>
 

@@ -1,4 +1,4 @@
-/* sn_credit_int.h - private to supernode/sn_credit_*.c: the state of the
+/* sn_credit_int.h - private to supernode/credit/sn_credit_*.c: the state of the
  * credit ledger on the wire (docs/CREDITS.md) and what its two files share:
  * sn_credit_net.c (reads, receipts in, messages, life) and sn_credit_sync.c
  * (uptime reports, moving records between holders, relay shares). */
@@ -6,11 +6,11 @@
 #define SOVA_SN_CREDIT_INT_H
 
 #ifndef SOVA_SN_CREDIT_INTERNAL
-#error "sn_credit_int.h is private to supernode/sn_credit_*.c"
+#error "sn_credit_int.h is private to supernode/credit/sn_credit_*.c"
 #endif
 
 #include "receipt.h"
-#include "sn_internal.h"
+#include "sn_ctx.h"
 #include "sn_ledger.h"
 #include "sn_ring.h"
 

@@ -1,5 +1,5 @@
 /* sn_index_impl.h - the inside of struct sn_index, shared by sn_index.c
- * (peers, records and their upkeep), sn_index_search.c (queries and
+ * (peers, records and their upkeep), sn_index_query.c (queries and
  * walks), sn_index_vec.c (containers) and sn_index_check.c (invariants).
  * Nothing outside those files may include it.
  *
@@ -38,7 +38,7 @@
 #define SOVA_SN_INDEX_IMPL_H
 
 #ifndef SN_INDEX_IMPL
-#error "sn_index_impl.h is private to supernode/sn_index*.c"
+#error "sn_index_impl.h is private to supernode/index/sn_index*.c"
 #endif
 
 #include "sn_hashtab.h"

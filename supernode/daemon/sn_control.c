@@ -2,7 +2,7 @@
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
-#include "sn_internal.h"
+#include "sn_ctx.h"
 
 #include <malloc.h>
 #include <stdio.h>

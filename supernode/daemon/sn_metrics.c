@@ -6,7 +6,7 @@
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
-#include "sn_internal.h"
+#include "sn_ctx.h"
 #include "version.h"
 
 #include <stdio.h>
