@@ -1,117 +1,93 @@
-/* sn_internal.h - the supernode daemon's state, shared by its own files
- * (sn_daemon.c: setup and accept; sn_peer.c: peer sessions and their
- * messages; sn_control.c: the control socket). Not for other folders. */
-#ifndef SOVA_SN_INTERNAL_H
-#define SOVA_SN_INTERNAL_H
+/* sn_ctx.h - what every feature of the supernode shares: the daemon's
+ * context (settings, loop, identity, TLS, the links, the index, counters)
+ * and the record of one link (struct sn_conn).
+ *
+ * The map of the folders is docs/SUPERNODE.md. In short: daemon/ creates
+ * the context, starts each feature and wires them together (the link hooks,
+ * the table of messages, the events one feature raises for others); a
+ * feature reaches only the features below it, through their own headers,
+ * and never calls up. This header declares no feature's functions.
+ *
+ * Ownership: the daemon owns the context and everything in it; the feature
+ * objects (fed_links, membership, search, ...) are each owned by their
+ * feature's start/stop functions and are opaque here. A struct sn_conn is
+ * owned by its link (it is the link's arg): made by whoever opens the link
+ * (peer/sn_accept.c, federation/sn_fed_links.c), freed by sn_conn_free()
+ * when the link closes. Single-threaded: everything here runs on the loop. */
+#ifndef SOVA_SN_CTX_H
+#define SOVA_SN_CTX_H
 
-#include "ctl.h"
 #include "evloop.h"
 #include "identity.h"
 #include "link.h"
 #include "sn_config.h"
 #include "sn_index.h"
-#include "sn_member.h"
 #include "sn_ipcount.h"
 #include "sn_keepalive.h"
+#include "sn_rate.h"
 #include "sn_reports.h"
 #include "tls.h"
 
+#include <event2/event.h>
+#include <stdbool.h>
 #include <stdint.h>
 
-/* A token bucket: `rate` units a second, at most `burst` saved up. */
-struct sn_rate {
-    uint64_t tokens, burst, rate; /* rate 0: unlimited */
-    uint64_t last_ms;
+/* Per-link state a feature keeps for itself, hung on the link's record
+ * (sn_conn.ext[]) when it first needs it and freed through the function it
+ * registers in sn_ctx.ext_free[]. The feature's own .c file is the only one
+ * that knows the type. */
+enum sn_ext {
+    SN_EXT_FED_LINK, /* federation/sn_fed_links.c: a supernode link (seed, listen address) */
+    SN_EXT_DIALBACK, /* peer/sn_dialback.c: the probe running for it, the last one's time */
+    SN_EXT_CONNECT,  /* peer/sn_connect.c: a CONNECT being located */
+    SN_EXT_RELAY,    /* relay/sn_relay.c: its circuits, its relay bandwidth */
+    SN_EXT_CREDIT,   /* credit/sn_credit_net.c: its primary session's start */
+    SN_EXT_COUNT
 };
-/* Take n units if they are there (0), else SOVA_ERR_NOT_FOUND and *wait_ms
- * (may be NULL) says when they will be. */
-void sn_rate_init(struct sn_rate *r, uint64_t rate, uint64_t burst, uint64_t now_ms);
-int sn_rate_take(struct sn_rate *r, uint64_t n, uint64_t now_ms, uint64_t *wait_ms);
-/* Units available now (UINT64_MAX when unlimited). */
-uint64_t sn_rate_available(struct sn_rate *r, uint64_t now_ms);
-/* A new rate and burst, keeping the tokens saved (at most the new burst). */
-void sn_rate_set(struct sn_rate *r, uint64_t rate, uint64_t burst, uint64_t now_ms);
 
-/* One accepted connection (the link's arg); for an ordinary peer also its
- * session (the index's peer_ctx). */
-struct sn_dialback;
-struct sn_relay_leg;
-struct connect_wait;
+/* Requests one remote may make (guard/sn_rate.h buckets), checked by the
+ * feature that serves each. */
+struct sn_conn_limits {
+    struct sn_rate connect;  /* CONNECT, RELAY_OPEN and REPORT */
+    struct sn_rate publish;  /* PUBLISH records */
+    struct sn_rate search;   /* SEARCH and CREDIT queries */
+    struct sn_rate receipts; /* receipts handed in; last_ms 0 until first used */
+    uint64_t logged_ms;      /* its last rate-limit log line */
+};
 
-struct sn_peer {
-    struct sn_daemon *d;
+/* One link (accepted or dialed): a peer's session, a supernode link, or a
+ * connection still in its handshake. The fields here are those that more
+ * than one feature reads; a feature's own per-link state is in ext[]. */
+struct sn_conn {
+    struct sn_ctx *ctx;
     struct link *link;
-    uint8_t id[WIRE_ID_LEN];
-    uint8_t session;      /* enum msg_session */
-    uint8_t reachability; /* enum msg_reachability, as claimed */
-    /* Where others reach it (malloc'ed, n_addrs of them; NULL when none):
-     * an array of exactly what it has rather than room for WIRE_MAX_ADDRS,
-     * since a supernode keeps one sn_peer per attached peer (docs/SCALING.md). */
-    struct wire_addr *addrs;
-    size_t n_addrs;
+    uint8_t id[WIRE_ID_LEN]; /* the remote's node ID, once the handshake is done */
+    /* admission (peer/sn_accept.c) */
+    bool handshaking; /* accepted, TLS or HELLO not done yet */
+    bool counted_ip;  /* counted in ctx->ipcount as `from` */
+    struct wire_addr from;
+    /* an ordinary peer's session (peer/sn_attach.c) */
+    uint8_t session;          /* enum msg_session */
+    uint8_t claimed_reach;    /* enum msg_reachability of its last REGISTER */
+    uint8_t reachability;     /* the one advertised: its claim if a dial-back proved it */
     bool indexed;             /* a primary session: holds the index entry for its ID */
     bool registered;          /* REGISTER done (primary or backup) */
     struct sn_keepalive told; /* the keep-alive its last REGISTERED gave; zero before */
-    /* supernode links */
-    bool dialed;                  /* we opened it */
-    bool fed_up;                  /* counted in sn_fed.links */
-    struct sn_seed *seed;         /* the seed it was dialed for, if any */
-    struct wire_addr listen_addr; /* where that supernode accepts links, once known */
-    bool has_listen_addr;
-    /* reachability (sn_dialback.c): addresses a dial-back proved (malloc'ed
-     * like addrs), and when */
+    /* Where others reach it (malloc'ed, n_addrs of them; NULL when none):
+     * an array of exactly what it has rather than room for WIRE_MAX_ADDRS,
+     * since a supernode keeps one sn_conn per attached peer
+     * (docs/SCALING.md). Search hits, LOCATE and CONNECT hand these out. */
+    struct wire_addr *addrs;
+    size_t n_addrs;
+    /* Addresses a dial-back proved (peer/sn_dialback.c writes them; malloc'ed
+     * like addrs). */
     struct wire_addr *verified;
     size_t n_verified;
-    uint8_t claimed_reach;        /* enum msg_reachability of its last REGISTER */
-    struct sn_dialback *dialback; /* the probe running for it, if any */
-    uint64_t dialback_ms;         /* when its last dial-back started */
-    /* relay circuits on this link (sn_relay.c) */
-    struct sn_relay_leg *relay_legs;
-    unsigned relay_circuits;
-    uint32_t relay_next_id;
-    struct sn_rate relay_bucket; /* relay bandwidth of this peer */
-    struct sn_rate connect_rate; /* CONNECT and RELAY_OPEN requests */
-    struct sn_rate publish_rate; /* PUBLISH records */
-    struct sn_rate search_rate;  /* SEARCH requests */
-    bool handshaking;            /* accepted, TLS or HELLO not done yet */
-    uint64_t rate_logged_ms;     /* its last rate-limit log line */
-    bool counted_ip;             /* counted in sn_daemon.ipcount as `from` */
-    struct wire_addr from;
-    struct connect_wait *connect_wait; /* sn_connect.c: a CONNECT being located */
-    /* credit (sn_credit_net.c) */
-    uint64_t credit_since_ms;    /* wall clock start of its primary session as observed; 0 none */
-    struct sn_rate receipt_rate; /* receipts it hands in; last_ms 0 until first used */
+    struct sn_conn_limits lim;
+    void *ext[SN_EXT_COUNT];
 };
 
-#define SN_MAX_SEEDS 16
-/* Supernode links one supernode keeps (and targets one search may have):
- * as many as sn_member keeps members, so a full mesh holds up to there. */
-#define SN_MAX_FEDERATION SN_MEMBER_MAX_MEMBERS
-
-/* A configured seed supernode (--peers): dialed until a link to it is up. */
-struct sn_seed {
-    struct sn_daemon *d;
-    char *endpoint;
-    struct sn_peer *conn;    /* the link for it, while dialing or up */
-    uint8_t id[WIRE_ID_LEN]; /* learnt from its certificate on the first link */
-    bool id_known;
-    struct event *retry;
-    unsigned retry_ms;
-    bool is_self;   /* the seed turned out to be this supernode */
-    bool contacted; /* its first attempt ended (link up or failed): readiness */
-    bool resolving; /* its name is being looked up (evloop_resolve) */
-};
-/* A seed slot whose endpoint is NULL was dropped by a reload and is free. */
-
-struct sn_fed {
-    struct sn_seed seeds[SN_MAX_SEEDS];
-    size_t n_seeds;
-    struct sn_peer *links[SN_MAX_FEDERATION]; /* open supernode links, one per ID */
-    size_t n_links;
-    struct event *announce;   /* debounced SN_LIST to every attached peer */
-    struct sn_member *member; /* SWIM membership */
-    struct event *tick;       /* membership timers */
-};
+typedef void sn_ext_free_fn(void *ext);
 
 struct sn_counters {
     uint64_t dialbacks;       /* DIALBACK requests probed */
@@ -122,207 +98,82 @@ struct sn_counters {
     uint64_t publishes;       /* PUBLISH records applied */
     uint64_t locates;
     uint64_t fwd_searches_in;                   /* FWD_SEARCHes from other supernodes */
-    uint64_t gossip_sent, gossip_bytes_sent;    /* GOSSIP frames to supernodes, their bytes */
     uint64_t bytes_in_closed, bytes_out_closed; /* of links already gone */
     uint64_t reloads, reload_failures;          /* SIGHUPs applied / refused */
+    uint64_t rate_limited;                      /* requests over a per-peer rate */
+    uint64_t refused_handshakes, refused_ip;    /* connections over max-handshakes, per-IP */
 };
 
-struct service;
-struct metrics_http;
+/* The features' objects: opaque here, each declared by its own header. */
+struct sn_fed_links;
+struct sn_membership;
+struct sn_search;
+struct sn_relay;
+struct sn_credit;
+struct sn_dialbacks;
 
-struct sn_daemon {
-    struct sn_settings *s; /* main's; a reload (sn_service.c) changes what may change */
+struct sn_ctx {
+    struct sn_settings *s; /* main's; a reload (daemon/sn_service.c) changes what may change */
     struct evloop *loop;
     struct sova_identity *id;
     struct tls_ctx *tls;
     struct wire_limits limits;
     struct link_params link_params;
-    struct link_group links; /* every accepted connection */
+    const struct link_hooks *link_hooks; /* of every sn_conn's link (daemon/sn_dispatch.c) */
+    struct link_group links;             /* every connection, accepted or dialed */
+    struct link_counters link_counters;  /* handshake failures, errors sent */
     struct sn_index *index;
     struct sn_reports *reports; /* sources reported as lying or refusing */
     struct sn_ipcount *ipcount; /* connections per source address */
-    size_t n_handshaking;       /* accepted connections not through TLS + HELLO */
-    uint64_t refused_handshakes, refused_ip, rate_limited; /* abuse counters */
-    uint64_t refusals_logged_ms, refusals_at_log;
-    struct ctl_server *ctl;
-    struct event *sweep;
+    struct sn_counters counters;
+    size_t n_peers, n_supernodes; /* links past their handshake, by role */
+    size_t n_primary;             /* peers whose primary session is here (indexed) */
+    size_t n_handshaking;         /* accepted connections not through TLS + HELLO */
+    uint64_t refusals_logged_ms, refusals_at_log; /* peer/sn_accept.c's last report */
+    uint64_t index_changes; /* bumped when the index changes: summary rebuilds */
     char listen_addr[64];
-    uint64_t started_ms;
-    size_t n_peers, n_supernodes;
-    size_t n_primary;           /* peers whose primary session is here (indexed) */
     struct wire_addr self_addr; /* where we listen, if a specific address */
     bool has_self_addr;
-    struct sn_counters counters;
-    struct sn_fed fed;
-    struct sn_search *search;      /* sn_search.c */
-    struct sn_relay *relay;        /* sn_relay.c */
-    struct sn_dialback *dialbacks; /* sn_dialback.c: running probes */
-    struct sn_credit *credit;      /* sn_credit_net.c: the credit ledger */
-    uint64_t index_changes;        /* bumped when the index changes: summary rebuilds */
-    /* operations (sn_service.c, sn_metrics.c) */
-    int argc;                           /* the options main loaded s from, */
-    char *const *argv;                  /* loaded again on SIGHUP */
-    struct service *svc;                /* systemd notify and watchdog; NULL without systemd */
-    struct event *ready_timer;          /* ready anyway when seeds take too long */
-    bool ready;                         /* READY=1 sent (or would have been) */
-    struct metrics_http *metrics;       /* the metrics-listen endpoint, if any */
-    struct link_counters link_counters; /* handshake failures, errors sent */
+    uint64_t started_ms;
+    /* the features (each made by its own _start, NULL before and after) */
+    struct sn_fed_links *fed_links;
+    struct sn_membership *membership;
+    struct sn_search *search;
+    struct sn_relay *relay;
+    struct sn_credit *credit;
+    struct sn_dialbacks *dialbacks;
+    sn_ext_free_fn *ext_free[SN_EXT_COUNT]; /* registered by the feature owning each slot */
 };
 
-/* sn_peer.c: the hooks of every link (accepted or dialed). */
-const struct link_hooks *sn_link_hooks(void);
-/* sn_peer.c: take an accepted connection (fd and ssl are owned from now). */
-void sn_peer_accept(struct sn_daemon *d, evutil_socket_t fd, SSL *ssl, const struct sockaddr *sa,
-                    socklen_t len);
-/* Fill in a new connection's defaults (rates, owner). */
-void sn_peer_init(struct sn_daemon *d, struct sn_peer *p);
-/* Free a connection's state (its address lists too); NULL is fine. */
-void sn_peer_free(struct sn_peer *p);
+/* A new record for a link about to be opened (limits started, no link
+ * yet); NULL when memory is short. */
+struct sn_conn *sn_conn_new(struct sn_ctx *ctx);
+/* Free c, its address lists and every feature's ext; NULL is fine. */
+void sn_conn_free(struct sn_conn *c);
 /* Replace *list (n_list entries, malloc'ed or NULL) by a copy of the n
  * entries of src: false (and the list emptied) when memory is short. */
-bool sn_peer_set_addr_list(struct wire_addr **list, size_t *n_list, const struct wire_addr *src,
+bool sn_conn_set_addr_list(struct wire_addr **list, size_t *n_list, const struct wire_addr *src,
                            size_t n);
-/* (Re)start p's relay bandwidth bucket at relay-peer-kbps. */
-void sn_peer_set_relay_rate(struct sn_daemon *d, struct sn_peer *p, uint64_t now_ms);
+/* Whether the remote is an ordinary peer (past its HELLO). */
+bool sn_conn_is_peer(const struct sn_conn *c);
+/* Over a per-peer rate: ERROR(rate limited) saying when to come back,
+ * counted in ctx->counters; a log line at most every SN_REFUSALS_LOG_MS per
+ * link. */
+void sn_conn_rate_limited(struct sn_conn *c, uint8_t type, uint64_t wait_ms, const char *what);
+
+/* The keep-alive peers are told now (sn_keepalive.h, from the settings and
+ * the peers the supernode carries). */
+struct sn_keepalive sn_ctx_keepalive(const struct sn_ctx *ctx);
+/* The short form of a node ID, for log lines (buf: NODE_ID_SHORT_LEN + 1). */
+const char *sn_short_id(const uint8_t id[WIRE_ID_LEN], char *buf);
+/* Arm a timer ms from now. */
+void sn_timer_ms(struct event *ev, uint64_t ms);
+
 /* Refused connections and rate-limited requests are logged at most this
  * often (with totals); every one is counted. */
 #define SN_REFUSALS_LOG_MS 10000
-/* CONNECT and RELAY_OPEN requests one peer may make: per second, burst. */
+/* CONNECT, RELAY_OPEN and REPORT requests one peer may make: per second, burst. */
 #define SN_CONNECT_RATE_PER_S 10
 #define SN_CONNECT_RATE_BURST 20
-/* Drop peers silent longer than peer-timeout (runs from a timer). */
-void sn_peer_sweep(struct sn_daemon *d);
-/* The keep-alive peers are told now (sn_keepalive.h, from the config and
- * the peers it carries). */
-struct sn_keepalive sn_keepalive_now(const struct sn_daemon *d);
-
-/* sn_fed.c: supernode links */
-int sn_fed_start(struct sn_daemon *d, char *err, size_t errlen);
-/* Every seed has had its first attempt (link up, refused, unresolved...). */
-bool sn_fed_seeds_contacted(const struct sn_daemon *d);
-/* Reload: dial the seeds new in d->s->peers, drop those no longer there
- * (a link already up to one stays: it is a member now). */
-void sn_fed_reload_seeds(struct sn_daemon *d);
-void sn_fed_stop(struct sn_daemon *d);
-void sn_fed_link_up(struct sn_daemon *d, struct sn_peer *p);
-void sn_fed_link_down(struct sn_daemon *d, struct sn_peer *p);
-struct sn_peer *sn_fed_link(const struct sn_daemon *d, const uint8_t id[WIRE_ID_LEN]);
-int sn_fed_send(struct sn_daemon *d, const uint8_t id[WIRE_ID_LEN], const struct msg *m);
-/* Dial a supernode (known by ID from gossip) at one of its addresses,
- * unless a link to it exists. */
-int sn_fed_dial_addrs(struct sn_daemon *d, const uint8_t id[WIRE_ID_LEN],
-                      const struct wire_addr *addrs, size_t n);
-
-/* sn_federation.c: what the federation does with its links */
-void sn_fed_hook_link_up(struct sn_daemon *d, struct sn_peer *p, const struct wire_addr *addr,
-                         size_t n_addr);
-void sn_fed_hook_link_down(struct sn_daemon *d, struct sn_peer *p);
-void sn_fed_hook_message(struct sn_daemon *d, struct sn_peer *p, const struct msg *m);
-/* Tell a peer which supernodes make up the federation (SN_LIST). */
-void sn_fed_send_sn_list(struct sn_daemon *d, struct sn_peer *p);
-/* The federation changed: send SN_LIST to every attached peer, soon and
- * once for a burst of changes. */
-void sn_fed_changed(struct sn_daemon *d);
-/* Turn a peer away: ERROR(overloaded) naming other supernodes, then close. */
-void sn_fed_send_overloaded(struct sn_daemon *d, struct sn_peer *p);
-
-/* sn_federation.c: membership */
-int sn_federation_start(struct sn_daemon *d);
-void sn_federation_leave(struct sn_daemon *d);
-void sn_federation_stop(struct sn_daemon *d);
-json_t *sn_federation_members_json(const struct sn_daemon *d);
-
-/* sn_search.c: search across the federation */
-int sn_search_start(struct sn_daemon *d);
-void sn_search_stop(struct sn_daemon *d);
-/* A SEARCH from an attached peer: local index + the supernodes that may match. */
-void sn_search_from_peer(struct sn_daemon *d, struct sn_peer *peer, const struct msg_search *q);
-/* A LOCATE for a peer not attached here: ask the other supernodes. */
-void sn_search_locate(struct sn_daemon *d, struct sn_peer *peer, const struct msg_locate *l);
-/* p's link is closing: its pending questions are answered into the void. */
-void sn_search_peer_gone(struct sn_daemon *d, struct sn_peer *p);
-void sn_search_stats(const struct sn_daemon *d, uint64_t *forwarded, uint64_t *relayed,
-                     size_t *summaries);
-void sn_search_link_up(struct sn_daemon *d, struct sn_peer *p);
-void sn_search_forget(struct sn_daemon *d, const uint8_t sn_id[WIRE_ID_LEN]);
-/* A supernode-link message for search (SUMMARY, FWD_*); false if not one. */
-bool sn_search_message(struct sn_daemon *d, struct sn_peer *p, const struct msg *m);
-
-/* Find the supernode a peer is attached to, for internal use (relaying,
- * reversal): fn runs once, with found NULL when no one answered by the
- * deadline (also at once, when there is no other supernode). Cancel with
- * the same arg before arg goes away. */
-typedef void sn_located_fn(struct sn_daemon *d, const struct msg_locate_result *found, void *arg);
-void sn_search_locate_cb(struct sn_daemon *d, const uint8_t peer_id[WIRE_ID_LEN], sn_located_fn *fn,
-                         void *arg);
-void sn_search_locate_cancel(struct sn_daemon *d, void *arg);
-
-/* sn_dialback.c: prove a peer's addresses by connecting to them */
-void sn_dialback_request(struct sn_daemon *d, struct sn_peer *p, const struct msg_dialback *q);
-/* p's link is closing: its probes go on, their result goes nowhere. */
-void sn_dialback_peer_gone(struct sn_daemon *d, struct sn_peer *p);
-/* The reachability to advertise for p: its claim, if a dial-back proved one
- * of the addresses it claims; unreachable if it claimed so or nothing was
- * proved; unknown until it says. */
-uint8_t sn_dialback_reachability(const struct sn_peer *p);
-/* Shutdown: abandon every running probe. */
-void sn_dialback_stop(struct sn_daemon *d);
-
-/* sn_connect.c: connection reversal */
-void sn_connect_from_peer(struct sn_daemon *d, struct sn_peer *p, const struct msg_connect *c);
-void sn_connect_forwarded(struct sn_daemon *d, struct sn_peer *from,
-                          const struct msg_fwd_connect *f);
-void sn_connect_peer_gone(struct sn_daemon *d, struct sn_peer *p);
-
-/* sn_relay.c: relay circuits */
-int sn_relay_start(struct sn_daemon *d);
-void sn_relay_stop(struct sn_daemon *d);
-/* A RELAY_* message from a peer or supernode link. */
-void sn_relay_message(struct sn_daemon *d, struct sn_peer *p, const struct msg *m);
-/* p's link is going: every circuit through it closes. */
-void sn_relay_link_gone(struct sn_daemon *d, struct sn_peer *p);
-/* p's link has room again: circuits waiting for it move on. */
-void sn_relay_link_drained(struct sn_daemon *d, struct sn_peer *p);
-json_t *sn_relay_status_json(const struct sn_daemon *d);
-/* Relay traffic now, kilobytes per second (gossiped as load). */
-uint32_t sn_relay_kbps(const struct sn_daemon *d);
-
-/* sn_relay.c: relay-peer-kbps or relay-total-kbps changed (reload). */
-void sn_relay_rates_changed(struct sn_daemon *d);
-
-/* sn_credit_net.c: the credit ledger (docs/CREDITS.md) */
-int sn_credit_start(struct sn_daemon *d);
-void sn_credit_stop(struct sn_daemon *d);
-/* RECEIPTS or CREDIT from an attached peer. */
-void sn_credit_peer_message(struct sn_daemon *d, struct sn_peer *p, const struct msg *m);
-/* A LEDGER_* message on a supernode link; false if not one. */
-bool sn_credit_fed_message(struct sn_daemon *d, struct sn_peer *p, const struct msg *m);
-/* Membership changed / a supernode linked up: records move to their holders. */
-void sn_credit_membership_changed(struct sn_daemon *d);
-void sn_credit_link_up(struct sn_daemon *d, struct sn_peer *p);
-/* p's link is closing: its questions are answered into the void, its
- * session's time is reported. */
-void sn_credit_peer_gone(struct sn_daemon *d, struct sn_peer *p);
-/* credit-cap-mb changed (reload). */
-void sn_credit_settings_changed(struct sn_daemon *d);
-json_t *sn_credit_status_json(const struct sn_daemon *d);
-
-/* sn_control.c */
-int sn_control_start(struct sn_daemon *d, char *err, size_t errlen);
-
-/* sn_service.c: systemd readiness and watchdog, SIGHUP, a clean stop */
-int sn_service_start(struct sn_daemon *d);
-/* A seed was contacted: READY=1 once the listener is up and every seed was. */
-void sn_service_check_ready(struct sn_daemon *d);
-/* Raise the open-file limit towards what max-peers needs; warn if short. */
-void sn_service_check_nofile(struct sn_daemon *d);
-/* After the loop stopped: STOPPING=1, peers told, the federation left. */
-void sn_service_farewell(struct sn_daemon *d);
-void sn_service_stop(struct sn_daemon *d);
-
-/* sn_metrics.c: Prometheus text (control "metrics" and metrics-listen) */
-void sn_metrics_render(struct evbuffer *out, void *daemon);
-int sn_metrics_start(struct sn_daemon *d, char *err, size_t errlen);
-void sn_metrics_stop(struct sn_daemon *d);
 
 #endif

@@ -1,7 +1,8 @@
-/* sn_credit_int.h - private to supernode/credit/sn_credit_*.c: the state of the
- * credit ledger on the wire (docs/CREDITS.md) and what its two files share:
- * sn_credit_net.c (reads, receipts in, messages, life) and sn_credit_sync.c
- * (uptime reports, moving records between holders, relay shares). */
+/* sn_credit_int.h - private to supernode/credit/sn_credit_net.c and
+ * sn_credit_sync.c: the state of the credit ledger on the wire
+ * (sn_credit_net.h) and what its two files share: sn_credit_net.c (reads,
+ * receipts in, messages, life) and sn_credit_sync.c (uptime reports,
+ * moving records between holders, relay shares). */
 #ifndef SOVA_SN_CREDIT_INT_H
 #define SOVA_SN_CREDIT_INT_H
 
@@ -10,7 +11,8 @@
 #endif
 
 #include "receipt.h"
-#include "sn_ctx.h"
+#include "sn_credit_net.h"
+#include "sn_credit_place.h"
 #include "sn_ledger.h"
 #include "sn_ring.h"
 
@@ -32,7 +34,7 @@
 #define CREDIT_OUTBOXES        (2 * SN_RING_MAX_REPLICAS)
 #define CREDIT_MAX_FRESH       64 /* supernodes linked up since the last pass */
 
-typedef void lookup_done_fn(struct sn_daemon *d, const struct msg_credit_record *recs, size_t n,
+typedef void lookup_done_fn(struct sn_ctx *d, const struct msg_credit_record *recs, size_t n,
                             void *arg);
 
 struct lookup {
@@ -54,11 +56,6 @@ struct cache_slot {
     uint64_t at_ms; /* 0: empty */
 };
 
-struct view {
-    uint8_t (*ids)[WIRE_ID_LEN];
-    size_t n;
-};
-
 struct outbox {
     uint8_t to[WIRE_ID_LEN];
     struct msg_ledger_item items[MSG_MAX_RECEIPTS];
@@ -72,7 +69,7 @@ struct uptime_box { /* session reports for one holder */
 };
 
 struct peer_query { /* a CREDIT query of an attached peer being answered */
-    struct sn_peer *p;
+    struct sn_conn *p;
     uint64_t query_id;
 };
 
@@ -86,11 +83,16 @@ struct counters {
     uint64_t lookups, lookups_timed_out, puts_sent, puts_received, updates_sent;
 };
 
+/* SN_EXT_CREDIT: an attached peer's primary session, for uptime reports. */
+struct credit_conn {
+    uint64_t since_ms; /* wall clock start of its primary session as observed; 0 none */
+};
+
 struct sn_credit {
-    struct sn_daemon *d;
+    struct sn_ctx *d;
     struct sn_ledger *ledger;
     unsigned replicas;
-    struct view view;
+    struct credit_view view;
     struct lookup *lookups;
     size_t n_lookups;
     uint64_t next_query;
@@ -100,7 +102,7 @@ struct sn_credit {
     struct uptime_box *up;
     size_t n_up;
     /* rebalancing */
-    struct view pass_old;
+    struct credit_view pass_old;
     bool pass_running, pass_has_old;
     uint8_t (*pass_keys)[WIRE_ID_LEN];
     size_t pass_n, pass_at;
@@ -111,15 +113,12 @@ struct sn_credit {
 };
 
 /* sn_credit_net.c */
-uint64_t credit_wall_ms(void);
-void credit_set_timer_ms(struct event *ev, uint64_t ms);
 const uint8_t *credit_self_id(const struct sn_credit *c);
 bool credit_is_self(const struct sn_credit *c, const uint8_t *id);
-/* This supernode and every member alive or suspect, sorted by ID (v->ids malloc'd). */
-int credit_view_compute(struct sn_credit *c, struct view *v);
-bool credit_view_equal(const struct view *a, const struct view *b);
+/* This supernode and every member alive or suspect (v->ids malloc'd). */
+int credit_view_compute(struct sn_credit *c, struct credit_view *v);
 /* Holders of key in v: their IDs (pointers into v), best first. */
-size_t credit_holders(const struct sn_credit *c, const struct view *v,
+size_t credit_holders(const struct sn_credit *c, const struct credit_view *v,
                       const uint8_t key[WIRE_ID_LEN], const uint8_t *out[SN_RING_MAX_REPLICAS]);
 /* A standing read less than CREDIT_CACHE_MS ago, or NULL. */
 const struct msg_credit_record *credit_cache_get(struct sn_credit *c,
@@ -136,6 +135,6 @@ void credit_pass_timer(evutil_socket_t fd, short what, void *arg);
 void credit_relay_tick(evutil_socket_t fd, short what, void *arg);
 void credit_pass_end(struct sn_credit *c);
 /* p's link closes: its session's last report goes out. */
-void credit_session_end(struct sn_credit *c, struct sn_peer *p);
+void credit_session_end(struct sn_credit *c, struct sn_conn *p);
 
 #endif

@@ -24,28 +24,17 @@
  * ledger itself (sn_ledger.c) is in memory: a supernode that restarts
  * starts empty and is refilled by the others' pushes when it links up. */
 #define SOVA_SN_CREDIT_INTERNAL
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 #include "sn_credit.h"
 #include "sn_credit_int.h"
+#include "sn_fed_links.h"
+#include "sn_membership.h"
 
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-uint64_t credit_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-void credit_set_timer_ms(struct event *ev, uint64_t ms)
-{
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-    evtimer_add(ev, &tv);
-}
 
 const uint8_t *credit_self_id(const struct sn_credit *c)
 {
@@ -54,43 +43,24 @@ const uint8_t *credit_self_id(const struct sn_credit *c)
 
 /* ---- the view and the holders ----------------------------------------------------- */
 
-static int id_cmp(const void *a, const void *b)
-{
-    return memcmp(a, b, WIRE_ID_LEN);
-}
-
 /* This supernode and every member alive or suspect, sorted by ID. */
-int credit_view_compute(struct sn_credit *c, struct view *v)
+int credit_view_compute(struct sn_credit *c, struct credit_view *v)
 {
-    struct sn_member *m = c->d->fed.member;
-    size_t cap = sn_member_count(m) + 1;
-    v->ids = malloc(cap * sizeof(*v->ids));
-    v->n = 0;
-    if (v->ids == NULL)
+    size_t cap = sn_membership_count(c->d);
+    uint8_t(*live)[WIRE_ID_LEN] = malloc((cap ? cap : 1) * sizeof(*live));
+    if (live == NULL)
         return SOVA_ERR_NOMEM;
-    memcpy(v->ids[v->n++], credit_self_id(c), WIRE_ID_LEN);
-    struct sn_member_view mv;
-    for (size_t i = 0; sn_member_get(m, i, &mv) && v->n < cap; i++)
-        if (mv.info.state == MSG_SN_ALIVE || mv.info.state == MSG_SN_SUSPECT)
-            memcpy(v->ids[v->n++], mv.info.sn_id, WIRE_ID_LEN);
-    qsort(v->ids, v->n, sizeof(*v->ids), id_cmp);
-    return 0;
-}
-
-bool credit_view_equal(const struct view *a, const struct view *b)
-{
-    return a->n == b->n && memcmp(a->ids, b->ids, a->n * sizeof(*a->ids)) == 0;
+    size_t n = sn_membership_live(c->d, live, cap, false);
+    int rc = credit_view_make(v, credit_self_id(c), (const uint8_t(*)[WIRE_ID_LEN])live, n);
+    free(live);
+    return rc;
 }
 
 /* Holders of key in v: their IDs (pointers into v), best first. */
-size_t credit_holders(const struct sn_credit *c, const struct view *v,
+size_t credit_holders(const struct sn_credit *c, const struct credit_view *v,
                       const uint8_t key[WIRE_ID_LEN], const uint8_t *out[SN_RING_MAX_REPLICAS])
 {
-    size_t idx[SN_RING_MAX_REPLICAS];
-    size_t n = sn_ring_holders(key, (const uint8_t(*)[WIRE_ID_LEN])v->ids, v->n, c->replicas, idx);
-    for (size_t i = 0; i < n; i++)
-        out[i] = v->ids[idx[i]];
-    return n;
+    return credit_view_holders(v, key, c->replicas, out);
 }
 
 bool credit_is_self(const struct sn_credit *c, const uint8_t *id)
@@ -185,7 +155,7 @@ static void on_lookup_deadline(evutil_socket_t fd, short what, void *arg)
 void credit_lookup_start(struct sn_credit *c, const uint8_t (*ids)[WIRE_ID_LEN], size_t n,
                          lookup_done_fn *fn, void *arg)
 {
-    struct sn_daemon *d = c->d;
+    struct sn_ctx *d = c->d;
     struct lookup *l = calloc(1, sizeof(*l));
     if (l != NULL) {
         l->ids = malloc(n * sizeof(*l->ids));
@@ -259,10 +229,10 @@ void credit_lookup_start(struct sn_credit *c, const uint8_t (*ids)[WIRE_ID_LEN],
         lookup_finish(l);
         return;
     }
-    credit_set_timer_ms(l->deadline, CREDIT_LOOKUP_MS);
+    sn_timer_ms(l->deadline, CREDIT_LOOKUP_MS);
 }
 
-static void on_ledger_answer(struct sn_credit *c, struct sn_peer *from, const struct msg_credit *a)
+static void on_ledger_answer(struct sn_credit *c, struct sn_conn *from, const struct msg_credit *a)
 {
     for (struct lookup *l = c->lookups; l; l = l->next) {
         if (l->query_id != a->query_id)
@@ -283,7 +253,7 @@ static void on_ledger_answer(struct sn_credit *c, struct sn_peer *from, const st
     }
 }
 
-static void on_ledger_query(struct sn_credit *c, struct sn_peer *from, const struct msg_credit *q)
+static void on_ledger_query(struct sn_credit *c, struct sn_conn *from, const struct msg_credit *q)
 {
     struct msg_credit_record recs[MSG_MAX_CREDIT_IDS];
     for (size_t i = 0; i < q->n_peer_ids; i++)
@@ -296,7 +266,7 @@ static void on_ledger_query(struct sn_credit *c, struct sn_peer *from, const str
 
 /* ---- receipts in -------------------------------------------------------------------------- */
 
-static size_t items_per_frame(const struct sn_daemon *d)
+static size_t items_per_frame(const struct sn_ctx *d)
 {
     size_t each = 3 * WIRE_ID_LEN + 3 * 8 + MSG_RECEIPT_KEY_LEN + MSG_RECEIPT_SIG_LEN + 3;
     size_t n = d->limits.max_frame > 64 ? (d->limits.max_frame - 64) / each : 1;
@@ -365,7 +335,7 @@ static void dispatch(struct sn_credit *c, const struct msg_receipt *r, uint16_t 
         }
         sides[j] |= MSG_LEDGER_SIDE_DOWNLOADER;
     }
-    uint64_t now_s = (uint64_t)time(NULL);
+    uint64_t now_s = sova_wall_ms() / 1000;
     for (size_t i = 0; i < n; i++) {
         if (credit_is_self(c, dest[i])) {
             enum receipt_verdict v = sn_ledger_apply(c->ledger, r, weight, sides[i], now_s);
@@ -381,7 +351,7 @@ static void dispatch(struct sn_credit *c, const struct msg_receipt *r, uint16_t 
     credit_cache_forget(c, r->downloader_id);
 }
 
-static void ingest_weighed(struct sn_daemon *d, const struct msg_credit_record *recs, size_t n,
+static void ingest_weighed(struct sn_ctx *d, const struct msg_credit_record *recs, size_t n,
                            void *arg)
 {
     struct sn_credit *c = d->credit;
@@ -398,7 +368,7 @@ static void ingest_weighed(struct sn_daemon *d, const struct msg_credit_record *
     free(in);
 }
 
-static void count_rejected(struct sn_credit *c, struct sn_peer *p, enum receipt_verdict v,
+static void count_rejected(struct sn_credit *c, struct sn_conn *p, enum receipt_verdict v,
                            const struct msg_receipt *r)
 {
     c->ct.rejected[v]++;
@@ -409,12 +379,12 @@ static void count_rejected(struct sn_credit *c, struct sn_peer *p, enum receipt_
              (unsigned long long)r->seq, (unsigned long long)r->bytes);
 }
 
-static void on_receipts(struct sn_credit *c, struct sn_peer *p, const struct msg_receipts *m)
+static void on_receipts(struct sn_credit *c, struct sn_conn *p, const struct msg_receipts *m)
 {
-    uint64_t now_ms = link_now_ms(), now_s = (uint64_t)time(NULL);
-    if (p->receipt_rate.last_ms == 0)
-        sn_rate_init(&p->receipt_rate, CREDIT_RECEIPT_RATE, CREDIT_RECEIPT_BURST, now_ms);
-    if (sn_rate_take(&p->receipt_rate, m->n_receipts, now_ms, NULL) != 0) {
+    uint64_t now_ms = link_now_ms(), now_s = sova_wall_ms() / 1000;
+    if (p->lim.receipts.last_ms == 0)
+        sn_rate_init(&p->lim.receipts, CREDIT_RECEIPT_RATE, CREDIT_RECEIPT_BURST, now_ms);
+    if (sn_rate_take(&p->lim.receipts, m->n_receipts, now_ms, NULL) != 0) {
         c->ct.rate_limited += m->n_receipts;
         return;
     }
@@ -469,8 +439,7 @@ static void on_receipts(struct sn_credit *c, struct sn_peer *p, const struct msg
 
 /* ---- CREDIT from a peer --------------------------------------------------------------------- */
 
-static void peer_answer(struct sn_daemon *d, const struct msg_credit_record *recs, size_t n,
-                        void *arg)
+static void peer_answer(struct sn_ctx *d, const struct msg_credit_record *recs, size_t n, void *arg)
 {
     struct peer_query *q = arg;
     (void)d;
@@ -485,22 +454,15 @@ static void peer_answer(struct sn_daemon *d, const struct msg_credit_record *rec
     free(q);
 }
 
-static void on_credit(struct sn_credit *c, struct sn_peer *p, const struct msg_credit *q)
+static void on_credit(struct sn_credit *c, struct sn_conn *p, const struct msg_credit *q)
 {
     if (q->kind != MSG_CREDIT_QUERY) {
         link_send_error(p->link, MSG_ERR_PROTOCOL, MSG_CREDIT, "answers go to peers only");
         return;
     }
     uint64_t wait = 0;
-    if (sn_rate_take(&p->search_rate, 1, link_now_ms(), &wait) != 0) {
-        c->d->rate_limited++;
-        struct msg m = {.type = MSG_ERROR};
-        m.u.error = (struct msg_error){.code = MSG_ERR_RATE_LIMITED,
-                                       .offending_type = MSG_CREDIT,
-                                       .text = wire_str_from("too many credit queries"),
-                                       .has_retry_after = true,
-                                       .retry_after_ms = (uint32_t)(wait ? wait : 1)};
-        link_send(p->link, &m);
+    if (sn_rate_take(&p->lim.search, 1, link_now_ms(), &wait) != 0) {
+        sn_conn_rate_limited(p, MSG_CREDIT, wait, "too many credit queries");
         return;
     }
     struct peer_query *pq = calloc(1, sizeof(*pq));
@@ -512,7 +474,7 @@ static void on_credit(struct sn_credit *c, struct sn_peer *p, const struct msg_c
                         pq);
 }
 
-void sn_credit_peer_message(struct sn_daemon *d, struct sn_peer *p, const struct msg *m)
+void sn_credit_on_peer_message(struct sn_ctx *d, struct sn_conn *p, const struct msg *m)
 {
     if (m->type == MSG_RECEIPTS)
         on_receipts(d->credit, p, &m->u.receipts);
@@ -524,7 +486,7 @@ void sn_credit_peer_message(struct sn_daemon *d, struct sn_peer *p, const struct
 
 static void on_ledger_update(struct sn_credit *c, const struct msg_ledger_update *u)
 {
-    uint64_t now_s = (uint64_t)time(NULL);
+    uint64_t now_s = sova_wall_ms() / 1000;
     for (size_t i = 0; i < u->n_items; i++) {
         const struct msg_ledger_item *it = &u->items[i];
         sn_ledger_apply(c->ledger, &it->receipt, it->weight, it->sides, now_s);
@@ -533,36 +495,36 @@ static void on_ledger_update(struct sn_credit *c, const struct msg_ledger_update
     }
 }
 
-bool sn_credit_fed_message(struct sn_daemon *d, struct sn_peer *p, const struct msg *m)
+void sn_credit_on_fed_message(struct sn_ctx *d, struct sn_conn *p, const struct msg *m)
 {
     struct sn_credit *c = d->credit;
     switch (m->type) {
     case MSG_LEDGER_QUERY:
         on_ledger_query(c, p, &m->u.ledger_query);
-        return true;
+        return;
     case MSG_LEDGER_ANSWER:
         on_ledger_answer(c, p, &m->u.ledger_answer);
-        return true;
+        return;
     case MSG_LEDGER_UPDATE:
         on_ledger_update(c, &m->u.ledger_update);
-        return true;
+        return;
     case MSG_LEDGER_UPTIME:
         for (size_t i = 0; i < m->u.ledger_uptime.n_reports; i++) {
             const struct msg_uptime_report *r = &m->u.ledger_uptime.reports[i];
             sn_ledger_uptime(c->ledger, r->peer_id, p->id, r->start_ms, r->seconds);
         }
-        return true;
+        return;
     case MSG_LEDGER_PUT:
         c->ct.puts_received++;
         sn_ledger_merge(c->ledger, &m->u.ledger_put);
         credit_cache_forget(c, m->u.ledger_put.peer_id);
-        return true;
+        return;
     default:
-        return false;
+        return;
     }
 }
 
-void sn_credit_peer_gone(struct sn_daemon *d, struct sn_peer *p)
+void sn_credit_conn_gone(struct sn_ctx *d, struct sn_conn *p)
 {
     struct sn_credit *c = d->credit;
     if (c == NULL)
@@ -576,7 +538,7 @@ void sn_credit_peer_gone(struct sn_daemon *d, struct sn_peer *p)
 /* ---- life and status --------------------------------------------------------------------------
  */
 
-int sn_credit_start(struct sn_daemon *d)
+int sn_credit_start(struct sn_ctx *d)
 {
     struct sn_credit *c = calloc(1, sizeof(*c));
     if (c == NULL)
@@ -596,15 +558,16 @@ int sn_credit_start(struct sn_daemon *d)
     c->pass_timer = evtimer_new(base, credit_pass_timer, c);
     c->uptime_timer = evtimer_new(base, credit_uptime_tick, c);
     c->relay_timer = evtimer_new(base, credit_relay_tick, c);
+    d->ext_free[SN_EXT_CREDIT] = free;
     if (!c->ledger || !c->cache || !c->out || !c->up || !c->pass_timer || !c->uptime_timer ||
         !c->relay_timer || credit_view_compute(c, &c->view) != 0)
         return SOVA_ERR_NOMEM;
-    credit_set_timer_ms(c->uptime_timer, CREDIT_UPTIME_MS);
-    credit_set_timer_ms(c->relay_timer, CREDIT_RELAY_PERIOD_MS);
+    sn_timer_ms(c->uptime_timer, CREDIT_UPTIME_MS);
+    sn_timer_ms(c->relay_timer, CREDIT_RELAY_PERIOD_MS);
     return 0;
 }
 
-void sn_credit_stop(struct sn_daemon *d)
+void sn_credit_stop(struct sn_ctx *d)
 {
     struct sn_credit *c = d->credit;
     if (c == NULL)
@@ -619,7 +582,7 @@ void sn_credit_stop(struct sn_daemon *d)
         lookup_free(l);
     }
     credit_pass_end(c);
-    free(c->view.ids);
+    credit_view_clear(&c->view);
     if (c->pass_timer)
         event_free(c->pass_timer);
     if (c->uptime_timer)
@@ -634,13 +597,13 @@ void sn_credit_stop(struct sn_daemon *d)
     d->credit = NULL;
 }
 
-void sn_credit_settings_changed(struct sn_daemon *d)
+void sn_credit_settings_changed(struct sn_ctx *d)
 {
     if (d->credit)
         sn_ledger_set_cap(d->credit->ledger, d->s->credit_cap_mb * 1024 * 1024);
 }
 
-json_t *sn_credit_status_json(const struct sn_daemon *d)
+json_t *sn_credit_status_json(const struct sn_ctx *d)
 {
     const struct sn_credit *c = d->credit;
     struct sn_ledger_stats st;

@@ -3,10 +3,13 @@
  * moved to their holders when membership changes, and relay-total-kbps
  * shared by credit. docs/CREDITS.md says why each works as it does. */
 #define SOVA_SN_CREDIT_INTERNAL
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 #include "sn_credit.h"
 #include "sn_credit_int.h"
+#include "sn_fed_links.h"
+#include "sn_relay.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -49,14 +52,18 @@ static void uptime_add(struct sn_credit *c, const uint8_t to[WIRE_ID_LEN],
         uptime_send(c, b);
 }
 
+static struct credit_conn *cconn(const struct sn_conn *p)
+{
+    return p->ext[SN_EXT_CREDIT];
+}
+
 /* Tell the holders of p's record how long its primary session has lasted
  * (batched: uptime_flush() sends). */
-static void report_uptime(struct sn_credit *c, struct sn_peer *p)
+static void report_uptime(struct sn_credit *c, struct sn_conn *p, uint64_t since_ms)
 {
-    uint64_t now = credit_wall_ms();
-    struct msg_uptime_report rep = {
-        .start_ms = p->credit_since_ms,
-        .seconds = now > p->credit_since_ms ? (now - p->credit_since_ms) / 1000 : 0};
+    uint64_t now = sova_wall_ms();
+    struct msg_uptime_report rep = {.start_ms = since_ms,
+                                    .seconds = now > since_ms ? (now - since_ms) / 1000 : 0};
     memcpy(rep.peer_id, p->id, WIRE_ID_LEN);
     const uint8_t *h[SN_RING_MAX_REPLICAS];
     size_t n = credit_holders(c, &c->view, p->id, h);
@@ -74,16 +81,21 @@ void credit_uptime_tick(evutil_socket_t fd, short what, void *arg)
     struct sn_credit *c = arg;
     (void)fd, (void)what;
     for (struct link *l = link_group_first(&c->d->links); l; l = link_group_next(l)) {
-        struct sn_peer *p = link_arg(l);
+        struct sn_conn *p = link_arg(l);
         if (link_remote_role(l) != MSG_ROLE_PEER)
             continue;
-        if (p->indexed && p->credit_since_ms == 0)
-            p->credit_since_ms = credit_wall_ms();
-        if (p->credit_since_ms == 0)
+        if (p->indexed && cconn(p) == NULL)
+            p->ext[SN_EXT_CREDIT] = calloc(1, sizeof(struct credit_conn));
+        struct credit_conn *cc = cconn(p);
+        if (cc == NULL)
             continue;
-        report_uptime(c, p);
+        if (p->indexed && cc->since_ms == 0)
+            cc->since_ms = sova_wall_ms();
+        if (cc->since_ms == 0)
+            continue;
+        report_uptime(c, p, cc->since_ms);
         if (!p->indexed)
-            p->credit_since_ms = 0; /* the session ended (a backup now) */
+            cc->since_ms = 0; /* the session ended (a backup now) */
     }
     uptime_flush(c);
     /* Each report is a ring lookup and a ledger update (or a message), for
@@ -91,27 +103,20 @@ void credit_uptime_tick(evutil_socket_t fd, short what, void *arg)
      * so does this interval (42 s at 100,000 peers). The supernode knows a
      * peer is online no more precisely than its keep-alive anyway. */
     uint64_t cfg = c->d->s->keepalive_s ? c->d->s->keepalive_s : 1;
-    uint64_t ms = CREDIT_UPTIME_MS * sn_keepalive_now(c->d).keepalive_s / cfg;
-    credit_set_timer_ms(c->uptime_timer, ms > CREDIT_UPTIME_MS ? ms : CREDIT_UPTIME_MS);
+    uint64_t ms = CREDIT_UPTIME_MS * sn_ctx_keepalive(c->d).keepalive_s / cfg;
+    sn_timer_ms(c->uptime_timer, ms > CREDIT_UPTIME_MS ? ms : CREDIT_UPTIME_MS);
 }
 
-void credit_session_end(struct sn_credit *c, struct sn_peer *p)
+void credit_session_end(struct sn_credit *c, struct sn_conn *p)
 {
-    if (p->credit_since_ms != 0 && link_remote_role(p->link) == MSG_ROLE_PEER) {
-        report_uptime(c, p);
+    struct credit_conn *cc = cconn(p);
+    if (cc != NULL && cc->since_ms != 0 && link_remote_role(p->link) == MSG_ROLE_PEER) {
+        report_uptime(c, p, cc->since_ms);
         uptime_flush(c);
     }
 }
 
 /* ---- moving records -------------------------------------------------------------------------- */
-
-static bool in_list(const uint8_t *const *list, size_t n, const uint8_t *id)
-{
-    for (size_t i = 0; i < n; i++)
-        if (memcmp(list[i], id, WIRE_ID_LEN) == 0)
-            return true;
-    return false;
-}
 
 static bool is_fresh(const struct sn_credit *c, const uint8_t *id)
 {
@@ -124,7 +129,7 @@ static bool is_fresh(const struct sn_credit *c, const uint8_t *id)
 /* 1 sent, 0 no link, -1 the link is busy (try later). */
 static int push(struct sn_credit *c, const uint8_t key[WIRE_ID_LEN], const uint8_t *to)
 {
-    struct sn_peer *p = sn_fed_link(c->d, to);
+    struct sn_conn *p = sn_fed_link(c->d, to);
     if (p == NULL)
         return 0;
     if (link_output_len(p->link) >= CREDIT_PUSH_HIGH)
@@ -137,25 +142,34 @@ static int push(struct sn_credit *c, const uint8_t key[WIRE_ID_LEN], const uint8
     return 1;
 }
 
-/* One record: push it where it is new, hand it away if it is not ours.
- * False: a link is busy, come back to this record later. */
+static struct credit_placement placement(const struct sn_credit *c)
+{
+    return (struct credit_placement){
+        .self = credit_self_id(c),
+        .replicas = c->replicas,
+        .old = c->pass_has_old ? &c->pass_old : NULL,
+        .now = &c->view,
+        .fresh = (const uint8_t(*)[WIRE_ID_LEN])c->fresh,
+        .n_fresh = c->n_fresh,
+    };
+}
+
+/* One record: push it where it is new, hand it away if it is not ours
+ * (sn_credit_place.h decides). False: a link is busy, come back to this
+ * record later. */
 static bool pass_one(struct sn_credit *c, const uint8_t key[WIRE_ID_LEN])
 {
-    const uint8_t *now[SN_RING_MAX_REPLICAS], *before[SN_RING_MAX_REPLICAS];
-    size_t nn = credit_holders(c, &c->view, key, now);
-    size_t nb = c->pass_has_old ? credit_holders(c, &c->pass_old, key, before) : 0;
-    bool mine = in_list(now, nn, credit_self_id(c)), all_sent = true;
-    for (size_t i = 0; i < nn; i++) {
-        if (credit_is_self(c, now[i]))
-            continue;
-        if (mine && in_list(before, nb, now[i]) && !is_fresh(c, now[i]))
-            continue; /* it has it already */
-        int rc = push(c, key, now[i]);
+    struct credit_placement pl = placement(c);
+    struct credit_place_plan plan;
+    credit_place_plan(&pl, key, &plan);
+    bool all_sent = true;
+    for (size_t i = 0; i < plan.n_push; i++) {
+        int rc = push(c, key, plan.push[i]);
         if (rc < 0)
             return false;
         all_sent &= rc == 1;
     }
-    if (!mine && all_sent)
+    if (!plan.keep && all_sent)
         sn_ledger_remove(c->ledger, key);
     return true;
 }
@@ -165,8 +179,7 @@ void credit_pass_end(struct sn_credit *c)
     free(c->pass_keys);
     c->pass_keys = NULL;
     c->pass_n = c->pass_at = 0;
-    free(c->pass_old.ids);
-    c->pass_old = (struct view){0};
+    credit_view_clear(&c->pass_old);
     c->pass_has_old = false;
     c->pass_running = false;
     c->n_fresh = 0;
@@ -178,17 +191,18 @@ void credit_pass_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     if (!c->pass_running) {
         /* Start (or restart) a pass over the view as it is now. */
-        struct view v;
+        struct credit_view v;
         if (credit_view_compute(c, &v) != 0)
             return;
         if (!c->pass_has_old) {
             c->pass_old = c->view; /* what the records were placed by */
             c->pass_has_old = true;
         } else {
-            free(c->view.ids);
+            credit_view_clear(&c->view);
         }
         c->view = v;
-        if (credit_view_equal(&c->pass_old, &c->view) && c->n_fresh == 0) {
+        struct credit_placement pl = placement(c);
+        if (!credit_place_needed(&pl)) {
             credit_pass_end(c);
             return;
         }
@@ -201,13 +215,13 @@ void credit_pass_timer(evutil_socket_t fd, short what, void *arg)
     }
     for (size_t k = 0; k < CREDIT_PASS_BATCH && c->pass_at < c->pass_n; k++) {
         if (!pass_one(c, c->pass_keys[c->pass_at])) {
-            credit_set_timer_ms(c->pass_timer, CREDIT_PUSH_RETRY_MS);
+            sn_timer_ms(c->pass_timer, CREDIT_PUSH_RETRY_MS);
             return;
         }
         c->pass_at++;
     }
     if (c->pass_at < c->pass_n) {
-        credit_set_timer_ms(c->pass_timer, 0);
+        sn_timer_ms(c->pass_timer, 0);
         return;
     }
     credit_pass_end(c);
@@ -223,16 +237,16 @@ static void pass_request(struct sn_credit *c)
         c->pass_n = c->pass_at = 0;
         c->pass_running = false;
     }
-    credit_set_timer_ms(c->pass_timer, CREDIT_PASS_DELAY_MS);
+    sn_timer_ms(c->pass_timer, CREDIT_PASS_DELAY_MS);
 }
 
-void sn_credit_membership_changed(struct sn_daemon *d)
+void sn_credit_membership_changed(struct sn_ctx *d)
 {
     if (d->credit != NULL)
         pass_request(d->credit);
 }
 
-void sn_credit_link_up(struct sn_daemon *d, struct sn_peer *p)
+void sn_credit_link_up(struct sn_ctx *d, struct sn_conn *p)
 {
     struct sn_credit *c = d->credit;
     if (c == NULL)
@@ -248,22 +262,23 @@ void sn_credit_link_up(struct sn_daemon *d, struct sn_peer *p)
 void credit_relay_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct sn_credit *c = arg;
-    struct sn_daemon *d = c->d;
+    struct sn_ctx *d = c->d;
     (void)fd, (void)what;
-    credit_set_timer_ms(c->relay_timer, CREDIT_RELAY_PERIOD_MS);
+    sn_timer_ms(c->relay_timer, CREDIT_RELAY_PERIOD_MS);
     uint64_t total = d->s->relay_total_kbps * 1000;
     if (total == 0)
         return; /* nothing to share */
     enum { MAX_SHARED = 1024 };
-    struct sn_peer **peers = malloc(MAX_SHARED * sizeof(*peers));
+    struct sn_conn **peers = malloc(MAX_SHARED * sizeof(*peers));
     uint64_t *credits = malloc(MAX_SHARED * sizeof(*credits)),
              *shares = malloc(MAX_SHARED * sizeof(*shares));
     uint8_t(*ask)[WIRE_ID_LEN] = malloc(MSG_MAX_CREDIT_IDS * sizeof(*ask));
     size_t n = 0, n_ask = 0;
     for (struct link *l = link_group_first(&d->links); l && peers && credits && shares && ask;
          l = link_group_next(l)) {
-        struct sn_peer *p = link_arg(l);
-        if (link_remote_role(l) != MSG_ROLE_PEER || p->relay_circuits == 0 || n == MAX_SHARED)
+        struct sn_conn *p = link_arg(l);
+        if (link_remote_role(l) != MSG_ROLE_PEER || sn_relay_conn_circuits(p) == 0 ||
+            n == MAX_SHARED)
             continue;
         const struct msg_credit_record *r = credit_cache_get(c, p->id);
         if (r == NULL && n_ask < MSG_MAX_CREDIT_IDS)
@@ -276,8 +291,7 @@ void credit_relay_tick(evutil_socket_t fd, short what, void *arg)
         uint64_t now = link_now_ms(), cap = d->s->relay_peer_kbps * 1000;
         for (size_t i = 0; i < n; i++) {
             uint64_t rate = cap && cap < shares[i] ? cap : shares[i];
-            sn_rate_set(&peers[i]->relay_bucket, rate ? rate : 1,
-                        rate / 4 > 65536 ? rate / 4 : 65536, now);
+            sn_relay_conn_set_rate(peers[i], rate, now);
         }
     }
     if (n_ask > 0)

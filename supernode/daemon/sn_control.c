@@ -1,8 +1,12 @@
 /* sn_control.c - the supernode's control socket: `sova-supernode status`. */
+#define SOVA_SN_DAEMON_INTERNAL
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
-#include "sn_ctx.h"
+#include "sn_credit_net.h"
+#include "sn_daemon_int.h"
+#include "sn_relay.h"
+#include "sn_search.h"
 
 #include <malloc.h>
 #include <stdio.h>
@@ -22,22 +26,23 @@ static json_int_t heap_bytes(void)
 static json_t *status_json(const struct sn_daemon *d)
 {
     struct sn_index_stats st;
-    sn_index_stats(d->index, &st);
-    uint64_t in = d->counters.bytes_in_closed, out = d->counters.bytes_out_closed;
-    for (const struct link *l = link_group_first(&d->links); l; l = link_group_next(l)) {
+    sn_index_stats(d->ctx.index, &st);
+    uint64_t in = d->ctx.counters.bytes_in_closed, out = d->ctx.counters.bytes_out_closed;
+    for (const struct link *l = link_group_first(&d->ctx.links); l; l = link_group_next(l)) {
         in += link_bytes_in(l);
         out += link_bytes_out(l);
     }
-    struct sn_keepalive ka = sn_keepalive_now(d);
+    struct sn_keepalive ka = sn_ctx_keepalive(&d->ctx);
     return json_pack(
         "{s:s, s:s, s:s, s:I, s:I, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "role",
-        "supernode", "id", identity_id_str(d->id), "listen", d->listen_addr, "uptime_s",
-        (json_int_t)((link_now_ms() - d->started_ms) / 1000), "peers", (json_int_t)d->n_peers,
-        "keepalive_s", (int)ka.keepalive_s, "peer_timeout_s", (int)ka.peer_timeout_s, "supernodes",
-        (json_int_t)d->n_supernodes, "files_indexed", (json_int_t)st.records, "distinct_files",
-        (json_int_t)st.files, "keywords", (json_int_t)st.keywords, "searches_served",
-        (json_int_t)d->counters.searches, "locates_served", (json_int_t)d->counters.locates,
-        "bytes_in", (json_int_t)in, "bytes_out", (json_int_t)out);
+        "supernode", "id", identity_id_str(d->ctx.id), "listen", d->ctx.listen_addr, "uptime_s",
+        (json_int_t)((link_now_ms() - d->ctx.started_ms) / 1000), "peers",
+        (json_int_t)d->ctx.n_peers, "keepalive_s", (int)ka.keepalive_s, "peer_timeout_s",
+        (int)ka.peer_timeout_s, "supernodes", (json_int_t)d->ctx.n_supernodes, "files_indexed",
+        (json_int_t)st.records, "distinct_files", (json_int_t)st.files, "keywords",
+        (json_int_t)st.keywords, "searches_served", (json_int_t)d->ctx.counters.searches,
+        "locates_served", (json_int_t)d->ctx.counters.locates, "bytes_in", (json_int_t)in,
+        "bytes_out", (json_int_t)out);
 }
 
 /* Handshake failures (both directions) and ERRORs sent, where not zero. */
@@ -74,56 +79,59 @@ static void on_request(struct ctl_conn *conn, const struct ctl_request *req, voi
         return;
     }
     json_t *o = status_json(d);
-    json_object_set_new(o, "members", sn_federation_members_json(d));
+    json_object_set_new(o, "members", sn_membership_json(&d->ctx));
     struct sn_index_stats st;
-    sn_index_stats(d->index, &st);
+    sn_index_stats(d->ctx.index, &st);
     json_object_set_new(o, "index_bytes", json_integer((json_int_t)st.bytes));
     uint64_t forwarded, relayed;
     size_t summaries;
-    sn_search_stats(d, &forwarded, &relayed, &summaries);
+    sn_search_stats(&d->ctx, &forwarded, &relayed, &summaries);
     json_object_set_new(o, "searches_forwarded", json_integer((json_int_t)forwarded));
     json_object_set_new(o, "searches_relayed", json_integer((json_int_t)relayed));
     json_object_set_new(o, "summaries_known", json_integer((json_int_t)summaries));
+    uint64_t gossip_sent, gossip_bytes;
+    sn_membership_gossip_stats(&d->ctx, &gossip_sent, &gossip_bytes);
     json_object_set_new(o, "gossip",
-                        json_pack("{s:I, s:I}", "messages_sent",
-                                  (json_int_t)d->counters.gossip_sent, "bytes_sent",
-                                  (json_int_t)d->counters.gossip_bytes_sent));
-    json_object_set_new(o, "relay", sn_relay_status_json(d));
-    json_object_set_new(o, "ledger", sn_credit_status_json(d));
+                        json_pack("{s:I, s:I}", "messages_sent", (json_int_t)gossip_sent,
+                                  "bytes_sent", (json_int_t)gossip_bytes));
+    json_object_set_new(o, "relay", sn_relay_status_json(&d->ctx));
+    json_object_set_new(o, "ledger", sn_credit_status_json(&d->ctx));
     json_object_set_new(o, "reachability",
                         json_pack("{s:I, s:I, s:I, s:I}", "dialbacks",
-                                  (json_int_t)d->counters.dialbacks, "dialbacks_ok",
-                                  (json_int_t)d->counters.dialbacks_ok, "connects",
-                                  (json_int_t)d->counters.connects, "connects_failed",
-                                  (json_int_t)d->counters.connects_failed));
+                                  (json_int_t)d->ctx.counters.dialbacks, "dialbacks_ok",
+                                  (json_int_t)d->ctx.counters.dialbacks_ok, "connects",
+                                  (json_int_t)d->ctx.counters.connects, "connects_failed",
+                                  (json_int_t)d->ctx.counters.connects_failed));
     struct sn_reports_stats rs;
-    sn_reports_stats(d->reports, &rs);
+    sn_reports_stats(d->ctx.reports, &rs);
     json_object_set_new(o, "reports",
                         json_pack("{s:I, s:I, s:I}", "received", (json_int_t)rs.received, "counted",
                                   (json_int_t)rs.counted, "peers_reported", (json_int_t)rs.peers));
     json_object_set_new(
         o, "abuse",
-        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "handshaking", (json_int_t)d->n_handshaking,
-                  "addresses", (json_int_t)sn_ipcount_addresses(d->ipcount), "refused_handshakes",
-                  (json_int_t)d->refused_handshakes, "refused_per_ip", (json_int_t)d->refused_ip,
-                  "rate_limited", (json_int_t)d->rate_limited, "throttled",
-                  (json_int_t)d->link_counters.throttled));
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "handshaking", (json_int_t)d->ctx.n_handshaking,
+                  "addresses", (json_int_t)sn_ipcount_addresses(d->ctx.ipcount),
+                  "refused_handshakes", (json_int_t)d->ctx.counters.refused_handshakes,
+                  "refused_per_ip", (json_int_t)d->ctx.counters.refused_ip, "rate_limited",
+                  (json_int_t)d->ctx.counters.rate_limited, "throttled",
+                  (json_int_t)d->ctx.link_counters.throttled));
     json_object_set_new(o, "heap_bytes", json_integer(heap_bytes()));
-    json_object_set_new(o, "links", links_json(&d->link_counters));
+    json_object_set_new(o, "links", links_json(&d->ctx.link_counters));
     json_object_set_new(o, "ready", json_boolean(d->ready));
     json_object_set_new(o, "metrics",
-                        d->s->metrics_listen ? json_string(d->s->metrics_listen) : json_null());
+                        d->ctx.s->metrics_listen ? json_string(d->ctx.s->metrics_listen)
+                                                 : json_null());
     ctl_reply(conn, o, true);
 }
 
 int sn_control_start(struct sn_daemon *d, char *err, size_t errlen)
 {
     char path[4096];
-    if (d->s->control)
-        snprintf(path, sizeof(path), "%s", d->s->control);
+    if (d->ctx.s->control)
+        snprintf(path, sizeof(path), "%s", d->ctx.s->control);
     else
-        snprintf(path, sizeof(path), "%s/control.sock", d->s->state_dir);
-    int rc = ctl_server_new(evloop_base(d->loop), path, on_request, d, &d->ctl, err, errlen);
+        snprintf(path, sizeof(path), "%s/control.sock", d->ctx.s->state_dir);
+    int rc = ctl_server_new(evloop_base(d->ctx.loop), path, on_request, d, &d->ctl, err, errlen);
     if (rc == 0)
         log_info("sn", "control socket %s", path);
     return rc;

@@ -1,10 +1,19 @@
 /* sn_daemon.c - start, run and stop the supernode: identity, TLS, index,
- * listener, control socket, keep-alive sweep. Peers are served in
- * sn_peer.c. */
+ * listener, control socket, keep-alive sweep, and every feature in the
+ * order they depend on each other (docs/SUPERNODE.md). Links are wired to
+ * the features in sn_dispatch.c. */
+#define SOVA_SN_DAEMON_INTERNAL
 #include "sn_daemon.h"
 #include "err.h"
 #include "log.h"
-#include "sn_ctx.h"
+#include "sn_accept.h"
+#include "sn_attach.h"
+#include "sn_connect.h"
+#include "sn_credit_net.h"
+#include "sn_daemon_int.h"
+#include "sn_dialback.h"
+#include "sn_relay.h"
+#include "sn_search.h"
 
 #include <errno.h>
 #include <openssl/rand.h>
@@ -21,13 +30,13 @@ static void on_accept(evutil_socket_t fd, const struct sockaddr *sa, socklen_t l
 {
     struct sn_daemon *d = arg;
     SSL *ssl = NULL;
-    if (tls_ctx_server(d->tls, NULL, &ssl) != 0) {
+    if (tls_ctx_server(d->ctx.tls, NULL, &ssl) != 0) {
         log_error("sn", "out of memory accepting a connection");
         evutil_closesocket(fd);
         return;
     }
     evutil_make_socket_nonblocking(fd);
-    sn_peer_accept(d, fd, ssl, sa, len);
+    sn_accept_conn(&d->ctx, fd, ssl, sa, len);
 }
 
 /* How often the walk over every link looks for silent peers: a quarter of
@@ -37,7 +46,7 @@ static void on_accept(evutil_socket_t fd, const struct sockaddr *sa, socklen_t l
  * with its peers walks them less often. */
 static unsigned sweep_interval_ms(const struct sn_daemon *d)
 {
-    uint64_t timeout_ms = (uint64_t)sn_keepalive_now(d).peer_timeout_s * 1000;
+    uint64_t timeout_ms = (uint64_t)sn_ctx_keepalive(&d->ctx).peer_timeout_s * 1000;
     uint64_t ms = timeout_ms / 4, most = timeout_ms / 20;
     if (most < SN_SWEEP_MAX_MS)
         most = SN_SWEEP_MAX_MS;
@@ -49,10 +58,8 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     struct sn_daemon *d = arg;
     (void)fd;
     (void)what;
-    sn_peer_sweep(d);
-    unsigned ms = sweep_interval_ms(d);
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-    evtimer_add(d->sweep, &tv);
+    sn_attach_sweep(&d->ctx);
+    sn_timer_ms(d->sweep, sweep_interval_ms(d));
 }
 
 static int make_state_dir(const char *path)
@@ -64,7 +71,7 @@ static int make_state_dir(const char *path)
     return 0;
 }
 
-static int make_index(struct sn_daemon *d)
+static int make_index(struct sn_ctx *d)
 {
     struct sn_index_limits lim = sn_index_limits_default();
     lim.max_files_per_peer = (uint32_t)d->s->max_files_per_peer;
@@ -82,9 +89,10 @@ static int make_index(struct sn_daemon *d)
     return d->index && d->reports && d->ipcount ? 0 : SOVA_ERR_NOMEM;
 }
 
-static int sn_daemon_start(struct sn_daemon *d)
+static int sn_daemon_start(struct sn_daemon *dm)
 {
-    char err[512];
+    struct sn_ctx *d = &dm->ctx;
+    char err[512] = "";
     int rc = identity_load_files(d->s->cert, d->s->key, &d->id, err, sizeof(err));
     if (rc == 0)
         rc = tls_ctx_new(d->id, d->s->federation_ca, TLS_CTX_SUPERNODE, &d->tls, err, sizeof(err));
@@ -103,6 +111,7 @@ static int sn_daemon_start(struct sn_daemon *d)
         return rc;
     d->limits = wire_limits_default();
     d->limits.max_frame = d->s->max_frame;
+    d->link_hooks = sn_dispatch_link_hooks();
     d->link_params = (struct link_params){
         .limits = &d->limits,
         .local_role = MSG_ROLE_SUPERNODE,
@@ -113,14 +122,14 @@ static int sn_daemon_start(struct sn_daemon *d)
         .group = &d->links,
         .counters = &d->link_counters,
     };
-    rc = sn_control_start(d, err, sizeof(err));
+    rc = sn_control_start(dm, err, sizeof(err));
     if (rc != 0) {
         log_error("sn", "%s", err);
         return rc;
     }
     struct sockaddr_storage bound;
     socklen_t bound_len;
-    rc = evloop_listen(d->loop, d->s->listen, on_accept, d, &bound, &bound_len, err, sizeof(err));
+    rc = evloop_listen(d->loop, d->s->listen, on_accept, dm, &bound, &bound_len, err, sizeof(err));
     if (rc != 0) {
         log_error("sn", "%s", err);
         return rc;
@@ -134,46 +143,55 @@ static int sn_daemon_start(struct sn_daemon *d)
         d->has_self_addr = memcmp(addr.ip, zero, addr.family == WIRE_ADDR_IPV4 ? 4 : 16) != 0;
         d->self_addr = addr;
     }
-    d->sweep = evtimer_new(evloop_base(d->loop), on_sweep, d);
-    if (d->sweep == NULL)
+    dm->sweep = evtimer_new(evloop_base(d->loop), on_sweep, dm);
+    if (dm->sweep == NULL)
         return SOVA_ERR_NOMEM;
-    on_sweep(-1, 0, d);
-    rc = sn_federation_start(d);
+    on_sweep(-1, 0, dm);
+    /* The features, lowest first (docs/SUPERNODE.md): each may use those
+     * started before it. The seeds are dialed last, once all can serve. */
+    struct sn_membership_hooks mh = sn_dispatch_membership_hooks(dm);
+    struct sn_fed_links_hooks fh = sn_dispatch_fed_links_hooks(dm);
+    rc = sn_membership_start(d, &mh);
     if (rc == 0)
         rc = sn_search_start(d);
+    if (rc == 0)
+        rc = sn_dialback_start(d);
     if (rc == 0)
         rc = sn_relay_start(d);
     if (rc == 0)
         rc = sn_credit_start(d);
+    if (rc == 0) {
+        sn_connect_start(d);
+        rc = sn_metrics_start(dm, err, sizeof(err));
+    }
     if (rc == 0)
-        rc = sn_metrics_start(d, err, sizeof(err));
-    if (rc == 0)
-        rc = sn_fed_start(d, err, sizeof(err));
+        rc = sn_fed_links_start(d, &fh);
     if (rc != 0) {
-        log_error("sn", "%s", err);
+        log_error("sn", "cannot start: %s", err[0] ? err : sova_err_str(rc));
         return rc;
     }
     log_info("sn", "supernode %s listening on %s", identity_id_str(d->id), d->listen_addr);
-    sn_service_check_nofile(d);
-    return sn_service_start(d); /* READY=1 once the seeds were contacted */
+    sn_service_check_nofile(dm);
+    return sn_service_start(dm); /* READY=1 once the seeds were contacted */
 }
 
-static void sn_daemon_stop(struct sn_daemon *d)
+static void sn_daemon_stop(struct sn_daemon *dm)
 {
-    sn_service_stop(d);
-    sn_metrics_stop(d);
-    ctl_server_free(d->ctl);
-    sn_fed_stop(d);
+    struct sn_ctx *d = &dm->ctx;
+    sn_service_stop(dm);
+    sn_metrics_stop(dm);
+    ctl_server_free(dm->ctl);
+    sn_fed_links_stop(d);
     sn_relay_stop(d); /* before search: it cancels its own pending locates */
     sn_credit_stop(d);
     sn_dialback_stop(d);
     sn_search_stop(d);
-    sn_federation_stop(d);
+    sn_membership_stop(d);
     for (struct link *l = link_group_first(&d->links); l; l = link_group_next(l))
-        sn_peer_free(link_arg(l)); /* the sn_peer of each connection */
+        sn_conn_free(link_arg(l)); /* the sn_conn of each connection */
     link_group_free_all(&d->links);
-    if (d->sweep)
-        event_free(d->sweep);
+    if (dm->sweep)
+        event_free(dm->sweep);
     sn_index_free(d->index);
     sn_reports_free(d->reports);
     sn_ipcount_free(d->ipcount);
@@ -183,14 +201,14 @@ static void sn_daemon_stop(struct sn_daemon *d)
 
 int sn_daemon_run(struct sn_settings *s, int argc, char *const *argv)
 {
-    struct sn_daemon d = {.s = s, .argc = argc, .argv = argv};
+    struct sn_daemon d = {.ctx = {.s = s}, .argc = argc, .argv = argv};
     int rc = sn_daemon_start(&d);
     if (rc == 0) {
-        evloop_run(d.loop);
+        evloop_run(d.ctx.loop);
         sn_service_farewell(&d);
         log_info("sn", "stopped");
     }
     sn_daemon_stop(&d);
-    evloop_free(d.loop);
+    evloop_free(d.ctx.loop);
     return rc;
 }

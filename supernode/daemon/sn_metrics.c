@@ -3,10 +3,13 @@
  * "metrics" command (`sova-supernode metrics`). docs/OPERATIONS.md lists
  * them. Everything comes from counters the daemon keeps anyway, or from the
  * same JSON `status` shows, so the two never disagree. */
+#define SOVA_SN_DAEMON_INTERNAL
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
-#include "sn_ctx.h"
+#include "sn_daemon_int.h"
+#include "sn_relay.h"
+#include "sn_search.h"
 #include "version.h"
 
 #include <stdio.h>
@@ -23,12 +26,12 @@ static uint64_t jint(const json_t *o, const char *key)
 static void render_index(struct evbuffer *out, const struct sn_daemon *d)
 {
     struct sn_index_stats st;
-    sn_index_stats(d->index, &st);
+    sn_index_stats(d->ctx.index, &st);
     metrics_gauge(out, P "peers", "Ordinary peers attached now (primary and backup sessions)",
-                  d->n_peers);
+                  d->ctx.n_peers);
     metrics_gauge(out, P "peers_primary", "Attached peers whose primary supernode this is",
-                  d->n_primary);
-    metrics_gauge(out, P "peers_max", "Attached peers allowed (max-peers)", d->s->max_peers);
+                  d->ctx.n_primary);
+    metrics_gauge(out, P "peers_max", "Attached peers allowed (max-peers)", d->ctx.s->max_peers);
     metrics_gauge(out, P "files_indexed", "File records of attached peers in the index",
                   st.records);
     metrics_gauge(out, P "files_distinct", "Distinct files (content hash and size) in the index",
@@ -36,19 +39,19 @@ static void render_index(struct evbuffer *out, const struct sn_daemon *d)
     metrics_gauge(out, P "keywords", "Distinct keywords in the index", st.keywords);
     metrics_gauge(out, P "index_bytes", "Memory the index holds, bytes", st.bytes);
     metrics_counter(out, P "publish_records_total", "PUBLISH records applied to the index",
-                    d->counters.publishes);
+                    d->ctx.counters.publishes);
 }
 
 static void render_search(struct evbuffer *out, const struct sn_daemon *d)
 {
     uint64_t forwarded, relayed;
     size_t summaries;
-    sn_search_stats(d, &forwarded, &relayed, &summaries);
+    sn_search_stats(&d->ctx, &forwarded, &relayed, &summaries);
     metrics_family(out, P "searches_received_total", METRICS_COUNTER,
                    "Searches answered: from attached peers, or forwarded by other supernodes");
-    metrics_sample_labels(out, P "searches_received_total", d->counters.searches, 1,
+    metrics_sample_labels(out, P "searches_received_total", d->ctx.counters.searches, 1,
                           (const char *const[]){"from", "peer"});
-    metrics_sample_labels(out, P "searches_received_total", d->counters.fwd_searches_in, 1,
+    metrics_sample_labels(out, P "searches_received_total", d->ctx.counters.fwd_searches_in, 1,
                           (const char *const[]){"from", "supernode"});
     metrics_counter(out, P "searches_forwarded_total",
                     "Forwarded queries sent to other supernodes (one per supernode asked)",
@@ -57,14 +60,14 @@ static void render_search(struct evbuffer *out, const struct sn_daemon *d)
                     "Forwarded queries passed on to further supernodes", relayed);
     metrics_gauge(out, P "summaries_known", "Keyword summaries of other supernodes held",
                   summaries);
-    metrics_counter(out, P "locates_total", "LOCATE requests answered", d->counters.locates);
+    metrics_counter(out, P "locates_total", "LOCATE requests answered", d->ctx.counters.locates);
 }
 
 static void render_federation(struct evbuffer *out, const struct sn_daemon *d)
 {
     static const char *const states[] = {"alive", "suspect", "dead", "left"};
     uint64_t count[4] = {0};
-    json_t *members = sn_federation_members_json(d);
+    json_t *members = sn_membership_json(&d->ctx);
     size_t i;
     json_t *m;
     json_array_foreach(members, i, m)
@@ -79,14 +82,15 @@ static void render_federation(struct evbuffer *out, const struct sn_daemon *d)
     for (size_t k = 0; k < 4; k++)
         metrics_sample_labels(out, P "members", count[k], 1,
                               (const char *const[]){"state", states[k]});
-    metrics_gauge(out, P "supernode_links", "Open links to other supernodes", d->fed.n_links);
+    metrics_gauge(out, P "supernode_links", "Open links to other supernodes",
+                  sn_fed_links_count(&d->ctx));
 }
 
 static void render_relay(struct evbuffer *out, const struct sn_daemon *d)
 {
     static const char *const reasons[] = {"off",       "limit",        "rate",
                                           "not_found", "unauthorized", "timeout"};
-    json_t *r = sn_relay_status_json(d);
+    json_t *r = sn_relay_status_json(&d->ctx);
     json_t *by = json_object_get(r, "refused_by");
     metrics_gauge(out, P "relay_enabled", "Relay circuits offered (option relay)",
                   json_is_true(json_object_get(r, "enabled")));
@@ -117,13 +121,13 @@ static void render_relay(struct evbuffer *out, const struct sn_daemon *d)
                               (const char *const[]){"option", limits[k][1]});
     json_decref(r);
     metrics_counter(out, P "dialbacks_total", "Dial-back probes run for attached peers",
-                    d->counters.dialbacks);
+                    d->ctx.counters.dialbacks);
     metrics_counter(out, P "dialbacks_ok_total", "Dial-backs that reached at least one address",
-                    d->counters.dialbacks_ok);
+                    d->ctx.counters.dialbacks_ok);
     metrics_counter(out, P "connects_total", "Connection reversals (CONNECT) delivered",
-                    d->counters.connects);
+                    d->ctx.counters.connects);
     metrics_counter(out, P "connects_failed_total", "CONNECTs whose target was not found",
-                    d->counters.connects_failed);
+                    d->ctx.counters.connects_failed);
 }
 
 void sn_metrics_render(struct evbuffer *out, void *arg)
@@ -132,36 +136,36 @@ void sn_metrics_render(struct evbuffer *out, void *arg)
     metrics_family(out, P "info", METRICS_GAUGE, "Version and node ID of this supernode");
     metrics_sample_labels(
         out, P "info", 1, 2,
-        (const char *const[]){"version", SOVA_VERSION, "id", identity_id_str(d->id)});
+        (const char *const[]){"version", SOVA_VERSION, "id", identity_id_str(d->ctx.id)});
     metrics_gauge(out, P "uptime_seconds", "Seconds since the supernode started",
-                  (link_now_ms() - d->started_ms) / 1000);
+                  (link_now_ms() - d->ctx.started_ms) / 1000);
     metrics_gauge(out, P "ready", "1 once the supernode told systemd it is ready", d->ready);
     render_index(out, d);
     render_search(out, d);
     render_federation(out, d);
     render_relay(out, d);
-    uint64_t in = d->counters.bytes_in_closed, sent = d->counters.bytes_out_closed;
-    for (const struct link *l = link_group_first(&d->links); l; l = link_group_next(l)) {
+    uint64_t in = d->ctx.counters.bytes_in_closed, sent = d->ctx.counters.bytes_out_closed;
+    for (const struct link *l = link_group_first(&d->ctx.links); l; l = link_group_next(l)) {
         in += link_bytes_in(l);
         sent += link_bytes_out(l);
     }
     metrics_counter(out, P "received_bytes_total", "Frame bytes received on all links", in);
     metrics_counter(out, P "sent_bytes_total", "Frame bytes sent on all links", sent);
-    metrics_link_counters(out, "sova_supernode", &d->link_counters);
+    metrics_link_counters(out, "sova_supernode", &d->ctx.link_counters);
     metrics_counter(out, P "reloads_total", "Configuration reloads (SIGHUP) applied",
-                    d->counters.reloads);
+                    d->ctx.counters.reloads);
     metrics_counter(out, P "reload_failures_total",
                     "Reloads refused because the configuration did not load",
-                    d->counters.reload_failures);
+                    d->ctx.counters.reload_failures);
 }
 
 int sn_metrics_start(struct sn_daemon *d, char *err, size_t errlen)
 {
-    if (d->s->metrics_listen == NULL)
+    if (d->ctx.s->metrics_listen == NULL)
         return 0;
     char bound[64];
-    int rc = metrics_http_new(evloop_base(d->loop), d->s->metrics_listen, sn_metrics_render, d,
-                              &d->metrics, bound, sizeof(bound), err, errlen);
+    int rc = metrics_http_new(evloop_base(d->ctx.loop), d->ctx.s->metrics_listen, sn_metrics_render,
+                              d, &d->metrics, bound, sizeof(bound), err, errlen);
     if (rc == 0)
         log_info("sn", "metrics at http://%s/metrics", bound);
     return rc;

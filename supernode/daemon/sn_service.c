@@ -10,10 +10,13 @@
  *  - SIGTERM: STOPPING=1, attached peers get ERROR(shutting down) so they
  *    fail over at once, and the federation hears that we left.
  * docs/OPERATIONS.md describes all three for operators. */
+#define SOVA_SN_DAEMON_INTERNAL
 #include "err.h"
 #include "log.h"
 #include "service.h"
-#include "sn_ctx.h"
+#include "sn_credit_net.h"
+#include "sn_daemon_int.h"
+#include "sn_relay.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -26,9 +29,9 @@ static void status_line(char *buf, size_t cap, void *arg)
 {
     const struct sn_daemon *d = arg;
     struct sn_index_stats st;
-    sn_index_stats(d->index, &st);
-    snprintf(buf, cap, "%zu peers, %zu supernodes linked, %zu files indexed", d->n_peers,
-             d->fed.n_links, (size_t)st.records);
+    sn_index_stats(d->ctx.index, &st);
+    snprintf(buf, cap, "%zu peers, %zu supernodes linked, %zu files indexed", d->ctx.n_peers,
+             sn_fed_links_count(&d->ctx), (size_t)st.records);
 }
 
 static void send_ready(struct sn_daemon *d, const char *why)
@@ -43,9 +46,10 @@ static void send_ready(struct sn_daemon *d, const char *why)
 
 void sn_service_check_ready(struct sn_daemon *d)
 {
-    if (d->ready_timer == NULL || d->ready || !sn_fed_seeds_contacted(d))
+    if (d->ready_timer == NULL || d->ready || !sn_fed_links_seeds_contacted(&d->ctx))
         return;
-    send_ready(d, d->fed.n_seeds ? "listening, every seed supernode contacted" : "listening");
+    send_ready(d, sn_fed_links_seeds(&d->ctx) ? "listening, every seed supernode contacted"
+                                              : "listening");
 }
 
 static void on_ready_timeout(evutil_socket_t fd, short what, void *arg)
@@ -115,7 +119,7 @@ static void on_change(const struct config_option *opt, const char *before, const
     for (size_t i = 0; i < sizeof(reloadable) / sizeof(reloadable[0]); i++) {
         if (strcmp(reloadable[i].name, opt->name) != 0)
             continue;
-        if (config_copy(opt, r->d->s, r->fresh) != 0) {
+        if (config_copy(opt, r->d->ctx.s, r->fresh) != 0) {
             log_error("sn", "reload: out of memory applying %s", opt->name);
             r->rc = SOVA_ERR_NOMEM;
             return;
@@ -132,24 +136,24 @@ static void on_change(const struct config_option *opt, const char *before, const
 
 static void apply(struct sn_daemon *d, unsigned what)
 {
-    const struct sn_settings *s = d->s;
+    const struct sn_settings *s = d->ctx.s;
     if (what & APPLY_LOG_LEVEL)
         sova_log_set_level((enum sova_log_level)s->log_level);
     if (what & APPLY_INDEX)
-        sn_index_set_peer_limits(d->index, (uint32_t)s->max_files_per_peer,
+        sn_index_set_peer_limits(d->ctx.index, (uint32_t)s->max_files_per_peer,
                                  (uint32_t)s->max_name_bytes_per_peer, (uint32_t)s->max_results);
     if (what & APPLY_RELAY_RATES)
-        sn_relay_rates_changed(d);
+        sn_relay_rates_changed(&d->ctx);
     if (what & APPLY_SEEDS)
-        sn_fed_reload_seeds(d);
+        sn_fed_links_reload_seeds(&d->ctx);
     if (what & APPLY_CREDIT)
-        sn_credit_settings_changed(d);
+        sn_credit_settings_changed(&d->ctx);
     if (what & APPLY_LINKS) {
-        d->link_params.handshake_timeout_ms = (unsigned)s->handshake_timeout_ms;
+        d->ctx.link_params.handshake_timeout_ms = (unsigned)s->handshake_timeout_ms;
         if (s->relay)
-            d->link_params.capabilities |= MSG_CAP_RELAY;
+            d->ctx.link_params.capabilities |= MSG_CAP_RELAY;
         else
-            d->link_params.capabilities &= ~(uint32_t)MSG_CAP_RELAY;
+            d->ctx.link_params.capabilities &= ~(uint32_t)MSG_CAP_RELAY;
     }
 }
 
@@ -157,8 +161,8 @@ static void apply(struct sn_daemon *d, unsigned what)
  * that the lines about the reload land in the new file. */
 static void reopen_log(struct sn_daemon *d, const struct sn_settings *fresh)
 {
-    const char *path = fresh ? fresh->log_file : d->s->log_file;
-    if (path == NULL && d->s->log_file == NULL)
+    const char *path = fresh ? fresh->log_file : d->ctx.s->log_file;
+    if (path == NULL && d->ctx.s->log_file == NULL)
         return;
     char err[512];
     if (sova_log_open_file(path, err, sizeof(err)) != 0)
@@ -177,14 +181,14 @@ static void on_reload(void *arg)
     if (rc != 0) {
         reopen_log(d, NULL);
         log_error("sn", "reload: %s; keeping the running configuration", err);
-        d->counters.reload_failures++;
+        d->ctx.counters.reload_failures++;
     } else {
         reopen_log(d, &fresh);
         struct reload r = {.d = d, .fresh = &fresh};
-        config_diff(&sn_config_schema, d->s, &fresh, on_change, &r);
+        config_diff(&sn_config_schema, d->ctx.s, &fresh, on_change, &r);
         apply(d, r.apply);
         log_info("sn", "reload: %zu options changed, %zu need a restart", r.applied, r.kept);
-        d->counters.reloads++;
+        d->ctx.counters.reloads++;
     }
     sn_settings_free(&fresh);
     service_ready(d->svc);
@@ -202,7 +206,7 @@ void sn_service_check_nofile(struct sn_daemon *d)
     struct rlimit lim;
     if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
         return;
-    rlim_t need = (rlim_t)d->s->max_peers * 2 + SN_NOFILE_SPARE;
+    rlim_t need = (rlim_t)d->ctx.s->max_peers * 2 + SN_NOFILE_SPARE;
     if (lim.rlim_cur < need && lim.rlim_max > lim.rlim_cur) {
         lim.rlim_cur = lim.rlim_max < need ? lim.rlim_max : need;
         if (setrlimit(RLIMIT_NOFILE, &lim) != 0)
@@ -212,20 +216,20 @@ void sn_service_check_nofile(struct sn_daemon *d)
         log_warn("sn",
                  "open files limited to %llu, max-peers %llu may need %llu: raise LimitNOFILE= "
                  "(ulimit -n) or lower max-peers",
-                 (unsigned long long)lim.rlim_cur, (unsigned long long)d->s->max_peers,
+                 (unsigned long long)lim.rlim_cur, (unsigned long long)d->ctx.s->max_peers,
                  (unsigned long long)need);
 }
 
 int sn_service_start(struct sn_daemon *d)
 {
-    int rc = service_new(evloop_base(d->loop), status_line, d, &d->svc);
+    int rc = service_new(evloop_base(d->ctx.loop), status_line, d, &d->svc);
     if (rc != 0)
         return rc;
-    evloop_on_reload(d->loop, on_reload, d);
-    d->ready_timer = evtimer_new(evloop_base(d->loop), on_ready_timeout, d);
+    evloop_on_reload(d->ctx.loop, on_reload, d);
+    d->ready_timer = evtimer_new(evloop_base(d->ctx.loop), on_ready_timeout, d);
     if (d->ready_timer == NULL)
         return SOVA_ERR_NOMEM;
-    unsigned ms = (unsigned)d->s->handshake_timeout_ms + SN_READY_GRACE_MS;
+    unsigned ms = (unsigned)d->ctx.s->handshake_timeout_ms + SN_READY_GRACE_MS;
     struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
     evtimer_add(d->ready_timer, &tv);
     sn_service_check_ready(d);
@@ -236,7 +240,7 @@ void sn_service_farewell(struct sn_daemon *d)
 {
     service_stopping(d->svc);
     size_t told = 0;
-    for (struct link *l = link_group_first(&d->links); l; l = link_group_next(l)) {
+    for (struct link *l = link_group_first(&d->ctx.links); l; l = link_group_next(l)) {
         if (link_remote_role(l) != MSG_ROLE_PEER)
             continue;
         link_close(l, MSG_ERR_SHUTTING_DOWN, "supernode shutting down");
@@ -244,12 +248,12 @@ void sn_service_farewell(struct sn_daemon *d)
     }
     if (told)
         log_info("sn", "stopping: told %zu peers to fail over", told);
-    bool federated = d->fed.member != NULL && d->fed.n_links > 0;
-    sn_federation_leave(d); /* runs the loop a moment when there is anyone to tell */
+    bool federated = d->ctx.membership != NULL && sn_fed_links_count(&d->ctx) > 0;
+    sn_membership_leave(&d->ctx); /* runs the loop a moment when there is anyone to tell */
     if (told && !federated) {
         struct timeval tv = {.tv_sec = 0, .tv_usec = SN_FAREWELL_FLUSH_MS * 1000};
-        event_base_loopexit(evloop_base(d->loop), &tv);
-        event_base_dispatch(evloop_base(d->loop));
+        event_base_loopexit(evloop_base(d->ctx.loop), &tv);
+        event_base_dispatch(evloop_base(d->ctx.loop));
     }
 }
 

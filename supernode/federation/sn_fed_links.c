@@ -1,14 +1,9 @@
-/* sn_fed_links.c - links between supernodes: dial the seeds and the members gossip
- * tells us about, keep one link per supernode ID, and hand what arrives on
- * them to the federation logic (membership, summaries, forwarded queries).
- *
- * Trust: every SN link is mutual TLS chained to the federation root. The
- * dialer requires it in the handshake (TLS_EXPECT_SUPERNODE); the acceptor
- * classifies after the handshake and link.c refuses a HELLO claiming the
- * supernode role without such a certificate. */
+/* sn_fed_links.c - links between supernodes (sn_fed_links.h): dial the
+ * seeds and the members gossip tells us about, keep one link per supernode
+ * ID, and tell the daemon's hooks when one comes up or goes. */
+#include "sn_fed_links.h"
 #include "err.h"
 #include "log.h"
-#include "sn_ctx.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,32 +12,93 @@
 #define SN_FED_RETRY_MIN_MS 500
 #define SN_FED_RETRY_MAX_MS 10000
 
+/* A configured seed supernode (--peers): dialed until a link to it is up.
+ * A slot whose endpoint is NULL was dropped by a reload and is free. */
+struct sn_seed {
+    struct sn_fed_links *f;
+    char *endpoint;
+    struct sn_conn *conn;    /* the link for it, while dialing or up */
+    uint8_t id[WIRE_ID_LEN]; /* learnt from its certificate on the first link */
+    bool id_known;
+    struct event *retry;
+    unsigned retry_ms;
+    bool is_self;   /* the seed turned out to be this supernode */
+    bool contacted; /* its first attempt ended (link up or failed): readiness */
+    bool resolving; /* its name is being looked up (evloop_resolve) */
+};
+
+/* SN_EXT_FED_LINK: what this module keeps of a link to a supernode. */
+struct fed_conn {
+    bool dialed;                  /* we opened it */
+    bool up;                      /* counted in links[] */
+    struct sn_seed *seed;         /* the seed it was dialed for, if any */
+    struct wire_addr listen_addr; /* where that supernode accepts links, once known */
+    bool has_listen_addr;
+};
+
+struct sn_fed_links {
+    struct sn_ctx *ctx;
+    struct sn_fed_links_hooks hooks;
+    struct sn_seed seeds[SN_FED_MAX_SEEDS];
+    size_t n_seeds;
+    struct sn_conn *links[SN_FED_MAX_LINKS]; /* open supernode links, one per ID */
+    size_t n_links;
+};
+
 static void seed_dial(struct sn_seed *seed);
 
-static void set_timer_ms(struct event *ev, unsigned ms)
+static struct fed_conn *fconn(const struct sn_conn *c)
 {
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-    evtimer_add(ev, &tv);
+    return c->ext[SN_EXT_FED_LINK];
 }
 
-struct sn_peer *sn_fed_link(const struct sn_daemon *d, const uint8_t id[WIRE_ID_LEN])
+/* The link's own state, made on first need; NULL when memory is short. */
+static struct fed_conn *fconn_make(struct sn_conn *c)
 {
-    for (size_t i = 0; i < d->fed.n_links; i++)
-        if (memcmp(d->fed.links[i]->id, id, WIRE_ID_LEN) == 0)
-            return d->fed.links[i];
+    if (c->ext[SN_EXT_FED_LINK] == NULL)
+        c->ext[SN_EXT_FED_LINK] = calloc(1, sizeof(struct fed_conn));
+    return c->ext[SN_EXT_FED_LINK];
+}
+
+static void fconn_free(void *ext)
+{
+    free(ext);
+}
+
+bool sn_fed_links_dialed(const struct sn_conn *c)
+{
+    return fconn(c) != NULL && fconn(c)->dialed;
+}
+
+size_t sn_fed_links_count(const struct sn_ctx *ctx)
+{
+    return ctx->fed_links ? ctx->fed_links->n_links : 0;
+}
+
+struct sn_conn *sn_fed_links_get(const struct sn_ctx *ctx, size_t i)
+{
+    return i < sn_fed_links_count(ctx) ? ctx->fed_links->links[i] : NULL;
+}
+
+struct sn_conn *sn_fed_link(const struct sn_ctx *ctx, const uint8_t id[WIRE_ID_LEN])
+{
+    const struct sn_fed_links *f = ctx->fed_links;
+    for (size_t i = 0; f != NULL && i < f->n_links; i++)
+        if (memcmp(f->links[i]->id, id, WIRE_ID_LEN) == 0)
+            return f->links[i];
     return NULL;
 }
 
-int sn_fed_send(struct sn_daemon *d, const uint8_t id[WIRE_ID_LEN], const struct msg *m)
+int sn_fed_send(struct sn_ctx *ctx, const uint8_t id[WIRE_ID_LEN], const struct msg *m)
 {
-    struct sn_peer *p = sn_fed_link(d, id);
-    return p ? link_send(p->link, m) : SOVA_ERR_NOT_FOUND;
+    struct sn_conn *c = sn_fed_link(ctx, id);
+    return c ? link_send(c->link, m) : SOVA_ERR_NOT_FOUND;
 }
 
 /* A seed needs no dialing while any link to its supernode is up. */
 static bool seed_linked(const struct sn_seed *seed)
 {
-    return seed->id_known && sn_fed_link(seed->d, seed->id) != NULL;
+    return seed->id_known && sn_fed_link(seed->f->ctx, seed->id) != NULL;
 }
 
 /* The seed's first attempt ended one way or the other (readiness). */
@@ -51,7 +107,8 @@ static void seed_contacted(struct sn_seed *seed)
     if (seed->contacted)
         return;
     seed->contacted = true;
-    sn_service_check_ready(seed->d);
+    if (seed->f->hooks.seed_contacted != NULL)
+        seed->f->hooks.seed_contacted(seed->f->hooks.arg);
 }
 
 static void seed_retry(struct sn_seed *seed)
@@ -59,45 +116,45 @@ static void seed_retry(struct sn_seed *seed)
     if (seed->endpoint == NULL || seed->is_self || seed_linked(seed))
         return;
     unsigned jitter = seed->retry_ms / 4 ? (unsigned)(random() % (seed->retry_ms / 4)) : 0;
-    set_timer_ms(seed->retry, seed->retry_ms + jitter);
+    sn_timer_ms(seed->retry, seed->retry_ms + jitter);
     seed->retry_ms =
         seed->retry_ms * 2 > SN_FED_RETRY_MAX_MS ? SN_FED_RETRY_MAX_MS : seed->retry_ms * 2;
 }
 
 /* Open a link to a supernode at one of addrs (seed: which seed it is for). */
-static int dial(struct sn_daemon *d, const struct sockaddr *sa, socklen_t len, struct sn_seed *seed)
+static int dial(struct sn_ctx *ctx, const struct sockaddr *sa, socklen_t len, struct sn_seed *seed)
 {
     SSL *ssl = NULL;
-    struct sn_peer *p = calloc(1, sizeof(*p));
-    if (p == NULL || tls_ctx_client(d->tls, TLS_EXPECT_SUPERNODE, NULL, &ssl) != 0) {
-        free(p);
+    struct sn_conn *c = sn_conn_new(ctx);
+    struct fed_conn *fc = c ? fconn_make(c) : NULL;
+    if (fc == NULL || tls_ctx_client(ctx->tls, TLS_EXPECT_SUPERNODE, NULL, &ssl) != 0) {
+        sn_conn_free(c);
         return SOVA_ERR_NOMEM;
     }
-    sn_peer_init(d, p);
-    p->dialed = true;
-    p->seed = seed;
-    struct link_params params = d->link_params;
+    fc->dialed = true;
+    fc->seed = seed;
+    struct link_params params = ctx->link_params;
     params.expect_supernode = true;
-    p->link = link_connect(evloop_base(d->loop), sa, len, ssl, &params, sn_link_hooks(), p);
-    if (p->link == NULL) {
-        free(p);
+    c->link = link_connect(evloop_base(ctx->loop), sa, len, ssl, &params, ctx->link_hooks, c);
+    if (c->link == NULL) {
+        sn_conn_free(c);
         return SOVA_ERR_IO;
     }
     if (seed != NULL)
-        seed->conn = p;
+        seed->conn = c;
     return 0;
 }
 
-int sn_fed_dial_addrs(struct sn_daemon *d, const uint8_t id[WIRE_ID_LEN],
+int sn_fed_dial_addrs(struct sn_ctx *ctx, const uint8_t id[WIRE_ID_LEN],
                       const struct wire_addr *addrs, size_t n)
 {
-    if (memcmp(id, identity_id(d->id), WIRE_ID_LEN) == 0 || sn_fed_link(d, id) != NULL)
+    if (memcmp(id, identity_id(ctx->id), WIRE_ID_LEN) == 0 || sn_fed_link(ctx, id) != NULL)
         return 0;
     for (size_t i = 0; i < n; i++) {
         struct sockaddr_storage ss;
         socklen_t len = wire_addr_to_sockaddr(&addrs[i], &ss);
         if (len != 0)
-            return dial(d, (struct sockaddr *)&ss, len, NULL);
+            return dial(ctx, (struct sockaddr *)&ss, len, NULL);
     }
     return SOVA_ERR_INVALID;
 }
@@ -114,7 +171,7 @@ static void on_seed_resolved(const struct evutil_addrinfo *ai, const char *err, 
         seed_retry(seed);
         return;
     }
-    if (dial(seed->d, ai->ai_addr, (socklen_t)ai->ai_addrlen, seed) != 0) {
+    if (dial(seed->f->ctx, ai->ai_addr, (socklen_t)ai->ai_addrlen, seed) != 0) {
         seed_contacted(seed);
         seed_retry(seed);
     }
@@ -125,7 +182,7 @@ static void seed_dial(struct sn_seed *seed)
     if (seed->endpoint == NULL || seed->conn != NULL || seed->is_self || seed->resolving)
         return;
     seed->resolving = true; /* (the callback may run before evloop_resolve returns) */
-    if (evloop_resolve(seed->d->loop, seed->endpoint, on_seed_resolved, seed) != 0) {
+    if (evloop_resolve(seed->f->ctx->loop, seed->endpoint, on_seed_resolved, seed) != 0) {
         seed->resolving = false;
         seed_contacted(seed);
         seed_retry(seed);
@@ -140,71 +197,80 @@ static void on_seed_retry(evutil_socket_t fd, short what, void *arg)
 }
 
 /* A supernode link finished TLS and HELLO (either direction). */
-void sn_fed_link_up(struct sn_daemon *d, struct sn_peer *p)
+void sn_fed_links_opened(struct sn_ctx *ctx, struct sn_conn *c)
 {
-    struct sn_fed *f = &d->fed;
-    if (p->seed != NULL) {
-        memcpy(p->seed->id, p->id, WIRE_ID_LEN);
-        p->seed->id_known = true;
-    }
-    if (memcmp(p->id, identity_id(d->id), WIRE_ID_LEN) == 0) {
-        if (p->seed != NULL) {
-            log_info("fed", "seed %s is this supernode: not dialing it again", p->seed->endpoint);
-            p->seed->is_self = true;
-            seed_contacted(p->seed);
-        }
-        link_close(p->link, 0, NULL);
+    struct sn_fed_links *f = ctx->fed_links;
+    struct fed_conn *fc = fconn_make(c);
+    if (fc == NULL) {
+        link_close(c->link, MSG_ERR_INTERNAL, "out of memory");
         return;
     }
-    if (p->dialed) { /* we reached it there: that is where it listens */
-        p->listen_addr = *link_remote_addr(p->link);
-        p->has_listen_addr = true;
+    if (fc->seed != NULL) {
+        memcpy(fc->seed->id, c->id, WIRE_ID_LEN);
+        fc->seed->id_known = true;
     }
-    struct sn_peer *existing = sn_fed_link(d, p->id);
-    if (existing != NULL || f->n_links == SN_MAX_FEDERATION) {
+    if (memcmp(c->id, identity_id(ctx->id), WIRE_ID_LEN) == 0) {
+        if (fc->seed != NULL) {
+            log_info("fed", "seed %s is this supernode: not dialing it again", fc->seed->endpoint);
+            fc->seed->is_self = true;
+            seed_contacted(fc->seed);
+        }
+        link_close(c->link, 0, NULL);
+        return;
+    }
+    if (fc->dialed) { /* we reached it there: that is where it listens */
+        fc->listen_addr = *link_remote_addr(c->link);
+        fc->has_listen_addr = true;
+    }
+    struct sn_conn *existing = sn_fed_link(ctx, c->id);
+    if (existing != NULL || f->n_links == SN_FED_MAX_LINKS) {
         /* Both sides dialed at once: one link is enough, but keep what the
          * dialed one taught us. */
-        if (existing != NULL && p->has_listen_addr && !existing->has_listen_addr) {
-            existing->listen_addr = p->listen_addr;
-            existing->has_listen_addr = true;
-            sn_fed_changed(d);
+        struct fed_conn *ec = existing ? fconn(existing) : NULL;
+        if (ec != NULL && fc->has_listen_addr && !ec->has_listen_addr) {
+            ec->listen_addr = fc->listen_addr;
+            ec->has_listen_addr = true;
+            if (f->hooks.changed != NULL)
+                f->hooks.changed(f->hooks.arg);
         }
-        link_close(p->link, 0, NULL);
+        link_close(c->link, 0, NULL);
         return;
     }
-    f->links[f->n_links++] = p;
-    p->fed_up = true;
-    if (p->seed != NULL)
-        p->seed->retry_ms = SN_FED_RETRY_MIN_MS;
+    f->links[f->n_links++] = c;
+    fc->up = true;
+    if (fc->seed != NULL)
+        fc->seed->retry_ms = SN_FED_RETRY_MIN_MS;
     /* The address it listens on: for a link we dialed, where it accepted us;
      * for one we accepted, gossip brings its addresses. */
-    log_info("fed", "%s: supernode link up (%s, %zu supernodes linked)", link_name(p->link),
-             p->dialed ? "dialed" : "accepted", f->n_links);
-    /* (never a NULL array: the module copies n_addrs of them) */
-    sn_fed_hook_link_up(d, p, &p->listen_addr, p->has_listen_addr ? 1 : 0);
-    sn_fed_changed(d);
-    if (p->seed != NULL)
-        seed_contacted(p->seed);
+    log_info("fed", "%s: supernode link up (%s, %zu supernodes linked)", link_name(c->link),
+             fc->dialed ? "dialed" : "accepted", f->n_links);
+    /* (never a NULL array: the hook may copy n of them) */
+    f->hooks.link_up(f->hooks.arg, c, &fc->listen_addr, fc->has_listen_addr ? 1 : 0);
+    if (fc->seed != NULL)
+        seed_contacted(fc->seed);
 }
 
 /* A supernode link is gone: the federation logic decides what it means. */
-void sn_fed_link_down(struct sn_daemon *d, struct sn_peer *p)
+void sn_fed_links_closed(struct sn_ctx *ctx, struct sn_conn *c)
 {
-    struct sn_fed *f = &d->fed;
-    if (p->seed != NULL) {
-        p->seed->conn = NULL;
-        seed_contacted(p->seed);
+    struct sn_fed_links *f = ctx->fed_links;
+    struct fed_conn *fc = fconn(c);
+    if (f == NULL || fc == NULL)
+        return;
+    if (fc->seed != NULL) {
+        fc->seed->conn = NULL;
+        seed_contacted(fc->seed);
     }
-    if (p->fed_up) {
+    if (fc->up) {
         for (size_t i = 0; i < f->n_links; i++) {
-            if (f->links[i] == p) {
+            if (f->links[i] == c) {
                 f->links[i] = f->links[--f->n_links];
                 break;
             }
         }
-        p->fed_up = false;
-        sn_fed_hook_link_down(d, p);
-        sn_fed_changed(d);
+        fc->up = false;
+        log_info("fed", "%s: supernode link down", link_name(c->link));
+        f->hooks.link_down(f->hooks.arg, c);
     }
     /* Seeds whose supernode is no longer linked are dialed again. */
     for (size_t i = 0; i < f->n_seeds; i++)
@@ -213,7 +279,7 @@ void sn_fed_link_down(struct sn_daemon *d, struct sn_peer *p)
 }
 
 /* The seed for endpoint (n bytes), or NULL. */
-static struct sn_seed *seed_find(struct sn_fed *f, const char *endpoint, size_t n)
+static struct sn_seed *seed_find(struct sn_fed_links *f, const char *endpoint, size_t n)
 {
     for (size_t i = 0; i < f->n_seeds; i++) {
         const char *e = f->seeds[i].endpoint;
@@ -225,25 +291,24 @@ static struct sn_seed *seed_find(struct sn_fed *f, const char *endpoint, size_t 
 
 /* A new seed in a free slot (one a reload dropped, else the next); not
  * dialed yet. NULL when all SN_MAX_SEEDS are taken or memory is short. */
-static struct sn_seed *seed_add(struct sn_daemon *d, const char *endpoint, size_t n)
+static struct sn_seed *seed_add(struct sn_fed_links *f, const char *endpoint, size_t n)
 {
-    struct sn_fed *f = &d->fed;
     struct sn_seed *seed = NULL;
     for (size_t i = 0; i < f->n_seeds && seed == NULL; i++)
         if (f->seeds[i].endpoint == NULL && !f->seeds[i].resolving)
             seed = &f->seeds[i]; /* (a lookup still running would land in it) */
-    if (seed == NULL && f->n_seeds < SN_MAX_SEEDS)
+    if (seed == NULL && f->n_seeds < SN_FED_MAX_SEEDS)
         seed = &f->seeds[f->n_seeds];
     if (seed == NULL)
         return NULL;
     struct event *retry = seed->retry; /* a reused slot keeps its timer */
     memset(seed, 0, sizeof(*seed));
-    seed->d = d;
-    seed->retry = retry ? retry : evtimer_new(evloop_base(d->loop), on_seed_retry, seed);
+    seed->f = f;
+    seed->retry = retry ? retry : evtimer_new(evloop_base(f->ctx->loop), on_seed_retry, seed);
     seed->retry_ms = SN_FED_RETRY_MIN_MS;
     seed->endpoint = strndup(endpoint, n);
     if (seed->retry != NULL && seed == &f->seeds[f->n_seeds])
-        f->n_seeds++; /* a new slot counts once it can be freed by sn_fed_stop */
+        f->n_seeds++; /* a new slot counts once it can be freed by sn_fed_links_stop */
     if (seed->endpoint == NULL || seed->retry == NULL) {
         free(seed->endpoint);
         seed->endpoint = NULL;
@@ -257,8 +322,8 @@ static void seed_drop(struct sn_seed *seed)
 {
     log_info("fed", "reload: seed supernode %s dropped", seed->endpoint);
     evtimer_del(seed->retry);
-    if (seed->conn != NULL)
-        seed->conn->seed = NULL;
+    if (seed->conn != NULL && fconn(seed->conn) != NULL)
+        fconn(seed->conn)->seed = NULL;
     seed->conn = NULL;
     free(seed->endpoint);
     seed->endpoint = NULL;
@@ -266,34 +331,34 @@ static void seed_drop(struct sn_seed *seed)
 
 /* Call fn for each endpoint of a comma-separated list (as checked by the
  * config: each 1..n bytes). */
-static void each_endpoint(const char *list, void (*fn)(struct sn_daemon *, const char *, size_t),
-                          struct sn_daemon *d)
+static void each_endpoint(const char *list, void (*fn)(struct sn_fed_links *, const char *, size_t),
+                          struct sn_fed_links *f)
 {
     for (const char *p = list; p && *p;) {
         const char *comma = strchr(p, ',');
         size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        fn(d, p, n);
+        fn(f, p, n);
         p = comma ? comma + 1 : NULL;
     }
 }
 
-static void start_seed(struct sn_daemon *d, const char *endpoint, size_t n)
+static void start_seed(struct sn_fed_links *f, const char *endpoint, size_t n)
 {
-    if (seed_find(&d->fed, endpoint, n) != NULL)
+    if (seed_find(f, endpoint, n) != NULL)
         return; /* listed twice */
-    if (seed_add(d, endpoint, n) == NULL)
+    if (seed_add(f, endpoint, n) == NULL)
         log_warn("fed", "seed supernode %.*s ignored: at most %d seeds (or out of memory)", (int)n,
-                 endpoint, SN_MAX_SEEDS);
+                 endpoint, SN_FED_MAX_SEEDS);
 }
 
-static void reload_seed(struct sn_daemon *d, const char *endpoint, size_t n)
+static void reload_seed(struct sn_fed_links *f, const char *endpoint, size_t n)
 {
-    if (seed_find(&d->fed, endpoint, n) != NULL)
+    if (seed_find(f, endpoint, n) != NULL)
         return;
-    struct sn_seed *seed = seed_add(d, endpoint, n);
+    struct sn_seed *seed = seed_add(f, endpoint, n);
     if (seed == NULL) {
         log_warn("fed", "reload: seed supernode %.*s ignored: at most %d seeds (or out of memory)",
-                 (int)n, endpoint, SN_MAX_SEEDS);
+                 (int)n, endpoint, SN_FED_MAX_SEEDS);
         return;
     }
     log_info("fed", "reload: seed supernode %s added, dialing it", seed->endpoint);
@@ -315,30 +380,39 @@ static bool listed(const char *list, const char *endpoint)
     return false;
 }
 
-void sn_fed_reload_seeds(struct sn_daemon *d)
+void sn_fed_links_reload_seeds(struct sn_ctx *ctx)
 {
-    struct sn_fed *f = &d->fed;
+    struct sn_fed_links *f = ctx->fed_links;
     for (size_t i = 0; i < f->n_seeds; i++)
-        if (f->seeds[i].endpoint != NULL && !listed(d->s->peers, f->seeds[i].endpoint))
+        if (f->seeds[i].endpoint != NULL && !listed(ctx->s->peers, f->seeds[i].endpoint))
             seed_drop(&f->seeds[i]);
-    each_endpoint(d->s->peers, reload_seed, d);
+    each_endpoint(ctx->s->peers, reload_seed, f);
 }
 
-bool sn_fed_seeds_contacted(const struct sn_daemon *d)
+bool sn_fed_links_seeds_contacted(const struct sn_ctx *ctx)
 {
-    const struct sn_fed *f = &d->fed;
-    for (size_t i = 0; i < f->n_seeds; i++)
+    const struct sn_fed_links *f = ctx->fed_links;
+    for (size_t i = 0; f != NULL && i < f->n_seeds; i++)
         if (f->seeds[i].endpoint != NULL && !f->seeds[i].contacted)
             return false;
     return true;
 }
 
-int sn_fed_start(struct sn_daemon *d, char *err, size_t errlen)
+size_t sn_fed_links_seeds(const struct sn_ctx *ctx)
 {
-    struct sn_fed *f = &d->fed;
-    (void)err;
-    (void)errlen;
-    each_endpoint(d->s->peers, start_seed, d);
+    return ctx->fed_links ? ctx->fed_links->n_seeds : 0;
+}
+
+int sn_fed_links_start(struct sn_ctx *ctx, const struct sn_fed_links_hooks *hooks)
+{
+    struct sn_fed_links *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return SOVA_ERR_NOMEM;
+    f->ctx = ctx;
+    f->hooks = *hooks;
+    ctx->fed_links = f;
+    ctx->ext_free[SN_EXT_FED_LINK] = fconn_free;
+    each_endpoint(ctx->s->peers, start_seed, f);
     for (size_t i = 0; i < f->n_seeds; i++)
         seed_dial(&f->seeds[i]);
     if (f->n_seeds)
@@ -347,17 +421,20 @@ int sn_fed_start(struct sn_daemon *d, char *err, size_t errlen)
     return 0;
 }
 
-void sn_fed_stop(struct sn_daemon *d)
+void sn_fed_links_stop(struct sn_ctx *ctx)
 {
-    struct sn_fed *f = &d->fed;
+    struct sn_fed_links *f = ctx->fed_links;
+    if (f == NULL)
+        return;
     for (size_t i = 0; i < f->n_seeds; i++) {
         if (f->seeds[i].retry)
             event_free(f->seeds[i].retry);
         free(f->seeds[i].endpoint);
     }
-    f->n_seeds = 0;
-    f->n_links = 0;
-    if (f->announce)
-        event_free(f->announce);
-    f->announce = NULL;
+    /* Links still open keep their fed_conn (freed with the conn), which may
+     * point at a seed: forget them. */
+    for (size_t i = 0; i < f->n_links; i++)
+        fconn(f->links[i])->seed = NULL;
+    free(f);
+    ctx->fed_links = NULL;
 }

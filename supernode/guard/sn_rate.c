@@ -1,10 +1,8 @@
-/* sn_rate.c - the token bucket behind the supernode's per-peer rates (relay
- * bandwidth, CONNECT and RELAY_OPEN requests). Pure arithmetic on the time
- * the caller passes; tokens are kept in thousandths so a slow rate loses
- * nothing to rounding between calls. */
+/* sn_rate.c - see sn_rate.h. */
+#include "sn_rate.h"
 #include "err.h"
-#include "sn_ctx.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define MILLI 1000u

@@ -12,22 +12,24 @@
  * Success is not acknowledged: the requester waits for the incoming
  * connection and gives up after its own timeout. A target nobody knows is
  * answered with ERROR(not found). */
+#include "sn_connect.h"
 #include "err.h"
 #include "log.h"
-#include "sn_ctx.h"
+#include "sn_fed_links.h"
+#include "sn_search.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 /* A CONNECT waiting to learn where its target is attached. */
 struct connect_wait {
-    struct sn_peer *asker;
+    struct sn_conn *asker;
     struct msg_fwd_connect fwd; /* request.addrs points at addrs */
     struct wire_addr addrs[WIRE_MAX_ADDRS];
 };
 
 /* The requester's addresses worth giving out: proved ones first. */
-static size_t requester_addrs(const struct sn_peer *p, struct wire_addr *out)
+static size_t requester_addrs(const struct sn_conn *p, struct wire_addr *out)
 {
     size_t n = 0;
     for (size_t i = 0; i < p->n_verified && n < WIRE_MAX_ADDRS; i++)
@@ -39,7 +41,7 @@ static size_t requester_addrs(const struct sn_peer *p, struct wire_addr *out)
     return n;
 }
 
-static void deliver(struct sn_daemon *d, struct sn_peer *target, const struct msg_connect *req)
+static void deliver(struct sn_ctx *d, struct sn_conn *target, const struct msg_connect *req)
 {
     struct msg m = {.type = MSG_CONNECT_REQUEST};
     m.u.connect_request = *req;
@@ -51,14 +53,14 @@ static void deliver(struct sn_daemon *d, struct sn_peer *target, const struct ms
              NODE_ID_SHORT_LEN, who);
 }
 
-static void not_found(struct sn_daemon *d, struct sn_peer *asker, const char *why)
+static void not_found(struct sn_ctx *d, struct sn_conn *asker, const char *why)
 {
     d->counters.connects_failed++;
     if (asker != NULL)
         link_send_error(asker->link, MSG_ERR_NOT_FOUND, MSG_CONNECT, why);
 }
 
-static void on_located(struct sn_daemon *d, const struct msg_locate_result *found, void *arg)
+static void on_located(struct sn_ctx *d, const struct msg_locate_result *found, void *arg)
 {
     struct connect_wait *w = arg;
     if (found == NULL || !found->found) {
@@ -70,13 +72,14 @@ static void on_located(struct sn_daemon *d, const struct msg_locate_result *foun
         d->counters.connects++;
     }
     if (w->asker != NULL)
-        w->asker->connect_wait = NULL;
+        w->asker->ext[SN_EXT_CONNECT] = NULL;
     free(w);
 }
 
-void sn_connect_from_peer(struct sn_daemon *d, struct sn_peer *p, const struct msg_connect *c)
+void sn_connect_on_connect(struct sn_ctx *d, struct sn_conn *p, const struct msg *m)
 {
-    if (sn_rate_take(&p->connect_rate, 1, link_now_ms(), NULL) != 0) {
+    const struct msg_connect *c = &m->u.connect;
+    if (sn_rate_take(&p->lim.connect, 1, link_now_ms(), NULL) != 0) {
         link_send_error(p->link, MSG_ERR_RATE_LIMITED, MSG_CONNECT, "too many CONNECT requests");
         return;
     }
@@ -91,7 +94,7 @@ void sn_connect_from_peer(struct sn_daemon *d, struct sn_peer *p, const struct m
                         "register an address to be connected to first");
         return;
     }
-    struct sn_peer *target = sn_index_peer_ctx(d->index, c->peer_id);
+    struct sn_conn *target = sn_index_peer_ctx(d->index, c->peer_id);
     if (target != NULL && target != p) {
         deliver(d, target, &req);
         return;
@@ -100,7 +103,7 @@ void sn_connect_from_peer(struct sn_daemon *d, struct sn_peer *p, const struct m
         link_send_error(p->link, MSG_ERR_NOT_FOUND, MSG_CONNECT, "cannot connect to yourself");
         return;
     }
-    if (p->connect_wait != NULL) {
+    if (p->ext[SN_EXT_CONNECT] != NULL) {
         link_send_error(p->link, MSG_ERR_RATE_LIMITED, MSG_CONNECT, "one CONNECT at a time");
         return;
     }
@@ -114,14 +117,14 @@ void sn_connect_from_peer(struct sn_daemon *d, struct sn_peer *p, const struct m
     w->fwd.request = req;
     memcpy(w->addrs, addrs, req.n_addrs * sizeof(addrs[0]));
     w->fwd.request.addrs = w->addrs;
-    p->connect_wait = w;
+    p->ext[SN_EXT_CONNECT] = w;
     sn_search_locate_cb(d, c->peer_id, on_located, w);
 }
 
-void sn_connect_forwarded(struct sn_daemon *d, struct sn_peer *from,
-                          const struct msg_fwd_connect *f)
+void sn_connect_on_forwarded(struct sn_ctx *d, struct sn_conn *from, const struct msg *m)
 {
-    struct sn_peer *target = sn_index_peer_ctx(d->index, f->target_id);
+    const struct msg_fwd_connect *f = &m->u.fwd_connect;
+    struct sn_conn *target = sn_index_peer_ctx(d->index, f->target_id);
     if (target == NULL) {
         log_info("sn", "%s: FWD_CONNECT for a peer not attached here, dropped",
                  link_name(from->link));
@@ -131,10 +134,22 @@ void sn_connect_forwarded(struct sn_daemon *d, struct sn_peer *from,
     deliver(d, target, &f->request);
 }
 
-void sn_connect_peer_gone(struct sn_daemon *d, struct sn_peer *p)
+void sn_connect_conn_gone(struct sn_ctx *d, struct sn_conn *p)
 {
     (void)d;
-    if (p->connect_wait != NULL)
-        p->connect_wait->asker = NULL; /* answered into the void */
-    p->connect_wait = NULL;
+    struct connect_wait *w = p->ext[SN_EXT_CONNECT];
+    if (w != NULL)
+        w->asker = NULL; /* answered into the void */
+    p->ext[SN_EXT_CONNECT] = NULL;
+}
+
+/* The wait itself belongs to the pending locate, never to the link. */
+static void connect_ext_free(void *ext)
+{
+    ((struct connect_wait *)ext)->asker = NULL;
+}
+
+void sn_connect_start(struct sn_ctx *d)
+{
+    d->ext_free[SN_EXT_CONNECT] = connect_ext_free;
 }

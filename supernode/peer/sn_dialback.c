@@ -10,13 +10,13 @@
  * at most one every SN_DIALBACK_INTERVAL_MS. Each probe is bounded by
  * dialback-timeout-ms (TCP connect, TLS, HELLO).
  *
- * What a dial-back proved is kept with the session (sn_peer.verified): a
+ * What a dial-back proved is kept with the session (sn_conn.verified): a
  * REGISTER claiming public or mapped reachability is believed only for an
  * address proved this way, so search hits never advertise a reachability
  * nobody checked. */
+#include "sn_dialback.h"
 #include "err.h"
 #include "log.h"
-#include "sn_ctx.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -31,9 +31,9 @@ struct probe {
 };
 
 struct sn_dialback {
-    struct sn_daemon *d;
+    struct sn_ctx *d;
     struct sn_dialback *next; /* the daemon's running dial-backs */
-    struct sn_peer *asker;    /* NULL once its link went */
+    struct sn_conn *asker;    /* NULL once its link went */
     uint8_t peer_id[WIRE_ID_LEN];
     uint64_t nonce;
     struct probe probes[WIRE_MAX_ADDRS];
@@ -42,6 +42,27 @@ struct sn_dialback {
     bool reported;
     struct link_params params;
 };
+
+/* The running dial-backs (ctx->dialbacks). */
+struct sn_dialbacks {
+    struct sn_dialback *running;
+};
+
+/* SN_EXT_DIALBACK: what this module keeps of a peer's link. */
+struct db_conn {
+    struct sn_dialback *running; /* the probe running for it, if any */
+    uint64_t last_ms;            /* when its last dial-back started */
+};
+
+static struct db_conn *dbconn(const struct sn_conn *c)
+{
+    return c->ext[SN_EXT_DIALBACK];
+}
+
+static void dbconn_free(void *ext)
+{
+    free(ext);
+}
 
 static uint8_t outcome_of(int why)
 {
@@ -61,7 +82,7 @@ static uint8_t outcome_of(int why)
 
 static void dialback_unlink(struct sn_dialback *db)
 {
-    struct sn_dialback **pp = &db->d->dialbacks;
+    struct sn_dialback **pp = &db->d->dialbacks->running;
     while (*pp && *pp != db)
         pp = &(*pp)->next;
     if (*pp)
@@ -71,8 +92,8 @@ static void dialback_unlink(struct sn_dialback *db)
 /* Every probe has its outcome: tell the peer and remember what was proved. */
 static void report(struct sn_dialback *db)
 {
-    struct sn_daemon *d = db->d;
-    struct sn_peer *p = db->asker;
+    struct sn_ctx *d = db->d;
+    struct sn_conn *p = db->asker;
     struct msg_dialback_probe out[WIRE_MAX_ADDRS];
     struct wire_addr proved[WIRE_MAX_ADDRS];
     char summary[512] = "";
@@ -89,7 +110,7 @@ static void report(struct sn_dialback *db)
         if (out[i].outcome == MSG_DIALBACK_OK)
             proved[ok++] = out[i].addr;
     }
-    if (p != NULL && !sn_peer_set_addr_list(&p->verified, &p->n_verified, proved, ok))
+    if (p != NULL && !sn_conn_set_addr_list(&p->verified, &p->n_verified, proved, ok))
         log_error("sn", "%s: out of memory keeping its proved addresses", link_name(p->link));
     d->counters.dialbacks++;
     d->counters.dialbacks_ok += ok > 0;
@@ -98,7 +119,7 @@ static void report(struct sn_dialback *db)
         struct msg m = {.type = MSG_DIALBACK_RESULT};
         m.u.dialback_result = (struct msg_dialback_result){db->nonce, out, db->n};
         link_send(p->link, &m);
-        p->dialback = NULL;
+        dbconn(p)->running = NULL;
     }
     db->asker = NULL;
 }
@@ -155,7 +176,7 @@ static const struct link_hooks probe_hooks = {
     .closed = on_probe_closed,
 };
 
-static void probe_start(struct sn_daemon *d, struct probe *pr, const uint8_t peer_id[WIRE_ID_LEN])
+static void probe_start(struct sn_ctx *d, struct probe *pr, const uint8_t peer_id[WIRE_ID_LEN])
 {
     struct sockaddr_storage ss;
     socklen_t len = wire_addr_to_sockaddr(&pr->addr, &ss);
@@ -174,11 +195,17 @@ static void probe_start(struct sn_daemon *d, struct probe *pr, const uint8_t pee
     pr->db->links++;
 }
 
-void sn_dialback_request(struct sn_daemon *d, struct sn_peer *p, const struct msg_dialback *q)
+void sn_dialback_on_request(struct sn_ctx *d, struct sn_conn *p, const struct msg *msg)
 {
+    const struct msg_dialback *q = &msg->u.dialback;
     uint64_t now = link_now_ms();
-    if (p->dialback != NULL ||
-        (p->dialback_ms != 0 && now - p->dialback_ms < SN_DIALBACK_INTERVAL_MS)) {
+    if (p->ext[SN_EXT_DIALBACK] == NULL &&
+        (p->ext[SN_EXT_DIALBACK] = calloc(1, sizeof(struct db_conn))) == NULL) {
+        link_send_error(p->link, MSG_ERR_INTERNAL, MSG_DIALBACK, "out of memory");
+        return;
+    }
+    struct db_conn *dc = dbconn(p);
+    if (dc->running != NULL || (dc->last_ms != 0 && now - dc->last_ms < SN_DIALBACK_INTERVAL_MS)) {
         struct msg m = {.type = MSG_ERROR};
         m.u.error = (struct msg_error){.code = MSG_ERR_RATE_LIMITED,
                                        .offending_type = MSG_DIALBACK,
@@ -193,11 +220,11 @@ void sn_dialback_request(struct sn_daemon *d, struct sn_peer *p, const struct ms
         link_send_error(p->link, MSG_ERR_INTERNAL, MSG_DIALBACK, "out of memory");
         return;
     }
-    p->dialback_ms = now;
-    p->dialback = db;
+    dc->last_ms = now;
+    dc->running = db;
     db->d = d;
-    db->next = d->dialbacks;
-    d->dialbacks = db;
+    db->next = d->dialbacks->running;
+    d->dialbacks->running = db;
     db->asker = p;
     db->nonce = q->nonce;
     memcpy(db->peer_id, p->id, WIRE_ID_LEN);
@@ -221,15 +248,17 @@ void sn_dialback_request(struct sn_daemon *d, struct sn_peer *p, const struct ms
     maybe_finish(db);
 }
 
-void sn_dialback_peer_gone(struct sn_daemon *d, struct sn_peer *p)
+void sn_dialback_conn_gone(struct sn_ctx *d, struct sn_conn *p)
 {
     (void)d;
-    if (p->dialback != NULL)
-        p->dialback->asker = NULL;
-    p->dialback = NULL;
+    struct db_conn *dc = dbconn(p);
+    if (dc != NULL && dc->running != NULL)
+        dc->running->asker = NULL;
+    if (dc != NULL)
+        dc->running = NULL;
 }
 
-uint8_t sn_dialback_reachability(const struct sn_peer *p)
+uint8_t sn_dialback_reachability(const struct sn_conn *p)
 {
     if (p->claimed_reach == MSG_REACH_UNKNOWN || p->claimed_reach == MSG_REACH_UNREACHABLE)
         return p->claimed_reach;
@@ -240,13 +269,26 @@ uint8_t sn_dialback_reachability(const struct sn_peer *p)
     return MSG_REACH_UNREACHABLE;
 }
 
-void sn_dialback_stop(struct sn_daemon *d)
+int sn_dialback_start(struct sn_ctx *d)
 {
-    while (d->dialbacks != NULL) {
-        struct sn_dialback *db = d->dialbacks;
-        d->dialbacks = db->next;
+    d->dialbacks = calloc(1, sizeof(*d->dialbacks));
+    d->ext_free[SN_EXT_DIALBACK] = dbconn_free;
+    return d->dialbacks ? 0 : SOVA_ERR_NOMEM;
+}
+
+void sn_dialback_stop(struct sn_ctx *d)
+{
+    if (d->dialbacks == NULL)
+        return;
+    while (d->dialbacks->running != NULL) {
+        struct sn_dialback *db = d->dialbacks->running;
+        d->dialbacks->running = db->next;
+        if (db->asker != NULL && dbconn(db->asker) != NULL)
+            dbconn(db->asker)->running = NULL;
         for (size_t i = 0; i < db->n; i++)
             link_free_now(db->probes[i].link);
         free(db);
     }
+    free(d->dialbacks);
+    d->dialbacks = NULL;
 }

@@ -1,8 +1,5 @@
-/* sn_relay.c - relay circuits: two peers that cannot connect to each other
- * talk through this supernode (and, when the other peer is attached to
- * another supernode, through that one too: an SN<->SN splice). The peers
- * run their own TLS session inside the circuit, so all that passes here is
- * their ciphertext in RELAY_DATA frames.
+/* sn_relay.c - relay circuits (sn_relay.h): the I/O around the rules of
+ * sn_relay_flow.h.
  *
  * A circuit splices two legs, each a (link, circuit id) pair: toward the
  * peer that asked (ORIGIN: that peer, or the supernode it is attached to)
@@ -10,49 +7,48 @@
  * Circuit IDs are per link; the side that dialed the link uses odd ones,
  * the side that accepted it even ones (docs/PROTOCOL.md).
  *
- * Flow control, per leg and direction (MSG_RELAY_INITIAL_CREDIT to start):
- * data received on one leg is queued for the other (leg.pending) and sent
- * as the other leg's credit, the bandwidth limits and that link's output
- * queue allow; the sender gets its credit back (RELAY_WINDOW, in steps of
- * RELAY_GRANT_BYTES) only as its data leaves here. So one circuit holds at
- * most its window here per direction, a slow reader slows its own circuit
- * only, and no link queues more than RELAY_LINK_HIGH of relay data.
- *
- * Limits (sn_config.h, each reached one answered with RELAY_CLOSE and a
- * reason, counted and logged): relay off, circuits in all, circuits per
- * attached peer, bytes and lifetime per circuit, bandwidth per attached
- * peer and in all, opens per second per peer (shared with CONNECT).
- *
- * Circuits live with their links: a link that closes closes every circuit
- * through it, and the other end is told, so nothing outlives a reconnect.
- * Lookups walk the few legs of one link. */
+ * Data received on one leg is queued for the other (leg.pending) and sent
+ * as sn_relay_flow.h allows; limits reached are answered with RELAY_CLOSE
+ * and a reason, counted and logged: relay off, circuits in all, circuits
+ * per attached peer, bytes and lifetime per circuit, bandwidth per
+ * attached peer and in all, opens per second per peer (shared with
+ * CONNECT). Lookups walk the few legs of one link. */
+#include "sn_relay.h"
 #include "err.h"
 #include "log.h"
-#include "sn_ctx.h"
+#include "sn_fed_links.h"
+#include "sn_relay_flow.h"
+#include "sn_search.h"
+#include "sova_assert.h"
 
 #include <event2/buffer.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define RELAY_GRANT_BYTES    (64u * 1024)   /* credit is returned in steps this big */
-#define RELAY_LINK_HIGH      (1024u * 1024) /* relay data waits while a link queues this much */
-#define RELAY_CLOSE_FLUSH_MS 5000           /* a closed circuit's last data may take this long */
-#define RELAY_RETRY_MS       20         /* circuits held by a bandwidth limit retry this often */
-#define RELAY_MAX_CREDIT     (1u << 30) /* a RELAY_WINDOW past this is a protocol error */
-#define RELAY_RATE_WINDOW_MS 2000       /* relay kB/s is measured over this */
+#define RELAY_CLOSE_FLUSH_MS 5000 /* a closed circuit's last data may take this long */
+#define RELAY_RETRY_MS       20   /* circuits held by a bandwidth limit retry this often */
+#define RELAY_RATE_WINDOW_MS 2000 /* relay kB/s is measured over this */
+#define RELAY_MIN_BURST      65536
 
 enum { ORIGIN = 0, TARGET = 1 };
 enum circ_state { CIRC_LOCATING, CIRC_OPENING, CIRC_OPEN, CIRC_CLOSING };
 
 struct sn_relay_leg {
     struct sn_circuit *c;
-    struct sn_peer *p; /* NULL once its link went (or before it is chosen) */
+    struct sn_conn *p; /* NULL once its link went (or before it is chosen) */
     struct sn_relay_leg *next_on_link, *prev_on_link;
     uint32_t id;
-    uint32_t send_credit;     /* RELAY_DATA bytes we may still send on this leg */
-    uint32_t recv_window;     /* bytes the other side may still send us */
-    uint32_t owed;            /* bytes of its data sent on, not yet granted back */
+    struct relay_flow_leg flow;
     struct evbuffer *pending; /* data for this leg, waiting; made on first need */
+};
+
+/* SN_EXT_RELAY: a link's circuits and, for an attached peer, its relay
+ * bandwidth. */
+struct relay_conn {
+    struct sn_relay_leg *legs;
+    unsigned circuits; /* of an attached peer (legs toward supernodes are not counted) */
+    uint32_t next_id;
+    struct sn_rate bucket; /* relay bandwidth of this peer */
 };
 
 struct sn_circuit {
@@ -73,7 +69,7 @@ struct relay_counters {
 };
 
 struct sn_relay {
-    struct sn_daemon *d;
+    struct sn_ctx *d;
     struct sn_circuit *circuits;
     size_t n;
     struct sn_circuit *blocked;
@@ -92,78 +88,109 @@ static struct sn_relay_leg *other(struct sn_relay_leg *l)
     return &l->c->leg[l == &l->c->leg[0] ? 1 : 0];
 }
 
-static bool is_peer(const struct sn_peer *p)
+/* ---- links' own state ------------------------------------------------------------ */
+
+static struct relay_conn *rconn(const struct sn_conn *p)
 {
-    return p != NULL && link_remote_role(p->link) == MSG_ROLE_PEER;
+    return p->ext[SN_EXT_RELAY];
 }
 
-static const char *short_id(const uint8_t id[WIRE_ID_LEN], char *buf)
+static void relay_conn_rate_init(const struct sn_ctx *d, struct relay_conn *rc, uint64_t now_ms)
 {
-    char full[NODE_ID_STR_LEN + 1];
-    node_id_format(id, full);
-    snprintf(buf, NODE_ID_SHORT_LEN + 1, "%.*s", NODE_ID_SHORT_LEN, full);
-    return buf;
+    uint64_t rate = d->s->relay_peer_kbps * 1000;
+    sn_rate_init(&rc->bucket, rate, rate / 4 > RELAY_MIN_BURST ? rate / 4 : RELAY_MIN_BURST,
+                 now_ms);
 }
 
-static void set_timer_ms(struct event *ev, uint64_t ms)
+/* p's relay state, made on first need; NULL when memory is short. */
+static struct relay_conn *rconn_make(struct sn_conn *p)
 {
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-    evtimer_add(ev, &tv);
+    if (p->ext[SN_EXT_RELAY] == NULL) {
+        struct relay_conn *rc = calloc(1, sizeof(*rc));
+        if (rc == NULL)
+            return NULL;
+        relay_conn_rate_init(p->ctx, rc, link_now_ms());
+        p->ext[SN_EXT_RELAY] = rc;
+    }
+    return p->ext[SN_EXT_RELAY];
+}
+
+static void rconn_free(void *ext)
+{
+    free(ext);
+}
+
+unsigned sn_relay_conn_circuits(const struct sn_conn *p)
+{
+    return rconn(p) ? rconn(p)->circuits : 0;
+}
+
+void sn_relay_conn_set_rate(struct sn_conn *p, uint64_t rate, uint64_t now_ms)
+{
+    struct relay_conn *rc = rconn(p);
+    if (rc != NULL)
+        sn_rate_set(&rc->bucket, rate ? rate : 1,
+                    rate / 4 > RELAY_MIN_BURST ? rate / 4 : RELAY_MIN_BURST, now_ms);
 }
 
 /* ---- legs ------------------------------------------------------------------------ */
 
-static struct sn_relay_leg *leg_find(const struct sn_peer *p, uint32_t id)
+static struct sn_relay_leg *leg_find(const struct sn_conn *p, uint32_t id)
 {
-    for (struct sn_relay_leg *l = p->relay_legs; l; l = l->next_on_link)
+    for (struct sn_relay_leg *l = rconn(p) ? rconn(p)->legs : NULL; l; l = l->next_on_link)
         if (l->id == id)
             return l;
     return NULL;
 }
 
-static void leg_attach(struct sn_circuit *c, int i, struct sn_peer *p, uint32_t id)
+/* (p's relay_conn exists: rconn_make() succeeded for it.) */
+static void leg_attach(struct sn_circuit *c, int i, struct sn_conn *p, uint32_t id)
 {
+    struct relay_conn *rc = rconn(p);
     struct sn_relay_leg *l = &c->leg[i];
     l->p = p;
     l->id = id;
-    l->send_credit = MSG_RELAY_INITIAL_CREDIT;
-    l->recv_window = MSG_RELAY_INITIAL_CREDIT;
-    l->next_on_link = p->relay_legs;
+    relay_flow_leg_init(&l->flow, MSG_RELAY_INITIAL_CREDIT);
+    l->next_on_link = rc->legs;
     l->prev_on_link = NULL;
-    if (p->relay_legs)
-        p->relay_legs->prev_on_link = l;
-    p->relay_legs = l;
-    if (is_peer(p))
-        p->relay_circuits++;
+    if (rc->legs)
+        rc->legs->prev_on_link = l;
+    rc->legs = l;
+    if (sn_conn_is_peer(p))
+        rc->circuits++;
 }
 
 static void leg_detach(struct sn_relay_leg *l)
 {
-    struct sn_peer *p = l->p;
+    struct sn_conn *p = l->p;
     if (p == NULL)
         return;
+    struct relay_conn *rc = rconn(p);
     if (l->prev_on_link)
         l->prev_on_link->next_on_link = l->next_on_link;
     else
-        p->relay_legs = l->next_on_link;
+        rc->legs = l->next_on_link;
     if (l->next_on_link)
         l->next_on_link->prev_on_link = l->prev_on_link;
-    if (is_peer(p))
-        p->relay_circuits--;
+    if (sn_conn_is_peer(p)) {
+        SOVA_ASSERT(rc->circuits > 0);
+        rc->circuits--;
+    }
     l->p = NULL;
 }
 
 /* The next unused circuit id on p's link, of our parity. */
-static uint32_t next_id(struct sn_peer *p)
+static uint32_t next_id(struct sn_conn *p)
 {
+    struct relay_conn *rc = rconn(p);
     uint32_t first = link_is_dialer(p->link) ? 1 : 2;
     for (;;) {
-        if (p->relay_next_id < first || p->relay_next_id > UINT32_MAX - 2)
-            p->relay_next_id = first;
+        if (rc->next_id < first || rc->next_id > UINT32_MAX - 2)
+            rc->next_id = first;
         else
-            p->relay_next_id += 2;
-        if (leg_find(p, p->relay_next_id) == NULL)
-            return p->relay_next_id;
+            rc->next_id += 2;
+        if (leg_find(p, rc->next_id) == NULL)
+            return rc->next_id;
     }
 }
 
@@ -239,7 +266,7 @@ static void circuit_close(struct sn_circuit *c, uint16_t reason, int from, const
 {
     char o[NODE_ID_SHORT_LEN + 1], t[NODE_ID_SHORT_LEN + 1];
     log_info("relay", "circuit %s -> %s closed: %s (%llu bytes in %llu s)",
-             short_id(c->origin_id, o), short_id(c->target_id, t), why,
+             sn_short_id(c->origin_id, o), sn_short_id(c->target_id, t), why,
              (unsigned long long)c->bytes,
              (unsigned long long)((link_now_ms() - c->created_ms) / 1000));
     if (reason == MSG_ERR_LIMIT_REACHED)
@@ -251,7 +278,7 @@ static void circuit_close(struct sn_circuit *c, uint16_t reason, int from, const
 }
 
 /* Turn a RELAY_OPEN down: counted, logged once, answered on its own leg. */
-static void refuse(struct sn_relay *r, struct sn_peer *p, uint32_t id, uint16_t reason,
+static void refuse(struct sn_relay *r, struct sn_conn *p, uint32_t id, uint16_t reason,
                    const char *why)
 {
     r->counters.refused++;
@@ -264,8 +291,12 @@ static void refuse(struct sn_relay *r, struct sn_peer *p, uint32_t id, uint16_t 
 }
 
 /* Ask the next hop (the target, or its supernode) to carry the circuit. */
-static void circuit_extend(struct sn_circuit *c, struct sn_peer *next)
+static void circuit_extend(struct sn_circuit *c, struct sn_conn *next)
 {
+    if (rconn_make(next) == NULL) {
+        circuit_close(c, MSG_ERR_INTERNAL, TARGET, "out of memory");
+        return;
+    }
     leg_attach(c, TARGET, next, next_id(next));
     c->state = CIRC_OPENING;
     struct msg m = {.type = MSG_RELAY_OPEN};
@@ -276,11 +307,11 @@ static void circuit_extend(struct sn_circuit *c, struct sn_peer *next)
     link_send(next->link, &m);
 }
 
-static void on_located(struct sn_daemon *d, const struct msg_locate_result *found, void *arg)
+static void on_located(struct sn_ctx *d, const struct msg_locate_result *found, void *arg)
 {
     struct sn_circuit *c = arg;
     c->state = CIRC_OPENING; /* no longer waiting for the locate */
-    struct sn_peer *sn = found && found->found ? sn_fed_link(d, found->sn_id) : NULL;
+    struct sn_conn *sn = found && found->found ? sn_fed_link(d, found->sn_id) : NULL;
     if (sn == NULL) {
         c->r->refused_by[MSG_ERR_NOT_FOUND]++;
         circuit_close(c, MSG_ERR_NOT_FOUND, TARGET, "target not attached to the federation");
@@ -301,8 +332,8 @@ static uint64_t bandwidth_available(struct sn_circuit *c, uint64_t now)
 {
     uint64_t n = sn_rate_available(&c->r->total, now);
     for (int i = 0; i < 2; i++)
-        if (is_peer(c->leg[i].p))
-            n = min_u64(n, sn_rate_available(&c->leg[i].p->relay_bucket, now));
+        if (sn_conn_is_peer(c->leg[i].p))
+            n = min_u64(n, sn_rate_available(&rconn(c->leg[i].p)->bucket, now));
     return n;
 }
 
@@ -310,8 +341,8 @@ static void bandwidth_take(struct sn_circuit *c, uint64_t n, uint64_t now)
 {
     sn_rate_take(&c->r->total, n, now, NULL);
     for (int i = 0; i < 2; i++)
-        if (is_peer(c->leg[i].p))
-            sn_rate_take(&c->leg[i].p->relay_bucket, n, now, NULL);
+        if (sn_conn_is_peer(c->leg[i].p))
+            sn_rate_take(&rconn(c->leg[i].p)->bucket, n, now, NULL);
 }
 
 static void block(struct sn_circuit *c)
@@ -323,7 +354,7 @@ static void block(struct sn_circuit *c)
     c->next_blocked = r->blocked;
     r->blocked = c;
     if (!evtimer_pending(r->retry, NULL))
-        set_timer_ms(r->retry, RELAY_RETRY_MS);
+        sn_timer_ms(r->retry, RELAY_RETRY_MS);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -345,15 +376,26 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 
 /* ---- data ------------------------------------------------------------------------- */
 
-static void grant(struct sn_relay_leg *l)
+/* Give x's sender its credit back once a grant step is owed. */
+static void grant(struct sn_relay_leg *x)
 {
-    if (l->owed == 0 || l->p == NULL)
+    if (x->p == NULL)
+        return;
+    uint32_t credit = relay_flow_grant(&x->flow);
+    if (credit == 0)
         return;
     struct msg m = {.type = MSG_RELAY_WINDOW};
-    m.u.relay_window = (struct msg_relay_window){l->id, l->owed};
-    link_send(l->p->link, &m);
-    l->recv_window += l->owed;
-    l->owed = 0;
+    m.u.relay_window = (struct msg_relay_window){x->id, credit};
+    link_send(x->p->link, &m);
+}
+
+/* The flow-control invariant of both directions of an open circuit. */
+static void check_balanced(const struct sn_circuit *c)
+{
+    for (int i = 0; i < 2; i++) {
+        const struct sn_relay_leg *x = &c->leg[i], *y = &c->leg[1 - i];
+        SOVA_ASSERT(relay_flow_balanced(&x->flow, pending_len(y), MSG_RELAY_INITIAL_CREDIT));
+    }
 }
 
 /* Finish a closing circuit once what it still had for its last leg is out. */
@@ -368,41 +410,45 @@ static bool closing_done(struct sn_circuit *c)
     return true;
 }
 
+static struct relay_flow_room leg_room(struct sn_circuit *c, struct sn_relay_leg *y, size_t queued,
+                                       uint64_t now)
+{
+    return (struct relay_flow_room){.queued = queued,
+                                    .link_queued = link_output_len(y->p->link),
+                                    .bandwidth = bandwidth_available(c, now),
+                                    .max_frame_data = c->r->d->limits.max_relay_data};
+}
+
 /* Send what waits on each leg as far as its credit, the bandwidth and its
- * link allow, and give the leg the data came from its credit back. May end
- * a closing circuit (then c is gone). */
+ * link allow (sn_relay_flow.h), and give the leg the data came from its
+ * credit back. May end a closing circuit (then c is gone). */
 static void circuit_flush(struct sn_circuit *c)
 {
-    struct sn_daemon *d = c->r->d;
     uint64_t now = link_now_ms();
     for (int i = 0; i < 2; i++) {
         struct sn_relay_leg *y = &c->leg[i], *x = other(y);
-        size_t len;
-        while (y->p != NULL && (len = pending_len(y)) > 0) {
-            if (link_output_len(y->p->link) >= RELAY_LINK_HIGH)
-                break; /* its drained hook brings us back */
-            uint64_t n = min_u64(min_u64(len, y->send_credit), d->limits.max_relay_data);
-            if (n == 0)
-                break; /* RELAY_WINDOW brings us back */
-            uint64_t avail = bandwidth_available(c, now);
-            if (avail == 0) {
+        while (y->p != NULL) {
+            size_t n;
+            struct relay_flow_room room = leg_room(c, y, pending_len(y), now);
+            enum relay_flow_verdict v = relay_flow_next(&y->flow, &room, &n);
+            if (v == RELAY_FLOW_WAIT_BANDWIDTH)
                 block(c); /* the retry timer brings us back */
+            /* WAIT_LINK: its drained hook brings us back; WAIT_CREDIT: RELAY_WINDOW */
+            if (v != RELAY_FLOW_SEND)
                 break;
-            }
-            n = min_u64(n, avail);
             bandwidth_take(c, n, now);
             struct msg m = {.type = MSG_RELAY_DATA};
             m.u.relay_data.circuit_id = y->id;
             m.u.relay_data.data.ptr = evbuffer_pullup(y->pending, (ev_ssize_t)n);
-            m.u.relay_data.data.len = (size_t)n;
+            m.u.relay_data.data.len = n;
             link_send(y->p->link, &m);
-            evbuffer_drain(y->pending, (size_t)n);
-            y->send_credit -= (uint32_t)n;
-            x->owed += (uint32_t)n;
+            evbuffer_drain(y->pending, n);
+            relay_flow_sent(&y->flow, &x->flow, n);
         }
-        if (x->owed >= RELAY_GRANT_BYTES)
-            grant(x);
+        grant(x);
     }
+    if (c->state == CIRC_OPEN)
+        check_balanced(c);
     closing_done(c);
 }
 
@@ -415,11 +461,10 @@ static void on_data(struct sn_relay *r, struct sn_relay_leg *x, const struct msg
         circuit_close(c, MSG_ERR_PROTOCOL, -1, "data before the circuit was open");
         return;
     }
-    if (m->data.len > x->recv_window) {
+    if (relay_flow_received(&x->flow, m->data.len) != 0) {
         circuit_close(c, MSG_ERR_PROTOCOL, -1, "more data than its window allowed");
         return;
     }
-    x->recv_window -= (uint32_t)m->data.len;
     c->bytes += m->data.len;
     r->counters.bytes += m->data.len;
     uint64_t max = r->d->s->relay_max_bytes;
@@ -428,20 +473,21 @@ static void on_data(struct sn_relay *r, struct sn_relay_leg *x, const struct msg
         return;
     }
     struct sn_relay_leg *y = other(x);
-    size_t len = m->data.len;
+    size_t len = m->data.len, n = 0;
     uint64_t now = link_now_ms();
-    if (pending_len(y) == 0 && y->p != NULL && y->send_credit >= len &&
-        link_output_len(y->p->link) < RELAY_LINK_HIGH && bandwidth_available(c, now) >= len) {
-        /* Nothing waits and everything allows it: straight on. */
-        bandwidth_take(c, len, now);
-        struct msg out = {.type = MSG_RELAY_DATA};
-        out.u.relay_data = (struct msg_relay_data){y->id, m->data};
-        link_send(y->p->link, &out);
-        y->send_credit -= (uint32_t)len;
-        x->owed += (uint32_t)len;
-        if (x->owed >= RELAY_GRANT_BYTES)
+    if (pending_len(y) == 0 && y->p != NULL) {
+        struct relay_flow_room room = leg_room(c, y, len, now);
+        if (relay_flow_next(&y->flow, &room, &n) == RELAY_FLOW_SEND && n == len) {
+            /* Nothing waits and everything allows it: straight on. */
+            bandwidth_take(c, len, now);
+            struct msg out = {.type = MSG_RELAY_DATA};
+            out.u.relay_data = (struct msg_relay_data){y->id, m->data};
+            link_send(y->p->link, &out);
+            relay_flow_sent(&y->flow, &x->flow, len);
             grant(x);
-        return;
+            check_balanced(c);
+            return;
+        }
     }
     if (y->pending == NULL && (y->pending = evbuffer_new()) == NULL) {
         circuit_close(c, MSG_ERR_INTERNAL, -1, "out of memory");
@@ -453,9 +499,9 @@ static void on_data(struct sn_relay *r, struct sn_relay_leg *x, const struct msg
 
 /* ---- messages ----------------------------------------------------------------------- */
 
-static void on_open(struct sn_relay *r, struct sn_peer *p, const struct msg_relay_open *o)
+static void on_open(struct sn_relay *r, struct sn_conn *p, const struct msg_relay_open *o)
 {
-    struct sn_daemon *d = r->d;
+    struct sn_ctx *d = r->d;
     bool from_sn = link_remote_role(p->link) == MSG_ROLE_SUPERNODE;
     /* The remote chooses ids of its own parity: odd if it dialed the link. */
     uint32_t parity = link_is_dialer(p->link) ? 0 : 1;
@@ -465,40 +511,28 @@ static void on_open(struct sn_relay *r, struct sn_peer *p, const struct msg_rela
         link_close(p->link, MSG_ERR_PROTOCOL, "bad circuit id");
         return;
     }
-    if (!d->s->relay) {
-        refuse(r, p, o->circuit_id, MSG_ERR_RELAY_REFUSED, "relaying is off");
+    struct sn_conn *target = sn_index_peer_ctx(d->index, o->target_id);
+    struct relay_flow_open rules = {
+        .relay_on = d->s->relay,
+        .from_supernode = from_sn,
+        .origin_registered = p->indexed,
+        .origin_is_sender = memcmp(o->origin_id, p->id, WIRE_ID_LEN) == 0,
+        .circuits = r->n,
+        .max_circuits = d->s->relay_max_circuits,
+        .origin_circuits = sn_relay_conn_circuits(p),
+        .target_circuits = target ? sn_relay_conn_circuits(target) : 0,
+        .max_peer_circuits = d->s->relay_max_peer_circuits,
+        .target_here = target != NULL,
+        .target_is_origin = target == p,
+    };
+    const char *why = NULL;
+    uint16_t reason = relay_flow_admit(&rules, &p->lim.connect, link_now_ms(), &why);
+    if (reason != 0) {
+        refuse(r, p, o->circuit_id, reason, why);
         return;
     }
-    if (!from_sn && !p->indexed) {
-        refuse(r, p, o->circuit_id, MSG_ERR_NOT_ATTACHED, "not registered as primary");
-        return;
-    }
-    if (!from_sn && memcmp(o->origin_id, p->id, WIRE_ID_LEN) != 0) {
-        refuse(r, p, o->circuit_id, MSG_ERR_UNAUTHORIZED, "origin is not the sender");
-        return;
-    }
-    if (!from_sn && sn_rate_take(&p->connect_rate, 1, link_now_ms(), NULL) != 0) {
-        refuse(r, p, o->circuit_id, MSG_ERR_RATE_LIMITED, "too many circuits asked for");
-        return;
-    }
-    if (r->n >= d->s->relay_max_circuits) {
-        refuse(r, p, o->circuit_id, MSG_ERR_LIMIT_REACHED, "relay-max-circuits reached");
-        return;
-    }
-    if (!from_sn && p->relay_circuits >= d->s->relay_max_peer_circuits) {
-        refuse(r, p, o->circuit_id, MSG_ERR_LIMIT_REACHED,
-               "relay-max-peer-circuits reached by the origin");
-        return;
-    }
-    struct sn_peer *target = sn_index_peer_ctx(d->index, o->target_id);
-    if (target == p || (target == NULL && from_sn)) {
-        refuse(r, p, o->circuit_id, MSG_ERR_NOT_FOUND,
-               target == p ? "a circuit to itself" : "target not attached here");
-        return;
-    }
-    if (target != NULL && target->relay_circuits >= d->s->relay_max_peer_circuits) {
-        refuse(r, p, o->circuit_id, MSG_ERR_LIMIT_REACHED,
-               "relay-max-peer-circuits reached by the target");
+    if (rconn_make(p) == NULL) {
+        refuse(r, p, o->circuit_id, MSG_ERR_INTERNAL, "out of memory");
         return;
     }
     struct sn_circuit *c = circuit_new(r);
@@ -510,7 +544,7 @@ static void on_open(struct sn_relay *r, struct sn_peer *p, const struct msg_rela
     memcpy(c->target_id, o->target_id, WIRE_ID_LEN);
     memcpy(c->token, o->token, WIRE_TOKEN_LEN);
     leg_attach(c, ORIGIN, p, o->circuit_id);
-    set_timer_ms(c->timer, d->s->relay_open_timeout_ms);
+    sn_timer_ms(c->timer, d->s->relay_open_timeout_ms);
     if (target != NULL) {
         circuit_extend(c, target);
         return;
@@ -530,26 +564,26 @@ static void on_accept(struct sn_relay *r, struct sn_relay_leg *l)
     r->counters.opened++;
     uint64_t life = r->d->s->relay_max_duration_s;
     if (life != 0)
-        set_timer_ms(c->timer, life * 1000);
+        sn_timer_ms(c->timer, life * 1000);
     else
         evtimer_del(c->timer);
     struct sn_relay_leg *o = &c->leg[ORIGIN];
-    struct msg m = {.type = is_peer(o->p) ? MSG_RELAY_OPENED : MSG_RELAY_ACCEPT};
+    struct msg m = {.type = sn_conn_is_peer(o->p) ? MSG_RELAY_OPENED : MSG_RELAY_ACCEPT};
     m.u.relay_opened.circuit_id = o->id;
     link_send(o->p->link, &m);
     char a[NODE_ID_SHORT_LEN + 1], b[NODE_ID_SHORT_LEN + 1];
-    log_info("relay", "circuit %s -> %s open (%s -> %s), %zu circuits", short_id(c->origin_id, a),
-             short_id(c->target_id, b), link_name(o->p->link), link_name(l->p->link), r->n);
+    log_info("relay", "circuit %s -> %s open (%s -> %s), %zu circuits",
+             sn_short_id(c->origin_id, a), sn_short_id(c->target_id, b), link_name(o->p->link),
+             link_name(l->p->link), r->n);
 }
 
 static void on_window(struct sn_relay_leg *l, uint32_t credit)
 {
     struct sn_circuit *c = l->c;
-    if (credit > RELAY_MAX_CREDIT - l->send_credit) {
+    if (relay_flow_window(&l->flow, credit) != 0) {
         circuit_close(c, MSG_ERR_PROTOCOL, -1, "window beyond any sense");
         return;
     }
-    l->send_credit += credit;
     circuit_flush(c);
 }
 
@@ -562,7 +596,7 @@ static void on_close(struct sn_relay_leg *x, uint16_t reason)
         c->state = CIRC_CLOSING;
         c->close_reason = reason;
         leg_detach(x);
-        set_timer_ms(c->timer, RELAY_CLOSE_FLUSH_MS);
+        sn_timer_ms(c->timer, RELAY_CLOSE_FLUSH_MS);
         circuit_flush(c);
         return;
     }
@@ -570,7 +604,7 @@ static void on_close(struct sn_relay_leg *x, uint16_t reason)
                   reason ? msg_error_code_str(reason) : "normal close");
 }
 
-void sn_relay_message(struct sn_daemon *d, struct sn_peer *p, const struct msg *m)
+void sn_relay_on_message(struct sn_ctx *d, struct sn_conn *p, const struct msg *m)
 {
     struct sn_relay *r = d->relay;
     if (m->type == MSG_RELAY_OPEN) {
@@ -625,20 +659,20 @@ static void on_circuit_timer(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-void sn_relay_link_gone(struct sn_daemon *d, struct sn_peer *p)
+void sn_relay_conn_gone(struct sn_ctx *d, struct sn_conn *p)
 {
     (void)d;
-    while (p->relay_legs != NULL) {
-        struct sn_relay_leg *l = p->relay_legs;
+    while (rconn(p) != NULL && rconn(p)->legs != NULL) {
+        struct sn_relay_leg *l = rconn(p)->legs;
         leg_detach(l);
         circuit_close(l->c, MSG_ERR_NONE, -1, "one end's link closed");
     }
 }
 
-void sn_relay_link_drained(struct sn_daemon *d, struct sn_peer *p)
+void sn_relay_conn_drained(struct sn_ctx *d, struct sn_conn *p)
 {
     (void)d;
-    struct sn_relay_leg *l = p->relay_legs;
+    struct sn_relay_leg *l = rconn(p) ? rconn(p)->legs : NULL;
     while (l != NULL) {
         struct sn_relay_leg *next = l->next_on_link; /* flushing frees only l's circuit */
         if (pending_len(l) > 0)
@@ -649,7 +683,7 @@ void sn_relay_link_drained(struct sn_daemon *d, struct sn_peer *p)
 
 /* ---- life and status ----------------------------------------------------------------- */
 
-int sn_relay_start(struct sn_daemon *d)
+int sn_relay_start(struct sn_ctx *d)
 {
     struct sn_relay *r = calloc(1, sizeof(*r));
     if (r == NULL)
@@ -661,23 +695,28 @@ int sn_relay_start(struct sn_daemon *d)
         return SOVA_ERR_NOMEM;
     }
     uint64_t rate = d->s->relay_total_kbps * 1000;
-    sn_rate_init(&r->total, rate, rate / 4 > RELAY_GRANT_BYTES ? rate / 4 : RELAY_GRANT_BYTES,
+    sn_rate_init(&r->total, rate,
+                 rate / 4 > RELAY_FLOW_GRANT_BYTES ? rate / 4 : RELAY_FLOW_GRANT_BYTES,
                  link_now_ms());
     r->rate_ms = link_now_ms();
     d->relay = r;
+    d->ext_free[SN_EXT_RELAY] = rconn_free;
     return 0;
 }
 
-void sn_relay_rates_changed(struct sn_daemon *d)
+void sn_relay_rates_changed(struct sn_ctx *d)
 {
     uint64_t now = link_now_ms(), rate = d->s->relay_total_kbps * 1000;
     sn_rate_init(&d->relay->total, rate,
-                 rate / 4 > RELAY_GRANT_BYTES ? rate / 4 : RELAY_GRANT_BYTES, now);
-    for (struct link *l = link_group_first(&d->links); l; l = link_group_next(l))
-        sn_peer_set_relay_rate(d, link_arg(l), now);
+                 rate / 4 > RELAY_FLOW_GRANT_BYTES ? rate / 4 : RELAY_FLOW_GRANT_BYTES, now);
+    for (struct link *l = link_group_first(&d->links); l; l = link_group_next(l)) {
+        const struct sn_conn *p = link_arg(l);
+        if (rconn(p) != NULL)
+            relay_conn_rate_init(d, rconn(p), now);
+    }
 }
 
-void sn_relay_stop(struct sn_daemon *d)
+void sn_relay_stop(struct sn_ctx *d)
 {
     struct sn_relay *r = d->relay;
     if (r == NULL)
@@ -689,7 +728,7 @@ void sn_relay_stop(struct sn_daemon *d)
     d->relay = NULL;
 }
 
-uint32_t sn_relay_kbps(const struct sn_daemon *d)
+uint32_t sn_relay_kbps(const struct sn_ctx *d)
 {
     struct sn_relay *r = d->relay;
     uint64_t now = link_now_ms();
@@ -702,7 +741,7 @@ uint32_t sn_relay_kbps(const struct sn_daemon *d)
     return r->kbps;
 }
 
-json_t *sn_relay_status_json(const struct sn_daemon *d)
+json_t *sn_relay_status_json(const struct sn_ctx *d)
 {
     const struct sn_relay *r = d->relay;
     const struct sn_settings *s = d->s;

@@ -1,15 +1,10 @@
-/* sn_search.c - search and LOCATE across the federation.
- *
- * A SEARCH from an attached peer is answered from the local index and sent
- * on, in one hop and in parallel, to the supernodes whose keyword summary
- * may match (sn_route.c decides; members without a summary yet get it
- * blind, with a TTL). Their FWD_HITS are merged with the local hits,
- * de-duplicated by content hash, and the peer gets one SEARCH_RESULT when
- * all have answered or the deadline passes. Each supernode gossips its own
- * summary (sn_summary.c) on every link, rebuilt when its index changed. */
+/* sn_search.c - search and LOCATE across the federation (sn_search.h). */
+#include "sn_search.h"
+#include "clock.h"
 #include "err.h"
 #include "log.h"
-#include "sn_ctx.h"
+#include "sn_fed_links.h"
+#include "sn_membership.h"
 #include "sn_prefetch.h"
 #include "sn_route.h"
 #include "sn_summary.h"
@@ -17,22 +12,21 @@
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define SN_SEARCH_DEADLINE_MS 500 /* a forwarded query's answer must come within this */
 #define SN_LOCATE_DEADLINE_MS 500
 #define SN_SUMMARY_CHECK_MS   250 /* how often the summary rebuild is considered */
 #define SN_SEARCH_MAX_PENDING 1024
-#define SN_SEARCH_MAX_TARGETS SN_MAX_FEDERATION
+#define SN_SEARCH_MAX_TARGETS SN_FED_MAX_LINKS
 #define SN_SEARCH_MAX_SOURCES 64 /* sources per hit, at most (wire limit permitting) */
 
 /* A search or locate waiting for other supernodes. */
 struct pending {
-    struct sn_daemon *d;
+    struct sn_ctx *d;
     struct pending *next;
     uint64_t qid; /* FWD query id (ours, or the origin's when relaying) */
     uint8_t origin[WIRE_ID_LEN];
-    struct sn_peer *asker; /* a peer (SEARCH/LOCATE) or a supernode (relayed FWD_SEARCH) */
+    struct sn_conn *asker; /* a peer (SEARCH/LOCATE) or a supernode (relayed FWD_SEARCH) */
     uint64_t asker_qid;    /* the peer's own SEARCH query id */
     bool locate;
     uint8_t locate_id[WIRE_ID_LEN];
@@ -70,7 +64,7 @@ static void pending_free(struct pending *q)
     free(q);
 }
 
-static struct pending *pending_find(const struct sn_daemon *d, uint64_t qid, bool locate)
+static struct pending *pending_find(const struct sn_ctx *d, uint64_t qid, bool locate)
 {
     for (struct pending *q = d->search->pending; q; q = q->next)
         if (q->qid == qid && q->locate == locate)
@@ -111,9 +105,9 @@ static int collect_hit(void *arg, const struct sn_index_hit *hit)
     for (size_t i = 0; i < look; i++)
         SN_PREFETCH(hit->sources[i].peer_ctx);
     for (size_t i = 0; i < look; i++)
-        SN_PREFETCH(((const struct sn_peer *)hit->sources[i].peer_ctx)->addrs);
+        SN_PREFETCH(((const struct sn_conn *)hit->sources[i].peer_ctx)->addrs);
     for (size_t i = 0; i < look; i++) {
-        const struct sn_peer *src = hit->sources[i].peer_ctx;
+        const struct sn_conn *src = hit->sources[i].peer_ctx;
         if (b->asker && memcmp(src->id, b->asker, WIRE_ID_LEN) == 0)
             continue;
         unsigned sc = sn_reports_score(b->reports, src->id);
@@ -144,7 +138,7 @@ static int collect_hit(void *arg, const struct sn_index_hit *hit)
 }
 
 /* Search the local index into res (its arrays are malloc'd into *b). */
-static int local_search(struct sn_daemon *d, const struct msg_search *q, const uint8_t *asker,
+static int local_search(struct sn_ctx *d, const struct msg_search *q, const uint8_t *asker,
                         struct result_builder *b, struct msg_search_result *res)
 {
     size_t cap = q->max_results < d->s->max_results ? q->max_results : d->s->max_results;
@@ -187,7 +181,7 @@ static void builder_free(struct result_builder *b)
 
 /* Sources reported to us as lying or refusing go last in each hit (stable:
  * the merge's order among equals), whoever's supernode they came from. */
-static void rank_sources(const struct sn_daemon *d, struct msg_search_result *res)
+static void rank_sources(const struct sn_ctx *d, struct msg_search_result *res)
 {
     struct sn_reports_stats st;
     sn_reports_stats(d->reports, &st);
@@ -213,7 +207,7 @@ static void rank_sources(const struct sn_daemon *d, struct msg_search_result *re
 
 static void answer(struct pending *q)
 {
-    struct sn_daemon *d = q->d;
+    struct sn_ctx *d = q->d;
     struct msg m = {.type = MSG_SEARCH_RESULT};
     if (sn_route_merge_result(q->merge, &m.u.search_result) == 0 && q->asker != NULL) {
         if (link_remote_role(q->asker->link) == MSG_ROLE_SUPERNODE) {
@@ -235,7 +229,7 @@ static void answer_locate(struct pending *q, const struct msg_locate_result *fou
     if (q->located != NULL) {
         sn_located_fn *fn = q->located;
         void *arg = q->located_arg;
-        struct sn_daemon *d = q->d;
+        struct sn_ctx *d = q->d;
         pending_free(q);
         fn(d, found, arg);
         return;
@@ -261,7 +255,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
         answer(q);
 }
 
-static struct pending *pending_new(struct sn_daemon *d, struct sn_peer *asker, unsigned deadline_ms)
+static struct pending *pending_new(struct sn_ctx *d, struct sn_conn *asker, unsigned deadline_ms)
 {
     struct sn_search *s = d->search;
     if (s->n_pending >= SN_SEARCH_MAX_PENDING)
@@ -286,19 +280,13 @@ static struct pending *pending_new(struct sn_daemon *d, struct sn_peer *asker, u
 }
 
 /* IDs of the alive supernodes we have a link to. */
-static size_t alive_linked(const struct sn_daemon *d, uint8_t (*out)[WIRE_ID_LEN], size_t cap)
+static size_t alive_linked(const struct sn_ctx *d, uint8_t (*out)[WIRE_ID_LEN], size_t cap)
 {
-    size_t n = 0;
-    struct sn_member_view v;
-    for (size_t i = 0; n < cap && sn_member_get(d->fed.member, i, &v); i++)
-        if ((v.info.state == MSG_SN_ALIVE || v.info.state == MSG_SN_SUSPECT) &&
-            sn_fed_link(d, v.info.sn_id) != NULL)
-            memcpy(out[n++], v.info.sn_id, WIRE_ID_LEN);
-    return n;
+    return sn_membership_live(d, out, cap, true);
 }
 
 /* Send q to targets as FWD_SEARCH and wait for them in p's merge. */
-static size_t forward(struct sn_daemon *d, struct pending *p, const struct msg_search *q,
+static size_t forward(struct sn_ctx *d, struct pending *p, const struct msg_search *q,
                       const struct sn_route_target *targets, size_t n, unsigned deadline_ms)
 {
     size_t sent = 0;
@@ -316,7 +304,7 @@ static size_t forward(struct sn_daemon *d, struct pending *p, const struct msg_s
     return sent;
 }
 
-void sn_search_from_peer(struct sn_daemon *d, struct sn_peer *peer, const struct msg_search *q)
+static void search_from_peer(struct sn_ctx *d, struct sn_conn *peer, const struct msg_search *q)
 {
     struct sn_search *s = d->search;
     struct result_builder b;
@@ -364,7 +352,7 @@ void sn_search_from_peer(struct sn_daemon *d, struct sn_peer *peer, const struct
 
 /* A FWD_SEARCH from supernode `from`: answer from the local index, and
  * relay to members it has no summary of while the TTL allows. */
-static void on_fwd_search(struct sn_daemon *d, struct sn_peer *from, const struct msg_fwd_search *f)
+static void on_fwd_search(struct sn_ctx *d, struct sn_conn *from, const struct msg_fwd_search *f)
 {
     struct sn_search *s = d->search;
     uint64_t now = link_now_ms();
@@ -411,8 +399,7 @@ static void on_fwd_search(struct sn_daemon *d, struct sn_peer *from, const struc
     builder_free(&b);
 }
 
-static void on_fwd_hits(struct sn_daemon *d, struct sn_peer *from,
-                        const struct msg_search_result *r)
+static void on_fwd_hits(struct sn_ctx *d, struct sn_conn *from, const struct msg_search_result *r)
 {
     struct pending *q = pending_find(d, r->query_id, false);
     if (q == NULL)
@@ -426,7 +413,7 @@ static void on_fwd_hits(struct sn_daemon *d, struct sn_peer *from,
 
 /* Ask every linked alive supernode where peer_id is; NULL when there is
  * none to ask (or no room for another pending question). */
-static struct pending *locate_start(struct sn_daemon *d, struct sn_peer *asker,
+static struct pending *locate_start(struct sn_ctx *d, struct sn_conn *asker,
                                     const uint8_t peer_id[WIRE_ID_LEN])
 {
     uint8_t alive[SN_SEARCH_MAX_TARGETS][WIRE_ID_LEN];
@@ -445,16 +432,32 @@ static struct pending *locate_start(struct sn_daemon *d, struct sn_peer *asker,
     return p;
 }
 
-void sn_search_locate(struct sn_daemon *d, struct sn_peer *peer, const struct msg_locate *l)
+/* A LOCATE from an attached peer: the index here, else the federation. */
+void sn_search_on_locate(struct sn_ctx *d, struct sn_conn *peer, const struct msg *msg)
 {
-    if (locate_start(d, peer, l->peer_id) == NULL) {
+    const struct msg_locate *l = &msg->u.locate;
+    const struct sn_conn *target = sn_index_peer_ctx(d->index, l->peer_id);
+    d->counters.locates++;
+    if (target != NULL) {
+        struct msg m = {.type = MSG_LOCATE_RESULT};
+        struct msg_locate_result *r = &m.u.locate_result;
+        memcpy(r->peer_id, l->peer_id, WIRE_ID_LEN);
+        r->found = 1;
+        r->reachability = target->reachability;
+        r->addrs = (struct wire_addr *)target->addrs;
+        r->n_addrs = target->n_addrs;
+        memcpy(r->sn_id, identity_id(d->id), WIRE_ID_LEN);
+        link_send(peer->link, &m);
+        return;
+    }
+    if (locate_start(d, peer, l->peer_id) == NULL) { /* attached elsewhere, perhaps */
         struct msg m = {.type = MSG_LOCATE_RESULT};
         memcpy(m.u.locate_result.peer_id, l->peer_id, WIRE_ID_LEN);
         link_send(peer->link, &m);
     }
 }
 
-void sn_search_locate_cb(struct sn_daemon *d, const uint8_t peer_id[WIRE_ID_LEN], sn_located_fn *fn,
+void sn_search_locate_cb(struct sn_ctx *d, const uint8_t peer_id[WIRE_ID_LEN], sn_located_fn *fn,
                          void *arg)
 {
     struct pending *p = locate_start(d, NULL, peer_id);
@@ -466,7 +469,7 @@ void sn_search_locate_cb(struct sn_daemon *d, const uint8_t peer_id[WIRE_ID_LEN]
     p->located_arg = arg;
 }
 
-void sn_search_locate_cancel(struct sn_daemon *d, void *arg)
+void sn_search_locate_cancel(struct sn_ctx *d, void *arg)
 {
     struct pending *q = d->search ? d->search->pending : NULL;
     while (q != NULL) {
@@ -477,13 +480,13 @@ void sn_search_locate_cancel(struct sn_daemon *d, void *arg)
     }
 }
 
-static void on_fwd_locate(struct sn_daemon *d, struct sn_peer *from, const struct msg_fwd_locate *l)
+static void on_fwd_locate(struct sn_ctx *d, struct sn_conn *from, const struct msg_fwd_locate *l)
 {
     struct msg m = {.type = MSG_FWD_LOCATE_RESULT};
     m.u.fwd_locate_result.query_id = l->query_id;
     struct msg_locate_result *r = &m.u.fwd_locate_result.result;
     memcpy(r->peer_id, l->peer_id, WIRE_ID_LEN);
-    const struct sn_peer *target = sn_index_peer_ctx(d->index, l->peer_id);
+    const struct sn_conn *target = sn_index_peer_ctx(d->index, l->peer_id);
     if (target != NULL) {
         r->found = 1;
         r->reachability = target->reachability;
@@ -494,7 +497,7 @@ static void on_fwd_locate(struct sn_daemon *d, struct sn_peer *from, const struc
     link_send(from->link, &m);
 }
 
-static void on_fwd_locate_result(struct sn_daemon *d, const struct msg_fwd_locate_result *r)
+static void on_fwd_locate_result(struct sn_ctx *d, const struct msg_fwd_locate_result *r)
 {
     struct pending *q = pending_find(d, r->query_id, true);
     if (q == NULL)
@@ -507,7 +510,7 @@ static void on_fwd_locate_result(struct sn_daemon *d, const struct msg_fwd_locat
 
 /* ---- summaries ------------------------------------------------------------------------- */
 
-static void send_summary(struct sn_daemon *d, struct sn_peer *to)
+static void send_summary(struct sn_ctx *d, struct sn_conn *to)
 {
     struct sn_search *s = d->search;
     if (s->mine == NULL)
@@ -518,17 +521,15 @@ static void send_summary(struct sn_daemon *d, struct sn_peer *to)
         link_send(to->link, &m);
         return;
     }
-    for (size_t i = 0; i < d->fed.n_links; i++)
-        link_send(d->fed.links[i]->link, &m);
+    for (size_t i = 0; i < sn_fed_links_count(d); i++)
+        link_send(sn_fed_links_get(d, i)->link, &m);
     s->summary_sent_ms = link_now_ms();
 }
 
-static void rebuild_summary(struct sn_daemon *d, uint64_t now)
+static void rebuild_summary(struct sn_ctx *d, uint64_t now)
 {
     struct sn_search *s = d->search;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t wall = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    uint64_t wall = sova_wall_ms();
     uint64_t version = sn_summary_next_version(s->mine ? sn_summary_version(s->mine) : 0, wall);
     struct sn_summary_params params = sn_summary_params_default();
     struct sn_summary *fresh = sn_summary_build(d->index, identity_id(d->id), version, &params);
@@ -545,13 +546,13 @@ static void rebuild_summary(struct sn_daemon *d, uint64_t now)
     s->mine = fresh;
     log_info("search", "summary version %llu: %zu keywords, %u bits, k=%u, sent to %zu supernodes",
              (unsigned long long)version, sn_summary_keywords(fresh), sn_summary_bit_count(fresh),
-             sn_summary_hash_count(fresh), d->fed.n_links);
+             sn_summary_hash_count(fresh), sn_fed_links_count(d));
     send_summary(d, NULL);
 }
 
 static void on_check(evutil_socket_t fd, short what, void *arg)
 {
-    struct sn_daemon *d = arg;
+    struct sn_ctx *d = arg;
     struct sn_search *s = d->search;
     (void)fd;
     (void)what;
@@ -563,7 +564,7 @@ static void on_check(evutil_socket_t fd, short what, void *arg)
     evtimer_add(s->check, &tv);
 }
 
-static void on_summary(struct sn_daemon *d, struct sn_peer *from, const struct msg_summary *m)
+static void on_summary(struct sn_ctx *d, struct sn_conn *from, const struct msg_summary *m)
 {
     if (memcmp(m->sn_id, from->id, WIRE_ID_LEN) != 0) {
         /* Summaries are never relayed: each SN speaks for itself. */
@@ -576,47 +577,64 @@ static void on_summary(struct sn_daemon *d, struct sn_peer *from, const struct m
 
 /* ---- hooks ------------------------------------------------------------------------------ */
 
-void sn_search_link_up(struct sn_daemon *d, struct sn_peer *p)
+void sn_search_link_up(struct sn_ctx *d, struct sn_conn *p)
 {
     send_summary(d, p);
 }
 
-void sn_search_forget(struct sn_daemon *d, const uint8_t sn_id[WIRE_ID_LEN])
+void sn_search_forget(struct sn_ctx *d, const uint8_t sn_id[WIRE_ID_LEN])
 {
     sn_route_forget(d->search->route, sn_id);
 }
 
-void sn_search_peer_gone(struct sn_daemon *d, struct sn_peer *p)
+void sn_search_conn_gone(struct sn_ctx *d, struct sn_conn *p)
 {
     for (struct pending *q = d->search->pending; q; q = q->next)
         if (q->asker == p)
             q->asker = NULL; /* answered into the void at its deadline */
 }
 
-bool sn_search_message(struct sn_daemon *d, struct sn_peer *p, const struct msg *m)
+/* A SEARCH from an attached peer, within its search-rate. */
+void sn_search_on_search(struct sn_ctx *d, struct sn_conn *p, const struct msg *m)
+{
+    const struct msg_search *q = &m->u.search;
+    uint64_t wait = 0;
+    if (sn_rate_take(&p->lim.search, 1, link_now_ms(), &wait) != 0) {
+        sn_conn_rate_limited(p, MSG_SEARCH, wait, "too many searches (search-rate)");
+        /* ...and an empty final answer, so the asker is not left waiting. */
+        struct msg r = {.type = MSG_SEARCH_RESULT};
+        r.u.search_result =
+            (struct msg_search_result){.query_id = q->query_id, .flags = MSG_RESULT_FINAL};
+        link_send(p->link, &r);
+        return;
+    }
+    search_from_peer(d, p, q);
+}
+
+void sn_search_on_fed_message(struct sn_ctx *d, struct sn_conn *p, const struct msg *m)
 {
     switch (m->type) {
     case MSG_SUMMARY:
         on_summary(d, p, &m->u.summary);
-        return true;
+        return;
     case MSG_FWD_SEARCH:
         on_fwd_search(d, p, &m->u.fwd_search);
-        return true;
+        return;
     case MSG_FWD_HITS:
         on_fwd_hits(d, p, &m->u.fwd_hits);
-        return true;
+        return;
     case MSG_FWD_LOCATE:
         on_fwd_locate(d, p, &m->u.fwd_locate);
-        return true;
+        return;
     case MSG_FWD_LOCATE_RESULT:
         on_fwd_locate_result(d, &m->u.fwd_locate_result);
-        return true;
+        return;
     default:
-        return false;
+        return;
     }
 }
 
-int sn_search_start(struct sn_daemon *d)
+int sn_search_start(struct sn_ctx *d)
 {
     struct sn_search *s = calloc(1, sizeof(*s));
     if (s == NULL)
@@ -633,7 +651,7 @@ int sn_search_start(struct sn_daemon *d)
     return 0;
 }
 
-void sn_search_stop(struct sn_daemon *d)
+void sn_search_stop(struct sn_ctx *d)
 {
     struct sn_search *s = d->search;
     if (s == NULL)
@@ -652,7 +670,7 @@ void sn_search_stop(struct sn_daemon *d)
     d->search = NULL;
 }
 
-void sn_search_stats(const struct sn_daemon *d, uint64_t *forwarded, uint64_t *relayed,
+void sn_search_stats(const struct sn_ctx *d, uint64_t *forwarded, uint64_t *relayed,
                      size_t *summaries)
 {
     *forwarded = d->search->forwarded;
