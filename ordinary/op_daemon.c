@@ -181,7 +181,7 @@ static void hit_remember(struct op_daemon *d, const struct msg_hit *src)
 
 /* ---- queries to the supernode ---------------------------------------------------- */
 
-void op_query_free(struct op_query *q)
+void op_query_cancel(struct op_query *q)
 {
     struct op_daemon *d = q->d;
     struct op_query **pp = &d->queries;
@@ -194,32 +194,57 @@ void op_query_free(struct op_query *q)
     free(q);
 }
 
+/* The query is freed before its waiter hears, so done may send again. */
+static void query_done(struct op_query *q, const struct msg_search_result *res)
+{
+    op_query_done_fn *done = q->done;
+    void *arg = q->arg;
+    op_query_cancel(q);
+    done(res, arg);
+}
+
 static void on_query_timeout(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    op_control_search_done(arg, NULL);
+    query_done(arg, NULL);
 }
 
-int op_query_send(struct op_daemon *d, struct op_query *q, const struct msg_search *search,
-                  unsigned timeout_ms)
+int op_query_send(struct op_daemon *d, const struct msg_search *search, unsigned timeout_ms,
+                  op_query_done_fn *done, void *arg, struct op_query **out)
 {
+    if (out != NULL)
+        *out = NULL;
+    struct msg m = {.type = MSG_SEARCH};
+    m.u.search = *search;
+    m.u.search.query_id = ++d->next_query_id;
+    if (done == NULL) {
+        d->searches_sent++;
+        return op_session_send(d->session, &m);
+    }
+    struct op_query *q = calloc(1, sizeof(*q));
+    if (q == NULL)
+        return SOVA_ERR_NOMEM;
     q->d = d;
-    q->id = ++d->next_query_id;
+    q->id = m.u.search.query_id;
+    q->done = done;
+    q->arg = arg;
     q->timeout = evtimer_new(evloop_base(d->loop), on_query_timeout, q);
     q->next = d->queries;
     d->queries = q;
-    if (q->timeout == NULL)
+    if (q->timeout == NULL) {
+        op_query_cancel(q);
         return SOVA_ERR_NOMEM;
-    struct msg m = {.type = MSG_SEARCH};
-    m.u.search = *search;
-    m.u.search.query_id = q->id;
+    }
     d->searches_sent++;
     int rc = op_session_send(d->session, &m);
-    if (rc != 0)
+    if (rc != 0) {
+        op_query_cancel(q);
         return rc;
+    }
     struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
     evtimer_add(q->timeout, &tv);
+    *out = q;
     return 0;
 }
 
@@ -231,7 +256,7 @@ static void on_search_result(struct op_daemon *d, const struct msg_search_result
     }
     for (struct op_query *q = d->queries; q; q = q->next) {
         if (q->id == r->query_id) {
-            op_control_search_done(q, r);
+            query_done(q, r);
             return;
         }
     }
@@ -251,15 +276,10 @@ static void fetch_find_sources(const uint8_t hash[WIRE_HASH_LEN], const char *na
 {
     struct op_daemon *d = arg;
     (void)name;
-    struct op_query *q = calloc(1, sizeof(*q));
-    if (q == NULL)
-        return;
-    q->by_hash = true;
-    memcpy(q->want_hash, hash, WIRE_HASH_LEN);
     struct msg_search search = {.max_results = 1, .has_hash = true};
     memcpy(search.hash, hash, WIRE_HASH_LEN);
-    if (op_query_send(d, q, &search, CTL_SEARCH_TIMEOUT_DEFAULT) != 0)
-        op_query_free(q);
+    /* Nobody waits: the answer reaches the fetcher in on_search_result. */
+    op_query_send(d, &search, 0, NULL, NULL, NULL);
 }
 
 /* ---- the supernode session ----------------------------------------------------------- */
@@ -698,9 +718,9 @@ static void op_daemon_stop(struct op_daemon *d)
 {
     op_service_stop(d);
     op_metrics_stop(d);
-    ctl_server_free(d->ctl); /* first: its clients may hold queries and watches */
+    ctl_server_free(d->ctl); /* first: its clients cancel their queries and watches */
     while (d->queries)
-        op_query_free(d->queries);
+        op_query_cancel(d->queries);
     /* Downloads first (they hold circuits and adopted links), then what
      * they use; the session last (circuits say goodbye over it). */
     op_fetcher_free(d->fetcher);

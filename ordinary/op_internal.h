@@ -34,14 +34,16 @@ struct op_hit {
     uint64_t seen_ms;
 };
 
-/* A SEARCH sent to the supernode and who waits for it. */
+/* A search's answer, or its timeout (res NULL). The query is gone by then:
+ * its waiter forgets the handle and may send another. */
+typedef void op_query_done_fn(const struct msg_search_result *res, void *arg);
+
+/* A SEARCH sent to the supernode that someone waits for. */
 struct op_query {
     uint64_t id;
     struct op_daemon *d;
-    struct ctl_conn *conn; /* a CLI search or get; NULL for a background one */
-    uint8_t want_hash[WIRE_HASH_LEN];
-    bool by_hash;       /* looking for sources of want_hash */
-    struct ctl_get get; /* the get that waits for sources, if any */
+    op_query_done_fn *done;
+    void *arg;
     struct event *timeout;
     struct op_query *next;
 };
@@ -93,10 +95,15 @@ struct op_daemon {
 
 /* op_daemon.c */
 const struct op_hit *op_hit_find(const struct op_daemon *d, const uint8_t hash[WIRE_HASH_LEN]);
-/* Send a SEARCH; q (owned by the daemon from now) gets its id. */
-int op_query_send(struct op_daemon *d, struct op_query *q, const struct msg_search *search,
-                  unsigned timeout_ms);
-void op_query_free(struct op_query *q);
+/* Send a SEARCH. With done, the query is the daemon's until done runs (the
+ * answer, or NULL after timeout_ms) or its waiter cancels it; *out is the
+ * handle for op_query_cancel(). Without done, the SEARCH is sent and
+ * forgotten: its answer only fills the hit cache (*out NULL). On an error
+ * nothing waits. */
+int op_query_send(struct op_daemon *d, const struct msg_search *search, unsigned timeout_ms,
+                  op_query_done_fn *done, void *arg, struct op_query **out);
+/* The waiter gives up (its client left): done never runs. */
+void op_query_cancel(struct op_query *q);
 
 /* op_service.c: systemd readiness and watchdog, SIGHUP */
 int op_service_start(struct op_daemon *d);
@@ -110,7 +117,5 @@ void op_metrics_stop(struct op_daemon *d);
 
 /* op_control.c */
 int op_control_start(struct op_daemon *d, char *err, size_t errlen);
-/* A SEARCH_RESULT (or its timeout: res NULL) for q; q is freed after. */
-void op_control_search_done(struct op_query *q, const struct msg_search_result *res);
 
 #endif
