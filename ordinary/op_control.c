@@ -187,7 +187,7 @@ static void start_get(struct op_daemon *d, struct ctl_conn *conn, const struct c
         ctl_reply_error(conn, "%s", err);
         return;
     }
-    const struct op_hit *hit = op_hit_find(d, req->hash);
+    const struct op_query_hit *hit = op_queries_hit(d->queries, req->hash);
     if (hit != NULL)
         op_fetch_add_sources(d->fetcher, req->hash, hit->sources, hit->n_sources);
     if (g->watch != NULL) /* NULL: it was complete already and g is freed */
@@ -220,7 +220,7 @@ static void on_search_done(const struct msg_search_result *res, void *arg);
 static void wait_for_answer(struct search_wait *w, const struct msg_search *s, unsigned timeout_ms,
                             const char *fail)
 {
-    if (op_query_send(w->d, s, timeout_ms, on_search_done, w, &w->query) != 0) {
+    if (op_query_send(w->d->queries, s, timeout_ms, on_search_done, w, &w->query) != 0) {
         ctl_reply_error(w->conn, "%s", fail);
         free(w);
         return;
@@ -234,7 +234,7 @@ static void handle_get(struct op_daemon *d, struct ctl_conn *conn, const struct 
         ctl_reply_error(conn, "no downloads folder: start the daemon with --downloads DIR");
         return;
     }
-    const struct op_hit *hit = op_hit_find(d, req->hash);
+    const struct op_query_hit *hit = op_queries_hit(d->queries, req->hash);
     if (hit != NULL) {
         start_get(d, conn, req, hit->name, hit->size);
         return;
@@ -246,7 +246,7 @@ static void handle_get(struct op_daemon *d, struct ctl_conn *conn, const struct 
         op_store_download_clear(&row);
         struct msg_search s = {.max_results = 1, .has_hash = true};
         memcpy(s.hash, req->hash, WIRE_HASH_LEN);
-        op_query_send(d, &s, 0, NULL, NULL, NULL); /* the answer reaches the fetcher */
+        op_query_send(d->queries, &s, 0, NULL, NULL, NULL); /* the answer reaches the fetcher */
         return;
     }
     /* Never seen: ask the supernode who has it, then start. */
@@ -299,7 +299,7 @@ static void on_search_done(const struct msg_search_result *res, void *arg)
     if (res == NULL) {
         ctl_reply_error(conn, "the supernode did not answer in time");
     } else if (w->for_get) {
-        const struct op_hit *hit = op_hit_find(w->d, w->get.hash);
+        const struct op_query_hit *hit = op_queries_hit(w->d->queries, w->get.hash);
         if (hit == NULL || hit->n_sources == 0) {
             char hex[CTL_HEX32_LEN + 1];
             ctl_hex32(w->get.hash, hex);
