@@ -1,5 +1,6 @@
 /* op_control.c - what `sova-peer status/search/get/downloads` ask the
  * daemon, answered over the control socket (docs/CONTROL.md). */
+#include "op_control.h"
 #include "err.h"
 #include "log.h"
 #include "metrics.h"

@@ -12,6 +12,7 @@
 #include "op_daemon.h"
 #include "err.h"
 #include "log.h"
+#include "op_control.h"
 #include "op_fetch_file.h"
 #include "op_internal.h"
 

@@ -1,6 +1,7 @@
-/* op_internal.h - the sova-peer daemon's state, shared by its own files
- * (op_daemon.c: setup and glue; op_control.c: control socket commands).
- * Not for other folders. */
+/* op_internal.h - the sova-peer daemon's state, owned by op_daemon.c (setup
+ * and glue) and read by op_control.c, op_service.c and op_metrics.c. Parts
+ * with a header of their own (op_query.h, op_control.h, ...) are declared
+ * there, not here. Not for other folders. */
 #ifndef SOVA_OP_INTERNAL_H
 #define SOVA_OP_INTERNAL_H
 
@@ -74,8 +75,5 @@ void op_service_stop(struct op_daemon *d);
 void op_metrics_render(struct evbuffer *out, void *daemon);
 int op_metrics_start(struct op_daemon *d, char *err, size_t errlen);
 void op_metrics_stop(struct op_daemon *d);
-
-/* op_control.c */
-int op_control_start(struct op_daemon *d, char *err, size_t errlen);
 
 #endif
