@@ -1,5 +1,6 @@
 /* op_control.c - what `sova-peer status/search/get/downloads` ask the
  * daemon, answered over the control socket (docs/CONTROL.md). */
+#include "op_control.h"
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
@@ -187,18 +188,45 @@ static void start_get(struct op_daemon *d, struct ctl_conn *conn, const struct c
         ctl_reply_error(conn, "%s", err);
         return;
     }
-    const struct op_hit *hit = op_hit_find(d, req->hash);
+    const struct op_query_hit *hit = op_queries_hit(d->queries, req->hash);
     if (hit != NULL)
         op_fetch_add_sources(d->fetcher, req->hash, hit->sources, hit->n_sources);
     if (g->watch != NULL) /* NULL: it was complete already and g is freed */
         ctl_conn_set_closed_cb(conn, on_get_client_gone, g);
 }
 
+/* A CLI waiting for the supernode's answer: to a search, or to a get that
+ * needs sources first. Freed when the answer or the timeout comes, or when
+ * the client leaves (the answer, if it comes, still fills the hit cache). */
+struct search_wait {
+    struct op_daemon *d;
+    struct ctl_conn *conn;
+    struct op_query *query; /* ours to cancel until it is done */
+    bool for_get;           /* a get waiting for sources of get.hash */
+    struct ctl_get get;
+};
+
 static void on_search_client_gone(struct ctl_conn *conn, void *arg)
 {
-    struct op_query *q = arg;
+    struct search_wait *w = arg;
     (void)conn;
-    q->conn = NULL; /* the answer still fills the hit cache */
+    op_query_cancel(w->query);
+    free(w);
+}
+
+static void on_search_done(const struct msg_search_result *res, void *arg);
+
+/* Send s and keep w->conn waiting for the answer. On an error w is freed
+ * and the client told fail. */
+static void wait_for_answer(struct search_wait *w, const struct msg_search *s, unsigned timeout_ms,
+                            const char *fail)
+{
+    if (op_query_send(w->d->queries, s, timeout_ms, on_search_done, w, &w->query) != 0) {
+        ctl_reply_error(w->conn, "%s", fail);
+        free(w);
+        return;
+    }
+    ctl_conn_set_closed_cb(w->conn, on_search_client_gone, w);
 }
 
 static void handle_get(struct op_daemon *d, struct ctl_conn *conn, const struct ctl_get *req)
@@ -207,7 +235,7 @@ static void handle_get(struct op_daemon *d, struct ctl_conn *conn, const struct 
         ctl_reply_error(conn, "no downloads folder: start the daemon with --downloads DIR");
         return;
     }
-    const struct op_hit *hit = op_hit_find(d, req->hash);
+    const struct op_query_hit *hit = op_queries_hit(d->queries, req->hash);
     if (hit != NULL) {
         start_get(d, conn, req, hit->name, hit->size);
         return;
@@ -217,15 +245,9 @@ static void handle_get(struct op_daemon *d, struct ctl_conn *conn, const struct 
     if (op_store_download_get(d->store, req->hash, &row, &found) == 0 && found) {
         start_get(d, conn, req, row.name, row.size); /* resume: sources come by hash */
         op_store_download_clear(&row);
-        struct op_query *q = calloc(1, sizeof(*q));
-        if (q != NULL) {
-            q->by_hash = true;
-            memcpy(q->want_hash, req->hash, WIRE_HASH_LEN);
-            struct msg_search s = {.max_results = 1, .has_hash = true};
-            memcpy(s.hash, req->hash, WIRE_HASH_LEN);
-            if (op_query_send(d, q, &s, CTL_SEARCH_TIMEOUT_DEFAULT) != 0)
-                op_query_free(q);
-        }
+        struct msg_search s = {.max_results = 1, .has_hash = true};
+        memcpy(s.hash, req->hash, WIRE_HASH_LEN);
+        op_query_send(d->queries, &s, 0, NULL, NULL, NULL); /* the answer reaches the fetcher */
         return;
     }
     /* Never seen: ask the supernode who has it, then start. */
@@ -234,23 +256,18 @@ static void handle_get(struct op_daemon *d, struct ctl_conn *conn, const struct 
                         op_session_endpoint(d->session));
         return;
     }
-    struct op_query *q = calloc(1, sizeof(*q));
-    if (q == NULL) {
+    struct search_wait *w = calloc(1, sizeof(*w));
+    if (w == NULL) {
         ctl_reply_error(conn, "out of memory");
         return;
     }
-    q->conn = conn;
-    q->by_hash = true;
-    q->get = *req;
-    memcpy(q->want_hash, req->hash, WIRE_HASH_LEN);
+    w->d = d;
+    w->conn = conn;
+    w->for_get = true;
+    w->get = *req;
     struct msg_search s = {.max_results = 1, .has_hash = true};
     memcpy(s.hash, req->hash, WIRE_HASH_LEN);
-    if (op_query_send(d, q, &s, CTL_SEARCH_TIMEOUT_DEFAULT) != 0) {
-        op_query_free(q);
-        ctl_reply_error(conn, "cannot ask the supernode");
-        return;
-    }
-    ctl_conn_set_closed_cb(conn, on_search_client_gone, q);
+    wait_for_answer(w, &s, CTL_SEARCH_TIMEOUT_DEFAULT, "cannot ask the supernode");
 }
 
 /* ---- search ---------------------------------------------------------------------- */
@@ -275,28 +292,26 @@ static json_t *hits_json(const struct msg_search_result *r)
     return list;
 }
 
-void op_control_search_done(struct op_query *q, const struct msg_search_result *res)
+static void on_search_done(const struct msg_search_result *res, void *arg)
 {
-    struct op_daemon *d = q->d;
-    struct ctl_conn *conn = q->conn;
-    if (conn != NULL)
-        ctl_conn_set_closed_cb(conn, NULL, NULL);
-    if (conn != NULL && res == NULL) {
+    struct search_wait *w = arg;
+    struct ctl_conn *conn = w->conn;
+    ctl_conn_set_closed_cb(conn, NULL, NULL);
+    if (res == NULL) {
         ctl_reply_error(conn, "the supernode did not answer in time");
-    } else if (conn != NULL && q->by_hash) {
-        /* a get that waited for sources */
-        const struct op_hit *hit = op_hit_find(d, q->want_hash);
+    } else if (w->for_get) {
+        const struct op_query_hit *hit = op_queries_hit(w->d->queries, w->get.hash);
         if (hit == NULL || hit->n_sources == 0) {
             char hex[CTL_HEX32_LEN + 1];
-            ctl_hex32(q->want_hash, hex);
+            ctl_hex32(w->get.hash, hex);
             ctl_reply_error(conn, "no peer shares %s right now", hex);
         } else {
-            start_get(d, conn, &q->get, hit->name, hit->size);
+            start_get(w->d, conn, &w->get, hit->name, hit->size);
         }
-    } else if (conn != NULL) {
+    } else {
         ctl_reply(conn, json_pack("{s:o}", "hits", hits_json(res)), true);
     }
-    op_query_free(q);
+    free(w);
 }
 
 static void handle_search(struct op_daemon *d, struct ctl_conn *conn, const struct ctl_search *req)
@@ -311,18 +326,14 @@ static void handle_search(struct op_daemon *d, struct ctl_conn *conn, const stru
         words[i] = wire_str_from(req->words[i]);
     struct msg_search s = {
         .max_results = (uint16_t)req->max, .keywords = words, .n_keywords = req->n_words};
-    struct op_query *q = calloc(1, sizeof(*q));
-    if (q == NULL) {
+    struct search_wait *w = calloc(1, sizeof(*w));
+    if (w == NULL) {
         ctl_reply_error(conn, "out of memory");
         return;
     }
-    q->conn = conn;
-    if (op_query_send(d, q, &s, req->timeout_ms) != 0) {
-        op_query_free(q);
-        ctl_reply_error(conn, "cannot send the search to the supernode");
-        return;
-    }
-    ctl_conn_set_closed_cb(conn, on_search_client_gone, q);
+    w->d = d;
+    w->conn = conn;
+    wait_for_answer(w, &s, req->timeout_ms, "cannot send the search to the supernode");
 }
 
 /* ---- dispatch ---------------------------------------------------------------------- */

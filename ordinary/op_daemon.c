@@ -4,6 +4,7 @@
  *   op_session keeps us attached to a supernode
  *   op_server  serves our files to other peers
  *   op_fetcher downloads
+ *   op_queries searches sent to the supernode, and the hits they brought
  *   op_control the control socket of the CLI
  * This file connects them: publish what the share holds whenever we
  * (re)attach or the share changes; route supernode answers to whoever asked.
@@ -11,6 +12,7 @@
 #include "op_daemon.h"
 #include "err.h"
 #include "log.h"
+#include "op_control.h"
 #include "op_fetch_file.h"
 #include "op_internal.h"
 
@@ -127,114 +129,15 @@ static void on_share_done(const struct op_share_result *res, void *arg)
     publish_changes(d, res);
 }
 
-/* ---- search hits --------------------------------------------------------------- */
+/* ---- searches ------------------------------------------------------------------------ */
 
-static void hit_clear(struct op_hit *h)
-{
-    for (size_t i = 0; i < h->n_sources; i++)
-        free(h->sources[i].addrs);
-    free(h->sources);
-    free(h->name);
-    memset(h, 0, sizeof(*h));
-}
-
-const struct op_hit *op_hit_find(const struct op_daemon *d, const uint8_t hash[WIRE_HASH_LEN])
-{
-    for (size_t i = 0; i < d->n_hits; i++)
-        if (memcmp(d->hits[i].hash, hash, WIRE_HASH_LEN) == 0)
-            return &d->hits[i];
-    return NULL;
-}
-
-/* Remember a hit (replacing an older entry for the same hash, or the oldest). */
-static void hit_remember(struct op_daemon *d, const struct msg_hit *src)
-{
-    struct op_hit *h = (struct op_hit *)op_hit_find(d, src->hash);
-    if (h == NULL && d->n_hits < OP_HIT_CACHE_MAX)
-        h = &d->hits[d->n_hits++];
-    if (h == NULL) {
-        h = &d->hits[0];
-        for (size_t i = 1; i < d->n_hits; i++)
-            if (d->hits[i].seen_ms < h->seen_ms)
-                h = &d->hits[i];
-    }
-    hit_clear(h);
-    memcpy(h->hash, src->hash, WIRE_HASH_LEN);
-    h->size = src->size;
-    h->seen_ms = link_now_ms();
-    h->name = wire_str_dup(src->name);
-    h->sources = calloc(src->n_sources ? src->n_sources : 1, sizeof(*h->sources));
-    if (h->name == NULL || h->sources == NULL) {
-        hit_clear(h);
-        return;
-    }
-    for (size_t i = 0; i < src->n_sources; i++) {
-        struct msg_source *s = &h->sources[h->n_sources];
-        *s = src->sources[i];
-        s->addrs = calloc(s->n_addrs ? s->n_addrs : 1, sizeof(*s->addrs));
-        if (s->addrs == NULL)
-            break;
-        memcpy(s->addrs, src->sources[i].addrs, s->n_addrs * sizeof(*s->addrs));
-        h->n_sources++;
-    }
-}
-
-/* ---- queries to the supernode ---------------------------------------------------- */
-
-void op_query_free(struct op_query *q)
-{
-    struct op_daemon *d = q->d;
-    struct op_query **pp = &d->queries;
-    while (*pp && *pp != q)
-        pp = &(*pp)->next;
-    if (*pp)
-        *pp = q->next;
-    if (q->timeout)
-        event_free(q->timeout);
-    free(q);
-}
-
-static void on_query_timeout(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    op_control_search_done(arg, NULL);
-}
-
-int op_query_send(struct op_daemon *d, struct op_query *q, const struct msg_search *search,
-                  unsigned timeout_ms)
-{
-    q->d = d;
-    q->id = ++d->next_query_id;
-    q->timeout = evtimer_new(evloop_base(d->loop), on_query_timeout, q);
-    q->next = d->queries;
-    d->queries = q;
-    if (q->timeout == NULL)
-        return SOVA_ERR_NOMEM;
-    struct msg m = {.type = MSG_SEARCH};
-    m.u.search = *search;
-    m.u.search.query_id = q->id;
-    d->searches_sent++;
-    int rc = op_session_send(d->session, &m);
-    if (rc != 0)
-        return rc;
-    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
-    evtimer_add(q->timeout, &tv);
-    return 0;
-}
-
+/* Every answer's sources go to the fetcher too: a download in progress may
+ * want them, whoever asked. */
 static void on_search_result(struct op_daemon *d, const struct msg_search_result *r)
 {
-    for (size_t i = 0; i < r->n_hits; i++) {
-        hit_remember(d, &r->hits[i]);
+    for (size_t i = 0; i < r->n_hits; i++)
         op_fetch_add_sources(d->fetcher, r->hits[i].hash, r->hits[i].sources, r->hits[i].n_sources);
-    }
-    for (struct op_query *q = d->queries; q; q = q->next) {
-        if (q->id == r->query_id) {
-            op_control_search_done(q, r);
-            return;
-        }
-    }
+    op_queries_result(d->queries, r, link_now_ms());
 }
 
 /* ---- what the fetcher asks of the supernode ------------------------------------------- */
@@ -251,15 +154,10 @@ static void fetch_find_sources(const uint8_t hash[WIRE_HASH_LEN], const char *na
 {
     struct op_daemon *d = arg;
     (void)name;
-    struct op_query *q = calloc(1, sizeof(*q));
-    if (q == NULL)
-        return;
-    q->by_hash = true;
-    memcpy(q->want_hash, hash, WIRE_HASH_LEN);
     struct msg_search search = {.max_results = 1, .has_hash = true};
     memcpy(search.hash, hash, WIRE_HASH_LEN);
-    if (op_query_send(d, q, &search, CTL_SEARCH_TIMEOUT_DEFAULT) != 0)
-        op_query_free(q);
+    /* Nobody waits: the answer reaches the fetcher in on_search_result. */
+    op_query_send(d->queries, &search, 0, NULL, NULL, NULL);
 }
 
 /* ---- the supernode session ----------------------------------------------------------- */
@@ -609,6 +507,9 @@ static int op_daemon_start(struct op_daemon *d)
     }
     set_listen_addrs(d);
     d->server = op_server_new(base, d->share, &d->peer_params, d->s->upload_limit_kbps * 1000);
+    struct op_queries_config qc = {.base = base, .send = relay_send, .arg = d};
+    if (op_queries_new(&qc, &d->queries) != 0)
+        return SOVA_ERR_NOMEM;
     struct op_fetch_env env = {
         .base = base,
         .tls = d->tls,
@@ -698,9 +599,8 @@ static void op_daemon_stop(struct op_daemon *d)
 {
     op_service_stop(d);
     op_metrics_stop(d);
-    ctl_server_free(d->ctl); /* first: its clients may hold queries and watches */
-    while (d->queries)
-        op_query_free(d->queries);
+    ctl_server_free(d->ctl); /* first: its clients cancel their queries and watches */
+    op_queries_free(d->queries);
     /* Downloads first (they hold circuits and adopted links), then what
      * they use; the session last (circuits say goodbye over it). */
     op_fetcher_free(d->fetcher);
@@ -714,8 +614,6 @@ static void op_daemon_stop(struct op_daemon *d)
         event_free(d->rescan);
     if (d->republish)
         event_free(d->republish);
-    for (size_t i = 0; i < d->n_hits; i++)
-        hit_clear(&d->hits[i]);
     op_store_close(d->store);
     tls_ctx_free(d->tls);
     identity_free(d->id);

@@ -1,6 +1,7 @@
-/* op_internal.h - the sova-peer daemon's state, shared by its own files
- * (op_daemon.c: setup and glue; op_control.c: control socket commands).
- * Not for other folders. */
+/* op_internal.h - the sova-peer daemon's state, owned by op_daemon.c (setup
+ * and glue) and read by op_control.c, op_service.c and op_metrics.c. Parts
+ * with a header of their own (op_query.h, op_control.h, ...) are declared
+ * there, not here. Not for other folders. */
 #ifndef SOVA_OP_INTERNAL_H
 #define SOVA_OP_INTERNAL_H
 
@@ -13,6 +14,7 @@
 #include "op_credit.h"
 #include "nat_relay.h"
 #include "op_fetch.h"
+#include "op_query.h"
 #include "op_reach.h"
 #include "op_serve.h"
 #include "op_session.h"
@@ -20,31 +22,8 @@
 #include "op_store.h"
 #include "tls.h"
 
-#define OP_HIT_CACHE_MAX      1024 /* search hits remembered for `get HASH` */
 #define OP_PUBLISH_BATCH      512  /* records per PUBLISH frame */
 #define OP_REPUBLISH_RETRY_MS 2000 /* after a PUBLISH refused for the supernode's publish-rate */
-
-/* A search hit remembered so `sova-peer get HASH` knows name, size, sources. */
-struct op_hit {
-    uint8_t hash[WIRE_HASH_LEN];
-    uint64_t size;
-    char *name;
-    struct msg_source *sources; /* deep copy: addrs owned */
-    size_t n_sources;
-    uint64_t seen_ms;
-};
-
-/* A SEARCH sent to the supernode and who waits for it. */
-struct op_query {
-    uint64_t id;
-    struct op_daemon *d;
-    struct ctl_conn *conn; /* a CLI search or get; NULL for a background one */
-    uint8_t want_hash[WIRE_HASH_LEN];
-    bool by_hash;       /* looking for sources of want_hash */
-    struct ctl_get get; /* the get that waits for sources, if any */
-    struct event *timeout;
-    struct op_query *next;
-};
 
 struct service;
 struct metrics_http;
@@ -72,12 +51,9 @@ struct op_daemon {
     /* receipts and credit (docs/CREDITS.md) */
     struct op_credit *credit;
     struct ctl_server *ctl;
-    struct event *rescan;    /* periodic share rescan */
-    struct event *republish; /* a PUBLISH refused for its rate: everything again */
-    struct op_hit hits[OP_HIT_CACHE_MAX];
-    size_t n_hits;
-    struct op_query *queries;
-    uint64_t next_query_id;
+    struct event *rescan;       /* periodic share rescan */
+    struct event *republish;    /* a PUBLISH refused for its rate: everything again */
+    struct op_queries *queries; /* searches in flight and the hits they brought */
     uint64_t started_ms;
     size_t published; /* records the supernode accepted since attaching */
     bool share_ready; /* the first share scan has finished */
@@ -87,16 +63,8 @@ struct op_daemon {
     struct service *svc;                /* systemd notify and watchdog; NULL without systemd */
     struct metrics_http *metrics;       /* the metrics-listen endpoint, if any */
     struct link_counters link_counters; /* handshake failures, errors sent */
-    uint64_t searches_sent;             /* SEARCHes sent to the supernode */
     uint64_t reloads, reload_failures;  /* SIGHUPs applied / refused */
 };
-
-/* op_daemon.c */
-const struct op_hit *op_hit_find(const struct op_daemon *d, const uint8_t hash[WIRE_HASH_LEN]);
-/* Send a SEARCH; q (owned by the daemon from now) gets its id. */
-int op_query_send(struct op_daemon *d, struct op_query *q, const struct msg_search *search,
-                  unsigned timeout_ms);
-void op_query_free(struct op_query *q);
 
 /* op_service.c: systemd readiness and watchdog, SIGHUP */
 int op_service_start(struct op_daemon *d);
@@ -107,10 +75,5 @@ void op_service_stop(struct op_daemon *d);
 void op_metrics_render(struct evbuffer *out, void *daemon);
 int op_metrics_start(struct op_daemon *d, char *err, size_t errlen);
 void op_metrics_stop(struct op_daemon *d);
-
-/* op_control.c */
-int op_control_start(struct op_daemon *d, char *err, size_t errlen);
-/* A SEARCH_RESULT (or its timeout: res NULL) for q; q is freed after. */
-void op_control_search_done(struct op_query *q, const struct msg_search_result *res);
 
 #endif

@@ -92,7 +92,7 @@ void op_metrics_render(struct evbuffer *out, void *arg)
     metrics_gauge(out, P "shared_bytes", "Bytes in the share folder", bytes);
     metrics_gauge(out, P "published_records", "File records the supernode accepted", d->published);
     metrics_counter(out, P "searches_sent_total", "Searches sent to the supernode",
-                    d->searches_sent);
+                    op_queries_sent(d->queries));
     render_transfers(out, d);
     metrics_link_counters(out, "sova_peer", &d->link_counters);
     metrics_counter(out, P "reloads_total", "Configuration reloads (SIGHUP) applied", d->reloads);
