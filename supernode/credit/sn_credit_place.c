@@ -1,6 +1,7 @@
 /* sn_credit_place.c - where credit records live (sn_credit_place.h). */
 #include "sn_credit_place.h"
 #include "err.h"
+#include "sova_assert.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -90,4 +91,5 @@ void credit_place_plan(const struct credit_placement *pl, const uint8_t key[SN_R
             continue;
         out->push[out->n_push++] = now[i];
     }
+    SOVA_ASSERT(out->n_push <= nn && nn <= pl->now->n);
 }

@@ -1,5 +1,6 @@
 /* sn_ring.c - rendezvous placement of ledger records (sn_ring.h). */
 #include "sn_ring.h"
+#include "sova_assert.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -64,6 +65,7 @@ size_t sn_ring_holders(const uint8_t key[SN_RING_ID_LEN], const uint8_t (*member
         if (k < want)
             k++;
     }
+    SOVA_ASSERT(k <= want && k <= n); /* at most R holders, each a member */
     return k;
 }
 

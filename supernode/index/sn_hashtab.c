@@ -1,5 +1,6 @@
 /* sn_hashtab.c - open-addressing id table and SipHash-2-4 (sn_hashtab.h). */
 #include "sn_hashtab.h"
+#include "sova_assert.h"
 
 #include "err.h"
 
@@ -181,6 +182,7 @@ void sn_hashtab_remove(struct sn_hashtab *t, uint32_t hash, uint32_t id)
         }
     }
     t->slots[hole] = 0;
+    SOVA_ASSERT(t->count > 0); /* the entry was found */
     t->count--;
     /* Give memory back after a mass removal (a big peer leaving); failing
      * to shrink only keeps the larger array. */

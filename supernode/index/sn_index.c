@@ -11,6 +11,7 @@
 
 #include "err.h"
 #include "sn_keywords.h"
+#include "sova_assert.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -411,6 +412,7 @@ static int record_rebind(struct sn_index *idx, uint32_t rid, uint32_t fid, uint3
     struct name_entry *ne = name_at(idx, nid), *old = name_at(idx, old_name);
     p->name_bytes = p->name_bytes - old->len + ne->len;
     ne->refs++;
+    SOVA_ASSERT(old->refs > 0); /* a record pointed at it */
     old->refs--;
     name_release_if_unused(idx, old_name);
     if (fid != old_file)
@@ -430,11 +432,13 @@ static void record_destroy(struct sn_index *idx, uint32_t rid)
         p->first_rec = r->peer_next;
     if (r->peer_next != SN_NONE)
         record_at(idx, r->peer_next)->peer_prev = r->peer_prev;
+    SOVA_ASSERT(p->n_files > 0 && p->name_bytes >= ne->len);
     p->n_files--;
     p->name_bytes -= ne->len;
     sn_hashtab_remove(&idx->record_tab, record_hash(idx, r->peer, file_at(idx, fid)->hash), rid);
     file_unlink_source(idx, fid, r->file_pos);
     sn_pool_release(&idx->records, rid);
+    SOVA_ASSERT(ne->refs > 0); /* this record pointed at it */
     ne->refs--;
     name_release_if_unused(idx, nid);
     file_release_if_unused(idx, fid);
