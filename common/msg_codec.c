@@ -1,6 +1,7 @@
 /* msg_codec.c - the message table and the entry points of msg.h: decode,
  * encode, clear and compare any message by running its schema (msg_*.c)
  * through a struct wire_io in the right mode. */
+#define SOVA_MSG_INTERNAL
 #include "err.h"
 #include "msg_schema.h"
 

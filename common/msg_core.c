@@ -1,5 +1,6 @@
 /* msg_core.c - schemas of the messages every link speaks: HELLO, ERROR,
  * PING/PONG. Layouts: docs/PROTOCOL.md, "Core messages". */
+#define SOVA_MSG_INTERNAL
 #include "err.h"
 #include "msg_schema.h"
 

@@ -4,6 +4,7 @@
  * peer <-> supernode), and the ledger kept by the supernodes a peer's ID
  * hashes to (LEDGER_*, supernode <-> supernode). They share the receipt and
  * credit-record layouts, so they live together. Layouts: docs/PROTOCOL.md. */
+#define SOVA_MSG_INTERNAL
 #include "err.h"
 #include "msg_schema.h"
 

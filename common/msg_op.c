@@ -1,6 +1,7 @@
 /* msg_op.c - schemas of the messages between an ordinary peer and its
  * supernode: attach, publish, search, locate, dial-back, connection reversal.
  * Layouts: docs/PROTOCOL.md, "Peer <-> supernode messages". */
+#define SOVA_MSG_INTERNAL
 #include "err.h"
 #include "msg_schema.h"
 

@@ -1,5 +1,6 @@
 /* msg_peer.c - schemas of transfers between ordinary peers: manifests and
  * chunk data. Layouts: docs/PROTOCOL.md, "Peer <-> peer messages". */
+#define SOVA_MSG_INTERNAL
 #include "err.h"
 #include "msg_schema.h"
 

@@ -1,5 +1,6 @@
 /* msg_relay.c - schemas of relay circuits: open, accept/opened, data with
  * per-circuit credit, close. Layouts: docs/PROTOCOL.md, "Relay messages". */
+#define SOVA_MSG_INTERNAL
 #include "err.h"
 #include "msg_schema.h"
 

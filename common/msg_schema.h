@@ -10,6 +10,10 @@
 #ifndef SOVA_MSG_SCHEMA_H
 #define SOVA_MSG_SCHEMA_H
 
+#ifndef SOVA_MSG_INTERNAL
+#error "msg_schema.h is private to common/msg_*.c"
+#endif
+
 #include "msg.h"
 
 /* body points at the member of struct msg's union for the type. */

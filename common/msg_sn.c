@@ -2,6 +2,7 @@
  * summaries, forwarded searches and locates. FWD_HITS reuses the
  * SEARCH_RESULT schema (msg_op.c). Layouts: docs/PROTOCOL.md,
  * "Supernode <-> supernode messages". */
+#define SOVA_MSG_INTERNAL
 #include "err.h"
 #include "msg_schema.h"
 
