@@ -21,8 +21,8 @@
 #include <string.h>
 
 #define SIM_MAX_RUNS 8
-/* What the daemon holds today (supernode/sn_internal.h, sn_search.c): at most
- * SN_MAX_FEDERATION = SN_MEMBER_MAX_MEMBERS supernode links, and a query's
+/* What the daemon holds today (federation/sn_fed_links.h, search/sn_search.c): at most
+ * SN_FED_MAX_LINKS = SN_MEMBER_MAX_MEMBERS supernode links, and a query's
  * targets in an array of that size (SN_SEARCH_MAX_TARGETS); sn_route's table
  * at its default. */
 #define SIM_DAEMON_MAX_TARGETS SN_MEMBER_MAX_MEMBERS
