@@ -61,6 +61,8 @@ const char *sova_err_str(int code)
         return "peer's file name bytes limit reached";
     case SOVA_ERR_INDEX_FULL:
         return "index is full";
+    case SOVA_ERR_UNSAFE_NAME:
+        return "a name with control characters, bidirectional overrides or invalid UTF-8";
     }
     return "unknown error";
 }

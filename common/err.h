@@ -42,6 +42,7 @@ enum sova_err {
     SOVA_ERR_PEER_FILES = -42,      /* the peer publishes as many files as it may */
     SOVA_ERR_PEER_NAME_BYTES = -43, /* the peer's file names use all the bytes it may */
     SOVA_ERR_INDEX_FULL = -44,      /* the index holds as many records as it may */
+    SOVA_ERR_UNSAFE_NAME = -45,     /* a name with control or bidi characters, or not UTF-8 */
 };
 
 /* A short constant English phrase for code; never NULL. */

@@ -1,4 +1,5 @@
 #include "log.h"
+#include "text.h"
 #include "err.h"
 
 #include <errno.h>
@@ -98,16 +99,17 @@ void sova_log(enum sova_log_level level, const char *module, const char *fmt, ..
     if (n < 0)
         return;
     size_t used = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+    /* What a message carries from the network (names above all) may hold
+     * control characters or bidirectional overrides: escaped (text.h), so
+     * a log line is one line and shows what it says. */
+    char msg[LOG_LINE_MAX];
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(line + used, sizeof(line) - used, fmt, ap);
+    int m = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     if (m > 0)
-        used += (size_t)m < sizeof(line) - used ? (size_t)m : sizeof(line) - used - 1;
-    /* Newlines inside a message would break "one line per event". */
-    for (size_t i = 0; i < used; i++)
-        if (line[i] == '\n' || line[i] == '\r')
-            line[i] = ' ';
+        used += text_escape(line + used, sizeof(line) - used, msg,
+                            (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1);
     if (used >= sizeof(line) - 1)
         used = sizeof(line) - 2;
     line[used++] = '\n';

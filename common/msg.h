@@ -110,6 +110,7 @@ enum msg_error_code {
     MSG_ERR_SHUTTING_DOWN = 108, /* the node is going away */
     MSG_ERR_RELAY_REFUSED = 109, /* relaying is off or the target declined */
     MSG_ERR_TIMEOUT = 110,       /* the remote side did not answer in time */
+    MSG_ERR_UNSAFE_NAME = 111,   /* a name with control or bidi characters, or not UTF-8 */
 };
 
 /* HELLO.capabilities bits; unknown bits are ignored. */

@@ -224,6 +224,7 @@ static const struct {
     {MSG_ERR_SHUTTING_DOWN, 0, "shutting down"},
     {MSG_ERR_RELAY_REFUSED, 0, "relay refused"},
     {MSG_ERR_TIMEOUT, SOVA_ERR_TIMEOUT, "timed out"},
+    {MSG_ERR_UNSAFE_NAME, SOVA_ERR_UNSAFE_NAME, "unsafe name"},
 };
 
 #define N_ERROR_CODES (sizeof(error_codes) / sizeof(error_codes[0]))

@@ -4,6 +4,7 @@
  * short-lived CLI process, not the daemon. */
 #include "op_cli.h"
 #include "ctl.h"
+#include "text.h"
 #include "err.h"
 #include "op_daemon.h"
 
@@ -52,6 +53,28 @@ static const char *jstr(json_t *o, const char *key)
     return s ? s : "";
 }
 
+/* Strings shown on a terminal: whatever came from the network (file names
+ * above all) may hold control characters or bidirectional overrides, so
+ * every one is escaped (common/text.h) into one of these buffers, enough
+ * for the strings of one printed line. --json output stays exact. */
+#define CLI_TEXT_SLOTS 8
+struct cli_text {
+    char buf[CLI_TEXT_SLOTS][1024];
+    unsigned next;
+};
+
+static const char *safe(struct cli_text *t, const char *s)
+{
+    char *out = t->buf[t->next++ % CLI_TEXT_SLOTS];
+    text_escape(out, sizeof(t->buf[0]), s, strlen(s));
+    return out;
+}
+
+static const char *jtext(struct cli_text *t, json_t *o, const char *key)
+{
+    return safe(t, jstr(o, key));
+}
+
 /* Send one request and hand every reply line to on_line. */
 static int request(const char *state_dir, json_t *req, ctl_line_fn *on_line, void *arg,
                    int timeout_ms)
@@ -60,7 +83,7 @@ static int request(const char *state_dir, json_t *req, ctl_line_fn *on_line, voi
     snprintf(path, sizeof(path), "%s/%s", state_dir, OP_CONTROL_SOCKET);
     int rc = ctl_client_request(path, CLI_HINT, req, on_line, arg, timeout_ms, err, sizeof(err));
     if (rc != 0)
-        fprintf(stderr, "sova-peer: %s\n", err);
+        fprintf(stderr, "sova-peer: %s\n", safe(&(struct cli_text){.next = 0}, err));
     return rc;
 }
 
@@ -79,6 +102,7 @@ static int print_json_line(json_t *line, void *arg)
 
 static int print_status(json_t *line, void *arg)
 {
+    struct cli_text tx = {.next = 0};
     (void)arg;
     if (!json_is_true(json_object_get(line, "done")))
         return 0;
@@ -88,28 +112,28 @@ static int print_status(json_t *line, void *arg)
     char shared[32], sent[32];
     human_size((uint64_t)jint(shares, "bytes"), shared, sizeof(shared));
     human_size((uint64_t)jint(up, "bytes_sent"), sent, sizeof(sent));
-    printf("peer          %s\n", jstr(line, "id"));
-    printf("listening     %s\n", jstr(line, "listen"));
+    printf("peer          %s\n", jtext(&tx, line, "id"));
+    printf("listening     %s\n", jtext(&tx, line, "listen"));
     if (json_is_true(json_object_get(sn, "attached")))
-        printf("supernode     %s at %s\n", jstr(sn, "id"), jstr(sn, "endpoint"));
+        printf("supernode     %s at %s\n", jtext(&tx, sn, "id"), jtext(&tx, sn, "endpoint"));
     else
-        printf("supernode     not attached (trying %s)\n", jstr(sn, "endpoint"));
+        printf("supernode     not attached (trying %s)\n", jtext(&tx, sn, "endpoint"));
     const char *backup = json_string_value(json_object_get(sn, "backup"));
     printf("backup        %s\n", backup ? backup : "none yet");
     const char *observed = json_string_value(json_object_get(line, "observed"));
     printf("observed as   %s\n", observed ? observed : "-");
     json_t *reach = json_object_get(line, "reach");
-    printf("reachability  %s\n", jstr(line, "reachability_reason"));
-    printf("port mapping  %s\n", jstr(json_object_get(reach, "mapping"), "words"));
+    printf("reachability  %s\n", jtext(&tx, line, "reachability_reason"));
+    printf("port mapping  %s\n", jtext(&tx, json_object_get(reach, "mapping"), "words"));
     printf("dial-back    ");
     size_t i;
     json_t *probe;
     json_array_foreach(json_object_get(reach, "dialback"), i, probe)
     {
-        printf(" %s %s", jstr(probe, "addr"), jstr(probe, "outcome"));
+        printf(" %s %s", jtext(&tx, probe, "addr"), jtext(&tx, probe, "outcome"));
     }
     printf("%s\n", json_array_size(json_object_get(reach, "dialback")) ? "" : " not done yet");
-    printf("NAT           %s\n", jstr(reach, "nat"));
+    printf("NAT           %s\n", jtext(&tx, reach, "nat"));
     printf("shares        %" PRId64 " files, %s%s; %" PRId64 " published\n", jint(shares, "files"),
            shared, json_is_true(json_object_get(shares, "scanning")) ? " (scanning)" : "",
            jint(line, "published"));
@@ -119,7 +143,8 @@ static int print_status(json_t *line, void *arg)
     json_t *t;
     json_array_foreach(json_object_get(line, "transfers"), i, t)
     {
-        printf("  %-8s via %-16s %s\n", jstr(t, "state"), jstr(t, "via"), jstr(t, "name"));
+        printf("  %-8s via %-16s %s\n", jtext(&tx, t, "state"), jtext(&tx, t, "via"),
+               jtext(&tx, t, "name"));
     }
     json_t *cr = json_object_get(line, "credit"), *rc = json_object_get(cr, "receipts");
     char credit[32], upl[32], downl[32];
@@ -145,6 +170,7 @@ static int print_status(json_t *line, void *arg)
 
 static int print_hits(json_t *line, void *arg)
 {
+    struct cli_text tx = {.next = 0};
     (void)arg;
     if (!json_is_true(json_object_get(line, "done")))
         return 0;
@@ -154,8 +180,8 @@ static int print_hits(json_t *line, void *arg)
     json_array_foreach(hits, i, h)
     {
         int64_t n = jint(h, "sources");
-        printf("%s  %12" PRId64 "  %s  (%" PRId64 " source%s)\n", jstr(h, "hash"), jint(h, "size"),
-               jstr(h, "name"), n, n == 1 ? "" : "s");
+        printf("%s  %12" PRId64 "  %s  (%" PRId64 " source%s)\n", jtext(&tx, h, "hash"),
+               jint(h, "size"), jtext(&tx, h, "name"), n, n == 1 ? "" : "s");
     }
     if (json_array_size(hits) == 0)
         fprintf(stderr, "no matches\n");
@@ -189,6 +215,7 @@ static void draw_bar(struct get_state *g, json_t *p)
 
 static int follow_get(json_t *line, void *arg)
 {
+    struct cli_text tx = {.next = 0};
     struct get_state *g = arg;
     json_t *p = json_object_get(line, "progress");
     if (p != NULL) {
@@ -206,7 +233,8 @@ static int follow_get(json_t *line, void *arg)
     if (dl != NULL) {
         char sz[32];
         human_size((uint64_t)jint(dl, "size"), sz, sizeof(sz));
-        printf("saved %s (%s, verified, via %s)\n", jstr(dl, "path"), sz, jstr(dl, "via"));
+        printf("saved %s (%s, verified, via %s)\n", jtext(&tx, dl, "path"), sz,
+               jtext(&tx, dl, "via"));
     }
     return 0;
 }
@@ -215,6 +243,7 @@ static int follow_get(json_t *line, void *arg)
 
 static int print_downloads(json_t *line, void *arg)
 {
+    struct cli_text tx = {.next = 0};
     (void)arg;
     if (!json_is_true(json_object_get(line, "done")))
         return 0;
@@ -223,8 +252,8 @@ static int print_downloads(json_t *line, void *arg)
     json_array_foreach(json_object_get(line, "downloads"), i, d)
     {
         int64_t n = jint(d, "chunks");
-        printf("%s  %-8s %3d%%  %s\n", jstr(d, "hash"), jstr(d, "state"),
-               n ? (int)(jint(d, "chunks_have") * 100 / n) : 100, jstr(d, "name"));
+        printf("%s  %-8s %3d%%  %s\n", jtext(&tx, d, "hash"), jtext(&tx, d, "state"),
+               n ? (int)(jint(d, "chunks_have") * 100 / n) : 100, jtext(&tx, d, "name"));
     }
     return 0;
 }

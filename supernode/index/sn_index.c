@@ -12,6 +12,7 @@
 #include "err.h"
 #include "sn_keywords.h"
 #include "sova_assert.h"
+#include "text.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -499,6 +500,9 @@ int sn_index_publish(struct sn_index *idx, const uint8_t peer_id[WIRE_ID_LEN],
     case MSG_PUBLISH_ADD:
         if (!add_record_valid(rec))
             return SOVA_ERR_BAD_VALUE;
+        /* Names reach terminals and logs: nothing that controls them. */
+        if (text_check(rec->name.ptr, rec->name.len, NULL) != TEXT_OK)
+            return SOVA_ERR_UNSAFE_NAME;
         return publish_add(idx, pid, rec);
     case MSG_PUBLISH_REMOVE: {
         uint32_t rid = sn_index_record_find(idx, pid, rec->hash);

@@ -105,6 +105,8 @@ size_t sn_index_peer_files(const struct sn_index *idx, const uint8_t peer_id[WIR
  *   SOVA_ERR_BAD_VALUE        unknown action; for ADD: empty name, a name
  *                             longer than SN_INDEX_MAX_NAME_LEN or holding a
  *                             NUL byte, chunk_size 0;
+ *   SOVA_ERR_UNSAFE_NAME      for ADD: a name with a control or bidi
+ *                             character (common/text.h);
  *   SOVA_ERR_PEER_FILES       a new record beyond max_files_per_peer;
  *   SOVA_ERR_PEER_NAME_BYTES  the peer's names would exceed
  *                             max_name_bytes_per_peer;

@@ -147,6 +147,8 @@ static uint16_t publish_error_code(int rc)
         return MSG_ERR_LIMIT_REACHED;
     case SOVA_ERR_BAD_VALUE:
         return MSG_ERR_BAD_VALUE;
+    case SOVA_ERR_UNSAFE_NAME:
+        return MSG_ERR_UNSAFE_NAME;
     default:
         return MSG_ERR_INTERNAL;
     }
