@@ -47,6 +47,8 @@ const char *sova_err_str(int code)
         return "node ID mismatch";
     case SOVA_ERR_NO_CERT:
         return "no certificate presented";
+    case SOVA_ERR_KEY_TYPE:
+        return "the key is not Ed25519";
     case SOVA_ERR_CONFIG:
         return "configuration error";
     case SOVA_ERR_USAGE:

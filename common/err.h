@@ -33,6 +33,7 @@ enum sova_err {
     SOVA_ERR_CERT_CHAIN = -22,  /* certificate does not chain to the root */
     SOVA_ERR_ID_MISMATCH = -23, /* remote node ID differs from the expected one */
     SOVA_ERR_NO_CERT = -24,     /* remote presented no certificate */
+    SOVA_ERR_KEY_TYPE = -25,    /* a key that is not Ed25519 */
     /* configuration */
     SOVA_ERR_CONFIG = -30, /* bad config file or option (message says where) */
     SOVA_ERR_USAGE = -31,  /* bad command line */

@@ -272,6 +272,15 @@ static int load_key(const char *path, EVP_PKEY **out, char *errbuf, size_t errle
     if (*out == NULL)
         return identity_errorf(errbuf, errlen, SOVA_ERR_CRYPTO,
                                "key %s is not an unencrypted PEM private key", path);
+    if (EVP_PKEY_get_id(*out) != EVP_PKEY_ED25519) {
+        /* Every Sova key is Ed25519 (docs/IDENTITY.md): others would refuse it. */
+        rc = identity_errorf(errbuf, errlen, SOVA_ERR_KEY_TYPE,
+                             "key %s is %s, not Ed25519 (make keys with sova-federation)", path,
+                             EVP_PKEY_get0_type_name(*out));
+        EVP_PKEY_free(*out);
+        *out = NULL;
+        return rc;
+    }
     return 0;
 }
 

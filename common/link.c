@@ -43,6 +43,7 @@ const char *link_hs_failure_name(enum link_hs_failure why)
         [LINK_HS_CERT] = "cert",
         [LINK_HS_ID_MISMATCH] = "id_mismatch",
         [LINK_HS_NO_CERT] = "no_cert",
+        [LINK_HS_KEY_TYPE] = "key_type",
         [LINK_HS_VERSION] = "version",
         [LINK_HS_ROLE] = "role",
         [LINK_HS_PROTOCOL] = "protocol",
@@ -73,6 +74,8 @@ static enum link_hs_failure hs_failure_of(int code)
         return LINK_HS_CERT;
     case SOVA_ERR_NO_CERT:
         return LINK_HS_NO_CERT;
+    case SOVA_ERR_KEY_TYPE:
+        return LINK_HS_KEY_TYPE;
     case SOVA_ERR_CRYPTO:
         return LINK_HS_TLS;
     default:

@@ -78,6 +78,7 @@ enum link_hs_failure {
     LINK_HS_CERT,        /* the certificate does not chain to the federation root */
     LINK_HS_ID_MISMATCH, /* the remote's key is not the node ID we expected */
     LINK_HS_NO_CERT,     /* the remote presented no usable certificate */
+    LINK_HS_KEY_TYPE,    /* the remote's key is not Ed25519 */
     LINK_HS_VERSION,     /* HELLO: no protocol version in common */
     LINK_HS_ROLE,        /* HELLO: a role the certificate does not allow, or not the one expected */
     LINK_HS_PROTOCOL,    /* something other than a well-formed HELLO came first */

@@ -92,6 +92,17 @@ static int tls_verify_cb(X509_STORE_CTX *store, void *arg)
     }
     char got[NODE_ID_STR_LEN + 1];
     node_id_format(conn->remote_id, got);
+    /* Every Sova key is Ed25519 (docs/IDENTITY.md): receipts are signed
+     * with it, and a node ID names exactly one kind of key. */
+    const EVP_PKEY *key = X509_get0_pubkey(X509_STORE_CTX_get0_cert(store));
+    if (key == NULL || EVP_PKEY_get_id(key) != EVP_PKEY_ED25519) {
+        snprintf(conn->error, sizeof(conn->error), "%s %s: its key is %s, not Ed25519",
+                 conn->expect == TLS_EXPECT_SUPERNODE ? "supernode" : "remote", got,
+                 key ? EVP_PKEY_get0_type_name(key) : "missing");
+        conn->failure = SOVA_ERR_KEY_TYPE;
+        X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+        return 0;
+    }
 
     conn->chained = conn->has_root && X509_verify_cert(store) == 1;
     if (!conn->has_root)

@@ -531,6 +531,78 @@ static void test_client_without_certificate_refused(void)
     link_close(&l);
 }
 
+/* A TLS 1.3 end with an ECDSA P-256 key: its certificate is made by the
+ * openssl command line, self-signed or signed by the federation root. */
+static SSL *ecdsa_ssl(bool server, bool signed_by_root)
+{
+    char key[600], crt[600];
+    snprintf(key, sizeof(key), "%s/ecdsa%d.key", tmp_root, signed_by_root);
+    snprintf(crt, sizeof(crt), "%s/ecdsa%d.crt", tmp_root, signed_by_root);
+    int rc = signed_by_root
+                 ? shell("set -e; cd '%s'; openssl req -new -newkey ec -pkeyopt "
+                         "ec_paramgen_curve:P-256 -nodes -keyout '%s' -subj /CN=ecdsa-sn -out "
+                         "ecdsa.csr 2>/dev/null; openssl x509 -req -in ecdsa.csr -CA fed/root.crt "
+                         "-CAkey fed/root.key -CAcreateserial -days 30 -out '%s' 2>/dev/null",
+                         tmp_root, key, crt)
+                 : shell("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+                         "-keyout '%s' -subj /CN=sova-peer -days 30 -out '%s' 2>/dev/null",
+                         key, crt);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    SSL_CTX *c = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    SSL_CTX_set_min_proto_version(c, TLS1_3_VERSION);
+    SSL_CTX_set_verify(c, SSL_VERIFY_NONE, NULL);
+    CU_ASSERT(SSL_CTX_use_certificate_file(c, crt, SSL_FILETYPE_PEM) == 1);
+    CU_ASSERT(SSL_CTX_use_PrivateKey_file(c, key, SSL_FILETYPE_PEM) == 1);
+    SSL *ssl = SSL_new(c);
+    SSL_CTX_free(c);
+    if (server)
+        SSL_set_accept_state(ssl);
+    else
+        SSL_set_connect_state(ssl);
+    return ssl;
+}
+
+/* Every key is Ed25519 (docs/IDENTITY.md): an ECDSA peer is refused by a
+ * supernode and by a peer, an ECDSA "supernode" by peers and supernodes
+ * even when the federation root signed it, each with a clear reason. */
+static void test_ecdsa_refused(void)
+{
+    struct link l;
+    link_run(&l, ecdsa_ssl(false, false), server_of(SN1, -1), "ECDSA peer -> sn1");
+    CU_ASSERT_EQUAL(l.server.state, SIDE_FAILED);
+    CU_ASSERT_EQUAL(tls_failure(l.server.ssl), SOVA_ERR_KEY_TYPE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(l.server.err, "not Ed25519"));
+    link_close(&l);
+
+    link_run(&l, ecdsa_ssl(false, false), server_of(PEER_A, -1), "ECDSA peer -> peer-a");
+    CU_ASSERT_EQUAL(l.server.state, SIDE_FAILED);
+    CU_ASSERT_EQUAL(tls_failure(l.server.ssl), SOVA_ERR_KEY_TYPE);
+    link_close(&l);
+
+    link_run(&l, client_of(PEER_A, TLS_EXPECT_SUPERNODE, -1), ecdsa_ssl(true, true),
+             "peer-a -> root-signed ECDSA supernode");
+    CU_ASSERT_EQUAL(l.client.state, SIDE_FAILED);
+    CU_ASSERT_EQUAL(tls_failure(l.client.ssl), SOVA_ERR_KEY_TYPE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(l.client.err, "not Ed25519"));
+    link_close(&l);
+
+    link_run(&l, client_of(SN2, TLS_EXPECT_SUPERNODE, -1), ecdsa_ssl(true, true),
+             "sn2 -> root-signed ECDSA supernode");
+    CU_ASSERT_EQUAL(l.client.state, SIDE_FAILED);
+    CU_ASSERT_EQUAL(tls_failure(l.client.ssl), SOVA_ERR_KEY_TYPE);
+    link_close(&l);
+
+    /* ...and no node loads one as its own identity */
+    struct sova_identity *id = NULL;
+    char key[600], crt[600], err[512] = "";
+    snprintf(key, sizeof(key), "%s/ecdsa1.key", tmp_root);
+    snprintf(crt, sizeof(crt), "%s/ecdsa1.crt", tmp_root);
+    CU_ASSERT_EQUAL(identity_load_files(crt, key, &id, err, sizeof(err)), SOVA_ERR_KEY_TYPE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "not Ed25519"));
+    CU_ASSERT_PTR_NULL(id);
+}
+
 /* ---- context construction ------------------------------------------------- */
 
 static void test_ctx_new_checks(void)
@@ -586,6 +658,7 @@ int test_register(void)
     CU_add_test(s, "sn dial-back to a peer by ID", test_sn_dials_back_peer);
     CU_add_test(s, "TLS 1.2 refused both ways", test_tls12_refused);
     CU_add_test(s, "client without certificate refused", test_client_without_certificate_refused);
+    CU_add_test(s, "ECDSA keys refused at every end, also root-signed", test_ecdsa_refused);
     CU_add_test(s, "tls_ctx_new / client / server argument checks", test_ctx_new_checks);
     return 0;
 }
