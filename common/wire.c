@@ -369,3 +369,15 @@ bool wire_addr_equal(const struct wire_addr *a, const struct wire_addr *b)
 {
     return wire_addr_same_ip(a, b) && a->port == b->port;
 }
+
+bool wire_addr_is_local(const struct wire_addr *a)
+{
+    const uint8_t *ip = a->ip;
+    if (a->family == WIRE_ADDR_IPV4)
+        return ip[0] == 10 || ip[0] == 127 || ip[0] == 0 ||
+               (ip[0] == 172 && (ip[1] & 0xF0) == 16) || (ip[0] == 192 && ip[1] == 168) ||
+               (ip[0] == 169 && ip[1] == 254) || (ip[0] == 100 && (ip[1] & 0xC0) == 64);
+    static const uint8_t zero[15];
+    return (ip[0] & 0xFE) == 0xFC || (ip[0] == 0xFE && (ip[1] & 0xC0) == 0x80) ||
+           (memcmp(ip, zero, 15) == 0 && ip[15] <= 1);
+}

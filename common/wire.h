@@ -197,6 +197,10 @@ const char *wire_addr_format(const struct wire_addr *a, char *buf, size_t cap);
 /* Same family and IP (the bytes the family uses); with_port: and port. */
 bool wire_addr_same_ip(const struct wire_addr *a, const struct wire_addr *b);
 bool wire_addr_equal(const struct wire_addr *a, const struct wire_addr *b);
+/* An address only its own network reaches: IPv4 10/8, 172.16/12, 192.168/16,
+ * 100.64/10 (carrier-grade NAT), 169.254/16, 127/8, 0/8; IPv6 fc00::/7,
+ * fe80::/10, ::1, ::. */
+bool wire_addr_is_local(const struct wire_addr *a);
 
 /* ---- the bounded cursor -------------------------------------------------- */
 enum wire_io_mode {

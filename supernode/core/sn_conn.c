@@ -50,6 +50,18 @@ bool sn_conn_set_addr_list(struct wire_addr **list, size_t *n_list, const struct
     return n == 0 || copy != NULL;
 }
 
+const struct wire_addr *sn_conn_addrs_for(const struct sn_conn *c, const struct wire_addr *asker,
+                                          size_t *n)
+{
+    if (c->n_lan > 0 && asker != NULL && c->link != NULL &&
+        wire_addr_same_ip(asker, link_remote_addr(c->link))) {
+        *n = c->n_addrs;
+        return c->addrs;
+    }
+    *n = c->n_addrs - c->n_lan;
+    return c->addrs + c->n_lan;
+}
+
 bool sn_conn_is_peer(const struct sn_conn *c)
 {
     return c != NULL && link_remote_role(c->link) == MSG_ROLE_PEER;

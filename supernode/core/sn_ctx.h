@@ -76,9 +76,13 @@ struct sn_conn {
     /* Where others reach it (malloc'ed, n_addrs of them; NULL when none):
      * an array of exactly what it has rather than room for WIRE_MAX_ADDRS,
      * since a supernode keeps one sn_conn per attached peer
-     * (docs/SCALING.md). Search hits, LOCATE and CONNECT hand these out. */
+     * (docs/SCALING.md). Never a bare claim (peer/sn_attach.c): the first
+     * n_lan are LAN addresses it claims, handed only to peers behind the
+     * same public IP; the rest are proved by dial-back or on the IP its
+     * connection comes from. Search hits, LOCATE and CONNECT hand these out
+     * through sn_conn_addrs_for(). */
     struct wire_addr *addrs;
-    size_t n_addrs;
+    size_t n_addrs, n_lan;
     /* Addresses a dial-back proved (peer/sn_dialback.c writes them; malloc'ed
      * like addrs). */
     struct wire_addr *verified;
@@ -154,6 +158,11 @@ void sn_conn_free(struct sn_conn *c);
  * entries of src: false (and the list emptied) when memory is short. */
 bool sn_conn_set_addr_list(struct wire_addr **list, size_t *n_list, const struct wire_addr *src,
                            size_t n);
+/* The addresses of c to hand to a remote seen at `asker` (its observed
+ * address; NULL when not known, e.g. for another supernode's peer): its
+ * LAN claims only when asker has the same IP; *n says how many. */
+const struct wire_addr *sn_conn_addrs_for(const struct sn_conn *c, const struct wire_addr *asker,
+                                          size_t *n);
 /* Whether the remote is an ordinary peer (past its HELLO). */
 bool sn_conn_is_peer(const struct sn_conn *c);
 /* Over a per-peer rate: ERROR(rate limited) saying when to come back,

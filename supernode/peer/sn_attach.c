@@ -33,35 +33,58 @@ static void peer_unindex(struct sn_ctx *ctx, struct sn_conn *p)
     }
 }
 
-/* Where others reach p: the addresses it claims, and its observed IP with
- * its claimed port (the address a NAT shows us). Duplicates dropped. */
+static bool in_list(const struct wire_addr *list, size_t n, const struct wire_addr *a)
+{
+    for (size_t i = 0; i < n; i++)
+        if (wire_addr_equal(&list[i], a))
+            return true;
+    return false;
+}
+
+/* Where others reach p, never a bare claim (so a peer cannot make others
+ * connect to a third party, docs/NAT.md): addresses a dial-back proved
+ * (first: downloaders try them first), its observed IP with its first
+ * claimed port (the address a NAT shows us), and claimed addresses on that
+ * IP; claimed LAN addresses (wire_addr_is_local) go in front, handed only
+ * to peers behind the same public IP (sn_conn_addrs_for); any other claim
+ * is dropped. Duplicates dropped. */
 static void set_addrs(struct sn_conn *p, const struct msg_register *r)
 {
-    struct wire_addr out[WIRE_MAX_ADDRS];
-    size_t n_out = 0;
     const struct wire_addr *seen = link_remote_addr(p->link);
-    struct wire_addr cand[WIRE_MAX_ADDRS + 1];
-    size_t n = 0;
+    struct wire_addr cand[WIRE_MAX_ADDRS + 1], pub[WIRE_MAX_ADDRS], lan[WIRE_MAX_ADDRS];
+    size_t n = 0, n_pub = 0, n_lan = 0, dropped = 0;
     if (r->n_addrs > 0 && seen->family != 0) {
         cand[n] = *seen;
         cand[n++].port = r->addrs[0].port;
     }
     for (size_t i = 0; i < r->n_addrs && n < WIRE_MAX_ADDRS + 1; i++)
         cand[n++] = r->addrs[i];
-    /* Addresses a dial-back proved go first: downloaders try them first. */
-    for (int proved = 1; proved >= 0; proved--) {
-        for (size_t i = 0; i < n && n_out < WIRE_MAX_ADDRS; i++) {
-            bool dup = false, ok = false;
-            for (size_t j = 0; j < n_out; j++)
-                dup |= wire_addr_equal(&out[j], &cand[i]);
-            for (size_t j = 0; j < p->n_verified; j++)
-                ok |= wire_addr_equal(&p->verified[j], &cand[i]);
-            if (!dup && ok == (proved == 1))
-                out[n_out++] = cand[i];
-        }
+    for (size_t i = 0; i < n && n_pub < WIRE_MAX_ADDRS; i++)
+        if (in_list(p->verified, p->n_verified, &cand[i]) && !in_list(pub, n_pub, &cand[i]))
+            pub[n_pub++] = cand[i];
+    for (size_t i = 0; i < n; i++) {
+        if (in_list(pub, n_pub, &cand[i]) || in_list(lan, n_lan, &cand[i]))
+            continue;
+        if (wire_addr_same_ip(&cand[i], seen) && n_pub < WIRE_MAX_ADDRS)
+            pub[n_pub++] = cand[i];
+        else if (wire_addr_is_local(&cand[i]) && n_lan < WIRE_MAX_ADDRS)
+            lan[n_lan++] = cand[i];
+        else
+            dropped++;
     }
-    if (!sn_conn_set_addr_list(&p->addrs, &p->n_addrs, out, n_out))
+    if (n_lan > WIRE_MAX_ADDRS - n_pub)
+        n_lan = WIRE_MAX_ADDRS - n_pub;
+    struct wire_addr out[WIRE_MAX_ADDRS];
+    memcpy(out, lan, n_lan * sizeof(out[0]));
+    memcpy(out + n_lan, pub, n_pub * sizeof(out[0]));
+    p->n_lan = 0;
+    if (!sn_conn_set_addr_list(&p->addrs, &p->n_addrs, out, n_lan + n_pub))
         log_error("sn", "%s: out of memory keeping its addresses", link_name(p->link));
+    else
+        p->n_lan = n_lan;
+    if (dropped > 0)
+        log_info("sn", "%s: %zu claimed addresses neither proved nor on its own IP: not handed out",
+                 link_name(p->link), dropped);
 }
 
 static const char *reach_str(uint8_t r)

@@ -4,10 +4,10 @@
  * FWD_CONNECT when the source is attached to another supernode.
  *
  * The requester's addresses are taken from what this supernode knows of
- * it, not from the request: only addresses it registered, and of those
- * the ones a dial-back proved when there are any. So a CONNECT cannot make
- * other peers dial a third party. Requests are rate-limited per peer
- * (shared with RELAY_OPEN, sn_peer.connect_rate).
+ * it, not from the request: the ones a dial-back proved, else those on the
+ * IP its connection comes from, never a bare claim. So a CONNECT cannot
+ * make other peers dial a third party. Requests are rate-limited per peer
+ * (shared with RELAY_OPEN, sn_conn.lim.connect).
  *
  * Success is not acknowledged: the requester waits for the incoming
  * connection and gives up after its own timeout. A target nobody knows is
@@ -28,16 +28,20 @@ struct connect_wait {
     struct wire_addr addrs[WIRE_MAX_ADDRS];
 };
 
-/* The requester's addresses worth giving out: proved ones first. */
+/* The requester's addresses worth giving out: the ones a dial-back proved,
+ * else those it registered that are on the IP its connection comes from
+ * (sn_attach.c keeps no bare claim; LAN claims are left out: the target may
+ * be anywhere). */
 static size_t requester_addrs(const struct sn_conn *p, struct wire_addr *out)
 {
-    size_t n = 0;
+    size_t n = 0, n_pub;
     for (size_t i = 0; i < p->n_verified && n < WIRE_MAX_ADDRS; i++)
         out[n++] = p->verified[i];
     if (n > 0)
         return n;
-    for (size_t i = 0; i < p->n_addrs && n < WIRE_MAX_ADDRS; i++)
-        out[n++] = p->addrs[i];
+    const struct wire_addr *pub = sn_conn_addrs_for(p, NULL, &n_pub);
+    for (size_t i = 0; i < n_pub && n < WIRE_MAX_ADDRS; i++)
+        out[n++] = pub[i];
     return n;
 }
 

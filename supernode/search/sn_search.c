@@ -77,7 +77,8 @@ static struct pending *pending_find(const struct sn_ctx *d, uint64_t qid, bool l
 /* Builds SEARCH_RESULT hits from index hits, leaving out the asker. */
 struct result_builder {
     const uint8_t *asker;
-    const struct sn_reports *reports; /* reported sources rank last */
+    const struct wire_addr *asker_from; /* where the asker is seen from; NULL: another SN's */
+    const struct sn_reports *reports;   /* reported sources rank last */
     struct msg_hit *hits;
     size_t n_hits, cap;
     struct msg_source *sources;
@@ -125,8 +126,7 @@ static int collect_hit(void *arg, const struct sn_index_hit *hit)
         score[at] = sc;
         memcpy(out->peer_id, src->id, WIRE_ID_LEN);
         out->reachability = src->reachability;
-        out->addrs = (struct wire_addr *)src->addrs;
-        out->n_addrs = src->n_addrs;
+        out->addrs = (struct wire_addr *)sn_conn_addrs_for(src, b->asker_from, &out->n_addrs);
     }
     if (h->n_sources == 0)
         return 0; /* only the asker has it */
@@ -138,12 +138,15 @@ static int collect_hit(void *arg, const struct sn_index_hit *hit)
 }
 
 /* Search the local index into res (its arrays are malloc'd into *b). */
-static int local_search(struct sn_ctx *d, const struct msg_search *q, const uint8_t *asker,
+static int local_search(struct sn_ctx *d, const struct msg_search *q, const struct sn_conn *asker,
                         struct result_builder *b, struct msg_search_result *res)
 {
     size_t cap = q->max_results < d->s->max_results ? q->max_results : d->s->max_results;
-    *b = (struct result_builder){
-        .asker = asker, .reports = d->reports, .cap = cap, .per_hit = d->limits.max_sources};
+    *b = (struct result_builder){.asker = asker ? asker->id : NULL,
+                                 .asker_from = asker ? link_remote_addr(asker->link) : NULL,
+                                 .reports = d->reports,
+                                 .cap = cap,
+                                 .per_hit = d->limits.max_sources};
     b->hits = calloc(cap ? cap : 1, sizeof(*b->hits));
     b->sources = calloc((cap ? cap : 1) * b->per_hit, sizeof(*b->sources));
     if (b->hits == NULL || b->sources == NULL) {
@@ -309,7 +312,7 @@ static void search_from_peer(struct sn_ctx *d, struct sn_conn *peer, const struc
     struct sn_search *s = d->search;
     struct result_builder b;
     struct msg_search_result local;
-    if (local_search(d, q, peer->id, &b, &local) != 0) {
+    if (local_search(d, q, peer, &b, &local) != 0) {
         link_send_error(peer->link, MSG_ERR_INTERNAL, MSG_SEARCH, "out of memory");
         return;
     }
@@ -444,8 +447,8 @@ void sn_search_on_locate(struct sn_ctx *d, struct sn_conn *peer, const struct ms
         memcpy(r->peer_id, l->peer_id, WIRE_ID_LEN);
         r->found = 1;
         r->reachability = target->reachability;
-        r->addrs = (struct wire_addr *)target->addrs;
-        r->n_addrs = target->n_addrs;
+        r->addrs = (struct wire_addr *)sn_conn_addrs_for(target, link_remote_addr(peer->link),
+                                                         &r->n_addrs);
         memcpy(r->sn_id, identity_id(d->id), WIRE_ID_LEN);
         link_send(peer->link, &m);
         return;
@@ -490,8 +493,7 @@ static void on_fwd_locate(struct sn_ctx *d, struct sn_conn *from, const struct m
     if (target != NULL) {
         r->found = 1;
         r->reachability = target->reachability;
-        r->addrs = (struct wire_addr *)target->addrs;
-        r->n_addrs = target->n_addrs;
+        r->addrs = (struct wire_addr *)sn_conn_addrs_for(target, NULL, &r->n_addrs);
         memcpy(r->sn_id, identity_id(d->id), WIRE_ID_LEN);
     }
     link_send(from->link, &m);
