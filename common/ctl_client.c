@@ -5,6 +5,7 @@
  * also bound connect() on a UNIX socket whose backlog is full). send() uses
  * MSG_NOSIGNAL so a daemon that hangs up cannot kill the CLI with SIGPIPE.
  */
+#define _GNU_SOURCE /* struct ucred, SO_PEERCRED */
 #define SOVA_CTL_MODULE
 #include "ctl.h"
 #include "ctl_internal.h"
@@ -74,6 +75,25 @@ static int connect_to(const char *path, const char *hint, int timeout_ms, int *o
         snprintf(err, errlen, "cannot reach the daemon at %s: %s%s%s%s", path, strerror(e),
                  hint ? " (" : "", hint ? hint : "", hint ? ")" : "");
         return SOVA_ERR_IO;
+    }
+    /* Whoever could put a socket at path could answer for the daemon
+     * ("saved ... verified" for a file never downloaded): only a daemon of
+     * this user is believed (root may ask any user's daemon, as the daemon
+     * itself takes requests from its own user and root). */
+    struct ucred uc;
+    socklen_t uclen = sizeof(uc);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &uclen) != 0 || uclen != sizeof(uc)) {
+        snprintf(err, errlen, "cannot tell whose daemon answers at %s: %s", path, strerror(errno));
+        close(fd);
+        return SOVA_ERR_IO;
+    }
+    if (uc.uid != geteuid() && geteuid() != 0) {
+        snprintf(err, errlen,
+                 "the daemon at %s runs as user %u, not as you (%u): not talking to it (is the "
+                 "folder another user's?)",
+                 path, (unsigned)uc.uid, (unsigned)geteuid());
+        close(fd);
+        return SOVA_ERR_FOREIGN;
     }
     *out = fd;
     return 0;

@@ -13,6 +13,7 @@
 #include "ctl.h"
 #include "ctl_internal.h"
 #include "err.h"
+#include "statedir.h"
 #include "log.h"
 
 #include <errno.h>
@@ -470,6 +471,11 @@ int ctl_server_new(struct event_base *base, const char *path, ctl_request_fn *cb
         snprintf(err, errlen, "no request callback");
         return SOVA_ERR_INVALID;
     }
+    /* A folder another user may write to lets that user put a socket of
+     * theirs where the CLI looks (statedir.h). */
+    rc = statedir_check_parent(path, err, errlen);
+    if (rc != 0)
+        return rc;
     struct ctl_server *srv = calloc(1, sizeof(*srv));
     if (srv == NULL) {
         snprintf(err, errlen, "out of memory");

@@ -49,6 +49,10 @@ const char *sova_err_str(int code)
         return "no certificate presented";
     case SOVA_ERR_KEY_TYPE:
         return "the key is not Ed25519";
+    case SOVA_ERR_UNSAFE_DIR:
+        return "a folder another user owns or may write to";
+    case SOVA_ERR_FOREIGN:
+        return "the daemon belongs to another user";
     case SOVA_ERR_CONFIG:
         return "configuration error";
     case SOVA_ERR_USAGE:

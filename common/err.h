@@ -34,6 +34,8 @@ enum sova_err {
     SOVA_ERR_ID_MISMATCH = -23, /* remote node ID differs from the expected one */
     SOVA_ERR_NO_CERT = -24,     /* remote presented no certificate */
     SOVA_ERR_KEY_TYPE = -25,    /* a key that is not Ed25519 */
+    SOVA_ERR_UNSAFE_DIR = -26,  /* a folder another user owns or may write to */
+    SOVA_ERR_FOREIGN = -27,     /* the daemon on a control socket is another user's */
     /* configuration */
     SOVA_ERR_CONFIG = -30, /* bad config file or option (message says where) */
     SOVA_ERR_USAGE = -31,  /* bad command line */

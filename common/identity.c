@@ -2,6 +2,7 @@
 #include "identity.h"
 #include "err.h"
 #include "log.h"
+#include "statedir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -213,6 +214,12 @@ static int read_file(const char *path, bool is_key, struct file_buf *out, char *
     } else if (!S_ISREG(st.st_mode)) {
         rc = identity_errorf(errbuf, errlen, is_key ? SOVA_ERR_KEY_PERMS : SOVA_ERR_IO,
                              "%s %s is not a regular file", what, path);
+    } else if (is_key && st.st_uid != geteuid()) {
+        /* Its owner could swap the key for one of theirs, mode 0600 or not. */
+        rc = identity_errorf(errbuf, errlen, SOVA_ERR_KEY_PERMS,
+                             "key %s belongs to user %u, not to the user running this (%u); "
+                             "chown it to that user",
+                             path, (unsigned)st.st_uid, (unsigned)geteuid());
     } else if (is_key && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
         rc = identity_errorf(errbuf, errlen, SOVA_ERR_KEY_PERMS,
                              "key %s has mode %04o; must not be readable or writable by group or "
@@ -367,27 +374,14 @@ int identity_load_files(const char *cert_path, const char *key_path, struct sova
 /* ---- creating a peer identity -------------------------------------------- */
 
 /* mkdir -p with mode 0700 for the directories it creates. */
+/* The state folder, made 0700 if missing, and this user's alone
+ * (statedir.h): no one else may swap its key. */
 static int make_dirs(const char *dir, char *errbuf, size_t errlen)
 {
-    char path[PATH_MAX];
-    size_t len = strlen(dir);
-    if (len == 0 || len >= sizeof(path))
-        return identity_errorf(errbuf, errlen, SOVA_ERR_INVALID, "bad state directory \"%s\"", dir);
-    memcpy(path, dir, len + 1);
-    for (size_t i = 1; i <= len; i++) {
-        if (path[i] != '/' && path[i] != '\0')
-            continue;
-        char saved = path[i];
-        path[i] = '\0';
-        if (mkdir(path, 0700) != 0 && errno != EEXIST)
-            return identity_errorf(errbuf, errlen, SOVA_ERR_IO, "cannot create directory %s: %s",
-                                   path, strerror(errno));
-        path[i] = saved;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return identity_errorf(errbuf, errlen, SOVA_ERR_IO, "state directory %s is not a directory",
-                               dir);
+    char err[512];
+    int rc = statedir_prepare(dir, err, sizeof(err));
+    if (rc != 0)
+        return identity_errorf(errbuf, errlen, rc, "%s", err);
     return 0;
 }
 

@@ -14,6 +14,7 @@
 #include "sn_dialback.h"
 #include "sn_relay.h"
 #include "sn_search.h"
+#include "statedir.h"
 
 #include <errno.h>
 #include <openssl/rand.h>
@@ -62,13 +63,15 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     sn_timer_ms(d->sweep, sweep_interval_ms(d));
 }
 
+/* The state folder: made 0700 if missing, and this user's alone
+ * (common/statedir.h), or the supernode does not start. */
 static int make_state_dir(const char *path)
 {
-    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-        log_error("sn", "cannot create state directory %s: %s", path, strerror(errno));
-        return SOVA_ERR_IO;
-    }
-    return 0;
+    char err[512];
+    int rc = statedir_prepare(path, err, sizeof(err));
+    if (rc != 0)
+        log_error("sn", "state directory: %s", err);
+    return rc;
 }
 
 static int make_index(struct sn_ctx *d)
