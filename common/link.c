@@ -203,10 +203,15 @@ void link_send_error(struct link *l, int code, uint8_t about_type, const char *t
 
 void link_close(struct link *l, int code, const char *text)
 {
+    link_close_about(l, code, 0, text);
+}
+
+void link_close_about(struct link *l, int code, uint8_t about_type, const char *text)
+{
     if (l->state == LINK_CLOSING)
         return;
     if (code != 0)
-        link_send_error(l, code, 0, text);
+        link_send_error(l, code, about_type, text);
     enter_closing(l, 0);
 }
 

@@ -163,6 +163,10 @@ void link_send_error(struct link *l, int code, uint8_t about_type, const char *t
  * queued output is flushed (bounded by a short timer) and the closed hook
  * runs from the loop. Idempotent. */
 void link_close(struct link *l, int code, const char *text);
+/* The same, when a message of type about_type caused the close: the ERROR
+ * names it in offending_type (link_close() sends 0, for a close about the
+ * link itself: keep-alive, shutdown, a replaced session). */
+void link_close_about(struct link *l, int code, uint8_t about_type, const char *text);
 
 /* Free the link now, without the closed hook: for an owner tearing
  * everything down at exit. Never call it from inside one of l's hooks. */

@@ -64,7 +64,7 @@ static void on_fed_message(struct sn_conn *c, const struct msg *m)
     }
     log_warn("fed", "%s: sent %s, which supernode links do not carry", link_name(c->link),
              msg_type_name(m->type));
-    link_close(c->link, MSG_ERR_PROTOCOL, "not served on supernode links");
+    link_close_about(c->link, MSG_ERR_PROTOCOL, m->type, "not served on supernode links");
 }
 
 static void on_message(struct link *l, const struct msg *m, void *arg)

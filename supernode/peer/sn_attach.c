@@ -130,7 +130,7 @@ void sn_attach_on_register(struct sn_ctx *ctx, struct sn_conn *p, const struct m
                 ctx->n_primary--;
         }
         if (rc != 0) {
-            link_close(p->link, MSG_ERR_INTERNAL, "cannot register");
+            link_close_about(p->link, MSG_ERR_INTERNAL, MSG_REGISTER, "cannot register");
             return;
         }
         p->indexed = true;

@@ -508,7 +508,7 @@ static void on_open(struct sn_relay *r, struct sn_conn *p, const struct msg_rela
     if ((o->circuit_id & 1u) != parity || leg_find(p, o->circuit_id) != NULL) {
         log_warn("relay", "%s: RELAY_OPEN with circuit id %u, which is not its to choose",
                  link_name(p->link), o->circuit_id);
-        link_close(p->link, MSG_ERR_PROTOCOL, "bad circuit id");
+        link_close_about(p->link, MSG_ERR_PROTOCOL, MSG_RELAY_OPEN, "bad circuit id");
         return;
     }
     struct sn_conn *target = sn_index_peer_ctx(d->index, o->target_id);
