@@ -34,8 +34,7 @@ wait_for "$WORK/alice.log" "backup session with supernode $SN2"
 ok "alice, configured with sn1 only, learns sn2 from SN_LIST and keeps a backup session there"
 wait_for "$WORK/bob.log" "published 0 shared files"
 
-kill -KILL "$PID_sn1"
-wait "$PID_sn1" 2>/dev/null || true
+kill_daemon sn1
 wait_for "$WORK/alice.log" "promoting backup supernode $SN2 to primary"
 wait_for_n "$WORK/alice.log" "attached to supernode" 2
 grep -q "attached to supernode $SN2" "$WORK/alice.log" || fail "alice did not attach to sn2"

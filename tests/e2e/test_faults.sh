@@ -85,8 +85,7 @@ until_ok 20 has_backup alice && until_ok 20 has_backup bob || fail "no backup su
 ) &
 load=$!
 wait_for "$WORK/load.done" "^1 ok" 30
-kill -KILL "$PID_sn1"
-wait "$PID_sn1" 2>/dev/null || true
+kill_daemon sn1
 wait "$load"
 [ "$(grep -c ' ok$' "$WORK/load.done")" = 6 ] || fail "downloads under the fault: $(cat "$WORK/load.done" "$WORK/load.err")"
 for i in $(seq 1 6); do

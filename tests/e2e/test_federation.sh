@@ -65,8 +65,7 @@ ok "the search went only to the supernode whose summary matched ($fwd forward)"
 # SIGKILL sn2: its peers (p1, p6) fail over; everyone marks it dead.
 printf 'p1 keeps this\n' >"$WORK/p1/share/phoenix-notes.txt"
 wait_for "$WORK/p1.log" "share changed: 1 added"
-kill -KILL "${PID_sn2}"
-wait "${PID_sn2}" 2>/dev/null || true
+kill_daemon sn2
 for i in 1 3 4 5; do members_in $i dead 1; done
 ok "sn2 SIGKILLed: every other supernode declares it dead"
 wait_for "$WORK/p1.log" "promoting backup supernode|attached to supernode" 20
