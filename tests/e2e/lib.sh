@@ -81,6 +81,19 @@ until_ok() {
   done
 }
 
+# wait_until SECONDS WHAT CMD...: run CMD until it succeeds; after SECONDS
+# (times TIME_SCALE) fail with "waited Ns for WHAT" and CMD's last output.
+# The way to wait for anything observable, instead of a fixed sleep.
+wait_until() {
+  local secs=$(( $1 * TIME_SCALE )) what=$2; shift 2
+  local deadline=$((SECONDS + secs)) out
+  until out=$("$@" 2>&1); do
+    [ $SECONDS -lt $deadline ] ||
+      fail "waited ${secs}s for ${what}${out:+; last said: $(tail -n 5 <<<"$out")}"
+    sleep 0.1
+  done
+}
+
 # ---- daemons ---------------------------------------------------------------------------
 
 # _d_var NAME: the variable holding NAME's PID (PID_NAME, any character

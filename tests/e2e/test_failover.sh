@@ -87,7 +87,7 @@ start evil "$SN_BIN" --listen 127.0.0.1:0 --cert "$WORK/rogue/evil.crt" --key "$
   --federation-ca "$WORK/rogue/root.crt" --state-dir "$WORK/evil-state" --peers "127.0.0.1:$P2"
 wait_for "$WORK/evil.log" "TLS handshake failed: .*does not chain to the federation root"
 EVIL=$("$FED" id "$WORK/rogue/evil.crt")
-sleep 1
+sleep 1 # on purpose: time for a link that must not come up (nothing to wait for)
 grep -q "${EVIL:0:8}: supernode link up" "$WORK/sn2.log" && fail "a rogue supernode joined"
 ok "a supernode with a certificate from another root cannot join"
 

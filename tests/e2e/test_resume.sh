@@ -53,7 +53,7 @@ wait_chunks bob "$hash" 12
 kill_daemon alice
 wait_for "$WORK/bob.log" "source .* unavailable"   # what was in flight has landed
 read -r have_before _ <<<"$(progress bob "$hash")"
-sleep 1
+sleep 1 # on purpose: time passes without a source, and nothing may change
 read -r have_still _ <<<"$(progress bob "$hash")"
 [ "$have_still" = "$have_before" ] || fail "chunks changed while the only source was dead"
 ok "source killed after $have_before of 64 chunks: the download waits"
