@@ -7,6 +7,7 @@
 # WAN address changes -> the new address is reported and mapped; SIGTERM
 # deletes the mapping; NAT-PMP when SSDP gets no answer; no UPnP router and
 # double NAT -> no gateway within 3 s. Times are printed. docs/NAT.md.
+# tsan: yes (nat/'s worker thread against a real router)
 source "$SOVA_SRC/tests/e2e/lib.sh" # ok, fail, wait_for, $WORK, cleanup
 source "$SOVA_SRC/tests/natbed/lib.sh"
 

@@ -6,6 +6,7 @@
  * runs the router calls (nat/nat_worker.h): jobs handed over and results
  * taken back as nat_upnp.c does on the loop, then stopped, with jobs that
  * never reach a router. */
+/* tsan: yes (the worker thread's handoff, under ThreadSanitizer) */
 #include "cunit_main.h"
 
 #include <CUnit/CUnit.h>
