@@ -158,6 +158,7 @@ int main(int argc, char **argv)
             tls_ctx_new(p->id, argv[2], TLS_CTX_PEER, &p->tls, err, sizeof(err)) != 0 ||
             tls_ctx_client(p->tls, TLS_EXPECT_SUPERNODE, NULL, &ssl) != 0) {
             fprintf(stderr, "peer %u: %s\n", i, err);
+            free(run.peers);
             return 1;
         }
         p->link = link_connect(evloop_base(run.loop), (struct sockaddr *)&sa, sizeof(sa), ssl,

@@ -629,6 +629,7 @@ void op_session_set_claim(struct op_session *s, uint8_t reachability, const stru
 {
     n = n < WIRE_MAX_ADDRS ? n : WIRE_MAX_ADDRS;
     bool same = reachability == s->reachability && n == s->n_addrs;
+    /* cppcheck-suppress knownConditionTrueFalse ; cppcheck 2.10 is wrong: n may be 1..MAX */
     for (size_t i = 0; same && i < n; i++)
         same = wire_addr_equal(&addrs[i], &s->addrs[i]);
     if (same)

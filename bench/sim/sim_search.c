@@ -119,7 +119,6 @@ struct world {
     struct sn_route *route;
     struct wire_limits lim;
     struct wire_buf buf;
-    double session_scale_mean; /* mean session, s */
     /* measured window */
     bool measuring;
     uint64_t summary_bytes, rebuilds, churn_events, sent_summaries;
@@ -694,11 +693,12 @@ int sim_search_run(const struct sim_search_params *p, struct sim_search_result *
     uint8_t(*alive)[WIRE_ID_LEN] = malloc(p->n_sn * WIRE_ID_LEN);
     struct sn_route_target *tg = malloc(2 * p->n_sn * sizeof(*tg));
     struct qstats st = {.fanout = calloc(p->queries ? p->queries : 1, sizeof(double))};
+    int rc = -1;
     if (!w.route || !w.peers || !w.sns || !w.stamp || !w.distinct || !q || !count || !seen ||
         !alive || !tg || !st.fanout)
-        return -1;
+        goto out;
     if (queries_make(&w, q, p->queries) != 0)
-        return -1;
+        goto out;
     for (uint32_t s = 0; s < p->n_sn; s++) {
         struct snode *sn = &w.sns[s];
         sn->id[0] = (uint8_t)(s >> 24), sn->id[1] = (uint8_t)(s >> 16);
@@ -775,9 +775,11 @@ int sim_search_run(const struct sim_search_params *p, struct sim_search_result *
     out->common_queries = st.common;
     out->ran = true;
     out->wall_s = sim_wall_s() - w0;
-    for (size_t k = 0; k < p->queries; k++)
+    rc = 0;
+out:
+    for (size_t k = 0; q != NULL && k < p->queries; k++)
         free(q[k].m);
-    for (uint32_t s = 0; s < p->n_sn; s++) {
+    for (uint32_t s = 0; w.sns != NULL && s < p->n_sn; s++) {
         free(w.sns[s].peers);
         sn_summary_free(w.sns[s].sent);
     }
@@ -796,5 +798,5 @@ int sim_search_run(const struct sim_search_params *p, struct sim_search_result *
     free(w.alias_i);
     sn_route_free(w.route);
     wire_buf_free(&w.buf);
-    return 0;
+    return rc;
 }

@@ -146,8 +146,14 @@ def main():
         wrong_sig[152:216] = receipt(other, src_id, 1048576, 4)[152:216]
         for r in (good, bytes(forged), good, wrong_key, bytes(wrong_sig)):
             link.send(RECEIPTS, bytes([1]) + r)
-        time.sleep(1.5)
-        print("credit %d %d %d" % link.credit(src_id))
+        # The good receipt reaches the record's holders (R of the supernodes)
+        # a moment later: read until it shows, for at most 20 s.
+        deadline = time.monotonic() + 20
+        got = link.credit(src_id)
+        while got[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            got = link.credit(src_id)
+        print("credit %d %d %d" % got)
     elif cmd == "read":
         where, me, hexid = sys.argv[2:5]
         link = Link(where, me)

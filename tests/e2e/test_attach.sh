@@ -20,8 +20,10 @@ ok "peer attaches; each side learns the other's ID from TLS"
 # Garbage after a good TLS handshake: an ERROR frame back, the link closed,
 # the supernode still serving, peer 1 untouched.
 "$PEER_BIN" --state-dir "$WORK/rogue" id >/dev/null
+# (-quiet keeps reading after our bytes until the supernode closes the link,
+# which it does after each of these ERRORs; timeout bounds it.)
 send_raw() { # send_raw HEXBYTES: TLS as a self-signed peer, write bytes, print reply as hex
-  { printf '%b' "$1"; sleep 1; } | timeout 10 openssl s_client -quiet -no_ign_eof \
+  printf '%b' "$1" | timeout 10 openssl s_client -quiet \
     -connect "127.0.0.1:$PORT_sn" -cert "$WORK/rogue/node.crt" -key "$WORK/rogue/node.key" \
     -CAfile "$WORK/fed/root.crt" 2>/dev/null | od -An -tx1 | tr -d ' \n' || true
 }

@@ -58,8 +58,7 @@ until_ok 10 placed || fail "records: $(for i in 1 2 3 4; do records $i; done | t
 victim=""
 for i in 2 3 4; do [ "$(records $i)" = 2 ] && victim=$i && break; done
 [ -n "$victim" ] || fail "no supernode but sn1 holds both records"
-kill -KILL "$(eval echo "\$PID_sn$victim")"
-wait "$(eval echo "\$PID_sn$victim")" 2>/dev/null || true
+kill_daemon "sn$victim"
 survivors=""
 for i in 1 2 3 4; do [ $i = "$victim" ] || survivors="$survivors $i"; done
 for i in $survivors; do

@@ -34,8 +34,7 @@ wait_for "$WORK/alice.log" "backup session with supernode $SN2"
 ok "alice, configured with sn1 only, learns sn2 from SN_LIST and keeps a backup session there"
 wait_for "$WORK/bob.log" "published 0 shared files"
 
-kill -KILL "$PID_sn1"
-wait "$PID_sn1" 2>/dev/null || true
+kill_daemon sn1
 wait_for "$WORK/alice.log" "promoting backup supernode $SN2 to primary"
 wait_for_n "$WORK/alice.log" "attached to supernode" 2
 grep -q "attached to supernode $SN2" "$WORK/alice.log" || fail "alice did not attach to sn2"
@@ -88,7 +87,7 @@ start evil "$SN_BIN" --listen 127.0.0.1:0 --cert "$WORK/rogue/evil.crt" --key "$
   --federation-ca "$WORK/rogue/root.crt" --state-dir "$WORK/evil-state" --peers "127.0.0.1:$P2"
 wait_for "$WORK/evil.log" "TLS handshake failed: .*does not chain to the federation root"
 EVIL=$("$FED" id "$WORK/rogue/evil.crt")
-sleep 1
+sleep 1 # on purpose: time for a link that must not come up (nothing to wait for)
 grep -q "${EVIL:0:8}: supernode link up" "$WORK/sn2.log" && fail "a rogue supernode joined"
 ok "a supernode with a certificate from another root cannot join"
 

@@ -2,6 +2,7 @@
 # One supernode, three peers: attach and publish, search (AND, case, removed
 # files), a 64 MiB download that is byte-identical, status and downloads.
 # valgrind: yes
+# tsan: yes (the share scanner's and the UPnP worker threads of real peers)
 source "$(dirname "$0")/lib.sh"
 make_federation
 start_supernode sn --peer-timeout-s 4 --keepalive-s 1

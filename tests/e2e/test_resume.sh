@@ -50,11 +50,10 @@ peer bob search movie | grep -q "^$hash" || fail "bob cannot find the movie"
 peer bob get "$hash" >"$WORK/bob-get.out" 2>&1 &
 GET_BOB=$!
 wait_chunks bob "$hash" 12
-kill -KILL "$PID_alice"
-wait "$PID_alice" 2>/dev/null || true
+kill_daemon alice
 wait_for "$WORK/bob.log" "source .* unavailable"   # what was in flight has landed
 read -r have_before _ <<<"$(progress bob "$hash")"
-sleep 1
+sleep 1 # on purpose: time passes without a source, and nothing may change
 read -r have_still _ <<<"$(progress bob "$hash")"
 [ "$have_still" = "$have_before" ] || fail "chunks changed while the only source was dead"
 ok "source killed after $have_before of 64 chunks: the download waits"
@@ -73,8 +72,7 @@ peer carol search movie >/dev/null
 peer carol get "$hash" >"$WORK/carol-get.out" 2>&1 &
 GET_CAROL=$!
 wait_chunks carol "$hash" 36
-kill -KILL "$PID_carol"
-wait "$PID_carol" 2>/dev/null || true
+kill_daemon carol
 wait "$GET_CAROL" 2>/dev/null && fail "carol's get succeeded although her daemon died"
 ls "$WORK/carol/dl/movie.bin" 2>/dev/null && fail "an incomplete file reached the downloads folder"
 start_peer carol

@@ -32,16 +32,18 @@ exec_start() {
 }
 
 # probe NAME PORT WATCHDOG_USEC [SILENT_PORT]: run EXEC under the probe;
-# notifications go to $WORK/NAME.notify, output to $WORK/NAME.log.
+# notifications go to $WORK/NAME.notify, output to $WORK/NAME.log. The probe
+# passes signals on and exits with the daemon's status, so lib.sh tracks it
+# as the daemon (stop NAME, and the end of the test, judge the daemon).
 probe() {
   local name=$1 port=$2 wd=$3 silent=${4:-0}
+  daemon_prefix "$name"
   python3 "$PROBE" --socket "$WORK/$name.sock" --log "$WORK/$name.notify" --port "$port" \
-    --watchdog-usec "$wd" --silent-listen "$silent" -- "${RUN[@]}" "${EXEC[@]}" \
+    --watchdog-usec "$wd" --silent-listen "$silent" -- "${DAEMON_PREFIX[@]}" "${EXEC[@]}" \
     >>"$WORK/$name.log" 2>&1 &
-  PIDS+=($!)
-  eval "PID_$name=$!"
+  track_daemon "$name" $! "$DAEMON_VGLOG"
   wait_for "$WORK/$name.notify" "START pid="
-  PIDS+=("$(sed -n 's/.*START pid=//p' "$WORK/$name.notify")") # the daemon itself
+  PIDS+=("$(sed -n 's/.*START pid=//p' "$WORK/$name.notify")") # the daemon itself, if the test fails
 }
 field_ms() { # FILE FIELD: ms of the first notification holding FIELD
   awk -v f="$2" 'index($0, f) { print $1; exit }' "$1"
@@ -147,10 +149,7 @@ until "$PEER_BIN" --state-dir "$WORK/alice/state" status --json |
   [ $SECONDS -lt $deadline ] || fail "alice has no backup supernode"
   sleep 0.2
 done
-kill -TERM "$PID_sn1"
-rc=0
-wait "$PID_sn1" || rc=$?
-[ $rc -eq 0 ] || fail "supernode exited with $rc after SIGTERM"
+stop sn1 # SIGTERM; it must exit 0
 grep -q "STOPPING=1" "$WORK/sn1.notify" || fail "no STOPPING=1"
 grep -q "stopping: told 1 peers to fail over" "$WORK/sn1-file.log" || fail "peers not told"
 grep -q "leaving the federation: told 1 supernodes" "$WORK/sn1-file.log" || fail "federation not told"
@@ -206,10 +205,7 @@ grep -q "reload: upload-limit-kbps 0 -> 250" "$WORK/bob.log" || fail "peer: uplo
 grep -q "reload: ways changed (direct,reversal,relay -> relay) but needs a restart" "$WORK/bob.log" ||
   fail "peer: ways change not named as needing a restart"
 ok "peer: SIGHUP applies the upload limit, names what needs a restart"
-kill -TERM "$PID_bob"
-rc=0
-wait "$PID_bob" || rc=$?
-[ $rc -eq 0 ] || fail "peer exited with $rc after SIGTERM"
+stop bob # SIGTERM; it must exit 0
 grep -q "STOPPING=1" "$WORK/bob.notify" || fail "peer: no STOPPING=1"
 ok "peer: SIGTERM sends STOPPING=1 and exits 0"
 stop sn3

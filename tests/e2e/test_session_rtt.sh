@@ -66,7 +66,7 @@ async def main():
 
 asyncio.run(main())
 EOF
-start proxy python3 "$WORK/delay_proxy.py" "$PX" "$P2" "$DELAY_MS"
+helper proxy python3 "$WORK/delay_proxy.py" "$PX" "$P2" "$DELAY_MS"
 wait_for "$WORK/proxy.log" "proxy ready"
 
 run_sn() { # NAME CERT PORT SEEDS
@@ -126,8 +126,7 @@ ok "bob, told only of the slow supernode, attaches to it and keeps the fast one 
 # The fast primary dies: alice promotes the slow backup at once (no
 # re-choice delays a failover) and her files stay reachable.
 wait_for "$WORK/alice.log" "published 1 shared files" 20
-kill -KILL "$PID_sn1"
-wait "$PID_sn1" 2>/dev/null || true
+kill_daemon sn1
 wait_for "$WORK/alice.log" "promoting backup supernode $SN2 to primary"
 wait_for_n "$WORK/alice.log" "published 1 shared files" 2 20
 "$PEER_BIN" --state-dir "$WORK/bob/state" search rtt notes | grep -q "rtt-notes.txt" ||

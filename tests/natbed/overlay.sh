@@ -5,7 +5,7 @@
 #   nb_supernode NAME NODE IP [ARGS...]   sova-supernode on bed host NODE, port 7070
 #   nb_peer NAME NODE BOOTSTRAP [ARGS...] sova-peer in NODE's namespace, listening on
 #                                   0.0.0.0:7071, state/share/downloads under $WORK/NAME
-#   nb_kill NAME [SIGNAL]           signal a daemon (default TERM) and wait for it
+#   nb_kill NAME [SIGNAL]           kill a daemon on purpose (default SIGKILL), no verdict
 #   nb_stop NAME                    SIGTERM; fails unless it exits 0
 #   nb_status NAME                  `sova-peer status --json` of peer NAME
 #   nb_sn_status NAME               `sova-supernode status --json` of supernode NAME
@@ -14,7 +14,9 @@
 #   nb_get NAME HASH                `sova-peer get HASH --json` of peer NAME, to stdout
 #
 # The control sockets live in $WORK (the file system is shared with the
-# namespaces), so the CLI runs from the test's own namespace.
+# namespaces), so the CLI runs from the test's own namespace. Every daemon is
+# one of tests/e2e/lib.sh's: those still running at the end of the test are
+# stopped with SIGTERM and must exit 0 (lib.sh's done_ok).
 
 nb_federation() {
   "$FED" init "$WORK/fed" >/dev/null
@@ -23,11 +25,13 @@ nb_federation() {
 }
 
 declare -gA NB_PID
-# nb_spawn NAME NODE CMD...: run a daemon in NODE's namespace; PID in NB_PID[NAME].
+# nb_spawn NAME NODE CMD...: run a daemon in NODE's namespace; PID in NB_PID[NAME]
+# (and PID_NAME); tracked by lib.sh like a daemon it started itself.
 nb_spawn() {
   local name=$1 node=$2; shift 2
   natbed_spawn "$node" "$WORK/$name.log" "$@" >/dev/null
   NB_PID[$name]=$NATBED_PID
+  track_daemon "$name" "$NATBED_PID"
 }
 
 nb_supernode() { # NAME NODE IP [ARGS...]: certificate $WORK/fed/NAME.{crt,key}
@@ -47,18 +51,8 @@ nb_peer() { # NAME NODE BOOTSTRAP [ARGS...]
     --upnp-check-s 2 "$@"
 }
 
-nb_kill() { # NAME [SIGNAL]
-  local pid=${NB_PID[$1]}
-  kill "-${2:-TERM}" "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
-nb_stop() { # NAME
-  local pid=${NB_PID[$1]} rc=0
-  kill -TERM "$pid"
-  wait "$pid" || rc=$?
-  [ $rc -eq 0 ] || fail "$1 exited with status $rc after SIGTERM"
-}
+nb_kill() { kill_daemon "$1" "${2:-KILL}"; } # NAME [SIGNAL]
+nb_stop() { stop "$1"; }                     # NAME
 
 nb_status() { "$PEER_BIN" --state-dir "$WORK/$1/state" status --json; }
 nb_sn_status() { "$SN_BIN" status --control "$WORK/$1-state/control.sock" --json; }

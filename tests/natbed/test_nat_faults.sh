@@ -48,16 +48,27 @@ nb_wait_reach carol unreachable 40
 nb_wait_reach dave unreachable 40
 ok "alice and bob are mapped by their routers, carol and dave unreachable"
 
+# has_chunks NAME HASH N: NAME's download of HASH has at least N verified chunks.
+has_chunks() {
+  local have
+  have=$("$PEER_BIN" --state-dir "$WORK/$1/state" downloads --json | python3 -c '
+import json, sys
+for d in json.load(sys.stdin)["downloads"]:
+    if d["hash"] == sys.argv[1]:
+        print(d["chunks_have"])' "$2")
+  echo "$1 has ${have:-no download of its} chunks"
+  [ -n "$have" ] && [ "$have" -ge "$3" ]
+}
+has_mapping() { natbed_upnp_mappings "$1" | grep -q "$2"; }
+proved_at() { nb_status "$1" | nb_json 'j["reach"]["address"]' | grep -q "$2"; }
+has_backup() { [ "$(nb_status "$1" | nb_json 'j["supernode"]["backup"] is not None')" = True ]; }
+
 # ---- 1. miniupnpd restarts and forgets its mappings ---------------------------------
 natbed_upnp_mappings r-up | grep -q "TCP 7071 -> $(natbed_ip alice):7071" ||
   fail "no mapping of alice's port on r-up: $(natbed_upnp_mappings r-up)"
 natbed_upnp_restart r-up
 [ -z "$(natbed_upnp_mappings r-up)" ] || fail "the restart kept the mappings"
-deadline=$((SECONDS + 15))
-until natbed_upnp_mappings r-up | grep -q "TCP 7071 -> $(natbed_ip alice):7071"; do
-  [ $SECONDS -lt $deadline ] || fail "alice did not map her port again within 15 s"
-  sleep 0.2
-done
+wait_until 15 "alice to map her port again" has_mapping r-up "TCP 7071 -> $(natbed_ip alice):7071"
 remaps=$(nb_status alice | nb_json 'j["reach"]["mapping"]["remaps"]')
 [ "$remaps" -ge 1 ] || fail "alice's status does not count the remap ($remaps)"
 nb_wait_reach alice mapped 10
@@ -69,7 +80,7 @@ wait_for "$WORK/bob.log" "published 1 shared files" 20
 timeout 120 "$PEER_BIN" --state-dir "$WORK/alice/state" get "$B_HASH" --json >"$WORK/alice-get.json" &
 get_pid=$!
 wait_for "$WORK/alice.log" "connected to source .* \(direct\)" 20
-sleep 3 # a few MB in
+wait_until 20 "alice's download to be a few MB in" has_chunks alice "$B_HASH" 4
 natbed_wan_change r-up 20.0.1.77
 # Re-attached from the new address (to sn1, or to sn2 if it promoted its backup).
 wait_for "$WORK/alice.log" "attached to supernode .* which sees us at 20\.0\.1\.77:" 30
@@ -78,29 +89,18 @@ cmp -s "$WORK/bob/share/wan-move.bin" "$WORK/alice/dl/wan-move.bin" || fail "ali
 wait_for_n "$WORK/alice.log" "connected to source .* \(direct\)" 2 1
 [ "$("$PEER_BIN" --state-dir "$WORK/alice/state" id)" = "$alice_id" ] || fail "alice's ID changed"
 nb_wait_reach alice mapped 20
-deadline=$((SECONDS + 20))
-until nb_status alice | nb_json 'j["reach"]["address"]' | grep -q "^20\.0\.1\.77:"; do
-  [ $SECONDS -lt $deadline ] ||
-    fail "alice's proved address is not on her new public address: $(nb_status alice | nb_json 'j["reach"]')"
-  sleep 0.2
-done
+wait_until 20 "alice's proved address to be on her new public address" proved_at alice "^20\.0\.1\.77:"
 "$PEER_BIN" --state-dir "$WORK/dave/state" search alice notes | grep -q "alice-notes.txt" ||
   fail "alice's file is not searchable after her address changed"
 ok "alice's public address changed mid-download: same ID, re-attached and mapped at 20.0.1.77, her files searchable, her download resumed and completed"
 
 # ---- 3. the supernode relaying a download dies ---------------------------------------
 wait_for "$WORK/carol.log" "published 1 shared files" 20
-for p in carol dave; do
-  deadline=$((SECONDS + 20))
-  until [ "$(nb_status "$p" | nb_json 'j["supernode"]["backup"] is not None')" = True ]; do
-    [ $SECONDS -lt $deadline ] || fail "$p has no backup supernode"
-    sleep 0.2
-  done
-done
+for p in carol dave; do wait_until 20 "$p to have a backup supernode" has_backup "$p"; done
 timeout 180 "$PEER_BIN" --state-dir "$WORK/dave/state" get "$C_HASH" --json >"$WORK/dave-get.json" &
 get_pid=$!
 wait_for "$WORK/dave.log" "connected to source .* \(relay\)" 30
-sleep 2
+wait_until 20 "dave's relayed download to be under way" has_chunks dave "$C_HASH" 2
 nb_kill sn1 KILL
 wait "$get_pid" || fail "dave's relayed download did not complete after sn1 died: $(cat "$WORK/dave-get.json")"
 cmp -s "$WORK/carol/share/relay-failover.bin" "$WORK/dave/dl/relay-failover.bin" ||

@@ -4,6 +4,7 @@
 # a UPnP router on the NAT test bed (docs/NATBED.md): READY=1 and WATCHDOG=1
 # come, the router holds the peer's port mapping; on SIGTERM the peer sends
 # STOPPING=1, deletes the mapping from the router and exits 0.
+# tsan: yes (a real peer's UPnP worker and share scanner against a real router)
 source "$SOVA_SRC/tests/e2e/lib.sh"
 source "$SOVA_SRC/tests/natbed/lib.sh"
 source "$SOVA_SRC/tests/natbed/overlay.sh"

@@ -7,6 +7,7 @@
 # WAN address changes -> the new address is reported and mapped; SIGTERM
 # deletes the mapping; NAT-PMP when SSDP gets no answer; no UPnP router and
 # double NAT -> no gateway within 3 s. Times are printed. docs/NAT.md.
+# tsan: yes (nat/'s worker thread against a real router)
 source "$SOVA_SRC/tests/e2e/lib.sh" # ok, fail, wait_for, $WORK, cleanup
 source "$SOVA_SRC/tests/natbed/lib.sh"
 
@@ -69,21 +70,22 @@ probe_wait() {
   local what=$1; shift
   LINE=$(python3 "$WORK/probe_wait.py" "$@") || fail "$what: $LINE"
 }
-# start_probe NODE PORT ARGS...: the probe in NODE; sets PID_<NODE>, LOG_<NODE>, T0_<NODE>.
+# start_probe NODE PORT ARGS...: the probe in NODE, a daemon of lib.sh's
+# (so one left running is stopped and judged at the end); sets PID_<NODE>,
+# LOG_<NODE>, T0_<NODE>.
 start_probe() {
   local node=$1 port=$2; shift 2
   eval "T0_$node=$(mono_ms)"
   natbed_spawn "$node" "$WORK/$node.log" "$PROBE" --port "$port" --check "$CHECK_S" "$@" >/dev/null
-  eval "PID_$node=$NATBED_PID; LOG_$node=$WORK/$node.log"
+  track_daemon "$node" "$NATBED_PID"
+  eval "LOG_$node=$WORK/$node.log"
 }
-# stop_probe NODE: SIGTERM, exit status 0, the "stopped" line in LINE.
+# stop_probe NODE: SIGTERM, exit status 0 (lib.sh's stop), the "stopped" line in LINE.
 stop_probe() {
-  local node=$1 pid log rc=0
-  eval "pid=\$PID_$node; log=\$LOG_$node"
+  local node=$1 log
+  eval "log=\$LOG_$node"
   local t=$(mono_ms)
-  kill -TERM "$pid"
-  wait "$pid" || rc=$?
-  [ $rc -eq 0 ] || fail "probe in $node exited with status $rc after SIGTERM"
+  stop "$node"
   probe_wait "probe in $node after SIGTERM" "$log" "$t" 1 event=stopped state=off
 }
 # connect_through NODE IP PORT: the probe's greeting through the mapping.

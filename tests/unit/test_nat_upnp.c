@@ -2,7 +2,11 @@
  * fake clock and made-up router answers: discovery and its backoff, map at
  * once, 718 -> other ports, 725 -> permanent lease, renew at half the lease,
  * checks that find the mapping gone or a new external address, a gateway
- * that stops answering, refresh, NAT-PMP epochs. */
+ * that stops answering, refresh, NAT-PMP epochs. And the worker thread that
+ * runs the router calls (nat/nat_worker.h): jobs handed over and results
+ * taken back as nat_upnp.c does on the loop, then stopped, with jobs that
+ * never reach a router. */
+/* tsan: yes (the worker thread's handoff, under ThreadSanitizer) */
 #include "cunit_main.h"
 
 #include <CUnit/CUnit.h>
@@ -11,6 +15,12 @@
 
 #include "err.h"
 #include "nat_map_fsm.h"
+/* nat_worker.h is private to nat/ (it #errors elsewhere); this test is the
+ * one outsider allowed in, to drive the thread directly. */
+#define SOVA_NAT_INTERNAL
+#include "nat_worker.h"
+
+#include <poll.h>
 
 #define PORT 7071
 #define GW   "http://10.1.0.1:5000/ctl/IPConn"
@@ -605,8 +615,68 @@ static void test_helpers(void)
     nat_map_fsm_free(NULL);
 }
 
+/* ---- the worker thread ----------------------------------------------------- */
+
+/* Wait (bounded) for the worker's result, as on_notify in nat_upnp.c does. */
+static bool take_result(struct nat_worker *w, struct nat_job_result *r)
+{
+    for (int tries = 0; tries < 200; tries++) {
+        struct pollfd pfd = {.fd = nat_worker_fd(w), .events = POLLIN};
+        if (poll(&pfd, 1, 50) < 0)
+            return false;
+        if (nat_worker_take(w, r))
+            return true;
+    }
+    return false;
+}
+
+static void test_worker_hands_jobs_over_and_stops(void)
+{
+    struct nat_worker *w = NULL;
+    char err[160] = "";
+    CU_ASSERT_EQUAL_FATAL(nat_worker_start("sova test", &w, err, sizeof(err)), 0);
+    /* A job of no kind never reaches a router: the worker answers it refused. */
+    struct nat_job job = {.kind = NAT_JOB_NONE, .internal_port = PORT};
+    for (int i = 0; i < 100; i++) {
+        CU_ASSERT_TRUE(nat_worker_post(w, &job));
+        struct nat_job_result r;
+        CU_ASSERT_TRUE_FATAL(take_result(w, &r));
+        CU_ASSERT_EQUAL(r.kind, NAT_JOB_NONE);
+        CU_ASSERT_EQUAL(r.outcome, NAT_OUT_REFUSED);
+        CU_ASSERT_EQUAL(r.code, SOVA_ERR_INTERNAL);
+    }
+    /* One job at a time: a second post before the result is taken is refused. */
+    CU_ASSERT_TRUE(nat_worker_post(w, &job));
+    CU_ASSERT_FALSE(nat_worker_post(w, &job));
+    /* Stopped with that job posted (running, or done and not taken): in time,
+     * nothing held, nothing to delete. */
+    bool holds = true;
+    int code = -1;
+    CU_ASSERT_TRUE(nat_worker_stop(w, 2000, &holds, &code, err, sizeof(err)));
+    CU_ASSERT_FALSE(holds);
+    CU_ASSERT_EQUAL(code, 0);
+    CU_ASSERT_STRING_EQUAL(err, "");
+}
+
+static void test_worker_stops_at_once_when_idle(void)
+{
+    for (int i = 0; i < 20; i++) {
+        struct nat_worker *w = NULL;
+        char err[160];
+        CU_ASSERT_EQUAL_FATAL(nat_worker_start(NULL, &w, err, sizeof(err)), 0);
+        bool holds = true;
+        int code = -1;
+        CU_ASSERT_TRUE(nat_worker_stop(w, 2000, &holds, &code, err, sizeof(err)));
+        CU_ASSERT_FALSE(holds);
+    }
+}
+
 int test_register(void)
 {
+    CU_pSuite w = CU_add_suite("nat_worker", NULL, NULL);
+    if (!w || !CU_add_test(w, "hands jobs over and stops", test_worker_hands_jobs_over_and_stops) ||
+        !CU_add_test(w, "stops at once when idle", test_worker_stops_at_once_when_idle))
+        return -1;
     CU_pSuite s = CU_add_suite("nat_map_fsm", NULL, NULL);
     if (!s)
         return -1;

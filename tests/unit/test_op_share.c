@@ -2,6 +2,7 @@
  * unchanged files, changes are reported per path, what must be skipped is
  * skipped, and the worker delivers on the loop thread and stops when told.
  * Real files in a fresh temporary directory per test, real SQLite. */
+/* tsan: yes (the scanner's worker thread, under ThreadSanitizer) */
 #define _XOPEN_SOURCE 700 /* nftw() */
 #include "cunit_main.h"
 #include "err.h"

@@ -146,6 +146,7 @@ static const struct got *search_ex(const struct sn_index *idx, const char *query
     struct wire_str kws[WIRE_MAX_KEYWORDS_DEFAULT];
     size_t n = split_query(query, kws);
     struct sn_index_query q = {.keywords = kws, .n_keywords = n, .max_results = max};
+    /* cppcheck-suppress variableScope ; q.hash points at it until the search below */
     uint8_t hash[WIRE_HASH_LEN];
     if (flt != NULL) {
         q.has_size_range = flt->ranged;
