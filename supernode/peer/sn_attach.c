@@ -51,7 +51,8 @@ static bool in_list(const struct wire_addr *list, size_t n, const struct wire_ad
 static void set_addrs(struct sn_conn *p, const struct msg_register *r)
 {
     const struct wire_addr *seen = link_remote_addr(p->link);
-    struct wire_addr cand[WIRE_MAX_ADDRS + 1], pub[WIRE_MAX_ADDRS], lan[WIRE_MAX_ADDRS];
+    struct wire_addr cand[WIRE_MAX_ADDRS + 1], pub[WIRE_MAX_ADDRS] = {{0}},
+                                               lan[WIRE_MAX_ADDRS] = {{0}};
     size_t n = 0, n_pub = 0, n_lan = 0, dropped = 0;
     if (r->n_addrs > 0 && seen->family != 0) {
         cand[n] = *seen;

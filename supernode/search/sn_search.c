@@ -472,7 +472,7 @@ void sn_search_locate_cb(struct sn_ctx *d, const uint8_t peer_id[WIRE_ID_LEN], s
     p->located_arg = arg;
 }
 
-void sn_search_locate_cancel(struct sn_ctx *d, void *arg)
+void sn_search_locate_cancel(struct sn_ctx *d, const void *arg)
 {
     struct pending *q = d->search ? d->search->pending : NULL;
     while (q != NULL) {
@@ -589,6 +589,8 @@ void sn_search_forget(struct sn_ctx *d, const uint8_t sn_id[WIRE_ID_LEN])
     sn_route_forget(d->search->route, sn_id);
 }
 
+/* (Not const: the daemon's table of features gives every conn_gone one type.) */
+// cppcheck-suppress constParameter
 void sn_search_conn_gone(struct sn_ctx *d, struct sn_conn *p)
 {
     for (struct pending *q = d->search->pending; q; q = q->next)

@@ -41,7 +41,7 @@ void sn_search_forget(struct sn_ctx *ctx, const uint8_t sn_id[WIRE_ID_LEN]);
 typedef void sn_located_fn(struct sn_ctx *ctx, const struct msg_locate_result *found, void *arg);
 void sn_search_locate_cb(struct sn_ctx *ctx, const uint8_t peer_id[WIRE_ID_LEN], sn_located_fn *fn,
                          void *arg);
-void sn_search_locate_cancel(struct sn_ctx *ctx, void *arg);
+void sn_search_locate_cancel(struct sn_ctx *ctx, const void *arg);
 
 void sn_search_stats(const struct sn_ctx *ctx, uint64_t *forwarded, uint64_t *relayed,
                      size_t *summaries);

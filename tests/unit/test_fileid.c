@@ -78,6 +78,8 @@ static void test_golden(void)
             hash_all(d, goldens[g].size, keep, keep % 2 ? 1000 : 65536, id, &layer, &n);
             char got[2 * FILEID_LEN + 1];
             hex(id, FILEID_LEN, got);
+            if (strcmp(got, goldens[g].id) != 0)
+                printf("\n    %s, layer %u: got %s\n", goldens[g].name, keep, got);
             CU_ASSERT_STRING_EQUAL(got, goldens[g].id);
             CU_ASSERT_EQUAL(n, fileid_chunks(goldens[g].size, keep));
             CU_ASSERT(fileid_check_layer(id, goldens[g].size, (const uint8_t(*)[FILEID_LEN])layer,
