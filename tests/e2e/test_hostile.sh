@@ -79,6 +79,14 @@ start_peer bob
 wait_for "$WORK/alice.log" "published 2 shared files"
 wait_for "$WORK/bob.log" "attached to supernode"
 ALICE_ID=$(peer alice id)
+BOB_ID=$(peer bob id)
+# swept_in_handshake: the keep-alive sweep dropped a connection that was not
+# one of the attached pair's sessions (so one still in its handshake). The
+# pair is left out: under valgrind on a busy machine alice, uploading, may
+# miss her keep-alives, which is not what the checks using this are about.
+swept_in_handshake() {
+  grep ": silent for" "$WORK/sn.log" | grep -v -e "${ALICE_ID:0:8}: " -e "${BOB_ID:0:8}: "
+}
 ALICE_ADDR=$(pjson alice listen)
 
 # bob, all along: alice adds a fresh file, bob searches it and downloads it.
@@ -131,8 +139,7 @@ expect "$out" 'closed after [0-9]+ ms'
 [ "$(ms_of "$out")" -ge $((HS_MS * 9 / 10)) ] || fail "a silent client was closed before handshake-timeout-ms: $out"
 until_ok 5 above links.handshake_failures.timeout "$n" || fail "not counted in handshake_failures.timeout"
 wait_for "$WORK/sn.log" "TLS handshake did not finish within $HS_MS ms"
-grep -E "127\.0\.0\.[2-4]:[0-9]+: silent for" "$WORK/sn.log" &&
-  fail "the keep-alive sweep took a connection still in its handshake"
+swept_in_handshake && fail "the keep-alive sweep took a connection still in its handshake"
 check "a client that connects and sends nothing: closed after handshake-timeout-ms ($(ms_of "$out") ms, not by the 4 s keep-alive sweep), counted (timeout)"
 
 n=$(snj links.handshake_failures.timeout)
@@ -145,8 +152,7 @@ check "a TLS handshake that stops after the ClientHello: closed after handshake-
 out=$(sn_hx no-hello)
 expect "$out" 'ERROR 110 about 0x00: handshake timeout' 'closed'
 wait_for "$WORK/sn.log" "HELLO did not finish within $HS_MS ms"
-grep -E "127\.0\.0\.[2-4]:[0-9]+: silent for" "$WORK/sn.log" &&
-  fail "the keep-alive sweep took a connection still in its handshake"
+swept_in_handshake && fail "the keep-alive sweep took a connection still in its handshake"
 check "TLS up but no HELLO: ERROR 110 (handshake timeout, after handshake-timeout-ms) then closed"
 
 out=$(sn_hx tls12)
