@@ -113,6 +113,14 @@ int64_t op_sched_next(struct op_sched *s, unsigned source)
     return -1;
 }
 
+static void mark_have(struct op_sched *s, uint32_t chunk)
+{
+    bit_set(s->have, chunk);
+    s->have_count++;
+    while (s->first_missing < s->n_chunks && bit_get(s->have, s->first_missing))
+        s->first_missing++;
+}
+
 bool op_sched_done(struct op_sched *s, uint32_t chunk, unsigned source, bool ok)
 {
     if (chunk >= s->n_chunks || source >= OP_SCHED_MAX_SOURCES)
@@ -129,11 +137,14 @@ bool op_sched_done(struct op_sched *s, uint32_t chunk, unsigned source, bool ok)
     }
     if (bit_get(s->have, chunk))
         return false; /* a duplicate arrived second */
-    bit_set(s->have, chunk);
-    s->have_count++;
-    while (s->first_missing < s->n_chunks && bit_get(s->have, s->first_missing))
-        s->first_missing++;
+    mark_have(s, chunk);
     return false;
+}
+
+void op_sched_mark(struct op_sched *s, uint32_t chunk)
+{
+    if (chunk < s->n_chunks && !bit_get(s->have, chunk))
+        mark_have(s, chunk);
 }
 
 void op_sched_release(struct op_sched *s, uint32_t chunk, unsigned source)

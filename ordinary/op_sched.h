@@ -41,6 +41,10 @@ int64_t op_sched_next(struct op_sched *s, unsigned source);
  * if this failure got the source banned. A verified duplicate is ignored. */
 bool op_sched_done(struct op_sched *s, uint32_t chunk, unsigned source, bool ok);
 
+/* A chunk verified without a source (read from a finished copy of the
+ * file): marked had, as op_sched_done(ok) does. */
+void op_sched_mark(struct op_sched *s, uint32_t chunk);
+
 /* A chunk source delivered fine that we could not keep (the disk is full):
  * it becomes missing again, nobody is blamed. */
 void op_sched_release(struct op_sched *s, uint32_t chunk, unsigned source);
