@@ -314,9 +314,12 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
             link_close(s->link, MSG_ERR_TIMEOUT, "nothing received");
         }
     }
-    if (dl->disk_full_ms != 0 && now - dl->disk_full_ms >= FETCH_DISK_RETRY_MS)
-        download_pump(dl);
-    bool stuck = dl->n_sources > 0 && !any_usable(dl);
+    /* Whatever waits (a manifest to ask for, chunks, the disk): a pump a
+     * second so nothing stalls for want of an event. */
+    download_pump(dl);
+    if (dl->state != OP_FETCH_RUNNING)
+        return;
+    bool stuck = (dl->n_sources > 0 || dl->banned_seen) && !any_usable(dl);
     if (stuck) {
         if (dl->no_source_since_ms == 0)
             dl->no_source_since_ms = now;

@@ -115,6 +115,7 @@ struct download {
     char error[256];
     char last_ban[160];          /* "ABCDEFGH: why", the last source banned */
     uint64_t no_source_since_ms; /* every source banned or refused since; 0: one is usable */
+    bool banned_seen;            /* a source banned earlier was named again (and left out) */
     uint32_t chunks_fetched, chunks_failed;
     uint64_t rate_bps, bytes_this_tick;
     uint64_t last_notify_ms, last_progress_ms, last_find_ms;

@@ -151,6 +151,7 @@ static void source_ban(struct fetch_source *s, const char *why)
     download_banned(dl, s, why);
     if (s->link)
         link_close(s->link, MSG_ERR_BAD_VALUE, why);
+    download_pump(dl); /* the next source is asked (its manifest, its chunks) */
 }
 
 static void source_bad_chunk(struct fetch_source *s, uint32_t chunk, const char *why)
@@ -366,6 +367,7 @@ static void on_source_message(struct link *l, const struct msg *m, void *arg)
             source_release_slots(s);
             download_banned(dl, s, "it does not have the file");
             link_close(s->link, 0, NULL);
+            download_pump(dl);
         }
         return;
     default:
@@ -597,6 +599,21 @@ void source_set_addrs(struct fetch_source *s, const struct wire_addr *addrs, siz
     s->next_addr = 0;
 }
 
+/* The slot for a new source: the next free one, else one whose source was
+ * banned and let go (a banned source holds no slot for ever, so liars
+ * cannot crowd out the honest); -1 when every slot is in use. */
+static int slot_pick(const struct download *dl)
+{
+    if (dl->n_sources < OP_SCHED_MAX_SOURCES)
+        return (int)dl->n_sources;
+    for (unsigned i = 0; i < dl->n_sources; i++) {
+        const struct fetch_source *s = &dl->sources[i];
+        if (s->state == SRC_BANNED && s->link == NULL && s->circuit == NULL)
+            return (int)i;
+    }
+    return -1;
+}
+
 void source_add(struct download *dl, const struct msg_source *src)
 {
     struct fetch_source *s = source_find(dl, src->peer_id);
@@ -606,35 +623,53 @@ void source_add(struct download *dl, const struct msg_source *src)
             source_set_addrs(s, src->addrs, src->n_addrs);
         return;
     }
-    if (dl->n_sources == OP_SCHED_MAX_SOURCES)
-        return;
-    s = &dl->sources[dl->n_sources];
-    s->retry = evtimer_new(dl->f->env.base, on_source_retry, s);
-    s->path_timer = evtimer_new(dl->f->env.base, on_path_timer, s);
-    if (s->retry == NULL || s->path_timer == NULL) {
-        source_free(s);
-        memset(s, 0, sizeof(*s));
-        return;
-    }
-    s->reach = src->reachability;
-    s->dl = dl;
-    s->idx = dl->n_sources++;
-    memcpy(s->peer_id, src->peer_id, WIRE_ID_LEN);
     char id[NODE_ID_STR_LEN + 1];
     node_id_format(src->peer_id, id);
-    snprintf(s->short_id, sizeof(s->short_id), "%.*s", NODE_ID_SHORT_LEN, id);
-    s->retry_ms = FETCH_RETRY_MIN_MS;
-    for (unsigned i = 0; i < OP_SCHED_PIPELINE; i++)
-        s->slots[i].index = -1;
-    source_set_addrs(s, src->addrs, src->n_addrs);
     bool banned = false;
-    op_store_bad_source_get(dl->f->env.store, dl->id, s->peer_id, NULL, &banned);
-    if (banned) {
-        s->state = SRC_BANNED; /* banned in an earlier attempt or run */
-        log_info("fetch", "%.16s: source %s was banned for this download: not asked", dl->hex,
-                 s->short_id);
+    op_store_bad_source_get(dl->f->env.store, dl->id, src->peer_id, NULL, &banned);
+    if (banned) { /* banned in an earlier attempt or run: never asked again */
+        log_info("fetch", "%.16s: source %.*s was banned for this download: not asked", dl->hex,
+                 NODE_ID_SHORT_LEN, id);
+        dl->banned_seen = true;
+        if (dl->last_ban[0] == '\0')
+            snprintf(dl->last_ban, sizeof(dl->last_ban), "%.*s: banned in an earlier attempt",
+                     NODE_ID_SHORT_LEN, id);
         return;
     }
+    int i = slot_pick(dl);
+    if (i < 0)
+        return;
+    s = &dl->sources[i];
+    struct event *retry = evtimer_new(dl->f->env.base, on_source_retry, s);
+    struct event *path_timer = evtimer_new(dl->f->env.base, on_path_timer, s);
+    if (retry == NULL || path_timer == NULL) {
+        if (retry)
+            event_free(retry);
+        if (path_timer)
+            event_free(path_timer);
+        return;
+    }
+    if ((unsigned)i < dl->n_sources) {
+        log_info("fetch", "%.16s: the slot of banned source %s goes to source %.*s", dl->hex,
+                 s->short_id, NODE_ID_SHORT_LEN, id);
+        source_free(s);
+        if (dl->sched != NULL)
+            op_sched_source_forget(dl->sched, (unsigned)i);
+    } else {
+        dl->n_sources++;
+    }
+    memset(s, 0, sizeof(*s));
+    s->idx = (unsigned)i;
+    s->retry = retry;
+    s->path_timer = path_timer;
+    s->reach = src->reachability;
+    s->dl = dl;
+    memcpy(s->peer_id, src->peer_id, WIRE_ID_LEN);
+    snprintf(s->short_id, sizeof(s->short_id), "%.*s", NODE_ID_SHORT_LEN, id);
+    s->retry_ms = FETCH_RETRY_MIN_MS;
+    for (unsigned k = 0; k < OP_SCHED_PIPELINE; k++)
+        s->slots[k].index = -1;
+    source_set_addrs(s, src->addrs, src->n_addrs);
     source_connect(s);
 }
 

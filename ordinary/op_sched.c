@@ -162,6 +162,17 @@ void op_sched_source_lost(struct op_sched *s, unsigned source)
         release(s, i, source);
 }
 
+void op_sched_source_forget(struct op_sched *s, unsigned source)
+{
+    if (source >= OP_SCHED_MAX_SOURCES)
+        return;
+    op_sched_source_lost(s, source);
+    uint16_t bit = (uint16_t)(1u << source);
+    for (uint32_t i = 0; i < s->n_chunks; i++)
+        s->chunks[i].failed &= (uint16_t)~bit;
+    memset(&s->sources[source], 0, sizeof(s->sources[source]));
+}
+
 bool op_sched_banned(const struct op_sched *s, unsigned source)
 {
     return source < OP_SCHED_MAX_SOURCES && s->sources[source].banned;

@@ -51,6 +51,10 @@ void op_sched_release(struct op_sched *s, uint32_t chunk, unsigned source);
 
 /* The source went away: its chunks in flight become available again. */
 void op_sched_source_lost(struct op_sched *s, unsigned source);
+/* The source's index is given to another source (its own was banned):
+ * everything about it is forgotten — in flight, failures, ban, the chunks
+ * it served wrongly. */
+void op_sched_source_forget(struct op_sched *s, unsigned source);
 
 bool op_sched_banned(const struct op_sched *s, unsigned source);
 bool op_sched_have(const struct op_sched *s, uint32_t chunk);
