@@ -23,13 +23,16 @@ Modes (what the source answers):
   bad-data    the file's true manifest, then garbage for every GET
   close       the file's true manifest, then closes the link at the first GET
   none        publishes and never listens: an address where nobody answers
+--count N runs N identities lying the same way (a Sybil crowd) in one process.
 """
 import argparse
 import hashlib
 import os
+import select
 import socket
 import struct
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 import hostile as hx  # noqa: E402
@@ -100,12 +103,49 @@ def serve(c, a, real, fake):
                 send_data(c, real.id, i, body)
 
 
+def attach_one(a, name, real, fake):
+    """One lying identity: its listener, its supernode link, its PUBLISH."""
+    me = Identity(a.dir, name)
+    if a.mode != "none":
+        lst = Listener(a.src, me, lambda c: serve(c, a, real, fake))
+        lst.start()
+        addr = lst.addr
+    else:  # an address where nobody listens: bound, never listening
+        dead = socket.socket()
+        dead.bind((a.src, 0))
+        addr = "%s:%d" % dead.getsockname()
+        a.dead = getattr(a, "dead", []) + [dead]
+    c = Conn(a.target, me, a.src)
+    c.attach([addr])
+    c.send(publish([record(os.path.basename(a.file).encode(), real.id, a.size)]))
+    f = c.expect(PUBLISH_ACK)
+    accepted = struct.unpack(">H", f[1][:2])[0] if f else 0
+    out("published %s (%d bytes) as %s, %s, accepted %d" % (real.id.hex(), a.size, me.id_str,
+        "listening on " + addr if a.mode != "none" else "listening nowhere", accepted))
+    return c
+
+
+def keep_all_attached(conns):
+    """Keep every supernode link alive until killed (PINGs, answers read)."""
+    nonce = 1000
+    while True:
+        time.sleep(1)
+        nonce += 1
+        for c in conns:
+            c.send(hx.ping(nonce))
+            while select.select([c.sock], [], [], 0)[0] or c.sock.pending():
+                if c.recv() is None:
+                    out("supernode closed")
+                    return
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--target", required=True, help="HOST:PORT of the supernode")
     ap.add_argument("--src", default="127.0.0.3", help="address to connect and listen from")
     ap.add_argument("--dir", required=True, help="where identities are kept")
     ap.add_argument("--name", required=True, help="the attacker's identity (a file name in --dir)")
+    ap.add_argument("--count", type=int, default=1, help="identities, each lying the same way (NAME-0 ...)")
     ap.add_argument("--file", required=True, help="the real file whose ID is published")
     ap.add_argument("--mode", required=True, choices=["hashes", "root", "size", "size-plus", "chunk-size",
                                                       "empty-page", "bad-data", "close", "none"])
@@ -117,24 +157,9 @@ def main():
         a.size = TIB4 if a.mode == "size" else os.path.getsize(a.file)
     real = SovaFile(open(a.file, "rb").read())
     fake = SovaFile(garbage(real.size, a.name.encode()))
-    me = Identity(a.dir, a.name)
-    addrs = []
-    if a.mode != "none":
-        lst = Listener(a.src, me, lambda c: serve(c, a, real, fake))
-        lst.start()
-        addrs = [lst.addr]
-    else:  # an address where nobody listens: bound, never listening
-        dead = socket.socket()
-        dead.bind((a.src, 0))
-        addrs = ["%s:%d" % dead.getsockname()]
-    c = Conn(a.target, me, a.src)
-    c.attach(addrs)
-    c.send(publish([record(os.path.basename(a.file).encode(), real.id, a.size)]))
-    f = c.expect(PUBLISH_ACK)
-    accepted = struct.unpack(">H", f[1][:2])[0] if f else 0
-    out("published %s (%d bytes) as %s, %s, accepted %d" % (real.id.hex(), a.size, me.id_str,
-        "listening on " + addrs[0] if a.mode != "none" else "listening nowhere", accepted))
-    hx.keep_attached(c)
+    names = [a.name] if a.count == 1 else ["%s-%d" % (a.name, i) for i in range(a.count)]
+    conns = [attach_one(a, n, real, fake) for n in names]
+    keep_all_attached(conns)
 
 
 if __name__ == "__main__":

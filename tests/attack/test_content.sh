@@ -283,6 +283,29 @@ unliar liar-9
 good_pair 9
 case_ok "a source answering a first page with no hash (a manifest that never ends): banned, reported; completes from alice"
 
+# A Sybil crowd: 16 identities publish the ID at 4 TiB, enough to fill every
+# source slot of bob's download (OP_SCHED_MAX_SOURCES) before alice's hit
+# is even looked at.
+f=file-10.bin
+mkfile "$f" $((2 * 1048576 + 3))
+ID10=$(file_id "$WORK/files/$f")
+cp -p "$WORK/files/$f" "$WORK/alice/share/$f"
+FOUND_RE=".*(1 source)" until_ok 30 found "$ID10" file || fail "alice's file-10 is not found"
+helper crowd python3 "$CX" --target "$SN" --src 127.0.0.3 --dir "$WORK/ids" --name crowd --count 16 \
+  --file "$WORK/files/$f" --mode size --scale "$TIME_SCALE"
+wait_for_n "$WORK/crowd.log" "^published .* accepted 1$" 16 60
+FOUND_RE=" *4398046511104 .*(16 sources)" until_ok 30 found "$ID10" file ||
+  fail "the crowd's 4 TiB hit does not list 16 sources: $(peer bob search file)"
+bget "$ID10" >"$WORK/get-10.out" 2>&1 || fail "crowd: bob's get failed: $(cat "$WORK/get-10.out")"
+cmp -s "$WORK/files/$f" "$WORK/bob/dl/$f" || fail "crowd: bob's copy differs"
+n=$(grep -c "$(cut -c1-16 <<<"$ID10"): source [a-z2-7]* banned for this download and reported: its manifest's size (4398046511104 bytes)" "$WORK/bob.log" || true)
+[ "$n" -ge 1 ] || fail "crowd: no liar was banned"
+grep -q "$(cut -c1-16 <<<"$ID10"): the slot of banned source [a-z2-7]* goes to source $(short "$ALICE_ID")" "$WORK/bob.log" ||
+  fail "crowd: alice never got a slot of a banned liar"
+unliar crowd
+good_pair 10
+case_ok "a Sybil crowd of 16 identities publishing the ID at 4 TiB fills every source slot of the download: each liar that answers is banned on its first page, its slot goes to the next source named, alice gets one and the file completes ($n liars banned)"
+
 stop bob
 stop alice
 stop sn
