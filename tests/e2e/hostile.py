@@ -46,8 +46,17 @@ CHUNK = 1 << 20  # the chunk size sova-peer asks for by default (ordinary/op_fet
 SCALE = 1  # --scale: every wait is multiplied by it (valgrind)
 
 
+_out_lock = threading.Lock()
+
+
 def out(*words):
-    print(*words, flush=True)
+    # One write a line, under a lock: listener threads print too, and
+    # print() writes its words apart, so a listener's line could land in the
+    # middle of the main thread's (a DIALBACK_RESULT line split that way).
+    line = " ".join(str(w) for w in words) + "\n"
+    with _out_lock:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
 # ---- encodings ------------------------------------------------------------------------
