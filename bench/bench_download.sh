@@ -23,7 +23,7 @@ mkdir -p "$work/a/share" "$work/b"
 echo "making a ${mib} MiB random file..."
 head -c $((mib * 1048576)) /dev/urandom >"$work/a/share/big.bin"
 touch -d '1 hour ago' "$work/a/share/big.bin"
-hash=$(sha256sum "$work/a/share/big.bin" | cut -d' ' -f1)
+hash=$("$build/ordinary/sova-peer" hash "$work/a/share/big.bin" | awk '$1 == "id" { print $2 }')
 
 # ---- the bound: the same file through one TLS 1.3 connection (openssl_bound.sh) ----
 source "$src/bench/openssl_bound.sh"

@@ -60,7 +60,7 @@ downloader() {
     src=$(ls "$WORK"/p*/share/chaos-*.bin 2>/dev/null | grep -v "/p$p/share/" | shuf -n 1)
     [ -n "$src" ] || { sleep 1; continue; }
     local h
-    h=$(sha256sum "$src" | cut -d' ' -f1)
+    h=$(file_id "$src")
     [ -z "${done_hashes[$h]:-}" ] || { sleep 0.2; continue; }
     echo attempted >>"$WORK/results"
     local out

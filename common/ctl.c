@@ -136,7 +136,7 @@ static const struct field_spec search_fields[] = {
 };
 
 static const struct field_spec get_fields[] = {
-    {"hash", FIELD_HASH, true, REQ_OFF(u.get.hash), 0, 0, 0},
+    {"id", FIELD_HASH, true, REQ_OFF(u.get.id), 0, 0, 0},
     {"out", FIELD_PATH, false, REQ_OFF(u.get.out), 1, CTL_MAX_PATH, 0},
     {"name", FIELD_FILENAME, false, REQ_OFF(u.get.name), 1, CTL_MAX_NAME, 0},
 };

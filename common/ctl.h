@@ -59,7 +59,7 @@
  * server will queue). */
 #define CTL_MAX_REPLY_LINE CTL_MAX_OUTPUT
 
-#define CTL_HASH_LEN  32  /* bytes of a content hash (SHA-256) */
+#define CTL_HASH_LEN  32  /* bytes of a file ID (or any SHA-256) */
 #define CTL_HEX32_LEN 64  /* hex characters for CTL_HASH_LEN bytes */
 #define CTL_ERR_MAX   256 /* a decoder error message fits in this */
 
@@ -82,7 +82,7 @@ struct ctl_search {
 };
 
 struct ctl_get {
-    uint8_t hash[CTL_HASH_LEN];
+    uint8_t id[CTL_HASH_LEN];    /* the file ID */
     char out[CTL_MAX_PATH + 1];  /* absolute path, or "" when not given */
     char name[CTL_MAX_NAME + 1]; /* a file name (no '/'), or "" when not given */
 };

@@ -137,15 +137,61 @@ bool fileid_check_layer(const uint8_t id[FILEID_LEN], uint64_t size,
            fileid_root_from_layer(layer, n, height, root) == 0 && fileid_check(id, size, root);
 }
 
+/* The hash at height from + d of the k (1..2^d) hashes in[0..k) at height
+ * from, the missing ones padding (pads[i] = fileid_pad_hash(from + i)).
+ * A binary counter: one pending hash per level, never more memory than
+ * d + 1 hashes, whatever k. */
+static void subtree_up(const uint8_t (*in)[FILEID_LEN], size_t k, unsigned d,
+                       const uint8_t (*pads)[FILEID_LEN], uint8_t out[FILEID_LEN])
+{
+    uint8_t pend[FILEID_ROOT_HEIGHT + 1][FILEID_LEN], cur[FILEID_LEN];
+    bool has[FILEID_ROOT_HEIGHT + 1] = {false};
+    for (size_t i = 0; i < k; i++) {
+        memcpy(cur, in[i], FILEID_LEN);
+        unsigned lv = 0;
+        for (; has[lv]; lv++) { /* k <= 2^d: lv never passes d */
+            node(pend[lv], cur, cur);
+            has[lv] = false;
+        }
+        memcpy(pend[lv], cur, FILEID_LEN);
+        has[lv] = true;
+    }
+    /* Close what is left from the bottom: a pending left child meets the
+     * part above it (or the padding), a lone part meets the padding. */
+    bool carry = false;
+    for (unsigned lv = 0; lv < d; lv++) {
+        if (has[lv]) {
+            node(pend[lv], carry ? cur : pads[lv], cur);
+            carry = true;
+        } else if (carry) {
+            node(cur, pads[lv], cur);
+        }
+    }
+    memcpy(out, carry ? cur : pend[d], FILEID_LEN);
+}
+
 size_t fileid_layer_up(const uint8_t (*in)[FILEID_LEN], size_t n, unsigned from, unsigned to,
                        uint8_t (*out)[FILEID_LEN])
 {
-    SOVA_ASSERT(from <= to);
-    if (n > 0)
-        memcpy(out, in, n * FILEID_LEN);
-    for (unsigned h = from; h < to; h++)
-        n = level_up(out, n, h);
-    return n;
+    SOVA_ASSERT(from <= to && to <= FILEID_ROOT_HEIGHT);
+    unsigned d = to - from;
+    if (d == 0) {
+        if (n > 0)
+            memcpy(out, in, n * FILEID_LEN);
+        return n;
+    }
+    uint8_t pads[FILEID_ROOT_HEIGHT][FILEID_LEN];
+    fileid_pad_hash(from, pads[0]);
+    for (unsigned i = 1; i < d; i++)
+        node(pads[i - 1], pads[i - 1], pads[i]);
+    /* Each output hash is the subtree of 2^d input hashes: only the
+     * returned count is ever written to out. */
+    const size_t group = (size_t)1 << d;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i += group, m++)
+        subtree_up(in + i, n - i < group ? n - i : group, d, (const uint8_t(*)[FILEID_LEN])pads,
+                   out[m]);
+    return m;
 }
 
 /* ---- hashing a file in order ------------------------------------------------------ */

@@ -22,8 +22,11 @@
 #include <stdint.h>
 
 /* Protocol versions this code speaks; HELLO negotiates the highest common. */
-#define MSG_PROTO_VERSION_MIN 1
-#define MSG_PROTO_VERSION_MAX 1
+/* Version 2: file IDs bound to content and size (common/fileid.h), chunk
+ * sizes chosen by the downloader, receipts bound to the file's size.
+ * Version 1 nodes are refused (ERROR VERSION): their IDs mean another thing. */
+#define MSG_PROTO_VERSION_MIN 2
+#define MSG_PROTO_VERSION_MAX 2
 
 /* Message type numbers: the byte after the frame length. The high nibble
  * names the family. Never renumber; only append. */
@@ -150,12 +153,21 @@ enum msg_dialback_outcome {
 #define MSG_EXT_ERROR_RETRY_AFTER   0x0001 /* ERROR: u32 milliseconds */
 #define MSG_EXT_ERROR_REDIRECT      0x0002 /* ERROR: address list */
 #define MSG_EXT_SEARCH_SIZE_RANGE   0x0001 /* SEARCH, FWD_SEARCH: u64 min, u64 max */
-#define MSG_EXT_SEARCH_HASH         0x0002 /* SEARCH, FWD_SEARCH: content hash */
+#define MSG_EXT_SEARCH_HASH         0x0002 /* SEARCH, FWD_SEARCH: file ID */
+
+/* Chunk sizes a MANIFEST_GET or GET may ask for (and a MANIFEST carry):
+ * the powers of two from 64 KiB to 16 MiB, heights 2..10 of the file ID's
+ * tree. Every source serves all of them; the downloader chooses. */
+#define MSG_CHUNK_SIZE_MIN (64u * 1024)
+#define MSG_CHUNK_SIZE_MAX (16u * 1024 * 1024)
 
 /* Credit (docs/CREDITS.md). Receipts carry the downloader's raw Ed25519
  * public key and signature; counts fixed by the protocol. */
-#define MSG_RECEIPT_KEY_LEN     32   /* raw Ed25519 public key */
-#define MSG_RECEIPT_SIG_LEN     64   /* Ed25519 signature */
+#define MSG_RECEIPT_KEY_LEN 32 /* raw Ed25519 public key */
+#define MSG_RECEIPT_SIG_LEN 64 /* Ed25519 signature */
+/* A receipt's encoding: three IDs, file_size, root, bytes, seq, time, key, signature. */
+#define MSG_RECEIPT_WIRE_SIZE                                                                      \
+    (3 * WIRE_ID_LEN + 8 + WIRE_HASH_LEN + 3 * 8 + MSG_RECEIPT_KEY_LEN + MSG_RECEIPT_SIG_LEN)
 #define MSG_MAX_RECEIPTS        64   /* receipts per RECEIPTS, items per LEDGER_UPDATE */
 #define MSG_MAX_CREDIT_IDS      32   /* peers per query, records per answer, reports per UPTIME */
 #define MSG_MAX_LEDGER_ENTRIES  128  /* entries per direction in one LEDGER_PUT */
@@ -229,11 +241,11 @@ struct msg_sn_list {
 };
 
 struct msg_publish_record {
-    uint8_t action; /* enum msg_publish_action */
-    uint8_t hash[WIRE_HASH_LEN];
-    uint64_t size;
-    uint32_t chunk_size;  /* >= 1 */
-    struct wire_str name; /* one path component, nonempty */
+    uint8_t action;              /* enum msg_publish_action */
+    uint8_t hash[WIRE_HASH_LEN]; /* the file ID (fileid.h) */
+    uint64_t size;               /* what the ID commits to (a downloader checks it) */
+    uint32_t chunk_size;         /* >= 1: the chunk size of the publisher's kept layer */
+    struct wire_str name;        /* one path component, nonempty */
 };
 
 struct msg_publish {
@@ -254,7 +266,7 @@ struct msg_search { /* also the body of FWD_SEARCH */
     size_t n_keywords;
     bool has_size_range; /* extension MSG_EXT_SEARCH_SIZE_RANGE */
     uint64_t min_size, max_size;
-    bool has_hash;               /* extension MSG_EXT_SEARCH_HASH: only this content (e.g. */
+    bool has_hash;               /* extension MSG_EXT_SEARCH_HASH: only this file ID (e.g. */
     uint8_t hash[WIRE_HASH_LEN]; /* more sources for a download) */
 };
 
@@ -266,8 +278,8 @@ struct msg_source {
 };
 
 struct msg_hit {
-    uint8_t hash[WIRE_HASH_LEN];
-    uint64_t size;
+    uint8_t hash[WIRE_HASH_LEN]; /* the file ID */
+    uint64_t size;               /* as published: a hint until a manifest proves it */
     struct wire_str name;
     struct msg_source *sources;
     size_t n_sources;
@@ -327,19 +339,23 @@ enum msg_report_reason {
 
 struct msg_report {
     uint8_t peer_id[WIRE_ID_LEN]; /* the source reported */
-    uint8_t hash[WIRE_HASH_LEN];  /* the file */
+    uint8_t hash[WIRE_HASH_LEN];  /* the file ID */
     uint8_t reason;               /* enum msg_report_reason */
 };
 
 /* A downloader's signed statement: "I, downloader_id, received `bytes`
- * bytes of content `hash` from source_id", numbered by seq (strictly
+ * bytes of the file file_id from source_id", numbered by seq (strictly
  * increasing per downloader and source) and dated time_s (unix seconds).
- * common/receipt.h signs and verifies it. RECEIPT is one; RECEIPTS and
- * LEDGER_UPDATE carry several. */
+ * file_size and root are what the ID commits to (fileid.h): anyone can
+ * check that fileid_check(file_id, file_size, root) holds and that bytes
+ * <= file_size (receipt_check_size()). common/receipt.h signs and
+ * verifies it. RECEIPT is one; RECEIPTS and LEDGER_UPDATE carry several. */
 struct msg_receipt {
     uint8_t downloader_id[WIRE_ID_LEN];
     uint8_t source_id[WIRE_ID_LEN];
-    uint8_t hash[WIRE_HASH_LEN];
+    uint8_t file_id[WIRE_HASH_LEN];
+    uint64_t file_size;
+    uint8_t root[WIRE_HASH_LEN];
     uint64_t bytes;  /* >= 1 */
     uint64_t seq;    /* >= 1 */
     uint64_t time_s; /* when it was signed */
@@ -489,22 +505,26 @@ struct msg_ledger_put {
 
 /* ---- peer <-> peer ---------------------------------------------------------- */
 struct msg_chunk_range { /* MANIFEST_GET and GET */
-    uint8_t hash[WIRE_HASH_LEN];
+    uint8_t file_id[WIRE_HASH_LEN];
+    uint32_t chunk_size; /* a power of two, MSG_CHUNK_SIZE_MIN..MAX: the downloader's choice */
     uint32_t first_chunk;
     uint32_t count; /* >= 1 */
 };
 
+/* One page of the layer of file_id's tree at chunk_size (fileid.h), with
+ * the size and root the ID commits to. */
 struct msg_manifest {
-    uint8_t hash[WIRE_HASH_LEN];
-    uint64_t file_size;
-    uint32_t chunk_size;  /* >= 1 */
+    uint8_t file_id[WIRE_HASH_LEN];
+    uint64_t file_size; /* <= FILEID_MAX_SIZE */
+    uint8_t root[WIRE_HASH_LEN];
+    uint32_t chunk_size;  /* as in MANIFEST_GET; ceil(file_size / chunk_size) < 2^32 */
     uint32_t first_chunk; /* index of chunk_hashes[0] */
     uint8_t (*chunk_hashes)[WIRE_HASH_LEN];
     size_t n_chunk_hashes; /* first_chunk + n <= ceil(file_size / chunk_size) */
 };
 
 struct msg_data {
-    uint8_t hash[WIRE_HASH_LEN];
+    uint8_t file_id[WIRE_HASH_LEN];
     uint32_t chunk_index;
     uint32_t offset;        /* within the chunk */
     struct wire_bytes data; /* 1..max_data bytes */

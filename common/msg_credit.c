@@ -9,7 +9,7 @@
 #include "msg_schema.h"
 
 /* Fixed sizes of the items below, for the decoder's count checks. */
-#define RECEIPT_SIZE        (3 * WIRE_ID_LEN + 3 * 8 + MSG_RECEIPT_KEY_LEN + MSG_RECEIPT_SIG_LEN)
+#define RECEIPT_SIZE        MSG_RECEIPT_WIRE_SIZE
 #define CREDIT_RECORD_SIZE  (WIRE_ID_LEN + 1 + 4 * 8)
 #define LEDGER_ITEM_SIZE    (RECEIPT_SIZE + 2 + 1)
 #define UPTIME_REPORT_SIZE  (WIRE_ID_LEN + 2 * 8)
@@ -21,7 +21,9 @@ static void receipt_io(struct wire_io *io, void *item)
     struct msg_receipt *r = item;
     wire_io_raw(io, "downloader_id", r->downloader_id, WIRE_ID_LEN);
     wire_io_raw(io, "source_id", r->source_id, WIRE_ID_LEN);
-    wire_io_raw(io, "hash", r->hash, WIRE_HASH_LEN);
+    wire_io_raw(io, "file_id", r->file_id, WIRE_HASH_LEN);
+    wire_io_u64(io, "file_size", &r->file_size);
+    wire_io_raw(io, "root", r->root, WIRE_HASH_LEN);
     wire_io_u64(io, "bytes", &r->bytes);
     wire_io_check(io, r->bytes > 0, SOVA_ERR_BAD_VALUE, "bytes");
     wire_io_u64(io, "seq", &r->seq);

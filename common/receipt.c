@@ -1,6 +1,7 @@
 /* receipt.c - signing and checking credit receipts (receipt.h). */
 #include "receipt.h"
 #include "err.h"
+#include "fileid.h"
 
 #include <openssl/x509.h>
 #include <string.h>
@@ -12,6 +13,7 @@ static const char *const verdict_names[RECEIPT_VERDICTS] = {
     [RECEIPT_MISDIRECTED] = "misdirected",
     [RECEIPT_STALE] = "stale",
     [RECEIPT_REPLAYED] = "replayed",
+    [RECEIPT_BAD_SIZE] = "bad_size",
 };
 
 const char *receipt_verdict_name(enum receipt_verdict v)
@@ -28,7 +30,11 @@ size_t receipt_tbs(const struct msg_receipt *r, uint8_t out[RECEIPT_TBS_LEN])
     n += WIRE_ID_LEN;
     memcpy(out + n, r->source_id, WIRE_ID_LEN);
     n += WIRE_ID_LEN;
-    memcpy(out + n, r->hash, WIRE_HASH_LEN);
+    memcpy(out + n, r->file_id, WIRE_HASH_LEN);
+    n += WIRE_HASH_LEN;
+    wire_put_be(out + n, r->file_size, 8);
+    n += 8;
+    memcpy(out + n, r->root, WIRE_HASH_LEN);
     n += WIRE_HASH_LEN;
     const uint64_t nums[3] = {r->bytes, r->seq, r->time_s};
     for (int i = 0; i < 3; i++, n += 8)
@@ -88,4 +94,12 @@ enum receipt_verdict receipt_verify(const struct msg_receipt *r)
     EVP_MD_CTX_free(ctx);
     EVP_PKEY_free(k);
     return ok ? RECEIPT_OK : RECEIPT_FORGED;
+}
+
+enum receipt_verdict receipt_check_size(const struct msg_receipt *r)
+{
+    return r->bytes >= 1 && r->bytes <= r->file_size &&
+                   fileid_check(r->file_id, r->file_size, r->root)
+               ? RECEIPT_OK
+               : RECEIPT_BAD_SIZE;
 }

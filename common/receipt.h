@@ -6,10 +6,16 @@
  * must be SHA-256 of that key's SubjectPublicKeyInfo (docs/IDENTITY.md).
  *
  * What is signed is a canonical byte string (receipt_tbs()): the ASCII
- * domain-separation prefix "sova receipt v1", a zero byte, then the fields
- * in wire order: downloader_id, source_id, hash, bytes, seq, time (u64
- * big-endian). OpenSSL does all cryptography (EVP_DigestSign/Verify with a
- * NULL digest, as Ed25519 requires).
+ * domain-separation prefix "sova receipt v2", a zero byte, then the fields
+ * in wire order: downloader_id, source_id, file_id, file_size (u64
+ * big-endian), root, bytes, seq, time (u64 big-endian). OpenSSL does all
+ * cryptography (EVP_DigestSign/Verify with a NULL digest, as Ed25519
+ * requires).
+ *
+ * The file's size and root make a receipt's bytes checkable without the
+ * file: the ID commits to (size, root) (fileid.h), so receipt_check_size()
+ * refuses a receipt whose ID does not make that pair, or whose bytes exceed
+ * the size.
  *
  * Pure apart from OpenSSL's own state: no I/O, no clock, never blocking.
  * Replays and freshness are the ledger's business, not this module's.
@@ -23,8 +29,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RECEIPT_DOMAIN  "sova receipt v1" /* followed by one zero byte */
-#define RECEIPT_TBS_LEN (sizeof(RECEIPT_DOMAIN) + 3 * WIRE_ID_LEN + 3 * 8)
+#define RECEIPT_DOMAIN "sova receipt v2" /* followed by one zero byte */
+/* 176 bytes: the domain and its zero byte (16), three IDs, file_size,
+ * root, bytes, seq, time. */
+#define RECEIPT_TBS_LEN (sizeof(RECEIPT_DOMAIN) + 3 * WIRE_ID_LEN + 8 + WIRE_HASH_LEN + 3 * 8)
 
 /* Why a receipt was turned down; counted under these names. */
 enum receipt_verdict {
@@ -34,9 +42,10 @@ enum receipt_verdict {
     RECEIPT_MISDIRECTED, /* not about the peer that handed it in, or a peer about itself */
     RECEIPT_STALE,       /* older than the ledger keeps, or dated in the future */
     RECEIPT_REPLAYED,    /* its seq was counted already */
+    RECEIPT_BAD_SIZE,    /* its file ID does not commit to its size and root, or bytes > size */
     RECEIPT_VERDICTS
 };
-/* "ok", "forged", "wrong_key", "misdirected", "stale", "replayed". */
+/* "ok", "forged", "wrong_key", "misdirected", "stale", "replayed", "bad_size". */
 const char *receipt_verdict_name(enum receipt_verdict v);
 
 /* The bytes that are signed; returns RECEIPT_TBS_LEN. */
@@ -51,6 +60,11 @@ int receipt_sign(struct msg_receipt *r, EVP_PKEY *key);
 /* RECEIPT_OK, RECEIPT_WRONG_KEY or RECEIPT_FORGED (a key OpenSSL refuses
  * to load counts as forged). */
 enum receipt_verdict receipt_verify(const struct msg_receipt *r);
+
+/* RECEIPT_OK if file_id is the ID of (file_size, root) and 1 <= bytes <=
+ * file_size; else RECEIPT_BAD_SIZE. Cheap (one SHA-256): check it before
+ * the signature. */
+enum receipt_verdict receipt_check_size(const struct msg_receipt *r);
 
 /* The node ID of a raw Ed25519 public key: SHA-256 of its SPKI DER.
  * 0 or SOVA_ERR_CRYPTO. */

@@ -29,10 +29,12 @@ static void print_help(FILE *out)
                  "  run [--config FILE] [OPTION VALUE]...  run the peer daemon\n"
                  "  status [--json]                        what the daemon is doing\n"
                  "  search WORDS... [--max N] [--json]     files whose names have all WORDS\n"
-                 "  get HASH [--out PATH] [--json]         download a file by content hash;\n"
+                 "  get ID [--out PATH] [--json]           download a file by its file ID;\n"
                  "                                         exits 0 only once it is verified\n"
                  "  downloads [--json]                     downloads, running and past\n"
                  "  metrics                                the daemon's metrics (Prometheus text)\n"
+                 "  hash FILE... [--json]                  a file's Sova ID and its SHA-256\n"
+                 "                                         (as sha256sum prints it); no daemon\n"
                  "  id                                     print this peer's node ID\n"
                  "                                         (creates the identity on first use)\n"
                  "  print-config [OPTION VALUE]...         print the effective configuration\n"
@@ -88,6 +90,11 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++)
         if (i != cmd)
             args[nargs++] = argv[i];
+    if (strcmp(command, "hash") == 0) {
+        int status = op_cli_hash(nargs, args);
+        free(args);
+        return status;
+    }
     if (op_cli_is_command(command)) {
         int status = op_cli_run(command, nargs, args, load_state_dir);
         free(args);

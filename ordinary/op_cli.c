@@ -7,8 +7,11 @@
 #include "text.h"
 #include "err.h"
 #include "op_daemon.h"
+#include "op_share.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -145,6 +148,8 @@ static int print_status(json_t *line, void *arg)
     {
         printf("  %-8s via %-16s %s\n", jtext(&tx, t, "state"), jtext(&tx, t, "via"),
                jtext(&tx, t, "name"));
+        if (json_object_get(t, "sha256") != NULL)
+            printf("           sha256 %s\n", jtext(&tx, t, "sha256"));
     }
     json_t *cr = json_object_get(line, "credit"), *rc = json_object_get(cr, "receipts");
     char credit[32], upl[32], downl[32];
@@ -159,9 +164,10 @@ static int print_status(json_t *line, void *arg)
     json_t *rej = json_object_get(rc, "rejected");
     printf("receipts      %" PRId64 " signed; %" PRId64 " received, %" PRId64
            " handed to the supernode; refused: %" PRId64 " forged, %" PRId64 " wrong key, %" PRId64
-           " replayed, %" PRId64 " misdirected\n",
+           " replayed, %" PRId64 " misdirected, %" PRId64 " bad size\n",
            jint(rc, "signed"), jint(rc, "received"), jint(rc, "submitted"), jint(rej, "forged"),
-           jint(rej, "wrong_key"), jint(rej, "replayed"), jint(rej, "misdirected"));
+           jint(rej, "wrong_key"), jint(rej, "replayed"), jint(rej, "misdirected"),
+           jint(rej, "bad_size"));
     printf("uptime        %" PRId64 " s\n", jint(line, "uptime_s"));
     return 0;
 }
@@ -180,7 +186,7 @@ static int print_hits(json_t *line, void *arg)
     json_array_foreach(hits, i, h)
     {
         int64_t n = jint(h, "sources");
-        printf("%s  %12" PRId64 "  %s  (%" PRId64 " source%s)\n", jtext(&tx, h, "hash"),
+        printf("%s  %12" PRId64 "  %s  (%" PRId64 " source%s)\n", jtext(&tx, h, "id"),
                jint(h, "size"), jtext(&tx, h, "name"), n, n == 1 ? "" : "s");
     }
     if (json_array_size(hits) == 0)
@@ -198,6 +204,14 @@ struct get_state {
 static void draw_bar(struct get_state *g, json_t *p)
 {
     int64_t have = jint(p, "bytes_have"), size = jint(p, "size"), rate = jint(p, "rate_bps");
+    if (json_is_null(json_object_get(p, "size"))) {
+        fprintf(stderr,
+                "\rchecking a manifest against the file ID ...  sources %" PRId64 "/%" PRId64 "   ",
+                jint(json_object_get(p, "sources"), "connected"),
+                jint(json_object_get(p, "sources"), "known"));
+        g->drew = true;
+        return;
+    }
     int pct = size > 0 ? (int)(have * 100 / size) : 100;
     char r[32], eta[32] = "--:--";
     human_size((uint64_t)rate, r, sizeof(r));
@@ -235,6 +249,7 @@ static int follow_get(json_t *line, void *arg)
         human_size((uint64_t)jint(dl, "size"), sz, sizeof(sz));
         printf("saved %s (%s, verified, via %s)\n", jtext(&tx, dl, "path"), sz,
                jtext(&tx, dl, "via"));
+        printf("sha256 %s\n", jtext(&tx, dl, "sha256"));
     }
     return 0;
 }
@@ -251,9 +266,35 @@ static int print_downloads(json_t *line, void *arg)
     json_t *d;
     json_array_foreach(json_object_get(line, "downloads"), i, d)
     {
-        int64_t n = jint(d, "chunks");
-        printf("%s  %-8s %3d%%  %s\n", jtext(&tx, d, "hash"), jtext(&tx, d, "state"),
-               n ? (int)(jint(d, "chunks_have") * 100 / n) : 100, jtext(&tx, d, "name"));
+        if (json_is_true(json_object_get(d, "legacy"))) {
+            printf("%s  %-8s       %s  (sha256: made by an older Sova)\n", jtext(&tx, d, "sha256"),
+                   jtext(&tx, d, "state"), jtext(&tx, d, "name"));
+        } else {
+            int64_t n = jint(d, "chunks");
+            bool sized = !json_is_null(json_object_get(d, "size"));
+            char pct[8] = "  ?%";
+            if (sized)
+                snprintf(pct, sizeof(pct), "%3d%%",
+                         n ? (int)(jint(d, "chunks_have") * 100 / n) : 100);
+            printf("%s  %-8s %s  %s\n", jtext(&tx, d, "id"), jtext(&tx, d, "state"), pct,
+                   jtext(&tx, d, "name"));
+            if (json_object_get(d, "sha256") != NULL)
+                printf("    sha256 %s  %s\n", jtext(&tx, d, "sha256"), jtext(&tx, d, "path"));
+        }
+        if (json_object_get(d, "error") != NULL)
+            printf("    last attempt failed: %s\n", jtext(&tx, d, "error"));
+        size_t j;
+        json_t *b;
+        json_array_foreach(json_object_get(d, "bad_sources"), j, b)
+        {
+            char failures[32] = "";
+            if (!json_is_true(json_object_get(b, "banned")))
+                snprintf(failures, sizeof(failures), " (%" PRId64 " bad chunk%s)",
+                         jint(b, "failures"), jint(b, "failures") == 1 ? "" : "s");
+            printf("    source %.16s %s%s: %s\n", jtext(&tx, b, "peer"),
+                   json_is_true(json_object_get(b, "banned")) ? "banned" : "failed", failures,
+                   jtext(&tx, b, "reason"));
+        }
     }
     return 0;
 }
@@ -322,7 +363,7 @@ static json_t *build_request(const char *cmd, const struct cli_opts *o)
         if (o->timeout_ms)
             json_object_set_new(req, "timeout_ms", json_integer(o->timeout_ms));
     } else if (strcmp(cmd, "get") == 0) {
-        json_object_set_new(req, "hash", json_string(o->n_words ? o->words[0] : ""));
+        json_object_set_new(req, "id", json_string(o->n_words ? o->words[0] : ""));
         if (o->out) {
             char abs[PATH_MAX];
             if (o->out[0] != '/' && getcwd(abs, sizeof(abs)) != NULL) {
@@ -359,7 +400,7 @@ int op_cli_run(const char *cmd, int argc, char **argv,
         (strcmp(cmd, "get") == 0 && o.n_words != 1)) {
         fprintf(stderr, "sova-peer: usage: sova-peer %s%s\n", cmd,
                 strcmp(cmd, "search") == 0 ? " WORDS... [--max N] [--json]"
-                : strcmp(cmd, "get") == 0  ? " HASH [--out PATH] [--name NAME] [--json]"
+                : strcmp(cmd, "get") == 0  ? " ID [--out PATH] [--name NAME] [--json]"
                                            : " [--json]");
         return 2;
     }
@@ -395,4 +436,74 @@ int op_cli_run(const char *cmd, int argc, char **argv,
     rc = request(state_dir, req, fn, &g, timeout);
     free(state_dir);
     return rc == 0 ? 0 : 1;
+}
+
+/* ---- hash: a file's ID and SHA-256, locally ------------------------------------------ */
+
+static int hash_one(const char *path, bool as_json, uint8_t *buf)
+{
+    struct cli_text tx = {.next = 0};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "sova-peer: %s: %s\n", safe(&tx, path),
+                fd < 0 ? strerror(errno) : "not a regular file");
+        if (fd >= 0)
+            close(fd);
+        return 1;
+    }
+    struct op_share_hashes h;
+    int rc = op_share_hash_fd(fd, (uint64_t)st.st_size, FILEID_MAX_HEIGHT, NULL, buf, &h, NULL);
+    close(fd);
+    if (rc != 0) {
+        fprintf(stderr, "sova-peer: %s: %s\n", safe(&tx, path),
+                rc == SOVA_ERR_IO ? strerror(errno) : sova_err_str(rc));
+        return 1;
+    }
+    char id[CTL_HEX32_LEN + 1], sha[CTL_HEX32_LEN + 1];
+    ctl_hex32(h.id, id);
+    ctl_hex32(h.sha256, sha);
+    if (as_json) {
+        json_t *o = json_pack("{s:s, s:I, s:s, s:s}", "file", path, "size", (json_int_t)h.size,
+                              "id", id, "sha256", sha);
+        json_dumpf(o, stdout, JSON_COMPACT | JSON_SORT_KEYS);
+        fputc('\n', stdout);
+        json_decref(o);
+    } else {
+        printf("id      %s  %s\n", id, safe(&tx, path));
+        printf("sha256  %s  %s\n", sha, safe(&tx, path));
+    }
+    op_share_hashes_clear(&h);
+    return 0;
+}
+
+int op_cli_hash(int argc, char **argv)
+{
+    bool as_json = false;
+    int files = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            as_json = true;
+        else if (strncmp(argv[i], "--", 2) == 0) {
+            fprintf(stderr, "sova-peer: hash takes no option %s\n",
+                    safe(&(struct cli_text){.next = 0}, argv[i]));
+            return 2;
+        } else
+            files++;
+    }
+    if (files == 0) {
+        fprintf(stderr, "sova-peer: usage: sova-peer hash FILE... [--json]\n");
+        return 2;
+    }
+    uint8_t *buf = malloc(OP_SHARE_READ_BYTES);
+    if (buf == NULL) {
+        fprintf(stderr, "sova-peer: out of memory\n");
+        return 1;
+    }
+    int status = 0;
+    for (int i = 0; i < argc; i++)
+        if (strncmp(argv[i], "--", 2) != 0 && hash_one(argv[i], as_json, buf) != 0)
+            status = 1;
+    free(buf);
+    return status;
 }

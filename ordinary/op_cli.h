@@ -14,4 +14,10 @@ bool op_cli_is_command(const char *cmd);
 int op_cli_run(const char *cmd, int argc, char **argv,
                int (*load)(int argc, char **argv, char **state_dir));
 
+/* `sova-peer hash FILE... [--json]`: each file's Sova file ID (what `get`
+ * takes and search hits show) and its SHA-256 (what sha256sum prints), read
+ * here, without a daemon. Blocks while it reads. Exit status: 0, 1 when a
+ * file could not be read, 2 usage. */
+int op_cli_hash(int argc, char **argv);
+
 #endif

@@ -57,6 +57,9 @@ static const struct config_option op_options[] = {
         "peers served at once; the others wait, the one with the most credit first"),
     OPT("upload-max-wait-s", CONFIG_UINT, "20", 1, 3600, upload_max_wait_s,
         "a waiting peer is served next, whatever its credit, after waiting this long"),
+    OPT("download-chunk-kib", CONFIG_UINT, "1024", 64, 16384, download_chunk_kib,
+        "chunk size new downloads ask sources for, KiB: a power of two; each chunk is checked "
+        "against the file ID"),
 };
 
 const struct config_schema op_config_schema = {
@@ -71,6 +74,11 @@ int op_settings_load(struct op_settings *s, int argc, char *const *argv, char *e
     int rc = config_load_argv(&op_config_schema, s, argc, argv, err, errlen);
     if (rc == 0)
         rc = op_settings_ways(s, &s->ways_mask, err, errlen);
+    if (rc == 0 && (s->download_chunk_kib & (s->download_chunk_kib - 1)) != 0) {
+        snprintf(err, errlen, "option 'download-chunk-kib': %llu is not a power of two",
+                 (unsigned long long)s->download_chunk_kib);
+        rc = SOVA_ERR_CONFIG;
+    }
     if (rc != 0 || s->state_dir != NULL)
         return rc;
     /* No --state-dir: the XDG state directory of the user running the peer. */

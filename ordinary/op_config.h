@@ -36,6 +36,9 @@ struct op_settings {
      * one waits at most */
     uint64_t upload_slots;
     uint64_t upload_max_wait_s;
+    /* the chunk size new downloads ask sources for, KiB: a power of two,
+     * 64..16384 (docs/TRANSFERS.md) */
+    uint64_t download_chunk_kib;
 };
 
 extern const struct config_schema op_config_schema;

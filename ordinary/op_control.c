@@ -18,13 +18,17 @@ static json_t *addr_json(const struct wire_addr *a)
     return a ? json_string(wire_addr_format(a, buf, sizeof(buf))) : json_null();
 }
 
-/* The way each download of this run took, for "why am I relayed?". */
+/* The way each download of this run took, for "why am I relayed?", and
+ * the SHA-256 of those finished (what sha256sum prints for the file). */
 static void add_transfer(const struct op_fetch_progress *p, void *arg)
 {
     static const char *const states[] = {"running", "complete", "failed"};
-    json_array_append_new(arg,
-                          json_pack("{s:s, s:s, s:s}", "name", p->name, "state", states[p->state],
-                                    "via", p->via && p->via[0] ? p->via : "not connected yet"));
+    json_t *o =
+        json_pack("{s:s, s:o, s:s, s:s}", "name", p->name, "id", ctl_json_hex32(p->id), "state",
+                  states[p->state], "via", p->via && p->via[0] ? p->via : "not connected yet");
+    if (o && p->sha256)
+        json_object_set_new(o, "sha256", ctl_json_hex32(p->sha256));
+    json_array_append_new(arg, o);
 }
 
 static void reply_status(struct op_daemon *d, struct ctl_conn *conn)
@@ -76,41 +80,78 @@ static void reply_status(struct op_daemon *d, struct ctl_conn *conn)
 
 /* ---- downloads ---------------------------------------------------------------- */
 
-static json_t *progress_json(const struct op_fetch_progress *p)
+static int add_bad_source(const struct op_store_bad_source *b, void *arg)
+{
+    char id[NODE_ID_STR_LEN + 1];
+    node_id_format(b->peer_id, id);
+    json_array_append_new(arg, json_pack("{s:s, s:b, s:I, s:s}", "peer", id, "banned", b->banned,
+                                         "failures", (json_int_t)b->failures, "reason", b->reason));
+    return 0;
+}
+
+/* The sources of download id that lied or refused, with why. */
+static json_t *bad_sources_json(struct op_daemon *d, const uint8_t id[WIRE_HASH_LEN])
+{
+    json_t *list = json_array();
+    if (list != NULL && op_store_bad_source_foreach(d->store, id, add_bad_source, list) != 0)
+        log_warn("op", "cannot list bad sources: %s", op_store_errmsg(d->store));
+    return list;
+}
+
+static void set_size(json_t *o, bool known, uint64_t size, uint64_t hint)
+{
+    json_object_set_new(o, "size", known ? json_integer((json_int_t)size) : json_null());
+    json_object_set_new(o, "size_hint", json_integer((json_int_t)hint));
+}
+
+static json_t *progress_json(struct op_daemon *d, const struct op_fetch_progress *p)
 {
     static const char *const states[] = {"running", "complete", "failed"};
     json_t *o = json_pack(
-        "{s:o, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:{s:I, s:I, s:I}}", "hash",
-        ctl_json_hex32(p->hash), "name", p->name, "size", (json_int_t)p->size, "bytes_have",
-        (json_int_t)p->bytes_have, "chunks_have", (json_int_t)p->chunks_have, "chunks",
-        (json_int_t)p->n_chunks, "chunks_fetched", (json_int_t)p->chunks_fetched, "chunks_failed",
-        (json_int_t)p->chunks_failed, "rate_bps", (json_int_t)p->rate_bps, "state",
+        "{s:o, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:{s:I, s:I, s:I}}", "id",
+        ctl_json_hex32(p->id), "name", p->name, "chunk_size", (json_int_t)p->chunk_size,
+        "bytes_have", (json_int_t)p->bytes_have, "chunks_have", (json_int_t)p->chunks_have,
+        "chunks", (json_int_t)p->n_chunks, "chunks_fetched", (json_int_t)p->chunks_fetched,
+        "chunks_failed", (json_int_t)p->chunks_failed, "rate_bps", (json_int_t)p->rate_bps, "state",
         states[p->state], "sources", "known", (json_int_t)p->sources_known, "connected",
         (json_int_t)p->sources_connected, "banned", (json_int_t)p->sources_banned);
-    if (o && p->path)
+    if (o == NULL)
+        return NULL;
+    set_size(o, p->size_known, p->size, p->size_hint);
+    if (p->path)
         json_object_set_new(o, "path", json_string(p->path));
-    if (o && p->via)
+    if (p->sha256)
+        json_object_set_new(o, "sha256", ctl_json_hex32(p->sha256));
+    if (p->via)
         json_object_set_new(o, "via", json_string(p->via));
-    if (o && p->error)
+    if (p->error)
         json_object_set_new(o, "error", json_string(p->error));
+    if (d != NULL)
+        json_object_set_new(o, "bad_sources", bad_sources_json(d, p->id));
     return o;
 }
 
+struct listing {
+    struct op_daemon *d;
+    json_t *list;
+};
+
 static void add_running(const struct op_fetch_progress *p, void *arg)
 {
-    json_t *list = arg;
-    json_array_append_new(list, progress_json(p));
+    struct listing *l = arg;
+    json_array_append_new(l->list, progress_json(l->d, p));
 }
 
-static bool listed(json_t *list, const uint8_t hash[WIRE_HASH_LEN])
+static bool listed(json_t *list, const uint8_t id[WIRE_HASH_LEN])
 {
     char hex[CTL_HEX32_LEN + 1];
-    ctl_hex32(hash, hex);
+    ctl_hex32(id, hex);
     size_t i;
     json_t *v;
     json_array_foreach(list, i, v)
     {
-        if (strcmp(json_string_value(json_object_get(v, "hash")), hex) == 0)
+        const char *have = json_string_value(json_object_get(v, "id"));
+        if (have != NULL && strcmp(have, hex) == 0)
             return true;
     }
     return false;
@@ -118,31 +159,56 @@ static bool listed(json_t *list, const uint8_t hash[WIRE_HASH_LEN])
 
 static int add_stored(const struct op_store_download *row, void *arg)
 {
-    json_t *list = arg;
-    if (listed(list, row->hash))
+    struct listing *l = arg;
+    if (listed(l->list, row->id))
         return 0; /* this run's view is fresher */
     uint64_t have = (uint64_t)row->n_have * row->chunk_size;
-    json_t *o = json_pack("{s:o, s:s, s:I, s:I, s:I, s:I, s:s}", "hash", ctl_json_hex32(row->hash),
-                          "name", row->name, "size", (json_int_t)row->size, "bytes_have",
-                          (json_int_t)(have > row->size ? row->size : have), "chunks_have",
-                          (json_int_t)row->n_have, "chunks", (json_int_t)row->n_chunks, "state",
-                          op_download_state_name(row->state));
-    json_array_append_new(list, o);
+    json_t *o = json_pack("{s:o, s:s, s:I, s:I, s:I, s:I, s:s}", "id", ctl_json_hex32(row->id),
+                          "name", row->name, "chunk_size", (json_int_t)row->chunk_size,
+                          "bytes_have", (json_int_t)(have > row->size ? row->size : have),
+                          "chunks_have", (json_int_t)row->n_have, "chunks",
+                          (json_int_t)row->n_chunks, "state", op_download_state_name(row->state));
+    if (o == NULL)
+        return 0;
+    set_size(o, row->has_manifest, row->size, row->size_hint);
+    if (row->path)
+        json_object_set_new(o, "path", json_string(row->path));
+    if (row->has_sha256)
+        json_object_set_new(o, "sha256", ctl_json_hex32(row->sha256));
+    if (row->error)
+        json_object_set_new(o, "error", json_string(row->error));
+    json_object_set_new(o, "bad_sources", bad_sources_json(l->d, row->id));
+    json_array_append_new(l->list, o);
+    return 0;
+}
+
+/* Downloads of a Sova before file IDs: listed by the SHA-256 they had. */
+static int add_legacy(const struct op_store_legacy *old, void *arg)
+{
+    struct listing *l = arg;
+    json_t *o = json_pack("{s:o, s:s, s:I, s:s, s:b}", "sha256", ctl_json_hex32(old->sha256),
+                          "name", old->name, "size", (json_int_t)old->size, "state",
+                          op_download_state_name(old->state), "legacy", true);
+    if (o != NULL && old->error != NULL)
+        json_object_set_new(o, "error", json_string(old->error));
+    json_array_append_new(l->list, o);
     return 0;
 }
 
 static void reply_downloads(struct op_daemon *d, struct ctl_conn *conn)
 {
-    json_t *list = json_array();
-    op_fetch_foreach(d->fetcher, add_running, list);
-    op_store_download_foreach(d->store, false, add_stored, list);
-    ctl_reply(conn, json_pack("{s:o}", "downloads", list), true);
+    struct listing l = {d, json_array()};
+    op_fetch_foreach(d->fetcher, add_running, &l);
+    op_store_download_foreach(d->store, false, add_stored, &l);
+    op_store_legacy_foreach(d->store, add_legacy, &l);
+    ctl_reply(conn, json_pack("{s:o}", "downloads", l.list), true);
 }
 
 /* ---- get ------------------------------------------------------------------------ */
 
 /* A CLI following one download. */
 struct get_follow {
+    struct op_daemon *d;
     struct ctl_conn *conn;
     struct op_fetch_watch *watch;
 };
@@ -159,40 +225,45 @@ static void on_get_progress(const struct op_fetch_progress *p, void *arg)
 {
     struct get_follow *g = arg;
     if (p->state == OP_FETCH_RUNNING) {
-        ctl_reply(g->conn, json_pack("{s:o}", "progress", progress_json(p)), false);
+        ctl_reply(g->conn, json_pack("{s:o}", "progress", progress_json(NULL, p)), false);
         return;
     }
     ctl_conn_set_closed_cb(g->conn, NULL, NULL);
     if (p->state == OP_FETCH_DONE)
-        ctl_reply(g->conn, json_pack("{s:o}", "download", progress_json(p)), true);
+        ctl_reply(g->conn, json_pack("{s:o}", "download", progress_json(g->d, p)), true);
     else
         ctl_reply_error(g->conn, "download of %s failed: %s", p->name, p->error);
     free(g); /* the watch ends with the final report */
 }
 
 static void start_get(struct op_daemon *d, struct ctl_conn *conn, const struct ctl_get *req,
-                      const char *name, uint64_t size)
+                      const char *name, uint64_t size_hint)
 {
     struct get_follow *g = calloc(1, sizeof(*g));
     if (g == NULL) {
         ctl_reply_error(conn, "out of memory");
         return;
     }
+    g->d = d;
     g->conn = conn;
     char err[256];
     const char *use_name = req->name[0] ? req->name : name;
-    int rc = op_fetch_get(d->fetcher, req->hash, use_name, size, req->out[0] ? req->out : NULL,
-                          on_get_progress, g, &g->watch, err, sizeof(err));
+    struct op_fetch_watch *watch = NULL;
+    int rc = op_fetch_get(d->fetcher, req->id, use_name, size_hint, req->out[0] ? req->out : NULL,
+                          on_get_progress, g, &watch, err, sizeof(err));
     if (rc != 0) {
         free(g);
         ctl_reply_error(conn, "%s", err);
         return;
     }
-    const struct op_query_hit *hit = op_queries_hit(d->queries, req->hash);
-    if (hit != NULL)
-        op_fetch_add_sources(d->fetcher, req->hash, hit->sources, hit->n_sources);
-    if (g->watch != NULL) /* NULL: it was complete already and g is freed */
+    /* No watch: it was done already, answered, and g is freed. */
+    if (watch != NULL) {
+        g->watch = watch;
         ctl_conn_set_closed_cb(conn, on_get_client_gone, g);
+    }
+    const struct op_query_hit *hit = op_queries_hit(d->queries, req->id);
+    if (hit != NULL)
+        op_fetch_add_sources(d->fetcher, req->id, hit->sources, hit->n_sources);
 }
 
 /* A CLI waiting for the supernode's answer: to a search, or to a get that
@@ -202,7 +273,7 @@ struct search_wait {
     struct op_daemon *d;
     struct ctl_conn *conn;
     struct op_query *query; /* ours to cancel until it is done */
-    bool for_get;           /* a get waiting for sources of get.hash */
+    bool for_get;           /* a get waiting for sources of get.id */
     struct ctl_get get;
 };
 
@@ -235,19 +306,17 @@ static void handle_get(struct op_daemon *d, struct ctl_conn *conn, const struct 
         ctl_reply_error(conn, "no downloads folder: start the daemon with --downloads DIR");
         return;
     }
-    const struct op_query_hit *hit = op_queries_hit(d->queries, req->hash);
+    const struct op_query_hit *hit = op_queries_hit(d->queries, req->id);
     if (hit != NULL) {
         start_get(d, conn, req, hit->name, hit->size);
         return;
     }
     struct op_store_download row = {0};
     bool found = false;
-    if (op_store_download_get(d->store, req->hash, &row, &found) == 0 && found) {
-        start_get(d, conn, req, row.name, row.size); /* resume: sources come by hash */
+    if (op_store_download_get(d->store, req->id, &row, &found) == 0 && found) {
+        /* Known from an earlier run: sources come by ID (the fetcher asks). */
+        start_get(d, conn, req, row.name, row.size_hint);
         op_store_download_clear(&row);
-        struct msg_search s = {.max_results = 1, .has_hash = true};
-        memcpy(s.hash, req->hash, WIRE_HASH_LEN);
-        op_query_send(d->queries, &s, 0, NULL, NULL, NULL); /* the answer reaches the fetcher */
         return;
     }
     /* Never seen: ask the supernode who has it, then start. */
@@ -265,8 +334,8 @@ static void handle_get(struct op_daemon *d, struct ctl_conn *conn, const struct 
     w->conn = conn;
     w->for_get = true;
     w->get = *req;
-    struct msg_search s = {.max_results = 1, .has_hash = true};
-    memcpy(s.hash, req->hash, WIRE_HASH_LEN);
+    struct msg_search s = {.max_results = OP_FETCH_SOURCES_SEARCH, .has_hash = true};
+    memcpy(s.hash, req->id, WIRE_HASH_LEN);
     wait_for_answer(w, &s, CTL_SEARCH_TIMEOUT_DEFAULT, "cannot ask the supernode");
 }
 
@@ -284,7 +353,7 @@ static json_t *hits_json(const struct msg_search_result *r)
             json_array_append_new(peers, json_pack("{s:s, s:s}", "id", id, "reachability",
                                                    nat_reach_str(h->sources[j].reachability)));
         }
-        json_array_append_new(list, json_pack("{s:o, s:I, s:s%, s:I, s:o}", "hash",
+        json_array_append_new(list, json_pack("{s:o, s:I, s:s%, s:I, s:o}", "id",
                                               ctl_json_hex32(h->hash), "size", (json_int_t)h->size,
                                               "name", h->name.ptr, h->name.len, "sources",
                                               (json_int_t)h->n_sources, "peers", peers));
@@ -300,10 +369,10 @@ static void on_search_done(const struct msg_search_result *res, void *arg)
     if (res == NULL) {
         ctl_reply_error(conn, "the supernode did not answer in time");
     } else if (w->for_get) {
-        const struct op_query_hit *hit = op_queries_hit(w->d->queries, w->get.hash);
+        const struct op_query_hit *hit = op_queries_hit(w->d->queries, w->get.id);
         if (hit == NULL || hit->n_sources == 0) {
             char hex[CTL_HEX32_LEN + 1];
-            ctl_hex32(w->get.hash, hex);
+            ctl_hex32(w->get.id, hex);
             ctl_reply_error(conn, "no peer shares %s right now", hex);
         } else {
             start_get(w->d, conn, &w->get, hit->name, hit->size);

@@ -55,14 +55,17 @@ static void set_timer_ms(struct event *ev, unsigned ms)
 /* ---- downloader -------------------------------------------------------------- */
 
 int op_credit_sign(struct op_credit *c, const uint8_t source_id[WIRE_ID_LEN],
-                   const uint8_t hash[WIRE_HASH_LEN], uint64_t bytes, struct msg_receipt *out)
+                   const uint8_t file_id[WIRE_HASH_LEN], uint64_t file_size,
+                   const uint8_t root[WIRE_HASH_LEN], uint64_t bytes, struct msg_receipt *out)
 {
     memset(out, 0, sizeof(*out));
     uint64_t now = wall_us();
     c->last_seq = now > c->last_seq ? now : c->last_seq + 1;
     memcpy(out->downloader_id, c->cfg.self_id, WIRE_ID_LEN);
     memcpy(out->source_id, source_id, WIRE_ID_LEN);
-    memcpy(out->hash, hash, WIRE_HASH_LEN);
+    memcpy(out->file_id, file_id, WIRE_HASH_LEN);
+    out->file_size = file_size;
+    memcpy(out->root, root, WIRE_HASH_LEN);
     out->bytes = bytes;
     out->seq = c->last_seq;
     out->time_s = now / 1000000u;
@@ -112,7 +115,9 @@ void op_credit_receipt_in(struct op_credit *c, const uint8_t from[WIRE_ID_LEN],
         refuse(c, RECEIPT_MISDIRECTED, r);
         return;
     }
-    enum receipt_verdict v = receipt_verify(r);
+    enum receipt_verdict v = receipt_check_size(r);
+    if (v == RECEIPT_OK)
+        v = receipt_verify(r);
     if (v != RECEIPT_OK) {
         refuse(c, v, r);
         return;
@@ -137,7 +142,7 @@ void op_credit_receipt_in(struct op_credit *c, const uint8_t from[WIRE_ID_LEN],
 
 static size_t receipts_per_frame(const struct op_credit *c)
 {
-    size_t each = 3 * WIRE_ID_LEN + 3 * 8 + MSG_RECEIPT_KEY_LEN + MSG_RECEIPT_SIG_LEN;
+    size_t each = MSG_RECEIPT_WIRE_SIZE;
     size_t max = c->cfg.limits->max_frame > 64 ? (c->cfg.limits->max_frame - 64) / each : 1;
     return max == 0 ? 1 : max > MSG_MAX_RECEIPTS ? MSG_MAX_RECEIPTS : max;
 }

@@ -4,10 +4,10 @@
  *    (op_credit_sign): seq is the wall clock in microseconds, raised past
  *    the last one, so it grows across restarts without being stored.
  *  - As a source it checks the receipts its downloaders send (about that
- *    downloader and about us, the key, the signature, a seq above the last
- *    one taken from it), keeps the good ones and hands them to its primary
- *    supernode in RECEIPTS, at most a second later; while it is not
- *    attached they wait (at most OP_CREDIT_QUEUE_MAX, the oldest dropped).
+ *    downloader and about us, bytes within the size the file ID commits
+ *    to, the key, the signature, a seq above the last one taken from it), keeps the good ones and
+ * hands them to its primary supernode in RECEIPTS, at most a second later; while it is not attached
+ * they wait (at most OP_CREDIT_QUEUE_MAX, the oldest dropped).
  *  - It reads credit from the supernode (CREDIT): the requesters of our
  *    upload slots (cached OP_CREDIT_CACHE_MS; op_credit_of() answers at
  *    once from the cache and asks in the background, the answer reaching
@@ -50,9 +50,11 @@ struct op_credit;
 int op_credit_new(const struct op_credit_config *cfg, struct op_credit **out);
 void op_credit_free(struct op_credit *c);
 
-/* Downloader: a signed receipt for bytes of hash from source_id. */
+/* Downloader: a signed receipt for bytes of the file file_id (whose
+ * verified size and root are file_size and root) from source_id. */
 int op_credit_sign(struct op_credit *c, const uint8_t source_id[WIRE_ID_LEN],
-                   const uint8_t hash[WIRE_HASH_LEN], uint64_t bytes, struct msg_receipt *out);
+                   const uint8_t file_id[WIRE_HASH_LEN], uint64_t file_size,
+                   const uint8_t root[WIRE_HASH_LEN], uint64_t bytes, struct msg_receipt *out);
 /* Source: a RECEIPT from the downloader whose TLS identity is from. */
 void op_credit_receipt_in(struct op_credit *c, const uint8_t from[WIRE_ID_LEN],
                           const struct msg_receipt *r);

@@ -34,9 +34,9 @@ static void record_from_file(struct msg_publish_record *r, const struct op_share
 {
     memset(r, 0, sizeof(*r));
     r->action = action;
-    memcpy(r->hash, f->hash, WIRE_HASH_LEN);
+    memcpy(r->hash, f->id, WIRE_HASH_LEN);
     r->size = f->size;
-    r->chunk_size = f->chunk_size ? f->chunk_size : OP_CHUNK_SIZE;
+    r->chunk_size = OP_SHARE_KEEP_CHUNK;
     r->name = wire_str_from(f->name);
 }
 
@@ -84,7 +84,7 @@ static void publish_all(struct op_daemon *d)
 }
 
 /* The share changed: tell the supernode what was added and what is gone. A
- * content hash still present under another path is not removed. */
+ * file ID still present under another path is not removed. */
 static void publish_changes(struct op_daemon *d, const struct op_share_result *res)
 {
     if (!op_session_attached(d->session))
@@ -94,10 +94,10 @@ static void publish_changes(struct op_daemon *d, const struct op_share_result *r
         return;
     p->d = d;
     for (size_t i = 0; i < res->n_removed; i++)
-        if (op_share_result_lookup(res, res->removed[i].hash) == NULL)
+        if (op_share_result_lookup(res, res->removed[i].id) == NULL)
             publisher_add(p, &res->removed[i], MSG_PUBLISH_REMOVE);
     for (size_t i = 0; i < res->n_changed; i++) {
-        if (op_share_result_lookup(res, res->changed[i].before.hash) == NULL)
+        if (op_share_result_lookup(res, res->changed[i].before.id) == NULL)
             publisher_add(p, &res->changed[i].before, MSG_PUBLISH_REMOVE);
         publisher_add(p, res->changed[i].now, MSG_PUBLISH_ADD);
     }
@@ -150,12 +150,14 @@ static void fetch_locate(const uint8_t peer_id[WIRE_ID_LEN], void *arg)
     op_session_send(d->session, &m);
 }
 
-static void fetch_find_sources(const uint8_t hash[WIRE_HASH_LEN], const char *name, void *arg)
+static void fetch_find_sources(const uint8_t id[WIRE_HASH_LEN], const char *name, void *arg)
 {
     struct op_daemon *d = arg;
     (void)name;
-    struct msg_search search = {.max_results = 1, .has_hash = true};
-    memcpy(search.hash, hash, WIRE_HASH_LEN);
+    /* Every hit of the ID, not the first: hits that claim another size
+     * for it name sources too (a checked manifest tells the size). */
+    struct msg_search search = {.max_results = OP_FETCH_SOURCES_SEARCH, .has_hash = true};
+    memcpy(search.hash, id, WIRE_HASH_LEN);
     /* Nobody waits: the answer reaches the fetcher in on_search_result. */
     op_query_send(d->queries, &search, 0, NULL, NULL, NULL);
 }
@@ -215,24 +217,25 @@ static int fetch_relay(const uint8_t peer_id[WIRE_ID_LEN], const uint8_t token[W
                           out);
 }
 
-static void fetch_report(const uint8_t peer_id[WIRE_ID_LEN], const uint8_t hash[WIRE_HASH_LEN],
+static void fetch_report(const uint8_t peer_id[WIRE_ID_LEN], const uint8_t id[WIRE_HASH_LEN],
                          uint8_t reason, void *arg)
 {
     struct op_daemon *d = arg;
     struct msg m = {.type = MSG_REPORT};
     memcpy(m.u.report.peer_id, peer_id, WIRE_ID_LEN);
-    memcpy(m.u.report.hash, hash, WIRE_HASH_LEN);
+    memcpy(m.u.report.hash, id, WIRE_HASH_LEN);
     m.u.report.reason = reason;
     op_session_send(d->session, &m);
 }
 
 /* ---- credit (docs/CREDITS.md) ---------------------------------------------------------- */
 
-static int fetch_receipt(const uint8_t source_id[WIRE_ID_LEN], const uint8_t hash[WIRE_HASH_LEN],
-                         uint64_t bytes, struct msg_receipt *out, void *arg)
+static int fetch_receipt(const uint8_t source_id[WIRE_ID_LEN], const uint8_t id[WIRE_HASH_LEN],
+                         uint64_t size, const uint8_t root[WIRE_HASH_LEN], uint64_t bytes,
+                         struct msg_receipt *out, void *arg)
 {
     struct op_daemon *d = arg;
-    return op_credit_sign(d->credit, source_id, hash, bytes, out);
+    return op_credit_sign(d->credit, source_id, id, size, root, bytes, out);
 }
 
 static uint64_t serve_credit_of(const uint8_t peer_id[WIRE_ID_LEN], void *arg)
@@ -525,6 +528,7 @@ static int op_daemon_start(struct op_daemon *d)
         .reversal_timeout_ms = (unsigned)d->s->reversal_timeout_ms,
         .relay_timeout_ms = (unsigned)d->s->relay_timeout_ms,
         .ways = d->s->ways_mask,
+        .chunk_size = (uint32_t)d->s->download_chunk_kib * 1024,
         .report = fetch_report,
         .receipt = fetch_receipt,
         .arg = d,

@@ -1,17 +1,21 @@
 /* op_fetch.c - downloads: their life (start, resume, progress, end) and the
- * API. One source's protocol is in op_fetch_source.c; the part file and the
- * final whole-file check in op_fetch_file.c. */
+ * API. One source's protocol (and the manifest's checks) is in
+ * op_fetch_source.c; the part file and the file's SHA-256 in
+ * op_fetch_file.c. */
 #define SOVA_OP_FETCH_INTERNAL
 #include "err.h"
+#include "fileid.h"
 #include "log.h"
 #include "op_fetch_int.h"
-#include "op_share.h"
 
-#include <openssl/evp.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 void fetch_set_timer_ms(struct event *ev, unsigned ms)
 {
@@ -24,15 +28,18 @@ void fetch_set_timer_ms(struct event *ev, unsigned ms)
 static void fill_progress(const struct download *dl, struct op_fetch_progress *p)
 {
     memset(p, 0, sizeof(*p));
-    p->hash = dl->hash;
+    p->id = dl->id;
     p->name = dl->name;
-    p->size = dl->size;
+    p->size_known = dl->has_manifest;
+    p->size = dl->has_manifest ? dl->size : 0;
+    p->size_hint = dl->size_hint;
+    p->chunk_size = dl->chunk_size;
     p->n_chunks = dl->n_chunks;
     p->chunks_have = dl->sched ? op_sched_have_count(dl->sched) : 0;
     if (dl->state == OP_FETCH_DONE)
         p->chunks_have = dl->n_chunks;
     uint64_t bytes = (uint64_t)p->chunks_have * dl->chunk_size;
-    p->bytes_have = bytes > dl->size ? dl->size : bytes;
+    p->bytes_have = bytes > p->size ? p->size : bytes;
     p->chunks_fetched = dl->chunks_fetched;
     p->chunks_failed = dl->chunks_failed;
     p->sources_known = dl->n_sources;
@@ -43,6 +50,7 @@ static void fill_progress(const struct download *dl, struct op_fetch_progress *p
     p->rate_bps = dl->rate_bps;
     p->state = dl->state;
     p->path = dl->final_path;
+    p->sha256 = dl->state == OP_FETCH_DONE ? dl->sha256 : NULL;
     p->error = dl->error[0] ? dl->error : NULL;
     p->via = dl->via;
 }
@@ -76,9 +84,27 @@ static void close_sources(struct download *dl)
         source_stop(&dl->sources[i]);
 }
 
+/* Stop reading a finished copy (why: it failed, say so; NULL: done). */
+static void local_end(struct download *dl, const char *why)
+{
+    if (dl->local_path == NULL)
+        return;
+    if (why != NULL)
+        log_warn("fetch", "%.16s: the finished copy %s %s: the rest comes from sources", dl->hex,
+                 dl->local_path, why);
+    if (dl->local_fd >= 0)
+        close(dl->local_fd);
+    dl->local_fd = -1;
+    free(dl->local_path);
+    dl->local_path = NULL;
+    if (dl->local_step != NULL)
+        event_del(dl->local_step);
+}
+
 static void download_end(struct download *dl)
 {
     evtimer_del(dl->tick);
+    local_end(dl, NULL);
     close_sources(dl);
     fetch_file_close(dl->file);
     dl->file = NULL;
@@ -93,11 +119,13 @@ void download_fail(struct download *dl, const char *fmt, ...)
     va_end(ap);
     log_warn("fetch", "%.16s: download failed: %s", dl->hex, dl->error);
     dl->state = OP_FETCH_FAILED;
-    op_store_download_set_state(dl->f->env.store, dl->hash, OP_DOWNLOAD_FAILED);
+    if (op_store_download_fail(dl->f->env.store, dl->id, dl->error) != 0)
+        log_warn("fetch", "%.16s: cannot record the failure: %s", dl->hex,
+                 op_store_errmsg(dl->f->env.store));
     download_end(dl);
 }
 
-/* The part file is complete and its hash matched: move it into place. */
+/* The part file is complete and hashed: move it into place. */
 static void download_finished(struct download *dl)
 {
     char err[256];
@@ -110,25 +138,29 @@ static void download_finished(struct download *dl)
     }
     dl->file = NULL; /* committed files are closed by fetch_file_commit */
     dl->final_path = path;
-    op_store_download_set_state(dl->f->env.store, dl->hash, OP_DOWNLOAD_COMPLETE);
+    if (op_store_download_complete(dl->f->env.store, dl->id, path, dl->sha256) != 0)
+        log_warn("fetch", "%.16s: cannot record the completion: %s", dl->hex,
+                 op_store_errmsg(dl->f->env.store));
     dl->state = OP_FETCH_DONE;
+    char sha[2 * WIRE_HASH_LEN + 1];
+    for (size_t i = 0; i < WIRE_HASH_LEN; i++)
+        snprintf(sha + 2 * i, 3, "%02x", dl->sha256[i]);
     log_info("fetch",
-             "%.16s: complete, %llu bytes verified, saved as %s (%u chunks fetched, %u "
-             "failed verification)",
-             dl->hex, (unsigned long long)dl->size, path, dl->chunks_fetched, dl->chunks_failed);
+             "%.16s: complete, %llu bytes verified against the file ID, saved as %s (sha256 %s; "
+             "%u chunks fetched, %u failed verification)",
+             dl->hex, (unsigned long long)dl->size, path, sha, dl->chunks_fetched,
+             dl->chunks_failed);
     download_end(dl);
 }
 
-static void on_file_hashed(bool match, void *arg)
+static void on_file_hashed(const uint8_t *sha256, void *arg)
 {
     struct download *dl = arg;
-    if (!match) {
-        download_fail(dl,
-                      "the whole file does not hash to %s although every chunk verified: "
-                      "the manifest from %s was wrong",
-                      dl->hex, dl->manifest_from ? dl->manifest_from->short_id : "a source");
+    if (sha256 == NULL) {
+        download_fail(dl, "cannot read the finished part file back");
         return;
     }
+    memcpy(dl->sha256, sha256, WIRE_HASH_LEN);
     download_finished(dl);
 }
 
@@ -142,6 +174,84 @@ void download_disk_full(struct download *dl, const char *why)
     dl->disk_full_ms = link_now_ms();
 }
 
+/* Is any source still worth trying (not banned, not refusing)? */
+static bool any_usable(const struct download *dl)
+{
+    for (unsigned i = 0; i < dl->n_sources; i++)
+        if (dl->sources[i].state != SRC_BANNED)
+            return true;
+    return false;
+}
+
+void download_banned(struct download *dl, struct fetch_source *s, const char *why)
+{
+    snprintf(dl->last_ban, sizeof(dl->last_ban), "%s: %s", s->short_id, why);
+    if (any_usable(dl) || dl->no_source_since_ms != 0)
+        return;
+    /* Nobody left: ask the supernode for others; the tick gives up after
+     * FETCH_NO_SOURCE_MS without one. */
+    dl->no_source_since_ms = link_now_ms();
+    dl->last_find_ms = dl->no_source_since_ms;
+    if (dl->f->env.find_sources)
+        dl->f->env.find_sources(dl->id, dl->name, dl->f->env.arg);
+}
+
+/* Copy a few chunks of the finished copy into the part file, each checked
+ * against the manifest as a source's chunk is. */
+static void on_local_step(evutil_socket_t fd, short what, void *arg)
+{
+    struct download *dl = arg;
+    (void)fd, (void)what;
+    if (dl->local_path == NULL || dl->state != OP_FETCH_RUNNING)
+        return;
+    uint8_t *buf = malloc(dl->chunk_size);
+    if (buf == NULL) {
+        local_end(dl, "cannot be read (out of memory)");
+        download_pump(dl);
+        return;
+    }
+    for (unsigned n = 0; n < FETCH_LOCAL_PER_TURN; n++) {
+        while (dl->local_next < dl->n_chunks && op_sched_have(dl->sched, dl->local_next))
+            dl->local_next++;
+        if (dl->local_next == dl->n_chunks) {
+            log_info("fetch", "%.16s: copied from %s, every chunk checked", dl->hex,
+                     dl->local_path);
+            local_end(dl, NULL);
+            break;
+        }
+        uint32_t i = dl->local_next;
+        uint64_t start = (uint64_t)i * dl->chunk_size, left = dl->size - start;
+        uint32_t len = left < dl->chunk_size ? (uint32_t)left : dl->chunk_size;
+        uint8_t digest[WIRE_HASH_LEN];
+        ssize_t got = pread(dl->local_fd, buf, len, (off_t)start);
+        if (got != (ssize_t)len) {
+            local_end(dl, got < 0 ? "cannot be read" : "is shorter than it was");
+            break;
+        }
+        fileid_chunk_hash(buf, len, dl->height, digest);
+        if (memcmp(digest, dl->chunk_hashes + (size_t)i * WIRE_HASH_LEN, WIRE_HASH_LEN) != 0) {
+            local_end(dl, "changed since it was downloaded");
+            break;
+        }
+        char err[256];
+        int rc = fetch_file_store_chunk(dl->file, i, buf, len, err, sizeof(err));
+        if (rc != 0) {
+            free(buf);
+            local_end(dl, NULL);
+            download_fail(dl, "%s", err);
+            return;
+        }
+        op_sched_mark(dl->sched, i);
+        dl->local_next++;
+    }
+    free(buf);
+    if (dl->local_path != NULL)
+        event_active(dl->local_step, EV_TIMEOUT, 0); /* next turn: let other work run */
+    else if (dl->f->env.find_sources && !op_sched_complete(dl->sched))
+        dl->f->env.find_sources(dl->id, dl->name, dl->f->env.arg);
+    download_pump(dl);
+}
+
 void download_pump(struct download *dl)
 {
     if (dl->state != OP_FETCH_RUNNING)
@@ -152,8 +262,8 @@ void download_pump(struct download *dl)
         dl->disk_full_ms = 0;
         log_info("fetch", "%.16s: trying to write again", dl->hex);
     }
-    if (dl->sched == NULL) {
-        if (dl->manifest_from != NULL)
+    if (!dl->has_manifest) {
+        if (dl->m.from != NULL)
             return; /* a MANIFEST_GET is out */
         for (unsigned i = 0; i < dl->n_sources; i++) {
             if (dl->sources[i].state == SRC_OPEN) {
@@ -163,10 +273,15 @@ void download_pump(struct download *dl)
         }
         return;
     }
+    if (dl->local_path != NULL) {
+        if (!event_pending(dl->local_step, EV_TIMEOUT, NULL))
+            event_active(dl->local_step, EV_TIMEOUT, 0);
+        return;
+    }
     if (op_sched_complete(dl->sched)) {
         if (!fetch_file_hashing(dl->file)) {
             char err[256];
-            if (fetch_file_verify(dl->file, on_file_hashed, dl, err, sizeof(err)) != 0)
+            if (fetch_file_finish(dl->file, on_file_hashed, dl, err, sizeof(err)) != 0)
                 download_fail(dl, "%s", err);
         }
         return;
@@ -199,11 +314,31 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
             link_close(s->link, MSG_ERR_TIMEOUT, "nothing received");
         }
     }
-    if (dl->disk_full_ms != 0 && now - dl->disk_full_ms >= FETCH_DISK_RETRY_MS)
-        download_pump(dl);
-    if (!any_open && now - dl->last_find_ms >= FETCH_FIND_SOURCES_MS && dl->f->env.find_sources) {
+    /* Whatever waits (a manifest to ask for, chunks, the disk): a pump a
+     * second so nothing stalls for want of an event. */
+    download_pump(dl);
+    if (dl->state != OP_FETCH_RUNNING)
+        return;
+    bool stuck = (dl->n_sources > 0 || dl->banned_seen) && !any_usable(dl);
+    if (stuck) {
+        if (dl->no_source_since_ms == 0)
+            dl->no_source_since_ms = now;
+        if (now - dl->no_source_since_ms >= FETCH_NO_SOURCE_MS) {
+            download_fail(dl,
+                          "no source left to try: every source was banned or refused, and the "
+                          "supernode named no other (last: %s); `get` it again to retry",
+                          dl->last_ban[0] ? dl->last_ban : "?");
+            return;
+        }
+    } else {
+        dl->no_source_since_ms = 0;
+    }
+    /* No source connected: ask the supernode now and then; every source
+     * banned: ask more often, before giving up. */
+    unsigned every = stuck ? FETCH_NO_SOURCE_FIND_MS : FETCH_FIND_SOURCES_MS;
+    if ((!any_open || stuck) && now - dl->last_find_ms >= every && dl->f->env.find_sources) {
         dl->last_find_ms = now;
-        dl->f->env.find_sources(dl->hash, dl->name, dl->f->env.arg);
+        dl->f->env.find_sources(dl->id, dl->name, dl->f->env.arg);
     }
     notify(dl, true);
     fetch_set_timer_ms(dl->tick, FETCH_TICK_MS);
@@ -220,8 +355,12 @@ static void download_free(struct download *dl)
     }
     if (dl->tick)
         event_free(dl->tick);
+    local_end(dl, NULL);
+    if (dl->local_step)
+        event_free(dl->local_step);
     fetch_file_close(dl->file);
     op_sched_free(dl->sched);
+    free(dl->m.hashes);
     free(dl->chunk_hashes);
     free(dl->name);
     free(dl->out_path);
@@ -229,12 +368,40 @@ static void download_free(struct download *dl)
     free(dl);
 }
 
-static struct download *download_find(const struct op_fetcher *f, const uint8_t *hash)
+static struct download *download_find(const struct op_fetcher *f, const uint8_t *id)
 {
     for (struct download *dl = f->downloads; dl; dl = dl->next)
-        if (memcmp(dl->hash, hash, WIRE_HASH_LEN) == 0)
+        if (memcmp(dl->id, id, WIRE_HASH_LEN) == 0)
             return dl;
     return NULL;
+}
+
+int download_manifest_ready(struct download *dl)
+{
+    char err[256];
+    uint8_t *have = NULL;
+    uint32_t n = 0;
+    /* The bitmap the store holds for this manifest (empty for a new one). */
+    if (op_store_download_get_have(dl->f->env.store, dl->id, &have, &n) != 0 || n != dl->n_chunks) {
+        free(have);
+        download_fail(dl, "cannot read the download's state: %s",
+                      op_store_errmsg(dl->f->env.store));
+        return SOVA_ERR_IO;
+    }
+    op_sched_free(dl->sched);
+    dl->sched = op_sched_new(dl->n_chunks, have);
+    free(have);
+    if (dl->sched == NULL) {
+        download_fail(dl, "out of memory");
+        return SOVA_ERR_NOMEM;
+    }
+    int rc = fetch_file_open(dl->f->env.base, dl->f->env.downloads_dir, dl->hex, dl->size,
+                             dl->chunk_size, dl->f->env.store, dl->id, &dl->file, err, sizeof(err));
+    if (rc != 0) {
+        download_fail(dl, "%s", err);
+        return rc;
+    }
+    return 0;
 }
 
 /* A download in memory from its stored row (new or resumed). */
@@ -245,42 +412,61 @@ static int download_open(struct op_fetcher *f, const struct op_store_download *r
     if (dl == NULL)
         return SOVA_ERR_NOMEM;
     dl->f = f;
-    memcpy(dl->hash, row->hash, WIRE_HASH_LEN);
+    dl->local_fd = -1;
+    memcpy(dl->id, row->id, WIRE_HASH_LEN);
     for (size_t i = 0; i < WIRE_HASH_LEN; i++)
-        snprintf(dl->hex + 2 * i, 3, "%02x", row->hash[i]);
+        snprintf(dl->hex + 2 * i, 3, "%02x", row->id[i]);
     dl->name = strdup(row->name);
     dl->out_path = row->out_path ? strdup(row->out_path) : NULL;
-    dl->size = row->size;
+    dl->size_hint = row->size_hint;
     dl->chunk_size = row->chunk_size;
-    dl->n_chunks = row->n_chunks;
-    dl->chunk_hashes = malloc(row->n_chunks ? (size_t)row->n_chunks * WIRE_HASH_LEN : 1);
+    int height = fileid_height_of(row->chunk_size);
     dl->tick = evtimer_new(f->env.base, on_tick, dl);
+    dl->local_step = event_new(f->env.base, -1, 0, on_local_step, dl);
     dl->state = OP_FETCH_RUNNING;
     dl->last_progress_ms = dl->last_find_ms = link_now_ms();
-    if (!dl->name || !dl->chunk_hashes || !dl->tick || (row->out_path && !dl->out_path)) {
+    if (!dl->name || !dl->tick || !dl->local_step || (row->out_path && !dl->out_path)) {
         download_free(dl);
         return SOVA_ERR_NOMEM;
     }
-    int rc = fetch_file_open(f->env.base, f->env.downloads_dir, dl->hex, dl->size, dl->chunk_size,
-                             f->env.store, dl->hash, &dl->file, err, errlen);
-    if (rc != 0) {
+    if (height < 0) {
+        snprintf(err, errlen, "a chunk size of %u bytes is not one sources serve", row->chunk_size);
         download_free(dl);
-        return rc;
+        return SOVA_ERR_INVALID;
     }
-    if (row->has_manifest || row->n_chunks == 0) {
-        memcpy(dl->chunk_hashes, row->chunk_hashes, (size_t)row->n_chunks * WIRE_HASH_LEN);
-        dl->manifest_have = row->n_chunks;
-        dl->sched = op_sched_new(row->n_chunks, row->have);
-        if (dl->sched == NULL) {
-            download_free(dl);
-            return SOVA_ERR_NOMEM;
-        }
-    }
+    dl->height = (unsigned)height;
     dl->next = f->downloads;
     f->downloads = dl;
+    if (row->has_manifest) {
+        dl->has_manifest = true;
+        dl->size = row->size;
+        memcpy(dl->root, row->root, WIRE_HASH_LEN);
+        dl->n_chunks = row->n_chunks;
+        dl->chunk_hashes = malloc(row->n_chunks ? (size_t)row->n_chunks * WIRE_HASH_LEN : 1);
+        if (dl->chunk_hashes == NULL) {
+            snprintf(err, errlen, "out of memory");
+            download_fail(dl, "out of memory");
+            return SOVA_ERR_NOMEM;
+        }
+        if (row->n_chunks > 0)
+            memcpy(dl->chunk_hashes, row->chunk_hashes, (size_t)row->n_chunks * WIRE_HASH_LEN);
+        if (download_manifest_ready(dl) != 0) {
+            snprintf(err, errlen, "%s", dl->error);
+            return SOVA_ERR_IO; /* failed, stays listed */
+        }
+    }
     fetch_set_timer_ms(dl->tick, FETCH_TICK_MS);
     *out = dl;
     return 0;
+}
+
+static void download_unlink(struct op_fetcher *f, struct download *dl)
+{
+    struct download **pp = &f->downloads;
+    while (*pp != dl)
+        pp = &(*pp)->next;
+    *pp = dl->next;
+    download_free(dl);
 }
 
 /* ---- API ------------------------------------------------------------------------ */
@@ -291,6 +477,8 @@ struct op_fetcher *op_fetcher_new(const struct op_fetch_env *env)
     if (f == NULL)
         return NULL;
     f->env = *env;
+    if (f->env.chunk_size == 0)
+        f->env.chunk_size = OP_FETCH_CHUNK_SIZE;
     f->direct_params = *env->params;
     if (env->direct_timeout_ms != 0)
         f->direct_params.handshake_timeout_ms = env->direct_timeout_ms;
@@ -314,22 +502,43 @@ static int resume_one(const struct op_store_download *row, void *arg)
     struct op_fetcher *f = arg;
     struct download *dl;
     char err[256];
-    if (download_find(f, row->hash))
+    if (download_find(f, row->id))
         return 0;
     if (download_open(f, row, &dl, err, sizeof(err)) != 0) {
         log_warn("fetch", "cannot resume download of %s: %s", row->name, err);
         return 0;
     }
-    log_info("fetch", "%.16s: resuming %s, %u of %u chunks already verified", dl->hex, dl->name,
-             row->n_have, row->n_chunks);
+    log_info("fetch", "%.16s: resuming %s, %u of %u chunks already verified%s", dl->hex, dl->name,
+             row->n_have, row->n_chunks, row->has_manifest ? "" : " (no manifest yet)");
     if (f->env.find_sources)
-        f->env.find_sources(dl->hash, dl->name, f->env.arg);
+        f->env.find_sources(dl->id, dl->name, f->env.arg);
     download_pump(dl);
+    return 0;
+}
+
+/* A download made before file IDs left its part file (named by the file's
+ * SHA-256): its chunks can never be checked against an ID; remove it. */
+static int drop_legacy_part(const struct op_store_legacy *l, void *arg)
+{
+    const struct op_fetcher *f = arg;
+    char path[4096];
+    if (l->state == OP_DOWNLOAD_COMPLETE || f->env.downloads_dir == NULL)
+        return 0;
+    int n = snprintf(path, sizeof(path), "%s/%s/", f->env.downloads_dir, FETCH_PARTIAL_DIR);
+    for (size_t i = 0; i < OP_STORE_HASH_LEN && n > 0 && (size_t)n + 3 < sizeof(path); i++)
+        n += snprintf(path + n, sizeof(path) - (size_t)n, "%02x", l->sha256[i]);
+    if (n > 0 && (size_t)n + 6 < sizeof(path)) {
+        snprintf(path + n, sizeof(path) - (size_t)n, ".part");
+        if (unlink(path) == 0)
+            log_info("fetch", "removed %s: a download of %s made by an older Sova (%s)", path,
+                     l->name, OP_STORE_LEGACY_REASON);
+    }
     return 0;
 }
 
 int op_fetcher_resume_all(struct op_fetcher *f)
 {
+    op_store_legacy_foreach(f->env.store, drop_legacy_part, f);
     return op_store_download_foreach(f->env.store, true, resume_one, f);
 }
 
@@ -349,52 +558,167 @@ static int add_watch(struct download *dl, op_fetch_watch_fn *fn, void *arg,
     return 0;
 }
 
-int op_fetch_get(struct op_fetcher *f, const uint8_t hash[WIRE_HASH_LEN], const char *name,
-                 uint64_t size, const char *out_path, op_fetch_watch_fn *fn, void *arg,
+/* Is the finished file still at path, at its size? (Its content is checked
+ * chunk by chunk when it is copied; not when it only stays where it is.) */
+static bool finished_file_there(const char *path, uint64_t size)
+{
+    struct stat st;
+    return path != NULL && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+           (uint64_t)st.st_size == size;
+}
+
+/* A complete download asked for again. Nothing to do if its file is there
+ * and no other place is asked; else it becomes active again, its chunks
+ * read back from the finished file when it is there (checked against the
+ * manifest), from the sources otherwise. *done is set when it is done
+ * already (row describes it). */
+static int finished_again(struct op_fetcher *f, struct op_store_download *row, const char *out_path,
+                          char **local, bool *done, char *err, size_t errlen)
+{
+    *done = false;
+    *local = NULL;
+    bool there = finished_file_there(row->path, row->size);
+    if (there && (out_path == NULL || strcmp(out_path, row->path) == 0)) {
+        *done = true;
+        return 0;
+    }
+    char hex[9];
+    snprintf(hex, sizeof(hex), "%02x%02x%02x%02x", row->id[0], row->id[1], row->id[2], row->id[3]);
+    if (there) {
+        *local = strdup(row->path);
+        if (*local == NULL)
+            return SOVA_ERR_NOMEM;
+        log_info("fetch", "%s: finished as %s; copying it to %s, every chunk checked", hex,
+                 row->path, out_path);
+    } else {
+        log_info("fetch", "%s: the finished file %s is gone: downloading it again", hex,
+                 row->path ? row->path : "?");
+    }
+    if (op_store_download_activate(f->env.store, row->id, out_path, true) != 0) {
+        snprintf(err, errlen, "cannot record the download: %s", op_store_errmsg(f->env.store));
+        free(*local);
+        *local = NULL;
+        return SOVA_ERR_IO;
+    }
+    return 0;
+}
+
+/* The download of id in memory, from the store (created, retried, or a
+ * finished one again); *done_row is filled when it is complete and
+ * nothing needs doing. */
+static int download_load(struct op_fetcher *f, const uint8_t id[WIRE_HASH_LEN], const char *name,
+                         uint64_t size_hint, const char *out_path, struct download **out,
+                         struct op_store_download *done_row, bool *done, char *err, size_t errlen)
+{
+    *done = false;
+    bool existed = false;
+    struct op_store_download row = {0};
+    bool found = false;
+    int rc = op_store_download_create(f->env.store, id, name, size_hint, f->env.chunk_size,
+                                      out_path, &existed);
+    if (rc == 0)
+        rc = op_store_download_get(f->env.store, id, &row, &found);
+    if (rc != 0 || !found) {
+        snprintf(err, errlen, "cannot record the download: %s", op_store_errmsg(f->env.store));
+        op_store_download_clear(&row);
+        return rc ? rc : SOVA_ERR_IO;
+    }
+    char *local = NULL;
+    if (row.state == OP_DOWNLOAD_COMPLETE) {
+        rc = finished_again(f, &row, out_path, &local, done, err, errlen);
+        if (rc != 0 || *done) {
+            *done_row = row;
+            if (rc != 0)
+                op_store_download_clear(done_row);
+            return rc;
+        }
+    } else if (existed && (row.state == OP_DOWNLOAD_FAILED || out_path != NULL)) {
+        rc = op_store_download_activate(f->env.store, id, out_path, false); /* try again */
+    }
+    op_store_download_clear(&row);
+    if (rc == 0)
+        rc = op_store_download_get(f->env.store, id, &row, &found);
+    if (rc != 0 || !found) {
+        snprintf(err, errlen, "cannot record the download: %s", op_store_errmsg(f->env.store));
+        op_store_download_clear(&row);
+        free(local);
+        return rc ? rc : SOVA_ERR_IO;
+    }
+    rc = download_open(f, &row, out, err, errlen);
+    op_store_download_clear(&row);
+    if (rc != 0) {
+        free(local);
+        return rc;
+    }
+    struct download *dl = *out;
+    if (local != NULL) {
+        dl->local_fd = open(local, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        dl->local_path = local;
+        if (dl->local_fd < 0)
+            local_end(dl, "cannot be opened");
+    }
+    log_info("fetch", "%.16s: download of %s (%llu bytes said the hit) %s", dl->hex, dl->name,
+             (unsigned long long)size_hint, !existed ? "started" : "resumed");
+    /* Fresh sources from the supernode: those a hit named may be gone or
+     * banned already. */
+    dl->last_find_ms = link_now_ms();
+    if (f->env.find_sources && dl->local_path == NULL)
+        f->env.find_sources(dl->id, dl->name, f->env.arg);
+    return 0;
+}
+
+int op_fetch_get(struct op_fetcher *f, const uint8_t id[WIRE_HASH_LEN], const char *name,
+                 uint64_t size_hint, const char *out_path, op_fetch_watch_fn *fn, void *arg,
                  struct op_fetch_watch **watch, char *err, size_t errlen)
 {
-    struct download *dl = download_find(f, hash);
-    if (dl == NULL || dl->state == OP_FETCH_FAILED) {
-        if (dl != NULL) { /* try again: the row goes back to active */
-            op_store_download_set_state(f->env.store, hash, OP_DOWNLOAD_ACTIVE);
-            struct download **pp = &f->downloads;
-            while (*pp != dl)
-                pp = &(*pp)->next;
-            *pp = dl->next;
-            download_free(dl);
+    if (watch)
+        *watch = NULL;
+    struct download *dl = download_find(f, id);
+    if (dl != NULL && dl->state == OP_FETCH_DONE &&
+        (out_path == NULL || strcmp(out_path, dl->final_path) == 0) &&
+        finished_file_there(dl->final_path, dl->size)) {
+        if (fn != NULL) { /* done in this run, and still there */
+            struct op_fetch_progress p;
+            fill_progress(dl, &p);
+            p.via = "already here";
+            fn(&p, arg);
         }
-        bool existed = false;
-        int rc = op_store_download_create(f->env.store, hash, name, size, OP_CHUNK_SIZE, out_path,
-                                          &existed);
+        return 0;
+    }
+    if (dl != NULL && dl->state != OP_FETCH_RUNNING) {
+        /* Failed: try again. Done in this run: the store knows where it went,
+         * and whether it is to be copied or fetched again. */
+        download_unlink(f, dl);
+        dl = NULL;
+    }
+    if (dl == NULL) {
         struct op_store_download row = {0};
-        bool found = false;
-        if (rc == 0)
-            rc = op_store_download_get(f->env.store, hash, &row, &found);
-        if (rc != 0 || !found) {
-            snprintf(err, errlen, "cannot record the download: %s", op_store_errmsg(f->env.store));
-            op_store_download_clear(&row);
-            return rc ? rc : SOVA_ERR_IO;
-        }
-        if (row.state == OP_DOWNLOAD_COMPLETE) {
-            /* Already fetched in an earlier run: make it active again only if
-             * the file is gone; otherwise nothing to do. */
-            op_store_download_set_state(f->env.store, hash, OP_DOWNLOAD_ACTIVE);
-            row.state = OP_DOWNLOAD_ACTIVE;
-        }
-        rc = download_open(f, &row, &dl, err, errlen);
-        op_store_download_clear(&row);
+        bool done = false;
+        int rc = download_load(f, id, name, size_hint, out_path, &dl, &row, &done, err, errlen);
         if (rc != 0)
             return rc;
-        log_info("fetch", "%.16s: download of %s (%llu bytes) %s", dl->hex, dl->name,
-                 (unsigned long long)size, existed ? "resumed" : "started");
-    }
-    if (fn != NULL && dl->state == OP_FETCH_DONE) {
-        struct op_fetch_progress p;
-        fill_progress(dl, &p);
-        fn(&p, arg);
-        if (watch)
-            *watch = NULL;
-        return 0;
+        if (done) {
+            if (fn != NULL) {
+                struct op_fetch_progress p = {
+                    .id = row.id,
+                    .name = row.name,
+                    .size_known = true,
+                    .size = row.size,
+                    .size_hint = row.size_hint,
+                    .chunk_size = row.chunk_size,
+                    .bytes_have = row.size,
+                    .chunks_have = row.n_chunks,
+                    .n_chunks = row.n_chunks,
+                    .state = OP_FETCH_DONE,
+                    .path = row.path,
+                    .sha256 = row.has_sha256 ? row.sha256 : NULL,
+                    .via = "already here",
+                };
+                fn(&p, arg);
+            }
+            op_store_download_clear(&row);
+            return 0;
+        }
     }
     if (fn != NULL && add_watch(dl, fn, arg, watch) != 0)
         return SOVA_ERR_NOMEM;
@@ -414,10 +738,10 @@ void op_fetch_unwatch(struct op_fetch_watch *w)
     free(w);
 }
 
-void op_fetch_add_sources(struct op_fetcher *f, const uint8_t hash[WIRE_HASH_LEN],
+void op_fetch_add_sources(struct op_fetcher *f, const uint8_t id[WIRE_HASH_LEN],
                           const struct msg_source *sources, size_t n)
 {
-    struct download *dl = download_find(f, hash);
+    struct download *dl = download_find(f, id);
     if (dl == NULL || dl->state != OP_FETCH_RUNNING)
         return;
     for (size_t i = 0; i < n; i++)

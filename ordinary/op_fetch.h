@@ -1,20 +1,38 @@
-/* op_fetch.h - downloads: pull a file by content hash from its sources,
- * verify every chunk, survive any interruption.
+/* op_fetch.h - downloads: pull a file by its file ID from its sources,
+ * verify every chunk against the ID, survive any interruption and any lie.
  *
- * A download keeps (docs/STATE.md):
- *  - a part file DOWNLOADS/.sova-partial/<hex>.part, written at chunk
- *    offsets; a chunk's bytes are fsync'ed before its bit is set in SQLite,
- *    so a crash never leaves a "verified" chunk that is not on disk;
- *  - the manifest (chunk hashes, from MANIFEST) and the bitmap of verified
- *    chunks, in op_store.
+ * The file ID commits to the file's size and to the root of its hash tree
+ * (common/fileid.h), so nothing a source says is taken on trust:
+ *  - the manifest (the layer of the tree at the chunk size this peer
+ *    chose, with the size and root) is checked against the ID before any
+ *    chunk is asked for: the size and root on its first page, the chunk
+ *    hashes once the last page is in. A source whose manifest does not
+ *    make the ID (a false size, false hashes, another chunk size than
+ *    asked, a wrong count) is banned for the download and reported (REPORT
+ *    bad data); what it sent is dropped and the next source is asked;
+ *  - until a manifest is checked the download has no size (the hit's is a
+ *    hint) and no part file;
+ *  - each chunk is checked against the checked manifest; a source whose
+ *    chunks fail OP_SCHED_MAX_FAILURES times is banned and reported.
+ * A download keeps (docs/STATE.md): a part file DOWNLOADS/.sova-partial/
+ * <hex>.part at the verified size, written at chunk offsets (a chunk's
+ * bytes are fsync'ed before its bit is set in SQLite, so a crash never
+ * leaves a "verified" chunk that is not on disk); the checked manifest and
+ * the bitmap of verified chunks, in op_store. When every chunk is in, the
+ * whole file's SHA-256 is computed (for people: sha256sum shows the same)
+ * and the file is linked into place. Restarted daemons resume active
+ * downloads from the store.
+ *
+ * No download fails for ever because of one source: bans are per source;
+ * when every known source is banned or refused, the supernode is asked
+ * again and after FETCH_NO_SOURCE_MS without a new one the download fails,
+ * saying which source was banned and why; `get` again retries it (the
+ * banned sources stay banned, verified chunks stay verified).
+ *
  * Each source is another peer, reached directly over TLS with the
- * peer<->peer policy (its certificate must hash to the ID in the hit). The
- * scheduler (op_sched.h) spreads chunks over sources; a chunk that fails its
- * hash is dropped and fetched again, the source recorded as bad and banned
- * after OP_SCHED_MAX_FAILURES. When every chunk is verified the whole file is
- * hashed once more (incrementally, a few chunks per loop turn) and must equal
- * the content hash; only then is it renamed into place. Restarted daemons
- * resume active downloads from the store.
+ * peer<->peer policy (its certificate must hash to the ID in the hit), or
+ * by reversal or a relay circuit. The scheduler (op_sched.h) spreads
+ * chunks over sources.
  *
  * Ownership: the fetcher owns its downloads, their links and files. Watchers
  * (a control-socket client following `sova-peer get`) are owned by the
@@ -55,9 +73,9 @@ struct op_fetch_env {
     /* Ask the supernode where peer_id is now (LOCATE); the daemon answers
      * with op_fetch_located(). */
     void (*locate)(const uint8_t peer_id[WIRE_ID_LEN], void *arg);
-    /* Ask the supernode for sources of hash (a search by content hash); the
+    /* Ask the supernode for sources of a file (a search by file ID); the
      * daemon answers with op_fetch_add_sources(). */
-    void (*find_sources)(const uint8_t hash[WIRE_HASH_LEN], const char *name, void *arg);
+    void (*find_sources)(const uint8_t id[WIRE_HASH_LEN], const char *name, void *arg);
     /* The connection ladder (docs/NAT.md): direct, else reversal, else a
      * relay circuit. self() fills what we know of ourselves; reverse()
      * sends CONNECT (the source then connects to us with token, and the
@@ -70,27 +88,39 @@ struct op_fetch_env {
                  unsigned timeout_ms, nat_relay_open_fn *fn, void *fn_arg,
                  struct nat_relay_circuit **out, void *arg);
     unsigned direct_timeout_ms, reversal_timeout_ms, relay_timeout_ms;
-    unsigned ways; /* bits 1 << enum nat_path allowed; 0 = all */
-    /* A source lied (MSG_REPORT_BAD_DATA: banned after bad chunks) or
-     * refused (MSG_REPORT_REFUSED: said it does not have the file): tell
-     * the supernode (REPORT). May be NULL. */
-    void (*report)(const uint8_t peer_id[WIRE_ID_LEN], const uint8_t hash[WIRE_HASH_LEN],
+    unsigned ways;       /* bits 1 << enum nat_path allowed; 0 = all */
+    uint32_t chunk_size; /* asked of sources for new downloads: a power of two,
+                            MSG_CHUNK_SIZE_MIN..MAX; 0 = OP_FETCH_CHUNK_SIZE */
+    /* A source lied (MSG_REPORT_BAD_DATA: a manifest that does not make the
+     * ID, or bad chunks) or refused (MSG_REPORT_REFUSED: said it does not
+     * have the file): tell the supernode (REPORT). May be NULL. */
+    void (*report)(const uint8_t peer_id[WIRE_ID_LEN], const uint8_t id[WIRE_HASH_LEN],
                    uint8_t reason, void *arg);
-    /* Credit (docs/CREDITS.md): sign a receipt for `bytes` of hash verified
-     * from source_id into *out; the fetcher sends it to the source (RECEIPT)
-     * after each verified chunk. 0, or an error (then nothing is sent). May
-     * be NULL. */
-    int (*receipt)(const uint8_t source_id[WIRE_ID_LEN], const uint8_t hash[WIRE_HASH_LEN],
-                   uint64_t bytes, struct msg_receipt *out, void *arg);
+    /* Credit (docs/CREDITS.md): sign a receipt for `bytes` of the file id
+     * (verified size and root) from source_id into *out; the fetcher sends
+     * it to the source (RECEIPT) after each verified chunk. 0, or an error
+     * (then nothing is sent). May be NULL. */
+    int (*receipt)(const uint8_t source_id[WIRE_ID_LEN], const uint8_t id[WIRE_HASH_LEN],
+                   uint64_t size, const uint8_t root[WIRE_HASH_LEN], uint64_t bytes,
+                   struct msg_receipt *out, void *arg);
     void *arg;
 };
+
+/* The chunk size a download asks for unless configured (download-chunk-kib). */
+#define OP_FETCH_CHUNK_SIZE (1024u * 1024)
+/* Hits asked for when looking for a file's sources by ID: every hit of the
+ * ID (whatever size it claims) names sources worth asking. */
+#define OP_FETCH_SOURCES_SEARCH 16
 
 enum op_fetch_state { OP_FETCH_RUNNING, OP_FETCH_DONE, OP_FETCH_FAILED };
 
 struct op_fetch_progress {
-    const uint8_t *hash;
+    const uint8_t *id;
     const char *name;
-    uint64_t size;
+    bool size_known;    /* a manifest made the ID: size is the file's */
+    uint64_t size;      /* verified; 0 until size_known */
+    uint64_t size_hint; /* from the hit */
+    uint32_t chunk_size;
     uint64_t bytes_have;
     uint32_t chunks_have, n_chunks;
     uint32_t chunks_fetched; /* chunks received and verified by this daemon run */
@@ -98,10 +128,11 @@ struct op_fetch_progress {
     unsigned sources_known, sources_connected, sources_banned;
     uint64_t rate_bps; /* bytes per second, smoothed */
     enum op_fetch_state state;
-    const char *path;  /* where the file is, once done */
-    const char *error; /* why, once failed */
-    const char *via;   /* how sources were reached: "direct", "reversal", "relay" or a
-                          mix ("direct+relay"); "" before any was */
+    const char *path;      /* where the file is, once done */
+    const uint8_t *sha256; /* of the file, once done (what sha256sum prints) */
+    const char *error;     /* why, once failed */
+    const char *via;       /* how sources were reached: "direct", "reversal", "relay" or a
+                              mix ("direct+relay"); "" before any was */
 };
 
 typedef void op_fetch_watch_fn(const struct op_fetch_progress *p, void *arg);
@@ -116,20 +147,26 @@ void op_fetcher_free(struct op_fetcher *f);
 /* Resume every download the store has as active. */
 int op_fetcher_resume_all(struct op_fetcher *f);
 
-/* Start a download (or join the running one for hash). name and size come
- * from the search hit; out_path (absolute, may be NULL) overrides
+/* Start a download (or join the running one for id). name and size_hint
+ * come from the search hit (the size is a hint: a checked manifest gives
+ * the real one); out_path (absolute, may be NULL) overrides
  * DOWNLOADS/name. If fn is not NULL a watcher is added and *watch set; it
  * is called on progress (at most a few times a second), and a last time with
- * DONE or FAILED, after which the watcher is gone. A completed download in
- * the store is reported DONE at once. Returns 0 or an error with err set. */
-int op_fetch_get(struct op_fetcher *f, const uint8_t hash[WIRE_HASH_LEN], const char *name,
-                 uint64_t size, const char *out_path, op_fetch_watch_fn *fn, void *arg,
+ * DONE or FAILED, after which the watcher is gone. A failed download is
+ * tried again. A complete one whose file is still where it was put (its
+ * size intact) is reported DONE at once, unless out_path names another
+ * place: then the file is copied there, each chunk checked against the
+ * manifest as a source's would be (what does not match comes from the
+ * sources). One whose file is gone is downloaded again. Returns 0 or an
+ * error with err set. */
+int op_fetch_get(struct op_fetcher *f, const uint8_t id[WIRE_HASH_LEN], const char *name,
+                 uint64_t size_hint, const char *out_path, op_fetch_watch_fn *fn, void *arg,
                  struct op_fetch_watch **watch, char *err, size_t errlen);
 /* Stop watching (the download goes on). NULL is fine. */
 void op_fetch_unwatch(struct op_fetch_watch *w);
 
-/* Sources of hash (from a search hit); unknown hashes are ignored. */
-void op_fetch_add_sources(struct op_fetcher *f, const uint8_t hash[WIRE_HASH_LEN],
+/* Sources of the file id (from a search hit); unknown IDs are ignored. */
+void op_fetch_add_sources(struct op_fetcher *f, const uint8_t id[WIRE_HASH_LEN],
                           const struct msg_source *sources, size_t n);
 /* A LOCATE answer for peer_id: new addresses and reachability for every
  * download using it. */

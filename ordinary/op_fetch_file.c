@@ -19,7 +19,7 @@
 struct fetch_file {
     struct event_base *base;
     struct op_store *store;
-    uint8_t hash[OP_STORE_HASH_LEN];
+    uint8_t id[OP_STORE_HASH_LEN];
     uint64_t size;
     uint32_t chunk_size;
     uint32_t n_chunks;
@@ -39,7 +39,7 @@ struct fetch_file {
     uint8_t *buf;
     struct event *step;
     bool verifying;
-    fetch_file_verified_fn *done;
+    fetch_file_hashed_fn *done;
     void *done_arg;
 };
 
@@ -96,7 +96,7 @@ static int fsync_dir(const char *dir)
 
 int fetch_file_open(struct event_base *base, const char *downloads_dir, const char *hex,
                     uint64_t size, uint32_t chunk_size, struct op_store *store,
-                    const uint8_t hash[OP_STORE_HASH_LEN], struct fetch_file **out, char *err,
+                    const uint8_t id[OP_STORE_HASH_LEN], struct fetch_file **out, char *err,
                     size_t errlen)
 {
     char dir[PATH_MAX];
@@ -116,7 +116,7 @@ int fetch_file_open(struct event_base *base, const char *downloads_dir, const ch
     ff->fd = -1;
     ff->base = base;
     ff->store = store;
-    memcpy(ff->hash, hash, OP_STORE_HASH_LEN);
+    memcpy(ff->id, id, OP_STORE_HASH_LEN);
     ff->size = size;
     ff->chunk_size = chunk_size;
     size_t n = strlen(dir) + strlen(hex) + 8;
@@ -135,7 +135,7 @@ int fetch_file_open(struct event_base *base, const char *downloads_dir, const ch
     }
     uint32_t stored_chunks = 0;
     uint8_t *have = NULL;
-    op_store_download_get_have(store, hash, &have, &stored_chunks);
+    op_store_download_get_have(store, id, &have, &stored_chunks);
     size_t map_len = ((size_t)ff->n_chunks + 7) / 8;
     ff->on_disk = calloc(map_len ? map_len : 1, 1);
     if (ff->on_disk && have && stored_chunks == ff->n_chunks)
@@ -167,7 +167,7 @@ static int sync_pending(struct fetch_file *ff)
         log_error("fetch", "cannot sync %s: %s", ff->part_path, strerror(errno));
         return SOVA_ERR_IO;
     }
-    if (op_store_download_mark_chunks(ff->store, ff->hash, ff->pending, ff->n_pending) != 0) {
+    if (op_store_download_mark_chunks(ff->store, ff->id, ff->pending, ff->n_pending) != 0) {
         log_error("fetch", "cannot record verified chunks: %s", op_store_errmsg(ff->store));
         return SOVA_ERR_IO;
     }
@@ -217,10 +217,10 @@ int fetch_file_store_chunk(struct fetch_file *ff, uint32_t index, const uint8_t 
     return 0;
 }
 
-static void verify_finish(struct fetch_file *ff, bool match)
+static void verify_finish(struct fetch_file *ff, const uint8_t *sha256)
 {
     ff->verifying = false;
-    ff->done(match, ff->done_arg);
+    ff->done(sha256, ff->done_arg);
 }
 
 /* Feed the rest of the file, a few chunks per loop turn. */
@@ -231,7 +231,7 @@ static void on_verify_step(evutil_socket_t fd, short what, void *arg)
     (void)what;
     for (unsigned i = 0; i < FETCH_VERIFY_CHUNKS_PER_TURN && ff->fed < ff->n_chunks; i++) {
         if (feed_next(ff, NULL) != 0) {
-            verify_finish(ff, false);
+            verify_finish(ff, NULL);
             return;
         }
     }
@@ -241,11 +241,14 @@ static void on_verify_step(evutil_socket_t fd, short what, void *arg)
     }
     uint8_t digest[OP_STORE_HASH_LEN];
     unsigned len = 0;
-    EVP_DigestFinal_ex(ff->md, digest, &len);
-    verify_finish(ff, memcmp(digest, ff->hash, OP_STORE_HASH_LEN) == 0);
+    if (EVP_DigestFinal_ex(ff->md, digest, &len) != 1 || len != OP_STORE_HASH_LEN) {
+        verify_finish(ff, NULL);
+        return;
+    }
+    verify_finish(ff, digest);
 }
 
-int fetch_file_verify(struct fetch_file *ff, fetch_file_verified_fn *done, void *arg, char *err,
+int fetch_file_finish(struct fetch_file *ff, fetch_file_hashed_fn *done, void *arg, char *err,
                       size_t errlen)
 {
     if (sync_pending(ff) != 0) {

@@ -1,12 +1,15 @@
 /* op_fetch_file.h - the part file of one download.
  *
  * DOWNLOADS/.sova-partial/<hex>.part holds the chunks verified so far at
- * their offsets. A chunk is written and fdatasync'ed before its bit is set
- * in op_store, so after a crash every bit vouches for bytes on disk. When all
- * chunks are in, fetch_file_verify() hashes the whole file again off the
- * critical path (a few chunks per loop turn, never one long read) and only a
- * file whose SHA-256 equals the content hash is committed: fsync'ed and
- * renamed to its final name, never overwriting an existing file.
+ * their offsets; it is made only once a manifest checked against the file
+ * ID gave the size (never at a size a hit or a source claimed). A chunk is
+ * written and fdatasync'ed before its bit is set in op_store, so after a
+ * crash every bit vouches for bytes on disk. The whole file's SHA-256 (for
+ * people: what sha256sum prints) is fed as the prefix of chunks on disk
+ * grows; when all chunks are in, fetch_file_finish() feeds the rest off
+ * the critical path (a few chunks per loop turn, never one long read).
+ * Then the file is committed: fsync'ed and linked to its final name, never
+ * overwriting an existing file.
  *
  * Ownership: the download owns its fetch_file; fetch_file_commit() and
  * fetch_file_close() end it. Disk calls run on the caller's thread and are
@@ -29,10 +32,11 @@
 
 struct fetch_file;
 
-/* Open (or create) the part file of hex for a file of size bytes. */
+/* Open (or create) the part file of hex for a file of size bytes (a
+ * verified size) whose download is id in the store. */
 int fetch_file_open(struct event_base *base, const char *downloads_dir, const char *hex,
                     uint64_t size, uint32_t chunk_size, struct op_store *store,
-                    const uint8_t hash[OP_STORE_HASH_LEN], struct fetch_file **out, char *err,
+                    const uint8_t id[OP_STORE_HASH_LEN], struct fetch_file **out, char *err,
                     size_t errlen);
 
 /* Write chunk index (len bytes, already verified). It becomes durable and
@@ -42,9 +46,11 @@ int fetch_file_open(struct event_base *base, const char *downloads_dir, const ch
 int fetch_file_store_chunk(struct fetch_file *ff, uint32_t index, const uint8_t *data, uint32_t len,
                            char *err, size_t errlen);
 
-/* Hash the whole part file incrementally; done(match) runs from the loop. */
-typedef void fetch_file_verified_fn(bool match, void *arg);
-int fetch_file_verify(struct fetch_file *ff, fetch_file_verified_fn *done, void *arg, char *err,
+/* Every chunk is in: make them durable and finish the file's SHA-256,
+ * incrementally; done(sha256) runs from the loop (sha256 NULL: the part
+ * file could not be read back). */
+typedef void fetch_file_hashed_fn(const uint8_t *sha256, void *arg);
+int fetch_file_finish(struct fetch_file *ff, fetch_file_hashed_fn *done, void *arg, char *err,
                       size_t errlen);
 bool fetch_file_hashing(const struct fetch_file *ff);
 

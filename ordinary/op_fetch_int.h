@@ -14,15 +14,19 @@
 
 #include <stdarg.h>
 
-#define FETCH_RETRY_MIN_MS     500   /* first reconnect to a source */
-#define FETCH_RETRY_MAX_MS     10000 /* reconnect cap */
-#define FETCH_TICK_MS          1000  /* progress heartbeat and stall checks */
-#define FETCH_NOTIFY_MIN_MS    200   /* progress to watchers at most this often */
-#define FETCH_FIND_SOURCES_MS  10000 /* ask the supernode again when stalled this long */
-#define FETCH_MANIFEST_PAGE    1024  /* chunk hashes asked per MANIFEST_GET */
-#define FETCH_DIRECT_MAX_ADDRS 3     /* addresses of a source tried directly per round */
-#define FETCH_DISK_RETRY_MS    5000  /* a download waiting for disk space tries again this often */
-#define FETCH_STALL_MS         20000 /* a source we wait for, silent this long, is dropped */
+#define FETCH_RETRY_MIN_MS      500   /* first reconnect to a source */
+#define FETCH_RETRY_MAX_MS      10000 /* reconnect cap */
+#define FETCH_TICK_MS           1000  /* progress heartbeat and stall checks */
+#define FETCH_NOTIFY_MIN_MS     200   /* progress to watchers at most this often */
+#define FETCH_FIND_SOURCES_MS   10000 /* ask the supernode again when stalled this long */
+#define FETCH_MANIFEST_PAGE     1024  /* chunk hashes asked per MANIFEST_GET */
+#define FETCH_DIRECT_MAX_ADDRS  3     /* addresses of a source tried directly per round */
+#define FETCH_DISK_RETRY_MS     5000  /* a download waiting for disk space tries again this often */
+#define FETCH_STALL_MS          20000 /* a source we wait for, silent this long, is dropped */
+#define FETCH_NO_SOURCE_MS      10000 /* every source banned or refused this long: failed */
+#define FETCH_NO_SOURCE_FIND_MS 2500  /* ... meanwhile the supernode is asked this often */
+#define FETCH_LOCAL_PER_TURN    4     /* chunks copied from a finished file per loop turn */
+#define FETCH_SOURCES_WANTED    16    /* hits asked for when looking for sources by ID */
 
 struct fetch_chunk { /* a chunk being received from one source */
     int64_t index;   /* -1: slot free */
@@ -64,27 +68,54 @@ struct op_fetch_watch {
     struct op_fetch_watch *next;
 };
 
+/* A manifest being received from one source: nothing in it is trusted
+ * until the size and root made the ID (the first page) and the chunk
+ * hashes made the root (the last). */
+struct manifest_in {
+    struct fetch_source *from; /* asked; NULL when none is out */
+    bool started;              /* the first page came: size and root made the ID */
+    uint64_t size;
+    uint8_t root[WIRE_HASH_LEN];
+    uint32_t n_chunks;
+    uint32_t have; /* hashes received so far (paged) */
+    uint8_t *hashes;
+};
+
 struct download {
     struct op_fetcher *f;
     struct download *next;
-    uint8_t hash[WIRE_HASH_LEN];
+    uint8_t id[WIRE_HASH_LEN];
     char hex[2 * WIRE_HASH_LEN + 1];
     char *name;
     char *out_path; /* requested, may be NULL */
+    uint64_t size_hint;
+    uint32_t chunk_size;
+    unsigned height; /* fileid_height_of(chunk_size) */
+    /* the checked manifest */
+    bool has_manifest;
     uint64_t size;
-    uint32_t chunk_size, n_chunks;
-    uint8_t *chunk_hashes;  /* n_chunks * 32, once known */
-    uint32_t manifest_have; /* hashes received so far (paged) */
-    struct fetch_source *manifest_from;
-    struct op_sched *sched;
+    uint8_t root[WIRE_HASH_LEN];
+    uint32_t n_chunks;
+    uint8_t *chunk_hashes; /* n_chunks * 32 */
+    struct manifest_in m;
+    struct op_sched *sched; /* once the manifest is checked */
     struct fetch_file *file;
+    /* get --out of a finished file: its chunks are read from there first */
+    int local_fd;
+    char *local_path;
+    uint32_t local_next;
+    struct event *local_step;
     struct fetch_source sources[OP_SCHED_MAX_SOURCES];
     unsigned n_sources;
     struct op_fetch_watch *watchers;
     struct event *tick;
     enum op_fetch_state state;
     char *final_path;
+    uint8_t sha256[WIRE_HASH_LEN]; /* of the finished file */
     char error[256];
+    char last_ban[160];          /* "ABCDEFGH: why", the last source banned */
+    uint64_t no_source_since_ms; /* every source banned or refused since; 0: one is usable */
+    bool banned_seen;            /* a source banned earlier was named again (and left out) */
     uint32_t chunks_fetched, chunks_failed;
     uint64_t rate_bps, bytes_this_tick;
     uint64_t last_notify_ms, last_progress_ms, last_find_ms;
@@ -107,12 +138,19 @@ void download_disk_full(struct download *dl, const char *why);
 void download_fail(struct download *dl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void fetch_set_timer_ms(struct event *ev, unsigned ms);
 
+/* A source was banned for this download (why says what it did), or
+ * refused: remember it for the failure message, look for others. */
+void download_banned(struct download *dl, struct fetch_source *s, const char *why);
+/* The manifest was just checked (dl->has_manifest): make the scheduler and
+ * the part file at the verified size. 0, or the download failed. */
+int download_manifest_ready(struct download *dl);
+
 /* op_fetch_source.c */
 /* Add (or refresh the addresses of) a source and start connecting to it. */
 void source_add(struct download *dl, const struct msg_source *src);
 struct fetch_source *source_find(struct download *dl, const uint8_t peer_id[WIRE_ID_LEN]);
 void source_set_addrs(struct fetch_source *s, const struct wire_addr *addrs, size_t n);
-/* Ask source for the next page of the manifest. */
+/* Ask source for the next page of the manifest (the first: size and root). */
 void source_send_manifest_get(struct fetch_source *s);
 /* Give source as many chunk requests as its pipeline allows. */
 void source_request(struct fetch_source *s);

@@ -1,15 +1,16 @@
 /* op_fetch_source.c - one source of a download: reach it (the connection
  * ladder of nat_path.h: direct TLS, else connection reversal, else a relay
  * circuit; always TLS with the peer<->peer policy, so whatever the way, the
- * other end must hold the source's key), fetch the manifest, request
- * chunks, receive and verify them, retry with backoff, ban after repeated
- * bad data. */
+ * other end must hold the source's key), fetch the manifest and check it
+ * against the file ID, request chunks, receive and verify them against the
+ * checked manifest, retry with backoff, ban a source that lied. */
 #define SOVA_OP_FETCH_INTERNAL
 #include "err.h"
+#include "fileid.h"
 #include "log.h"
 #include "op_fetch_int.h"
+#include "sova_assert.h"
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,11 +53,15 @@ void source_send_manifest_get(struct fetch_source *s)
 {
     struct download *dl = s->dl;
     struct msg m = {.type = MSG_MANIFEST_GET};
-    memcpy(m.u.manifest_get.hash, dl->hash, WIRE_HASH_LEN);
-    m.u.manifest_get.first_chunk = dl->manifest_have;
-    uint32_t left = dl->n_chunks - dl->manifest_have;
+    memcpy(m.u.manifest_get.file_id, dl->id, WIRE_HASH_LEN);
+    m.u.manifest_get.chunk_size = dl->chunk_size;
+    m.u.manifest_get.first_chunk = dl->m.have;
+    /* The first page: as many as a page holds (an empty file's has none);
+     * then what is left, asked only while something is (never 0). */
+    uint32_t left = dl->m.started ? dl->m.n_chunks - dl->m.have : FETCH_MANIFEST_PAGE;
+    SOVA_ASSERT(left > 0);
     m.u.manifest_get.count = left < FETCH_MANIFEST_PAGE ? left : FETCH_MANIFEST_PAGE;
-    dl->manifest_from = s;
+    dl->m.from = s;
     s->manifest_asked = true;
     link_send(s->link, &m);
 }
@@ -64,7 +69,8 @@ void source_send_manifest_get(struct fetch_source *s)
 void source_request(struct fetch_source *s)
 {
     struct download *dl = s->dl;
-    if (s->state != SRC_OPEN || dl->sched == NULL || dl->state != OP_FETCH_RUNNING)
+    if (s->state != SRC_OPEN || dl->sched == NULL || dl->state != OP_FETCH_RUNNING ||
+        dl->local_path != NULL)
         return;
     for (unsigned i = 0; i < OP_SCHED_PIPELINE; i++) {
         struct fetch_chunk *slot = &s->slots[i];
@@ -87,7 +93,8 @@ void source_request(struct fetch_source *s)
         slot->got = 0;
         slot->len = len;
         struct msg m = {.type = MSG_GET};
-        memcpy(m.u.get.hash, dl->hash, WIRE_HASH_LEN);
+        memcpy(m.u.get.file_id, dl->id, WIRE_HASH_LEN);
+        m.u.get.chunk_size = dl->chunk_size;
         m.u.get.first_chunk = (uint32_t)c;
         m.u.get.count = 1;
         link_send(s->link, &m);
@@ -121,24 +128,47 @@ static void on_source_opened(struct link *l, void *arg)
     download_pump(s->dl);
 }
 
+/* s lied: ban it for this download (in the store too: also after a
+ * restart or a retry), report it, drop what it said, close its link, and
+ * go on with the others. */
+static void source_ban(struct fetch_source *s, const char *why)
+{
+    struct download *dl = s->dl;
+    log_warn("fetch", "%.16s: source %s banned for this download and reported: %s", dl->hex,
+             s->short_id, why);
+    if (dl->m.from == s) { /* its manifest pages go: none of it is kept */
+        free(dl->m.hashes);
+        memset(&dl->m, 0, sizeof(dl->m));
+    }
+    s->manifest_asked = false;
+    if (op_store_bad_source_ban(dl->f->env.store, dl->id, s->peer_id, why) != 0)
+        log_warn("fetch", "%.16s: cannot record the ban: %s", dl->hex,
+                 op_store_errmsg(dl->f->env.store));
+    s->state = SRC_BANNED;
+    if (dl->f->env.report)
+        dl->f->env.report(s->peer_id, dl->id, MSG_REPORT_BAD_DATA, dl->f->env.arg);
+    source_release_slots(s);
+    download_banned(dl, s, why);
+    if (s->link)
+        link_close(s->link, MSG_ERR_BAD_VALUE, why);
+    download_pump(dl); /* the next source is asked (its manifest, its chunks) */
+}
+
 static void source_bad_chunk(struct fetch_source *s, uint32_t chunk, const char *why)
 {
     struct download *dl = s->dl;
     dl->chunks_failed++;
     uint32_t failures = 0;
-    op_store_bad_source_record(dl->f->env.store, dl->hash, s->peer_id, &failures);
+    char reason[96];
+    snprintf(reason, sizeof(reason), "chunk %u %s", chunk, why);
+    op_store_bad_source_record(dl->f->env.store, dl->id, s->peer_id, reason, &failures);
     bool banned = op_sched_done(dl->sched, chunk, s->idx, false);
     log_warn("fetch", "%.16s: chunk %u from %s %s (failure %u of this source)", dl->hex, chunk,
              s->short_id, why, failures);
     if (banned) {
-        log_warn("fetch", "%.16s: source %s banned for this download after %d bad chunks", dl->hex,
-                 s->short_id, OP_SCHED_MAX_FAILURES);
-        s->state = SRC_BANNED;
-        if (dl->f->env.report)
-            dl->f->env.report(s->peer_id, dl->hash, MSG_REPORT_BAD_DATA, dl->f->env.arg);
-        source_release_slots(s);
-        if (s->link)
-            link_close(s->link, MSG_ERR_BAD_VALUE, "sent data that failed verification");
+        snprintf(reason, sizeof(reason), "%d chunks did not match the file ID's manifest",
+                 OP_SCHED_MAX_FAILURES);
+        source_ban(s, reason);
     }
 }
 
@@ -148,7 +178,8 @@ static void send_receipt(struct fetch_source *s, uint32_t len)
     const struct op_fetch_env *env = &s->dl->f->env;
     struct msg m = {.type = MSG_RECEIPT};
     if (env->receipt == NULL || s->link == NULL ||
-        env->receipt(s->peer_id, s->dl->hash, len, &m.u.receipt, env->arg) != 0)
+        env->receipt(s->peer_id, s->dl->id, s->dl->size, s->dl->root, len, &m.u.receipt,
+                     env->arg) != 0)
         return;
     link_send(s->link, &m);
 }
@@ -159,8 +190,7 @@ static void chunk_complete(struct fetch_source *s, struct fetch_chunk *slot)
     uint32_t index = (uint32_t)slot->index;
     slot->index = -1;
     uint8_t digest[WIRE_HASH_LEN];
-    unsigned dlen = 0;
-    EVP_Digest(slot->data, slot->len, digest, &dlen, EVP_sha256(), NULL);
+    fileid_chunk_hash(slot->data, slot->len, dl->height, digest);
     if (memcmp(digest, dl->chunk_hashes + (size_t)index * WIRE_HASH_LEN, WIRE_HASH_LEN) != 0) {
         source_bad_chunk(s, index, "failed verification, discarded");
         return;
@@ -195,7 +225,7 @@ static void on_data(struct fetch_source *s, const struct msg_data *d)
     for (unsigned i = 0; i < OP_SCHED_PIPELINE; i++)
         if (s->slots[i].index == (int64_t)d->chunk_index)
             slot = &s->slots[i];
-    if (memcmp(d->hash, dl->hash, WIRE_HASH_LEN) != 0 || slot == NULL || d->offset != slot->got ||
+    if (memcmp(d->file_id, dl->id, WIRE_HASH_LEN) != 0 || slot == NULL || d->offset != slot->got ||
         d->data.len > slot->len - slot->got) {
         log_warn("fetch", "%.16s: source %s sent DATA we did not ask for (chunk %u offset %u)",
                  dl->hex, s->short_id, d->chunk_index, d->offset);
@@ -210,36 +240,102 @@ static void on_data(struct fetch_source *s, const struct msg_data *d)
     download_pump(dl);
 }
 
-static void on_manifest(struct fetch_source *s, const struct msg_manifest *m)
+/* The whole manifest is in and made the root: it is the download's now. */
+static void manifest_checked(struct fetch_source *s)
 {
     struct download *dl = s->dl;
-    if (memcmp(m->hash, dl->hash, WIRE_HASH_LEN) != 0 || m->file_size != dl->size ||
-        m->chunk_size != dl->chunk_size || m->first_chunk != dl->manifest_have ||
-        m->n_chunk_hashes == 0 || m->n_chunk_hashes > dl->n_chunks - dl->manifest_have) {
-        log_warn("fetch",
-                 "%.16s: source %s sent a MANIFEST that does not fit (size %llu, chunk "
-                 "size %u, first %u, %zu hashes)",
-                 dl->hex, s->short_id, (unsigned long long)m->file_size, m->chunk_size,
-                 m->first_chunk, m->n_chunk_hashes);
-        s->state = SRC_BANNED;
-        link_close(s->link, MSG_ERR_BAD_VALUE, "manifest does not match the file");
+    struct manifest_in *m = &dl->m;
+    int rc = op_store_download_set_manifest(dl->f->env.store, dl->id, m->size, m->root, m->hashes,
+                                            m->n_chunks);
+    if (rc != 0) {
+        download_fail(dl, "cannot record the manifest: %s", op_store_errmsg(dl->f->env.store));
         return;
     }
-    memcpy(dl->chunk_hashes + (size_t)dl->manifest_have * WIRE_HASH_LEN, m->chunk_hashes,
-           m->n_chunk_hashes * WIRE_HASH_LEN);
-    dl->manifest_have += (uint32_t)m->n_chunk_hashes;
-    if (dl->manifest_have < dl->n_chunks) {
+    dl->has_manifest = true;
+    dl->size = m->size;
+    memcpy(dl->root, m->root, WIRE_HASH_LEN);
+    dl->n_chunks = m->n_chunks;
+    free(dl->chunk_hashes);
+    dl->chunk_hashes = m->hashes;
+    memset(m, 0, sizeof(*m));
+    s->manifest_asked = false;
+    log_info("fetch", "%.16s: manifest from %s matches the file ID: %llu bytes, %u chunks of %u",
+             dl->hex, s->short_id, (unsigned long long)dl->size, dl->n_chunks, dl->chunk_size);
+    if (download_manifest_ready(dl) != 0)
+        return;
+    download_pump(dl);
+}
+
+/* A MANIFEST page. Every check is against the file ID, never against what
+ * a hit or another source said: the first page's size and root must make
+ * the ID (a false size is refused here, before anything is allocated for
+ * it), later pages must repeat them, and the hashes, once all are in, must
+ * make the root. */
+static void on_manifest(struct fetch_source *s, const struct msg_manifest *pg)
+{
+    struct download *dl = s->dl;
+    struct manifest_in *m = &dl->m;
+    char why[128];
+    if (m->from != s || !s->manifest_asked || dl->has_manifest) {
+        log_warn("fetch", "%.16s: source %s sent a MANIFEST we did not ask for", dl->hex,
+                 s->short_id);
+        link_close(s->link, MSG_ERR_PROTOCOL, "unexpected MANIFEST");
+        return;
+    }
+    if (memcmp(pg->file_id, dl->id, WIRE_HASH_LEN) != 0) {
+        source_ban(s, "its manifest is of another file");
+        return;
+    }
+    if (pg->chunk_size != dl->chunk_size) {
+        snprintf(why, sizeof(why), "its manifest has chunks of %u bytes, %u were asked for",
+                 pg->chunk_size, dl->chunk_size);
+        source_ban(s, why);
+        return;
+    }
+    if (!m->started) {
+        if (!fileid_check(dl->id, pg->file_size, pg->root)) {
+            snprintf(why, sizeof(why),
+                     "its manifest's size (%llu bytes) and root do not make the file ID",
+                     (unsigned long long)pg->file_size);
+            source_ban(s, why);
+            return;
+        }
+        uint64_t n = fileid_chunks(pg->file_size, dl->height); /* < 2^32: the decoder checked */
+        m->hashes = malloc(n ? (size_t)n * WIRE_HASH_LEN : 1);
+        if (m->hashes == NULL) {
+            download_fail(dl, "out of memory for a manifest of %llu chunks", (unsigned long long)n);
+            return;
+        }
+        m->started = true;
+        m->size = pg->file_size;
+        memcpy(m->root, pg->root, WIRE_HASH_LEN);
+        m->n_chunks = (uint32_t)n;
+    } else if (pg->file_size != m->size || memcmp(pg->root, m->root, WIRE_HASH_LEN) != 0) {
+        source_ban(s, "its manifest changed size or root between pages");
+        return;
+    }
+    if (pg->first_chunk != m->have || (pg->n_chunk_hashes == 0 && m->have < m->n_chunks)) {
+        snprintf(why, sizeof(why),
+                 "its manifest page from chunk %u has %zu hashes (from chunk %u was asked)",
+                 pg->first_chunk, pg->n_chunk_hashes, m->have);
+        source_ban(s, why);
+        return;
+    }
+    /* first_chunk + n <= the chunk count of its size: the decoder checked,
+     * and its size is the file's. */
+    memcpy(m->hashes + (size_t)m->have * WIRE_HASH_LEN, pg->chunk_hashes,
+           pg->n_chunk_hashes * WIRE_HASH_LEN);
+    m->have += (uint32_t)pg->n_chunk_hashes;
+    if (m->have < m->n_chunks) {
         source_send_manifest_get(s);
         return;
     }
-    op_store_download_set_manifest(dl->f->env.store, dl->hash, dl->chunk_hashes, dl->n_chunks);
-    dl->sched = op_sched_new(dl->n_chunks, NULL);
-    if (dl->sched == NULL) {
-        download_fail(dl, "out of memory");
+    if (!fileid_check_layer(dl->id, m->size, (const uint8_t(*)[FILEID_LEN])m->hashes, m->n_chunks,
+                            dl->height)) {
+        source_ban(s, "its manifest's chunk hashes do not make the file ID");
         return;
     }
-    log_info("fetch", "%.16s: manifest of %u chunks from %s", dl->hex, dl->n_chunks, s->short_id);
-    download_pump(dl);
+    manifest_checked(s);
 }
 
 static void on_source_message(struct link *l, const struct msg *m, void *arg)
@@ -258,13 +354,20 @@ static void on_source_message(struct link *l, const struct msg *m, void *arg)
     case MSG_ERROR:
         /* e.g. NOT_FOUND: the source no longer shares the file. */
         if (m->u.error.code == MSG_ERR_NOT_FOUND) {
-            log_info("fetch", "%.16s: source %s does not have the file", s->dl->hex, s->short_id);
-            if (s->dl->f->env.report)
-                s->dl->f->env.report(s->peer_id, s->dl->hash, MSG_REPORT_REFUSED,
-                                     s->dl->f->env.arg);
+            struct download *dl = s->dl;
+            log_info("fetch", "%.16s: source %s does not have the file", dl->hex, s->short_id);
+            if (dl->f->env.report)
+                dl->f->env.report(s->peer_id, dl->id, MSG_REPORT_REFUSED, dl->f->env.arg);
+            if (dl->m.from == s) { /* nothing it said is kept */
+                free(dl->m.hashes);
+                memset(&dl->m, 0, sizeof(dl->m));
+            }
+            s->manifest_asked = false;
             s->state = SRC_BANNED;
             source_release_slots(s);
+            download_banned(dl, s, "it does not have the file");
             link_close(s->link, 0, NULL);
+            download_pump(dl);
         }
         return;
     default:
@@ -281,8 +384,10 @@ static void on_source_closed(struct link *l, int why, void *arg)
     (void)l;
     bool was_open = s->state == SRC_OPEN;
     s->link = NULL;
-    if (s->dl->manifest_from == s && s->dl->manifest_have < s->dl->n_chunks)
-        s->dl->manifest_from = NULL;
+    if (s->dl->m.from == s) { /* a manifest half received: the next source starts it again */
+        free(s->dl->m.hashes);
+        memset(&s->dl->m, 0, sizeof(s->dl->m));
+    }
     s->manifest_asked = false;
     source_release_slots(s);
     if (s->state == SRC_BANNED || s->dl->state != OP_FETCH_RUNNING)
@@ -439,7 +544,7 @@ void source_adopt(struct fetch_source *s, struct link *l)
 
 bool source_waiting(const struct fetch_source *s)
 {
-    if (s->manifest_asked && s->dl->manifest_from == s)
+    if (s->manifest_asked && s->dl->m.from == s)
         return true;
     for (unsigned i = 0; i < OP_SCHED_PIPELINE; i++)
         if (s->slots[i].index >= 0)
@@ -494,6 +599,21 @@ void source_set_addrs(struct fetch_source *s, const struct wire_addr *addrs, siz
     s->next_addr = 0;
 }
 
+/* The slot for a new source: the next free one, else one whose source was
+ * banned and let go (a banned source holds no slot for ever, so liars
+ * cannot crowd out the honest); -1 when every slot is in use. */
+static int slot_pick(const struct download *dl)
+{
+    if (dl->n_sources < OP_SCHED_MAX_SOURCES)
+        return (int)dl->n_sources;
+    for (unsigned i = 0; i < dl->n_sources; i++) {
+        const struct fetch_source *s = &dl->sources[i];
+        if (s->state == SRC_BANNED && s->link == NULL && s->circuit == NULL)
+            return (int)i;
+    }
+    return -1;
+}
+
 void source_add(struct download *dl, const struct msg_source *src)
 {
     struct fetch_source *s = source_find(dl, src->peer_id);
@@ -503,33 +623,53 @@ void source_add(struct download *dl, const struct msg_source *src)
             source_set_addrs(s, src->addrs, src->n_addrs);
         return;
     }
-    if (dl->n_sources == OP_SCHED_MAX_SOURCES)
-        return;
-    s = &dl->sources[dl->n_sources];
-    s->retry = evtimer_new(dl->f->env.base, on_source_retry, s);
-    s->path_timer = evtimer_new(dl->f->env.base, on_path_timer, s);
-    if (s->retry == NULL || s->path_timer == NULL) {
-        source_free(s);
-        memset(s, 0, sizeof(*s));
-        return;
-    }
-    s->reach = src->reachability;
-    s->dl = dl;
-    s->idx = dl->n_sources++;
-    memcpy(s->peer_id, src->peer_id, WIRE_ID_LEN);
     char id[NODE_ID_STR_LEN + 1];
     node_id_format(src->peer_id, id);
-    snprintf(s->short_id, sizeof(s->short_id), "%.*s", NODE_ID_SHORT_LEN, id);
-    s->retry_ms = FETCH_RETRY_MIN_MS;
-    for (unsigned i = 0; i < OP_SCHED_PIPELINE; i++)
-        s->slots[i].index = -1;
-    source_set_addrs(s, src->addrs, src->n_addrs);
-    uint32_t failures = 0;
-    op_store_bad_source_failures(dl->f->env.store, dl->hash, s->peer_id, &failures);
-    if (failures >= OP_SCHED_MAX_FAILURES) {
-        s->state = SRC_BANNED; /* banned in an earlier run */
+    bool banned = false;
+    op_store_bad_source_get(dl->f->env.store, dl->id, src->peer_id, NULL, &banned);
+    if (banned) { /* banned in an earlier attempt or run: never asked again */
+        log_info("fetch", "%.16s: source %.*s was banned for this download: not asked", dl->hex,
+                 NODE_ID_SHORT_LEN, id);
+        dl->banned_seen = true;
+        if (dl->last_ban[0] == '\0')
+            snprintf(dl->last_ban, sizeof(dl->last_ban), "%.*s: banned in an earlier attempt",
+                     NODE_ID_SHORT_LEN, id);
         return;
     }
+    int i = slot_pick(dl);
+    if (i < 0)
+        return;
+    s = &dl->sources[i];
+    struct event *retry = evtimer_new(dl->f->env.base, on_source_retry, s);
+    struct event *path_timer = evtimer_new(dl->f->env.base, on_path_timer, s);
+    if (retry == NULL || path_timer == NULL) {
+        if (retry)
+            event_free(retry);
+        if (path_timer)
+            event_free(path_timer);
+        return;
+    }
+    if ((unsigned)i < dl->n_sources) {
+        log_info("fetch", "%.16s: the slot of banned source %s goes to source %.*s", dl->hex,
+                 s->short_id, NODE_ID_SHORT_LEN, id);
+        source_free(s);
+        if (dl->sched != NULL)
+            op_sched_source_forget(dl->sched, (unsigned)i);
+    } else {
+        dl->n_sources++;
+    }
+    memset(s, 0, sizeof(*s));
+    s->idx = (unsigned)i;
+    s->retry = retry;
+    s->path_timer = path_timer;
+    s->reach = src->reachability;
+    s->dl = dl;
+    memcpy(s->peer_id, src->peer_id, WIRE_ID_LEN);
+    snprintf(s->short_id, sizeof(s->short_id), "%.*s", NODE_ID_SHORT_LEN, id);
+    s->retry_ms = FETCH_RETRY_MIN_MS;
+    for (unsigned k = 0; k < OP_SCHED_PIPELINE; k++)
+        s->slots[k].index = -1;
+    source_set_addrs(s, src->addrs, src->n_addrs);
     source_connect(s);
 }
 

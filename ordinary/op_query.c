@@ -44,10 +44,42 @@ const struct op_query_hit *op_queries_hit(const struct op_queries *qs,
     return NULL;
 }
 
-/* Remember a hit (replacing an older entry for the same hash, or the oldest). */
-static void hit_remember(struct op_queries *qs, const struct msg_hit *src, uint64_t now_ms)
+/* Append src's sources that h does not name yet (deep copies). */
+static void hit_add_sources(struct op_query_hit *h, const struct msg_hit *src)
+{
+    size_t room = h->n_sources + src->n_sources;
+    struct msg_source *grown = realloc(h->sources, (room ? room : 1) * sizeof(*grown));
+    if (grown == NULL)
+        return;
+    h->sources = grown;
+    for (size_t i = 0; i < src->n_sources && h->n_sources < OP_QUERY_HIT_SOURCES_MAX; i++) {
+        bool known = false;
+        for (size_t j = 0; j < h->n_sources && !known; j++)
+            known = memcmp(h->sources[j].peer_id, src->sources[i].peer_id, WIRE_ID_LEN) == 0;
+        if (known)
+            continue;
+        struct msg_source *s = &h->sources[h->n_sources];
+        *s = src->sources[i];
+        s->addrs = calloc(s->n_addrs ? s->n_addrs : 1, sizeof(*s->addrs));
+        if (s->addrs == NULL)
+            break;
+        memcpy(s->addrs, src->sources[i].addrs, s->n_addrs * sizeof(*s->addrs));
+        h->n_sources++;
+    }
+}
+
+/* Remember a hit of the answer to query_id: an older entry for the same ID
+ * (or the oldest) is replaced; another hit of the same ID in the same
+ * answer (one that claims another size) adds its sources to it, so `get`
+ * asks them all and the size comes from a checked manifest. */
+static void hit_remember(struct op_queries *qs, const struct msg_hit *src, uint64_t query_id,
+                         uint64_t now_ms)
 {
     struct op_query_hit *h = (struct op_query_hit *)op_queries_hit(qs, src->hash);
+    if (h != NULL && h->query_id == query_id && h->seen_ms == now_ms) {
+        hit_add_sources(h, src);
+        return;
+    }
     if (h == NULL && qs->n_hits < OP_QUERY_HIT_CACHE_MAX)
         h = &qs->hits[qs->n_hits++];
     if (h == NULL) {
@@ -60,21 +92,13 @@ static void hit_remember(struct op_queries *qs, const struct msg_hit *src, uint6
     memcpy(h->hash, src->hash, WIRE_HASH_LEN);
     h->size = src->size;
     h->seen_ms = now_ms;
+    h->query_id = query_id;
     h->name = wire_str_dup(src->name);
-    h->sources = calloc(src->n_sources ? src->n_sources : 1, sizeof(*h->sources));
-    if (h->name == NULL || h->sources == NULL) {
+    if (h->name == NULL) {
         hit_clear(h);
         return;
     }
-    for (size_t i = 0; i < src->n_sources; i++) {
-        struct msg_source *s = &h->sources[h->n_sources];
-        *s = src->sources[i];
-        s->addrs = calloc(s->n_addrs ? s->n_addrs : 1, sizeof(*s->addrs));
-        if (s->addrs == NULL)
-            break;
-        memcpy(s->addrs, src->sources[i].addrs, s->n_addrs * sizeof(*s->addrs));
-        h->n_sources++;
-    }
+    hit_add_sources(h, src);
 }
 
 /* ---- queries to the supernode ---------------------------------------------------- */
@@ -149,7 +173,7 @@ int op_query_send(struct op_queries *qs, const struct msg_search *search, unsign
 void op_queries_result(struct op_queries *qs, const struct msg_search_result *r, uint64_t now_ms)
 {
     for (size_t i = 0; i < r->n_hits; i++)
-        hit_remember(qs, &r->hits[i], now_ms);
+        hit_remember(qs, &r->hits[i], r->query_id, now_ms);
     for (struct op_query *q = qs->waiting; q; q = q->next) {
         if (q->id == r->query_id) {
             query_done(q, r);

@@ -6,9 +6,9 @@
  * (op_queries_result). Whoever needs an answer sends through it: the
  * control socket (op_control.c) for `sova-peer search` and `get`, the
  * daemon for the fetcher's find_sources. Every answer's hits are
- * remembered first (the last OP_QUERY_HIT_CACHE_MAX content hashes, the
- * entry seen longest ago replaced first) so `sova-peer get HASH` knows a
- * hit's name, size and sources; then the query that asked, if one waits,
+ * remembered first (the last OP_QUERY_HIT_CACHE_MAX file IDs, the entry
+ * seen longest ago replaced first) so `sova-peer get ID` knows a hit's
+ * name, size and sources; then the query that asked, if one waits,
  * is done. Answers nobody waits for (late, cancelled, fire and forget)
  * still fill the cache.
  *
@@ -38,7 +38,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define OP_QUERY_HIT_CACHE_MAX 1024 /* search hits remembered for `get HASH` */
+#define OP_QUERY_HIT_CACHE_MAX   1024 /* search hits remembered for `get ID` */
+#define OP_QUERY_HIT_SOURCES_MAX 64   /* sources remembered per file ID */
 
 struct op_queries_config {
     struct event_base *base; /* for the answer timeouts */
@@ -47,14 +48,17 @@ struct op_queries_config {
     void *arg;
 };
 
-/* A search hit remembered so `sova-peer get HASH` knows name, size, sources. */
+/* A search hit remembered so `sova-peer get ID` knows name, size, sources.
+ * Hits of one ID in one answer (claiming different sizes) are merged: the
+ * first one's name and size (a hint), every one's sources. */
 struct op_query_hit {
-    uint8_t hash[WIRE_HASH_LEN];
-    uint64_t size;
+    uint8_t hash[WIRE_HASH_LEN]; /* the file ID */
+    uint64_t size;               /* as the first hit claimed: a hint */
     char *name;
-    struct msg_source *sources; /* deep copy: addrs owned */
+    struct msg_source *sources; /* deep copy: addrs owned; at most OP_QUERY_HIT_SOURCES_MAX */
     size_t n_sources;
     uint64_t seen_ms;
+    uint64_t query_id; /* the answer it came in */
 };
 
 struct op_queries; /* the queries in flight and the hit cache */
@@ -82,9 +86,9 @@ void op_query_cancel(struct op_query *q);
 /* A SEARCH_RESULT from the supernode: remember its hits (seen at now_ms),
  * then the query it answers, if one waits, is done. */
 void op_queries_result(struct op_queries *qs, const struct msg_search_result *r, uint64_t now_ms);
-/* The remembered hit for hash, or NULL (borrowed; see above). */
+/* The remembered hit for a file ID, or NULL (borrowed; see above). */
 const struct op_query_hit *op_queries_hit(const struct op_queries *qs,
-                                          const uint8_t hash[WIRE_HASH_LEN]);
+                                          const uint8_t id[WIRE_HASH_LEN]);
 /* SEARCHes sent to the supernode since op_queries_new(). */
 uint64_t op_queries_sent(const struct op_queries *qs);
 

@@ -113,6 +113,14 @@ int64_t op_sched_next(struct op_sched *s, unsigned source)
     return -1;
 }
 
+static void mark_have(struct op_sched *s, uint32_t chunk)
+{
+    bit_set(s->have, chunk);
+    s->have_count++;
+    while (s->first_missing < s->n_chunks && bit_get(s->have, s->first_missing))
+        s->first_missing++;
+}
+
 bool op_sched_done(struct op_sched *s, uint32_t chunk, unsigned source, bool ok)
 {
     if (chunk >= s->n_chunks || source >= OP_SCHED_MAX_SOURCES)
@@ -129,11 +137,14 @@ bool op_sched_done(struct op_sched *s, uint32_t chunk, unsigned source, bool ok)
     }
     if (bit_get(s->have, chunk))
         return false; /* a duplicate arrived second */
-    bit_set(s->have, chunk);
-    s->have_count++;
-    while (s->first_missing < s->n_chunks && bit_get(s->have, s->first_missing))
-        s->first_missing++;
+    mark_have(s, chunk);
     return false;
+}
+
+void op_sched_mark(struct op_sched *s, uint32_t chunk)
+{
+    if (chunk < s->n_chunks && !bit_get(s->have, chunk))
+        mark_have(s, chunk);
 }
 
 void op_sched_release(struct op_sched *s, uint32_t chunk, unsigned source)
@@ -149,6 +160,17 @@ void op_sched_source_lost(struct op_sched *s, unsigned source)
     /* From 0: a duplicate in flight may sit below first_missing. */
     for (uint32_t i = 0; i < s->n_chunks && s->sources[source].inflight; i++)
         release(s, i, source);
+}
+
+void op_sched_source_forget(struct op_sched *s, unsigned source)
+{
+    if (source >= OP_SCHED_MAX_SOURCES)
+        return;
+    op_sched_source_lost(s, source);
+    uint16_t bit = (uint16_t)(1u << source);
+    for (uint32_t i = 0; i < s->n_chunks; i++)
+        s->chunks[i].failed &= (uint16_t)~bit;
+    memset(&s->sources[source], 0, sizeof(s->sources[source]));
 }
 
 bool op_sched_banned(const struct op_sched *s, unsigned source)

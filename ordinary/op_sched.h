@@ -41,12 +41,20 @@ int64_t op_sched_next(struct op_sched *s, unsigned source);
  * if this failure got the source banned. A verified duplicate is ignored. */
 bool op_sched_done(struct op_sched *s, uint32_t chunk, unsigned source, bool ok);
 
+/* A chunk verified without a source (read from a finished copy of the
+ * file): marked had, as op_sched_done(ok) does. */
+void op_sched_mark(struct op_sched *s, uint32_t chunk);
+
 /* A chunk source delivered fine that we could not keep (the disk is full):
  * it becomes missing again, nobody is blamed. */
 void op_sched_release(struct op_sched *s, uint32_t chunk, unsigned source);
 
 /* The source went away: its chunks in flight become available again. */
 void op_sched_source_lost(struct op_sched *s, unsigned source);
+/* The source's index is given to another source (its own was banned):
+ * everything about it is forgotten — in flight, failures, ban, the chunks
+ * it served wrongly. */
+void op_sched_source_forget(struct op_sched *s, unsigned source);
 
 bool op_sched_banned(const struct op_sched *s, unsigned source);
 bool op_sched_have(const struct op_sched *s, uint32_t chunk);

@@ -1,7 +1,10 @@
+/* op_serve.c - serving shared files to other peers (op_serve.h). */
 #include "op_serve.h"
 #include "err.h"
+#include "fileid.h"
 #include "log.h"
 #include "op_slots.h"
+#include "sova_assert.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +16,8 @@
 #define SERVE_BUCKET_MS 10 /* token bucket refill granularity */
 
 struct get_req {
-    uint8_t hash[WIRE_HASH_LEN];
+    uint8_t file_id[WIRE_HASH_LEN];
+    uint32_t chunk_size;
     uint32_t next_chunk, end_chunk; /* [next, end) */
 };
 
@@ -27,7 +31,7 @@ struct upload {
     /* the chunk being sent */
     int fd;
     const struct op_share_file *file;
-    uint8_t fd_hash[WIRE_HASH_LEN];
+    uint8_t fd_id[WIRE_HASH_LEN];
     uint32_t offset; /* within the current chunk */
     uint8_t *buf;
     bool opened;
@@ -113,21 +117,20 @@ static void upload_close_file(struct upload *u)
     u->file = NULL;
 }
 
-/* Open the file holding hash, checked against what was hashed. */
-/* The shared file with this content, NULL when there is none (or no share). */
+/* The shared file with this ID, NULL when there is none (or no share). */
 static const struct op_share_file *lookup(const struct op_server *srv,
-                                          const uint8_t hash[WIRE_HASH_LEN])
+                                          const uint8_t id[WIRE_HASH_LEN])
 {
-    return srv->share ? op_share_lookup(srv->share, hash) : NULL;
+    return srv->share ? op_share_lookup(srv->share, id) : NULL;
 }
 
-static int open_share(struct upload *u, const uint8_t hash[WIRE_HASH_LEN])
+/* Open the file with this ID, checked against what was hashed. */
+static int open_share(struct upload *u, const uint8_t id[WIRE_HASH_LEN])
 {
-    if (u->fd >= 0 && memcmp(u->fd_hash, hash, WIRE_HASH_LEN) == 0 &&
-        lookup(u->srv, hash) == u->file)
+    if (u->fd >= 0 && memcmp(u->fd_id, id, WIRE_HASH_LEN) == 0 && lookup(u->srv, id) == u->file)
         return 0;
     upload_close_file(u);
-    const struct op_share_file *f = lookup(u->srv, hash);
+    const struct op_share_file *f = lookup(u->srv, id);
     char path[PATH_MAX];
     if (f == NULL || op_share_abspath(u->srv->share, f, path, sizeof(path)) != 0)
         return SOVA_ERR_NOT_FOUND;
@@ -143,51 +146,93 @@ static int open_share(struct upload *u, const uint8_t hash[WIRE_HASH_LEN])
     }
     u->fd = fd;
     u->file = f;
-    memcpy(u->fd_hash, hash, WIRE_HASH_LEN);
+    memcpy(u->fd_id, id, WIRE_HASH_LEN);
     return 0;
 }
 
+/* Chunks of f at chunk_size (a size the decoder let through: 64 KiB and up,
+ * so at or above the kept layer's). */
+static uint64_t chunks_at(const struct op_share_file *f, uint32_t chunk_size)
+{
+    return fileid_chunks(f->size, (unsigned)fileid_height_of(chunk_size));
+}
+
+/* MANIFEST_GET: one page of the layer at the asked chunk size, made from
+ * the kept layer (the entries [first, first + n) need the kept hashes
+ * [first << d, (first + n) << d), d levels below). */
 static void on_manifest_get(struct upload *u, const struct msg_chunk_range *r)
 {
-    const struct op_share_file *f = lookup(u->srv, r->hash);
-    if (f == NULL || r->first_chunk >= f->n_chunks) {
-        link_send_error(u->link, MSG_ERR_NOT_FOUND, MSG_MANIFEST_GET,
-                        f ? "no such chunk" : "not shared here");
+    const struct op_share_file *f = lookup(u->srv, r->file_id);
+    int height = fileid_height_of(r->chunk_size);
+    if (f == NULL) {
+        link_send_error(u->link, MSG_ERR_NOT_FOUND, MSG_MANIFEST_GET, "not shared here");
         return;
     }
-    uint32_t n = f->n_chunks - r->first_chunk;
+    SOVA_ASSERT(height >= OP_SHARE_KEEP_HEIGHT); /* the decoder's chunk size rule */
+    unsigned d = (unsigned)height - OP_SHARE_KEEP_HEIGHT;
+    uint64_t total = chunks_at(f, r->chunk_size);
+    if (r->first_chunk >= total && !(total == 0 && r->first_chunk == 0)) {
+        link_send_error(u->link, MSG_ERR_NOT_FOUND, MSG_MANIFEST_GET, "no such chunk");
+        return;
+    }
+    uint64_t n = total - r->first_chunk;
     if (n > r->count)
         n = r->count;
     if (n > WIRE_MAX_MANIFEST_DEFAULT)
         n = WIRE_MAX_MANIFEST_DEFAULT;
+    if (n > (uint64_t)OP_SERVE_MANIFEST_SPAN >> d)
+        n = (uint64_t)OP_SERVE_MANIFEST_SPAN >> d;
+    uint64_t from = (uint64_t)r->first_chunk << d, to = (r->first_chunk + n) << d;
+    if (to > f->n_layer)
+        to = f->n_layer;
+    uint8_t(*page)[WIRE_HASH_LEN] = malloc(n > 0 ? (size_t)n * WIRE_HASH_LEN : 1);
+    if (page == NULL) {
+        link_send_error(u->link, MSG_ERR_INTERNAL, MSG_MANIFEST_GET, "out of memory");
+        return;
+    }
+    size_t got =
+        to > from
+            ? fileid_layer_up((const uint8_t(*)[FILEID_LEN])(f->layer + from * WIRE_HASH_LEN),
+                              (size_t)(to - from), OP_SHARE_KEEP_HEIGHT, (unsigned)height, page)
+            : 0; /* an empty file: no chunk, no hash */
+    SOVA_ASSERT(got == n);
     struct msg m = {.type = MSG_MANIFEST};
-    memcpy(m.u.manifest.hash, f->hash, WIRE_HASH_LEN);
+    memcpy(m.u.manifest.file_id, f->id, WIRE_HASH_LEN);
     m.u.manifest.file_size = f->size;
-    m.u.manifest.chunk_size = f->chunk_size;
+    memcpy(m.u.manifest.root, f->root, WIRE_HASH_LEN);
+    m.u.manifest.chunk_size = r->chunk_size;
     m.u.manifest.first_chunk = r->first_chunk;
-    m.u.manifest.chunk_hashes =
-        (uint8_t(*)[WIRE_HASH_LEN])(f->chunk_hashes + (size_t)r->first_chunk * WIRE_HASH_LEN);
-    m.u.manifest.n_chunk_hashes = n;
+    m.u.manifest.chunk_hashes = page;
+    m.u.manifest.n_chunk_hashes = got;
     link_send(u->link, &m);
+    free(page);
 }
 
 static void on_get(struct upload *u, const struct msg_chunk_range *r)
 {
-    const struct op_share_file *f = lookup(u->srv, r->hash);
-    if (f == NULL || r->first_chunk >= f->n_chunks) {
+    const struct op_share_file *f = lookup(u->srv, r->file_id);
+    uint64_t total = f ? chunks_at(f, r->chunk_size) : 0;
+    if (f == NULL || r->first_chunk >= total) {
         link_send_error(u->link, MSG_ERR_NOT_FOUND, MSG_GET,
                         f ? "no such chunk" : "not shared here");
         return;
     }
-    if (u->count == OP_SERVE_MAX_QUEUED_GETS || r->count > OP_SERVE_MAX_GET_CHUNKS) {
-        link_send_error(u->link, MSG_ERR_LIMIT_REACHED, MSG_GET, "too many chunks requested");
+    if (r->count > OP_SERVE_MAX_GET_CHUNKS ||
+        (uint64_t)r->count * r->chunk_size > OP_SERVE_MAX_GET_BYTES) {
+        link_send_error(u->link, MSG_ERR_LIMIT_REACHED, MSG_GET,
+                        "a GET asks for at most 64 chunks and 64 MiB");
+        return;
+    }
+    if (u->count == OP_SERVE_MAX_QUEUED_GETS) {
+        link_send_error(u->link, MSG_ERR_LIMIT_REACHED, MSG_GET, "8 GETs are waiting already");
         return;
     }
     struct get_req *q = &u->queue[(u->head + u->count++) % OP_SERVE_MAX_QUEUED_GETS];
-    memcpy(q->hash, r->hash, WIRE_HASH_LEN);
+    memcpy(q->file_id, r->file_id, WIRE_HASH_LEN);
+    q->chunk_size = r->chunk_size;
     q->next_chunk = r->first_chunk;
     uint64_t end = (uint64_t)r->first_chunk + r->count;
-    q->end_chunk = end > f->n_chunks ? f->n_chunks : (uint32_t)end;
+    q->end_chunk = end > total ? (uint32_t)total : (uint32_t)end;
     if (u->count == 1)
         u->srv->stats.uploading++;
     slot_want(u);
@@ -230,17 +275,16 @@ static void pump(struct upload *u)
             }
             continue;
         }
-        if (open_share(u, q->hash) != 0) {
+        if (open_share(u, q->file_id) != 0) {
             link_send_error(u->link, MSG_ERR_NOT_FOUND, MSG_GET, "file no longer shared");
             u->count = 0;
             u->srv->stats.uploading--;
             slot_leave(u);
             return;
         }
-        uint64_t chunk_start = (uint64_t)q->next_chunk * u->file->chunk_size;
+        uint64_t chunk_start = (uint64_t)q->next_chunk * q->chunk_size;
         uint64_t chunk_left = u->file->size - chunk_start;
-        uint32_t clen =
-            chunk_left < u->file->chunk_size ? (uint32_t)chunk_left : u->file->chunk_size;
+        uint32_t clen = chunk_left < q->chunk_size ? (uint32_t)chunk_left : q->chunk_size;
         uint32_t want = clen - u->offset;
         if (want > OP_SERVE_FRAME_DATA)
             want = OP_SERVE_FRAME_DATA;
@@ -264,7 +308,7 @@ static void pump(struct upload *u)
             return;
         }
         struct msg m = {.type = MSG_DATA};
-        memcpy(m.u.data.hash, q->hash, WIRE_HASH_LEN);
+        memcpy(m.u.data.file_id, q->file_id, WIRE_HASH_LEN);
         m.u.data.chunk_index = q->next_chunk;
         m.u.data.offset = u->offset;
         m.u.data.data = (struct wire_bytes){.ptr = u->buf, .len = want};

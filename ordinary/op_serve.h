@@ -1,11 +1,22 @@
 /* op_serve.h - serving shared files to other peers.
  *
  * Another peer connects (TLS, peer<->peer policy: we learn its ID), asks for
- * a file's MANIFEST and GETs chunk ranges by content hash; we answer with
- * DATA frames read from the share. Only files of the last share scan are
- * served, by hash, never by a path from the network; a file that changed
- * since it was hashed (size, mtime or inode differ) is not served under its
- * old hashes (ERROR not-found, and a rescan is requested).
+ * a file's MANIFEST and GETs chunk ranges by file ID, at the chunk size it
+ * chose (any power of two from 64 KiB to 16 MiB); we answer the layer of
+ * the file's tree at that size (computed from the kept layer, never by
+ * reading the file) and DATA frames read from the share. Only files of the
+ * last share scan are served, by ID, never by a path from the network; a
+ * file that changed since it was hashed (size, mtime or inode differ) is
+ * not served under its old ID (ERROR not-found, and a rescan is requested).
+ *
+ * What a source answers (docs/PROTOCOL.md, "What a source answers"): an
+ * unknown file ID or a first chunk past the end: ERROR 104 NOT_FOUND (the
+ * link stays); a range running past the end: served up to the last chunk;
+ * a GET of more than OP_SERVE_MAX_GET_CHUNKS chunks or
+ * OP_SERVE_MAX_GET_BYTES bytes, or with OP_SERVE_MAX_QUEUED_GETS waiting:
+ * ERROR 101 LIMIT_REACHED (the link stays); a chunk size that is no power
+ * of two in 64 KiB..16 MiB never gets here: the decoder refuses it (ERROR
+ * 15 BAD_VALUE, the link closes).
  *
  * Pacing: DATA for a link is produced only while its output queue is short
  * (the link's drained hook resumes it), and all uploads share one token
@@ -27,12 +38,17 @@
 #include <event2/event.h>
 #include <stdint.h>
 
-#define OP_SERVE_MAX_QUEUED_GETS 8              /* GETs a link may have waiting */
-#define OP_SERVE_MAX_GET_CHUNKS  64             /* chunks one GET may ask for */
-#define OP_SERVE_FRAME_DATA      (256u * 1024)  /* bytes of file per DATA frame */
-#define OP_SERVE_MIN_FRAME       (16u * 1024)   /* ... at least, under an upload limit */
-#define OP_SERVE_QUEUE_BYTES     (2048u * 1024) /* produce DATA while queued output < this */
-#define OP_SERVE_MAX_REVERSALS   8              /* reversal dials at once */
+#define OP_SERVE_MAX_QUEUED_GETS 8                   /* GETs a link may have waiting */
+#define OP_SERVE_MAX_GET_CHUNKS  64                  /* chunks one GET may ask for */
+#define OP_SERVE_MAX_GET_BYTES   (64u * 1024 * 1024) /* ... and bytes (count x chunk size) */
+/* A MANIFEST combines at most this many kept-layer hashes (4 GiB of file
+ * at 64 KiB): its page holds fewer hashes than asked at large chunk sizes,
+ * so one MANIFEST_GET costs a bounded number of SHA-256s. */
+#define OP_SERVE_MANIFEST_SPAN 65536
+#define OP_SERVE_FRAME_DATA    (256u * 1024)  /* bytes of file per DATA frame */
+#define OP_SERVE_MIN_FRAME     (16u * 1024)   /* ... at least, under an upload limit */
+#define OP_SERVE_QUEUE_BYTES   (2048u * 1024) /* produce DATA while queued output < this */
+#define OP_SERVE_MAX_REVERSALS 8              /* reversal dials at once */
 
 /* Upload slots (op_server_set_slots): the defaults of upload-slots and
  * upload-max-wait-s. */

@@ -264,9 +264,9 @@ const struct op_share_result *op_share_current(const struct op_share *sh)
 }
 
 const struct op_share_file *op_share_lookup(const struct op_share *sh,
-                                            const uint8_t hash[OP_HASH_LEN])
+                                            const uint8_t id[OP_HASH_LEN])
 {
-    return op_share_result_lookup(op_share_current(sh), hash);
+    return op_share_result_lookup(op_share_current(sh), id);
 }
 
 int op_share_abspath(const struct op_share *sh, const struct op_share_file *f, char *buf,

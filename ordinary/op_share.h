@@ -1,10 +1,12 @@
 /* op_share.h - the shared folder: scan it, hash its files, and answer "which
- * file has this content?" for serving.
+ * file has this ID?" for serving.
  *
- * Hashing (docs/STATE.md): a file's hash is SHA-256 of its whole content;
- * chunk i is bytes [i * OP_CHUNK_SIZE, min((i + 1) * OP_CHUNK_SIZE, size))
- * and its hash is SHA-256 of those bytes. An empty file has no chunks and
- * the hash SHA-256(""). Both are computed in one pass over the file.
+ * Hashing (docs/STATE.md): a file is known by its Sova file ID
+ * (common/fileid.h): the root of a SHA-256 tree over its 16 KiB blocks,
+ * bound to its size. One pass over the file computes the ID, the layer of
+ * the tree at OP_SHARE_KEEP_HEIGHT (one hash per 64 KiB: a source answers
+ * a MANIFEST of any chunk size from 64 KiB up from it), and the SHA-256 of
+ * the whole file (what sha256sum prints, for people).
  *
  * What a scan shares: regular files under the share root, recursively, named
  * by their path relative to the root. It skips every symbolic link (to files
@@ -36,37 +38,46 @@
 #ifndef SOVA_OP_SHARE_H
 #define SOVA_OP_SHARE_H
 
+#include "fileid.h"
 #include "op_store.h"
 
 #include <event2/event.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define OP_CHUNK_SIZE       1048576u /* bytes per chunk: 1 MiB */
-#define OP_HASH_LEN         OP_STORE_HASH_LEN
-#define OP_SHARE_RACY_NS    (2 * 1000000000LL) /* mtime this close to hashing: not trusted */
-#define OP_SHARE_MAX_DEPTH  64                 /* directory levels below the root */
-#define OP_SHARE_FLUSH_ROWS 256                /* hashed files per store transaction */
-#define OP_SHARE_FLUSH_MS   1000               /* ... or at least this often */
-#define OP_SHARE_ERR_MAX    256                /* bytes of an error message */
+/* The layer of a file's tree a share keeps: height 2, one hash per 64 KiB
+ * (32 bytes per 65,536: 0.05 % of the file; 2 MiB for 4 GiB). Every chunk
+ * size a downloader may ask for (MSG_CHUNK_SIZE_MIN = 64 KiB and up) is
+ * computed from it without reading the file. */
+#define OP_SHARE_KEEP_HEIGHT 2
+#define OP_SHARE_KEEP_CHUNK  (FILEID_BLOCK << OP_SHARE_KEEP_HEIGHT) /* 64 KiB */
+#define OP_SHARE_READ_BYTES  (1024u * 1024)                         /* bytes read at once */
+#define OP_HASH_LEN          OP_STORE_HASH_LEN
+#define OP_SHARE_RACY_NS     (2 * 1000000000LL) /* mtime this close to hashing: not trusted */
+#define OP_SHARE_MAX_DEPTH   64                 /* directory levels below the root */
+#define OP_SHARE_FLUSH_ROWS  256                /* hashed files per store transaction */
+#define OP_SHARE_FLUSH_MS    1000               /* ... or at least this often */
+#define OP_SHARE_ERR_MAX     256                /* bytes of an error message */
 
-/* One shared file. Strings and chunk hashes are owned by the result that
+/* One shared file. Strings and the layer are owned by the result that
  * holds the file. */
 struct op_share_file {
     char *relpath;    /* '/'-separated, relative to the share root */
     const char *name; /* basename: points into relpath */
     uint64_t size;
-    uint8_t hash[OP_HASH_LEN];
-    uint32_t chunk_size;   /* OP_CHUNK_SIZE when hashed by this version */
-    uint32_t n_chunks;     /* ceil(size / chunk_size) */
-    uint8_t *chunk_hashes; /* n_chunks * 32 bytes; NULL in removed/before entries */
-    int64_t mtime_ns;      /* as hashed: see op_share_file_unchanged() */
+    uint8_t id[OP_HASH_LEN];     /* the Sova file ID: commits to size and root */
+    uint8_t root[OP_HASH_LEN];   /* the root of the tree (fileid.h) */
+    uint8_t sha256[OP_HASH_LEN]; /* of the whole file, for people */
+    uint32_t n_layer;            /* fileid_chunks(size, OP_SHARE_KEEP_HEIGHT) */
+    uint8_t *layer;              /* n_layer * 32 bytes; NULL in removed/before entries */
+    int64_t mtime_ns;            /* as hashed: see op_share_file_unchanged() */
     uint64_t inode;
 };
 
 /* A file whose content changed: now points into files[], before is the
- * previous state (without chunk hashes). */
+ * previous state (without its layer). */
 struct op_share_change {
     const struct op_share_file *now;
     struct op_share_file before;
@@ -77,7 +88,7 @@ struct op_share_change {
  * The change lists compare this scan with the previous one: the previous
  * result of the same struct op_share, or (for the first scan, and for
  * op_share_scan_once) what the store remembered from the last scan. They are
- * per path: "changed" means the same path now has different content. A hash
+ * per path: "changed" means the same path now has different content. An ID
  * may be shared under several paths, so before PUBLISHing a removal check
  * op_share_result_lookup() on the new result. After (re)attaching to a
  * supernode publish files[], not the deltas. */
@@ -111,9 +122,29 @@ int op_share_scan_once(struct op_store *st, const struct op_share_config *cfg,
                        struct op_share_result **out, char *err, size_t errlen);
 void op_share_result_free(struct op_share_result *res);
 
-/* The file (first by relpath) with this content hash in res, or NULL. */
+/* The file (first by relpath) with this file ID in res, or NULL. */
 const struct op_share_file *op_share_result_lookup(const struct op_share_result *res,
-                                                   const uint8_t hash[OP_HASH_LEN]);
+                                                   const uint8_t id[OP_HASH_LEN]);
+
+/* ---- hashing one file -------------------------------------------------------------- */
+/* What one pass over a file gives. */
+struct op_share_hashes {
+    uint64_t size; /* bytes read */
+    uint8_t id[OP_HASH_LEN], root[OP_HASH_LEN], sha256[OP_HASH_LEN];
+    uint8_t *layer; /* the layer at keep_height, malloc'ed (NULL for an empty file) */
+    size_t n_layer;
+};
+/* Read fd from its offset to its end, size bytes expected (fewer: the
+ * file shrank; SOVA_ERR_IO), through buf (OP_SHARE_READ_BYTES bytes), and
+ * hash it: the file ID, root and layer at keep_height, and its SHA-256.
+ * cancel (may be NULL) is polled between reads (OP_SHARE_CANCELLED when
+ * it is set: nothing is handed over). *read_bytes (may be NULL) counts what
+ * was read. 0, OP_SHARE_CANCELLED, SOVA_ERR_IO (errno says why),
+ * SOVA_ERR_NOMEM or SOVA_ERR_CRYPTO. Blocks: call it off the loop. */
+#define OP_SHARE_CANCELLED 1
+int op_share_hash_fd(int fd, uint64_t size, unsigned keep_height, const atomic_bool *cancel,
+                     uint8_t *buf, struct op_share_hashes *out, uint64_t *read_bytes);
+void op_share_hashes_clear(struct op_share_hashes *h);
 
 /* ---- the worker ---------------------------------------------------------------------- */
 struct op_share;
@@ -144,14 +175,14 @@ void op_share_free(struct op_share *sh);
 const struct op_share_result *op_share_current(const struct op_share *sh);
 /* op_share_result_lookup() on op_share_current(): no store access. */
 const struct op_share_file *op_share_lookup(const struct op_share *sh,
-                                            const uint8_t hash[OP_HASH_LEN]);
+                                            const uint8_t id[OP_HASH_LEN]);
 /* share_root/relpath into buf. 0, or SOVA_ERR_INVALID if it does not fit. */
 int op_share_abspath(const struct op_share *sh, const struct op_share_file *f, char *buf,
                      size_t cap);
 
 /* ---- serving ------------------------------------------------------------------------ */
 /* True if the open file fd still has f's size, mtime and inode: only then
- * may its bytes be served under f's hashes. One fstat(2). */
+ * may its bytes be served under f's ID. One fstat(2). */
 bool op_share_file_unchanged(const struct op_share_file *f, int fd);
 
 #endif

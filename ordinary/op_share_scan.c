@@ -3,8 +3,8 @@
  *
  * A scan: load the previous state (the last result, or the store's rows),
  * walk the root with openat/fdopendir so no symbolic link is ever followed,
- * hash each file the store cannot vouch for (one pass: whole-file and
- * per-chunk SHA-256), commit hashed rows in small batches (never holding the
+ * hash each file the store cannot vouch for (one pass: the file ID with its
+ * kept layer, and the whole-file SHA-256), commit hashed rows in small batches (never holding the
  * store's write lock while reading a file), prune rows of files that are
  * gone, and compare with the previous state. */
 #define OP_SHARE_INTERNAL
@@ -65,7 +65,7 @@ static int grow(void *arrayp, size_t *cap, size_t need, size_t elem)
 static void file_clear(struct op_share_file *f)
 {
     free(f->relpath);
-    free(f->chunk_hashes);
+    free(f->layer);
     memset(f, 0, sizeof(*f));
 }
 
@@ -79,11 +79,11 @@ static int file_set_path(struct op_share_file *f, const char *relpath)
     return 0;
 }
 
-/* Everything but the chunk hashes: for removed and before entries. */
+/* Everything but the layer: for removed and before entries. */
 static int file_copy_meta(struct op_share_file *dst, const struct op_share_file *src)
 {
     *dst = *src;
-    dst->chunk_hashes = NULL;
+    dst->layer = NULL;
     return file_set_path(dst, src->relpath);
 }
 
@@ -139,25 +139,25 @@ static int cmp_by_hash(const void *a, const void *b)
 {
     const struct op_share_file *fa = *(const struct op_share_file *const *)a;
     const struct op_share_file *fb = *(const struct op_share_file *const *)b;
-    int c = memcmp(fa->hash, fb->hash, OP_HASH_LEN);
+    int c = memcmp(fa->id, fb->id, OP_HASH_LEN);
     return c != 0 ? c : strcmp(fa->relpath, fb->relpath);
 }
 
 const struct op_share_file *op_share_result_lookup(const struct op_share_result *res,
-                                                   const uint8_t hash[OP_HASH_LEN])
+                                                   const uint8_t id[OP_HASH_LEN])
 {
     if (res == NULL)
         return NULL;
     const struct snapshot *s = SHARE_SNAPSHOT(res);
-    size_t lo = 0, hi = res->n_files; /* first entry with hash >= the key */
+    size_t lo = 0, hi = res->n_files; /* first entry with ID >= the key */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (memcmp(s->by_hash[mid]->hash, hash, OP_HASH_LEN) < 0)
+        if (memcmp(s->by_hash[mid]->id, id, OP_HASH_LEN) < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
-    if (lo < res->n_files && memcmp(s->by_hash[lo]->hash, hash, OP_HASH_LEN) == 0)
+    if (lo < res->n_files && memcmp(s->by_hash[lo]->id, id, OP_HASH_LEN) == 0)
         return s->by_hash[lo];
     return NULL;
 }
@@ -191,9 +191,8 @@ struct scan {
     struct pending *pending; /* hashed, not yet in the store */
     size_t n_pending, pending_cap;
     int64_t last_flush_ns; /* CLOCK_MONOTONIC */
-    uint8_t *buf;          /* one chunk */
-    EVP_MD_CTX *file_md;
-    char rel[PATH_MAX]; /* relative path of the entry being looked at */
+    uint8_t *buf;          /* OP_SHARE_READ_BYTES */
+    char rel[PATH_MAX];    /* relative path of the entry being looked at */
 };
 
 __attribute__((format(printf, 3, 4))) static int scan_fail(struct scan *sc, int code,
@@ -249,38 +248,79 @@ static ssize_t read_full(int fd, uint8_t *buf, size_t len)
     return (ssize_t)got;
 }
 
-/* Hash size bytes of fd into f->hash and f->chunk_hashes (allocated). */
+void op_share_hashes_clear(struct op_share_hashes *h)
+{
+    free(h->layer);
+    memset(h, 0, sizeof(*h));
+}
+
+int op_share_hash_fd(int fd, uint64_t size, unsigned keep_height, const atomic_bool *cancel,
+                     uint8_t *buf, struct op_share_hashes *out, uint64_t *read_bytes)
+{
+    memset(out, 0, sizeof(*out));
+    struct fileid_hasher *h = NULL;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int rc = md == NULL ? SOVA_ERR_NOMEM : fileid_hasher_new(keep_height, &h);
+    if (rc == 0 && EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+        rc = SOVA_ERR_CRYPTO;
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    for (uint64_t done = 0; rc == 0 && done < size;) {
+        if (cancel != NULL && atomic_load(cancel)) {
+            rc = OP_SHARE_CANCELLED;
+            break;
+        }
+        size_t want =
+            size - done < OP_SHARE_READ_BYTES ? (size_t)(size - done) : OP_SHARE_READ_BYTES;
+        ssize_t got = read_full(fd, buf, want);
+        if (got != (ssize_t)want) {
+            if (got >= 0)
+                errno = EIO; /* it shrank */
+            rc = SOVA_ERR_IO;
+            break;
+        }
+        if (read_bytes != NULL)
+            *read_bytes += want;
+        fileid_hasher_update(h, buf, want);
+        if (EVP_DigestUpdate(md, buf, want) != 1)
+            rc = SOVA_ERR_CRYPTO;
+        done += want;
+    }
+    if (rc == 0 && EVP_DigestFinal_ex(md, out->sha256, NULL) != 1)
+        rc = SOVA_ERR_CRYPTO;
+    uint8_t(*layer)[FILEID_LEN] = NULL;
+    if (rc == 0)
+        rc = fileid_hasher_final(h, out->id, out->root, &out->size, &layer, &out->n_layer);
+    out->layer = (uint8_t *)layer;
+    fileid_hasher_free(h);
+    EVP_MD_CTX_free(md);
+    if (rc != 0)
+        op_share_hashes_clear(out);
+    return rc;
+}
+
+/* Hash size bytes of fd into f (its ID, root, SHA-256 and kept layer). */
 static int hash_fd(struct scan *sc, int fd, uint64_t size, struct op_share_file *f)
 {
-    uint64_t n = size / OP_CHUNK_SIZE + (size % OP_CHUNK_SIZE != 0);
-    if (n > UINT32_MAX)
+    if (fileid_chunks(size, OP_SHARE_KEEP_HEIGHT) > UINT32_MAX || size > FILEID_MAX_SIZE)
         return FILE_SKIPPED;
-    f->chunk_size = OP_CHUNK_SIZE;
-    f->n_chunks = (uint32_t)n;
-    f->chunk_hashes = n > 0 ? malloc((size_t)n * OP_HASH_LEN) : NULL;
-    if (n > 0 && f->chunk_hashes == NULL)
-        return scan_fail(sc, SOVA_ERR_NOMEM, "out of memory hashing %s", sc->rel);
-    if (EVP_DigestInit_ex(sc->file_md, EVP_sha256(), NULL) != 1)
-        return scan_fail(sc, SOVA_ERR_CRYPTO, "SHA-256 unavailable");
-    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    for (uint64_t i = 0; i < n; i++) {
-        if (cancelled(sc))
-            return SHARE_SCAN_CANCELLED;
-        uint64_t left = size - i * OP_CHUNK_SIZE;
-        size_t want = left < OP_CHUNK_SIZE ? (size_t)left : OP_CHUNK_SIZE;
-        ssize_t got = read_full(fd, sc->buf, want);
-        if (got != (ssize_t)want) {
-            log_warn(MOD, "cannot read %s: %s", sc->rel, got < 0 ? strerror(errno) : "it shrank");
-            return FILE_SKIPPED;
-        }
-        sc->snap->pub.bytes_hashed += want;
-        if (EVP_DigestUpdate(sc->file_md, sc->buf, want) != 1 ||
-            EVP_Digest(sc->buf, want, f->chunk_hashes + i * OP_HASH_LEN, NULL, EVP_sha256(),
-                       NULL) != 1)
-            return scan_fail(sc, SOVA_ERR_CRYPTO, "SHA-256 failed");
+    struct op_share_hashes h;
+    int rc = op_share_hash_fd(fd, size, OP_SHARE_KEEP_HEIGHT, sc->cancel, sc->buf, &h,
+                              &sc->snap->pub.bytes_hashed);
+    if (rc == OP_SHARE_CANCELLED)
+        return SHARE_SCAN_CANCELLED;
+    if (rc == SOVA_ERR_IO) {
+        log_warn(MOD, "cannot read %s: %s", sc->rel, strerror(errno));
+        return FILE_SKIPPED;
     }
-    if (EVP_DigestFinal_ex(sc->file_md, f->hash, NULL) != 1)
-        return scan_fail(sc, SOVA_ERR_CRYPTO, "SHA-256 failed");
+    if (rc == SOVA_ERR_NOMEM)
+        return scan_fail(sc, rc, "out of memory hashing %s", sc->rel);
+    if (rc != 0)
+        return scan_fail(sc, rc, "SHA-256 failed");
+    memcpy(f->id, h.id, OP_HASH_LEN);
+    memcpy(f->root, h.root, OP_HASH_LEN);
+    memcpy(f->sha256, h.sha256, OP_HASH_LEN);
+    f->n_layer = (uint32_t)h.n_layer;
+    f->layer = h.layer; /* handed over */
     return 0;
 }
 
@@ -316,8 +356,8 @@ static int hash_file(struct scan *sc, int dfd, const char *name, struct op_share
             *racy = f->mtime_ns > start_ns - OP_SHARE_RACY_NS;
             return 0;
         }
-        free(f->chunk_hashes);
-        f->chunk_hashes = NULL;
+        free(f->layer);
+        f->layer = NULL;
         if (rc != 0)
             return rc;
     }
@@ -340,12 +380,14 @@ static int flush_pending(struct scan *sc)
             .size = f->size,
             .mtime_ns = f->mtime_ns,
             .inode = f->inode,
-            .chunk_size = f->chunk_size,
-            .n_chunks = f->n_chunks,
-            .chunk_hashes = f->chunk_hashes,
+            .layer_height = OP_SHARE_KEEP_HEIGHT,
+            .n_layer = f->n_layer,
+            .layer = f->layer,
             .racy = sc->pending[i].racy,
         };
-        memcpy(rows[i].hash, f->hash, OP_HASH_LEN);
+        memcpy(rows[i].id, f->id, OP_HASH_LEN);
+        memcpy(rows[i].root, f->root, OP_HASH_LEN);
+        memcpy(rows[i].sha256, f->sha256, OP_HASH_LEN);
     }
     int rc = op_store_share_upsert(sc->st, rows, sc->n_pending);
     free(rows);
@@ -396,15 +438,16 @@ static int scan_file(struct scan *sc, int dfd, const char *name, const struct st
         file_clear(&f);
         return cache_fail(sc, rc);
     }
-    if (found && row.chunk_size == OP_CHUNK_SIZE) {
+    if (found && row.layer_height == OP_SHARE_KEEP_HEIGHT) {
         f.size = row.size;
         f.mtime_ns = row.mtime_ns;
         f.inode = row.inode;
-        f.chunk_size = row.chunk_size;
-        f.n_chunks = row.n_chunks;
-        memcpy(f.hash, row.hash, OP_HASH_LEN);
-        f.chunk_hashes = row.chunk_hashes;
-        row.chunk_hashes = NULL;
+        f.n_layer = row.n_layer;
+        memcpy(f.id, row.id, OP_HASH_LEN);
+        memcpy(f.root, row.root, OP_HASH_LEN);
+        memcpy(f.sha256, row.sha256, OP_HASH_LEN);
+        f.layer = row.layer;
+        row.layer = NULL;
         op_store_share_clear(&row);
         return add_result(sc, &f, false, false);
     }
@@ -491,12 +534,13 @@ static int collect_row(const struct op_store_share *row, void *arg)
         return SOVA_ERR_NOMEM;
     struct op_share_file f = {
         .size = row->size,
-        .chunk_size = row->chunk_size,
-        .n_chunks = row->n_chunks,
+        .n_layer = row->n_layer,
         .mtime_ns = row->mtime_ns,
         .inode = row->inode,
     };
-    memcpy(f.hash, row->hash, OP_HASH_LEN);
+    memcpy(f.id, row->id, OP_HASH_LEN);
+    memcpy(f.root, row->root, OP_HASH_LEN);
+    memcpy(f.sha256, row->sha256, OP_HASH_LEN);
     if (file_set_path(&f, row->path) != 0)
         return SOVA_ERR_NOMEM;
     r->files[r->n_files++] = f;
@@ -546,7 +590,7 @@ static int diff(struct scan *sc, const struct op_share_result *prev)
                 return scan_fail(sc, SOVA_ERR_NOMEM, "out of memory");
             r->n_removed++;
         } else {
-            if (memcmp(r->files[i].hash, prev->files[j].hash, OP_HASH_LEN) != 0) {
+            if (memcmp(r->files[i].id, prev->files[j].id, OP_HASH_LEN) != 0) {
                 struct op_share_change *ch = &r->changed[r->n_changed];
                 ch->now = &r->files[i];
                 if (file_copy_meta(&ch->before, &prev->files[j]) != 0)
@@ -588,10 +632,9 @@ static int prune(struct scan *sc)
 
 static int scan_setup(struct scan *sc)
 {
-    sc->buf = malloc(OP_CHUNK_SIZE);
-    sc->file_md = EVP_MD_CTX_new();
+    sc->buf = malloc(OP_SHARE_READ_BYTES);
     sc->excluded = alloc_list(sc->cfg->n_exclude_dirs, sizeof(*sc->excluded));
-    if (sc->buf == NULL || sc->file_md == NULL || sc->excluded == NULL)
+    if (sc->buf == NULL || sc->excluded == NULL)
         return scan_fail(sc, SOVA_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < sc->cfg->n_exclude_dirs; i++) {
         struct stat st;
@@ -605,7 +648,6 @@ static int scan_setup(struct scan *sc)
 static void scan_teardown(struct scan *sc)
 {
     free(sc->buf);
-    EVP_MD_CTX_free(sc->file_md);
     free(sc->excluded);
     free(sc->pending);
 }

@@ -7,8 +7,9 @@
  * BEGIN IMMEDIATE ... COMMIT so a reader never sees half of them. */
 #define OP_STORE_INTERNAL
 #include "clock.h"
-#include "op_store_int.h"
 #include "err.h"
+#include "fileid.h"
+#include "op_store_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-/* The chunk count of a downloads row, in SQL. */
+/* The chunk count of a downloads row, in SQL (NULL without a manifest). */
 #define SQL_N_CHUNKS "((size + chunk_size - 1) / chunk_size)"
 
 /* ---- schema ------------------------------------------------------------------
@@ -59,6 +60,72 @@ static const char *const migrations[] = {
     "  last_seen    INTEGER NOT NULL,"
     "  failures     INTEGER NOT NULL DEFAULT 0"
     ");",
+    /* 1 -> 2: files are known by their file ID (fileid.h), no longer by
+     * the SHA-256 of their content. The share cache held SHA-256s and
+     * 1 MiB chunk hashes: dropped, the next scan hashes every file again.
+     * Downloads were keyed by a SHA-256, which a file ID never equals:
+     * they become history (legacy_downloads), those not complete as
+     * failed with OP_STORE_LEGACY_REASON, so nothing reads an old key as
+     * an ID. Their bad sources go with them. */
+    "DROP INDEX shares_by_hash;"
+    "DROP TABLE shares;"
+    "CREATE TABLE legacy_downloads ("
+    "  sha256       BLOB PRIMARY KEY NOT NULL CHECK (length(sha256) = 32),"
+    "  name         TEXT NOT NULL,"
+    "  size         INTEGER NOT NULL CHECK (size >= 0),"
+    "  out_path     TEXT,"
+    "  state        TEXT NOT NULL CHECK (state IN ('complete', 'failed')),"
+    "  error        TEXT,"
+    "  created      INTEGER NOT NULL,"
+    "  updated      INTEGER NOT NULL"
+    ");"
+    "INSERT INTO legacy_downloads (sha256, name, size, out_path, state, error, created, updated)"
+    "  SELECT hash, name, size, out_path,"
+    "    CASE state WHEN 'complete' THEN 'complete' ELSE 'failed' END,"
+    "    CASE state WHEN 'complete' THEN NULL ELSE '" OP_STORE_LEGACY_REASON "' END,"
+    "    created, updated FROM downloads;"
+    "DROP TABLE bad_sources;"
+    "DROP TABLE downloads;"
+    "CREATE TABLE shares ("
+    "  path         TEXT PRIMARY KEY NOT NULL,"
+    "  size         INTEGER NOT NULL CHECK (size >= 0),"
+    "  mtime_ns     INTEGER NOT NULL,"
+    "  inode        INTEGER NOT NULL,"
+    "  id           BLOB NOT NULL CHECK (length(id) = 32),"
+    "  root         BLOB NOT NULL CHECK (length(root) = 32),"
+    "  sha256       BLOB NOT NULL CHECK (length(sha256) = 32),"
+    "  layer_height INTEGER NOT NULL CHECK (layer_height BETWEEN 0 AND 16),"
+    "  layer        BLOB NOT NULL,"
+    "  racy         INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX shares_by_id ON shares (id);"
+    "CREATE TABLE downloads ("
+    "  id           BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 32),"
+    "  name         TEXT NOT NULL,"
+    "  size_hint    INTEGER NOT NULL CHECK (size_hint >= 0),"
+    "  chunk_size   INTEGER NOT NULL CHECK (chunk_size >= 1),"
+    "  size         INTEGER CHECK (size >= 0),"
+    "  root         BLOB CHECK (length(root) = 32),"
+    "  chunk_hashes BLOB,"
+    "  have         BLOB NOT NULL,"
+    "  out_path     TEXT,"
+    "  path         TEXT,"
+    "  sha256       BLOB CHECK (length(sha256) = 32),"
+    "  error        TEXT,"
+    "  state        TEXT NOT NULL CHECK (state IN ('active', 'complete', 'failed')),"
+    "  created      INTEGER NOT NULL,"
+    "  updated      INTEGER NOT NULL,"
+    "  CHECK ((size IS NULL) = (root IS NULL) AND (size IS NULL) = (chunk_hashes IS NULL))"
+    ");"
+    "CREATE TABLE bad_sources ("
+    "  id           BLOB NOT NULL REFERENCES downloads (id) ON DELETE CASCADE,"
+    "  peer_id      BLOB NOT NULL CHECK (length(peer_id) = 32),"
+    "  failures     INTEGER NOT NULL,"
+    "  banned       INTEGER NOT NULL DEFAULT 0,"
+    "  reason       TEXT,"
+    "  last_failure INTEGER NOT NULL,"
+    "  PRIMARY KEY (id, peer_id)"
+    ");",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == OP_STORE_SCHEMA_VERSION,
@@ -67,9 +134,10 @@ _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == OP_STORE_SCHEMA_VER
 /* Per connection, not in the file: the paths a scan saw, for prune. */
 #define SQL_TEMP_SCHEMA "CREATE TEMP TABLE IF NOT EXISTS share_seen (path TEXT PRIMARY KEY)"
 
-#define SHARE_COLS "path, size, mtime_ns, inode, hash, chunk_size, chunk_hashes, racy"
+#define SHARE_COLS "path, size, mtime_ns, inode, id, root, sha256, layer_height, layer, racy"
 #define DOWNLOAD_COLS                                                                              \
-    "hash, name, size, chunk_size, chunk_hashes, have, out_path, state, created, updated"
+    "id, name, size_hint, chunk_size, size, root, chunk_hashes, have, out_path, path, sha256,"     \
+    " error, state, created, updated"
 
 /* ---- statements (enum stmt_id is in op_store_int.h) ------------------------------ */
 
@@ -81,38 +149,56 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SHARE_LOOKUP] = "SELECT " SHARE_COLS " FROM shares WHERE path = ?1 AND size = ?2"
                         " AND mtime_ns = ?3 AND inode = ?4 AND racy = 0",
     [ST_SHARE_UPSERT] = "INSERT OR REPLACE INTO shares (" SHARE_COLS ")"
-                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [ST_SHARE_ALL] = "SELECT " SHARE_COLS " FROM shares ORDER BY path",
-    [ST_SHARE_BY_HASH] = "SELECT " SHARE_COLS " FROM shares WHERE hash = ?1 ORDER BY path LIMIT 1",
+    [ST_SHARE_BY_ID] = "SELECT " SHARE_COLS " FROM shares WHERE id = ?1 ORDER BY path LIMIT 1",
     [ST_SEEN_CLEAR] = "DELETE FROM temp.share_seen",
     [ST_SEEN_ADD] = "INSERT OR IGNORE INTO temp.share_seen (path) VALUES (?1)",
     [ST_SHARE_PRUNE] = "DELETE FROM shares WHERE path NOT IN (SELECT path FROM temp.share_seen)",
-    [ST_DL_CREATE] = "INSERT INTO downloads (hash, name, size, chunk_size, chunk_hashes, have,"
-                     " out_path, state, created, updated)"
-                     " VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6, 'active', ?7, ?7)"
-                     " ON CONFLICT (hash) DO NOTHING",
-    [ST_DL_GET] = "SELECT " DOWNLOAD_COLS " FROM downloads WHERE hash = ?1",
+    [ST_DL_CREATE] = "INSERT INTO downloads (id, name, size_hint, chunk_size, have, out_path,"
+                     " state, created, updated)"
+                     " VALUES (?1, ?2, ?3, ?4, zeroblob(0), ?5, 'active', ?6, ?6)"
+                     " ON CONFLICT (id) DO NOTHING",
+    [ST_DL_GET] = "SELECT " DOWNLOAD_COLS " FROM downloads WHERE id = ?1",
     [ST_DL_ALL] = "SELECT " DOWNLOAD_COLS " FROM downloads WHERE ?1 = 0 OR state = 'active'"
-                  " ORDER BY created, hash",
+                  " ORDER BY created, id",
+    /* ?2 size, ?3 root, ?4 chunk hashes: the bitmap stays only for the
+     * same manifest; a new one starts with nothing verified. */
     [ST_DL_SET_MANIFEST] = "UPDATE downloads SET"
-                           " have = CASE WHEN chunk_hashes IS ?2 THEN have"
-                           "        ELSE zeroblob(length(have)) END,"
-                           " chunk_hashes = ?2, updated = ?3"
-                           " WHERE hash = ?1 AND state = 'active'"
-                           " AND length(?2) = 32 * " SQL_N_CHUNKS,
+                           " have = CASE WHEN size IS ?2 AND root IS ?3 AND chunk_hashes IS ?4"
+                           "        THEN have"
+                           "        ELSE zeroblob(((?2 + chunk_size - 1) / chunk_size + 7) / 8)"
+                           "        END,"
+                           " size = ?2, root = ?3, chunk_hashes = ?4, updated = ?5"
+                           " WHERE id = ?1 AND state = 'active'"
+                           " AND length(?4) = 32 * ((?2 + chunk_size - 1) / chunk_size)",
     [ST_DL_MARK] = "UPDATE downloads SET have = sova_bit_set(have, ?2), updated = ?3"
-                   " WHERE hash = ?1 AND state = 'active' AND chunk_hashes IS NOT NULL"
+                   " WHERE id = ?1 AND state = 'active' AND chunk_hashes IS NOT NULL"
                    " AND ?2 < " SQL_N_CHUNKS,
-    [ST_DL_HAVE] = "SELECT have, " SQL_N_CHUNKS " FROM downloads WHERE hash = ?1",
-    [ST_DL_SET_STATE] = "UPDATE downloads SET state = ?2, updated = ?3 WHERE hash = ?1"
-                        " AND (?2 <> 'complete' OR (chunk_hashes IS NOT NULL"
-                        " AND sova_popcount(have) = " SQL_N_CHUNKS "))",
-    [ST_DL_DELETE] = "DELETE FROM downloads WHERE hash = ?1",
-    [ST_BAD_RECORD] = "INSERT INTO bad_sources (hash, peer_id, failures, last_failure)"
-                      " VALUES (?1, ?2, 1, ?3) ON CONFLICT (hash, peer_id) DO UPDATE"
-                      " SET failures = failures + 1, last_failure = excluded.last_failure"
+    [ST_DL_HAVE] = "SELECT have, coalesce(" SQL_N_CHUNKS ", 0) FROM downloads WHERE id = ?1",
+    [ST_DL_COMPLETE] = "UPDATE downloads SET state = 'complete', path = ?2, sha256 = ?3,"
+                       " error = NULL, updated = ?4 WHERE id = ?1 AND state = 'active'"
+                       " AND chunk_hashes IS NOT NULL AND sova_popcount(have) = " SQL_N_CHUNKS,
+    [ST_DL_FAIL] = "UPDATE downloads SET state = 'failed', error = ?2, updated = ?3 WHERE id = ?1",
+    [ST_DL_ACTIVATE] = "UPDATE downloads SET state = 'active', error = NULL, path = NULL,"
+                       " sha256 = NULL, out_path = coalesce(?2, out_path),"
+                       " have = CASE WHEN ?3 THEN zeroblob(length(have)) ELSE have END,"
+                       " updated = ?4 WHERE id = ?1",
+    [ST_DL_DELETE] = "DELETE FROM downloads WHERE id = ?1",
+    [ST_BAD_RECORD] = "INSERT INTO bad_sources (id, peer_id, failures, reason, last_failure)"
+                      " VALUES (?1, ?2, 1, ?3, ?4) ON CONFLICT (id, peer_id) DO UPDATE"
+                      " SET failures = failures + 1, reason = excluded.reason,"
+                      " last_failure = excluded.last_failure"
                       " RETURNING failures",
-    [ST_BAD_GET] = "SELECT failures FROM bad_sources WHERE hash = ?1 AND peer_id = ?2",
+    [ST_BAD_BAN] = "INSERT INTO bad_sources (id, peer_id, failures, banned, reason, last_failure)"
+                   " VALUES (?1, ?2, 1, 1, ?3, ?4) ON CONFLICT (id, peer_id) DO UPDATE"
+                   " SET banned = 1, reason = excluded.reason,"
+                   " last_failure = excluded.last_failure",
+    [ST_BAD_GET] = "SELECT failures, banned FROM bad_sources WHERE id = ?1 AND peer_id = ?2",
+    [ST_BAD_LIST] = "SELECT peer_id, failures, banned, reason, last_failure FROM bad_sources"
+                    " WHERE id = ?1 ORDER BY banned DESC, last_failure DESC, peer_id",
+    [ST_LEGACY_ALL] = "SELECT sha256, name, size, out_path, state, error, created, updated"
+                      " FROM legacy_downloads ORDER BY created, sha256",
     [ST_HOST_PUT] =
         ("INSERT INTO host_cache (sn_id, addrs, last_seen, failures) VALUES (?1, ?2, ?3, 0)"
          " ON CONFLICT (sn_id) DO UPDATE SET addrs = excluded.addrs,"
@@ -470,7 +556,7 @@ void op_store_close(struct op_store *st)
 void op_store_share_clear(struct op_store_share *s)
 {
     free(s->path);
-    free(s->chunk_hashes);
+    free(s->layer);
     memset(s, 0, sizeof(*s));
 }
 
@@ -478,20 +564,25 @@ static int read_share(struct op_store *st, sqlite3_stmt *s, void *out)
 {
     struct op_store_share *row = out;
     memset(row, 0, sizeof(*row));
-    int64_t size = sqlite3_column_int64(s, 1), chunk_size = sqlite3_column_int64(s, 5);
-    if (!store_sizes_valid(size, chunk_size))
+    int64_t size = sqlite3_column_int64(s, 1), height = sqlite3_column_int64(s, 7);
+    if (size < 0 || (uint64_t)size > FILEID_MAX_SIZE || height < 0 || height > FILEID_MAX_HEIGHT ||
+        fileid_chunks((uint64_t)size, (unsigned)height) > UINT32_MAX)
         return store_corrupt(st, "shares");
     row->size = (uint64_t)size;
     row->mtime_ns = sqlite3_column_int64(s, 2);
     row->inode = (uint64_t)sqlite3_column_int64(s, 3);
-    row->chunk_size = (uint32_t)chunk_size;
-    row->n_chunks = (uint32_t)store_chunk_count(row->size, row->chunk_size);
-    row->racy = sqlite3_column_int(s, 7) != 0;
+    row->layer_height = (uint32_t)height;
+    row->n_layer = (uint32_t)fileid_chunks(row->size, row->layer_height);
+    row->racy = sqlite3_column_int(s, 9) != 0;
     int rc = store_col_text(st, s, 0, false, &row->path, "shares");
     if (rc == 0)
-        rc = store_col_hash(st, s, 4, row->hash, "shares");
+        rc = store_col_hash(st, s, 4, row->id, "shares");
     if (rc == 0)
-        rc = store_col_blob(st, s, 6, (size_t)row->n_chunks * OP_STORE_HASH_LEN, &row->chunk_hashes,
+        rc = store_col_hash(st, s, 5, row->root, "shares");
+    if (rc == 0)
+        rc = store_col_hash(st, s, 6, row->sha256, "shares");
+    if (rc == 0)
+        rc = store_col_blob(st, s, 8, (size_t)row->n_layer * OP_STORE_HASH_LEN, &row->layer,
                             "shares");
     if (rc != 0)
         op_store_share_clear(row);
@@ -528,19 +619,20 @@ static int upsert_body(struct op_store *st, void *arg)
     int rc = store_stmt(st, ST_SHARE_UPSERT, &s);
     for (size_t i = 0; rc == 0 && i < c->n; i++) {
         const struct op_store_share *r = &c->rows[i];
-        if (r->path == NULL || r->size > INT64_MAX ||
-            !store_sizes_valid((int64_t)r->size, r->chunk_size) ||
-            r->n_chunks != store_chunk_count(r->size, r->chunk_size) ||
-            (r->n_chunks > 0 && r->chunk_hashes == NULL))
+        if (r->path == NULL || r->size > FILEID_MAX_SIZE || r->layer_height > FILEID_MAX_HEIGHT ||
+            r->n_layer != fileid_chunks(r->size, r->layer_height) ||
+            (r->n_layer > 0 && r->layer == NULL))
             return store_fail(st, SOVA_ERR_INVALID, "share upsert: row %zu is inconsistent", i);
         sqlite3_bind_text(s, 1, r->path, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 2, (sqlite3_int64)r->size);
         sqlite3_bind_int64(s, 3, r->mtime_ns);
         sqlite3_bind_int64(s, 4, (sqlite3_int64)r->inode);
-        store_bind_hash(s, 5, r->hash);
-        sqlite3_bind_int64(s, 6, r->chunk_size);
-        store_bind_blob(s, 7, r->chunk_hashes, (size_t)r->n_chunks * OP_STORE_HASH_LEN);
-        sqlite3_bind_int(s, 8, r->racy);
+        store_bind_hash(s, 5, r->id);
+        store_bind_hash(s, 6, r->root);
+        store_bind_hash(s, 7, r->sha256);
+        sqlite3_bind_int64(s, 8, r->layer_height);
+        store_bind_blob(s, 9, r->layer, (size_t)r->n_layer * OP_STORE_HASH_LEN);
+        sqlite3_bind_int(s, 10, r->racy);
         rc = store_run(st, s, "share upsert");
     }
     return rc;
@@ -611,15 +703,15 @@ int op_store_share_foreach(struct op_store *st, op_store_share_fn *fn, void *arg
     return rc;
 }
 
-int op_store_share_find_hash(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
-                             struct op_store_share *out, bool *found)
+int op_store_share_find_id(struct op_store *st, const uint8_t id[OP_STORE_HASH_LEN],
+                           struct op_store_share *out, bool *found)
 {
     sqlite3_stmt *s;
     memset(out, 0, sizeof(*out));
     *found = false;
-    int rc = store_stmt(st, ST_SHARE_BY_HASH, &s);
+    int rc = store_stmt(st, ST_SHARE_BY_ID, &s);
     if (rc != 0)
         return rc;
-    store_bind_hash(s, 1, hash);
-    return store_find_one(st, s, read_share, out, found, "share by hash");
+    store_bind_hash(s, 1, id);
+    return store_find_one(st, s, read_share, out, found, "share by id");
 }

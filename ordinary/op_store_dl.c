@@ -1,9 +1,11 @@
-/* op_store_dl.c - downloads and bad sources in the peer's SQLite state
- * (op_store.h). The SQL is with the schema in op_store.c. Every state
- * change is one UPDATE, so it is atomic and durable when it returns. */
+/* op_store_dl.c - downloads, bad sources and the downloads of schema 1 in
+ * the peer's SQLite state (op_store.h). The SQL is with the schema in
+ * op_store.c. Every state change is one UPDATE, so it is atomic and
+ * durable when it returns. */
 #define OP_STORE_INTERNAL
-#include "op_store_int.h"
 #include "err.h"
+#include "fileid.h"
+#include "op_store_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,12 +24,24 @@ const char *op_download_state_name(enum op_download_state state)
     return (unsigned)state < N_STATES ? state_names[state] : "?";
 }
 
+/* The state named by a TEXT column; N_STATES if none. */
+static size_t state_of(sqlite3_stmt *s, int col)
+{
+    const unsigned char *state = sqlite3_column_text(s, col);
+    for (size_t i = 0; state != NULL && i < N_STATES; i++)
+        if (strcmp((const char *)state, state_names[i]) == 0)
+            return i;
+    return N_STATES;
+}
+
 void op_store_download_clear(struct op_store_download *d)
 {
     free(d->name);
     free(d->chunk_hashes);
     free(d->have);
     free(d->out_path);
+    free(d->path);
+    free(d->error);
     memset(d, 0, sizeof(*d));
 }
 
@@ -41,37 +55,53 @@ static size_t bitmap_len(uint32_t n_chunks)
     return ((size_t)n_chunks + 7) / 8;
 }
 
+/* A chunk size a download may have: a power of two a request can carry. */
+static bool chunk_size_valid(int64_t chunk_size)
+{
+    return chunk_size >= FILEID_BLOCK && chunk_size <= UINT32_MAX &&
+           (chunk_size & (chunk_size - 1)) == 0;
+}
+
+/* Columns: id, name, size_hint, chunk_size, size, root, chunk_hashes, have,
+ * out_path, path, sha256, error, state, created, updated. */
 static int read_download(struct op_store *st, sqlite3_stmt *s, void *out)
 {
     struct op_store_download *d = out;
     memset(d, 0, sizeof(*d));
-    int64_t size = sqlite3_column_int64(s, 2), chunk_size = sqlite3_column_int64(s, 3);
-    if (!store_sizes_valid(size, chunk_size))
-        return store_corrupt(st, "downloads");
-    d->size = (uint64_t)size;
-    d->chunk_size = (uint32_t)chunk_size;
-    d->n_chunks = (uint32_t)store_chunk_count(d->size, d->chunk_size);
+    int64_t hint = sqlite3_column_int64(s, 2), chunk_size = sqlite3_column_int64(s, 3);
     d->has_manifest = sqlite3_column_type(s, 4) != SQLITE_NULL;
-    d->created = sqlite3_column_int64(s, 8);
-    d->updated = sqlite3_column_int64(s, 9);
-    const unsigned char *state = sqlite3_column_text(s, 7);
-    size_t known = N_STATES;
-    for (size_t i = 0; state != NULL && i < N_STATES; i++)
-        if (strcmp((const char *)state, state_names[i]) == 0)
-            known = i;
+    int64_t size = d->has_manifest ? sqlite3_column_int64(s, 4) : 0;
+    if (hint < 0 || !chunk_size_valid(chunk_size) || !store_sizes_valid(size, chunk_size))
+        return store_corrupt(st, "downloads");
+    d->size_hint = (uint64_t)hint;
+    d->chunk_size = (uint32_t)chunk_size;
+    d->size = (uint64_t)size;
+    d->n_chunks = (uint32_t)store_chunk_count(d->size, d->chunk_size);
+    d->has_sha256 = sqlite3_column_type(s, 10) != SQLITE_NULL;
+    d->created = sqlite3_column_int64(s, 13);
+    d->updated = sqlite3_column_int64(s, 14);
+    size_t known = state_of(s, 12);
     d->state = (enum op_download_state)known;
     int rc = known == N_STATES ? store_corrupt(st, "downloads") : 0;
     if (rc == 0)
-        rc = store_col_hash(st, s, 0, d->hash, "downloads");
+        rc = store_col_hash(st, s, 0, d->id, "downloads");
     if (rc == 0)
         rc = store_col_text(st, s, 1, false, &d->name, "downloads");
     if (rc == 0 && d->has_manifest)
-        rc = store_col_blob(st, s, 4, (size_t)d->n_chunks * OP_STORE_HASH_LEN, &d->chunk_hashes,
+        rc = store_col_hash(st, s, 5, d->root, "downloads");
+    if (rc == 0 && d->has_manifest)
+        rc = store_col_blob(st, s, 6, (size_t)d->n_chunks * OP_STORE_HASH_LEN, &d->chunk_hashes,
                             "downloads");
     if (rc == 0)
-        rc = store_col_blob(st, s, 5, bitmap_len(d->n_chunks), &d->have, "downloads");
+        rc = store_col_blob(st, s, 7, bitmap_len(d->n_chunks), &d->have, "downloads");
     if (rc == 0)
-        rc = store_col_text(st, s, 6, true, &d->out_path, "downloads");
+        rc = store_col_text(st, s, 8, true, &d->out_path, "downloads");
+    if (rc == 0)
+        rc = store_col_text(st, s, 9, true, &d->path, "downloads");
+    if (rc == 0 && d->has_sha256)
+        rc = store_col_hash(st, s, 10, d->sha256, "downloads");
+    if (rc == 0)
+        rc = store_col_text(st, s, 11, true, &d->error, "downloads");
     if (rc != 0) {
         op_store_download_clear(d);
         return rc;
@@ -80,34 +110,32 @@ static int read_download(struct op_store *st, sqlite3_stmt *s, void *out)
     return 0;
 }
 
-int op_store_download_create(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
-                             const char *name, uint64_t size, uint32_t chunk_size,
+int op_store_download_create(struct op_store *st, const uint8_t id[OP_STORE_HASH_LEN],
+                             const char *name, uint64_t size_hint, uint32_t chunk_size,
                              const char *out_path, bool *existed)
 {
     if (existed != NULL)
         *existed = false;
-    if (name == NULL || name[0] == '\0' || size > INT64_MAX ||
-        !store_sizes_valid((int64_t)size, chunk_size))
+    if (name == NULL || name[0] == '\0' || size_hint > INT64_MAX || !chunk_size_valid(chunk_size))
         return store_fail(st, SOVA_ERR_INVALID, "download create: bad name, size or chunk size");
     sqlite3_stmt *s;
     int rc = store_stmt(st, ST_DL_CREATE, &s);
     if (rc != 0)
         return rc;
-    store_bind_hash(s, 1, hash);
+    store_bind_hash(s, 1, id);
     sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, (sqlite3_int64)size);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)size_hint);
     sqlite3_bind_int64(s, 4, chunk_size);
-    sqlite3_bind_zeroblob64(s, 5, bitmap_len((uint32_t)store_chunk_count(size, chunk_size)));
     if (out_path != NULL)
-        sqlite3_bind_text(s, 6, out_path, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 7, store_now());
+        sqlite3_bind_text(s, 5, out_path, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 6, store_now());
     rc = store_run(st, s, "download create");
     if (rc == 0 && existed != NULL)
         *existed = sqlite3_changes(st->db) == 0;
     return rc;
 }
 
-int op_store_download_get(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
+int op_store_download_get(struct op_store *st, const uint8_t id[OP_STORE_HASH_LEN],
                           struct op_store_download *out, bool *found)
 {
     sqlite3_stmt *s;
@@ -116,7 +144,7 @@ int op_store_download_get(struct op_store *st, const uint8_t hash[OP_STORE_HASH_
     int rc = store_stmt(st, ST_DL_GET, &s);
     if (rc != 0)
         return rc;
-    store_bind_hash(s, 1, hash);
+    store_bind_hash(s, 1, id);
     return store_find_one(st, s, read_download, out, found, "download get");
 }
 
@@ -157,16 +185,16 @@ struct chunk_arg {
 };
 
 /* An UPDATE matched no row: say which requirement the row failed. */
-static int explain_refusal(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
+static int explain_refusal(struct op_store *st, const uint8_t id[OP_STORE_HASH_LEN],
                            const char *what, unsigned need, struct chunk_arg arg)
 {
     struct op_store_download d;
     bool found;
-    int rc = op_store_download_get(st, hash, &d, &found);
+    int rc = op_store_download_get(st, id, &d, &found);
     if (rc != 0)
         return rc;
     char hex[9];
-    snprintf(hex, sizeof(hex), "%02x%02x%02x%02x", hash[0], hash[1], hash[2], hash[3]);
+    snprintf(hex, sizeof(hex), "%02x%02x%02x%02x", id[0], id[1], id[2], id[3]);
     if (!found)
         rc = store_fail(st, SOVA_ERR_INVALID, "%s: no download %s", what, hex);
     else if ((need & NEED_ACTIVE) && d.state != OP_DOWNLOAD_ACTIVE)
@@ -178,8 +206,9 @@ static int explain_refusal(struct op_store *st, const uint8_t hash[OP_STORE_HASH
         rc = store_fail(st, SOVA_ERR_INVALID, "%s: download %s has %u of %u chunks verified", what,
                         hex, d.n_have, d.n_chunks);
     else if (arg.label != NULL)
-        rc = store_fail(st, SOVA_ERR_INVALID, "%s: download %s: %s %u does not fit its %u chunks",
-                        what, hex, arg.label, arg.value, d.n_chunks);
+        rc = store_fail(st, SOVA_ERR_INVALID, "%s: download %s: %s %u does not fit its %s", what,
+                        hex, arg.label, arg.value,
+                        d.has_manifest ? "chunks" : "size (no manifest yet)");
     else
         rc = store_fail(st, SOVA_ERR_INTERNAL, "%s: download %s: refused for no known reason", what,
                         hex);
@@ -189,47 +218,50 @@ static int explain_refusal(struct op_store *st, const uint8_t hash[OP_STORE_HASH
 
 /* Run a bound download UPDATE; when it changes nothing, explain why. */
 static int update_download(struct op_store *st, sqlite3_stmt *s,
-                           const uint8_t hash[OP_STORE_HASH_LEN], const char *what, unsigned need,
+                           const uint8_t id[OP_STORE_HASH_LEN], const char *what, unsigned need,
                            struct chunk_arg arg)
 {
     int rc = store_run(st, s, what);
     if (rc == 0 && sqlite3_changes(st->db) == 0)
-        rc = explain_refusal(st, hash, what, need, arg);
+        rc = explain_refusal(st, id, what, need, arg);
     return rc;
 }
 
-int op_store_download_set_manifest(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
+int op_store_download_set_manifest(struct op_store *st, const uint8_t id[OP_STORE_HASH_LEN],
+                                   uint64_t size, const uint8_t root[OP_STORE_HASH_LEN],
                                    const uint8_t *chunk_hashes, uint32_t n_chunks)
 {
-    if (n_chunks > 0 && chunk_hashes == NULL)
-        return store_fail(st, SOVA_ERR_INVALID, "set manifest: no chunk hashes");
+    if ((n_chunks > 0 && chunk_hashes == NULL) || size > FILEID_MAX_SIZE)
+        return store_fail(st, SOVA_ERR_INVALID, "set manifest: no chunk hashes, or a bad size");
     sqlite3_stmt *s;
     int rc = store_stmt(st, ST_DL_SET_MANIFEST, &s);
     if (rc != 0)
         return rc;
-    store_bind_hash(s, 1, hash);
-    store_bind_blob(s, 2, chunk_hashes, (size_t)n_chunks * OP_STORE_HASH_LEN);
-    sqlite3_bind_int64(s, 3, store_now());
+    store_bind_hash(s, 1, id);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)size);
+    store_bind_hash(s, 3, root);
+    store_bind_blob(s, 4, chunk_hashes, (size_t)n_chunks * OP_STORE_HASH_LEN);
+    sqlite3_bind_int64(s, 5, store_now());
     struct chunk_arg arg = {"chunk hash count", n_chunks};
-    return update_download(st, s, hash, "set manifest", NEED_ACTIVE, arg);
+    return update_download(st, s, id, "set manifest", NEED_ACTIVE, arg);
 }
 
-int op_store_download_mark_chunk(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
+int op_store_download_mark_chunk(struct op_store *st, const uint8_t id[OP_STORE_HASH_LEN],
                                  uint32_t index)
 {
     sqlite3_stmt *s;
     int rc = store_stmt(st, ST_DL_MARK, &s);
     if (rc != 0)
         return rc;
-    store_bind_hash(s, 1, hash);
+    store_bind_hash(s, 1, id);
     sqlite3_bind_int64(s, 2, index);
     sqlite3_bind_int64(s, 3, store_now());
     struct chunk_arg arg = {"chunk index", index};
-    return update_download(st, s, hash, "mark chunk", NEED_ACTIVE | NEED_MANIFEST, arg);
+    return update_download(st, s, id, "mark chunk", NEED_ACTIVE | NEED_MANIFEST, arg);
 }
 
 struct mark_many {
-    const uint8_t *hash;
+    const uint8_t *id;
     const uint32_t *indices;
     size_t n;
 };
@@ -238,17 +270,17 @@ static int mark_many_body(struct op_store *st, void *ctx)
 {
     const struct mark_many *m = ctx;
     for (size_t i = 0; i < m->n; i++) {
-        int rc = op_store_download_mark_chunk(st, m->hash, m->indices[i]);
+        int rc = op_store_download_mark_chunk(st, m->id, m->indices[i]);
         if (rc != 0)
             return rc;
     }
     return 0;
 }
 
-int op_store_download_mark_chunks(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
+int op_store_download_mark_chunks(struct op_store *st, const uint8_t id[OP_STORE_HASH_LEN],
                                   const uint32_t *indices, size_t n)
 {
-    struct mark_many m = {hash, indices, n};
+    struct mark_many m = {id, indices, n};
     return n == 0 ? 0 : store_in_transaction(st, ST_BEGIN, mark_many_body, &m);
 }
 
@@ -267,7 +299,7 @@ static int read_have(struct op_store *st, sqlite3_stmt *s, void *out)
     return store_col_blob(st, s, 0, bitmap_len(h->n_chunks), &h->bitmap, "downloads");
 }
 
-int op_store_download_get_have(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
+int op_store_download_get_have(struct op_store *st, const uint8_t id[OP_STORE_HASH_LEN],
                                uint8_t **bitmap, uint32_t *n_chunks)
 {
     struct have_out h = {NULL, 0};
@@ -278,90 +310,214 @@ int op_store_download_get_have(struct op_store *st, const uint8_t hash[OP_STORE_
     int rc = store_stmt(st, ST_DL_HAVE, &s);
     if (rc != 0)
         return rc;
-    store_bind_hash(s, 1, hash);
+    store_bind_hash(s, 1, id);
     rc = store_find_one(st, s, read_have, &h, &found, "get bitmap");
     if (rc == 0 && !found)
-        return explain_refusal(st, hash, "get bitmap", 0, (struct chunk_arg){NULL, 0});
+        return explain_refusal(st, id, "get bitmap", 0, (struct chunk_arg){NULL, 0});
     *bitmap = h.bitmap;
     *n_chunks = h.n_chunks;
     return rc;
 }
 
-int op_store_download_set_state(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
-                                enum op_download_state state)
+int op_store_download_complete(struct op_store *st, const uint8_t id[OP_STORE_HASH_LEN],
+                               const char *path, const uint8_t sha256[OP_STORE_HASH_LEN])
 {
-    if ((unsigned)state >= N_STATES)
-        return store_fail(st, SOVA_ERR_INVALID, "set state: unknown state %d", (int)state);
+    if (path == NULL || sha256 == NULL)
+        return store_fail(st, SOVA_ERR_INVALID, "complete: no path or no SHA-256");
     sqlite3_stmt *s;
-    int rc = store_stmt(st, ST_DL_SET_STATE, &s);
+    int rc = store_stmt(st, ST_DL_COMPLETE, &s);
     if (rc != 0)
         return rc;
-    store_bind_hash(s, 1, hash);
-    sqlite3_bind_text(s, 2, state_names[state], -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, store_now());
+    store_bind_hash(s, 1, id);
+    sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
+    store_bind_hash(s, 3, sha256);
+    sqlite3_bind_int64(s, 4, store_now());
     struct chunk_arg none = {NULL, 0};
-    return update_download(st, s, hash, "set state", NEED_MANIFEST | NEED_ALL_CHUNKS, none);
+    return update_download(st, s, id, "complete", NEED_ACTIVE | NEED_MANIFEST | NEED_ALL_CHUNKS,
+                           none);
 }
 
-int op_store_download_delete(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN])
+int op_store_download_fail(struct op_store *st, const uint8_t id[OP_STORE_HASH_LEN],
+                           const char *error)
+{
+    if (error == NULL)
+        return store_fail(st, SOVA_ERR_INVALID, "fail: no reason");
+    sqlite3_stmt *s;
+    int rc = store_stmt(st, ST_DL_FAIL, &s);
+    if (rc != 0)
+        return rc;
+    store_bind_hash(s, 1, id);
+    sqlite3_bind_text(s, 2, error, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, store_now());
+    return update_download(st, s, id, "fail", 0, (struct chunk_arg){NULL, 0});
+}
+
+int op_store_download_activate(struct op_store *st, const uint8_t id[OP_STORE_HASH_LEN],
+                               const char *out_path, bool restart)
+{
+    sqlite3_stmt *s;
+    int rc = store_stmt(st, ST_DL_ACTIVATE, &s);
+    if (rc != 0)
+        return rc;
+    store_bind_hash(s, 1, id);
+    if (out_path != NULL)
+        sqlite3_bind_text(s, 2, out_path, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, restart);
+    sqlite3_bind_int64(s, 4, store_now());
+    return update_download(st, s, id, "activate", 0, (struct chunk_arg){NULL, 0});
+}
+
+int op_store_download_delete(struct op_store *st, const uint8_t id[OP_STORE_HASH_LEN])
 {
     sqlite3_stmt *s;
     int rc = store_stmt(st, ST_DL_DELETE, &s);
     if (rc != 0)
         return rc;
-    store_bind_hash(s, 1, hash);
+    store_bind_hash(s, 1, id);
     return store_run(st, s, "download delete");
 }
 
 /* ---- bad sources ------------------------------------------------------------------------------
  */
-static int read_failures(struct op_store *st, sqlite3_stmt *s, void *out)
+int op_store_bad_source_record(struct op_store *st, const uint8_t id[OP_STORE_HASH_LEN],
+                               const uint8_t peer_id[OP_STORE_HASH_LEN], const char *reason,
+                               uint32_t *failures)
 {
-    int64_t n = sqlite3_column_int64(s, 0);
-    if (n < 0 || n > UINT32_MAX)
-        return store_corrupt(st, "bad_sources");
-    *(uint32_t *)out = (uint32_t)n;
-    return 0;
-}
-
-/* Bind (hash, peer_id) and read at most one failure count; then finish s. */
-static int bad_source_query(struct op_store *st, enum stmt_id id,
-                            const uint8_t hash[OP_STORE_HASH_LEN],
-                            const uint8_t peer_id[OP_STORE_HASH_LEN], uint32_t *failures,
-                            const char *what)
-{
+    if (reason == NULL)
+        return store_fail(st, SOVA_ERR_INVALID, "record bad source: no reason");
     sqlite3_stmt *s;
-    uint32_t n = 0;
-    int rc = store_stmt(st, id, &s);
+    int rc = store_stmt(st, ST_BAD_RECORD, &s);
     if (rc != 0)
         return rc;
-    store_bind_hash(s, 1, hash);
+    store_bind_hash(s, 1, id);
     store_bind_hash(s, 2, peer_id);
-    if (id == ST_BAD_RECORD)
-        sqlite3_bind_int64(s, 3, store_now());
+    sqlite3_bind_text(s, 3, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, store_now());
     /* Step for the row, then to the end: an UPDATE ... RETURNING commits
      * when the statement finishes. */
-    rc = store_next_row(st, s, what);
+    int64_t n = 0;
+    rc = store_next_row(st, s, "record bad source");
     if (rc > 0) {
-        rc = read_failures(st, s, &n);
-        if (rc == 0)
-            rc = store_run(st, s, what);
-        else
-            store_stmt_end(s);
+        n = sqlite3_column_int64(s, 0);
+        rc = store_run(st, s, "record bad source");
+        if (rc == 0 && (n < 0 || n > UINT32_MAX))
+            rc = store_corrupt(st, "bad_sources");
     }
     if (rc == 0 && failures != NULL)
-        *failures = n;
+        *failures = (uint32_t)n;
     return rc;
 }
 
-int op_store_bad_source_record(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
-                               const uint8_t peer_id[OP_STORE_HASH_LEN], uint32_t *failures)
+int op_store_bad_source_ban(struct op_store *st, const uint8_t id[OP_STORE_HASH_LEN],
+                            const uint8_t peer_id[OP_STORE_HASH_LEN], const char *reason)
 {
-    return bad_source_query(st, ST_BAD_RECORD, hash, peer_id, failures, "record bad source");
+    if (reason == NULL)
+        return store_fail(st, SOVA_ERR_INVALID, "ban source: no reason");
+    sqlite3_stmt *s;
+    int rc = store_stmt(st, ST_BAD_BAN, &s);
+    if (rc != 0)
+        return rc;
+    store_bind_hash(s, 1, id);
+    store_bind_hash(s, 2, peer_id);
+    sqlite3_bind_text(s, 3, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, store_now());
+    return store_run(st, s, "ban source");
 }
 
-int op_store_bad_source_failures(struct op_store *st, const uint8_t hash[OP_STORE_HASH_LEN],
-                                 const uint8_t peer_id[OP_STORE_HASH_LEN], uint32_t *failures)
+struct bad_get {
+    uint32_t failures;
+    bool banned;
+};
+
+static int read_bad_get(struct op_store *st, sqlite3_stmt *s, void *out)
 {
-    return bad_source_query(st, ST_BAD_GET, hash, peer_id, failures, "bad source failures");
+    struct bad_get *b = out;
+    int64_t n = sqlite3_column_int64(s, 0);
+    if (n < 0 || n > UINT32_MAX)
+        return store_corrupt(st, "bad_sources");
+    b->failures = (uint32_t)n;
+    b->banned = sqlite3_column_int(s, 1) != 0;
+    return 0;
+}
+
+int op_store_bad_source_get(struct op_store *st, const uint8_t id[OP_STORE_HASH_LEN],
+                            const uint8_t peer_id[OP_STORE_HASH_LEN], uint32_t *failures,
+                            bool *banned)
+{
+    struct bad_get b = {0, false};
+    bool found;
+    sqlite3_stmt *s;
+    int rc = store_stmt(st, ST_BAD_GET, &s);
+    if (rc != 0)
+        return rc;
+    store_bind_hash(s, 1, id);
+    store_bind_hash(s, 2, peer_id);
+    rc = store_find_one(st, s, read_bad_get, &b, &found, "bad source");
+    if (failures != NULL)
+        *failures = b.failures;
+    if (banned != NULL)
+        *banned = b.banned;
+    return rc;
+}
+
+int op_store_bad_source_foreach(struct op_store *st, const uint8_t id[OP_STORE_HASH_LEN],
+                                op_store_bad_source_fn *fn, void *arg)
+{
+    sqlite3_stmt *s;
+    int rc = store_stmt(st, ST_BAD_LIST, &s);
+    if (rc != 0)
+        return rc;
+    store_bind_hash(s, 1, id);
+    while ((rc = store_next_row(st, s, "list bad sources")) > 0) {
+        struct op_store_bad_source b = {0};
+        int64_t n = sqlite3_column_int64(s, 1);
+        const unsigned char *reason = sqlite3_column_text(s, 3);
+        rc = n < 0 || n > UINT32_MAX ? store_corrupt(st, "bad_sources")
+                                     : store_col_hash(st, s, 0, b.peer_id, "bad_sources");
+        if (rc == 0) {
+            b.failures = (uint32_t)n;
+            b.banned = sqlite3_column_int(s, 2) != 0;
+            b.reason = reason != NULL ? (const char *)reason : "";
+            b.last_failure = sqlite3_column_int64(s, 4);
+            rc = fn(&b, arg);
+        }
+        if (rc != 0) {
+            store_stmt_end(s);
+            break;
+        }
+    }
+    return rc;
+}
+
+/* ---- downloads of schema 1 ----------------------------------------------------------------- */
+int op_store_legacy_foreach(struct op_store *st, op_store_legacy_fn *fn, void *arg)
+{
+    sqlite3_stmt *s;
+    int rc = store_stmt(st, ST_LEGACY_ALL, &s);
+    if (rc != 0)
+        return rc;
+    while ((rc = store_next_row(st, s, "list old downloads")) > 0) {
+        struct op_store_legacy l = {0};
+        const unsigned char *name = sqlite3_column_text(s, 1);
+        size_t state = state_of(s, 4);
+        int64_t size = sqlite3_column_int64(s, 2);
+        rc = name == NULL || size < 0 || state == N_STATES || state == OP_DOWNLOAD_ACTIVE
+                 ? store_corrupt(st, "legacy_downloads")
+                 : store_col_hash(st, s, 0, l.sha256, "legacy_downloads");
+        if (rc == 0) {
+            l.name = (const char *)name;
+            l.size = (uint64_t)size;
+            l.out_path = (const char *)sqlite3_column_text(s, 3);
+            l.state = (enum op_download_state)state;
+            l.error = (const char *)sqlite3_column_text(s, 5);
+            l.created = sqlite3_column_int64(s, 6);
+            l.updated = sqlite3_column_int64(s, 7);
+            rc = fn(&l, arg);
+        }
+        if (rc != 0) {
+            store_stmt_end(s);
+            break;
+        }
+    }
+    return rc;
 }

@@ -105,10 +105,10 @@ static int print_status(json_t *line, void *arg)
     json_t *rej = json_object_get(rc, "rejected");
     printf("ledger     %lld credit records, %lld replicas over %lld supernodes; receipts %lld "
            "counted, refused: %lld forged, %lld wrong key, %lld replayed, %lld stale, "
-           "%lld misdirected\n",
+           "%lld misdirected, %lld bad size\n",
            R(ledger, "records"), R(ledger, "replicas"), R(ledger, "supernodes"), R(rc, "counted"),
            R(rej, "forged"), R(rej, "wrong_key"), R(rej, "replayed"), R(rej, "stale"),
-           R(rej, "misdirected"));
+           R(rej, "misdirected"), R(rej, "bad_size"));
 #undef R
     json_t *members = json_object_get(line, "members");
     printf("members    %zu other supernodes\n", json_array_size(members));

@@ -1,7 +1,8 @@
 /* sn_credit_net.c - the credit ledger on the wire (docs/CREDITS.md).
  *
  *  - Receipts in: a source's RECEIPTS are checked here (about the sender,
- *    key, signature, date); for the good ones the downloader's standing is
+ *    date, bytes within the size its file ID commits to, key, signature);
+ *    for the good ones the downloader's standing is
  *    read (its record, from its holders) to weigh them, and LEDGER_UPDATE
  *    goes to the holders of the source's and of the downloader's record
  *    (applied at once where this supernode is one).
@@ -268,7 +269,7 @@ static void on_ledger_query(struct sn_credit *c, struct sn_conn *from, const str
 
 static size_t items_per_frame(const struct sn_ctx *d)
 {
-    size_t each = 3 * WIRE_ID_LEN + 3 * 8 + MSG_RECEIPT_KEY_LEN + MSG_RECEIPT_SIG_LEN + 3;
+    size_t each = MSG_RECEIPT_WIRE_SIZE + 3;
     size_t n = d->limits.max_frame > 64 ? (d->limits.max_frame - 64) / each : 1;
     return n == 0 ? 1 : n > MSG_MAX_RECEIPTS ? MSG_MAX_RECEIPTS : n;
 }
@@ -404,7 +405,7 @@ static void on_receipts(struct sn_credit *c, struct sn_conn *p, const struct msg
         else if (r->time_s + SN_LEDGER_MAX_AGE_S < now_s ||
                  r->time_s > now_s + SN_LEDGER_MAX_FUTURE_S)
             v = RECEIPT_STALE;
-        else
+        else if ((v = receipt_check_size(r)) == RECEIPT_OK) /* bytes <= the size the ID binds */
             v = receipt_verify(r);
         if (v != RECEIPT_OK) {
             count_rejected(c, p, v, r);

@@ -5,8 +5,10 @@ supernode or to a sova-peer, for tests/e2e/test_credits_ledger.sh.
 Speaks the wire protocol of docs/PROTOCOL.md with the standard library
 (TLS 1.3 through ssl); keys, certificates and Ed25519 signatures come from
 the openssl command line. Receipts are signed as docs/CREDITS.md says:
-Ed25519 over b"sova receipt v1\\0" + downloader + source + hash + u64 bytes,
-seq, time.
+Ed25519 over b"sova receipt v2\\0" + downloader + source + file ID + u64
+file size + root + u64 bytes, seq, time; the file ID commits to the size
+and root (docs/PROTOCOL.md, "File IDs"), so the probe's file is a made-up
+4 MiB one whose ID it computes.
 
   credit_probe.py key DIR               make DIR/key.pem, DIR/cert.pem; print the node ID (hex)
   credit_probe.py sn HOST:PORT SRC DL OTHER
@@ -16,6 +18,10 @@ seq, time.
       key), one in DL's name with DL's key but OTHER's signature (forged);
       then print "credit <uploaded> <credit> <found>" for SRC as read back.
   credit_probe.py read HOST:PORT ME ID   attach as ME, print "credit <uploaded> <credit> <found>" of ID (hex)
+  credit_probe.py oversize HOST:PORT SRC DL
+      attach to a supernode as SRC and hand it two receipts DL signed: 1 TiB
+      of a 4 MiB file, and 1 MiB of a file claimed to be 1 TiB whose ID
+      commits to 4 MiB; then print SRC's credit as read back.
   credit_probe.py peer HOST:PORT SRC_ID DL OTHER
       connect to a sova-peer (the source, whose node ID is SRC_ID) as DL and
       send RECEIPTs: good, replayed, forged, wrong key.
@@ -31,6 +37,8 @@ import tempfile
 import time
 
 HELLO, PING, PONG = 0x01, 0x03, 0x04
+FILE_SIZE = 4 << 20  # the receipts' file: a receipt's bytes must fit in it
+BYTES_AT, SIG_AT = 136, 192  # offsets of bytes and signature in a receipt (256 bytes)
 REGISTER, REGISTERED, RECEIPTS, CREDIT, RECEIPT = 0x10, 0x11, 0x1E, 0x1F, 0x54
 
 
@@ -61,16 +69,19 @@ def sign(d, tbs):
                    "-in", f.name)
 
 
-def receipt(down, src, nbytes, seq, signer=None, key_of=None):
+def receipt(down, src, nbytes, seq, signer=None, key_of=None, size=FILE_SIZE, id_size=None):
     """A receipt from downloader dir `down` to source id `src`, signed by
-    `signer` (default down), carrying the key of `key_of` (default signer)."""
+    `signer` (default down), carrying the key of `key_of` (default signer),
+    for a file of `size` bytes whose ID commits to `id_size` (default size)."""
     signer = signer or down
     key_of = key_of or signer
     down_id, _ = ident(down)
     _, raw = ident(key_of)
-    content = b"\x73" * 32
-    fields = down_id + src + content + struct.pack(">QQQ", nbytes, seq, int(time.time()))
-    sig = sign(signer, b"sova receipt v1\x00" + fields)
+    root = b"\x73" * 32
+    fid = hashlib.sha256(b"sova file id v2\x00" + struct.pack(">Q", id_size or size) + root).digest()
+    fields = (down_id + src + fid + struct.pack(">Q", size) + root
+              + struct.pack(">QQQ", nbytes, seq, int(time.time())))
+    sig = sign(signer, b"sova receipt v2\x00" + fields)
     assert len(sig) == 64
     return fields + raw + sig
 
@@ -86,7 +97,7 @@ class Link:
         self.s = ctx.wrap_socket(socket.create_connection((host, int(port)), timeout=10))
         self.buf = b""
         agent = b"credit-probe"
-        self.send(HELLO, struct.pack(">HHIBH", 1, 1, 0, role, len(agent)) + agent)
+        self.send(HELLO, struct.pack(">HHIBH", 2, 2, 0, role, len(agent)) + agent)
         self.expect(HELLO)
 
     def send(self, t, payload):
@@ -140,10 +151,10 @@ def main():
         link.register()
         good = receipt(down, src_id, 1048576, 1)
         forged = bytearray(good)
-        forged[96:104] = struct.pack(">Q", 100 * 1048576)  # bytes, after signing
+        forged[BYTES_AT:BYTES_AT + 8] = struct.pack(">Q", 2 * 1048576)  # bytes, after signing
         wrong_key = receipt(down, src_id, 1048576, 3, signer=other)  # OTHER's key in DL's name
         wrong_sig = bytearray(receipt(down, src_id, 1048576, 4))
-        wrong_sig[152:216] = receipt(other, src_id, 1048576, 4)[152:216]
+        wrong_sig[SIG_AT:] = receipt(other, src_id, 1048576, 4)[SIG_AT:]
         for r in (good, bytes(forged), good, wrong_key, bytes(wrong_sig)):
             link.send(RECEIPTS, bytes([1]) + r)
         # The good receipt reaches the record's holders (R of the supernodes)
@@ -154,6 +165,15 @@ def main():
             time.sleep(0.1)
             got = link.credit(src_id)
         print("credit %d %d %d" % got)
+    elif cmd == "oversize":
+        where, src, down = sys.argv[2:5]
+        src_id = ident(src)[0]
+        link = Link(where, src)
+        link.register()
+        too_many = receipt(down, src_id, 1 << 40, 10)
+        size_lie = receipt(down, src_id, 1048576, 11, size=1 << 40, id_size=FILE_SIZE)
+        link.send(RECEIPTS, bytes([2]) + too_many + size_lie)
+        print("credit %d %d %d" % link.credit(src_id))
     elif cmd == "read":
         where, me, hexid = sys.argv[2:5]
         link = Link(where, me)
@@ -165,7 +185,7 @@ def main():
         link = Link(where, down)
         good = receipt(down, src_id, 1048576, 1)
         forged = bytearray(good)
-        forged[96:104] = struct.pack(">Q", 100 * 1048576)
+        forged[BYTES_AT:BYTES_AT + 8] = struct.pack(">Q", 2 * 1048576)
         wrong_key = receipt(down, src_id, 1048576, 3, signer=other)
         for r in (good, good, bytes(forged), wrong_key):
             link.send(RECEIPT, r)

@@ -42,7 +42,7 @@ FWD_LOCATE, FWD_LOCATE_RESULT, FWD_CONNECT = 0x44, 0x45, 0x46
 RECEIPTS, CREDIT, LEDGER_QUERY, LEDGER_UPTIME, RECEIPT = 0x1E, 0x1F, 0x47, 0x4A, 0x54
 MANIFEST_GET, MANIFEST, GET, DATA = 0x50, 0x51, 0x52, 0x53
 ROLE_SN, ROLE_PEER = 1, 2
-CHUNK = 1 << 20  # sova-peer's chunk size (ordinary/op_share.h)
+CHUNK = 1 << 20  # the chunk size sova-peer asks for by default (ordinary/op_fetch.h)
 SCALE = 1  # --scale: every wait is multiplied by it (valgrind)
 
 
@@ -81,7 +81,7 @@ def frame(mtype, payload=b""):
     return u32(len(payload) + 1) + u8(mtype) + payload
 
 
-def hello(role=ROLE_PEER, vmin=1, vmax=1):
+def hello(role=ROLE_PEER, vmin=2, vmax=2):
     return frame(HELLO, u16(vmin) + u16(vmax) + u32(0) + u8(role) + sstr(b"hostile/1"))
 
 
@@ -89,7 +89,7 @@ def ping(nonce): return frame(PING, u64(nonce))
 def register(addrs=(), session=1, reach=0): return frame(REGISTER, u8(session) + u8(reach) + addr_list(addrs))
 
 
-def record(name, fhash=None, size=1, chunk_size=CHUNK, action=1):
+def record(name, fhash=None, size=1, chunk_size=65536, action=1):
     fhash = fhash or hashlib.sha256(name).digest()
     return u8(action) + fhash + u64(size) + u32(chunk_size) + sstr(name)
 
@@ -104,7 +104,73 @@ def relay_open(cid, target, origin, token=b"\x5c" * 16):
     return frame(RELAY_OPEN, u32(cid) + target + origin + token)
 
 
-def chunk_range(mtype, fhash, first, count): return frame(mtype, fhash + u32(first) + u32(count))
+def chunk_range(mtype, fid, first, count, chunk_size=CHUNK):
+    return frame(mtype, fid + u32(chunk_size) + u32(first) + u32(count))
+
+
+# ---- file IDs (common/fileid.h, docs/PROTOCOL.md "File IDs") ---------------------------
+BLOCK, ROOT_HEIGHT = 16384, 48
+_H = lambda b: hashlib.sha256(b).digest()
+PADS = [b"\0" * 32]
+for _ in range(ROOT_HEIGHT):
+    PADS.append(_H(PADS[-1] + PADS[-1]))
+
+
+def level_up(v, lv):
+    """Pair up a level of hashes at height lv, the odd one out with the pad."""
+    return [_H(v[i] + (v[i + 1] if i + 1 < len(v) else PADS[lv])) for i in range(0, len(v), 2)]
+
+
+def height_of(chunk_size):
+    return (chunk_size // BLOCK).bit_length() - 1
+
+
+def layer_of(data, chunk_size):
+    """The hashes of data's chunks of chunk_size: the layer of its tree."""
+    v = [_H(data[i:i + BLOCK]) for i in range(0, len(data), BLOCK)]
+    for lv in range(height_of(chunk_size)):
+        v = level_up(v, lv)
+    return v
+
+
+def root_of(layer, chunk_size):
+    if not layer:
+        return PADS[ROOT_HEIGHT]
+    v = list(layer)
+    for lv in range(height_of(chunk_size), ROOT_HEIGHT):
+        v = level_up(v, lv)
+    return v[0]
+
+
+def file_id(size, root):
+    return _H(b"sova file id v2\0" + u64(size) + root)
+
+
+class SovaFile:
+    """A file as a source serves it: its bytes, ID, root, layers by chunk size."""
+
+    def __init__(self, data):
+        self.data, self.size = data, len(data)
+        self.layers = {}
+        self.root = root_of(self.layer(65536), 65536)
+        self.id = file_id(self.size, self.root)
+        self.sha256 = _H(data)
+
+    def layer(self, chunk_size):
+        if chunk_size not in self.layers:
+            self.layers[chunk_size] = layer_of(self.data, chunk_size)
+        return self.layers[chunk_size]
+
+    def chunk(self, i, chunk_size):
+        return self.data[i * chunk_size:(i + 1) * chunk_size]
+
+    def manifest(self, first, count, chunk_size, size=None, root=None, hashes=None):
+        """A MANIFEST page (at most 1024 hashes); size, root, hashes may lie."""
+        layer = hashes if hashes is not None else self.layer(chunk_size)
+        page = layer[first:first + min(count, 1024)]
+        return frame(MANIFEST, self.id + u64(self.size if size is None else size)
+                     + (self.root if root is None else root) + u32(chunk_size) + u32(first)
+                     + u16(len(page)) + b"".join(page))
 
 
 # ---- identities -------------------------------------------------------------------------
@@ -462,17 +528,20 @@ SAMPLES = {
     FWD_LOCATE_RESULT: [("query_id", u64(0x43)), ("peer_id", ID(0xE2)), ("found", u8(0)),
                         ("reachability", u8(0)), ("addrs", u8(0)), ("sn_id", ID(0))],
     FWD_CONNECT: [("target_id", ID(0xD2)), ("peer_id", ID(0xD1)), ("token", TOK(0x5B)), ("addrs", u8(1) + V4)],
-    MANIFEST_GET: [("hash", ID(0xF1)), ("first_chunk", u32(0)), ("count", u32(4))],
-    MANIFEST: [("hash", ID(0xF1)), ("file_size", u64(600000)), ("chunk_size", u32(262144)),
-               ("first_chunk", u32(1)), ("chunk_hashes", u16(2) + ID(0x31) + ID(0x32))],
-    GET: [("hash", ID(0xF1)), ("first_chunk", u32(2)), ("count", u32(1))],
-    DATA: [("hash", ID(0xF1)), ("chunk_index", u32(2)), ("offset", u32(16384)), ("data", blob(b"hello"))],
+    MANIFEST_GET: [("file_id", ID(0xF1)), ("chunk_size", u32(262144)), ("first_chunk", u32(0)),
+                   ("count", u32(4))],
+    MANIFEST: [("file_id", ID(0xF1)), ("file_size", u64(600000)), ("root", ID(0xF2)),
+               ("chunk_size", u32(262144)), ("first_chunk", u32(1)),
+               ("chunk_hashes", u16(2) + ID(0x31) + ID(0x32))],
+    GET: [("file_id", ID(0xF1)), ("chunk_size", u32(65536)), ("first_chunk", u32(2)), ("count", u32(1))],
+    DATA: [("file_id", ID(0xF1)), ("chunk_index", u32(2)), ("offset", u32(16384)), ("data", blob(b"hello"))],
     # credits (docs/CREDITS.md); the signatures need not verify: decoding comes first
-    RECEIPT: [("downloader_id", ID(0xD1)), ("source_id", ID(0xD2)), ("hash", ID(0xC1)),
+    RECEIPT: [("downloader_id", ID(0xD1)), ("source_id", ID(0xD2)), ("file_id", ID(0xC1)),
+              ("file_size", u64(4194304)), ("root", ID(0x76)),
               ("bytes", u64(1048576)), ("seq", u64(5)), ("time", u64(1700000000)),
               ("pubkey", b"\x33" * 32), ("signature", b"\x44" * 64)],
-    RECEIPTS: [("receipts", u8(1) + ID(0xD1) + ID(0xD2) + ID(0xC1) + u64(1048576) + u64(5) +
-                u64(1700000000) + b"\x33" * 32 + b"\x44" * 64)],
+    RECEIPTS: [("receipts", u8(1) + ID(0xD1) + ID(0xD2) + ID(0xC1) + u64(4194304) + ID(0x76) +
+                u64(1048576) + u64(5) + u64(1700000000) + b"\x33" * 32 + b"\x44" * 64)],
     CREDIT: [("kind", u8(1)), ("query_id", u64(9)), ("peer_ids", u8(1) + ID(0xE1))],
     LEDGER_QUERY: [("query_id", u64(9)), ("peer_ids", u8(1) + ID(0xE1))],
     LEDGER_UPTIME: [("reports", u8(1) + ID(0xE1) + u64(1700000000000) + u64(60))],
@@ -694,53 +763,38 @@ def case_dialback(a):
     out("DIALBACK_RESULT outcomes", " ".join(map(str, outcomes)))
 
 
-def file_info(path):
-    data = open(path, "rb").read()
-    chunks = [hashlib.sha256(data[i:i + CHUNK]).digest() for i in range(0, len(data), CHUNK)]
-    return data, hashlib.sha256(data).digest(), chunks
+def serve_file(c, sf, extra=0):
+    """Answer a downloader's MANIFEST_GETs and GETs for sf, at the chunk size
+    it asks, until it closes; extra: DATA carries that many bytes more than
+    each GET asked for."""
+    while True:
+        f = c.recv(60)
+        if f is None:
+            out("downloader closed")
+            return
+        t, p = f
+        if t == ERROR:
+            out("downloader:", fmt_error(p))
+            c.report_closed()
+            return
+        if t == MANIFEST_GET:
+            cs, first, count = struct.unpack(">III", p[32:44])
+            c.send(sf.manifest(first, count, cs))
+        elif t == GET:
+            cs, first, count = struct.unpack(">III", p[32:44])
+            out("GET chunk %d count %d" % (first, count))
+            for i in range(first, min(first + count, len(sf.layer(cs)))):
+                body = sf.chunk(i, cs)
+                if i == first + count - 1:
+                    body += b"\0" * extra  # more than asked for
+                for off in range(0, len(body), 1 << 18):
+                    c.send(frame(DATA, sf.id + u32(i) + u32(off) + blob(body[off:off + (1 << 18)])))
 
 
-def case_source(a):
-    """Attach and publish FILE, then serve it from a listener to downloaders.
-    --extra N: DATA carries N bytes more than each GET asked for.
-    --listen-as NAME: the listener presents NAME's key, not the one attached."""
-    me = Identity(a.dir, a.name)
-    data, fhash, chunks = file_info(a.file)
-
-    def serve(c):
-        while True:
-            f = c.recv(60)
-            if f is None:
-                out("downloader closed")
-                return
-            t, p = f
-            if t == ERROR:
-                out("downloader:", fmt_error(p))
-                c.report_closed()
-                return
-            if t == MANIFEST_GET:
-                first = struct.unpack(">I", p[32:36])[0]
-                c.send(frame(MANIFEST, fhash + u64(len(data)) + u32(CHUNK) + u32(first)
-                             + u16(len(chunks) - first) + b"".join(chunks[first:])))
-            elif t == GET:
-                first, count = struct.unpack(">II", p[32:40])
-                out("GET chunk %d count %d" % (first, count))
-                for i in range(first, min(first + count, len(chunks))):
-                    body = data[i * CHUNK:(i + 1) * CHUNK]
-                    if i == first + count - 1:
-                        body += b"\0" * a.extra  # more than asked for
-                    for off in range(0, len(body), 1 << 18):
-                        c.send(frame(DATA, fhash + u32(i) + u32(off) + blob(body[off:off + (1 << 18)])))
-
-    lst = Listener(a.src, Identity(a.dir, a.listen_as) if a.listen_as else me, serve)
-    lst.start()
-    c = Conn(a.target, me, a.src)
-    c.attach([lst.addr])
-    c.send(publish([record(os.path.basename(a.file).encode(), fhash, len(data))]))
-    f = c.expect(PUBLISH_ACK)
-    out("published %s as %s, listening on %s" % (fhash.hex()[:16], me.id_str, lst.addr))
+def keep_attached(c):
+    """Keep a supernode link alive until killed (PINGs, answers read)."""
     nonce = 1000
-    while True:  # keep the supernode link alive until killed
+    while True:
         time.sleep(1)
         nonce += 1
         c.send(ping(nonce))
@@ -750,12 +804,30 @@ def case_source(a):
                 return
 
 
+def case_source(a):
+    """Attach and publish FILE, then serve it from a listener to downloaders.
+    --extra N: DATA carries N bytes more than each GET asked for.
+    --listen-as NAME: the listener presents NAME's key, not the one attached."""
+    me = Identity(a.dir, a.name)
+    sf = SovaFile(open(a.file, "rb").read())
+    lst = Listener(a.src, Identity(a.dir, a.listen_as) if a.listen_as else me,
+                   lambda c: serve_file(c, sf, a.extra))
+    lst.start()
+    c = Conn(a.target, me, a.src)
+    c.attach([lst.addr])
+    c.send(publish([record(os.path.basename(a.file).encode(), sf.id, sf.size)]))
+    c.expect(PUBLISH_ACK)
+    out("published %s as %s, listening on %s" % (sf.id.hex()[:16], me.id_str, lst.addr))
+    keep_attached(c)
+
+
 # ---- a peer's listener: GET and MANIFEST_GET -------------------------------------------
 def case_get(a):
-    """MANIFEST_GET or GET (hash, first, count) to a peer; print what came back."""
+    """MANIFEST_GET or GET (file ID, chunk size, first, count) to a peer;
+    print what came back."""
     c = Conn(a.target, Identity(a.dir, "hostile"), a.src)
     fhash = bytes.fromhex(a.hash) if a.hash != "random" else os.urandom(32)
-    c.send(chunk_range(MANIFEST_GET if a.manifest else GET, fhash, a.first, a.count))
+    c.send(chunk_range(MANIFEST_GET if a.manifest else GET, fhash, a.first, a.count, a.chunk_size))
     data = {}
     while True:
         try:
@@ -765,8 +837,13 @@ def case_get(a):
         if f is None or f[0] == ERROR:
             break
         if f[0] == MANIFEST:
-            out("MANIFEST first %d, %d hashes" % (struct.unpack(">I", f[1][44:48])[0],
-                                                   struct.unpack(">H", f[1][48:50])[0]))
+            size, = struct.unpack(">Q", f[1][32:40])
+            cs, first, n = struct.unpack(">IIH", f[1][72:82])
+            root, hashes = f[1][40:72], [f[1][82 + 32 * i:114 + 32 * i] for i in range(n)]
+            full = first == 0 and n == (size + cs - 1) // cs
+            out("MANIFEST first %d, %d hashes of %d bytes, size %d%s" % (
+                first, n, cs, size, ", they make the file ID" if full and file_id(size, root_of(hashes, cs)) == fhash
+                else ", size and root make the file ID" if file_id(size, root) == fhash else ""))
         elif f[0] == DATA:
             i = struct.unpack(">I", f[1][32:36])[0]
             data[i] = data.get(i, 0) + struct.unpack(">I", f[1][40:44])[0]
@@ -824,7 +901,8 @@ def main():
     case(case_source, ("--file", dict(required=True)), ("--extra", dict(type=int, default=0)),
          ("--name", dict(default="source")), ("--listen-as", dict()))
     case(case_get, ("--hash", dict(required=True)), ("--first", dict(type=int, default=0)),
-         ("--count", dict(type=int, default=1)), ("--manifest", dict(action="store_true")))
+         ("--count", dict(type=int, default=1)), ("--manifest", dict(action="store_true")),
+         ("--chunk-size", dict(type=int, default=CHUNK)))
     a = ap.parse_args()
     SCALE = a.scale
     try:

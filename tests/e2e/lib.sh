@@ -310,6 +310,12 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# file_id FILE: the Sova file ID of FILE (what search hits show and `get`
+# takes), as `sova-peer hash` computes it. Not the SHA-256 sha256sum prints.
+file_id() {
+  "$PEER_BIN" hash "$1" | awk '$1 == "id" { print $2 }'
+}
+
 # make_federation: root + sn1 certificates in $WORK/fed.
 make_federation() {
   "$FED" init "$WORK/fed" >/dev/null

@@ -61,7 +61,7 @@ grep -q "attached" "$WORK/p2.log" && fail "peer attached to a supernode of anoth
 ok "a peer refuses a supernode certificate from another root"
 
 # A self-signed node claiming the supernode role in its HELLO is refused.
-reply=$(send_raw '\x00\x00\x00\x0c\x01\x00\x01\x00\x01\x00\x00\x00\x00\x01\x00\x00')
+reply=$(send_raw '\x00\x00\x00\x0c\x01\x00\x02\x00\x02\x00\x00\x00\x00\x01\x00\x00')
 grep -Eq '020069' <<<"$reply" || fail "no ERROR(unauthorized) for a fake supernode: $reply"
 wait_for "$WORK/sn.log" "claims to be a supernode but"
 ok "a self-signed node claiming the supernode role gets ERROR(unauthorized)"

@@ -42,7 +42,7 @@ start_peer xavier --listen 127.0.0.1:0
 wait_for "$WORK/henry.log" "attached to supernode"
 wait_for "$WORK/xavier.log" "attached to supernode"
 wait_for "$WORK/henry.log" "published 1 shared files"
-HH=$(sha256sum "$WORK/h-file.bin" | cut -d' ' -f1)
+HH=$(file_id "$WORK/h-file.bin")
 get_file xavier "$HH" "henrys upload" || fail "xavier's download failed: $(cat "$WORK/xavier-get.out")"
 cmp "$WORK/h-file.bin" "$WORK/xavier/dl/henrys_upload.bin" || fail "download differs"
 # 3 chunks, a receipt each; the supernode counts them within a second or two.
@@ -75,7 +75,7 @@ start_peer sam --listen 127.0.0.1:0 --upload-slots 1 --upload-limit-kbps $SAM_KB
 start_peer lena --listen 127.0.0.1:0
 wait_for "$WORK/sam.log" "published 1 shared files"
 wait_for "$WORK/lena.log" "attached to supernode"
-SH=$(sha256sum "$WORK/s-file.bin" | cut -d' ' -f1)
+SH=$(file_id "$WORK/s-file.bin")
 ( get_file lena "$SH" "sams big" && echo lena >>"$WORK/order" ) &
 LENA_GET=$!
 wait_for "$WORK/sam.log" "peer connected"

@@ -50,6 +50,12 @@ for i in 1 2 3 4; do replays=$((replays + $(rejected $i replayed))); done
 "$SN_BIN" status --control "$WORK/sn1-state/control.sock" |
   grep -Eq "^ledger .*refused: 2 forged, 1 wrong key" || fail "status: $("$SN_BIN" status --control "$WORK/sn1-state/control.sock")"
 ok "a supernode refuses and counts forged receipts, a replay and a receipt signed by another key; only the good one counts (1 MiB, 1/8 credit from a fresh identity)"
+out=$(python3 "$PROBE" oversize "127.0.0.1:${PORT[1]}" "$WORK/src" "$WORK/dl") || fail "probe: $out"
+until_ok 5 eval '[ "$(rejected 1 bad_size)" = 2 ]' || fail "bad_size: $(sn_status 1 | jget "['ledger']")"
+[ "$out" = "credit 1048576 131072 1" ] || fail "receipts refused for their size moved the credit: $out"
+"$SN_BIN" status --control "$WORK/sn1-state/control.sock" | grep -Eq "^ledger .*, 2 bad size$" ||
+  fail "status: $("$SN_BIN" status --control "$WORK/sn1-state/control.sock")"
+ok "a supernode refuses and counts (bad_size) receipts, correctly signed, whose bytes exceed the size their file ID commits to (1 TiB of a 4 MiB file) or whose size the ID does not commit to; nothing is counted"
 
 # Where the two records are: each on three of the four supernodes.
 records() { sn_status "$1" | jget "['ledger']['records']"; }

@@ -75,7 +75,7 @@ until_ok 20 has_backup alice && until_ok 20 has_backup bob || fail "no backup su
 (
   for i in $(seq 1 6); do
     peer bob search load >/dev/null 2>&1 || echo "search $i failed" >>"$WORK/load.searches"
-    h=$(sha256sum "$WORK/alice/share/load-$i.bin" | cut -d' ' -f1)
+    h=$(file_id "$WORK/alice/share/load-$i.bin")
     if peer bob get "$h" --out "$WORK/bob/got-$i.bin" >/dev/null 2>>"$WORK/load.err"; then
       echo "$i ok" >>"$WORK/load.done"
     else
@@ -100,7 +100,7 @@ until_ok 30 members_alive 1 1 || fail "sn1 did not rejoin"
 mkdir -p "$WORK/bob-dl"
 mount -t tmpfs -o size=6m tmpfs "$WORK/bob-dl"
 head -c 16000000 /dev/urandom >"$WORK/alice/share/big-disk.bin"
-big=$(sha256sum "$WORK/alice/share/big-disk.bin" | cut -d' ' -f1)
+big=$(file_id "$WORK/alice/share/big-disk.bin")
 DL=$WORK/bob-dl restart_peer bob "127.0.0.1:$P2"
 wait_for "$WORK/alice.log" "share changed: 1 added" 20
 until_ok 20 sh -c "\"$PEER_BIN\" --state-dir \"$WORK/bob/state\" search big disk | grep -q $big" ||
@@ -111,7 +111,7 @@ wait_for "$WORK/bob.log" "No space left on device: waiting for disk space" 30
 have=$(peer bob downloads --json | python3 -c '
 import json, sys
 for d in json.load(sys.stdin)["downloads"]:
-    if d["hash"] == sys.argv[1]: print(d["chunks_have"])' "$big")
+    if d["id"] == sys.argv[1]: print(d["chunks_have"])' "$big")
 [ -n "$have" ] && [ "$have" -ge 1 ] && [ "$have" -lt 16 ] || fail "unexpected verified chunks while full: '$have'"
 kill -0 "$get" || fail "the get gave up on a full disk: $(cat "$WORK/big-get.out")"
 # What is verified on disk is right: each verified chunk equals the source's.
@@ -136,7 +136,7 @@ check_through_sn2() { # LABEL
   local n=$1
   printf 'clock %s\n' "$n" >"$WORK/alice/share/clock-$n.txt"
   local h
-  h=$(sha256sum "$WORK/alice/share/clock-$n.txt" | cut -d' ' -f1)
+  h=$(file_id "$WORK/alice/share/clock-$n.txt")
   until_ok 20 sh -c "\"$PEER_BIN\" --state-dir \"$WORK/carol/state\" search clock $n | grep -q $h" ||
     fail "carol (on sn2) cannot find clock-$n after the jump"
   peer carol get "$h" >/dev/null || fail "carol cannot download clock-$n"

@@ -49,7 +49,7 @@ for i in $(seq 0 9); do
 done
 for i in $(seq 0 9); do wait_for "$WORK/p$i.log" "attached to supernode"; done
 head -c 3000000 /dev/urandom >"$WORK/p0/share/federated-archive.bin"   # p0 is on sn1
-hash=$(sha256sum "$WORK/p0/share/federated-archive.bin" | cut -d' ' -f1)
+hash=$(file_id "$WORK/p0/share/federated-archive.bin")
 wait_for "$WORK/p0.log" "share changed: 1 added"
 wait_for "$WORK/sn1.log" "summary version [0-9]+: [1-9]"
 # The summary travels to the other supernodes: p3 (on sn4) finds the file once it has.

@@ -98,7 +98,7 @@ good_loop() {
     i=$((i + 1))
     f=goodloop-r$i.dat
     head -c $((65536 + RANDOM)) /dev/urandom >"$WORK/loop.tmp"
-    hash=$(sha256sum "$WORK/loop.tmp" | cut -d' ' -f1)
+    hash=$(file_id "$WORK/loop.tmp")
     before=$(pjson alice published)
     mv "$WORK/loop.tmp" "$WORK/alice/share/$f"
     if ! until_ok 30 eval '[ "$(pjson alice published)" -gt "$before" ]'; then
@@ -204,9 +204,13 @@ check "a PING with an unknown extension tag: skipped, PONG"
 expect "$(sn_hx raw --before-hello --hex "$(fr 03 00000000000000aa)")" \
   'ERROR 100 about 0x00: HELLO must come first' 'closed'
 check "PING before HELLO: ERROR 100 then closed"
-expect "$(sn_hx raw --before-hello --hex "$(fr 01 0002000900000000020003616263)")" \
-  'ERROR 16 about 0x00: no common protocol version: we speak 1\.\.1, you 2\.\.9' 'closed'
-check "HELLO offering versions 2..9 only: ERROR 16 (version) then closed"
+expect "$(sn_hx raw --before-hello --hex "$(fr 01 0003000900000000020003616263)")" \
+  'ERROR 16 about 0x00: no common protocol version: we speak 2\.\.2, you 3\.\.9' 'closed'
+check "HELLO offering versions 3..9 only: ERROR 16 (version) then closed"
+expect "$(sn_hx raw --before-hello --hex "$(fr 01 0001000100000000020003616263)")" \
+  'ERROR 16 about 0x00: no common protocol version: we speak 2\.\.2, you 1\.\.1' 'closed'
+wait_for "$WORK/sn.log" "no common protocol version: we speak 2\.\.2, you 1\.\.1"
+check "HELLO of a version-1 node (file IDs were SHA-256s then): ERROR 16 (version), closed, logged"
 expect "$(sn_hx raw --before-hello --hex "$(fr 01 0001000100000000030003616263)")" \
   'ERROR 15 about 0x01: hello\.role: bad field value.*' 'closed'
 check "HELLO with role 3: ERROR 15 (bad value) on hello.role, closed"
@@ -223,7 +227,7 @@ check "RELAY_DATA for a circuit that does not exist: dropped, the link stays up"
 
 out=$(sn_hx truncate) || fail "truncations not answered as documented: $out"
 echo "$out" | sed 's/^/    /' | tail -n 3
-grep -q "^123 truncations of 40 types: 123 as documented, 0 not$" <<<"$out" || fail "$out"
+grep -q "^128 truncations of 40 types: 128 as documented, 0 not$" <<<"$out" || fail "$out"
 check "every message type (40, credits included) with each of its fields cut short (123 frames): ERROR 10 (truncated) about that type naming the field, then closed"
 
 # ---- quotas -----------------------------------------------------------------------
@@ -313,19 +317,34 @@ check "DIALBACK: an address where another key answers -> 5 (ID mismatch), its ow
 
 # ---- a peer's listener (alice) -----------------------------------------------------
 AL() { hx --target "$ALICE_ADDR" "$@"; }
-HASH=$(sha256sum "$WORK/alice/share/victim-extra.bin" | cut -d' ' -f1)
+HASH=$(file_id "$WORK/alice/share/victim-extra.bin")
 expect "$(AL get --hash random)" 'ERROR 104 about 0x52: not shared here' 'PONG 7'
 expect "$(AL get --manifest --hash random)" 'ERROR 104 about 0x50: not shared here' 'PONG 7'
-check "GET and MANIFEST_GET of a hash the peer does not have: ERROR 104, link stays up"
+expect "$(AL get --hash "$(sha256sum "$WORK/alice/share/victim-extra.bin" | cut -d' ' -f1)")" \
+  'ERROR 104 about 0x52: not shared here' 'PONG 7'
+check "GET and MANIFEST_GET of a file ID the peer does not have (a random one, or the file's SHA-256): ERROR 104, link stays up"
 expect "$(AL get --hash "$HASH" --first 8)" 'ERROR 104 about 0x52: no such chunk' 'PONG 7'
 expect "$(AL get --hash "$HASH" --first 4294967295 --count 4294967295)" 'ERROR 104 about 0x52: no such chunk' 'PONG 7'
 expect "$(AL get --manifest --hash "$HASH" --first 8)" 'ERROR 104 about 0x50: no such chunk' 'PONG 7'
 check "GET / MANIFEST_GET from chunk 8 of an 8-chunk file, and from 2^32-1: ERROR 104 (no such chunk)"
 expect "$(AL get --hash "$HASH" --first 6 --count 10)" 'DATA chunks 6\.\.7, 2097152 bytes' 'PONG 7'
 check "GET of chunks 6..15 of an 8-chunk file: exactly chunks 6 and 7 (2 MiB), nothing past the end"
-expect "$(AL get --hash "$HASH" --count 65)" 'ERROR 101 about 0x52: too many chunks requested' 'PONG 7'
+expect "$(AL get --hash "$HASH" --count 65 --chunk-size 65536)" \
+  'ERROR 101 about 0x52: a GET asks for at most 64 chunks and 64 MiB' 'PONG 7'
+expect "$(AL get --hash "$HASH" --count 5 --chunk-size 16777216)" \
+  'ERROR 101 about 0x52: a GET asks for at most 64 chunks and 64 MiB' 'PONG 7'
 expect "$(AL get --hash "$HASH" --count 0)" 'ERROR 15 about 0x52: get\.count: bad field value.*' 'closed'
-check "GET of 65 chunks at once: ERROR 101; GET of 0 chunks: ERROR 15 then closed"
+check "GET of 65 chunks, or of 80 MiB (5 x 16 MiB), at once: ERROR 101, link stays up; GET of 0 chunks: ERROR 15 then closed"
+expect "$(AL get --hash "$HASH" --chunk-size 1000000)" 'ERROR 15 about 0x52: get\.chunk_size: bad field value.*' 'closed'
+expect "$(AL get --manifest --hash "$HASH" --chunk-size 32768)" \
+  'ERROR 15 about 0x50: manifest_get\.chunk_size: bad field value.*' 'closed'
+check "GET / MANIFEST_GET of a chunk size that is no power of two from 64 KiB to 16 MiB: ERROR 15 (bad value) then closed"
+expect "$(AL get --manifest --hash "$HASH" --chunk-size 65536 --count 4096)" \
+  'MANIFEST first 0, 128 hashes of 65536 bytes, size 8388608, they make the file ID' 'PONG 7'
+expect "$(AL get --manifest --hash "$HASH" --chunk-size 16777216)" \
+  'MANIFEST first 0, 1 hashes of 16777216 bytes, size 8388608, they make the file ID' 'PONG 7'
+expect "$(AL get --hash "$HASH" --chunk-size 16777216)" 'DATA chunks 0\.\.0, 8388608 bytes' 'PONG 7'
+check "the downloader chooses the chunk size: MANIFEST of 64 KiB and of 16 MiB chunks (both make the file ID), DATA of a 16 MiB chunk (the whole 8 MiB file)"
 expect "$(AL garbage)" 'closed after [0-9]+ ms'
 expect "$(AL raw --hex 00000000)" 'ERROR 12 about 0x00: frame\.length: bad frame length.*' 'closed'
 expect "$(AL raw --hex ffffffff)" 'ERROR 11 about 0x00: frame\.length: value exceeds limit.*' 'closed'
@@ -333,7 +352,7 @@ expect "$(AL raw --hex "$(fr 7e 616263)")" 'ERROR 13 about 0x7e: unknown message
 expect "$(AL raw --sample 0x15)" 'ERROR 100 about 0x15: not served by a peer' 'closed'
 check "a peer's listener: garbage closed, length 0 -> ERROR 12, 2^32-1 -> ERROR 11, unknown type -> ERROR 13 (stays up), SEARCH -> ERROR 100 then closed"
 out=$(AL truncate) || fail "truncations not answered as documented by the peer: $out"
-grep -q "^123 truncations of 40 types: 123 as documented, 0 not$" <<<"$out" || fail "$out"
+grep -q "^128 truncations of 40 types: 128 as documented, 0 not$" <<<"$out" || fail "$out"
 check "a peer's listener: every message type with each field cut short: ERROR 10 naming the field, closed"
 
 # ---- sources that misbehave toward bob ----------------------------------------------
@@ -355,7 +374,7 @@ wait "$SRC_PID" 2>/dev/null || true
 check "a source sending more bytes than a GET asked: bob closes it with ERROR 100 (unexpected DATA), logs it, and completes the file from alice, byte-identical"
 
 # A source whose listener presents another key than the ID it attached with.
-HASH2=$(sha256sum "$WORK/alice/share/victim-key.bin" | cut -d' ' -f1)
+HASH2=$(file_id "$WORK/alice/share/victim-key.bin")
 hx --target "$SN" source --file "$WORK/alice/share/victim-key.bin" --name source2 --listen-as impostor \
   >"$WORK/source-key.out" 2>&1 &
 SRC_PID=$!

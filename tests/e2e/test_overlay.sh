@@ -32,7 +32,7 @@ for p in alice bob carol; do wait_for "$WORK/$p.log" "attached to supernode"; do
 wait_for "$WORK/alice.log" "published 3 shared files"
 ok "three peers attach; alice publishes her 3 files (hidden files are not shared)"
 
-big_hash=$(sha256sum "$WORK/alice/share/Big_Random-File.bin" | cut -d' ' -f1)
+big_hash=$(file_id "$WORK/alice/share/Big_Random-File.bin")
 out=$(peer bob search big random)
 grep -q "^$big_hash  *67108864  Big_Random-File.bin  (1 source)$" <<<"$out" ||
   fail "search 'big random' did not find the file: $out"
@@ -51,7 +51,7 @@ peer bob search holiday --json | python3 -c '
 import json, sys
 hits = json.load(sys.stdin)["hits"]
 assert len(hits) == 2, hits
-assert all(len(h["hash"]) == 64 and h["sources"] == 1 for h in hits), hits' ||
+assert all(len(h["id"]) == 64 and h["sources"] == 1 for h in hits), hits' ||
   fail "search --json"
 ok "search --json gives machine-readable hits"
 
@@ -100,12 +100,12 @@ ok "sova-peer status shows supernode, observed address and shares"
 set +e
 out=$(peer bob get 0000000000000000000000000000000000000000000000000000000000000000 2>&1); rc=$?
 set -e
-[ $rc -ne 0 ] && grep -q "no peer shares" <<<"$out" || fail "get of an unknown hash: rc=$rc $out"
+[ $rc -ne 0 ] && grep -q "no peer shares" <<<"$out" || fail "get of an unknown file ID: rc=$rc $out"
 set +e
 out=$(peer bob get nothex 2>&1); rc=$?
 set -e
-[ $rc -ne 0 ] && grep -qi "hash" <<<"$out" || fail "get of a bad hash: rc=$rc $out"
-ok "get of an unknown or malformed hash fails with a clear message"
+[ $rc -ne 0 ] && grep -qi "\"id\"" <<<"$out" || fail "get of a bad file ID: rc=$rc $out"
+ok "get of an unknown or malformed file ID fails with a clear message"
 
 "$SN_BIN" status --control "$WORK/sn-state/control.sock" --json | python3 -c '
 import json, sys

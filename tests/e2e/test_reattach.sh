@@ -37,7 +37,7 @@ wait_for "$WORK/sn.log" "${ALICE:0:8}: registered from 127\.0\.0\.3:"
 wait_for_n "$WORK/alice.log" "published 1 shared files" 2
 found() { peer bob search roaming | grep -q "roaming-notes.txt"; }
 until_ok 10 found || fail "alice's file is gone after the move"
-hash=$(sha256sum "$WORK/data.txt" | cut -d' ' -f1)
+hash=$(file_id "$WORK/data.txt")
 peer bob get "$hash" >/dev/null || fail "bob cannot download from alice's new address"
 cmp "$WORK/data.txt" "$WORK/bob/dl/roaming-notes.txt" || fail "download differs"
 ok "alice returns from 127.0.0.3 with the same ID; her file is found and downloads from there"

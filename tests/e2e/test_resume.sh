@@ -21,7 +21,7 @@ progress() {
   peer "$1" downloads --json | python3 -c '
 import json, sys
 for d in json.load(sys.stdin)["downloads"]:
-    if d["hash"] == sys.argv[1]:
+    if d["id"] == sys.argv[1]:
         print(d["chunks_have"], d["chunks"], d.get("chunks_fetched", 0), d.get("chunks_failed", 0))' "$2"
 }
 wait_chunks() { # NAME HASH N: until the download has at least N verified chunks
@@ -36,7 +36,7 @@ wait_chunks() { # NAME HASH N: until the download has at least N verified chunks
 # An old file (its mtime proves it is stable, so the share cache trusts it).
 head -c 67108864 /dev/urandom >"$WORK/movie.bin"
 touch -d '2 hours ago' "$WORK/movie.bin"
-hash=$(sha256sum "$WORK/movie.bin" | cut -d' ' -f1)
+hash=$(file_id "$WORK/movie.bin")
 mkdir -p "$WORK/alice/share"
 cp -p "$WORK/movie.bin" "$WORK/alice/share/movie.bin"
 # alice uploads at 8 MB/s so the faults below land mid-download.
@@ -108,7 +108,7 @@ until_ok 10 two_sources || fail "erin should see alice and dave as sources: $(pe
 peer erin get "$hash" >"$WORK/erin-get.out" 2>&1 || fail "erin's get: $(cat "$WORK/erin-get.out")"
 cmp "$WORK/movie.bin" "$WORK/erin/dl/movie.bin" || fail "erin's copy differs"
 grep -q "failed verification, discarded" "$WORK/erin.log" || fail "no chunk failed verification"
-grep -q "banned for this download after 2 bad chunks" "$WORK/erin.log" || fail "dave was not banned"
+grep -q "banned for this download and reported: 2 chunks did not match" "$WORK/erin.log" || fail "dave was not banned"
 read -r have total fetched failed <<<"$(progress erin "$hash")"
 [ "$failed" = 2 ] || fail "expected exactly 2 failed chunks before the ban, got $failed"
 ok "a source serving corrupted chunks is detected and banned; the file completes from the good source"

@@ -39,7 +39,7 @@ declare -A HASH
 for k in "${KINDS[@]}"; do
   mkdir -p "$WORK/s-$k/share"
   head -c $((1048576 + RANDOM)) /dev/urandom >"$WORK/s-$k/share/matrix-$k.bin"
-  HASH[$k]=$(sha256sum "$WORK/s-$k/share/matrix-$k.bin" | cut -d' ' -f1)
+  HASH[$k]=$(file_id "$WORK/s-$k/share/matrix-$k.bin")
   nb_peer "s-$k" "s-$k" 20.0.0.10:7070
   nb_peer "d-$k" "d-$k" 20.0.0.10:7070
 done

@@ -35,8 +35,8 @@ mkdir -p "$WORK/alice/share" "$WORK/bob/share" "$WORK/carol/share"
 printf 'alice keeps sharing this\n' >"$WORK/alice/share/alice-notes.txt"
 head -c 24000000 /dev/urandom >"$WORK/bob/share/wan-move.bin"
 head -c 24000000 /dev/urandom >"$WORK/carol/share/relay-failover.bin"
-B_HASH=$(sha256sum "$WORK/bob/share/wan-move.bin" | cut -d' ' -f1)
-C_HASH=$(sha256sum "$WORK/carol/share/relay-failover.bin" | cut -d' ' -f1)
+B_HASH=$(file_id "$WORK/bob/share/wan-move.bin")
+C_HASH=$(file_id "$WORK/carol/share/relay-failover.bin")
 # Sources upload at 2 MB/s, so the faults land in the middle of downloads.
 nb_peer alice alice 20.0.0.10:7070
 nb_peer bob bob 20.0.0.10:7070 --upload-limit-kbps 2000
@@ -54,7 +54,7 @@ has_chunks() {
   have=$("$PEER_BIN" --state-dir "$WORK/$1/state" downloads --json | python3 -c '
 import json, sys
 for d in json.load(sys.stdin)["downloads"]:
-    if d["hash"] == sys.argv[1]:
+    if d["id"] == sys.argv[1]:
         print(d["chunks_have"])' "$2")
   echo "$1 has ${have:-no download of its} chunks"
   [ -n "$have" ] && [ "$have" -ge "$3" ]

@@ -428,8 +428,8 @@ static void test_bad_request_over_socket(void)
     json_decref(job.lines);
 
     int fd = raw_connect();
-    raw_send(fd, "{\"cmd\":\"get\",\"hash\":\"abc\"}\n", 27);
-    expect_refusal(fd, "field \"hash\" must be 64 hex characters, got 3");
+    raw_send(fd, "{\"cmd\":\"get\",\"id\":\"abc\"}\n", 25);
+    expect_refusal(fd, "field \"id\" must be 64 hex characters, got 3");
     close(fd);
     CU_ASSERT_EQUAL(h.requests, 0);
     stop_server();

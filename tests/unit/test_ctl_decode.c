@@ -91,16 +91,16 @@ static void test_decode_get(void)
     CU_ASSERT_EQUAL(ctl_hex32_decode(HASH_LOWER, strlen(HASH_LOWER), want), 0);
 
     struct ctl_request req;
-    expect_valid("{\"cmd\":\"get\",\"hash\":\"" HASH_LOWER "\"}", &req);
+    expect_valid("{\"cmd\":\"get\",\"id\":\"" HASH_LOWER "\"}", &req);
     CU_ASSERT_EQUAL(req.cmd, CTL_CMD_GET);
-    CU_ASSERT(memcmp(req.u.get.hash, want, CTL_HASH_LEN) == 0);
+    CU_ASSERT(memcmp(req.u.get.id, want, CTL_HASH_LEN) == 0);
     CU_ASSERT_STRING_EQUAL(req.u.get.out, "");
     CU_ASSERT_STRING_EQUAL(req.u.get.name, "");
 
-    expect_valid("{\"cmd\":\"get\",\"hash\":\"" HASH_MIXED "\",\"out\":\"/home/a/Downloads\","
+    expect_valid("{\"cmd\":\"get\",\"id\":\"" HASH_MIXED "\",\"out\":\"/home/a/Downloads\","
                  "\"name\":\"film.mkv\"}",
                  &req);
-    CU_ASSERT(memcmp(req.u.get.hash, want, CTL_HASH_LEN) == 0);
+    CU_ASSERT(memcmp(req.u.get.id, want, CTL_HASH_LEN) == 0);
     CU_ASSERT_STRING_EQUAL(req.u.get.out, "/home/a/Downloads");
     CU_ASSERT_STRING_EQUAL(req.u.get.name, "film.mkv");
 }
@@ -134,7 +134,7 @@ static const struct bad_case bad_cases[] = {
      "unknown field \"wrods\" for command \"search\""},
     {"{\"cmd\":\"search\",\"w\xc3\xb6rds\":[\"a\"]}", SOVA_ERR_BAD_VALUE,
      "unknown field \"w??rds\""},
-    {"{\"cmd\":\"get\",\"hash\":\"" HASH_LOWER "\",\"words\":[\"a\"]}", SOVA_ERR_BAD_VALUE,
+    {"{\"cmd\":\"get\",\"id\":\"" HASH_LOWER "\",\"words\":[\"a\"]}", SOVA_ERR_BAD_VALUE,
      "unknown field \"words\" for command \"get\""},
     {"{\"cmd\":\"search\"}", SOVA_ERR_BAD_VALUE, "missing field \"words\" for command \"search\""},
     {"{\"cmd\":\"search\",\"max\":5}", SOVA_ERR_BAD_VALUE, "missing field \"words\""},
@@ -167,30 +167,30 @@ static const struct bad_case bad_cases[] = {
      "not valid JSON"},
     {"{\"cmd\":\"search\",\"words\":[\"a\"],\"timeout_ms\":60001}", SOVA_ERR_BAD_VALUE,
      "field \"timeout_ms\" must be between 1 and 60000, got 60001"},
-    {"{\"cmd\":\"get\"}", SOVA_ERR_BAD_VALUE, "missing field \"hash\" for command \"get\""},
-    {"{\"cmd\":\"get\",\"hash\":12}", SOVA_ERR_BAD_VALUE,
-     "field \"hash\" must be a string of 64 hex characters, not an integer"},
-    {"{\"cmd\":\"get\",\"hash\":\"0011\"}", SOVA_ERR_BAD_VALUE,
-     "field \"hash\" must be 64 hex characters, got 4"},
-    {"{\"cmd\":\"get\",\"hash\":\"" HASH_LOWER "0\"}", SOVA_ERR_BAD_VALUE,
-     "field \"hash\" must be 64 hex characters, got 65"},
-    {"{\"cmd\":\"get\",\"hash\":"
+    {"{\"cmd\":\"get\"}", SOVA_ERR_BAD_VALUE, "missing field \"id\" for command \"get\""},
+    {"{\"cmd\":\"get\",\"id\":12}", SOVA_ERR_BAD_VALUE,
+     "field \"id\" must be a string of 64 hex characters, not an integer"},
+    {"{\"cmd\":\"get\",\"id\":\"0011\"}", SOVA_ERR_BAD_VALUE,
+     "field \"id\" must be 64 hex characters, got 4"},
+    {"{\"cmd\":\"get\",\"id\":\"" HASH_LOWER "0\"}", SOVA_ERR_BAD_VALUE,
+     "field \"id\" must be 64 hex characters, got 65"},
+    {"{\"cmd\":\"get\",\"id\":"
      "\"001122334g5566778899aabbccddeeff00112233445566778899aabbccddeeff\"}",
-     SOVA_ERR_BAD_VALUE, "field \"hash\" has a character that is not hex at position 10"},
-    {"{\"cmd\":\"get\",\"hash\":"
+     SOVA_ERR_BAD_VALUE, "field \"id\" has a character that is not hex at position 10"},
+    {"{\"cmd\":\"get\",\"id\":"
      "\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeef \"}",
      SOVA_ERR_BAD_VALUE, "not hex at position 64"},
-    {"{\"cmd\":\"get\",\"hash\":\"" HASH_LOWER "\",\"out\":\"\"}", SOVA_ERR_BAD_VALUE,
+    {"{\"cmd\":\"get\",\"id\":\"" HASH_LOWER "\",\"out\":\"\"}", SOVA_ERR_BAD_VALUE,
      "field \"out\" is empty"},
-    {"{\"cmd\":\"get\",\"hash\":\"" HASH_LOWER "\",\"out\":\"Downloads\"}", SOVA_ERR_BAD_VALUE,
+    {"{\"cmd\":\"get\",\"id\":\"" HASH_LOWER "\",\"out\":\"Downloads\"}", SOVA_ERR_BAD_VALUE,
      "field \"out\" must be an absolute path"},
-    {"{\"cmd\":\"get\",\"hash\":\"" HASH_LOWER "\",\"out\":[\"/tmp\"]}", SOVA_ERR_BAD_VALUE,
+    {"{\"cmd\":\"get\",\"id\":\"" HASH_LOWER "\",\"out\":[\"/tmp\"]}", SOVA_ERR_BAD_VALUE,
      "field \"out\" must be a string, not an array"},
-    {"{\"cmd\":\"get\",\"hash\":\"" HASH_LOWER "\",\"name\":\"a/b\"}", SOVA_ERR_BAD_VALUE,
+    {"{\"cmd\":\"get\",\"id\":\"" HASH_LOWER "\",\"name\":\"a/b\"}", SOVA_ERR_BAD_VALUE,
      "field \"name\" must be a file name"},
-    {"{\"cmd\":\"get\",\"hash\":\"" HASH_LOWER "\",\"name\":\"..\"}", SOVA_ERR_BAD_VALUE,
+    {"{\"cmd\":\"get\",\"id\":\"" HASH_LOWER "\",\"name\":\"..\"}", SOVA_ERR_BAD_VALUE,
      "field \"name\" must be a file name"},
-    {"{\"cmd\":\"get\",\"hash\":\"" HASH_LOWER "\",\"name\":{}}", SOVA_ERR_BAD_VALUE,
+    {"{\"cmd\":\"get\",\"id\":\"" HASH_LOWER "\",\"name\":{}}", SOVA_ERR_BAD_VALUE,
      "field \"name\" must be a string, not an object"},
 };
 
@@ -220,8 +220,7 @@ static void test_decode_errors(void)
 static char *get_with_field(const char *field, char first, size_t n)
 {
     char *line = malloc(n + 256);
-    int k =
-        snprintf(line, n + 256, "{\"cmd\":\"get\",\"hash\":\"%s\",\"%s\":\"", HASH_LOWER, field);
+    int k = snprintf(line, n + 256, "{\"cmd\":\"get\",\"id\":\"%s\",\"%s\":\"", HASH_LOWER, field);
     memset(line + k, 'n', n);
     line[k] = first;
     snprintf(line + k + n, 256, "\"}");
@@ -299,7 +298,7 @@ int test_register(void)
         return -1;
     CU_add_test(dec, "status, downloads, peers, metrics", test_decode_no_arg_commands);
     CU_add_test(dec, "search with defaults and limits", test_decode_search);
-    CU_add_test(dec, "get: hash in either case, out, name", test_decode_get);
+    CU_add_test(dec, "get: the file ID in either case, out, name", test_decode_get);
     CU_add_test(dec, "every error names what is wrong", test_decode_errors);
     CU_add_test(dec, "out and name length limits", test_decode_string_limits);
     CU_add_test(dec, "request length limit", test_decode_length_limit);

@@ -34,11 +34,11 @@ static const struct wire_addr addr_v4 = {.family = 4, .ip = {192, 0, 2, 1}, .por
 static const struct wire_addr addr_v6 = {
     .family = 6, .ip = {0x20, 0x01, 0x0d, 0xb8, [15] = 1}, .port = 7070};
 
-/* The sample receipt: IDs 0x71, 0x72, hash 0x73, 1 MiB, seq 5, time
- * 1700000000, key 0x74, signature 0x75. */
+/* The sample receipt: IDs 0x71, 0x72, file ID 0x73 of 4 MiB with root
+ * 0x76, 1 MiB, seq 5, time 1700000000, key 0x74, signature 0x75. */
 #define RCPT                                                                                       \
-    ID(0x71), ID(0x72), ID(0x73), U64(1048576), U64(5), U64(1700000000), ID(0x74), ID(0x75),       \
-        ID(0x75)
+    ID(0x71), ID(0x72), ID(0x73), U64(4194304), ID(0x76), U64(1048576), U64(5), U64(1700000000),   \
+        ID(0x74), ID(0x75), ID(0x75)
 
 /* Sample messages point at this storage (they are never decoded-owned). */
 static struct wire_addr one_v4[1], one_v6[1], v4_v6[2];
@@ -105,7 +105,9 @@ static void setup_storage(void)
     struct msg_receipt *r = &receipt_a[0];
     memset(r->downloader_id, 0x71, WIRE_ID_LEN);
     memset(r->source_id, 0x72, WIRE_ID_LEN);
-    memset(r->hash, 0x73, WIRE_HASH_LEN);
+    memset(r->file_id, 0x73, WIRE_HASH_LEN);
+    r->file_size = 4194304;
+    memset(r->root, 0x76, WIRE_HASH_LEN);
     r->bytes = 1048576;
     r->seq = 5;
     r->time_s = 1700000000;
@@ -314,8 +316,9 @@ static void build(struct msg *m, uint8_t type)
         memset(m->u.ledger_put.peer_id, 0xE1, WIRE_ID_LEN);
         break;
     case MSG_MANIFEST_GET:
-        m->u.manifest_get = (struct msg_chunk_range){.first_chunk = 0, .count = 4};
-        memset(m->u.manifest_get.hash, 0xF1, WIRE_HASH_LEN);
+        m->u.manifest_get =
+            (struct msg_chunk_range){.chunk_size = 262144, .first_chunk = 0, .count = 4};
+        memset(m->u.manifest_get.file_id, 0xF1, WIRE_HASH_LEN);
         break;
     case MSG_MANIFEST:
         m->u.manifest = (struct msg_manifest){.file_size = 600000,
@@ -323,16 +326,17 @@ static void build(struct msg *m, uint8_t type)
                                               .first_chunk = 1,
                                               .chunk_hashes = chunk_hashes,
                                               .n_chunk_hashes = 2};
-        memset(m->u.manifest.hash, 0xF1, WIRE_HASH_LEN);
+        memset(m->u.manifest.file_id, 0xF1, WIRE_HASH_LEN);
+        memset(m->u.manifest.root, 0xF2, WIRE_HASH_LEN);
         break;
     case MSG_GET:
-        m->u.get = (struct msg_chunk_range){.first_chunk = 2, .count = 1};
-        memset(m->u.get.hash, 0xF1, WIRE_HASH_LEN);
+        m->u.get = (struct msg_chunk_range){.chunk_size = 65536, .first_chunk = 2, .count = 1};
+        memset(m->u.get.file_id, 0xF1, WIRE_HASH_LEN);
         break;
     case MSG_DATA:
         m->u.data = (struct msg_data){
             .chunk_index = 2, .offset = 16384, .data = {(const uint8_t *)"hello", 5}};
-        memset(m->u.data.hash, 0xF1, WIRE_HASH_LEN);
+        memset(m->u.data.file_id, 0xF1, WIRE_HASH_LEN);
         break;
     case MSG_RECEIPT:
         m->u.receipt = receipt_a[0];
@@ -400,9 +404,10 @@ static const struct golden goldens[] = {
     GOLDEN(MSG_LEDGER_UPTIME, 1, ID(0xE1), U64(1700000000000), U64(90)),
     GOLDEN(MSG_LEDGER_PUT, ID(0xE1), U64(1), U64(2), U64(3), U64(4), U64(5), U64(6), U16(1),
            ID(0xD1), U64(7), U64(8), U64(9), U64(10), U16(0), 1, ID(0xA1), U64(11), U64(12)),
-    GOLDEN(MSG_MANIFEST_GET, ID(0xF1), U32(0), U32(4)),
-    GOLDEN(MSG_MANIFEST, ID(0xF1), U64(600000), U32(262144), U32(1), U16(2), ID(0x31), ID(0x32)),
-    GOLDEN(MSG_GET, ID(0xF1), U32(2), U32(1)),
+    GOLDEN(MSG_MANIFEST_GET, ID(0xF1), U32(262144), U32(0), U32(4)),
+    GOLDEN(MSG_MANIFEST, ID(0xF1), U64(600000), ID(0xF2), U32(262144), U32(1), U16(2), ID(0x31),
+           ID(0x32)),
+    GOLDEN(MSG_GET, ID(0xF1), U32(65536), U32(2), U32(1)),
     GOLDEN(MSG_DATA, ID(0xF1), U32(2), U32(16384), U32(5), 'h', 'e', 'l', 'l', 'o'),
     GOLDEN(MSG_RECEIPT, RCPT),
 };
@@ -722,6 +727,57 @@ static void test_version_negotiation(void)
     CU_ASSERT_EQUAL(msg_hello_negotiate(&remote, MSG_PROTO_VERSION_MIN, MSG_PROTO_VERSION_MAX, &v),
                     0);
     CU_ASSERT_EQUAL(v, MSG_PROTO_VERSION_MAX);
+    /* This is version 2 only: a node of version 1 (file IDs were whole-file
+     * SHA-256s then) has no version in common with it. */
+    CU_ASSERT_EQUAL(MSG_PROTO_VERSION_MIN, 2);
+    CU_ASSERT_EQUAL(MSG_PROTO_VERSION_MAX, 2);
+    struct msg_hello v1 = {.version_min = 1, .version_max = 1, .role = MSG_ROLE_PEER};
+    CU_ASSERT_EQUAL(msg_hello_negotiate(&v1, MSG_PROTO_VERSION_MIN, MSG_PROTO_VERSION_MAX, &v),
+                    SOVA_ERR_VERSION);
+}
+
+/* The chunk sizes a transfer message may carry, and the sizes a MANIFEST
+ * may describe: each rule refused with BAD_VALUE naming its field. */
+static void expect_bad(uint8_t type, const uint8_t *p, size_t n, const char *field)
+{
+    struct msg got;
+    struct wire_err err;
+    char name[96];
+    CU_ASSERT_EQUAL(msg_decode(type, p, n, &lim, &got, &err), SOVA_ERR_BAD_VALUE);
+    CU_ASSERT_STRING_EQUAL(wire_err_field(&err, name, sizeof(name)), field);
+}
+
+static void test_chunk_sizes(void)
+{
+    struct msg got;
+    static const uint8_t min[] = {ID(0xF1), U32(65536), U32(0), U32(1)};
+    static const uint8_t max[] = {ID(0xF1), U32(16777216), U32(0), U32(1)};
+    CU_ASSERT_EQUAL(msg_decode(MSG_GET, min, sizeof(min), &lim, &got, NULL), 0);
+    msg_clear(&got);
+    CU_ASSERT_EQUAL(msg_decode(MSG_MANIFEST_GET, max, sizeof(max), &lim, &got, NULL), 0);
+    msg_clear(&got);
+    static const uint8_t small[] = {ID(0xF1), U32(32768), U32(0), U32(1)};
+    static const uint8_t big[] = {ID(0xF1), U32(33554432), U32(0), U32(1)};
+    static const uint8_t odd[] = {ID(0xF1), U32(1000000), U32(0), U32(1)};
+    static const uint8_t zero[] = {ID(0xF1), U32(0), U32(0), U32(1)};
+    expect_bad(MSG_GET, small, sizeof(small), "get.chunk_size");
+    expect_bad(MSG_MANIFEST_GET, big, sizeof(big), "manifest_get.chunk_size");
+    expect_bad(MSG_GET, odd, sizeof(odd), "get.chunk_size");
+    expect_bad(MSG_MANIFEST_GET, zero, sizeof(zero), "manifest_get.chunk_size");
+    /* A MANIFEST: its size at most FILEID_MAX_SIZE (2^62), its chunks
+     * numbered by a u32, its page inside the file. */
+    static const uint8_t huge[] = {ID(0xF1), U64(0x4000000000000001), ID(0xF2), U32(65536), U32(0),
+                                   U16(0)};
+    expect_bad(MSG_MANIFEST, huge, sizeof(huge), "manifest.file_size");
+    static const uint8_t many[] = {ID(0xF1), U64(0x0001000000000000), ID(0xF2), U32(65536), U32(0),
+                                   U16(0)};
+    expect_bad(MSG_MANIFEST, many, sizeof(many), "manifest.chunk_size");
+    static const uint8_t past[] = {ID(0xF1), U64(65536), ID(0xF2), U32(65536),
+                                   U32(1),   U16(1),     ID(0x31)};
+    expect_bad(MSG_MANIFEST, past, sizeof(past), "manifest.chunk_hashes");
+    static const uint8_t empty[] = {ID(0xF1), U64(0), ID(0xF2), U32(65536), U32(0), U16(0)};
+    CU_ASSERT_EQUAL(msg_decode(MSG_MANIFEST, empty, sizeof(empty), &lim, &got, NULL), 0);
+    msg_clear(&got);
 }
 
 static void test_error_codes(void)
@@ -781,8 +837,8 @@ static void test_credit_messages(void)
     static const uint8_t empty_query[] = {1, U64(9), 0};
     CU_ASSERT_EQUAL(msg_decode(MSG_CREDIT, empty_query, sizeof(empty_query), &lim, &got, &err),
                     SOVA_ERR_BAD_VALUE);
-    static const uint8_t zero_bytes[] = {ID(0x71), ID(0x72), ID(0x73), U64(0),  U64(5),
-                                         U64(1),   ID(0x74), ID(0x75), ID(0x75)};
+    static const uint8_t zero_bytes[] = {ID(0x71), ID(0x72), ID(0x73), U64(9),   ID(0x76), U64(0),
+                                         U64(5),   U64(1),   ID(0x74), ID(0x75), ID(0x75)};
     CU_ASSERT_EQUAL(msg_decode(MSG_RECEIPT, zero_bytes, sizeof(zero_bytes), &lim, &got, &err),
                     SOVA_ERR_BAD_VALUE);
     CU_ASSERT_STRING_EQUAL(wire_err_field(&err, field, sizeof(field)), "receipt.bytes");
@@ -882,6 +938,7 @@ int test_register(void)
     CU_add_test(s, "msg_clear is safe", test_clear_is_safe);
     CU_add_test(s, "decode a stream of frames", test_decode_frame_stream);
     CU_add_test(s, "version negotiation", test_version_negotiation);
+    CU_add_test(s, "chunk sizes and manifest sizes", test_chunk_sizes);
     CU_add_test(s, "error codes", test_error_codes);
     CU_add_test(s, "type table", test_type_table);
     CU_add_test(s, "credit messages", test_credit_messages);

@@ -36,6 +36,31 @@ static void test_failure_bans_after_two(void)
     op_sched_free(s);
 }
 
+/* A banned source's index given to a new source starts clean; chunks
+ * marked by a finished copy (op_sched_mark) are had. */
+static void test_forget_and_mark(void)
+{
+    struct op_sched *s = op_sched_new(4, NULL);
+    CU_ASSERT_EQUAL(op_sched_next(s, 0), 0);
+    CU_ASSERT_EQUAL(op_sched_next(s, 0), 1);
+    CU_ASSERT_FALSE(op_sched_done(s, 0, 0, false));
+    CU_ASSERT_TRUE(op_sched_done(s, 1, 0, false));
+    CU_ASSERT_TRUE(op_sched_banned(s, 0));
+    CU_ASSERT_EQUAL(op_sched_next(s, 0), -1);
+    op_sched_source_forget(s, 0);
+    CU_ASSERT_FALSE(op_sched_banned(s, 0));
+    CU_ASSERT_EQUAL(op_sched_inflight(s, 0), 0);
+    CU_ASSERT_EQUAL(op_sched_next(s, 0), 0); /* chunk 0 no longer "served wrongly by 0" */
+    op_sched_mark(s, 2);
+    op_sched_mark(s, 2); /* twice: counted once */
+    CU_ASSERT_TRUE(op_sched_have(s, 2));
+    CU_ASSERT_EQUAL(op_sched_have_count(s), 1);
+    CU_ASSERT_TRUE(op_sched_done(s, 0, 0, true) == false);
+    CU_ASSERT_EQUAL(op_sched_next(s, 0), 1);
+    CU_ASSERT_EQUAL(op_sched_next(s, 0), 3); /* 2 is had */
+    op_sched_free(s);
+}
+
 static void test_lost_source_releases(void)
 {
     struct op_sched *s = op_sched_new(3, NULL);
@@ -121,6 +146,7 @@ int test_register(void)
     CU_add_test(s, "sequential and pipeline", test_sequential_and_pipeline);
     CU_add_test(s, "two failures ban a source", test_failure_bans_after_two);
     CU_add_test(s, "a lost source releases its chunks", test_lost_source_releases);
+    CU_add_test(s, "a forgotten source starts clean; marked chunks are had", test_forget_and_mark);
     CU_add_test(s, "end game duplicates once", test_end_game_duplicates_once);
     CU_add_test(s, "resume from bitmap", test_resume_from_bitmap);
     CU_add_test(s, "zero chunks", test_zero_chunks_is_complete);

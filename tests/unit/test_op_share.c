@@ -1,11 +1,13 @@
-/* The share scanner: hashes match an independent SHA-256, the cache spares
- * unchanged files, changes are reported per path, what must be skipped is
- * skipped, and the worker delivers on the loop thread and stops when told.
- * Real files in a fresh temporary directory per test, real SQLite. */
+/* The share scanner: file IDs, kept layers and SHA-256s match ones computed
+ * another way, the cache spares unchanged files, changes are reported per
+ * path, what must be skipped is skipped, and the worker delivers on the
+ * loop thread and stops when told. Real files in a fresh temporary
+ * directory per test, real SQLite. */
 /* tsan: yes (the scanner's worker thread, under ThreadSanitizer) */
 #define _XOPEN_SOURCE 700 /* nftw() */
 #include "cunit_main.h"
 #include "err.h"
+#include "fileid.h"
 #include "log.h"
 #include "op_share.h"
 #include "op_store.h"
@@ -25,7 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CS OP_CHUNK_SIZE
+#define CS OP_SHARE_KEEP_CHUNK /* 64 KiB: one hash of the kept layer */
+#define RB OP_SHARE_READ_BYTES /* 1 MiB: what the scanner reads at once */
 
 /* ---- fixture: <tmp>/share, <tmp>/peer.db, one store connection --------------------- */
 static struct {
@@ -124,13 +127,30 @@ static void sha256(const uint8_t *p, size_t n, uint8_t out[OP_HASH_LEN])
 }
 
 /* ---- hashing -------------------------------------------------------------------------- */
-static void test_hashes_match_independent_sha256(void)
+/* The ID another way than the scanner's streaming hasher: the layer at the
+ * kept height chunk by chunk (fileid_chunk_hash), its root, the ID. */
+static void id_by_layer(const uint8_t *p, size_t size, uint8_t id[OP_HASH_LEN],
+                        uint8_t (*layer)[FILEID_LEN], size_t *n)
 {
-    static const size_t sizes[] = {0, 1, CS - 1, CS, CS + 1, 3 * CS + 5};
-    static const uint32_t chunks[] = {0, 1, 1, 1, 2, 4};
+    *n = 0;
+    for (size_t off = 0; off < size; off += CS)
+        fileid_chunk_hash(p + off, size - off < CS ? size - off : CS, OP_SHARE_KEEP_HEIGHT,
+                          layer[(*n)++]);
+    uint8_t root[FILEID_LEN];
+    CU_ASSERT_EQUAL_FATAL(
+        fileid_root_from_layer((const uint8_t(*)[FILEID_LEN])layer, *n, OP_SHARE_KEEP_HEIGHT, root),
+        0);
+    fileid_make(size, root, id);
+}
+
+static void test_ids_match_another_computation(void)
+{
+    static const size_t sizes[] = {0, 1, CS - 1, CS, CS + 1, 3 * CS + 5, RB + 17, 2 * RB};
+    static const uint32_t layers[] = {0, 1, 1, 1, 2, 4, 17, 32};
+    enum { N = sizeof(sizes) / sizeof(sizes[0]) };
     env_up();
     uint64_t total = 0;
-    for (unsigned i = 0; i < 6; i++) {
+    for (unsigned i = 0; i < N; i++) {
         char rel[32];
         snprintf(rel, sizeof(rel), "size%u.bin", i);
         write_file(rel, sizes[i], i);
@@ -138,40 +158,52 @@ static void test_hashes_match_independent_sha256(void)
         total += sizes[i];
     }
     struct op_share_result *res = scan();
-    CU_ASSERT_EQUAL(res->n_files, 6);
-    CU_ASSERT_EQUAL(res->n_added, 6);
+    CU_ASSERT_EQUAL(res->n_files, N);
+    CU_ASSERT_EQUAL(res->n_added, N);
     CU_ASSERT_EQUAL(res->bytes_hashed, total);
-    CU_ASSERT_EQUAL(res->files_hashed, 6);
-    for (unsigned i = 0; i < 6; i++) {
+    CU_ASSERT_EQUAL(res->files_hashed, N);
+    static uint8_t layer[64][FILEID_LEN];
+    for (unsigned i = 0; i < N; i++) {
         char rel[32];
         snprintf(rel, sizeof(rel), "size%u.bin", i);
         const struct op_share_file *f = find(res, rel);
         CU_ASSERT_PTR_NOT_NULL_FATAL(f);
         CU_ASSERT_STRING_EQUAL(f->name, rel);
         CU_ASSERT_EQUAL(f->size, sizes[i]);
-        CU_ASSERT_EQUAL(f->chunk_size, CS);
-        CU_ASSERT_EQUAL_FATAL(f->n_chunks, chunks[i]);
+        CU_ASSERT_EQUAL_FATAL(f->n_layer, layers[i]);
         uint8_t *p = content(sizes[i], i), want[OP_HASH_LEN];
-        sha256(p, sizes[i], want);
-        CU_ASSERT_EQUAL(memcmp(f->hash, want, OP_HASH_LEN), 0);
-        for (uint32_t c = 0; c < chunks[i]; c++) {
-            size_t off = (size_t)c * CS, len = sizes[i] - off < CS ? sizes[i] - off : CS;
-            sha256(p + off, len, want);
-            CU_ASSERT_EQUAL(memcmp(f->chunk_hashes + c * OP_HASH_LEN, want, OP_HASH_LEN), 0);
-        }
+        size_t n;
+        id_by_layer(p, sizes[i], want, layer, &n);
+        CU_ASSERT_EQUAL(n, f->n_layer);
+        CU_ASSERT_EQUAL(memcmp(f->id, want, OP_HASH_LEN), 0);
+        CU_ASSERT(fileid_check(f->id, f->size, f->root));
+        if (n > 0)
+            CU_ASSERT_EQUAL(memcmp(f->layer, layer, n * OP_HASH_LEN), 0);
+        CU_ASSERT(fileid_check_layer(f->id, f->size, (const uint8_t(*)[FILEID_LEN])f->layer,
+                                     f->n_layer, OP_SHARE_KEEP_HEIGHT));
+        sha256(p, sizes[i], want); /* what sha256sum prints */
+        CU_ASSERT_EQUAL(memcmp(f->sha256, want, OP_HASH_LEN), 0);
         free(p);
-        CU_ASSERT_PTR_EQUAL(op_share_result_lookup(res, f->hash), f);
+        CU_ASSERT_PTR_EQUAL(op_share_result_lookup(res, f->id), f);
     }
-    /* An empty file has no chunks and the hash of nothing. */
+    /* An empty file: no layer, the SHA-256 of nothing, and the ID of size
+     * 0 (test_fileid's golden). */
     static const uint8_t empty_sha256[OP_HASH_LEN] = {
         0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4,
         0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b,
         0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55};
+    static const uint8_t empty_id[OP_HASH_LEN] = {0xbc, 0x4f, 0xff, 0xa7, 0xc6, 0x6d, 0x55, 0x9a,
+                                                  0xa7, 0x3f, 0x37, 0x4d, 0xcd, 0xc5, 0x92, 0xdf,
+                                                  0x18, 0x6c, 0x66, 0x9c, 0x7f, 0xf4, 0x12, 0x36,
+                                                  0x00, 0x4e, 0x2b, 0xd6, 0x93, 0x3b, 0xb6, 0x20};
     const struct op_share_file *empty = find(res, "size0.bin");
-    CU_ASSERT_EQUAL(memcmp(empty->hash, empty_sha256, OP_HASH_LEN), 0);
-    CU_ASSERT_PTR_NULL(empty->chunk_hashes);
+    CU_ASSERT_EQUAL(memcmp(empty->sha256, empty_sha256, OP_HASH_LEN), 0);
+    CU_ASSERT_EQUAL(memcmp(empty->id, empty_id, OP_HASH_LEN), 0);
+    CU_ASSERT_PTR_NULL(empty->layer);
     uint8_t unknown[OP_HASH_LEN] = {0};
     CU_ASSERT_PTR_NULL(op_share_result_lookup(res, unknown));
+    /* A file's SHA-256 is not its ID: looking it up by one finds nothing. */
+    CU_ASSERT_PTR_NULL(op_share_result_lookup(res, find(res, "size3.bin")->sha256));
     op_share_result_free(res);
     env_down();
 }
@@ -193,9 +225,11 @@ static void test_second_scan_hashes_nothing(void)
     for (size_t i = 0; i < 2; i++) {
         const struct op_share_file *a = &first->files[i], *b = &second->files[i];
         CU_ASSERT_STRING_EQUAL(a->relpath, b->relpath);
-        CU_ASSERT_EQUAL(memcmp(a->hash, b->hash, OP_HASH_LEN), 0);
-        CU_ASSERT_EQUAL_FATAL(a->n_chunks, b->n_chunks);
-        CU_ASSERT_EQUAL(memcmp(a->chunk_hashes, b->chunk_hashes, a->n_chunks * OP_HASH_LEN), 0);
+        CU_ASSERT_EQUAL(memcmp(a->id, b->id, OP_HASH_LEN), 0);
+        CU_ASSERT_EQUAL(memcmp(a->root, b->root, OP_HASH_LEN), 0);
+        CU_ASSERT_EQUAL(memcmp(a->sha256, b->sha256, OP_HASH_LEN), 0);
+        CU_ASSERT_EQUAL_FATAL(a->n_layer, b->n_layer);
+        CU_ASSERT_EQUAL(memcmp(a->layer, b->layer, a->n_layer * OP_HASH_LEN), 0);
     }
     op_share_result_free(first);
     op_share_result_free(second);
@@ -229,15 +263,15 @@ static void test_changes_are_reported(void)
     CU_ASSERT_EQUAL_FATAL(after->n_removed, 1);
     CU_ASSERT_STRING_EQUAL(after->removed[0].relpath, "goes.bin");
     CU_ASSERT_EQUAL(after->removed[0].size, 3000);
-    CU_ASSERT_EQUAL(memcmp(after->removed[0].hash, find(before, "goes.bin")->hash, OP_HASH_LEN), 0);
+    CU_ASSERT_EQUAL(memcmp(after->removed[0].id, find(before, "goes.bin")->id, OP_HASH_LEN), 0);
     CU_ASSERT_EQUAL_FATAL(after->n_changed, 2);
     for (size_t i = 0; i < 2; i++) {
         const struct op_share_change *ch = &after->changed[i];
         const struct op_share_file *old = find(before, ch->now->relpath);
         CU_ASSERT_PTR_NOT_NULL_FATAL(old);
         CU_ASSERT_STRING_EQUAL(ch->before.relpath, old->relpath);
-        CU_ASSERT_EQUAL(memcmp(ch->before.hash, old->hash, OP_HASH_LEN), 0);
-        CU_ASSERT_NOT_EQUAL(memcmp(ch->now->hash, old->hash, OP_HASH_LEN), 0);
+        CU_ASSERT_EQUAL(memcmp(ch->before.id, old->id, OP_HASH_LEN), 0);
+        CU_ASSERT_NOT_EQUAL(memcmp(ch->now->id, old->id, OP_HASH_LEN), 0);
         CU_ASSERT_PTR_EQUAL(ch->now, find(after, ch->now->relpath));
     }
     CU_ASSERT_EQUAL(find(after, "grows.bin")->size, 5000);
@@ -321,8 +355,8 @@ static void test_skips_hidden_links_special_and_excluded(void)
     const struct op_share_file *dup = find(res, "a/b/c/visible.txt");
     CU_ASSERT_PTR_NOT_NULL_FATAL(dup);
     CU_ASSERT_STRING_EQUAL(dup->name, "visible.txt");
-    CU_ASSERT_PTR_EQUAL(op_share_result_lookup(res, dup->hash), dup); /* first by relpath */
-    CU_ASSERT_STRING_EQUAL(res->files[0].relpath, "a/b/c/deep.txt");  /* sorted */
+    CU_ASSERT_PTR_EQUAL(op_share_result_lookup(res, dup->id), dup);  /* first by relpath */
+    CU_ASSERT_STRING_EQUAL(res->files[0].relpath, "a/b/c/deep.txt"); /* sorted */
     op_share_result_free(res);
     env_down();
 }
@@ -425,12 +459,12 @@ static void test_worker_delivers_on_the_loop_thread(void)
     CU_ASSERT_EQUAL(w.n_added, 1);
     CU_ASSERT_EQUAL(w.bytes_hashed, 2 * CS + 1);
 
-    /* Serving: hash -> file -> path, and the freshness check. */
+    /* Serving: ID -> file -> path, and the freshness check. */
     const struct op_share_result *cur = op_share_current(sh);
     CU_ASSERT_PTR_NOT_NULL_FATAL(cur);
-    const struct op_share_file *f = op_share_lookup(sh, cur->files[0].hash);
+    const struct op_share_file *f = op_share_lookup(sh, cur->files[0].id);
     CU_ASSERT_PTR_EQUAL_FATAL(f, &cur->files[0]);
-    CU_ASSERT_EQUAL(f->n_chunks, 3);
+    CU_ASSERT_EQUAL(f->n_layer, 3);
     char path[256];
     CU_ASSERT_EQUAL(op_share_abspath(sh, f, path, sizeof(path)), 0);
     CU_ASSERT_STRING_EQUAL(path, in_share("movie.bin"));
@@ -493,7 +527,7 @@ static void test_worker_reports_errors_and_keeps_the_last_result(void)
     CU_ASSERT_EQUAL(w.calls, 2);
     CU_ASSERT_EQUAL(w.status, SOVA_ERR_IO);
     CU_ASSERT_PTR_EQUAL(op_share_current(sh), good); /* still serving the last good scan */
-    CU_ASSERT_PTR_NOT_NULL(op_share_lookup(sh, good->files[0].hash));
+    CU_ASSERT_PTR_NOT_NULL(op_share_lookup(sh, good->files[0].id));
     CU_ASSERT_EQUAL(rename(moved, env.share), 0);
     free_share(&w, sh);
     env_down();
@@ -563,7 +597,7 @@ static void test_free_cancels_a_long_hash(void)
     /* Wait until the worker is well into the file. */
     double deadline = now_s() + WAIT_LIMIT_S;
     struct timespec poll = {0, 1000000};
-    while (start >= 0 && bytes_read() < start + 8 * (long long)CS && now_s() < deadline)
+    while (start >= 0 && bytes_read() < start + 8 * (long long)RB && now_s() < deadline)
         nanosleep(&poll, NULL);
     double t0 = now_s();
     op_share_free(sh);
@@ -600,7 +634,8 @@ int test_register(void)
     CU_pSuite s = CU_add_suite("op_share", NULL, NULL);
     if (s == NULL)
         return -1;
-    CU_add_test(s, "hashes match an independent SHA-256", test_hashes_match_independent_sha256);
+    CU_add_test(s, "IDs, layers and SHA-256s match another computation",
+                test_ids_match_another_computation);
     CU_add_test(s, "second scan hashes nothing", test_second_scan_hashes_nothing);
     CU_add_test(s, "changes are reported", test_changes_are_reported);
     CU_add_test(s, "touched file is rehashed but unchanged",

@@ -1,7 +1,9 @@
 /* test_receipt.c - credit receipts (common/receipt.h): the signed bytes are
  * what docs/CREDITS.md says, a receipt signed by the downloader verifies,
  * and a forged one (a field changed after signing), one signed by a
- * different key, and one whose key is not the downloader's are refused. */
+ * different key, one whose key is not the downloader's, and one whose file
+ * ID does not commit to its size and root (or whose bytes exceed the
+ * size) are refused. */
 #include "cunit_main.h"
 
 #include <CUnit/CUnit.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "fileid.h"
 #include "receipt.h"
 
 static EVP_PKEY *key_d, *key_e; /* the downloader, and somebody else */
@@ -62,7 +65,10 @@ static struct msg_receipt sample(void)
     memset(&r, 0, sizeof(r));
     memcpy(r.downloader_id, id_d, WIRE_ID_LEN);
     memset(r.source_id, 0x72, WIRE_ID_LEN);
-    memset(r.hash, 0x73, WIRE_HASH_LEN);
+    /* A file of 3 MiB whose root is 0x73...: its ID is what fileid_make says. */
+    r.file_size = 3 << 20;
+    memset(r.root, 0x73, WIRE_HASH_LEN);
+    fileid_make(r.file_size, r.root, r.file_id);
     r.bytes = 1048576;
     r.seq = 5;
     r.time_s = 1700000000;
@@ -74,14 +80,19 @@ static void test_signed_bytes(void)
     struct msg_receipt r = sample();
     uint8_t tbs[RECEIPT_TBS_LEN];
     CU_ASSERT_EQUAL(receipt_tbs(&r, tbs), RECEIPT_TBS_LEN);
-    CU_ASSERT_EQUAL(RECEIPT_TBS_LEN, 16 + 96 + 24);
-    CU_ASSERT(memcmp(tbs, "sova receipt v1\0", 16) == 0);
+    CU_ASSERT_EQUAL(RECEIPT_TBS_LEN, 16 + 96 + 8 + 32 + 24);
+    CU_ASSERT_EQUAL(RECEIPT_TBS_LEN, 176);
+    CU_ASSERT(memcmp(tbs, "sova receipt v2\0", 16) == 0);
     CU_ASSERT(memcmp(tbs + 16, id_d, WIRE_ID_LEN) == 0);
     CU_ASSERT_EQUAL(tbs[16 + 32], 0x72);
-    CU_ASSERT_EQUAL(tbs[16 + 64], 0x73);
+    CU_ASSERT(memcmp(tbs + 16 + 64, r.file_id, WIRE_HASH_LEN) == 0);
+    static const uint8_t size[8] = {0, 0, 0, 0, 0, 0x30, 0, 0};
+    CU_ASSERT(memcmp(tbs + 112, size, sizeof(size)) == 0);
+    CU_ASSERT_EQUAL(tbs[120], 0x73);
+    CU_ASSERT_EQUAL(tbs[151], 0x73);
     static const uint8_t tail[24] = {0, 0, 0, 0, 0, 0x10, 0, 0,    0,    0,    0,    0,
                                      0, 0, 0, 5, 0, 0,    0, 0x00, 0x65, 0x53, 0xf1, 0x00};
-    CU_ASSERT(memcmp(tbs + 112, tail, sizeof(tail)) == 0);
+    CU_ASSERT(memcmp(tbs + 152, tail, sizeof(tail)) == 0);
 }
 
 static void test_sign_and_verify(void)
@@ -118,6 +129,9 @@ static void test_forged(void)
     f.seq++; /* a "new" receipt made from an old one */
     CU_ASSERT_EQUAL(receipt_verify(&f), RECEIPT_FORGED);
     f = r;
+    f.file_size++; /* a bigger file, to make room for more bytes */
+    CU_ASSERT_EQUAL(receipt_verify(&f), RECEIPT_FORGED);
+    f = r;
     f.signature[10] ^= 0x40;
     CU_ASSERT_EQUAL(receipt_verify(&f), RECEIPT_FORGED);
     CU_ASSERT_STRING_EQUAL(receipt_verdict_name(RECEIPT_FORGED), "forged");
@@ -146,6 +160,36 @@ static void test_wrong_key(void)
     CU_ASSERT_STRING_EQUAL(receipt_verdict_name(RECEIPT_WRONG_KEY), "wrong_key");
 }
 
+/* The size check needs no signature: the ID must commit to (size, root),
+ * and the bytes must fit in the size. */
+static void test_size_bound(void)
+{
+    struct msg_receipt r = sample();
+    CU_ASSERT_EQUAL(receipt_check_size(&r), RECEIPT_OK);
+    r.bytes = r.file_size;
+    CU_ASSERT_EQUAL(receipt_check_size(&r), RECEIPT_OK);
+    r.bytes = r.file_size + 1; /* more than the whole file */
+    CU_ASSERT_EQUAL(receipt_check_size(&r), RECEIPT_BAD_SIZE);
+    r = sample();
+    r.bytes = 1ull << 40; /* "1 TiB of a 3 MiB file" */
+    CU_ASSERT_EQUAL(receipt_check_size(&r), RECEIPT_BAD_SIZE);
+    r = sample();
+    r.file_size = 1ull << 40; /* a size the ID does not commit to */
+    CU_ASSERT_EQUAL(receipt_check_size(&r), RECEIPT_BAD_SIZE);
+    r = sample();
+    r.root[0] ^= 1; /* another root */
+    CU_ASSERT_EQUAL(receipt_check_size(&r), RECEIPT_BAD_SIZE);
+    r = sample();
+    r.file_size = UINT64_MAX; /* past FILEID_MAX_SIZE: never an ID's */
+    r.bytes = 1ull << 63;
+    fileid_make(r.file_size, r.root, r.file_id);
+    CU_ASSERT_EQUAL(receipt_check_size(&r), RECEIPT_BAD_SIZE);
+    r = sample();
+    r.bytes = 0;
+    CU_ASSERT_EQUAL(receipt_check_size(&r), RECEIPT_BAD_SIZE);
+    CU_ASSERT_STRING_EQUAL(receipt_verdict_name(RECEIPT_BAD_SIZE), "bad_size");
+}
+
 int test_register(void)
 {
     CU_pSuite s = CU_add_suite("receipt", suite_init, suite_clean);
@@ -156,5 +200,6 @@ int test_register(void)
     CU_add_test(s, "sign and verify, through the wire", test_sign_and_verify);
     CU_add_test(s, "forged receipts are refused", test_forged);
     CU_add_test(s, "a receipt signed by a different key is refused", test_wrong_key);
+    CU_add_test(s, "a receipt's bytes are bounded by the size its ID commits to", test_size_bound);
     return CU_get_error() == CUE_SUCCESS ? 0 : -1;
 }
