@@ -40,7 +40,7 @@ tr() { python3 "$TRUST" --dir "$WORK/tr" --scale "$TIME_SCALE" "$@"; }
 hit_id() { peer bob search --json "$@" | python3 -c '
 import json, sys
 hits = json.load(sys.stdin).get("hits", [])
-print(hits[0]["hash"] if hits else "")'; }
+print(hits[0]["id"] if hits else "")'; }
 
 start_peer alice
 start_peer bob
