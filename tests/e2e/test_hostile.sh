@@ -282,7 +282,7 @@ expect "$(sn_hx relay --to "$(peer bob id | python3 -c 'import base64,sys; print
   'RELAY_CLOSE circuit 1 reason 105' 'PONG 7'
 until_ok 5 above relay.refused_by.unauthorized "$n" || fail "not counted in relay.refused_by.unauthorized"
 check "a peer claiming alice's ID as RELAY_OPEN origin_id (to bob): RELAY_CLOSE reason 105 (unauthorized), counted"
-expect "$(sn_hx relay --to random --circuit 2)" 'ERROR 100 about 0x00: bad circuit id' 'closed'
+expect "$(sn_hx relay --to random --circuit 2)" 'ERROR 100 about 0x30: bad circuit id' 'closed'
 check "RELAY_OPEN with an even circuit id from the dialing side: ERROR 100 then closed"
 expect "$(sn_hx relay-overrun)" 'RELAY_OPENED' 'sent 1024 KiB; asker got RELAY_CLOSE circuit 1 reason 100' \
   'target got RELAY_CLOSE reason 100' 'PONG 7'
