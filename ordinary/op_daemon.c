@@ -482,6 +482,12 @@ static int op_daemon_start(struct op_daemon *d)
         return rc;
     }
     sova_log_set_node(identity_short_id(d->id));
+    uint64_t nofile, nofile_max;
+    if (evloop_raise_nofile(&nofile, &nofile_max) != 0)
+        log_warn("op", "cannot raise the open files limit from %llu to %llu",
+                 (unsigned long long)nofile, (unsigned long long)nofile_max);
+    else
+        log_info("op", "open files limit %llu", (unsigned long long)nofile);
     d->limits = wire_limits_default();
     d->limits.max_frame = d->s->max_frame;
     d->sn_params = (struct link_params){

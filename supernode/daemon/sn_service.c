@@ -20,7 +20,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #define SN_READY_GRACE_MS    5000 /* beyond the handshake timeout, for DNS */
 #define SN_FAREWELL_FLUSH_MS 300  /* for the ERRORs to peers to go out */
@@ -203,21 +202,20 @@ static void on_reload(void *arg)
 
 void sn_service_check_nofile(struct sn_daemon *d)
 {
-    struct rlimit lim;
-    if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
-        return;
-    rlim_t need = (rlim_t)d->ctx.s->max_peers * 2 + SN_NOFILE_SPARE;
-    if (lim.rlim_cur < need && lim.rlim_max > lim.rlim_cur) {
-        lim.rlim_cur = lim.rlim_max < need ? lim.rlim_max : need;
-        if (setrlimit(RLIMIT_NOFILE, &lim) != 0)
-            getrlimit(RLIMIT_NOFILE, &lim);
-    }
-    if (lim.rlim_cur < need)
+    /* Every daemon raises its soft limit to the hard one (evloop.h); a
+     * limit still short of what max-peers needs is worth a warning. */
+    uint64_t soft, hard, need = d->ctx.s->max_peers * 2 + SN_NOFILE_SPARE;
+    if (evloop_raise_nofile(&soft, &hard) != 0)
+        log_warn("sn", "cannot raise the open files limit from %llu to %llu",
+                 (unsigned long long)soft, (unsigned long long)hard);
+    if (soft < need)
         log_warn("sn",
                  "open files limited to %llu, max-peers %llu may need %llu: raise LimitNOFILE= "
                  "(ulimit -n) or lower max-peers",
-                 (unsigned long long)lim.rlim_cur, (unsigned long long)d->ctx.s->max_peers,
+                 (unsigned long long)soft, (unsigned long long)d->ctx.s->max_peers,
                  (unsigned long long)need);
+    else
+        log_info("sn", "open files limit %llu", (unsigned long long)soft);
 }
 
 int sn_service_start(struct sn_daemon *d)
