@@ -137,6 +137,7 @@ static void enter_closing(struct link *l, int why)
     l->state = LINK_CLOSING;
     l->close_why = why;
     bufferevent_disable(l->bev, EV_READ);
+    link_budget_closing(l); /* its slots and buffered bytes are free for others now */
     /* Flush what is queued (typically the ERROR), bounded by a timer; the
      * write callback finishes the link once the output is empty. Either way
      * the link ends from the loop, never inside the caller's stack. */
@@ -279,6 +280,7 @@ static void handle_hello(struct link *l, const struct msg_hello *h)
     l->state = LINK_OPEN;
     l->was_opened = true;
     evtimer_del(l->timer);
+    link_budget_opened(l);
     if (l->params.counters != NULL)
         l->params.counters->opened[l->dialer]++;
     log_info("link", "%s: opened, %s, protocol %u, agent \"%.*s\"", l->name,
@@ -436,6 +438,18 @@ static void read_frames(struct link *l)
         }
         evbuffer_drain(in, frame_len);
     }
+    struct link *victim;
+    const char *why;
+    while (l->state != LINK_CLOSING &&
+           link_budget_buffered(l, evbuffer_get_length(in), &victim, &why) == LINK_BUDGET_CLOSE) {
+        link_close(victim, MSG_ERR_LIMIT_REACHED, why);
+        if (victim != l) { /* not reading now: its input can go at once */
+            struct evbuffer *vin = bufferevent_get_input(victim->bev);
+            evbuffer_drain(vin, evbuffer_get_length(vin));
+        }
+    }
+    if (l->state == LINK_CLOSING)
+        evbuffer_drain(in, evbuffer_get_length(in)); /* never read again: free it now */
 }
 
 void link_on_read(struct bufferevent *bev, void *arg)
@@ -475,6 +489,7 @@ static void on_tls_connected(struct link *l)
     log_debug("link", "%s: TLS 1.3 up (%s)", l->name,
               l->peer.chained_to_root ? "chains to federation root" : "self-signed");
     l->state = LINK_HELLO;
+    link_budget_identified(l);
     send_hello(l);
     bufferevent_enable(l->bev, EV_READ);
     read_frames(l); /* HELLO may have arrived with the handshake */

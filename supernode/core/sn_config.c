@@ -67,9 +67,25 @@ static const struct config_option sn_options[] = {
     OPT("relay-total-kbps", CONFIG_UINT, "0", 0, 100000000, relay_total_kbps,
         "relay bandwidth of this supernode, kilobytes per second (0: no limit)"),
     OPT("max-handshakes", CONFIG_UINT, "1024", 1, 1000000, max_handshakes,
-        "TLS handshakes in progress at once; more connections are closed at once (slow-loris)"),
+        "TLS handshakes in progress at once, shared fairly by address prefix (/24, /56): when "
+        "all are taken the oldest of the prefix holding the most gives way to a newcomer from "
+        "another, else the newcomer is closed (slow-loris)"),
+    OPT("federation-handshakes", CONFIG_UINT, "64", 0, 100000, federation_handshakes,
+        "handshake slots beyond max-handshakes for supernodes only (addresses that showed a "
+        "federation certificate or that the federation lists)"),
     OPT("max-conns-per-ip", CONFIG_UINT, "64", 0, 1000000, max_conns_per_ip,
         "connections from one address, an IPv6 /64 counting as one (0: no limit)"),
+    OPT("max-buffered-bytes", CONFIG_UINT, "268435456", 0, UINT64_MAX / 2, max_buffered_bytes,
+        "bytes of incomplete frames all links may hold; when short, the link holding the most "
+        "in the prefix holding the most is closed (0: no limit)"),
+    OPT("max-buffered-bytes-per-prefix", CONFIG_UINT, "33554432", 0, UINT64_MAX / 2,
+        max_buffered_bytes_per_prefix,
+        "bytes of incomplete frames the links from one /24 or /56 may hold; beyond, the link "
+        "is closed with ERROR(limit reached) (0: no cap; at least 2 frames)"),
+    OPT("max-buffered-bytes-per-id", CONFIG_UINT, "8388608", 0, UINT64_MAX / 2,
+        max_buffered_bytes_per_id,
+        "bytes of incomplete frames the links of one identity may hold (0: no cap; at least 2 "
+        "frames)"),
     OPT("max-frames-per-s", CONFIG_UINT, "5000", 0, 10000000, max_frames_per_s,
         "frames a second one peer may send; beyond, its link is read more slowly (0: no limit)"),
     OPT("publish-rate", CONFIG_UINT, "2000", 1, 10000000, publish_rate,
@@ -122,4 +138,17 @@ int sn_settings_check(const struct sn_settings *s, char *err, size_t errlen)
 void sn_settings_free(struct sn_settings *s)
 {
     config_free(&sn_config_schema, s);
+}
+
+struct link_budget_config sn_settings_link_budget(const struct sn_settings *s)
+{
+    return (struct link_budget_config){
+        .max_handshakes = (unsigned)s->max_handshakes,
+        .reserved_handshakes = (unsigned)s->federation_handshakes,
+        .max_conns_per_ip = (unsigned)s->max_conns_per_ip,
+        .max_buffered = s->max_buffered_bytes,
+        .max_buffered_prefix = s->max_buffered_bytes_per_prefix,
+        .max_buffered_id = s->max_buffered_bytes_per_id,
+        .max_frame = (size_t)s->max_frame,
+    };
 }

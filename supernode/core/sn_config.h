@@ -8,6 +8,7 @@
 #define SOVA_SN_CONFIG_H
 
 #include "config.h"
+#include "link.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -44,11 +45,15 @@ struct sn_settings {
     uint64_t relay_total_kbps;        /* relay bandwidth of this supernode, 0 = no limit */
     uint64_t relay_open_timeout_ms;   /* the far end must accept a circuit within this */
     /* abuse limits (docs/LIMITS.md) */
-    uint64_t max_handshakes;   /* TLS handshakes in progress at once */
-    uint64_t max_conns_per_ip; /* connections from one address (IPv6: one /64) */
-    uint64_t max_frames_per_s; /* frames a second one peer may send */
-    uint64_t publish_rate;     /* PUBLISH records a second per peer */
-    uint64_t search_rate;      /* SEARCHes a second per peer */
+    uint64_t max_handshakes;        /* TLS handshakes in progress at once, fair per prefix */
+    uint64_t federation_handshakes; /* more, for supernodes' addresses only */
+    uint64_t max_conns_per_ip;      /* connections from one address (IPv6: one /64) */
+    uint64_t max_buffered_bytes;    /* bytes of incomplete frames, all links */
+    uint64_t max_buffered_bytes_per_prefix; /* ... of the links from one /24 or /56 */
+    uint64_t max_buffered_bytes_per_id;     /* ... of the links of one identity */
+    uint64_t max_frames_per_s;              /* frames a second one peer may send */
+    uint64_t publish_rate;                  /* PUBLISH records a second per peer */
+    uint64_t search_rate;                   /* SEARCHes a second per peer */
     /* credit (docs/CREDITS.md) */
     uint64_t ledger_replicas;        /* supernodes holding each credit record (R) */
     uint64_t ledger_max_records;     /* credit records this supernode holds at most */
@@ -64,5 +69,7 @@ int sn_settings_load(struct sn_settings *s, int argc, char *const *argv, char *e
  * missing one. */
 int sn_settings_check(const struct sn_settings *s, char *err, size_t errlen);
 void sn_settings_free(struct sn_settings *s);
+/* The links' budget (common/link.h) the settings ask for. */
+struct link_budget_config sn_settings_link_budget(const struct sn_settings *s);
 
 #endif

@@ -22,7 +22,6 @@
 #include "link.h"
 #include "sn_config.h"
 #include "sn_index.h"
-#include "sn_ipcount.h"
 #include "sn_keepalive.h"
 #include "sn_rate.h"
 #include "sn_reports.h"
@@ -64,7 +63,6 @@ struct sn_conn {
     uint8_t id[WIRE_ID_LEN]; /* the remote's node ID, once the handshake is done */
     /* admission (peer/sn_accept.c) */
     bool handshaking; /* accepted, TLS or HELLO not done yet */
-    bool counted_ip;  /* counted in ctx->ipcount as `from` */
     struct wire_addr from;
     /* an ordinary peer's session (peer/sn_attach.c) */
     uint8_t session;          /* enum msg_session */
@@ -105,7 +103,6 @@ struct sn_counters {
     uint64_t bytes_in_closed, bytes_out_closed; /* of links already gone */
     uint64_t reloads, reload_failures;          /* SIGHUPs applied / refused */
     uint64_t rate_limited;                      /* requests over a per-peer rate */
-    uint64_t refused_handshakes, refused_ip;    /* connections over max-handshakes, per-IP */
 };
 
 /* The features' objects: opaque here, each declared by its own header. */
@@ -128,13 +125,11 @@ struct sn_ctx {
     struct link_counters link_counters;  /* handshake failures, errors sent */
     struct sn_index *index;
     struct sn_reports *reports; /* sources reported as lying or refusing */
-    struct sn_ipcount *ipcount; /* connections per source address */
+    struct link_budget *budget; /* handshakes, connections per address, incomplete frames */
     struct sn_counters counters;
     size_t n_peers, n_supernodes; /* links past their handshake, by role */
     size_t n_primary;             /* peers whose primary session is here (indexed) */
-    size_t n_handshaking;         /* accepted connections not through TLS + HELLO */
-    uint64_t refusals_logged_ms, refusals_at_log; /* peer/sn_accept.c's last report */
-    uint64_t index_changes; /* bumped when the index changes: summary rebuilds */
+    uint64_t index_changes;       /* bumped when the index changes: summary rebuilds */
     char listen_addr[64];
     struct wire_addr self_addr; /* where we listen, if a specific address */
     bool has_self_addr;

@@ -30,14 +30,7 @@
 static void on_accept(evutil_socket_t fd, const struct sockaddr *sa, socklen_t len, void *arg)
 {
     struct sn_daemon *d = arg;
-    SSL *ssl = NULL;
-    if (tls_ctx_server(d->ctx.tls, NULL, &ssl) != 0) {
-        log_error("sn", "out of memory accepting a connection");
-        evutil_closesocket(fd);
-        return;
-    }
-    evutil_make_socket_nonblocking(fd);
-    sn_accept_conn(&d->ctx, fd, ssl, sa, len);
+    sn_accept_conn(&d->ctx, fd, sa, len);
 }
 
 /* How often the walk over every link looks for silent peers: a quarter of
@@ -88,8 +81,7 @@ static int make_index(struct sn_ctx *d)
     if (RAND_bytes(key, sizeof(key)) != 1)
         return SOVA_ERR_CRYPTO;
     d->reports = sn_reports_new(SN_REPORTS_MAX_PEERS, key);
-    d->ipcount = sn_ipcount_new(key);
-    return d->index && d->reports && d->ipcount ? 0 : SOVA_ERR_NOMEM;
+    return d->index && d->reports ? 0 : SOVA_ERR_NOMEM;
 }
 
 static int sn_daemon_start(struct sn_daemon *dm)
@@ -114,6 +106,10 @@ static int sn_daemon_start(struct sn_daemon *dm)
         return rc;
     d->limits = wire_limits_default();
     d->limits.max_frame = d->s->max_frame;
+    struct link_budget_config budget = sn_settings_link_budget(d->s);
+    d->budget = link_budget_new(evloop_base(d->loop), &budget);
+    if (d->budget == NULL)
+        return SOVA_ERR_NOMEM;
     d->link_hooks = sn_dispatch_link_hooks();
     d->link_params = (struct link_params){
         .limits = &d->limits,
@@ -124,6 +120,7 @@ static int sn_daemon_start(struct sn_daemon *dm)
         .max_frames_per_s = (unsigned)d->s->max_frames_per_s,
         .group = &d->links,
         .counters = &d->link_counters,
+        .budget = d->budget,
     };
     rc = sn_control_start(dm, err, sizeof(err));
     if (rc != 0) {
@@ -197,7 +194,7 @@ static void sn_daemon_stop(struct sn_daemon *dm)
         event_free(dm->sweep);
     sn_index_free(d->index);
     sn_reports_free(d->reports);
-    sn_ipcount_free(d->ipcount);
+    link_budget_free(d->budget);
     tls_ctx_free(d->tls);
     identity_free(d->id);
 }

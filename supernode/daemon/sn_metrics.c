@@ -152,6 +152,9 @@ void sn_metrics_render(struct evbuffer *out, void *arg)
     metrics_counter(out, P "received_bytes_total", "Frame bytes received on all links", in);
     metrics_counter(out, P "sent_bytes_total", "Frame bytes sent on all links", sent);
     metrics_link_counters(out, "sova_supernode", &d->ctx.link_counters);
+    struct link_budget_stats bs;
+    link_budget_stats(d->ctx.budget, &bs);
+    metrics_link_budget(out, "sova_supernode", &bs, evloop_accept_errors(d->ctx.loop));
     metrics_counter(out, P "reloads_total", "Configuration reloads (SIGHUP) applied",
                     d->ctx.counters.reloads);
     metrics_counter(out, P "reload_failures_total",

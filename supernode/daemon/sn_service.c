@@ -70,6 +70,7 @@ enum reload_apply {
     APPLY_SEEDS = 1 << 4,
     APPLY_LINKS = 1 << 5,
     APPLY_CREDIT = 1 << 6,
+    APPLY_BUDGET = 1 << 7,
 };
 
 /* The options a SIGHUP changes in the running daemon, and what must follow.
@@ -89,6 +90,12 @@ static const struct {
     {"peer-timeout-s", 0},  /* likewise; and read by the sweep */
     {"max-pings-per-s", 0}, /* likewise */
     {"handshake-timeout-ms", APPLY_LINKS},
+    {"max-handshakes", APPLY_BUDGET},
+    {"federation-handshakes", APPLY_BUDGET},
+    {"max-conns-per-ip", APPLY_BUDGET},
+    {"max-buffered-bytes", APPLY_BUDGET},
+    {"max-buffered-bytes-per-prefix", APPLY_BUDGET},
+    {"max-buffered-bytes-per-id", APPLY_BUDGET},
     {"dialback-timeout-ms", 0},
     {"peers", APPLY_SEEDS},
     {"relay", APPLY_LINKS}, /* RELAY_OPENs are refused from now on; HELLO says so */
@@ -147,6 +154,10 @@ static void apply(struct sn_daemon *d, unsigned what)
         sn_fed_links_reload_seeds(&d->ctx);
     if (what & APPLY_CREDIT)
         sn_credit_settings_changed(&d->ctx);
+    if (what & APPLY_BUDGET) {
+        struct link_budget_config budget = sn_settings_link_budget(s);
+        link_budget_configure(d->ctx.budget, &budget);
+    }
     if (what & APPLY_LINKS) {
         d->ctx.link_params.handshake_timeout_ms = (unsigned)s->handshake_timeout_ms;
         if (s->relay)
