@@ -73,6 +73,12 @@ static const struct config_option sn_options[] = {
     OPT("federation-handshakes", CONFIG_UINT, "64", 0, 100000, federation_handshakes,
         "handshake slots beyond max-handshakes for supernodes only (addresses that showed a "
         "federation certificate or that the federation lists)"),
+    OPT("max-unregistered", CONFIG_UINT, "4096", 1, 10000000, max_unregistered,
+        "peers' links through TLS and HELLO that have not sent REGISTER yet, shared fairly by "
+        "address prefix: when all are taken the oldest of the prefix holding the most is closed "
+        "for a newcomer from another, else the newcomer is closed"),
+    OPT("register-timeout-s", CONFIG_UINT, "30", 1, 3600, register_timeout_s,
+        "a peer's link that has not sent REGISTER this long after its HELLO is closed, seconds"),
     OPT("max-conns-per-ip", CONFIG_UINT, "64", 0, 1000000, max_conns_per_ip,
         "connections from one address, an IPv6 /64 counting as one (0: no limit)"),
     OPT("max-buffered-bytes", CONFIG_UINT, "268435456", 0, UINT64_MAX / 2, max_buffered_bytes,

@@ -51,6 +51,8 @@ struct sn_settings {
     uint64_t max_buffered_bytes;    /* bytes of incomplete frames, all links */
     uint64_t max_buffered_bytes_per_prefix; /* ... of the links from one /24 or /56 */
     uint64_t max_buffered_bytes_per_id;     /* ... of the links of one identity */
+    uint64_t max_unregistered;              /* peers' links through HELLO waiting for REGISTER */
+    uint64_t register_timeout_s;            /* ... closed after this */
     uint64_t max_frames_per_s;              /* frames a second one peer may send */
     uint64_t publish_rate;                  /* PUBLISH records a second per peer */
     uint64_t search_rate;                   /* SEARCHes a second per peer */

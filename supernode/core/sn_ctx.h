@@ -18,6 +18,7 @@
 #define SOVA_SN_CTX_H
 
 #include "evloop.h"
+#include "fair.h"
 #include "identity.h"
 #include "link.h"
 #include "sn_config.h"
@@ -30,6 +31,7 @@
 #include <event2/event.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 /* Per-link state a feature keeps for itself, hung on the link's record
  * (sn_conn.ext[]) when it first needs it and freed through the function it
@@ -64,6 +66,11 @@ struct sn_conn {
     /* admission (peer/sn_accept.c) */
     bool handshaking; /* accepted, TLS or HELLO not done yet */
     struct wire_addr from;
+    /* a peer's link through HELLO, not registered yet: in the fair pool of
+     * max-unregistered and in the queue register-timeout-s is swept from */
+    struct fair_holder unregistered;
+    uint64_t opened_ms;
+    TAILQ_ENTRY(sn_conn) unregistered_q;
     /* an ordinary peer's session (peer/sn_attach.c) */
     uint8_t session;          /* enum msg_session */
     uint8_t claimed_reach;    /* enum msg_reachability of its last REGISTER */
@@ -103,7 +110,13 @@ struct sn_counters {
     uint64_t bytes_in_closed, bytes_out_closed; /* of links already gone */
     uint64_t reloads, reload_failures;          /* SIGHUPs applied / refused */
     uint64_t rate_limited;                      /* requests over a per-peer rate */
+    /* links through HELLO that did not REGISTER (peer/sn_accept.c): turned
+     * away with max-unregistered taken, displaced by a newcomer from a
+     * prefix holding fewer, closed at register-timeout-s */
+    uint64_t unregistered_refused, unregistered_displaced, register_timeouts;
 };
+
+TAILQ_HEAD(sn_conn_queue, sn_conn);
 
 /* The features' objects: opaque here, each declared by its own header. */
 struct sn_fed_links;
@@ -124,8 +137,11 @@ struct sn_ctx {
     struct link_group links;             /* every connection, accepted or dialed */
     struct link_counters link_counters;  /* handshake failures, errors sent */
     struct sn_index *index;
-    struct sn_reports *reports; /* sources reported as lying or refusing */
-    struct link_budget *budget; /* handshakes, connections per address, incomplete frames */
+    struct sn_reports *reports;     /* sources reported as lying or refusing */
+    struct link_budget *budget;     /* handshakes, connections per address, incomplete frames */
+    struct fair_pool *unregistered; /* peers' links waiting for REGISTER, by prefix */
+    struct sn_conn_queue unregistered_q;                  /* the same, oldest first */
+    uint64_t unregistered_logged_ms, unregistered_at_log; /* peer/sn_accept.c's last report */
     struct sn_counters counters;
     size_t n_peers, n_supernodes; /* links past their handshake, by role */
     size_t n_primary;             /* peers whose primary session is here (indexed) */

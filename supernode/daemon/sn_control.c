@@ -3,6 +3,7 @@
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
+#include "sn_accept.h"
 #include "sn_credit_net.h"
 #include "sn_daemon_int.h"
 #include "sn_relay.h"
@@ -119,6 +120,13 @@ static void on_request(struct ctl_conn *conn, const struct ctl_request *req, voi
         (json_int_t)d->ctx.link_counters.throttled);
     json_object_set_new(abuse, "accept_errors",
                         json_integer((json_int_t)evloop_accept_errors(d->ctx.loop)));
+    const struct sn_counters *ct = &d->ctx.counters;
+    json_object_set_new(abuse, "unregistered",
+                        json_pack("{s:I, s:I, s:I, s:I}", "waiting",
+                                  (json_int_t)sn_accept_unregistered(&d->ctx), "refused",
+                                  (json_int_t)ct->unregistered_refused, "displaced",
+                                  (json_int_t)ct->unregistered_displaced, "timeouts",
+                                  (json_int_t)ct->register_timeouts));
     json_object_set_new(
         abuse, "buffered",
         json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "bytes", (json_int_t)bs.buffered,

@@ -44,6 +44,10 @@ static unsigned sweep_interval_ms(const struct sn_daemon *d)
     uint64_t ms = timeout_ms / 4, most = timeout_ms / 20;
     if (most < SN_SWEEP_MAX_MS)
         most = SN_SWEEP_MAX_MS;
+    /* Links waiting for REGISTER go within a quarter of their timeout too. */
+    uint64_t reg_ms = d->ctx.s->register_timeout_s * 1000 / 4;
+    if (most > reg_ms)
+        most = reg_ms > 1000 ? reg_ms : 1000;
     return ms > most ? (unsigned)most : (unsigned)(ms ? ms : 1);
 }
 
@@ -53,6 +57,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     sn_attach_sweep(&d->ctx);
+    sn_accept_sweep(&d->ctx, link_now_ms());
     sn_timer_ms(d->sweep, sweep_interval_ms(d));
 }
 
@@ -151,7 +156,9 @@ static int sn_daemon_start(struct sn_daemon *dm)
      * started before it. The seeds are dialed last, once all can serve. */
     struct sn_membership_hooks mh = sn_dispatch_membership_hooks(dm);
     struct sn_fed_links_hooks fh = sn_dispatch_fed_links_hooks(dm);
-    rc = sn_membership_start(d, &mh);
+    rc = sn_accept_start(d);
+    if (rc == 0)
+        rc = sn_membership_start(d, &mh);
     if (rc == 0)
         rc = sn_search_start(d);
     if (rc == 0)
@@ -190,6 +197,7 @@ static void sn_daemon_stop(struct sn_daemon *dm)
     for (struct link *l = link_group_first(&d->links); l; l = link_group_next(l))
         sn_conn_free(link_arg(l)); /* the sn_conn of each connection */
     link_group_free_all(&d->links);
+    sn_accept_stop(d);
     if (dm->sweep)
         event_free(dm->sweep);
     sn_index_free(d->index);

@@ -206,6 +206,7 @@ static void on_opened(struct link *l, void *arg)
         return;
     }
     ctx->n_peers++;
+    sn_accept_opened(ctx, c); /* it waits for its REGISTER, within max-unregistered */
 }
 
 static void on_closed(struct link *l, int why, void *arg)

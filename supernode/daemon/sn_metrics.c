@@ -7,6 +7,7 @@
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
+#include "sn_accept.h"
 #include "sn_daemon_int.h"
 #include "sn_relay.h"
 #include "sn_search.h"
@@ -155,6 +156,18 @@ void sn_metrics_render(struct evbuffer *out, void *arg)
     struct link_budget_stats bs;
     link_budget_stats(d->ctx.budget, &bs);
     metrics_link_budget(out, "sova_supernode", &bs, evloop_accept_errors(d->ctx.loop));
+    metrics_gauge(out, P "unregistered_links",
+                  "Peers' links through HELLO waiting for their REGISTER (max-unregistered)",
+                  sn_accept_unregistered(&d->ctx));
+    metrics_family(out, P "unregistered_closed_total", METRICS_COUNTER,
+                   "Peers' links closed before REGISTER: refused, displaced, timed out");
+    const struct sn_counters *ct = &d->ctx.counters;
+    metrics_sample_labels(out, P "unregistered_closed_total", ct->unregistered_refused, 1,
+                          (const char *const[]){"reason", "refused"});
+    metrics_sample_labels(out, P "unregistered_closed_total", ct->unregistered_displaced, 1,
+                          (const char *const[]){"reason", "displaced"});
+    metrics_sample_labels(out, P "unregistered_closed_total", ct->register_timeouts, 1,
+                          (const char *const[]){"reason", "timeout"});
     metrics_counter(out, P "reloads_total", "Configuration reloads (SIGHUP) applied",
                     d->ctx.counters.reloads);
     metrics_counter(out, P "reload_failures_total",

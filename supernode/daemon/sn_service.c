@@ -14,6 +14,7 @@
 #include "err.h"
 #include "log.h"
 #include "service.h"
+#include "sn_accept.h"
 #include "sn_credit_net.h"
 #include "sn_daemon_int.h"
 #include "sn_relay.h"
@@ -71,6 +72,7 @@ enum reload_apply {
     APPLY_LINKS = 1 << 5,
     APPLY_CREDIT = 1 << 6,
     APPLY_BUDGET = 1 << 7,
+    APPLY_UNREGISTERED = 1 << 8,
 };
 
 /* The options a SIGHUP changes in the running daemon, and what must follow.
@@ -96,6 +98,8 @@ static const struct {
     {"max-buffered-bytes", APPLY_BUDGET},
     {"max-buffered-bytes-per-prefix", APPLY_BUDGET},
     {"max-buffered-bytes-per-id", APPLY_BUDGET},
+    {"max-unregistered", APPLY_UNREGISTERED},
+    {"register-timeout-s", 0}, /* read at each sweep */
     {"dialback-timeout-ms", 0},
     {"peers", APPLY_SEEDS},
     {"relay", APPLY_LINKS}, /* RELAY_OPENs are refused from now on; HELLO says so */
@@ -158,6 +162,8 @@ static void apply(struct sn_daemon *d, unsigned what)
         struct link_budget_config budget = sn_settings_link_budget(s);
         link_budget_configure(d->ctx.budget, &budget);
     }
+    if (what & APPLY_UNREGISTERED)
+        sn_accept_settings_changed(&d->ctx);
     if (what & APPLY_LINKS) {
         d->ctx.link_params.handshake_timeout_ms = (unsigned)s->handshake_timeout_ms;
         if (s->relay)

@@ -3,6 +3,7 @@
  * opens; the index entry for a peer ID belongs to the newest session of
  * that ID (a peer that re-attaches, from any address, replaces the old). */
 #include "sn_attach.h"
+#include "sn_accept.h"
 #include "err.h"
 #include "log.h"
 #include "sn_dialback.h"
@@ -138,6 +139,7 @@ void sn_attach_on_register(struct sn_ctx *ctx, struct sn_conn *p, const struct m
         ctx->n_primary++;
     }
     p->registered = true;
+    sn_accept_registered(ctx, p);
     send_registered(p, sn_ctx_keepalive(ctx));
     char where[64];
     wire_addr_format(link_remote_addr(p->link), where, sizeof(where));
