@@ -58,6 +58,13 @@ static const struct config_option sn_options[] = {
         "relay circuits through this supernode at once"),
     OPT("relay-max-peer-circuits", CONFIG_UINT, "16", 0, 65536, relay_max_peer_circuits,
         "relay circuits one attached peer may have at once"),
+    OPT("relay-max-prefix-circuits", CONFIG_UINT, "256", 0, 1000000, relay_max_prefix_circuits,
+        "relay circuits the peers of one address prefix (/24, /56) may have at once; when "
+        "relay-max-circuits is full, a newcomer from a prefix holding fewer displaces the least "
+        "recently active circuit of the prefix holding the most (0: no cap)"),
+    OPT("relay-idle-timeout-s", CONFIG_UINT, "60", 0, 86400, relay_idle_timeout_s,
+        "a relay circuit that carried no data either way this long is closed; PINGs do not count "
+        "(0: never)"),
     OPT("relay-max-bytes", CONFIG_UINT, "0", 0, UINT64_MAX / 2, relay_max_bytes,
         "bytes one relay circuit may carry, both ways (0: no limit)"),
     OPT("relay-max-duration-s", CONFIG_UINT, "3600", 0, 31536000, relay_max_duration_s,

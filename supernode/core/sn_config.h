@@ -35,15 +35,17 @@ struct sn_settings {
     uint64_t max_peers;           /* attached peers before new ones are turned away */
     uint64_t summary_interval_ms; /* keyword summary rebuilt at most this often */
     /* reachability and relaying (docs/NAT.md) */
-    uint64_t dialback_timeout_ms;     /* one dial-back probe: TCP + TLS + HELLO */
-    bool relay;                       /* offer relay circuits */
-    uint64_t relay_max_circuits;      /* circuits through this supernode at once */
-    uint64_t relay_max_peer_circuits; /* circuits one attached peer may have */
-    uint64_t relay_max_bytes;         /* bytes one circuit may carry, 0 = no limit */
-    uint64_t relay_max_duration_s;    /* seconds one circuit may live, 0 = no limit */
-    uint64_t relay_peer_kbps;         /* relay bandwidth of one attached peer, 0 = no limit */
-    uint64_t relay_total_kbps;        /* relay bandwidth of this supernode, 0 = no limit */
-    uint64_t relay_open_timeout_ms;   /* the far end must accept a circuit within this */
+    uint64_t dialback_timeout_ms;       /* one dial-back probe: TCP + TLS + HELLO */
+    bool relay;                         /* offer relay circuits */
+    uint64_t relay_max_circuits;        /* circuits through this supernode at once */
+    uint64_t relay_max_peer_circuits;   /* circuits one attached peer may have */
+    uint64_t relay_max_prefix_circuits; /* circuits of the peers of one /24 or /56, 0 = no cap */
+    uint64_t relay_idle_timeout_s;      /* a circuit without RELAY_DATA this long closes */
+    uint64_t relay_max_bytes;           /* bytes one circuit may carry, 0 = no limit */
+    uint64_t relay_max_duration_s;      /* seconds one circuit may live, 0 = no limit */
+    uint64_t relay_peer_kbps;           /* relay bandwidth of one attached peer, 0 = no limit */
+    uint64_t relay_total_kbps;          /* relay bandwidth of this supernode, 0 = no limit */
+    uint64_t relay_open_timeout_ms;     /* the far end must accept a circuit within this */
     /* abuse limits (docs/LIMITS.md) */
     uint64_t max_handshakes;        /* TLS handshakes in progress at once, fair per prefix */
     uint64_t federation_handshakes; /* more, for supernodes' addresses only */

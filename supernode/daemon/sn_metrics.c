@@ -106,14 +106,24 @@ static void render_relay(struct evbuffer *out, const struct sn_daemon *d)
     metrics_counter(out, P "relay_circuits_closed_by_limit_total",
                     "Relay circuits closed for their byte or time limit",
                     jint(r, "closed_by_limit"));
+    metrics_counter(out, P "relay_circuits_closed_idle_total",
+                    "Relay circuits closed after relay-idle-timeout-s without data",
+                    jint(r, "closed_idle"));
+    metrics_counter(out, P "relay_circuits_displaced_total",
+                    "Relay circuits closed to let in one from a prefix holding fewer",
+                    jint(r, "displaced"));
     metrics_counter(out, P "relay_bytes_total", "Bytes relayed (RELAY_DATA payload)",
                     jint(r, "bytes"));
     metrics_gauge(out, P "relay_kbps", "Relay traffic now, kilobytes per second", jint(r, "kbps"));
     /* The operator's relay limits in force (0: no limit), next to what they limit. */
-    static const char *const limits[][2] = {
-        {"max_circuits", "relay-max-circuits"}, {"max_peer_circuits", "relay-max-peer-circuits"},
-        {"max_bytes", "relay-max-bytes"},       {"max_duration_s", "relay-max-duration-s"},
-        {"peer_kbps", "relay-peer-kbps"},       {"total_kbps", "relay-total-kbps"}};
+    static const char *const limits[][2] = {{"max_circuits", "relay-max-circuits"},
+                                            {"max_peer_circuits", "relay-max-peer-circuits"},
+                                            {"max_bytes", "relay-max-bytes"},
+                                            {"max_duration_s", "relay-max-duration-s"},
+                                            {"peer_kbps", "relay-peer-kbps"},
+                                            {"total_kbps", "relay-total-kbps"},
+                                            {"max_prefix_circuits", "relay-max-prefix-circuits"},
+                                            {"idle_timeout_s", "relay-idle-timeout-s"}};
     json_t *lim = json_object_get(r, "limits");
     metrics_family(out, P "relay_limit", METRICS_GAUGE,
                    "Relay limits in force, by option (0: no limit)");

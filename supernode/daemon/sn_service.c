@@ -73,6 +73,7 @@ enum reload_apply {
     APPLY_CREDIT = 1 << 6,
     APPLY_BUDGET = 1 << 7,
     APPLY_UNREGISTERED = 1 << 8,
+    APPLY_RELAY_LIMITS = 1 << 9,
 };
 
 /* The options a SIGHUP changes in the running daemon, and what must follow.
@@ -103,8 +104,10 @@ static const struct {
     {"dialback-timeout-ms", 0},
     {"peers", APPLY_SEEDS},
     {"relay", APPLY_LINKS}, /* RELAY_OPENs are refused from now on; HELLO says so */
-    {"relay-max-circuits", 0},
+    {"relay-max-circuits", APPLY_RELAY_LIMITS},
     {"relay-max-peer-circuits", 0},
+    {"relay-max-prefix-circuits", APPLY_RELAY_LIMITS},
+    {"relay-idle-timeout-s", APPLY_RELAY_LIMITS}, /* open circuits too */
     {"relay-max-bytes", 0},
     {"relay-max-duration-s", 0}, /* circuits opened from now on */
     {"relay-peer-kbps", APPLY_RELAY_RATES},
@@ -154,6 +157,8 @@ static void apply(struct sn_daemon *d, unsigned what)
                                  (uint32_t)s->max_name_bytes_per_peer, (uint32_t)s->max_results);
     if (what & APPLY_RELAY_RATES)
         sn_relay_rates_changed(&d->ctx);
+    if (what & APPLY_RELAY_LIMITS)
+        sn_relay_limits_changed(&d->ctx);
     if (what & APPLY_SEEDS)
         sn_fed_links_reload_seeds(&d->ctx);
     if (what & APPLY_CREDIT)

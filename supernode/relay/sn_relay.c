@@ -9,10 +9,13 @@
  *
  * Data received on one leg is queued for the other (leg.pending) and sent
  * as sn_relay_flow.h allows; limits reached are answered with RELAY_CLOSE
- * and a reason, counted and logged: relay off, circuits in all, circuits
- * per attached peer, bytes and lifetime per circuit, bandwidth per
- * attached peer and in all, opens per second per peer (shared with
- * CONNECT). Lookups walk the few legs of one link. */
+ * and a reason, counted and logged: relay off, circuits in all (a pool
+ * shared fairly by the origin's address prefix: a newcomer from a prefix
+ * holding fewer displaces the least recently active circuit of the prefix
+ * holding the most), circuits per prefix and per attached peer, bytes,
+ * idle time and lifetime per circuit, bandwidth per attached peer and in
+ * all, opens per second per peer (shared with CONNECT). Lookups walk the
+ * few legs of one link. */
 #include "sn_relay.h"
 #include "err.h"
 #include "log.h"
@@ -61,17 +64,20 @@ struct sn_circuit {
     uint8_t origin_id[WIRE_ID_LEN], target_id[WIRE_ID_LEN], token[WIRE_TOKEN_LEN];
     uint64_t created_ms, bytes;
     uint16_t close_reason; /* CLOSING: what the remaining leg is told */
-    struct event *timer;   /* open deadline, then lifetime, then the close flush */
+    struct event *timer;   /* open deadline, then idle time and lifetime, then the close flush */
+    struct relay_flow_clock clock; /* once open */
+    struct fair_holder slot;       /* in r->pool, by the origin's prefix */
 };
 
 struct relay_counters {
-    uint64_t opened, refused, closed_limit, bytes;
+    uint64_t opened, refused, closed_limit, closed_idle, displaced, bytes;
 };
 
 struct sn_relay {
     struct sn_ctx *d;
     struct sn_circuit *circuits;
     size_t n;
+    struct fair_pool *pool; /* relay-max-circuits, fair by the origin's prefix */
     struct sn_circuit *blocked;
     struct event *retry;
     struct sn_rate total; /* relay-total-kbps */
@@ -236,6 +242,7 @@ static struct sn_circuit *circuit_new(struct sn_relay *r)
 static void circuit_free(struct sn_circuit *c)
 {
     struct sn_relay *r = c->r;
+    fair_leave(r->pool, &c->slot);
     if (c->state == CIRC_LOCATING)
         sn_search_locate_cancel(r->d, c);
     leg_detach(&c->leg[0]);
@@ -269,8 +276,6 @@ static void circuit_close(struct sn_circuit *c, uint16_t reason, int from, const
              sn_short_id(c->origin_id, o), sn_short_id(c->target_id, t), why,
              (unsigned long long)c->bytes,
              (unsigned long long)((link_now_ms() - c->created_ms) / 1000));
-    if (reason == MSG_ERR_LIMIT_REACHED)
-        c->r->counters.closed_limit++;
     for (int i = 0; i < 2; i++)
         if (i != from)
             send_close(&c->leg[i], reason);
@@ -467,8 +472,11 @@ static void on_data(struct sn_relay *r, struct sn_relay_leg *x, const struct msg
     }
     c->bytes += m->data.len;
     r->counters.bytes += m->data.len;
+    c->clock.last_data_ms = link_now_ms(); /* not idle; the last of its prefix to be displaced */
+    fair_touch(r->pool, &c->slot);
     uint64_t max = r->d->s->relay_max_bytes;
     if (max != 0 && c->bytes > max) {
+        r->counters.closed_limit++;
         circuit_close(c, MSG_ERR_LIMIT_REACHED, -1, "relay-max-bytes reached");
         return;
     }
@@ -499,6 +507,28 @@ static void on_data(struct sn_relay *r, struct sn_relay_leg *x, const struct msg
 
 /* ---- messages ----------------------------------------------------------------------- */
 
+/* The group a circuit counts in: the address prefix of the peer that asked
+ * for it, or, for one another supernode asked for, that supernode (it
+ * holds its own peers to their shares). */
+static size_t pool_key(const struct sn_conn *p, bool from_sn, uint8_t key[FAIR_KEY_MAX])
+{
+    if (!from_sn)
+        return fair_key_prefix(link_remote_addr(p->link), key);
+    key[0] = 'S';
+    memcpy(key + 1, p->id, WIRE_ID_LEN);
+    return 1 + WIRE_ID_LEN;
+}
+
+/* Make room for a newcomer: the least recently active circuit of the prefix
+ * holding the most is closed on both legs. */
+static void displace(struct sn_relay *r, struct fair_holder *victim)
+{
+    struct sn_circuit *c = victim->owner;
+    r->counters.displaced++;
+    circuit_close(c, MSG_ERR_LIMIT_REACHED, -1,
+                  "displaced: relay-max-circuits full and its network holds the most");
+}
+
 static void on_open(struct sn_relay *r, struct sn_conn *p, const struct msg_relay_open *o)
 {
     struct sn_ctx *d = r->d;
@@ -512,13 +542,18 @@ static void on_open(struct sn_relay *r, struct sn_conn *p, const struct msg_rela
         return;
     }
     struct sn_conn *target = sn_index_peer_ctx(d->index, o->target_id);
+    uint8_t key[FAIR_KEY_MAX];
+    size_t key_len = pool_key(p, from_sn, key);
+    struct fair_holder *victim = NULL;
+    enum fair_verdict pool = d->s->relay_max_circuits == 0
+                                 ? FAIR_FULL
+                                 : fair_check_key(r->pool, key, key_len, 1, &victim);
     struct relay_flow_open rules = {
         .relay_on = d->s->relay,
         .from_supernode = from_sn,
         .origin_registered = p->indexed,
         .origin_is_sender = memcmp(o->origin_id, p->id, WIRE_ID_LEN) == 0,
-        .circuits = r->n,
-        .max_circuits = d->s->relay_max_circuits,
+        .pool = pool,
         .origin_circuits = sn_relay_conn_circuits(p),
         .target_circuits = target ? sn_relay_conn_circuits(target) : 0,
         .max_peer_circuits = d->s->relay_max_peer_circuits,
@@ -535,8 +570,15 @@ static void on_open(struct sn_relay *r, struct sn_conn *p, const struct msg_rela
         refuse(r, p, o->circuit_id, MSG_ERR_INTERNAL, "out of memory");
         return;
     }
+    /* Full: each displaced circuit frees one slot (the pool is the count). */
+    while (pool == FAIR_DISPLACE) {
+        displace(r, victim);
+        pool = fair_check_key(r->pool, key, key_len, 1, &victim);
+    }
     struct sn_circuit *c = circuit_new(r);
-    if (c == NULL) {
+    if (c == NULL || fair_join(r->pool, &c->slot, key, key_len, 1, c) != 0) {
+        if (c != NULL)
+            circuit_free(c);
         refuse(r, p, o->circuit_id, MSG_ERR_INTERNAL, "out of memory");
         return;
     }
@@ -553,6 +595,19 @@ static void on_open(struct sn_relay *r, struct sn_conn *p, const struct msg_rela
     sn_search_locate_cb(d, o->target_id, on_located, c);
 }
 
+/* An open circuit looks at its clock when its idle time or its lifetime
+ * may be up (not at every RELAY_DATA: the idle deadline moves with data). */
+static void arm_open_timer(struct sn_circuit *c, uint64_t now)
+{
+    uint64_t next;
+    if (relay_flow_due(&c->clock, now, &next) != RELAY_FLOW_DUE_NONE)
+        next = now;
+    if (next == UINT64_MAX)
+        evtimer_del(c->timer);
+    else
+        sn_timer_ms(c->timer, next - now);
+}
+
 static void on_accept(struct sn_relay *r, struct sn_relay_leg *l)
 {
     struct sn_circuit *c = l->c;
@@ -562,11 +617,12 @@ static void on_accept(struct sn_relay *r, struct sn_relay_leg *l)
     }
     c->state = CIRC_OPEN;
     r->counters.opened++;
-    uint64_t life = r->d->s->relay_max_duration_s;
-    if (life != 0)
-        sn_timer_ms(c->timer, life * 1000);
-    else
-        evtimer_del(c->timer);
+    uint64_t now = link_now_ms();
+    c->clock = (struct relay_flow_clock){.opened_ms = now,
+                                         .last_data_ms = now,
+                                         .idle_ms = r->d->s->relay_idle_timeout_s * 1000,
+                                         .life_ms = r->d->s->relay_max_duration_s * 1000};
+    arm_open_timer(c, now);
     struct sn_relay_leg *o = &c->leg[ORIGIN];
     struct msg m = {.type = sn_conn_is_peer(o->p) ? MSG_RELAY_OPENED : MSG_RELAY_ACCEPT};
     m.u.relay_opened.circuit_id = o->id;
@@ -650,9 +706,24 @@ static void on_circuit_timer(evutil_socket_t fd, short what, void *arg)
         c->r->refused_by[MSG_ERR_TIMEOUT]++;
         circuit_close(c, MSG_ERR_TIMEOUT, -1, "the far end did not accept in time");
         return;
-    case CIRC_OPEN:
-        circuit_close(c, MSG_ERR_LIMIT_REACHED, -1, "relay-max-duration-s reached");
+    case CIRC_OPEN: {
+        uint64_t now = link_now_ms(), next;
+        c->clock.idle_ms = c->r->d->s->relay_idle_timeout_s * 1000; /* reloads apply */
+        switch (relay_flow_due(&c->clock, now, &next)) {
+        case RELAY_FLOW_DUE_LIFETIME:
+            c->r->counters.closed_limit++;
+            circuit_close(c, MSG_ERR_LIMIT_REACHED, -1, "relay-max-duration-s reached");
+            return;
+        case RELAY_FLOW_DUE_IDLE:
+            c->r->counters.closed_idle++;
+            circuit_close(c, MSG_ERR_TIMEOUT, -1, "idle for relay-idle-timeout-s");
+            return;
+        case RELAY_FLOW_DUE_NONE:
+            arm_open_timer(c, now);
+            return;
+        }
         return;
+    }
     case CIRC_CLOSING:
         circuit_close(c, c->close_reason, -1, "closed by the other end (flush timed out)");
         return;
@@ -699,6 +770,13 @@ int sn_relay_start(struct sn_ctx *d)
                  rate / 4 > RELAY_FLOW_GRANT_BYTES ? rate / 4 : RELAY_FLOW_GRANT_BYTES,
                  link_now_ms());
     r->rate_ms = link_now_ms();
+    r->pool = fair_pool_new(d->s->relay_max_circuits, d->s->relay_max_prefix_circuits,
+                            FAIR_VICTIM_OLDEST);
+    if (r->pool == NULL) {
+        event_free(r->retry);
+        free(r);
+        return SOVA_ERR_NOMEM;
+    }
     d->relay = r;
     d->ext_free[SN_EXT_RELAY] = rconn_free;
     return 0;
@@ -716,6 +794,20 @@ void sn_relay_rates_changed(struct sn_ctx *d)
     }
 }
 
+void sn_relay_limits_changed(struct sn_ctx *d)
+{
+    struct sn_relay *r = d->relay;
+    fair_pool_set_limits(r->pool, d->s->relay_max_circuits, d->s->relay_max_prefix_circuits);
+    /* A new idle timeout holds for open circuits at once. */
+    uint64_t now = link_now_ms();
+    for (struct sn_circuit *c = r->circuits; c; c = c->next) {
+        if (c->state != CIRC_OPEN)
+            continue;
+        c->clock.idle_ms = d->s->relay_idle_timeout_s * 1000;
+        arm_open_timer(c, now);
+    }
+}
+
 void sn_relay_stop(struct sn_ctx *d)
 {
     struct sn_relay *r = d->relay;
@@ -723,6 +815,7 @@ void sn_relay_stop(struct sn_ctx *d)
         return;
     while (r->circuits != NULL)
         circuit_free(r->circuits);
+    fair_pool_free(r->pool);
     event_free(r->retry);
     free(r);
     d->relay = NULL;
@@ -745,7 +838,7 @@ json_t *sn_relay_status_json(const struct sn_ctx *d)
 {
     const struct sn_relay *r = d->relay;
     const struct sn_settings *s = d->s;
-    return json_pack(
+    json_t *o = json_pack(
         "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:{s:I, s:I, s:I, s:I, s:I, s:I}, "
         "s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
         "enabled", s->relay, "circuits", (json_int_t)r->n, "opened", (json_int_t)r->counters.opened,
@@ -762,4 +855,13 @@ json_t *sn_relay_status_json(const struct sn_ctx *d)
         (json_int_t)s->relay_max_peer_circuits, "max_bytes", (json_int_t)s->relay_max_bytes,
         "max_duration_s", (json_int_t)s->relay_max_duration_s, "peer_kbps",
         (json_int_t)s->relay_peer_kbps, "total_kbps", (json_int_t)s->relay_total_kbps);
+    json_t *lim = json_object_get(o, "limits");
+    json_object_set_new(lim, "max_prefix_circuits",
+                        json_integer((json_int_t)s->relay_max_prefix_circuits));
+    json_object_set_new(lim, "idle_timeout_s", json_integer((json_int_t)s->relay_idle_timeout_s));
+    json_object_set_new(o, "closed_idle", json_integer((json_int_t)r->counters.closed_idle));
+    json_object_set_new(o, "displaced", json_integer((json_int_t)r->counters.displaced));
+    json_object_set_new(o, "prefixes", json_integer((json_int_t)fair_groups(r->pool)));
+    json_object_set_new(o, "top_prefix_circuits", json_integer((json_int_t)fair_top(r->pool)));
+    return o;
 }
