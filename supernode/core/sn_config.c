@@ -43,6 +43,11 @@ static const struct config_option sn_options[] = {
         "file records one peer may publish"),
     OPT("max-name-bytes-per-peer", CONFIG_UINT, "262144", 256, 67108864, max_name_bytes_per_peer,
         "bytes of file names one peer may publish"),
+    OPT("max-records", CONFIG_UINT, "4000000", 1, 2147483632, max_records,
+        "file records in the index, of all attached peers"),
+    OPT("max-records-per-prefix", CONFIG_UINT, "100000", 0, 2147483632, max_records_per_prefix,
+        "file records of all the peers attached from one address prefix (/24, /56), whatever "
+        "their identities; beyond, PUBLISH gets ERROR(limit reached) (0: no cap)"),
     OPT("max-results", CONFIG_UINT, "100", 1, 256, max_results, "hits returned per search"),
     OPT("peers", CONFIG_ENDPOINTS, NULL, 0, 0, peers,
         "seed supernodes of the federation, HOST:PORT[,HOST:PORT...]"),

@@ -30,10 +30,12 @@ struct sn_settings {
     uint64_t max_pings_per_s;      /* keep-alive budget (sn_keepalive.h); 0: none */
     uint64_t max_files_per_peer;   /* records one peer may publish */
     uint64_t max_name_bytes_per_peer;
-    uint64_t max_results;         /* hits per search */
-    char *peers;                  /* seed supernodes: HOST:PORT[,HOST:PORT...] */
-    uint64_t max_peers;           /* attached peers before new ones are turned away */
-    uint64_t summary_interval_ms; /* keyword summary rebuilt at most this often */
+    uint64_t max_records;            /* records in the index, all peers */
+    uint64_t max_records_per_prefix; /* ... of the peers attached from one /24 or /56 */
+    uint64_t max_results;            /* hits per search */
+    char *peers;                     /* seed supernodes: HOST:PORT[,HOST:PORT...] */
+    uint64_t max_peers;              /* attached peers before new ones are turned away */
+    uint64_t summary_interval_ms;    /* keyword summary rebuilt at most this often */
     /* reachability and relaying (docs/NAT.md) */
     uint64_t dialback_timeout_ms;       /* one dial-back probe: TCP + TLS + HELLO */
     bool relay;                         /* offer relay circuits */

@@ -72,12 +72,13 @@ struct sn_conn {
     uint64_t opened_ms;
     TAILQ_ENTRY(sn_conn) unregistered_q;
     /* an ordinary peer's session (peer/sn_attach.c) */
-    uint8_t session;          /* enum msg_session */
-    uint8_t claimed_reach;    /* enum msg_reachability of its last REGISTER */
-    uint8_t reachability;     /* the one advertised: its claim if a dial-back proved it */
-    bool indexed;             /* a primary session: holds the index entry for its ID */
-    bool registered;          /* REGISTER done (primary or backup) */
-    struct sn_keepalive told; /* the keep-alive its last REGISTERED gave; zero before */
+    uint8_t session;            /* enum msg_session */
+    uint8_t claimed_reach;      /* enum msg_reachability of its last REGISTER */
+    uint8_t reachability;       /* the one advertised: its claim if a dial-back proved it */
+    bool indexed;               /* a primary session: holds the index entry for its ID */
+    struct fair_holder records; /* while indexed: its records, by its address prefix */
+    bool registered;            /* REGISTER done (primary or backup) */
+    struct sn_keepalive told;   /* the keep-alive its last REGISTERED gave; zero before */
     /* Where others reach it (malloc'ed, n_addrs of them; NULL when none):
      * an array of exactly what it has rather than room for WIRE_MAX_ADDRS,
      * since a supernode keeps one sn_conn per attached peer
@@ -114,6 +115,7 @@ struct sn_counters {
      * away with max-unregistered taken, displaced by a newcomer from a
      * prefix holding fewer, closed at register-timeout-s */
     uint64_t unregistered_refused, unregistered_displaced, register_timeouts;
+    uint64_t publish_prefix_refused; /* PUBLISH records over max-records-per-prefix */
 };
 
 TAILQ_HEAD(sn_conn_queue, sn_conn);
@@ -140,6 +142,7 @@ struct sn_ctx {
     struct sn_reports *reports;     /* sources reported as lying or refusing */
     struct link_budget *budget;     /* handshakes, connections per address, incomplete frames */
     struct fair_pool *unregistered; /* peers' links waiting for REGISTER, by prefix */
+    struct fair_pool *records;      /* index records of primary sessions, by prefix */
     struct sn_conn_queue unregistered_q;                  /* the same, oldest first */
     uint64_t unregistered_logged_ms, unregistered_at_log; /* peer/sn_accept.c's last report */
     struct sn_counters counters;

@@ -84,6 +84,12 @@ static void on_request(struct ctl_conn *conn, const struct ctl_request *req, voi
     struct sn_index_stats st;
     sn_index_stats(d->ctx.index, &st);
     json_object_set_new(o, "index_bytes", json_integer((json_int_t)st.bytes));
+    json_object_set_new(o, "index_prefixes",
+                        json_pack("{s:I, s:I, s:I, s:I}", "prefixes",
+                                  (json_int_t)fair_groups(d->ctx.records), "top_prefix_records",
+                                  (json_int_t)fair_top(d->ctx.records), "max_records_per_prefix",
+                                  (json_int_t)d->ctx.s->max_records_per_prefix, "refused",
+                                  (json_int_t)d->ctx.counters.publish_prefix_refused));
     uint64_t forwarded, relayed;
     size_t summaries;
     sn_search_stats(&d->ctx, &forwarded, &relayed, &summaries);

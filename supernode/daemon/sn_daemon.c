@@ -78,6 +78,7 @@ static int make_index(struct sn_ctx *d)
     lim.max_files_per_peer = (uint32_t)d->s->max_files_per_peer;
     lim.max_name_bytes_per_peer = (uint32_t)d->s->max_name_bytes_per_peer;
     lim.max_results = (uint32_t)d->s->max_results;
+    lim.max_records = (uint32_t)d->s->max_records;
     /* Keyed hashing: a remote cannot choose names that collide. */
     if (RAND_bytes(lim.hash_key, sizeof(lim.hash_key)) != 1)
         return SOVA_ERR_CRYPTO;
@@ -86,7 +87,8 @@ static int make_index(struct sn_ctx *d)
     if (RAND_bytes(key, sizeof(key)) != 1)
         return SOVA_ERR_CRYPTO;
     d->reports = sn_reports_new(SN_REPORTS_MAX_PEERS, key);
-    return d->index && d->reports ? 0 : SOVA_ERR_NOMEM;
+    d->records = fair_pool_new(0, d->s->max_records_per_prefix, FAIR_VICTIM_OLDEST);
+    return d->index && d->reports && d->records ? 0 : SOVA_ERR_NOMEM;
 }
 
 static int sn_daemon_start(struct sn_daemon *dm)
@@ -202,6 +204,7 @@ static void sn_daemon_stop(struct sn_daemon *dm)
         event_free(dm->sweep);
     sn_index_free(d->index);
     sn_reports_free(d->reports);
+    fair_pool_free(d->records);
     link_budget_free(d->budget);
     tls_ctx_free(d->tls);
     identity_free(d->id);

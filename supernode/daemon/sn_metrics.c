@@ -41,6 +41,11 @@ static void render_index(struct evbuffer *out, const struct sn_daemon *d)
     metrics_gauge(out, P "index_bytes", "Memory the index holds, bytes", st.bytes);
     metrics_counter(out, P "publish_records_total", "PUBLISH records applied to the index",
                     d->ctx.counters.publishes);
+    metrics_counter(out, P "publish_prefix_refused_total",
+                    "PUBLISH records refused: their network's share (max-records-per-prefix)",
+                    d->ctx.counters.publish_prefix_refused);
+    metrics_gauge(out, P "index_top_prefix_records",
+                  "Index records of the address prefix holding the most", fair_top(d->ctx.records));
 }
 
 static void render_search(struct evbuffer *out, const struct sn_daemon *d)

@@ -88,6 +88,7 @@ static const struct {
     {"max-peers", 0}, /* read at each REGISTER and gossiped as capacity */
     {"max-files-per-peer", APPLY_INDEX},
     {"max-name-bytes-per-peer", APPLY_INDEX},
+    {"max-records-per-prefix", APPLY_INDEX},
     {"max-results", APPLY_INDEX},
     {"keepalive-s", 0},     /* told to peers at their next PING (sn_keepalive.h) */
     {"peer-timeout-s", 0},  /* likewise; and read by the sweep */
@@ -152,9 +153,11 @@ static void apply(struct sn_daemon *d, unsigned what)
     const struct sn_settings *s = d->ctx.s;
     if (what & APPLY_LOG_LEVEL)
         sova_log_set_level((enum sova_log_level)s->log_level);
-    if (what & APPLY_INDEX)
+    if (what & APPLY_INDEX) {
         sn_index_set_peer_limits(d->ctx.index, (uint32_t)s->max_files_per_peer,
                                  (uint32_t)s->max_name_bytes_per_peer, (uint32_t)s->max_results);
+        fair_pool_set_limits(d->ctx.records, 0, s->max_records_per_prefix);
+    }
     if (what & APPLY_RELAY_RATES)
         sn_relay_rates_changed(&d->ctx);
     if (what & APPLY_RELAY_LIMITS)
