@@ -60,6 +60,23 @@ static void count_hs_failure(struct link *l, enum link_hs_failure why)
     l->params.counters->handshake_failures[l->dialer][why]++;
 }
 
+/* A link that failed before it opened is a stranger's doing as often as
+ * not (scans, floods, slow-loris): such lines go through the budget's
+ * throttle (link_budget_hs_log), which says how many it held back. */
+#define HS_WARN(l, ...)                                                                            \
+    do {                                                                                           \
+        uint64_t held_back_;                                                                       \
+        if (link_budget_hs_log((l), &held_back_)) {                                                \
+            log_warn("link", __VA_ARGS__);                                                         \
+            if (held_back_ > 0)                                                                    \
+                log_warn("link",                                                                   \
+                         "%llu handshake failures before it were not logged (at most %d "          \
+                         "a %d s)",                                                                \
+                         (unsigned long long)held_back_, LINK_HS_LOG_BURST,                        \
+                         LINK_BUDGET_LOG_MS / 1000);                                               \
+        }                                                                                          \
+    } while (0)
+
 /* The reason for metrics of a TLS failure code from describe_ssl_failure(). */
 static enum link_hs_failure hs_failure_of(int code)
 {
@@ -242,13 +259,13 @@ static void handle_hello(struct link *l, const struct msg_hello *h)
         char text[96];
         snprintf(text, sizeof(text), "no common protocol version: we speak %d..%d, you %u..%u",
                  MSG_PROTO_VERSION_MIN, MSG_PROTO_VERSION_MAX, h->version_min, h->version_max);
-        log_warn("link", "%s: %s", l->name, text);
+        HS_WARN(l, "%s: %s", l->name, text);
         count_hs_failure(l, LINK_HS_VERSION);
         link_close(l, MSG_ERR_VERSION, text);
         return;
     }
     if (h->role != MSG_ROLE_SUPERNODE && h->role != MSG_ROLE_PEER) {
-        log_warn("link", "%s: HELLO with unknown role %u", l->name, h->role);
+        HS_WARN(l, "%s: HELLO with unknown role %u", l->name, h->role);
         count_hs_failure(l, LINK_HS_ROLE);
         link_close(l, MSG_ERR_BAD_VALUE, "unknown role");
         return;
@@ -256,14 +273,14 @@ static void handle_hello(struct link *l, const struct msg_hello *h)
     if (h->role == MSG_ROLE_SUPERNODE) {
         char why[256];
         if (tls_require_supernode(bufferevent_openssl_get_ssl(l->bev), why, sizeof(why)) != 0) {
-            log_warn("link", "%s: claims to be a supernode but %s", l->name, why);
+            HS_WARN(l, "%s: claims to be a supernode but %s", l->name, why);
             count_hs_failure(l, LINK_HS_ROLE);
             link_close(l, MSG_ERR_UNAUTHORIZED,
                        "supernode role needs a certificate from the federation root");
             return;
         }
     } else if (l->params.expect_supernode) {
-        log_warn("link", "%s: expected a supernode, remote says it is a peer", l->name);
+        HS_WARN(l, "%s: expected a supernode, remote says it is a peer", l->name);
         count_hs_failure(l, LINK_HS_ROLE);
         link_close(l, MSG_ERR_PROTOCOL, "expected a supernode");
         return;
@@ -304,7 +321,7 @@ static void dispatch(struct link *l, const struct msg *m)
 {
     if (l->state == LINK_HELLO) {
         if (m->type != MSG_HELLO) {
-            log_warn("link", "%s: %s before HELLO", l->name, msg_type_name(m->type));
+            HS_WARN(l, "%s: %s before HELLO", l->name, msg_type_name(m->type));
             count_hs_failure(l, LINK_HS_PROTOCOL);
             link_close(l, MSG_ERR_PROTOCOL, "HELLO must come first");
             return;
@@ -479,7 +496,7 @@ static void on_tls_connected(struct link *l)
 {
     SSL *ssl = bufferevent_openssl_get_ssl(l->bev);
     if (tls_peer_info(ssl, &l->peer) != 0) {
-        log_warn("link", "%s: handshake finished without a usable certificate", l->name);
+        HS_WARN(l, "%s: handshake finished without a usable certificate", l->name);
         count_hs_failure(l, LINK_HS_NO_CERT);
         enter_closing(l, SOVA_ERR_NO_CERT);
         return;
@@ -509,7 +526,7 @@ void link_on_event(struct bufferevent *bev, short what, void *arg)
     if (l->state == LINK_TLS) {
         char reason[256];
         why = describe_ssl_failure(l, reason, sizeof(reason));
-        log_warn("link", "%s: TLS handshake failed: %s", l->name, reason);
+        HS_WARN(l, "%s: TLS handshake failed: %s", l->name, reason);
         count_hs_failure(l, hs_failure_of(why));
     } else if (l->state != LINK_CLOSING) {
         if (l->state == LINK_HELLO)
@@ -533,8 +550,8 @@ void link_on_timer(evutil_socket_t fd, short what, void *arg)
         link_finish(l);
         return;
     }
-    log_warn("link", "%s: %s did not finish within %u ms", l->name,
-             l->state == LINK_TLS ? "TLS handshake" : "HELLO", l->params.handshake_timeout_ms);
+    HS_WARN(l, "%s: %s did not finish within %u ms", l->name,
+            l->state == LINK_TLS ? "TLS handshake" : "HELLO", l->params.handshake_timeout_ms);
     count_hs_failure(l, LINK_HS_TIMEOUT);
     if (l->state == LINK_HELLO) /* an ERROR can only travel once TLS is up */
         link_send_error(l, MSG_ERR_TIMEOUT, 0, "handshake timeout");

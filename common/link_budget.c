@@ -45,6 +45,8 @@ struct link_budget {
     uint64_t refusals_logged_ms, refusals_at_log;
     uint64_t closes_logged_ms, closes_at_log;
     uint64_t released; /* bytes given back since the last trim */
+    /* handshake failures logged in this window, and held back since the last */
+    uint64_t hs_window_ms, hs_logged, hs_held_back;
     struct event *trim;
 };
 
@@ -220,6 +222,27 @@ enum link_budget_step link_budget_admit_step(struct link_budget *b, const struct
     b->st.refused_handshakes++;
     log_refusals(b);
     return LINK_BUDGET_REFUSE;
+}
+
+bool link_budget_hs_log(struct link *l, uint64_t *held_back)
+{
+    struct link_budget *b = l->params.budget;
+    *held_back = 0;
+    if (b == NULL)
+        return true;
+    uint64_t now = sova_mono_ms();
+    if (b->hs_window_ms == 0 || now - b->hs_window_ms >= LINK_BUDGET_LOG_MS) {
+        b->hs_window_ms = now;
+        b->hs_logged = 0;
+    }
+    if (b->hs_logged >= LINK_HS_LOG_BURST) {
+        b->hs_held_back++;
+        return false;
+    }
+    b->hs_logged++;
+    *held_back = b->hs_held_back;
+    b->hs_held_back = 0;
+    return true;
 }
 
 /* ---- a link's part ------------------------------------------------------------------ */

@@ -89,6 +89,12 @@ enum link_budget_step {
     LINK_BUDGET_REFUSE, /* refused (counted and logged) */
     LINK_BUDGET_CLOSE,  /* close *victim (its slot or bytes are free already), ask again */
 };
+/* Whether to log a line about l failing before it opened: at most
+ * LINK_HS_LOG_BURST a LINK_BUDGET_LOG_MS per budget (always without one);
+ * *held_back: lines not logged since the last one that was. */
+bool link_budget_hs_log(struct link *l, uint64_t *held_back);
+#define LINK_HS_LOG_BURST 32
+
 /* One step of link_admit() for a connection from a. */
 enum link_budget_step link_budget_admit_step(struct link_budget *b, const struct wire_addr *a,
                                              struct link **victim);

@@ -223,11 +223,10 @@ static void on_closed(struct link *l, int why, void *arg)
         size_t files = sn_attach_conn_gone(ctx, c);
         log_info("sn", "%s: peer left (%s), %zu files leave the index", link_name(l), reason,
                  files);
-    } else {
-        if (role == MSG_ROLE_SUPERNODE)
-            ctx->n_supernodes--;
+    } else if (role == MSG_ROLE_SUPERNODE) {
+        ctx->n_supernodes--;
         log_info("sn", "%s: disconnected (%s)", link_name(l), reason);
-    }
+    } /* else it never opened: link.c logged that (within its budget) and counted it */
     sn_fed_links_closed(ctx, c); /* (nothing for a link it neither dialed nor took up) */
     ctx->counters.bytes_in_closed += link_bytes_in(l);
     ctx->counters.bytes_out_closed += link_bytes_out(l);
