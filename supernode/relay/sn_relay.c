@@ -15,128 +15,24 @@
  * holding the most), circuits per prefix and per attached peer, bytes,
  * idle time and lifetime per circuit, bandwidth per attached peer and in
  * all, opens per second per peer (shared with CONNECT). Lookups walk the
- * few legs of one link. */
-#include "sn_relay.h"
+ * few legs of one link. A link's own relay state and the feature's life
+ * and status are in sn_relay_life.c. */
+#define SN_RELAY_INTERNAL
 #include "err.h"
 #include "log.h"
 #include "sn_fed_links.h"
-#include "sn_relay_flow.h"
+#include "sn_relay_int.h"
 #include "sn_search.h"
 #include "sova_assert.h"
 
-#include <event2/buffer.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define RELAY_CLOSE_FLUSH_MS 5000 /* a closed circuit's last data may take this long */
-#define RELAY_RETRY_MS       20   /* circuits held by a bandwidth limit retry this often */
-#define RELAY_RATE_WINDOW_MS 2000 /* relay kB/s is measured over this */
-#define RELAY_MIN_BURST      65536
-
-enum { ORIGIN = 0, TARGET = 1 };
-enum circ_state { CIRC_LOCATING, CIRC_OPENING, CIRC_OPEN, CIRC_CLOSING };
-
-struct sn_relay_leg {
-    struct sn_circuit *c;
-    struct sn_conn *p; /* NULL once its link went (or before it is chosen) */
-    struct sn_relay_leg *next_on_link, *prev_on_link;
-    uint32_t id;
-    struct relay_flow_leg flow;
-    struct evbuffer *pending; /* data for this leg, waiting; made on first need */
-};
-
-/* SN_EXT_RELAY: a link's circuits and, for an attached peer, its relay
- * bandwidth. */
-struct relay_conn {
-    struct sn_relay_leg *legs;
-    unsigned circuits; /* of an attached peer (legs toward supernodes are not counted) */
-    uint32_t next_id;
-    struct sn_rate bucket; /* relay bandwidth of this peer */
-};
-
-struct sn_circuit {
-    struct sn_relay *r;
-    struct sn_circuit *next, *prev; /* every circuit */
-    struct sn_circuit *next_blocked;
-    bool blocked; /* waiting for bandwidth tokens */
-    struct sn_relay_leg leg[2];
-    enum circ_state state;
-    uint8_t origin_id[WIRE_ID_LEN], target_id[WIRE_ID_LEN], token[WIRE_TOKEN_LEN];
-    uint64_t created_ms, bytes;
-    uint16_t close_reason; /* CLOSING: what the remaining leg is told */
-    struct event *timer;   /* open deadline, then idle time and lifetime, then the close flush */
-    struct relay_flow_clock clock; /* once open */
-    struct fair_holder slot;       /* in r->pool, by the origin's prefix */
-};
-
-struct relay_counters {
-    uint64_t opened, refused, closed_limit, closed_idle, displaced, bytes;
-};
-
-struct sn_relay {
-    struct sn_ctx *d;
-    struct sn_circuit *circuits;
-    size_t n;
-    struct fair_pool *pool; /* relay-max-circuits, fair by the origin's prefix */
-    struct sn_circuit *blocked;
-    struct event *retry;
-    struct sn_rate total; /* relay-total-kbps */
-    struct relay_counters counters;
-    uint64_t refused_by[MSG_ERR_TIMEOUT + 1]; /* by RELAY_CLOSE reason */
-    uint64_t rate_bytes, rate_ms;             /* last sample for kbps */
-    uint32_t kbps;
-};
 
 static void circuit_flush(struct sn_circuit *c);
 
 static struct sn_relay_leg *other(struct sn_relay_leg *l)
 {
     return &l->c->leg[l == &l->c->leg[0] ? 1 : 0];
-}
-
-/* ---- links' own state ------------------------------------------------------------ */
-
-static struct relay_conn *rconn(const struct sn_conn *p)
-{
-    return p->ext[SN_EXT_RELAY];
-}
-
-static void relay_conn_rate_init(const struct sn_ctx *d, struct relay_conn *rc, uint64_t now_ms)
-{
-    uint64_t rate = d->s->relay_peer_kbps * 1000;
-    sn_rate_init(&rc->bucket, rate, rate / 4 > RELAY_MIN_BURST ? rate / 4 : RELAY_MIN_BURST,
-                 now_ms);
-}
-
-/* p's relay state, made on first need; NULL when memory is short. */
-static struct relay_conn *rconn_make(struct sn_conn *p)
-{
-    if (p->ext[SN_EXT_RELAY] == NULL) {
-        struct relay_conn *rc = calloc(1, sizeof(*rc));
-        if (rc == NULL)
-            return NULL;
-        relay_conn_rate_init(p->ctx, rc, link_now_ms());
-        p->ext[SN_EXT_RELAY] = rc;
-    }
-    return p->ext[SN_EXT_RELAY];
-}
-
-static void rconn_free(void *ext)
-{
-    free(ext);
-}
-
-unsigned sn_relay_conn_circuits(const struct sn_conn *p)
-{
-    return rconn(p) ? rconn(p)->circuits : 0;
-}
-
-void sn_relay_conn_set_rate(struct sn_conn *p, uint64_t rate, uint64_t now_ms)
-{
-    struct relay_conn *rc = rconn(p);
-    if (rc != NULL)
-        sn_rate_set(&rc->bucket, rate ? rate : 1,
-                    rate / 4 > RELAY_MIN_BURST ? rate / 4 : RELAY_MIN_BURST, now_ms);
 }
 
 /* ---- legs ------------------------------------------------------------------------ */
@@ -149,7 +45,7 @@ static struct sn_relay_leg *leg_find(const struct sn_conn *p, uint32_t id)
     return NULL;
 }
 
-/* (p's relay_conn exists: rconn_make() succeeded for it.) */
+/* (p's relay_conn exists: relay_conn_make() succeeded for it.) */
 static void leg_attach(struct sn_circuit *c, int i, struct sn_conn *p, uint32_t id)
 {
     struct relay_conn *rc = rconn(p);
@@ -239,7 +135,7 @@ static struct sn_circuit *circuit_new(struct sn_relay *r)
     return c;
 }
 
-static void circuit_free(struct sn_circuit *c)
+void relay_circuit_free(struct sn_circuit *c)
 {
     struct sn_relay *r = c->r;
     fair_leave(r->pool, &c->slot);
@@ -279,7 +175,7 @@ static void circuit_close(struct sn_circuit *c, uint16_t reason, int from, const
     for (int i = 0; i < 2; i++)
         if (i != from)
             send_close(&c->leg[i], reason);
-    circuit_free(c);
+    relay_circuit_free(c);
 }
 
 /* Turn a RELAY_OPEN down: counted, logged once, answered on its own leg. */
@@ -298,7 +194,7 @@ static void refuse(struct sn_relay *r, struct sn_conn *p, uint32_t id, uint16_t 
 /* Ask the next hop (the target, or its supernode) to carry the circuit. */
 static void circuit_extend(struct sn_circuit *c, struct sn_conn *next)
 {
-    if (rconn_make(next) == NULL) {
+    if (relay_conn_make(next) == NULL) {
         circuit_close(c, MSG_ERR_INTERNAL, TARGET, "out of memory");
         return;
     }
@@ -362,7 +258,7 @@ static void block(struct sn_circuit *c)
         sn_timer_ms(r->retry, RELAY_RETRY_MS);
 }
 
-static void on_retry(evutil_socket_t fd, short what, void *arg)
+void relay_on_retry(evutil_socket_t fd, short what, void *arg)
 {
     struct sn_relay *r = arg;
     (void)fd, (void)what;
@@ -566,7 +462,7 @@ static void on_open(struct sn_relay *r, struct sn_conn *p, const struct msg_rela
         refuse(r, p, o->circuit_id, reason, why);
         return;
     }
-    if (rconn_make(p) == NULL) {
+    if (relay_conn_make(p) == NULL) {
         refuse(r, p, o->circuit_id, MSG_ERR_INTERNAL, "out of memory");
         return;
     }
@@ -578,7 +474,7 @@ static void on_open(struct sn_relay *r, struct sn_conn *p, const struct msg_rela
     struct sn_circuit *c = circuit_new(r);
     if (c == NULL || fair_join(r->pool, &c->slot, key, key_len, 1, c) != 0) {
         if (c != NULL)
-            circuit_free(c);
+            relay_circuit_free(c);
         refuse(r, p, o->circuit_id, MSG_ERR_INTERNAL, "out of memory");
         return;
     }
@@ -597,7 +493,7 @@ static void on_open(struct sn_relay *r, struct sn_conn *p, const struct msg_rela
 
 /* An open circuit looks at its clock when its idle time or its lifetime
  * may be up (not at every RELAY_DATA: the idle deadline moves with data). */
-static void arm_open_timer(struct sn_circuit *c, uint64_t now)
+void relay_arm_open_timer(struct sn_circuit *c, uint64_t now)
 {
     uint64_t next;
     if (relay_flow_due(&c->clock, now, &next) != RELAY_FLOW_DUE_NONE)
@@ -622,7 +518,7 @@ static void on_accept(struct sn_relay *r, struct sn_relay_leg *l)
                                          .last_data_ms = now,
                                          .idle_ms = r->d->s->relay_idle_timeout_s * 1000,
                                          .life_ms = r->d->s->relay_max_duration_s * 1000};
-    arm_open_timer(c, now);
+    relay_arm_open_timer(c, now);
     struct sn_relay_leg *o = &c->leg[ORIGIN];
     struct msg m = {.type = sn_conn_is_peer(o->p) ? MSG_RELAY_OPENED : MSG_RELAY_ACCEPT};
     m.u.relay_opened.circuit_id = o->id;
@@ -719,7 +615,7 @@ static void on_circuit_timer(evutil_socket_t fd, short what, void *arg)
             circuit_close(c, MSG_ERR_TIMEOUT, -1, "idle for relay-idle-timeout-s");
             return;
         case RELAY_FLOW_DUE_NONE:
-            arm_open_timer(c, now);
+            relay_arm_open_timer(c, now);
             return;
         }
         return;
@@ -750,118 +646,4 @@ void sn_relay_conn_drained(struct sn_ctx *d, struct sn_conn *p)
             circuit_flush(l->c);
         l = next;
     }
-}
-
-/* ---- life and status ----------------------------------------------------------------- */
-
-int sn_relay_start(struct sn_ctx *d)
-{
-    struct sn_relay *r = calloc(1, sizeof(*r));
-    if (r == NULL)
-        return SOVA_ERR_NOMEM;
-    r->d = d;
-    r->retry = evtimer_new(evloop_base(d->loop), on_retry, r);
-    if (r->retry == NULL) {
-        free(r);
-        return SOVA_ERR_NOMEM;
-    }
-    uint64_t rate = d->s->relay_total_kbps * 1000;
-    sn_rate_init(&r->total, rate,
-                 rate / 4 > RELAY_FLOW_GRANT_BYTES ? rate / 4 : RELAY_FLOW_GRANT_BYTES,
-                 link_now_ms());
-    r->rate_ms = link_now_ms();
-    r->pool = fair_pool_new(d->s->relay_max_circuits, d->s->relay_max_prefix_circuits,
-                            FAIR_VICTIM_OLDEST);
-    if (r->pool == NULL) {
-        event_free(r->retry);
-        free(r);
-        return SOVA_ERR_NOMEM;
-    }
-    d->relay = r;
-    d->ext_free[SN_EXT_RELAY] = rconn_free;
-    return 0;
-}
-
-void sn_relay_rates_changed(struct sn_ctx *d)
-{
-    uint64_t now = link_now_ms(), rate = d->s->relay_total_kbps * 1000;
-    sn_rate_init(&d->relay->total, rate,
-                 rate / 4 > RELAY_FLOW_GRANT_BYTES ? rate / 4 : RELAY_FLOW_GRANT_BYTES, now);
-    for (struct link *l = link_group_first(&d->links); l; l = link_group_next(l)) {
-        const struct sn_conn *p = link_arg(l);
-        if (rconn(p) != NULL)
-            relay_conn_rate_init(d, rconn(p), now);
-    }
-}
-
-void sn_relay_limits_changed(struct sn_ctx *d)
-{
-    struct sn_relay *r = d->relay;
-    fair_pool_set_limits(r->pool, d->s->relay_max_circuits, d->s->relay_max_prefix_circuits);
-    /* A new idle timeout holds for open circuits at once. */
-    uint64_t now = link_now_ms();
-    for (struct sn_circuit *c = r->circuits; c; c = c->next) {
-        if (c->state != CIRC_OPEN)
-            continue;
-        c->clock.idle_ms = d->s->relay_idle_timeout_s * 1000;
-        arm_open_timer(c, now);
-    }
-}
-
-void sn_relay_stop(struct sn_ctx *d)
-{
-    struct sn_relay *r = d->relay;
-    if (r == NULL)
-        return;
-    while (r->circuits != NULL)
-        circuit_free(r->circuits);
-    fair_pool_free(r->pool);
-    event_free(r->retry);
-    free(r);
-    d->relay = NULL;
-}
-
-uint32_t sn_relay_kbps(const struct sn_ctx *d)
-{
-    struct sn_relay *r = d->relay;
-    uint64_t now = link_now_ms();
-    if (now - r->rate_ms >= RELAY_RATE_WINDOW_MS) {
-        uint64_t bytes = r->counters.bytes - r->rate_bytes;
-        r->kbps = (uint32_t)(bytes / (now - r->rate_ms)); /* bytes per ms = kB/s */
-        r->rate_bytes = r->counters.bytes;
-        r->rate_ms = now;
-    }
-    return r->kbps;
-}
-
-json_t *sn_relay_status_json(const struct sn_ctx *d)
-{
-    const struct sn_relay *r = d->relay;
-    const struct sn_settings *s = d->s;
-    json_t *o = json_pack(
-        "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:{s:I, s:I, s:I, s:I, s:I, s:I}, "
-        "s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
-        "enabled", s->relay, "circuits", (json_int_t)r->n, "opened", (json_int_t)r->counters.opened,
-        "refused", (json_int_t)r->counters.refused, "closed_by_limit",
-        (json_int_t)r->counters.closed_limit, "bytes", (json_int_t)r->counters.bytes, "dialbacks",
-        (json_int_t)d->counters.dialbacks, "kbps", (int)sn_relay_kbps(d), "refused_by", "off",
-        (json_int_t)r->refused_by[MSG_ERR_RELAY_REFUSED], "limit",
-        (json_int_t)r->refused_by[MSG_ERR_LIMIT_REACHED], "rate",
-        (json_int_t)r->refused_by[MSG_ERR_RATE_LIMITED], "not_found",
-        (json_int_t)r->refused_by[MSG_ERR_NOT_FOUND], "unauthorized",
-        (json_int_t)r->refused_by[MSG_ERR_UNAUTHORIZED], "timeout",
-        (json_int_t)r->refused_by[MSG_ERR_TIMEOUT], "limits", "max_circuits",
-        (json_int_t)s->relay_max_circuits, "max_peer_circuits",
-        (json_int_t)s->relay_max_peer_circuits, "max_bytes", (json_int_t)s->relay_max_bytes,
-        "max_duration_s", (json_int_t)s->relay_max_duration_s, "peer_kbps",
-        (json_int_t)s->relay_peer_kbps, "total_kbps", (json_int_t)s->relay_total_kbps);
-    json_t *lim = json_object_get(o, "limits");
-    json_object_set_new(lim, "max_prefix_circuits",
-                        json_integer((json_int_t)s->relay_max_prefix_circuits));
-    json_object_set_new(lim, "idle_timeout_s", json_integer((json_int_t)s->relay_idle_timeout_s));
-    json_object_set_new(o, "closed_idle", json_integer((json_int_t)r->counters.closed_idle));
-    json_object_set_new(o, "displaced", json_integer((json_int_t)r->counters.displaced));
-    json_object_set_new(o, "prefixes", json_integer((json_int_t)fair_groups(r->pool)));
-    json_object_set_new(o, "top_prefix_circuits", json_integer((json_int_t)fair_top(r->pool)));
-    return o;
 }
