@@ -122,8 +122,10 @@ wait 2>/dev/null || true
 pids=()
 
 # ---- idle circuits ----
+# (one loopback prefix holds them all, and they stay idle on purpose: no
+# prefix cap, no idle timeout)
 start_sn sn3 --relay-max-circuits 1000000 --relay-max-peer-circuits 65536 --max-conns-per-ip 0 --max-handshakes 100000 \
-  --max-peers 1000000
+  --max-peers 1000000 --relay-max-prefix-circuits 0 --relay-idle-timeout-s 0
 "$build/bench/relay_circuits" "127.0.0.1:$PORT_sn3" "$work/fed/root.crt" "$work/keys" "$pairs" \
   "$circuits" >"$work/rc.out" 2>"$work/rc.err" &
 rc_pid=$!

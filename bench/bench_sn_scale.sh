@@ -31,8 +31,10 @@
 # apart each cost a wake-up of their own.)
 # Peers bind to addresses of 127.2.0.0/16, 64 per address (the default
 # max-conns-per-ip); the other supernode limits stay at their defaults
-# except max-peers (the peer count) and search-rate (the paced search load is
-# SEARCH_RATE/s over 16 searchers). Not a test: nothing fails on a MISS.
+# except max-peers (the peer count), search-rate (the paced search load is
+# SEARCH_RATE/s over 16 searchers), and the shares of an address prefix
+# (max-records-per-prefix off, max-unregistered the peer count): a /24 here
+# holds 16,384 peers, which the Internet's /24s do not. Not a test: nothing fails on a MISS.
 # Env: PEERS (default: as many as the open-file limit allows) FILES (20)
 #      SMALL_PEERS (1000) MID_PEERS (4000) SETTLE_S (40) IDLE_S (60) SEARCH_S (20)
 #      SEARCH_RATE (400)
@@ -114,7 +116,8 @@ run() {
   rm -rf "$work/sn"
   "$sn_bin" --listen 127.0.0.1:0 --cert "$work/fed/sn1.crt" --key "$work/fed/sn1.key" \
     --federation-ca "$work/fed/root.crt" --state-dir "$work/sn" --log-level warn \
-    --max-peers "$((n + 100))" --search-rate "$search_rate" "$@" \
+    --max-peers "$((n + 100))" --search-rate "$search_rate" --max-records-per-prefix 0 \
+    --max-unregistered "$((n + 100))" "$@" \
     2>"$work/$tag.sn.log" &
   sn_pid=$!
   port=

@@ -54,7 +54,7 @@ ulimit -n "$(ulimit -Hn)" # the supernode holds one socket per peer
 "$sn_bin" --listen 127.0.0.1:0 --cert "$work/fed/sn1.crt" --key "$work/fed/sn1.key" \
   --federation-ca "$work/fed/root.crt" --state-dir "$work/sn" --log-level warn \
   --max-files-per-peer "$files" --max-name-bytes-per-peer $((files * 64 > 256 ? files * 64 : 256)) \
-  --max-results "$max_results" --max-conns-per-ip 0 --max-frames-per-s 0 \
+  --max-results "$max_results" --max-conns-per-ip 0 --max-frames-per-s 0 --max-records-per-prefix 0 \
   --search-rate 1000000 --publish-rate 10000000 2>"$work/sn.log" &
 sn_pid=$!
 port=

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE /* struct ucred, SO_PEERCRED */
 #define SOVA_CTL_MODULE
 #include "ctl.h"
+#include "clock.h"
 #include "ctl_internal.h"
 #include "err.h"
 #include "statedir.h"
@@ -29,7 +30,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CTL_ACCEPT_RETRY_MS 100 /* pause accepting after e.g. EMFILE */
+#define CTL_ACCEPT_RETRY_MS 100   /* pause accepting after e.g. EMFILE */
+#define CTL_ACCEPT_LOG_MS   10000 /* ... and log it at most this often */
 
 enum conn_state {
     CONN_READING,    /* waiting for the request line */
@@ -60,6 +62,7 @@ struct ctl_server {
     ino_t ino;
     struct ctl_conn *conns;
     size_t n_conns;
+    uint64_t accept_errors, errors_at_log, logged_ms; /* one log line per CTL_ACCEPT_LOG_MS */
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -389,13 +392,23 @@ static void accept_retry_cb(evutil_socket_t fd, short what, void *arg)
     evconnlistener_enable(srv->listener);
 }
 
-/* accept() failed (EMFILE...): pause rather than spin on a readable socket. */
+/* accept() failed (EMFILE...): pause rather than spin on a readable socket,
+ * and say so once per CTL_ACCEPT_LOG_MS with the count (strangers filling
+ * the daemon's files would otherwise make each local client a log line). */
 static void accept_error_cb(struct evconnlistener *lis, void *arg)
 {
     struct ctl_server *srv = arg;
     int e = EVUTIL_SOCKET_ERROR();
-    log_warn("ctl", "accept on %s failed: %s; pausing %d ms", srv->path,
-             evutil_socket_error_to_string(e), CTL_ACCEPT_RETRY_MS);
+    uint64_t now = sova_mono_ms();
+    srv->accept_errors++;
+    if (srv->logged_ms == 0 || now - srv->logged_ms >= CTL_ACCEPT_LOG_MS) {
+        log_warn("ctl",
+                 "accept on %s failed: %s; pausing %d ms (%llu errors since the last report)",
+                 srv->path, evutil_socket_error_to_string(e), CTL_ACCEPT_RETRY_MS,
+                 (unsigned long long)(srv->accept_errors - srv->errors_at_log));
+        srv->logged_ms = now;
+        srv->errors_at_log = srv->accept_errors;
+    }
     evconnlistener_disable(lis);
     struct timeval tv = ctl_timeval_ms(CTL_ACCEPT_RETRY_MS);
     evtimer_add(srv->accept_retry, &tv);

@@ -69,6 +69,8 @@ const char *sova_err_str(int code)
         return "index is full";
     case SOVA_ERR_UNSAFE_NAME:
         return "a name with control characters, bidirectional overrides or invalid UTF-8";
+    case SOVA_ERR_PREFIX_RECORDS:
+        return "records of the peers of your network (/24 or /56) over its share";
     }
     return "unknown error";
 }

@@ -46,6 +46,7 @@ enum sova_err {
     SOVA_ERR_PEER_NAME_BYTES = -43, /* the peer's file names use all the bytes it may */
     SOVA_ERR_INDEX_FULL = -44,      /* the index holds as many records as it may */
     SOVA_ERR_UNSAFE_NAME = -45,     /* a name with control or bidi characters, or not UTF-8 */
+    SOVA_ERR_PREFIX_RECORDS = -46,  /* the peers of one address prefix publish all they may */
 };
 
 /* A short constant English phrase for code; never NULL. */

@@ -1,4 +1,5 @@
 #include "evloop.h"
+#include "clock.h"
 #include "config.h"
 #include "err.h"
 #include "log.h"
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #define EVLOOP_MAX_LISTENERS 4
 #define EVLOOP_BACKLOG       1024
@@ -20,6 +22,15 @@ struct listener_slot {
     struct evconnlistener *lev;
     evloop_accept_fn *cb;
     void *arg;
+    struct evloop *loop;
+    /* After an accept error the listener pauses: libevent would retry at
+     * once while the connection waits in the backlog (a busy loop at
+     * EMFILE), so it is disabled for pause_ms, doubled up to the maximum at
+     * each error in a row and back to the minimum after an accept. */
+    struct event *resume;
+    unsigned pause_ms;
+    uint64_t logged_ms, errors_at_log;
+    char endpoint[64];
 };
 
 struct evloop {
@@ -31,6 +42,7 @@ struct evloop {
     void *reload_arg;
     struct listener_slot listeners[EVLOOP_MAX_LISTENERS];
     size_t n_listeners;
+    uint64_t accept_errors, accept_pauses;
 };
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -91,8 +103,10 @@ void evloop_free(struct evloop *loop)
 {
     if (loop == NULL)
         return;
-    for (size_t i = 0; i < loop->n_listeners; i++)
+    for (size_t i = 0; i < loop->n_listeners; i++) {
         evconnlistener_free(loop->listeners[i].lev);
+        event_free(loop->listeners[i].resume);
+    }
     if (loop->sigint)
         event_free(loop->sigint);
     if (loop->sigterm)
@@ -116,16 +130,66 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 {
     struct listener_slot *slot = arg;
     (void)lev;
+    slot->pause_ms = EVLOOP_ACCEPT_PAUSE_MIN_MS;
     slot->cb(fd, sa, (socklen_t)len, slot->arg);
 }
 
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+    struct listener_slot *slot = arg;
+    (void)fd, (void)what;
+    evconnlistener_enable(slot->lev);
+}
+
+/* EMFILE, ENFILE, ENOBUFS, ENOMEM (libevent retries EINTR, EAGAIN and
+ * ECONNABORTED itself): the connection stays in the backlog, so accepting
+ * again at once fails again. Pause, and say so once per interval. */
 static void on_accept_error(struct evconnlistener *lev, void *arg)
 {
-    (void)arg;
-    (void)lev;
+    struct listener_slot *slot = arg;
+    struct evloop *loop = slot->loop;
     int e = EVUTIL_SOCKET_ERROR();
-    /* EMFILE and friends: keep running, the listener retries on the next event. */
-    log_warn("net", "accept failed: %s", evutil_socket_error_to_string(e));
+    loop->accept_errors++;
+    loop->accept_pauses++;
+    evconnlistener_disable(lev);
+    unsigned ms = slot->pause_ms;
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(slot->resume, &tv);
+    slot->pause_ms = ms * 2 > EVLOOP_ACCEPT_PAUSE_MAX_MS ? EVLOOP_ACCEPT_PAUSE_MAX_MS : ms * 2;
+    uint64_t now = sova_mono_ms();
+    if (slot->logged_ms != 0 && now - slot->logged_ms < EVLOOP_ACCEPT_LOG_MS)
+        return;
+    log_warn("net",
+             "accept on %s failed: %s; listener paused %u ms (%llu accept errors since the last "
+             "report, %llu in all)",
+             slot->endpoint, evutil_socket_error_to_string(e), ms,
+             (unsigned long long)(loop->accept_errors - slot->errors_at_log),
+             (unsigned long long)loop->accept_errors);
+    slot->logged_ms = now;
+    slot->errors_at_log = loop->accept_errors;
+}
+
+uint64_t evloop_accept_errors(const struct evloop *loop)
+{
+    return loop->accept_errors;
+}
+
+int evloop_raise_nofile(uint64_t *soft, uint64_t *hard)
+{
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
+        return SOVA_ERR_IO;
+    int rc = 0;
+    if (lim.rlim_cur < lim.rlim_max) {
+        struct rlimit want = {.rlim_cur = lim.rlim_max, .rlim_max = lim.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &want) != 0)
+            rc = SOVA_ERR_IO; /* an unlimited hard limit beyond fs.nr_open: keep the soft one */
+        else
+            lim = want;
+    }
+    *soft = lim.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)lim.rlim_cur;
+    *hard = lim.rlim_max == RLIM_INFINITY ? UINT64_MAX : (uint64_t)lim.rlim_max;
+    return rc;
 }
 
 int evloop_listen(struct evloop *loop, const char *endpoint, evloop_accept_fn *cb, void *arg,
@@ -152,6 +216,15 @@ int evloop_listen(struct evloop *loop, const char *endpoint, evloop_accept_fn *c
     struct listener_slot *slot = &loop->listeners[loop->n_listeners];
     slot->cb = cb;
     slot->arg = arg;
+    slot->loop = loop;
+    slot->pause_ms = EVLOOP_ACCEPT_PAUSE_MIN_MS;
+    snprintf(slot->endpoint, sizeof(slot->endpoint), "%s", endpoint);
+    slot->resume = evtimer_new(loop->base, on_resume, slot);
+    if (slot->resume == NULL) {
+        evutil_freeaddrinfo(ai);
+        snprintf(err, errlen, "out of memory");
+        return SOVA_ERR_NOMEM;
+    }
     /* For "[::]" we clear IPV6_V6ONLY through the default of Linux
      * (bindv6only=0), so one socket takes IPv4 too. */
     slot->lev =
@@ -161,6 +234,8 @@ int evloop_listen(struct evloop *loop, const char *endpoint, evloop_accept_fn *c
     evutil_freeaddrinfo(ai);
     if (slot->lev == NULL) {
         snprintf(err, errlen, "cannot listen on %s: %s", endpoint, strerror(errno));
+        event_free(slot->resume);
+        slot->resume = NULL;
         return SOVA_ERR_IO;
     }
     evconnlistener_set_error_cb(slot->lev, on_accept_error);

@@ -33,6 +33,23 @@ struct event_base *evloop_base(const struct evloop *loop);
 int evloop_listen(struct evloop *loop, const char *endpoint, evloop_accept_fn *cb, void *arg,
                   struct sockaddr_storage *bound, socklen_t *bound_len, char *err, size_t errlen);
 
+/* An accept error (EMFILE, ENFILE, ENOBUFS, ENOMEM) pauses the listener,
+ * EVLOOP_ACCEPT_PAUSE_MIN_MS the first time, doubling up to _MAX_MS while
+ * errors follow each other, back to the minimum after an accept; one log
+ * line per EVLOOP_ACCEPT_LOG_MS with the count (docs/LIMITS.md). Never a
+ * busy loop, never a log line per failed accept. */
+#define EVLOOP_ACCEPT_PAUSE_MIN_MS 100
+#define EVLOOP_ACCEPT_PAUSE_MAX_MS 1000
+#define EVLOOP_ACCEPT_LOG_MS       10000
+/* Accept errors so far (each one paused a listener). */
+uint64_t evloop_accept_errors(const struct evloop *loop);
+
+/* Raise the soft limit of open files to the hard limit (each daemon does it
+ * at start). The limits in force after it go to *soft and *hard
+ * (UINT64_MAX: unlimited). 0, or SOVA_ERR_IO when it could not be raised
+ * (the limits then are those before). */
+int evloop_raise_nofile(uint64_t *soft, uint64_t *hard);
+
 /* Resolve "HOST:PORT" (numeric or a name, via evdns) to TCP addresses. The
  * callback runs exactly once: from the loop for names, and possibly before
  * evloop_resolve() returns for numeric hosts. Returns 0, or an error (and no

@@ -60,6 +60,23 @@ static void count_hs_failure(struct link *l, enum link_hs_failure why)
     l->params.counters->handshake_failures[l->dialer][why]++;
 }
 
+/* A link that failed before it opened is a stranger's doing as often as
+ * not (scans, floods, slow-loris): such lines go through the budget's
+ * throttle (link_budget_hs_log), which says how many it held back. */
+#define HS_WARN(l, ...)                                                                            \
+    do {                                                                                           \
+        uint64_t held_back_;                                                                       \
+        if (link_budget_hs_log((l), &held_back_)) {                                                \
+            log_warn("link", __VA_ARGS__);                                                         \
+            if (held_back_ > 0)                                                                    \
+                log_warn("link",                                                                   \
+                         "%llu handshake failures before it were not logged (at most %d "          \
+                         "a %d s)",                                                                \
+                         (unsigned long long)held_back_, LINK_HS_LOG_BURST,                        \
+                         LINK_BUDGET_LOG_MS / 1000);                                               \
+        }                                                                                          \
+    } while (0)
+
 /* The reason for metrics of a TLS failure code from describe_ssl_failure(). */
 static enum link_hs_failure hs_failure_of(int code)
 {
@@ -137,6 +154,7 @@ static void enter_closing(struct link *l, int why)
     l->state = LINK_CLOSING;
     l->close_why = why;
     bufferevent_disable(l->bev, EV_READ);
+    link_budget_closing(l); /* its slots and buffered bytes are free for others now */
     /* Flush what is queued (typically the ERROR), bounded by a timer; the
      * write callback finishes the link once the output is empty. Either way
      * the link ends from the loop, never inside the caller's stack. */
@@ -241,13 +259,13 @@ static void handle_hello(struct link *l, const struct msg_hello *h)
         char text[96];
         snprintf(text, sizeof(text), "no common protocol version: we speak %d..%d, you %u..%u",
                  MSG_PROTO_VERSION_MIN, MSG_PROTO_VERSION_MAX, h->version_min, h->version_max);
-        log_warn("link", "%s: %s", l->name, text);
+        HS_WARN(l, "%s: %s", l->name, text);
         count_hs_failure(l, LINK_HS_VERSION);
         link_close(l, MSG_ERR_VERSION, text);
         return;
     }
     if (h->role != MSG_ROLE_SUPERNODE && h->role != MSG_ROLE_PEER) {
-        log_warn("link", "%s: HELLO with unknown role %u", l->name, h->role);
+        HS_WARN(l, "%s: HELLO with unknown role %u", l->name, h->role);
         count_hs_failure(l, LINK_HS_ROLE);
         link_close(l, MSG_ERR_BAD_VALUE, "unknown role");
         return;
@@ -255,14 +273,14 @@ static void handle_hello(struct link *l, const struct msg_hello *h)
     if (h->role == MSG_ROLE_SUPERNODE) {
         char why[256];
         if (tls_require_supernode(bufferevent_openssl_get_ssl(l->bev), why, sizeof(why)) != 0) {
-            log_warn("link", "%s: claims to be a supernode but %s", l->name, why);
+            HS_WARN(l, "%s: claims to be a supernode but %s", l->name, why);
             count_hs_failure(l, LINK_HS_ROLE);
             link_close(l, MSG_ERR_UNAUTHORIZED,
                        "supernode role needs a certificate from the federation root");
             return;
         }
     } else if (l->params.expect_supernode) {
-        log_warn("link", "%s: expected a supernode, remote says it is a peer", l->name);
+        HS_WARN(l, "%s: expected a supernode, remote says it is a peer", l->name);
         count_hs_failure(l, LINK_HS_ROLE);
         link_close(l, MSG_ERR_PROTOCOL, "expected a supernode");
         return;
@@ -279,6 +297,7 @@ static void handle_hello(struct link *l, const struct msg_hello *h)
     l->state = LINK_OPEN;
     l->was_opened = true;
     evtimer_del(l->timer);
+    link_budget_opened(l);
     if (l->params.counters != NULL)
         l->params.counters->opened[l->dialer]++;
     log_info("link", "%s: opened, %s, protocol %u, agent \"%.*s\"", l->name,
@@ -302,7 +321,7 @@ static void dispatch(struct link *l, const struct msg *m)
 {
     if (l->state == LINK_HELLO) {
         if (m->type != MSG_HELLO) {
-            log_warn("link", "%s: %s before HELLO", l->name, msg_type_name(m->type));
+            HS_WARN(l, "%s: %s before HELLO", l->name, msg_type_name(m->type));
             count_hs_failure(l, LINK_HS_PROTOCOL);
             link_close(l, MSG_ERR_PROTOCOL, "HELLO must come first");
             return;
@@ -436,6 +455,18 @@ static void read_frames(struct link *l)
         }
         evbuffer_drain(in, frame_len);
     }
+    struct link *victim;
+    const char *why;
+    while (l->state != LINK_CLOSING &&
+           link_budget_buffered(l, evbuffer_get_length(in), &victim, &why) == LINK_BUDGET_CLOSE) {
+        link_close(victim, MSG_ERR_LIMIT_REACHED, why);
+        if (victim != l) { /* not reading now: its input can go at once */
+            struct evbuffer *vin = bufferevent_get_input(victim->bev);
+            evbuffer_drain(vin, evbuffer_get_length(vin));
+        }
+    }
+    if (l->state == LINK_CLOSING)
+        evbuffer_drain(in, evbuffer_get_length(in)); /* never read again: free it now */
 }
 
 void link_on_read(struct bufferevent *bev, void *arg)
@@ -465,7 +496,7 @@ static void on_tls_connected(struct link *l)
 {
     SSL *ssl = bufferevent_openssl_get_ssl(l->bev);
     if (tls_peer_info(ssl, &l->peer) != 0) {
-        log_warn("link", "%s: handshake finished without a usable certificate", l->name);
+        HS_WARN(l, "%s: handshake finished without a usable certificate", l->name);
         count_hs_failure(l, LINK_HS_NO_CERT);
         enter_closing(l, SOVA_ERR_NO_CERT);
         return;
@@ -475,6 +506,7 @@ static void on_tls_connected(struct link *l)
     log_debug("link", "%s: TLS 1.3 up (%s)", l->name,
               l->peer.chained_to_root ? "chains to federation root" : "self-signed");
     l->state = LINK_HELLO;
+    link_budget_identified(l);
     send_hello(l);
     bufferevent_enable(l->bev, EV_READ);
     read_frames(l); /* HELLO may have arrived with the handshake */
@@ -494,7 +526,7 @@ void link_on_event(struct bufferevent *bev, short what, void *arg)
     if (l->state == LINK_TLS) {
         char reason[256];
         why = describe_ssl_failure(l, reason, sizeof(reason));
-        log_warn("link", "%s: TLS handshake failed: %s", l->name, reason);
+        HS_WARN(l, "%s: TLS handshake failed: %s", l->name, reason);
         count_hs_failure(l, hs_failure_of(why));
     } else if (l->state != LINK_CLOSING) {
         if (l->state == LINK_HELLO)
@@ -518,8 +550,8 @@ void link_on_timer(evutil_socket_t fd, short what, void *arg)
         link_finish(l);
         return;
     }
-    log_warn("link", "%s: %s did not finish within %u ms", l->name,
-             l->state == LINK_TLS ? "TLS handshake" : "HELLO", l->params.handshake_timeout_ms);
+    HS_WARN(l, "%s: %s did not finish within %u ms", l->name,
+            l->state == LINK_TLS ? "TLS handshake" : "HELLO", l->params.handshake_timeout_ms);
     count_hs_failure(l, LINK_HS_TIMEOUT);
     if (l->state == LINK_HELLO) /* an ERROR can only travel once TLS is up */
         link_send_error(l, MSG_ERR_TIMEOUT, 0, "handshake timeout");

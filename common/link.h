@@ -101,6 +101,83 @@ struct link_counters {
     uint64_t throttled;                        /* times a remote's frame rate paused our reading */
 };
 
+/* What all the links of one daemon may hold together (link_params.budget;
+ * docs/LIMITS.md, "Fair shares"): accepted connections in their handshake
+ * (TLS + HELLO), accepted connections per address, and bytes buffered for
+ * frames that are not complete yet. Each is a pool shared fairly by address
+ * prefix (common/fair.h: a /24 for IPv4, a /56 for IPv6):
+ *
+ *  - handshakes: link_admit() is asked before a connection is taken
+ *    (before TLS, so no ERROR can reach it): over max_conns_per_ip from its
+ *    address, refused; with max_handshakes in progress, the oldest
+ *    handshake of the prefix holding the most gives way to a newcomer from
+ *    a prefix holding fewer, else the newcomer is refused. Addresses that
+ *    showed a federation certificate (link_budget_trust) have
+ *    reserved_handshakes more of their own, so a supernode re-linking after
+ *    a restart is never locked out by peers' handshakes.
+ *  - incomplete frames: a link whose address prefix (or identity, once
+ *    TLS is up) would hold more than its share is closed with
+ *    ERROR(limit reached); when max_buffered in all is short, the link
+ *    holding the most in the prefix holding the most is closed so that
+ *    another's frames get in. Links to supernodes are not counted once
+ *    their HELLO is checked. The input of a closing link is freed at once,
+ *    and malloc_trim() gives the memory back to the system after a large
+ *    release (glibc keeps freed heap otherwise).
+ *
+ * Refusals and displacements are counted and logged at most every
+ * LINK_BUDGET_LOG_MS with totals. Owned by the daemon (link_budget_new /
+ * _free, after its links are gone); every link given it in its params
+ * takes part. Loop thread only. */
+struct link_budget_config {
+    unsigned max_handshakes;      /* accepted links in TLS + HELLO at once, fair per prefix */
+    unsigned reserved_handshakes; /* more, for trusted addresses only (supernodes) */
+    unsigned max_conns_per_ip;    /* accepted links from one address (IPv6: /64); 0: no cap */
+    uint64_t max_buffered;        /* bytes of incomplete frames of all links; 0: no limit */
+    uint64_t max_buffered_prefix; /* ... of the links from one prefix; 0: no cap */
+    uint64_t max_buffered_id;     /* ... of the links of one identity; 0: no cap */
+    size_t max_frame;             /* a share is never below 2 frames + LINK_READ_SLACK */
+};
+
+#define LINK_READ_SLACK    (64u * 1024) /* a link reads this much more before it is checked */
+#define LINK_BUDGET_LOG_MS 10000
+#define LINK_TRUSTED_MAX   256 /* trusted addresses kept (the oldest forgotten) */
+
+struct link_budget_stats {
+    size_t handshaking;          /* accepted links in their handshake now */
+    size_t handshaking_reserved; /* ... of them in reserved slots */
+    size_t addresses;            /* distinct addresses with accepted links */
+    uint64_t refused_handshakes; /* connections refused: max-handshakes */
+    uint64_t refused_ip;         /* connections refused: max-conns-per-ip */
+    uint64_t displaced_handshakes;
+    uint64_t buffered;           /* bytes of incomplete frames held now */
+    uint64_t buffered_top;       /* ... by the prefix holding the most */
+    size_t buffered_prefixes;    /* prefixes holding any */
+    uint64_t closed_over_share;  /* links closed: their prefix or identity over its share */
+    uint64_t displaced_buffered; /* links closed to make room in max_buffered */
+    uint64_t trims;              /* malloc_trim() runs */
+    size_t trusted;              /* trusted addresses known */
+};
+
+struct link_budget;
+struct event_base;
+
+/* NULL when memory is short. */
+struct link_budget *link_budget_new(struct event_base *base, const struct link_budget_config *cfg);
+/* New limits (a reload): what is held stays, what is asked from now on is
+ * checked against them. */
+void link_budget_configure(struct link_budget *b, const struct link_budget_config *cfg);
+/* Every link that had the budget must be gone. NULL is fine. */
+void link_budget_free(struct link_budget *b);
+/* A connection from sa was accepted: take it (true; link_accept() with
+ * this budget must follow for it at once) or not (false: close the socket;
+ * counted and logged). May close another link's handshake (displaced). */
+bool link_admit(struct link_budget *b, const struct sockaddr *sa, socklen_t len);
+/* The IP of a supernode (it showed a federation certificate, or the
+ * federation told us it listens there): its connections may use the
+ * reserved handshake slots. */
+void link_budget_trust(struct link_budget *b, const struct wire_addr *a);
+void link_budget_stats(const struct link_budget *b, struct link_budget_stats *out);
+
 struct link_params {
     const struct wire_limits *limits; /* borrowed; outlives the link */
     uint8_t local_role;               /* MSG_ROLE_SUPERNODE or MSG_ROLE_PEER */
@@ -123,6 +200,9 @@ struct link_params {
      * one second's worth); beyond, reading pauses until it is back within
      * the rate. 0: no limit. */
     unsigned max_frames_per_s;
+    /* Shared limits of all the owner's links (borrowed; outlives them);
+     * NULL: none. */
+    struct link_budget *budget;
 };
 
 /* A paused remote is logged at most this often (each pause is counted). */

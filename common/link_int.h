@@ -8,6 +8,7 @@
 #error "link_int.h is private to common/link*.c"
 #endif
 
+#include "fair.h"
 #include "link.h"
 
 #include <event2/bufferevent.h>
@@ -60,6 +61,12 @@ struct link {
     uint8_t token[WIRE_TOKEN_LEN];        /* ours, sent in HELLO (dialer) */
     uint8_t remote_token[WIRE_TOKEN_LEN]; /* theirs, from their HELLO */
     struct link *group_prev, *group_next;
+    /* link_budget.c: this link's part of params.budget's pools */
+    struct fair_holder hs_slot;    /* an accepted link in its handshake */
+    struct fair_holder ip_slot;    /* an accepted link, by address */
+    struct fair_holder buf_prefix; /* bytes of incomplete frames, by address prefix */
+    struct fair_holder buf_id;     /* the same bytes, by identity (once TLS is up) */
+    bool hs_reserved;              /* hs_slot is in the reserved pool */
 };
 
 static inline void link_set_timer(struct link *l, unsigned ms)
@@ -67,6 +74,35 @@ static inline void link_set_timer(struct link *l, unsigned ms)
     struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
     evtimer_add(l->timer, &tv);
 }
+
+/* link_budget.c decides, link.c and link_open.c act on it (closing a
+ * link is theirs): a link's part in its budget (link.h) at each step of its
+ * life: made (accepted: with the slot link_admit() was granted), TLS up (its
+ * identity is known), HELLO done, closing (what it held is free), freed. */
+void link_budget_joined(struct link *l, bool accepted);
+void link_budget_identified(struct link *l);
+void link_budget_opened(struct link *l);
+void link_budget_closing(struct link *l);
+void link_budget_left(struct link *l);
+enum link_budget_step {
+    LINK_BUDGET_OK,     /* granted */
+    LINK_BUDGET_REFUSE, /* refused (counted and logged) */
+    LINK_BUDGET_CLOSE,  /* close *victim (its slot or bytes are free already), ask again */
+};
+/* Whether to log a line about l failing before it opened: at most
+ * LINK_HS_LOG_BURST a LINK_BUDGET_LOG_MS per budget (always without one);
+ * *held_back: lines not logged since the last one that was. */
+bool link_budget_hs_log(struct link *l, uint64_t *held_back);
+#define LINK_HS_LOG_BURST 32
+
+/* One step of link_admit() for a connection from a. */
+enum link_budget_step link_budget_admit_step(struct link_budget *b, const struct wire_addr *a,
+                                             struct link **victim);
+/* l holds `held` bytes of input after reading: OK, or CLOSE *victim (l
+ * itself or a link of the prefix holding the most) with ERROR(limit
+ * reached) and the text *why, then ask again unless it was l. */
+enum link_budget_step link_budget_buffered(struct link *l, size_t held, struct link **victim,
+                                           const char **why);
 
 /* link_open.c: free now (closes the socket, frees the SSL and the struct). */
 void link_free(struct link *l);

@@ -21,6 +21,7 @@
 
 void link_free(struct link *l)
 {
+    link_budget_left(l);
     struct link_group *g = l->params.group;
     if (g != NULL) {
         if (l->group_prev)
@@ -127,8 +128,24 @@ struct link *link_accept(struct event_base *base, evutil_socket_t fd, SSL *ssl,
         evutil_closesocket(fd);
         return NULL;
     }
+    link_budget_joined(l, true);
     link_start(l);
     return l;
+}
+
+bool link_admit(struct link_budget *b, const struct sockaddr *sa, socklen_t len)
+{
+    struct wire_addr a;
+    if (wire_addr_from_sockaddr(&a, sa, len) != 0)
+        return true; /* not an IP address: nothing to count it by */
+    struct link *victim;
+    enum link_budget_step step;
+    /* Each step that closes a handshake frees a slot: at most as many
+     * steps as there are slots. */
+    while ((step = link_budget_admit_step(b, &a, &victim)) == LINK_BUDGET_CLOSE)
+        link_close(victim, victim->state == LINK_HELLO ? MSG_ERR_LIMIT_REACHED : 0,
+                   "handshake displaced: your network holds the most handshakes (max-handshakes)");
+    return step == LINK_BUDGET_OK;
 }
 
 /* A socket bound to params.bind_addr for the bufferevent to connect from. */
@@ -164,6 +181,7 @@ struct link *link_connect(struct event_base *base, const struct sockaddr *remote
         return NULL;
     }
     l->dialer = true;
+    link_budget_joined(l, false);
     if (params->bind_addr != NULL && bind_socket(l, remote->sa_family) != 0) {
         link_free(l);
         return NULL;
@@ -194,6 +212,7 @@ struct link *link_wrap(struct event_base *base, struct bufferevent *under, SSL *
         return NULL;
     }
     l->dialer = !accepting;
+    link_budget_joined(l, false);
     if (name != NULL)
         snprintf(l->name, sizeof(l->name), "%s", name);
     link_start(l);

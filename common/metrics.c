@@ -236,3 +236,34 @@ void metrics_http_free(struct metrics_http *m)
         evhttp_free(m->http);
     free(m);
 }
+
+void metrics_link_budget(struct evbuffer *out, const char *prefix,
+                         const struct link_budget_stats *st, uint64_t accept_errors)
+{
+    char name[96];
+    snprintf(name, sizeof(name), "%s_handshakes", prefix);
+    metrics_gauge(out, name, "Accepted connections in their TLS handshake now", st->handshaking);
+    snprintf(name, sizeof(name), "%s_connections_refused_total", prefix);
+    metrics_family(out, name, METRICS_COUNTER,
+                   "Connections closed before TLS: max-handshakes, max-conns-per-ip");
+    metrics_sample_labels(out, name, st->refused_handshakes, 1,
+                          (const char *const[]){"reason", "handshakes"});
+    metrics_sample_labels(out, name, st->refused_ip, 1, (const char *const[]){"reason", "per_ip"});
+    snprintf(name, sizeof(name), "%s_handshakes_displaced_total", prefix);
+    metrics_counter(out, name, "Handshakes closed to let in a newcomer from a prefix holding fewer",
+                    st->displaced_handshakes);
+    snprintf(name, sizeof(name), "%s_buffered_bytes", prefix);
+    metrics_gauge(out, name, "Bytes of incomplete frames the links hold now", st->buffered);
+    snprintf(name, sizeof(name), "%s_buffered_links_closed_total", prefix);
+    metrics_family(out, name, METRICS_COUNTER,
+                   "Links closed for incomplete frames: over a prefix's or identity's share, or "
+                   "displaced when max-buffered-bytes was short");
+    metrics_sample_labels(out, name, st->closed_over_share, 1,
+                          (const char *const[]){"reason", "share"});
+    metrics_sample_labels(out, name, st->displaced_buffered, 1,
+                          (const char *const[]){"reason", "displaced"});
+    snprintf(name, sizeof(name), "%s_accept_errors_total", prefix);
+    metrics_counter(out, name,
+                    "Accept errors (EMFILE, ENFILE, ENOBUFS, ENOMEM); each paused the listener",
+                    accept_errors);
+}

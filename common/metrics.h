@@ -48,6 +48,15 @@ void metrics_gauge(struct evbuffer *out, const char *name, const char *help, uin
 struct link_counters;
 void metrics_link_counters(struct evbuffer *out, const char *prefix, const struct link_counters *c);
 
+/* What a daemon's links hold together (link.h, struct link_budget) and the
+ * accept errors of its listeners (evloop.h), as PREFIX_handshakes,
+ * PREFIX_connections_refused_total{reason}, PREFIX_handshakes_displaced_total,
+ * PREFIX_buffered_bytes, PREFIX_buffered_links_closed_total{reason},
+ * PREFIX_accept_errors_total. */
+struct link_budget_stats;
+void metrics_link_budget(struct evbuffer *out, const char *prefix,
+                         const struct link_budget_stats *st, uint64_t accept_errors);
+
 /* ---- the HTTP endpoint -------------------------------------------------- */
 
 struct metrics_http;

@@ -34,6 +34,23 @@ static const struct config_option op_options[] = {
         "largest frame accepted or sent, bytes"),
     OPT("handshake-timeout-ms", CONFIG_UINT, "10000", 100, 600000, handshake_timeout_ms,
         "time allowed for TLS handshake and HELLO"),
+    OPT("max-handshakes", CONFIG_UINT, "64", 1, 100000, max_handshakes,
+        "connections from other peers in their TLS handshake at once, shared fairly by address "
+        "prefix (/24, /56); beyond, the oldest of the prefix holding the most gives way to a "
+        "newcomer from another, else the newcomer is closed"),
+    OPT("max-conns-per-ip", CONFIG_UINT, "16", 0, 100000, max_conns_per_ip,
+        "connections from one address, an IPv6 /64 counting as one (0: no limit)"),
+    OPT("max-buffered-bytes", CONFIG_UINT, "67108864", 0, UINT64_MAX / 2, max_buffered_bytes,
+        "bytes of incomplete frames all links may hold; when short, the link holding the most "
+        "in the prefix holding the most is closed (0: no limit)"),
+    OPT("max-buffered-bytes-per-prefix", CONFIG_UINT, "16777216", 0, UINT64_MAX / 2,
+        max_buffered_bytes_per_prefix,
+        "bytes of incomplete frames the links from one /24 or /56 may hold (0: no cap; at "
+        "least 2 frames)"),
+    OPT("max-buffered-bytes-per-id", CONFIG_UINT, "8388608", 0, UINT64_MAX / 2,
+        max_buffered_bytes_per_id,
+        "bytes of incomplete frames the links of one identity may hold (0: no cap; at least 2 "
+        "frames)"),
     OPT("rescan-interval-s", CONFIG_UINT, "60", 1, 86400, rescan_interval_s,
         "how often the share folder is checked for added, changed or removed files, seconds"),
     OPT("upload-limit-kbps", CONFIG_UINT, "0", 0, 100000000, upload_limit_kbps,

@@ -22,12 +22,18 @@ struct op_settings {
     char *metrics_listen;          /* HOST:PORT of the metrics endpoint; NULL: none */
     uint64_t max_frame;            /* bytes */
     uint64_t handshake_timeout_ms; /* TLS handshake + HELLO */
-    uint64_t rescan_interval_s;    /* share folder rescan period */
-    uint64_t upload_limit_kbps;    /* 0 = unlimited */
-    bool upnp;                     /* ask the router for a port mapping */
-    uint64_t upnp_lease_s;         /* lease asked for */
-    uint64_t upnp_check_s;         /* is the mapping still there? this often */
-    uint64_t direct_timeout_ms;    /* connection ladder (docs/NAT.md) */
+    /* what strangers' connections may hold (common/link.h, docs/LIMITS.md) */
+    uint64_t max_handshakes;     /* accepted connections in TLS + HELLO, fair per prefix */
+    uint64_t max_conns_per_ip;   /* accepted connections from one address (IPv6: /64) */
+    uint64_t max_buffered_bytes; /* bytes of incomplete frames, all links */
+    uint64_t max_buffered_bytes_per_prefix; /* ... of the links from one /24 or /56 */
+    uint64_t max_buffered_bytes_per_id;     /* ... of the links of one identity */
+    uint64_t rescan_interval_s;             /* share folder rescan period */
+    uint64_t upload_limit_kbps;             /* 0 = unlimited */
+    bool upnp;                              /* ask the router for a port mapping */
+    uint64_t upnp_lease_s;                  /* lease asked for */
+    uint64_t upnp_check_s;                  /* is the mapping still there? this often */
+    uint64_t direct_timeout_ms;             /* connection ladder (docs/NAT.md) */
     uint64_t reversal_timeout_ms;
     uint64_t relay_timeout_ms;
     char *ways;         /* "direct,reversal,relay": the ways a download may take */

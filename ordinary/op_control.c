@@ -72,6 +72,18 @@ static void reply_status(struct op_daemon *d, struct ctl_conn *conn)
                                   "opened", (json_int_t)rs.opened, "accepted",
                                   (json_int_t)rs.accepted, "bytes_in", (json_int_t)rs.bytes_in,
                                   "bytes_out", (json_int_t)rs.bytes_out));
+    struct link_budget_stats bs;
+    link_budget_stats(d->budget, &bs);
+    json_object_set_new(
+        o, "abuse",
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}}", "handshaking",
+                  (json_int_t)bs.handshaking, "addresses", (json_int_t)bs.addresses,
+                  "refused_handshakes", (json_int_t)bs.refused_handshakes, "refused_per_ip",
+                  (json_int_t)bs.refused_ip, "displaced_handshakes",
+                  (json_int_t)bs.displaced_handshakes, "accept_errors",
+                  (json_int_t)evloop_accept_errors(d->loop), "buffered", "bytes",
+                  (json_int_t)bs.buffered, "closed_over_share", (json_int_t)bs.closed_over_share,
+                  "displaced", (json_int_t)bs.displaced_buffered, "trims", (json_int_t)bs.trims));
     json_t *transfers = json_array();
     op_fetch_foreach(d->fetcher, add_transfer, transfers);
     json_object_set_new(o, "transfers", transfers);

@@ -373,6 +373,10 @@ static void on_sn_message(const struct msg *m, void *arg)
 static void on_accept(evutil_socket_t fd, const struct sockaddr *sa, socklen_t len, void *arg)
 {
     struct op_daemon *d = arg;
+    if (!link_admit(d->budget, sa, len)) {
+        evutil_closesocket(fd); /* refused before TLS: counted and logged by the budget */
+        return;
+    }
     SSL *ssl = NULL;
     if (tls_ctx_server(d->tls, NULL, &ssl) != 0) {
         evutil_closesocket(fd);
@@ -485,8 +489,26 @@ static int op_daemon_start(struct op_daemon *d)
         return rc;
     }
     sova_log_set_node(identity_short_id(d->id));
+    uint64_t nofile, nofile_max;
+    if (evloop_raise_nofile(&nofile, &nofile_max) != 0)
+        log_warn("op", "cannot raise the open files limit from %llu to %llu",
+                 (unsigned long long)nofile, (unsigned long long)nofile_max);
+    else
+        log_info("op", "open files limit %llu", (unsigned long long)nofile);
     d->limits = wire_limits_default();
     d->limits.max_frame = d->s->max_frame;
+    /* The supernode's protections, sized for a desktop (docs/LIMITS.md). */
+    struct link_budget_config budget = {
+        .max_handshakes = (unsigned)d->s->max_handshakes,
+        .max_conns_per_ip = (unsigned)d->s->max_conns_per_ip,
+        .max_buffered = d->s->max_buffered_bytes,
+        .max_buffered_prefix = d->s->max_buffered_bytes_per_prefix,
+        .max_buffered_id = d->s->max_buffered_bytes_per_id,
+        .max_frame = (size_t)d->s->max_frame,
+    };
+    d->budget = link_budget_new(evloop_base(d->loop), &budget);
+    if (d->budget == NULL)
+        return SOVA_ERR_NOMEM;
     d->sn_params = (struct link_params){
         .limits = &d->limits,
         .local_role = MSG_ROLE_PEER,
@@ -494,6 +516,7 @@ static int op_daemon_start(struct op_daemon *d)
         .max_output = OP_MAX_OUTPUT_BYTES,
         .expect_supernode = true,
         .counters = &d->link_counters,
+        .budget = d->budget,
     };
     d->peer_params = d->sn_params;
     d->peer_params.expect_supernode = false;
@@ -618,6 +641,7 @@ static void op_daemon_stop(struct op_daemon *d)
         event_free(d->rescan);
     if (d->republish)
         event_free(d->republish);
+    link_budget_free(d->budget); /* every link is gone */
     op_store_close(d->store);
     tls_ctx_free(d->tls);
     identity_free(d->id);

@@ -63,6 +63,7 @@ struct op_daemon {
     struct service *svc;                /* systemd notify and watchdog; NULL without systemd */
     struct metrics_http *metrics;       /* the metrics-listen endpoint, if any */
     struct link_counters link_counters; /* handshake failures, errors sent */
+    struct link_budget *budget;         /* handshakes, connections per address, frames */
     uint64_t reloads, reload_failures;  /* SIGHUPs applied / refused */
 };
 

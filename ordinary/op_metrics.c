@@ -95,6 +95,9 @@ void op_metrics_render(struct evbuffer *out, void *arg)
                     op_queries_sent(d->queries));
     render_transfers(out, d);
     metrics_link_counters(out, "sova_peer", &d->link_counters);
+    struct link_budget_stats bs;
+    link_budget_stats(d->budget, &bs);
+    metrics_link_budget(out, "sova_peer", &bs, evloop_accept_errors(d->loop));
     metrics_counter(out, P "reloads_total", "Configuration reloads (SIGHUP) applied", d->reloads);
     metrics_counter(out, P "reload_failures_total",
                     "Reloads refused because the configuration did not load", d->reload_failures);

@@ -43,6 +43,11 @@ static const struct config_option sn_options[] = {
         "file records one peer may publish"),
     OPT("max-name-bytes-per-peer", CONFIG_UINT, "262144", 256, 67108864, max_name_bytes_per_peer,
         "bytes of file names one peer may publish"),
+    OPT("max-records", CONFIG_UINT, "4000000", 1, 2147483632, max_records,
+        "file records in the index, of all attached peers"),
+    OPT("max-records-per-prefix", CONFIG_UINT, "100000", 0, 2147483632, max_records_per_prefix,
+        "file records of all the peers attached from one address prefix (/24, /56), whatever "
+        "their identities; beyond, PUBLISH gets ERROR(limit reached) (0: no cap)"),
     OPT("max-results", CONFIG_UINT, "100", 1, 256, max_results, "hits returned per search"),
     OPT("peers", CONFIG_ENDPOINTS, NULL, 0, 0, peers,
         "seed supernodes of the federation, HOST:PORT[,HOST:PORT...]"),
@@ -58,6 +63,13 @@ static const struct config_option sn_options[] = {
         "relay circuits through this supernode at once"),
     OPT("relay-max-peer-circuits", CONFIG_UINT, "16", 0, 65536, relay_max_peer_circuits,
         "relay circuits one attached peer may have at once"),
+    OPT("relay-max-prefix-circuits", CONFIG_UINT, "256", 0, 1000000, relay_max_prefix_circuits,
+        "relay circuits the peers of one address prefix (/24, /56) may have at once; when "
+        "relay-max-circuits is full, a newcomer from a prefix holding fewer displaces the least "
+        "recently active circuit of the prefix holding the most (0: no cap)"),
+    OPT("relay-idle-timeout-s", CONFIG_UINT, "60", 0, 86400, relay_idle_timeout_s,
+        "a relay circuit that carried no data either way this long is closed; PINGs do not count "
+        "(0: never)"),
     OPT("relay-max-bytes", CONFIG_UINT, "0", 0, UINT64_MAX / 2, relay_max_bytes,
         "bytes one relay circuit may carry, both ways (0: no limit)"),
     OPT("relay-max-duration-s", CONFIG_UINT, "3600", 0, 31536000, relay_max_duration_s,
@@ -67,9 +79,31 @@ static const struct config_option sn_options[] = {
     OPT("relay-total-kbps", CONFIG_UINT, "0", 0, 100000000, relay_total_kbps,
         "relay bandwidth of this supernode, kilobytes per second (0: no limit)"),
     OPT("max-handshakes", CONFIG_UINT, "1024", 1, 1000000, max_handshakes,
-        "TLS handshakes in progress at once; more connections are closed at once (slow-loris)"),
+        "TLS handshakes in progress at once, shared fairly by address prefix (/24, /56): when "
+        "all are taken the oldest of the prefix holding the most gives way to a newcomer from "
+        "another, else the newcomer is closed (slow-loris)"),
+    OPT("federation-handshakes", CONFIG_UINT, "64", 0, 100000, federation_handshakes,
+        "handshake slots beyond max-handshakes for supernodes only (addresses that showed a "
+        "federation certificate or that the federation lists)"),
+    OPT("max-unregistered", CONFIG_UINT, "4096", 1, 10000000, max_unregistered,
+        "peers' links through TLS and HELLO that have not sent REGISTER yet, shared fairly by "
+        "address prefix: when all are taken the oldest of the prefix holding the most is closed "
+        "for a newcomer from another, else the newcomer is closed"),
+    OPT("register-timeout-s", CONFIG_UINT, "30", 1, 3600, register_timeout_s,
+        "a peer's link that has not sent REGISTER this long after its HELLO is closed, seconds"),
     OPT("max-conns-per-ip", CONFIG_UINT, "64", 0, 1000000, max_conns_per_ip,
         "connections from one address, an IPv6 /64 counting as one (0: no limit)"),
+    OPT("max-buffered-bytes", CONFIG_UINT, "268435456", 0, UINT64_MAX / 2, max_buffered_bytes,
+        "bytes of incomplete frames all links may hold; when short, the link holding the most "
+        "in the prefix holding the most is closed (0: no limit)"),
+    OPT("max-buffered-bytes-per-prefix", CONFIG_UINT, "33554432", 0, UINT64_MAX / 2,
+        max_buffered_bytes_per_prefix,
+        "bytes of incomplete frames the links from one /24 or /56 may hold; beyond, the link "
+        "is closed with ERROR(limit reached) (0: no cap; at least 2 frames)"),
+    OPT("max-buffered-bytes-per-id", CONFIG_UINT, "8388608", 0, UINT64_MAX / 2,
+        max_buffered_bytes_per_id,
+        "bytes of incomplete frames the links of one identity may hold (0: no cap; at least 2 "
+        "frames)"),
     OPT("max-frames-per-s", CONFIG_UINT, "5000", 0, 10000000, max_frames_per_s,
         "frames a second one peer may send; beyond, its link is read more slowly (0: no limit)"),
     OPT("publish-rate", CONFIG_UINT, "2000", 1, 10000000, publish_rate,
@@ -122,4 +156,17 @@ int sn_settings_check(const struct sn_settings *s, char *err, size_t errlen)
 void sn_settings_free(struct sn_settings *s)
 {
     config_free(&sn_config_schema, s);
+}
+
+struct link_budget_config sn_settings_link_budget(const struct sn_settings *s)
+{
+    return (struct link_budget_config){
+        .max_handshakes = (unsigned)s->max_handshakes,
+        .reserved_handshakes = (unsigned)s->federation_handshakes,
+        .max_conns_per_ip = (unsigned)s->max_conns_per_ip,
+        .max_buffered = s->max_buffered_bytes,
+        .max_buffered_prefix = s->max_buffered_bytes_per_prefix,
+        .max_buffered_id = s->max_buffered_bytes_per_id,
+        .max_frame = (size_t)s->max_frame,
+    };
 }

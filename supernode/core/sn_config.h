@@ -8,6 +8,7 @@
 #define SOVA_SN_CONFIG_H
 
 #include "config.h"
+#include "link.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -29,26 +30,36 @@ struct sn_settings {
     uint64_t max_pings_per_s;      /* keep-alive budget (sn_keepalive.h); 0: none */
     uint64_t max_files_per_peer;   /* records one peer may publish */
     uint64_t max_name_bytes_per_peer;
-    uint64_t max_results;         /* hits per search */
-    char *peers;                  /* seed supernodes: HOST:PORT[,HOST:PORT...] */
-    uint64_t max_peers;           /* attached peers before new ones are turned away */
-    uint64_t summary_interval_ms; /* keyword summary rebuilt at most this often */
+    uint64_t max_records;            /* records in the index, all peers */
+    uint64_t max_records_per_prefix; /* ... of the peers attached from one /24 or /56 */
+    uint64_t max_results;            /* hits per search */
+    char *peers;                     /* seed supernodes: HOST:PORT[,HOST:PORT...] */
+    uint64_t max_peers;              /* attached peers before new ones are turned away */
+    uint64_t summary_interval_ms;    /* keyword summary rebuilt at most this often */
     /* reachability and relaying (docs/NAT.md) */
-    uint64_t dialback_timeout_ms;     /* one dial-back probe: TCP + TLS + HELLO */
-    bool relay;                       /* offer relay circuits */
-    uint64_t relay_max_circuits;      /* circuits through this supernode at once */
-    uint64_t relay_max_peer_circuits; /* circuits one attached peer may have */
-    uint64_t relay_max_bytes;         /* bytes one circuit may carry, 0 = no limit */
-    uint64_t relay_max_duration_s;    /* seconds one circuit may live, 0 = no limit */
-    uint64_t relay_peer_kbps;         /* relay bandwidth of one attached peer, 0 = no limit */
-    uint64_t relay_total_kbps;        /* relay bandwidth of this supernode, 0 = no limit */
-    uint64_t relay_open_timeout_ms;   /* the far end must accept a circuit within this */
+    uint64_t dialback_timeout_ms;       /* one dial-back probe: TCP + TLS + HELLO */
+    bool relay;                         /* offer relay circuits */
+    uint64_t relay_max_circuits;        /* circuits through this supernode at once */
+    uint64_t relay_max_peer_circuits;   /* circuits one attached peer may have */
+    uint64_t relay_max_prefix_circuits; /* circuits of the peers of one /24 or /56, 0 = no cap */
+    uint64_t relay_idle_timeout_s;      /* a circuit without RELAY_DATA this long closes */
+    uint64_t relay_max_bytes;           /* bytes one circuit may carry, 0 = no limit */
+    uint64_t relay_max_duration_s;      /* seconds one circuit may live, 0 = no limit */
+    uint64_t relay_peer_kbps;           /* relay bandwidth of one attached peer, 0 = no limit */
+    uint64_t relay_total_kbps;          /* relay bandwidth of this supernode, 0 = no limit */
+    uint64_t relay_open_timeout_ms;     /* the far end must accept a circuit within this */
     /* abuse limits (docs/LIMITS.md) */
-    uint64_t max_handshakes;   /* TLS handshakes in progress at once */
-    uint64_t max_conns_per_ip; /* connections from one address (IPv6: one /64) */
-    uint64_t max_frames_per_s; /* frames a second one peer may send */
-    uint64_t publish_rate;     /* PUBLISH records a second per peer */
-    uint64_t search_rate;      /* SEARCHes a second per peer */
+    uint64_t max_handshakes;        /* TLS handshakes in progress at once, fair per prefix */
+    uint64_t federation_handshakes; /* more, for supernodes' addresses only */
+    uint64_t max_conns_per_ip;      /* connections from one address (IPv6: one /64) */
+    uint64_t max_buffered_bytes;    /* bytes of incomplete frames, all links */
+    uint64_t max_buffered_bytes_per_prefix; /* ... of the links from one /24 or /56 */
+    uint64_t max_buffered_bytes_per_id;     /* ... of the links of one identity */
+    uint64_t max_unregistered;              /* peers' links through HELLO waiting for REGISTER */
+    uint64_t register_timeout_s;            /* ... closed after this */
+    uint64_t max_frames_per_s;              /* frames a second one peer may send */
+    uint64_t publish_rate;                  /* PUBLISH records a second per peer */
+    uint64_t search_rate;                   /* SEARCHes a second per peer */
     /* credit (docs/CREDITS.md) */
     uint64_t ledger_replicas;        /* supernodes holding each credit record (R) */
     uint64_t ledger_max_records;     /* credit records this supernode holds at most */
@@ -64,5 +75,7 @@ int sn_settings_load(struct sn_settings *s, int argc, char *const *argv, char *e
  * missing one. */
 int sn_settings_check(const struct sn_settings *s, char *err, size_t errlen);
 void sn_settings_free(struct sn_settings *s);
+/* The links' budget (common/link.h) the settings ask for. */
+struct link_budget_config sn_settings_link_budget(const struct sn_settings *s);
 
 #endif

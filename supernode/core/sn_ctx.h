@@ -18,11 +18,11 @@
 #define SOVA_SN_CTX_H
 
 #include "evloop.h"
+#include "fair.h"
 #include "identity.h"
 #include "link.h"
 #include "sn_config.h"
 #include "sn_index.h"
-#include "sn_ipcount.h"
 #include "sn_keepalive.h"
 #include "sn_rate.h"
 #include "sn_reports.h"
@@ -31,6 +31,7 @@
 #include <event2/event.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 /* Per-link state a feature keeps for itself, hung on the link's record
  * (sn_conn.ext[]) when it first needs it and freed through the function it
@@ -64,15 +65,20 @@ struct sn_conn {
     uint8_t id[WIRE_ID_LEN]; /* the remote's node ID, once the handshake is done */
     /* admission (peer/sn_accept.c) */
     bool handshaking; /* accepted, TLS or HELLO not done yet */
-    bool counted_ip;  /* counted in ctx->ipcount as `from` */
     struct wire_addr from;
+    /* a peer's link through HELLO, not registered yet: in the fair pool of
+     * max-unregistered and in the queue register-timeout-s is swept from */
+    struct fair_holder unregistered;
+    uint64_t opened_ms;
+    TAILQ_ENTRY(sn_conn) unregistered_q;
     /* an ordinary peer's session (peer/sn_attach.c) */
-    uint8_t session;          /* enum msg_session */
-    uint8_t claimed_reach;    /* enum msg_reachability of its last REGISTER */
-    uint8_t reachability;     /* the one advertised: its claim if a dial-back proved it */
-    bool indexed;             /* a primary session: holds the index entry for its ID */
-    bool registered;          /* REGISTER done (primary or backup) */
-    struct sn_keepalive told; /* the keep-alive its last REGISTERED gave; zero before */
+    uint8_t session;            /* enum msg_session */
+    uint8_t claimed_reach;      /* enum msg_reachability of its last REGISTER */
+    uint8_t reachability;       /* the one advertised: its claim if a dial-back proved it */
+    bool indexed;               /* a primary session: holds the index entry for its ID */
+    struct fair_holder records; /* while indexed: its records, by its address prefix */
+    bool registered;            /* REGISTER done (primary or backup) */
+    struct sn_keepalive told;   /* the keep-alive its last REGISTERED gave; zero before */
     /* Where others reach it (malloc'ed, n_addrs of them; NULL when none):
      * an array of exactly what it has rather than room for WIRE_MAX_ADDRS,
      * since a supernode keeps one sn_conn per attached peer
@@ -105,8 +111,14 @@ struct sn_counters {
     uint64_t bytes_in_closed, bytes_out_closed; /* of links already gone */
     uint64_t reloads, reload_failures;          /* SIGHUPs applied / refused */
     uint64_t rate_limited;                      /* requests over a per-peer rate */
-    uint64_t refused_handshakes, refused_ip;    /* connections over max-handshakes, per-IP */
+    /* links through HELLO that did not REGISTER (peer/sn_accept.c): turned
+     * away with max-unregistered taken, displaced by a newcomer from a
+     * prefix holding fewer, closed at register-timeout-s */
+    uint64_t unregistered_refused, unregistered_displaced, register_timeouts;
+    uint64_t publish_prefix_refused; /* PUBLISH records over max-records-per-prefix */
 };
+
+TAILQ_HEAD(sn_conn_queue, sn_conn);
 
 /* The features' objects: opaque here, each declared by its own header. */
 struct sn_fed_links;
@@ -127,14 +139,16 @@ struct sn_ctx {
     struct link_group links;             /* every connection, accepted or dialed */
     struct link_counters link_counters;  /* handshake failures, errors sent */
     struct sn_index *index;
-    struct sn_reports *reports; /* sources reported as lying or refusing */
-    struct sn_ipcount *ipcount; /* connections per source address */
+    struct sn_reports *reports;     /* sources reported as lying or refusing */
+    struct link_budget *budget;     /* handshakes, connections per address, incomplete frames */
+    struct fair_pool *unregistered; /* peers' links waiting for REGISTER, by prefix */
+    struct fair_pool *records;      /* index records of primary sessions, by prefix */
+    struct sn_conn_queue unregistered_q;                  /* the same, oldest first */
+    uint64_t unregistered_logged_ms, unregistered_at_log; /* peer/sn_accept.c's last report */
     struct sn_counters counters;
     size_t n_peers, n_supernodes; /* links past their handshake, by role */
     size_t n_primary;             /* peers whose primary session is here (indexed) */
-    size_t n_handshaking;         /* accepted connections not through TLS + HELLO */
-    uint64_t refusals_logged_ms, refusals_at_log; /* peer/sn_accept.c's last report */
-    uint64_t index_changes; /* bumped when the index changes: summary rebuilds */
+    uint64_t index_changes;       /* bumped when the index changes: summary rebuilds */
     char listen_addr[64];
     struct wire_addr self_addr; /* where we listen, if a specific address */
     bool has_self_addr;

@@ -3,6 +3,7 @@
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
+#include "sn_accept.h"
 #include "sn_credit_net.h"
 #include "sn_daemon_int.h"
 #include "sn_relay.h"
@@ -83,6 +84,12 @@ static void on_request(struct ctl_conn *conn, const struct ctl_request *req, voi
     struct sn_index_stats st;
     sn_index_stats(d->ctx.index, &st);
     json_object_set_new(o, "index_bytes", json_integer((json_int_t)st.bytes));
+    json_object_set_new(o, "index_prefixes",
+                        json_pack("{s:I, s:I, s:I, s:I}", "prefixes",
+                                  (json_int_t)fair_groups(d->ctx.records), "top_prefix_records",
+                                  (json_int_t)fair_top(d->ctx.records), "max_records_per_prefix",
+                                  (json_int_t)d->ctx.s->max_records_per_prefix, "refused",
+                                  (json_int_t)d->ctx.counters.publish_prefix_refused));
     uint64_t forwarded, relayed;
     size_t summaries;
     sn_search_stats(&d->ctx, &forwarded, &relayed, &summaries);
@@ -107,14 +114,33 @@ static void on_request(struct ctl_conn *conn, const struct ctl_request *req, voi
     json_object_set_new(o, "reports",
                         json_pack("{s:I, s:I, s:I}", "received", (json_int_t)rs.received, "counted",
                                   (json_int_t)rs.counted, "peers_reported", (json_int_t)rs.peers));
+    struct link_budget_stats bs;
+    link_budget_stats(d->ctx.budget, &bs);
+    json_t *abuse = json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "handshaking", (json_int_t)bs.handshaking,
+        "handshaking_reserved", (json_int_t)bs.handshaking_reserved, "addresses",
+        (json_int_t)bs.addresses, "refused_handshakes", (json_int_t)bs.refused_handshakes,
+        "refused_per_ip", (json_int_t)bs.refused_ip, "displaced_handshakes",
+        (json_int_t)bs.displaced_handshakes, "trusted_addresses", (json_int_t)bs.trusted,
+        "rate_limited", (json_int_t)d->ctx.counters.rate_limited, "throttled",
+        (json_int_t)d->ctx.link_counters.throttled);
+    json_object_set_new(abuse, "accept_errors",
+                        json_integer((json_int_t)evloop_accept_errors(d->ctx.loop)));
+    const struct sn_counters *ct = &d->ctx.counters;
+    json_object_set_new(abuse, "unregistered",
+                        json_pack("{s:I, s:I, s:I, s:I}", "waiting",
+                                  (json_int_t)sn_accept_unregistered(&d->ctx), "refused",
+                                  (json_int_t)ct->unregistered_refused, "displaced",
+                                  (json_int_t)ct->unregistered_displaced, "timeouts",
+                                  (json_int_t)ct->register_timeouts));
     json_object_set_new(
-        o, "abuse",
-        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "handshaking", (json_int_t)d->ctx.n_handshaking,
-                  "addresses", (json_int_t)sn_ipcount_addresses(d->ctx.ipcount),
-                  "refused_handshakes", (json_int_t)d->ctx.counters.refused_handshakes,
-                  "refused_per_ip", (json_int_t)d->ctx.counters.refused_ip, "rate_limited",
-                  (json_int_t)d->ctx.counters.rate_limited, "throttled",
-                  (json_int_t)d->ctx.link_counters.throttled));
+        abuse, "buffered",
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "bytes", (json_int_t)bs.buffered,
+                  "top_prefix_bytes", (json_int_t)bs.buffered_top, "prefixes",
+                  (json_int_t)bs.buffered_prefixes, "closed_over_share",
+                  (json_int_t)bs.closed_over_share, "displaced", (json_int_t)bs.displaced_buffered,
+                  "trims", (json_int_t)bs.trims));
+    json_object_set_new(o, "abuse", abuse);
     json_object_set_new(o, "heap_bytes", json_integer(heap_bytes()));
     json_object_set_new(o, "links", links_json(&d->ctx.link_counters));
     json_object_set_new(o, "ready", json_boolean(d->ready));

@@ -30,14 +30,7 @@
 static void on_accept(evutil_socket_t fd, const struct sockaddr *sa, socklen_t len, void *arg)
 {
     struct sn_daemon *d = arg;
-    SSL *ssl = NULL;
-    if (tls_ctx_server(d->ctx.tls, NULL, &ssl) != 0) {
-        log_error("sn", "out of memory accepting a connection");
-        evutil_closesocket(fd);
-        return;
-    }
-    evutil_make_socket_nonblocking(fd);
-    sn_accept_conn(&d->ctx, fd, ssl, sa, len);
+    sn_accept_conn(&d->ctx, fd, sa, len);
 }
 
 /* How often the walk over every link looks for silent peers: a quarter of
@@ -51,6 +44,10 @@ static unsigned sweep_interval_ms(const struct sn_daemon *d)
     uint64_t ms = timeout_ms / 4, most = timeout_ms / 20;
     if (most < SN_SWEEP_MAX_MS)
         most = SN_SWEEP_MAX_MS;
+    /* Links waiting for REGISTER go within a quarter of their timeout too. */
+    uint64_t reg_ms = d->ctx.s->register_timeout_s * 1000 / 4;
+    if (most > reg_ms)
+        most = reg_ms > 1000 ? reg_ms : 1000;
     return ms > most ? (unsigned)most : (unsigned)(ms ? ms : 1);
 }
 
@@ -60,6 +57,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     sn_attach_sweep(&d->ctx);
+    sn_accept_sweep(&d->ctx, link_now_ms());
     sn_timer_ms(d->sweep, sweep_interval_ms(d));
 }
 
@@ -80,6 +78,7 @@ static int make_index(struct sn_ctx *d)
     lim.max_files_per_peer = (uint32_t)d->s->max_files_per_peer;
     lim.max_name_bytes_per_peer = (uint32_t)d->s->max_name_bytes_per_peer;
     lim.max_results = (uint32_t)d->s->max_results;
+    lim.max_records = (uint32_t)d->s->max_records;
     /* Keyed hashing: a remote cannot choose names that collide. */
     if (RAND_bytes(lim.hash_key, sizeof(lim.hash_key)) != 1)
         return SOVA_ERR_CRYPTO;
@@ -88,8 +87,8 @@ static int make_index(struct sn_ctx *d)
     if (RAND_bytes(key, sizeof(key)) != 1)
         return SOVA_ERR_CRYPTO;
     d->reports = sn_reports_new(SN_REPORTS_MAX_PEERS, key);
-    d->ipcount = sn_ipcount_new(key);
-    return d->index && d->reports && d->ipcount ? 0 : SOVA_ERR_NOMEM;
+    d->records = fair_pool_new(0, d->s->max_records_per_prefix, FAIR_VICTIM_OLDEST);
+    return d->index && d->reports && d->records ? 0 : SOVA_ERR_NOMEM;
 }
 
 static int sn_daemon_start(struct sn_daemon *dm)
@@ -114,6 +113,10 @@ static int sn_daemon_start(struct sn_daemon *dm)
         return rc;
     d->limits = wire_limits_default();
     d->limits.max_frame = d->s->max_frame;
+    struct link_budget_config budget = sn_settings_link_budget(d->s);
+    d->budget = link_budget_new(evloop_base(d->loop), &budget);
+    if (d->budget == NULL)
+        return SOVA_ERR_NOMEM;
     d->link_hooks = sn_dispatch_link_hooks();
     d->link_params = (struct link_params){
         .limits = &d->limits,
@@ -124,6 +127,7 @@ static int sn_daemon_start(struct sn_daemon *dm)
         .max_frames_per_s = (unsigned)d->s->max_frames_per_s,
         .group = &d->links,
         .counters = &d->link_counters,
+        .budget = d->budget,
     };
     rc = sn_control_start(dm, err, sizeof(err));
     if (rc != 0) {
@@ -154,7 +158,9 @@ static int sn_daemon_start(struct sn_daemon *dm)
      * started before it. The seeds are dialed last, once all can serve. */
     struct sn_membership_hooks mh = sn_dispatch_membership_hooks(dm);
     struct sn_fed_links_hooks fh = sn_dispatch_fed_links_hooks(dm);
-    rc = sn_membership_start(d, &mh);
+    rc = sn_accept_start(d);
+    if (rc == 0)
+        rc = sn_membership_start(d, &mh);
     if (rc == 0)
         rc = sn_search_start(d);
     if (rc == 0)
@@ -193,11 +199,13 @@ static void sn_daemon_stop(struct sn_daemon *dm)
     for (struct link *l = link_group_first(&d->links); l; l = link_group_next(l))
         sn_conn_free(link_arg(l)); /* the sn_conn of each connection */
     link_group_free_all(&d->links);
+    sn_accept_stop(d);
     if (dm->sweep)
         event_free(dm->sweep);
     sn_index_free(d->index);
     sn_reports_free(d->reports);
-    sn_ipcount_free(d->ipcount);
+    fair_pool_free(d->records);
+    link_budget_free(d->budget);
     tls_ctx_free(d->tls);
     identity_free(d->id);
 }

@@ -43,7 +43,8 @@ struct sn_membership_hooks sn_dispatch_membership_hooks(struct sn_daemon *d);
 int sn_service_start(struct sn_daemon *d);
 /* A seed was contacted: READY=1 once the listener is up and every seed was. */
 void sn_service_check_ready(struct sn_daemon *d);
-/* Raise the open-file limit towards what max-peers needs; warn if short. */
+/* Raise the open-file limit to the hard limit; warn if short of what
+ * max-peers needs. */
 void sn_service_check_nofile(struct sn_daemon *d);
 /* After the loop stopped: STOPPING=1, peers told, the federation left. */
 void sn_service_farewell(struct sn_daemon *d);

@@ -123,6 +123,11 @@ static const struct feature features[] = {
 static void on_fed_link_up(void *arg, struct sn_conn *c, const struct wire_addr *listen, size_t n)
 {
     struct sn_daemon *d = arg;
+    /* It dials from, and is dialed at, these: its handshakes take the
+     * reserved slots there (federation-handshakes). */
+    link_budget_trust(d->ctx.budget, link_remote_addr(c->link));
+    for (size_t i = 0; i < n; i++)
+        link_budget_trust(d->ctx.budget, &listen[i]);
     sn_membership_link_up(&d->ctx, c, listen, n);
     for (size_t i = 0; i < N_FEATURES; i++)
         if (features[i].link_up != NULL)
@@ -191,6 +196,7 @@ static void on_opened(struct link *l, void *arg)
     sn_accept_handshake_done(ctx, c);
     if (link_remote_role(l) == MSG_ROLE_SUPERNODE) {
         link_set_max_frames(l, 0); /* the federation's own traffic is not rate-limited */
+        link_budget_trust(ctx->budget, link_remote_addr(l)); /* it showed a federation cert */
         ctx->n_supernodes++;
         sn_fed_links_opened(ctx, c);
         return;
@@ -200,6 +206,7 @@ static void on_opened(struct link *l, void *arg)
         return;
     }
     ctx->n_peers++;
+    sn_accept_opened(ctx, c); /* it waits for its REGISTER, within max-unregistered */
 }
 
 static void on_closed(struct link *l, int why, void *arg)
@@ -216,11 +223,10 @@ static void on_closed(struct link *l, int why, void *arg)
         size_t files = sn_attach_conn_gone(ctx, c);
         log_info("sn", "%s: peer left (%s), %zu files leave the index", link_name(l), reason,
                  files);
-    } else {
-        if (role == MSG_ROLE_SUPERNODE)
-            ctx->n_supernodes--;
+    } else if (role == MSG_ROLE_SUPERNODE) {
+        ctx->n_supernodes--;
         log_info("sn", "%s: disconnected (%s)", link_name(l), reason);
-    }
+    } /* else it never opened: link.c logged that (within its budget) and counted it */
     sn_fed_links_closed(ctx, c); /* (nothing for a link it neither dialed nor took up) */
     ctx->counters.bytes_in_closed += link_bytes_in(l);
     ctx->counters.bytes_out_closed += link_bytes_out(l);

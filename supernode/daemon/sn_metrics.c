@@ -7,6 +7,7 @@
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
+#include "sn_accept.h"
 #include "sn_daemon_int.h"
 #include "sn_relay.h"
 #include "sn_search.h"
@@ -40,6 +41,11 @@ static void render_index(struct evbuffer *out, const struct sn_daemon *d)
     metrics_gauge(out, P "index_bytes", "Memory the index holds, bytes", st.bytes);
     metrics_counter(out, P "publish_records_total", "PUBLISH records applied to the index",
                     d->ctx.counters.publishes);
+    metrics_counter(out, P "publish_prefix_refused_total",
+                    "PUBLISH records refused: their network's share (max-records-per-prefix)",
+                    d->ctx.counters.publish_prefix_refused);
+    metrics_gauge(out, P "index_top_prefix_records",
+                  "Index records of the address prefix holding the most", fair_top(d->ctx.records));
 }
 
 static void render_search(struct evbuffer *out, const struct sn_daemon *d)
@@ -105,14 +111,24 @@ static void render_relay(struct evbuffer *out, const struct sn_daemon *d)
     metrics_counter(out, P "relay_circuits_closed_by_limit_total",
                     "Relay circuits closed for their byte or time limit",
                     jint(r, "closed_by_limit"));
+    metrics_counter(out, P "relay_circuits_closed_idle_total",
+                    "Relay circuits closed after relay-idle-timeout-s without data",
+                    jint(r, "closed_idle"));
+    metrics_counter(out, P "relay_circuits_displaced_total",
+                    "Relay circuits closed to let in one from a prefix holding fewer",
+                    jint(r, "displaced"));
     metrics_counter(out, P "relay_bytes_total", "Bytes relayed (RELAY_DATA payload)",
                     jint(r, "bytes"));
     metrics_gauge(out, P "relay_kbps", "Relay traffic now, kilobytes per second", jint(r, "kbps"));
     /* The operator's relay limits in force (0: no limit), next to what they limit. */
-    static const char *const limits[][2] = {
-        {"max_circuits", "relay-max-circuits"}, {"max_peer_circuits", "relay-max-peer-circuits"},
-        {"max_bytes", "relay-max-bytes"},       {"max_duration_s", "relay-max-duration-s"},
-        {"peer_kbps", "relay-peer-kbps"},       {"total_kbps", "relay-total-kbps"}};
+    static const char *const limits[][2] = {{"max_circuits", "relay-max-circuits"},
+                                            {"max_peer_circuits", "relay-max-peer-circuits"},
+                                            {"max_bytes", "relay-max-bytes"},
+                                            {"max_duration_s", "relay-max-duration-s"},
+                                            {"peer_kbps", "relay-peer-kbps"},
+                                            {"total_kbps", "relay-total-kbps"},
+                                            {"max_prefix_circuits", "relay-max-prefix-circuits"},
+                                            {"idle_timeout_s", "relay-idle-timeout-s"}};
     json_t *lim = json_object_get(r, "limits");
     metrics_family(out, P "relay_limit", METRICS_GAUGE,
                    "Relay limits in force, by option (0: no limit)");
@@ -152,6 +168,21 @@ void sn_metrics_render(struct evbuffer *out, void *arg)
     metrics_counter(out, P "received_bytes_total", "Frame bytes received on all links", in);
     metrics_counter(out, P "sent_bytes_total", "Frame bytes sent on all links", sent);
     metrics_link_counters(out, "sova_supernode", &d->ctx.link_counters);
+    struct link_budget_stats bs;
+    link_budget_stats(d->ctx.budget, &bs);
+    metrics_link_budget(out, "sova_supernode", &bs, evloop_accept_errors(d->ctx.loop));
+    metrics_gauge(out, P "unregistered_links",
+                  "Peers' links through HELLO waiting for their REGISTER (max-unregistered)",
+                  sn_accept_unregistered(&d->ctx));
+    metrics_family(out, P "unregistered_closed_total", METRICS_COUNTER,
+                   "Peers' links closed before REGISTER: refused, displaced, timed out");
+    const struct sn_counters *ct = &d->ctx.counters;
+    metrics_sample_labels(out, P "unregistered_closed_total", ct->unregistered_refused, 1,
+                          (const char *const[]){"reason", "refused"});
+    metrics_sample_labels(out, P "unregistered_closed_total", ct->unregistered_displaced, 1,
+                          (const char *const[]){"reason", "displaced"});
+    metrics_sample_labels(out, P "unregistered_closed_total", ct->register_timeouts, 1,
+                          (const char *const[]){"reason", "timeout"});
     metrics_counter(out, P "reloads_total", "Configuration reloads (SIGHUP) applied",
                     d->ctx.counters.reloads);
     metrics_counter(out, P "reload_failures_total",

@@ -14,13 +14,13 @@
 #include "err.h"
 #include "log.h"
 #include "service.h"
+#include "sn_accept.h"
 #include "sn_credit_net.h"
 #include "sn_daemon_int.h"
 #include "sn_relay.h"
 
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #define SN_READY_GRACE_MS    5000 /* beyond the handshake timeout, for DNS */
 #define SN_FAREWELL_FLUSH_MS 300  /* for the ERRORs to peers to go out */
@@ -71,6 +71,9 @@ enum reload_apply {
     APPLY_SEEDS = 1 << 4,
     APPLY_LINKS = 1 << 5,
     APPLY_CREDIT = 1 << 6,
+    APPLY_BUDGET = 1 << 7,
+    APPLY_UNREGISTERED = 1 << 8,
+    APPLY_RELAY_LIMITS = 1 << 9,
 };
 
 /* The options a SIGHUP changes in the running daemon, and what must follow.
@@ -85,16 +88,27 @@ static const struct {
     {"max-peers", 0}, /* read at each REGISTER and gossiped as capacity */
     {"max-files-per-peer", APPLY_INDEX},
     {"max-name-bytes-per-peer", APPLY_INDEX},
+    {"max-records-per-prefix", APPLY_INDEX},
     {"max-results", APPLY_INDEX},
     {"keepalive-s", 0},     /* told to peers at their next PING (sn_keepalive.h) */
     {"peer-timeout-s", 0},  /* likewise; and read by the sweep */
     {"max-pings-per-s", 0}, /* likewise */
     {"handshake-timeout-ms", APPLY_LINKS},
+    {"max-handshakes", APPLY_BUDGET},
+    {"federation-handshakes", APPLY_BUDGET},
+    {"max-conns-per-ip", APPLY_BUDGET},
+    {"max-buffered-bytes", APPLY_BUDGET},
+    {"max-buffered-bytes-per-prefix", APPLY_BUDGET},
+    {"max-buffered-bytes-per-id", APPLY_BUDGET},
+    {"max-unregistered", APPLY_UNREGISTERED},
+    {"register-timeout-s", 0}, /* read at each sweep */
     {"dialback-timeout-ms", 0},
     {"peers", APPLY_SEEDS},
     {"relay", APPLY_LINKS}, /* RELAY_OPENs are refused from now on; HELLO says so */
-    {"relay-max-circuits", 0},
+    {"relay-max-circuits", APPLY_RELAY_LIMITS},
     {"relay-max-peer-circuits", 0},
+    {"relay-max-prefix-circuits", APPLY_RELAY_LIMITS},
+    {"relay-idle-timeout-s", APPLY_RELAY_LIMITS}, /* open circuits too */
     {"relay-max-bytes", 0},
     {"relay-max-duration-s", 0}, /* circuits opened from now on */
     {"relay-peer-kbps", APPLY_RELAY_RATES},
@@ -139,15 +153,25 @@ static void apply(struct sn_daemon *d, unsigned what)
     const struct sn_settings *s = d->ctx.s;
     if (what & APPLY_LOG_LEVEL)
         sova_log_set_level((enum sova_log_level)s->log_level);
-    if (what & APPLY_INDEX)
+    if (what & APPLY_INDEX) {
         sn_index_set_peer_limits(d->ctx.index, (uint32_t)s->max_files_per_peer,
                                  (uint32_t)s->max_name_bytes_per_peer, (uint32_t)s->max_results);
+        fair_pool_set_limits(d->ctx.records, 0, s->max_records_per_prefix);
+    }
     if (what & APPLY_RELAY_RATES)
         sn_relay_rates_changed(&d->ctx);
+    if (what & APPLY_RELAY_LIMITS)
+        sn_relay_limits_changed(&d->ctx);
     if (what & APPLY_SEEDS)
         sn_fed_links_reload_seeds(&d->ctx);
     if (what & APPLY_CREDIT)
         sn_credit_settings_changed(&d->ctx);
+    if (what & APPLY_BUDGET) {
+        struct link_budget_config budget = sn_settings_link_budget(s);
+        link_budget_configure(d->ctx.budget, &budget);
+    }
+    if (what & APPLY_UNREGISTERED)
+        sn_accept_settings_changed(&d->ctx);
     if (what & APPLY_LINKS) {
         d->ctx.link_params.handshake_timeout_ms = (unsigned)s->handshake_timeout_ms;
         if (s->relay)
@@ -203,21 +227,20 @@ static void on_reload(void *arg)
 
 void sn_service_check_nofile(struct sn_daemon *d)
 {
-    struct rlimit lim;
-    if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
-        return;
-    rlim_t need = (rlim_t)d->ctx.s->max_peers * 2 + SN_NOFILE_SPARE;
-    if (lim.rlim_cur < need && lim.rlim_max > lim.rlim_cur) {
-        lim.rlim_cur = lim.rlim_max < need ? lim.rlim_max : need;
-        if (setrlimit(RLIMIT_NOFILE, &lim) != 0)
-            getrlimit(RLIMIT_NOFILE, &lim);
-    }
-    if (lim.rlim_cur < need)
+    /* Every daemon raises its soft limit to the hard one (evloop.h); a
+     * limit still short of what max-peers needs is worth a warning. */
+    uint64_t soft, hard, need = d->ctx.s->max_peers * 2 + SN_NOFILE_SPARE;
+    if (evloop_raise_nofile(&soft, &hard) != 0)
+        log_warn("sn", "cannot raise the open files limit from %llu to %llu",
+                 (unsigned long long)soft, (unsigned long long)hard);
+    if (soft < need)
         log_warn("sn",
                  "open files limited to %llu, max-peers %llu may need %llu: raise LimitNOFILE= "
                  "(ulimit -n) or lower max-peers",
-                 (unsigned long long)lim.rlim_cur, (unsigned long long)d->ctx.s->max_peers,
+                 (unsigned long long)soft, (unsigned long long)d->ctx.s->max_peers,
                  (unsigned long long)need);
+    else
+        log_info("sn", "open files limit %llu", (unsigned long long)soft);
 }
 
 int sn_service_start(struct sn_daemon *d)

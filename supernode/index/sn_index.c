@@ -569,6 +569,13 @@ size_t sn_index_peer_files(const struct sn_index *idx, const uint8_t peer_id[WIR
     return pid == SN_NONE ? 0 : peer_at(idx, pid)->n_files;
 }
 
+bool sn_index_peer_has(const struct sn_index *idx, const uint8_t peer_id[WIRE_ID_LEN],
+                       const uint8_t hash[WIRE_HASH_LEN])
+{
+    uint32_t pid = peer_find(idx, peer_id);
+    return pid != SN_NONE && sn_index_record_find(idx, pid, hash) != SN_NONE;
+}
+
 /* ---- lifetime ---------------------------------------------------------------- */
 struct sn_index_limits sn_index_limits_default(void)
 {

@@ -92,6 +92,10 @@ int sn_index_peer_remove(struct sn_index *idx, const uint8_t peer_id[WIRE_ID_LEN
 void *sn_index_peer_ctx(const struct sn_index *idx, const uint8_t peer_id[WIRE_ID_LEN]);
 /* Number of records the peer has; 0 for an unknown peer. */
 size_t sn_index_peer_files(const struct sn_index *idx, const uint8_t peer_id[WIRE_ID_LEN]);
+/* Whether the peer has a record for this content hash (an ADD of it would
+ * replace that record, not make one more). */
+bool sn_index_peer_has(const struct sn_index *idx, const uint8_t peer_id[WIRE_ID_LEN],
+                       const uint8_t hash[WIRE_HASH_LEN]);
 
 /* ---- records --------------------------------------------------------------------
  * Apply one PUBLISH record of a peer. A peer has at most one record per

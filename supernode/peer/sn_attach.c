@@ -3,6 +3,7 @@
  * opens; the index entry for a peer ID belongs to the newest session of
  * that ID (a peer that re-attaches, from any address, replaces the old). */
 #include "sn_attach.h"
+#include "sn_accept.h"
 #include "err.h"
 #include "log.h"
 #include "sn_dialback.h"
@@ -28,9 +29,20 @@ static void peer_unindex(struct sn_ctx *ctx, struct sn_conn *p)
     if (p->indexed) {
         ctx->index_changes++;
         sn_index_peer_remove(ctx->index, p->id);
+        fair_leave(ctx->records, &p->records);
         p->indexed = false;
         ctx->n_primary--;
     }
+}
+
+/* An indexed session counts its records in its address prefix's share of
+ * max-records-per-prefix (whatever the identities of that prefix). Out of
+ * memory: not counted (the index's own limits still hold). */
+static void count_records(struct sn_ctx *ctx, struct sn_conn *p)
+{
+    uint8_t key[FAIR_KEY_MAX];
+    size_t n = fair_key_prefix(link_remote_addr(p->link), key);
+    (void)fair_join(ctx->records, &p->records, key, n, sn_index_peer_files(ctx->index, p->id), p);
 }
 
 static bool in_list(const struct wire_addr *list, size_t n, const struct wire_addr *a)
@@ -122,6 +134,7 @@ void sn_attach_on_register(struct sn_ctx *ctx, struct sn_conn *p, const struct m
             sn_index_peer_remove(ctx->index, p->id);
             if (old != NULL && old != p) {
                 old->indexed = false;
+                fair_leave(ctx->records, &old->records);
                 log_info("sn", "%s: re-attached from %s, replacing its old session",
                          link_name(p->link), "new address");
                 link_close(old->link, MSG_ERR_PROTOCOL, "replaced by a newer session");
@@ -136,8 +149,10 @@ void sn_attach_on_register(struct sn_ctx *ctx, struct sn_conn *p, const struct m
         }
         p->indexed = true;
         ctx->n_primary++;
+        count_records(ctx, p);
     }
     p->registered = true;
+    sn_accept_registered(ctx, p);
     send_registered(p, sn_ctx_keepalive(ctx));
     char where[64];
     wire_addr_format(link_remote_addr(p->link), where, sizeof(where));
@@ -168,6 +183,7 @@ static uint16_t publish_error_code(int rc)
     case SOVA_ERR_PEER_FILES:
     case SOVA_ERR_PEER_NAME_BYTES:
     case SOVA_ERR_INDEX_FULL:
+    case SOVA_ERR_PREFIX_RECORDS:
         return MSG_ERR_LIMIT_REACHED;
     case SOVA_ERR_BAD_VALUE:
         return MSG_ERR_BAD_VALUE;
@@ -194,7 +210,20 @@ void sn_attach_on_publish(struct sn_ctx *ctx, struct sn_conn *p, const struct ms
     struct msg_publish_ack *ack = &m.u.publish_ack;
     int first_rc = 0;
     for (size_t i = 0; i < pub->n_records; i++) {
-        int rc = sn_index_publish(ctx->index, p->id, &pub->records[i]);
+        const struct msg_publish_record *rec = &pub->records[i];
+        struct fair_holder *none;
+        int rc;
+        /* A new record of a network at its share is refused; a replaced or
+         * removed one is not (it does not make the index grow). */
+        if (rec->action == MSG_PUBLISH_ADD &&
+            fair_check(ctx->records, &p->records, 1, &none) == FAIR_OVER_SHARE &&
+            !sn_index_peer_has(ctx->index, p->id, rec->hash)) {
+            rc = SOVA_ERR_PREFIX_RECORDS;
+            ctx->counters.publish_prefix_refused++;
+        } else {
+            rc = sn_index_publish(ctx->index, p->id, rec);
+            fair_set(ctx->records, &p->records, sn_index_peer_files(ctx->index, p->id));
+        }
         if (rc == 0) {
             ack->accepted++;
             continue;
@@ -209,13 +238,14 @@ void sn_attach_on_publish(struct sn_ctx *ctx, struct sn_conn *p, const struct ms
     ctx->index_changes += ack->accepted;
     link_send(p->link, &m);
     if (ack->rejected > 0) {
-        char text[160];
+        char text[256];
         snprintf(text, sizeof(text),
-                 "%u of %zu records rejected: %s (limits: %llu files, %llu "
-                 "name bytes per peer)",
+                 "%u of %zu records rejected: %s (limits: %llu files, %llu name bytes per peer; "
+                 "%llu records per network, max-records-per-prefix)",
                  ack->rejected, pub->n_records, sova_err_str(first_rc),
                  (unsigned long long)ctx->s->max_files_per_peer,
-                 (unsigned long long)ctx->s->max_name_bytes_per_peer);
+                 (unsigned long long)ctx->s->max_name_bytes_per_peer,
+                 (unsigned long long)ctx->s->max_records_per_prefix);
         log_warn("sn", "%s: PUBLISH: %s", link_name(p->link), text);
         link_send_error(p->link, ack->first_error, MSG_PUBLISH, text);
     }

@@ -9,128 +9,30 @@
  *
  * Data received on one leg is queued for the other (leg.pending) and sent
  * as sn_relay_flow.h allows; limits reached are answered with RELAY_CLOSE
- * and a reason, counted and logged: relay off, circuits in all, circuits
- * per attached peer, bytes and lifetime per circuit, bandwidth per
- * attached peer and in all, opens per second per peer (shared with
- * CONNECT). Lookups walk the few legs of one link. */
-#include "sn_relay.h"
+ * and a reason, counted and logged: relay off, circuits in all (a pool
+ * shared fairly by the origin's address prefix: a newcomer from a prefix
+ * holding fewer displaces the least recently active circuit of the prefix
+ * holding the most), circuits per prefix and per attached peer, bytes,
+ * idle time and lifetime per circuit, bandwidth per attached peer and in
+ * all, opens per second per peer (shared with CONNECT). Lookups walk the
+ * few legs of one link. A link's own relay state and the feature's life
+ * and status are in sn_relay_life.c. */
+#define SN_RELAY_INTERNAL
 #include "err.h"
 #include "log.h"
 #include "sn_fed_links.h"
-#include "sn_relay_flow.h"
+#include "sn_relay_int.h"
 #include "sn_search.h"
 #include "sova_assert.h"
 
-#include <event2/buffer.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define RELAY_CLOSE_FLUSH_MS 5000 /* a closed circuit's last data may take this long */
-#define RELAY_RETRY_MS       20   /* circuits held by a bandwidth limit retry this often */
-#define RELAY_RATE_WINDOW_MS 2000 /* relay kB/s is measured over this */
-#define RELAY_MIN_BURST      65536
-
-enum { ORIGIN = 0, TARGET = 1 };
-enum circ_state { CIRC_LOCATING, CIRC_OPENING, CIRC_OPEN, CIRC_CLOSING };
-
-struct sn_relay_leg {
-    struct sn_circuit *c;
-    struct sn_conn *p; /* NULL once its link went (or before it is chosen) */
-    struct sn_relay_leg *next_on_link, *prev_on_link;
-    uint32_t id;
-    struct relay_flow_leg flow;
-    struct evbuffer *pending; /* data for this leg, waiting; made on first need */
-};
-
-/* SN_EXT_RELAY: a link's circuits and, for an attached peer, its relay
- * bandwidth. */
-struct relay_conn {
-    struct sn_relay_leg *legs;
-    unsigned circuits; /* of an attached peer (legs toward supernodes are not counted) */
-    uint32_t next_id;
-    struct sn_rate bucket; /* relay bandwidth of this peer */
-};
-
-struct sn_circuit {
-    struct sn_relay *r;
-    struct sn_circuit *next, *prev; /* every circuit */
-    struct sn_circuit *next_blocked;
-    bool blocked; /* waiting for bandwidth tokens */
-    struct sn_relay_leg leg[2];
-    enum circ_state state;
-    uint8_t origin_id[WIRE_ID_LEN], target_id[WIRE_ID_LEN], token[WIRE_TOKEN_LEN];
-    uint64_t created_ms, bytes;
-    uint16_t close_reason; /* CLOSING: what the remaining leg is told */
-    struct event *timer;   /* open deadline, then lifetime, then the close flush */
-};
-
-struct relay_counters {
-    uint64_t opened, refused, closed_limit, bytes;
-};
-
-struct sn_relay {
-    struct sn_ctx *d;
-    struct sn_circuit *circuits;
-    size_t n;
-    struct sn_circuit *blocked;
-    struct event *retry;
-    struct sn_rate total; /* relay-total-kbps */
-    struct relay_counters counters;
-    uint64_t refused_by[MSG_ERR_TIMEOUT + 1]; /* by RELAY_CLOSE reason */
-    uint64_t rate_bytes, rate_ms;             /* last sample for kbps */
-    uint32_t kbps;
-};
 
 static void circuit_flush(struct sn_circuit *c);
 
 static struct sn_relay_leg *other(struct sn_relay_leg *l)
 {
     return &l->c->leg[l == &l->c->leg[0] ? 1 : 0];
-}
-
-/* ---- links' own state ------------------------------------------------------------ */
-
-static struct relay_conn *rconn(const struct sn_conn *p)
-{
-    return p->ext[SN_EXT_RELAY];
-}
-
-static void relay_conn_rate_init(const struct sn_ctx *d, struct relay_conn *rc, uint64_t now_ms)
-{
-    uint64_t rate = d->s->relay_peer_kbps * 1000;
-    sn_rate_init(&rc->bucket, rate, rate / 4 > RELAY_MIN_BURST ? rate / 4 : RELAY_MIN_BURST,
-                 now_ms);
-}
-
-/* p's relay state, made on first need; NULL when memory is short. */
-static struct relay_conn *rconn_make(struct sn_conn *p)
-{
-    if (p->ext[SN_EXT_RELAY] == NULL) {
-        struct relay_conn *rc = calloc(1, sizeof(*rc));
-        if (rc == NULL)
-            return NULL;
-        relay_conn_rate_init(p->ctx, rc, link_now_ms());
-        p->ext[SN_EXT_RELAY] = rc;
-    }
-    return p->ext[SN_EXT_RELAY];
-}
-
-static void rconn_free(void *ext)
-{
-    free(ext);
-}
-
-unsigned sn_relay_conn_circuits(const struct sn_conn *p)
-{
-    return rconn(p) ? rconn(p)->circuits : 0;
-}
-
-void sn_relay_conn_set_rate(struct sn_conn *p, uint64_t rate, uint64_t now_ms)
-{
-    struct relay_conn *rc = rconn(p);
-    if (rc != NULL)
-        sn_rate_set(&rc->bucket, rate ? rate : 1,
-                    rate / 4 > RELAY_MIN_BURST ? rate / 4 : RELAY_MIN_BURST, now_ms);
 }
 
 /* ---- legs ------------------------------------------------------------------------ */
@@ -143,7 +45,7 @@ static struct sn_relay_leg *leg_find(const struct sn_conn *p, uint32_t id)
     return NULL;
 }
 
-/* (p's relay_conn exists: rconn_make() succeeded for it.) */
+/* (p's relay_conn exists: relay_conn_make() succeeded for it.) */
 static void leg_attach(struct sn_circuit *c, int i, struct sn_conn *p, uint32_t id)
 {
     struct relay_conn *rc = rconn(p);
@@ -233,9 +135,10 @@ static struct sn_circuit *circuit_new(struct sn_relay *r)
     return c;
 }
 
-static void circuit_free(struct sn_circuit *c)
+void relay_circuit_free(struct sn_circuit *c)
 {
     struct sn_relay *r = c->r;
+    fair_leave(r->pool, &c->slot);
     if (c->state == CIRC_LOCATING)
         sn_search_locate_cancel(r->d, c);
     leg_detach(&c->leg[0]);
@@ -269,12 +172,10 @@ static void circuit_close(struct sn_circuit *c, uint16_t reason, int from, const
              sn_short_id(c->origin_id, o), sn_short_id(c->target_id, t), why,
              (unsigned long long)c->bytes,
              (unsigned long long)((link_now_ms() - c->created_ms) / 1000));
-    if (reason == MSG_ERR_LIMIT_REACHED)
-        c->r->counters.closed_limit++;
     for (int i = 0; i < 2; i++)
         if (i != from)
             send_close(&c->leg[i], reason);
-    circuit_free(c);
+    relay_circuit_free(c);
 }
 
 /* Turn a RELAY_OPEN down: counted, logged once, answered on its own leg. */
@@ -293,7 +194,7 @@ static void refuse(struct sn_relay *r, struct sn_conn *p, uint32_t id, uint16_t 
 /* Ask the next hop (the target, or its supernode) to carry the circuit. */
 static void circuit_extend(struct sn_circuit *c, struct sn_conn *next)
 {
-    if (rconn_make(next) == NULL) {
+    if (relay_conn_make(next) == NULL) {
         circuit_close(c, MSG_ERR_INTERNAL, TARGET, "out of memory");
         return;
     }
@@ -357,7 +258,7 @@ static void block(struct sn_circuit *c)
         sn_timer_ms(r->retry, RELAY_RETRY_MS);
 }
 
-static void on_retry(evutil_socket_t fd, short what, void *arg)
+void relay_on_retry(evutil_socket_t fd, short what, void *arg)
 {
     struct sn_relay *r = arg;
     (void)fd, (void)what;
@@ -467,8 +368,11 @@ static void on_data(struct sn_relay *r, struct sn_relay_leg *x, const struct msg
     }
     c->bytes += m->data.len;
     r->counters.bytes += m->data.len;
+    c->clock.last_data_ms = link_now_ms(); /* not idle; the last of its prefix to be displaced */
+    fair_touch(r->pool, &c->slot);
     uint64_t max = r->d->s->relay_max_bytes;
     if (max != 0 && c->bytes > max) {
+        r->counters.closed_limit++;
         circuit_close(c, MSG_ERR_LIMIT_REACHED, -1, "relay-max-bytes reached");
         return;
     }
@@ -499,6 +403,28 @@ static void on_data(struct sn_relay *r, struct sn_relay_leg *x, const struct msg
 
 /* ---- messages ----------------------------------------------------------------------- */
 
+/* The group a circuit counts in: the address prefix of the peer that asked
+ * for it, or, for one another supernode asked for, that supernode (it
+ * holds its own peers to their shares). */
+static size_t pool_key(const struct sn_conn *p, bool from_sn, uint8_t key[FAIR_KEY_MAX])
+{
+    if (!from_sn)
+        return fair_key_prefix(link_remote_addr(p->link), key);
+    key[0] = 'S';
+    memcpy(key + 1, p->id, WIRE_ID_LEN);
+    return 1 + WIRE_ID_LEN;
+}
+
+/* Make room for a newcomer: the least recently active circuit of the prefix
+ * holding the most is closed on both legs. */
+static void displace(struct sn_relay *r, struct fair_holder *victim)
+{
+    struct sn_circuit *c = victim->owner;
+    r->counters.displaced++;
+    circuit_close(c, MSG_ERR_LIMIT_REACHED, -1,
+                  "displaced: relay-max-circuits full and its network holds the most");
+}
+
 static void on_open(struct sn_relay *r, struct sn_conn *p, const struct msg_relay_open *o)
 {
     struct sn_ctx *d = r->d;
@@ -512,13 +438,18 @@ static void on_open(struct sn_relay *r, struct sn_conn *p, const struct msg_rela
         return;
     }
     struct sn_conn *target = sn_index_peer_ctx(d->index, o->target_id);
+    uint8_t key[FAIR_KEY_MAX];
+    size_t key_len = pool_key(p, from_sn, key);
+    struct fair_holder *victim = NULL;
+    enum fair_verdict pool = d->s->relay_max_circuits == 0
+                                 ? FAIR_FULL
+                                 : fair_check_key(r->pool, key, key_len, 1, &victim);
     struct relay_flow_open rules = {
         .relay_on = d->s->relay,
         .from_supernode = from_sn,
         .origin_registered = p->indexed,
         .origin_is_sender = memcmp(o->origin_id, p->id, WIRE_ID_LEN) == 0,
-        .circuits = r->n,
-        .max_circuits = d->s->relay_max_circuits,
+        .pool = pool,
         .origin_circuits = sn_relay_conn_circuits(p),
         .target_circuits = target ? sn_relay_conn_circuits(target) : 0,
         .max_peer_circuits = d->s->relay_max_peer_circuits,
@@ -531,12 +462,19 @@ static void on_open(struct sn_relay *r, struct sn_conn *p, const struct msg_rela
         refuse(r, p, o->circuit_id, reason, why);
         return;
     }
-    if (rconn_make(p) == NULL) {
+    if (relay_conn_make(p) == NULL) {
         refuse(r, p, o->circuit_id, MSG_ERR_INTERNAL, "out of memory");
         return;
     }
+    /* Full: each displaced circuit frees one slot (the pool is the count). */
+    while (pool == FAIR_DISPLACE) {
+        displace(r, victim);
+        pool = fair_check_key(r->pool, key, key_len, 1, &victim);
+    }
     struct sn_circuit *c = circuit_new(r);
-    if (c == NULL) {
+    if (c == NULL || fair_join(r->pool, &c->slot, key, key_len, 1, c) != 0) {
+        if (c != NULL)
+            relay_circuit_free(c);
         refuse(r, p, o->circuit_id, MSG_ERR_INTERNAL, "out of memory");
         return;
     }
@@ -553,6 +491,19 @@ static void on_open(struct sn_relay *r, struct sn_conn *p, const struct msg_rela
     sn_search_locate_cb(d, o->target_id, on_located, c);
 }
 
+/* An open circuit looks at its clock when its idle time or its lifetime
+ * may be up (not at every RELAY_DATA: the idle deadline moves with data). */
+void relay_arm_open_timer(struct sn_circuit *c, uint64_t now)
+{
+    uint64_t next;
+    if (relay_flow_due(&c->clock, now, &next) != RELAY_FLOW_DUE_NONE)
+        next = now;
+    if (next == UINT64_MAX)
+        evtimer_del(c->timer);
+    else
+        sn_timer_ms(c->timer, next - now);
+}
+
 static void on_accept(struct sn_relay *r, struct sn_relay_leg *l)
 {
     struct sn_circuit *c = l->c;
@@ -562,11 +513,12 @@ static void on_accept(struct sn_relay *r, struct sn_relay_leg *l)
     }
     c->state = CIRC_OPEN;
     r->counters.opened++;
-    uint64_t life = r->d->s->relay_max_duration_s;
-    if (life != 0)
-        sn_timer_ms(c->timer, life * 1000);
-    else
-        evtimer_del(c->timer);
+    uint64_t now = link_now_ms();
+    c->clock = (struct relay_flow_clock){.opened_ms = now,
+                                         .last_data_ms = now,
+                                         .idle_ms = r->d->s->relay_idle_timeout_s * 1000,
+                                         .life_ms = r->d->s->relay_max_duration_s * 1000};
+    relay_arm_open_timer(c, now);
     struct sn_relay_leg *o = &c->leg[ORIGIN];
     struct msg m = {.type = sn_conn_is_peer(o->p) ? MSG_RELAY_OPENED : MSG_RELAY_ACCEPT};
     m.u.relay_opened.circuit_id = o->id;
@@ -650,9 +602,24 @@ static void on_circuit_timer(evutil_socket_t fd, short what, void *arg)
         c->r->refused_by[MSG_ERR_TIMEOUT]++;
         circuit_close(c, MSG_ERR_TIMEOUT, -1, "the far end did not accept in time");
         return;
-    case CIRC_OPEN:
-        circuit_close(c, MSG_ERR_LIMIT_REACHED, -1, "relay-max-duration-s reached");
+    case CIRC_OPEN: {
+        uint64_t now = link_now_ms(), next;
+        c->clock.idle_ms = c->r->d->s->relay_idle_timeout_s * 1000; /* reloads apply */
+        switch (relay_flow_due(&c->clock, now, &next)) {
+        case RELAY_FLOW_DUE_LIFETIME:
+            c->r->counters.closed_limit++;
+            circuit_close(c, MSG_ERR_LIMIT_REACHED, -1, "relay-max-duration-s reached");
+            return;
+        case RELAY_FLOW_DUE_IDLE:
+            c->r->counters.closed_idle++;
+            circuit_close(c, MSG_ERR_TIMEOUT, -1, "idle for relay-idle-timeout-s");
+            return;
+        case RELAY_FLOW_DUE_NONE:
+            relay_arm_open_timer(c, now);
+            return;
+        }
         return;
+    }
     case CIRC_CLOSING:
         circuit_close(c, c->close_reason, -1, "closed by the other end (flush timed out)");
         return;
@@ -679,87 +646,4 @@ void sn_relay_conn_drained(struct sn_ctx *d, struct sn_conn *p)
             circuit_flush(l->c);
         l = next;
     }
-}
-
-/* ---- life and status ----------------------------------------------------------------- */
-
-int sn_relay_start(struct sn_ctx *d)
-{
-    struct sn_relay *r = calloc(1, sizeof(*r));
-    if (r == NULL)
-        return SOVA_ERR_NOMEM;
-    r->d = d;
-    r->retry = evtimer_new(evloop_base(d->loop), on_retry, r);
-    if (r->retry == NULL) {
-        free(r);
-        return SOVA_ERR_NOMEM;
-    }
-    uint64_t rate = d->s->relay_total_kbps * 1000;
-    sn_rate_init(&r->total, rate,
-                 rate / 4 > RELAY_FLOW_GRANT_BYTES ? rate / 4 : RELAY_FLOW_GRANT_BYTES,
-                 link_now_ms());
-    r->rate_ms = link_now_ms();
-    d->relay = r;
-    d->ext_free[SN_EXT_RELAY] = rconn_free;
-    return 0;
-}
-
-void sn_relay_rates_changed(struct sn_ctx *d)
-{
-    uint64_t now = link_now_ms(), rate = d->s->relay_total_kbps * 1000;
-    sn_rate_init(&d->relay->total, rate,
-                 rate / 4 > RELAY_FLOW_GRANT_BYTES ? rate / 4 : RELAY_FLOW_GRANT_BYTES, now);
-    for (struct link *l = link_group_first(&d->links); l; l = link_group_next(l)) {
-        const struct sn_conn *p = link_arg(l);
-        if (rconn(p) != NULL)
-            relay_conn_rate_init(d, rconn(p), now);
-    }
-}
-
-void sn_relay_stop(struct sn_ctx *d)
-{
-    struct sn_relay *r = d->relay;
-    if (r == NULL)
-        return;
-    while (r->circuits != NULL)
-        circuit_free(r->circuits);
-    event_free(r->retry);
-    free(r);
-    d->relay = NULL;
-}
-
-uint32_t sn_relay_kbps(const struct sn_ctx *d)
-{
-    struct sn_relay *r = d->relay;
-    uint64_t now = link_now_ms();
-    if (now - r->rate_ms >= RELAY_RATE_WINDOW_MS) {
-        uint64_t bytes = r->counters.bytes - r->rate_bytes;
-        r->kbps = (uint32_t)(bytes / (now - r->rate_ms)); /* bytes per ms = kB/s */
-        r->rate_bytes = r->counters.bytes;
-        r->rate_ms = now;
-    }
-    return r->kbps;
-}
-
-json_t *sn_relay_status_json(const struct sn_ctx *d)
-{
-    const struct sn_relay *r = d->relay;
-    const struct sn_settings *s = d->s;
-    return json_pack(
-        "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:{s:I, s:I, s:I, s:I, s:I, s:I}, "
-        "s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
-        "enabled", s->relay, "circuits", (json_int_t)r->n, "opened", (json_int_t)r->counters.opened,
-        "refused", (json_int_t)r->counters.refused, "closed_by_limit",
-        (json_int_t)r->counters.closed_limit, "bytes", (json_int_t)r->counters.bytes, "dialbacks",
-        (json_int_t)d->counters.dialbacks, "kbps", (int)sn_relay_kbps(d), "refused_by", "off",
-        (json_int_t)r->refused_by[MSG_ERR_RELAY_REFUSED], "limit",
-        (json_int_t)r->refused_by[MSG_ERR_LIMIT_REACHED], "rate",
-        (json_int_t)r->refused_by[MSG_ERR_RATE_LIMITED], "not_found",
-        (json_int_t)r->refused_by[MSG_ERR_NOT_FOUND], "unauthorized",
-        (json_int_t)r->refused_by[MSG_ERR_UNAUTHORIZED], "timeout",
-        (json_int_t)r->refused_by[MSG_ERR_TIMEOUT], "limits", "max_circuits",
-        (json_int_t)s->relay_max_circuits, "max_peer_circuits",
-        (json_int_t)s->relay_max_peer_circuits, "max_bytes", (json_int_t)s->relay_max_bytes,
-        "max_duration_s", (json_int_t)s->relay_max_duration_s, "peer_kbps",
-        (json_int_t)s->relay_peer_kbps, "total_kbps", (json_int_t)s->relay_total_kbps);
 }

@@ -27,6 +27,9 @@ void sn_relay_conn_gone(struct sn_ctx *ctx, struct sn_conn *c);
 void sn_relay_conn_drained(struct sn_ctx *ctx, struct sn_conn *c);
 /* relay-peer-kbps or relay-total-kbps changed (reload). */
 void sn_relay_rates_changed(struct sn_ctx *ctx);
+/* relay-max-circuits, relay-max-prefix-circuits or relay-idle-timeout-s
+ * changed (reload): the idle timeout applies to open circuits at once. */
+void sn_relay_limits_changed(struct sn_ctx *ctx);
 
 /* Circuits of an attached peer through this supernode. */
 unsigned sn_relay_conn_circuits(const struct sn_conn *c);

@@ -93,7 +93,11 @@ uint16_t relay_flow_admit(const struct relay_flow_open *o, struct sn_rate *rate,
         *why = "too many circuits asked for";
         return MSG_ERR_RATE_LIMITED;
     }
-    if (o->circuits >= o->max_circuits) {
+    if (o->pool == FAIR_OVER_SHARE) {
+        *why = "relay-max-prefix-circuits reached by the origin's network";
+        return MSG_ERR_LIMIT_REACHED;
+    }
+    if (o->pool == FAIR_FULL) {
         *why = "relay-max-circuits reached";
         return MSG_ERR_LIMIT_REACHED;
     }
@@ -111,4 +115,18 @@ uint16_t relay_flow_admit(const struct relay_flow_open *o, struct sn_rate *rate,
     }
     *why = NULL;
     return 0;
+}
+
+enum relay_flow_due relay_flow_due(const struct relay_flow_clock *c, uint64_t now_ms,
+                                   uint64_t *next_ms)
+{
+    uint64_t life_end = c->life_ms ? c->opened_ms + c->life_ms : UINT64_MAX;
+    uint64_t idle_end = c->idle_ms ? c->last_data_ms + c->idle_ms : UINT64_MAX;
+    *next_ms = UINT64_MAX;
+    if (now_ms >= life_end)
+        return RELAY_FLOW_DUE_LIFETIME;
+    if (now_ms >= idle_end)
+        return RELAY_FLOW_DUE_IDLE;
+    *next_ms = life_end < idle_end ? life_end : idle_end;
+    return RELAY_FLOW_DUE_NONE;
 }

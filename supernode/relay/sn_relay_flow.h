@@ -15,12 +15,22 @@
  *
  * Admission (relay_flow_admit): relay on, the origin registered as primary
  * and naming itself, its open rate (a token bucket, guard/sn_rate.h), the
- * circuits in all and per attached peer, a target that is not the origin.
+ * pool of relay-max-circuits shared fairly by the origin's address prefix
+ * (common/fair.h: at most relay-max-prefix-circuits each; when the pool is
+ * full a newcomer from a prefix holding fewer displaces the least recently
+ * active circuit of the prefix holding the most), the circuits per attached
+ * peer, a target that is not the origin.
+ *
+ * Lifetime (relay_flow_due): an open circuit that carried no RELAY_DATA
+ * either way for relay-idle-timeout-s is closed (PINGs on its links do not
+ * count: they keep a link, not a circuit), and every circuit at
+ * relay-max-duration-s.
  *
  * Pure: numbers in, numbers out; time comes in as now_ms; no allocation. */
 #ifndef SOVA_SN_RELAY_FLOW_H
 #define SOVA_SN_RELAY_FLOW_H
 
+#include "fair.h"
 #include "sn_rate.h"
 
 #include <stdbool.h>
@@ -86,18 +96,40 @@ struct relay_flow_open {
     bool from_supernode;    /* the SN<->SN leg of a circuit a peer asked for elsewhere */
     bool origin_registered; /* the asking peer holds a primary session here */
     bool origin_is_sender;  /* the origin ID it names is its own */
-    size_t circuits;        /* circuits through this supernode now */
-    uint64_t max_circuits;  /* relay-max-circuits */
+    /* the pool's answer for one more circuit of the origin's prefix
+     * (fair_check_key on relay-max-circuits, relay-max-prefix-circuits) */
+    enum fair_verdict pool;
     unsigned origin_circuits, target_circuits; /* of the peers attached here */
     uint64_t max_peer_circuits;                /* relay-max-peer-circuits */
     bool target_here;                          /* the target is attached here */
     bool target_is_origin;
 };
 
-/* 0 to open, else the RELAY_CLOSE reason (enum msg_error_code) and *why a
- * line for the log. The origin's open rate is taken from `rate` only when
- * everything before it allows the circuit (peers, not supernodes). */
+/* 0 to open (with FAIR_DISPLACE: once the pool's victim is closed), else
+ * the RELAY_CLOSE reason (enum msg_error_code) and *why a line for the log.
+ * The origin's open rate is taken from `rate` only when everything before
+ * it allows the circuit (peers, not supernodes). */
 uint16_t relay_flow_admit(const struct relay_flow_open *o, struct sn_rate *rate, uint64_t now_ms,
                           const char **why);
+
+/* The clock of an open circuit (0: no such limit). */
+struct relay_flow_clock {
+    uint64_t opened_ms;    /* when it opened */
+    uint64_t last_data_ms; /* RELAY_DATA last came on either leg (opened_ms before any) */
+    uint64_t idle_ms;      /* relay-idle-timeout-s */
+    uint64_t life_ms;      /* relay-max-duration-s when it opened */
+};
+
+enum relay_flow_due {
+    RELAY_FLOW_DUE_NONE,     /* nothing yet: look again at *next_ms */
+    RELAY_FLOW_DUE_IDLE,     /* idle too long: RELAY_CLOSE(timeout) */
+    RELAY_FLOW_DUE_LIFETIME, /* lived long enough: RELAY_CLOSE(limit reached) */
+};
+
+/* What is due for an open circuit at now_ms; with RELAY_FLOW_DUE_NONE,
+ * *next_ms is when to look again (UINT64_MAX: never). The lifetime comes
+ * first when both are due. */
+enum relay_flow_due relay_flow_due(const struct relay_flow_clock *c, uint64_t now_ms,
+                                   uint64_t *next_ms);
 
 #endif

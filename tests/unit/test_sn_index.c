@@ -339,6 +339,15 @@ static void test_remove_record(void)
     CU_ASSERT_EQUAL(g->hits[0].total, 1);
     CU_ASSERT_EQUAL(g->hits[0].peers[0], 2);
     CU_ASSERT_EQUAL(peer_files(idx, 1), 1);
+    /* What a peer has (an ADD of it replaces; supernode/peer counts shares by it). */
+    uint8_t id[WIRE_ID_LEN], hash[WIRE_HASH_LEN], stranger[WIRE_ID_LEN];
+    make_id(id, 1, 0xab);
+    make_id(stranger, 9, 0xab);
+    make_id(hash, 2, 0xcd);
+    CU_ASSERT_TRUE(sn_index_peer_has(idx, id, hash));
+    CU_ASSERT_FALSE(sn_index_peer_has(idx, stranger, hash));
+    make_id(hash, 1, 0xcd);
+    CU_ASSERT_FALSE(sn_index_peer_has(idx, id, hash)); /* removed */
     /* Idempotent: what is not there is removed already. */
     CU_ASSERT_EQUAL(del(idx, 1, 1), 0);
     CU_ASSERT_EQUAL(del(idx, 1, 99), 0);

@@ -150,8 +150,7 @@ static struct relay_flow_open ok_open(void)
     return (struct relay_flow_open){.relay_on = true,
                                     .origin_registered = true,
                                     .origin_is_sender = true,
-                                    .circuits = 3,
-                                    .max_circuits = 10,
+                                    .pool = FAIR_OK,
                                     .origin_circuits = 1,
                                     .target_circuits = 1,
                                     .max_peer_circuits = 4,
@@ -185,9 +184,14 @@ static void test_admit(void)
 
     sn_rate_init(&rate, 0, 0, 0); /* unlimited from here on */
     o = ok_open();
-    o.circuits = 10;
+    o.pool = FAIR_FULL;
     CU_ASSERT_EQUAL(relay_flow_admit(&o, &rate, 0, &why), MSG_ERR_LIMIT_REACHED);
     CU_ASSERT_STRING_EQUAL(why, "relay-max-circuits reached");
+    o.pool = FAIR_OVER_SHARE;
+    CU_ASSERT_EQUAL(relay_flow_admit(&o, &rate, 0, &why), MSG_ERR_LIMIT_REACHED);
+    CU_ASSERT_STRING_EQUAL(why, "relay-max-prefix-circuits reached by the origin's network");
+    o.pool = FAIR_DISPLACE; /* full, but room is made fairly: it opens */
+    CU_ASSERT_EQUAL(relay_flow_admit(&o, &rate, 0, &why), 0);
     o = ok_open();
     o.origin_circuits = 4;
     CU_ASSERT_EQUAL(relay_flow_admit(&o, &rate, 0, &why), MSG_ERR_LIMIT_REACHED);
@@ -216,6 +220,80 @@ static void test_admit(void)
     CU_ASSERT_EQUAL(relay_flow_admit(&o, &rate, 0, &why), 0);
 }
 
+static void test_due(void)
+{
+    struct relay_flow_clock c = {
+        .opened_ms = 1000, .last_data_ms = 1000, .idle_ms = 60000, .life_ms = 3600000};
+    uint64_t next;
+    CU_ASSERT_EQUAL(relay_flow_due(&c, 1000, &next), RELAY_FLOW_DUE_NONE);
+    CU_ASSERT_EQUAL(next, 61000);
+    /* data keeps it: the idle deadline moves, the lifetime does not */
+    c.last_data_ms = 50000;
+    CU_ASSERT_EQUAL(relay_flow_due(&c, 61000, &next), RELAY_FLOW_DUE_NONE);
+    CU_ASSERT_EQUAL(next, 110000);
+    CU_ASSERT_EQUAL(relay_flow_due(&c, 110000, &next), RELAY_FLOW_DUE_IDLE);
+    CU_ASSERT_EQUAL(next, UINT64_MAX);
+    c.last_data_ms = 3599000;
+    CU_ASSERT_EQUAL(relay_flow_due(&c, 3601000, &next), RELAY_FLOW_DUE_LIFETIME);
+    CU_ASSERT_EQUAL(relay_flow_due(&c, 3600000, &next), RELAY_FLOW_DUE_NONE);
+    CU_ASSERT_EQUAL(next, 3601000); /* the lifetime comes first */
+    /* both due: the lifetime is the reason */
+    c.last_data_ms = 1000;
+    CU_ASSERT_EQUAL(relay_flow_due(&c, 4000000, &next), RELAY_FLOW_DUE_LIFETIME);
+    /* 0: no such limit */
+    c.idle_ms = 0;
+    c.life_ms = 0;
+    CU_ASSERT_EQUAL(relay_flow_due(&c, UINT64_MAX - 1, &next), RELAY_FLOW_DUE_NONE);
+    CU_ASSERT_EQUAL(next, UINT64_MAX);
+    c.idle_ms = 5000;
+    CU_ASSERT_EQUAL(relay_flow_due(&c, 5999, &next), RELAY_FLOW_DUE_NONE);
+    CU_ASSERT_EQUAL(next, 6000);
+    CU_ASSERT_EQUAL(relay_flow_due(&c, 6000, &next), RELAY_FLOW_DUE_IDLE);
+}
+
+/* The pool as sn_relay.c runs it: 1,024 idle circuits of four prefixes
+ * (relay-max-prefix-circuits 256 each) fill it; a circuit from a fifth
+ * gets in by displacing the least recently active circuit of a full
+ * prefix, and those four cannot take it back. */
+static void test_pool_displaces_idle_circuits(void)
+{
+    struct fair_pool *pool = fair_pool_new(1024, 256, FAIR_VICTIM_OLDEST);
+    static struct fair_holder circ[1024 + 2];
+    memset(circ, 0, sizeof(circ));
+    struct fair_holder *victim;
+    uint8_t key[4][2];
+    for (int i = 0; i < 1024; i++) {
+        int g = i % 4;
+        key[g][0] = 'p';
+        key[g][1] = (uint8_t)g;
+        CU_ASSERT_EQUAL_FATAL(fair_check_key(pool, key[g], 2, 1, &victim), FAIR_OK);
+        CU_ASSERT_EQUAL(fair_join(pool, &circ[i], key[g], 2, 1, &circ[i]), 0);
+    }
+    CU_ASSERT_EQUAL(fair_check_key(pool, key[1], 2, 1, &victim), FAIR_OVER_SHARE);
+    fair_touch(pool, &circ[0]); /* circuit 0 carried data: it is kept */
+    struct relay_flow_open o = ok_open();
+    struct sn_rate rate;
+    sn_rate_init(&rate, 0, 0, 0);
+    const char *why;
+    uint8_t newcomer[2] = {'p', 9};
+    o.pool = fair_check_key(pool, newcomer, 2, 1, &victim);
+    CU_ASSERT_EQUAL(o.pool, FAIR_DISPLACE);
+    CU_ASSERT_EQUAL(relay_flow_admit(&o, &rate, 0, &why), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(victim);
+    CU_ASSERT_PTR_NOT_EQUAL(victim, &circ[0]);
+    fair_leave(pool, victim);
+    CU_ASSERT_EQUAL(fair_check_key(pool, newcomer, 2, 1, &victim), FAIR_OK);
+    CU_ASSERT_EQUAL(fair_join(pool, &circ[1024], newcomer, 2, 1, NULL), 0);
+    /* the prefix that lost one may not take it back from another */
+    for (int g = 0; g < 4; g++) {
+        enum fair_verdict v = fair_check_key(pool, key[g], 2, 1, &victim);
+        CU_ASSERT(v == FAIR_FULL || v == FAIR_OVER_SHARE);
+    }
+    for (int i = 0; i < 1024 + 2; i++)
+        fair_leave(pool, &circ[i]);
+    fair_pool_free(pool);
+}
+
 int test_register(void)
 {
     CU_pSuite s = CU_add_suite("sn_relay_flow", NULL, NULL);
@@ -228,5 +306,8 @@ int test_register(void)
     CU_add_test(s, "a simulated circuit with a slow reader balances at every step",
                 test_simulated_circuit);
     CU_add_test(s, "RELAY_OPEN refused for each limit with its reason", test_admit);
+    CU_add_test(s, "an open circuit closes when idle or at its lifetime", test_due);
+    CU_add_test(s, "a full pool lets in another prefix by displacing an idle circuit",
+                test_pool_displaces_idle_circuits);
     return CU_get_error() == CUE_SUCCESS ? 0 : -1;
 }
