@@ -67,7 +67,8 @@ static const struct config_option op_options[] = {
         "a source asked to connect to us (reversal) must do so within this"),
     OPT("ways", CONFIG_STRING, "direct,reversal,relay", 0, 0, ways,
         "ways a download may reach a source, cheapest first: any of direct, reversal, relay "
-        "(relay alone: sources never learn our address)"),
+        "(relay alone: no direct connection; sources still learn our ID and can look up our "
+        "address, so it is not anonymity)"),
     OPT("relay-timeout-ms", CONFIG_UINT, "10000", 100, 600000, relay_timeout_ms,
         "a relay circuit to a source must open within this"),
     OPT("upload-slots", CONFIG_UINT, "4", 1, 1024, upload_slots,
