@@ -106,6 +106,8 @@ enum field_kind {
     FIELD_HASH,     /* 64 hex characters -> uint8_t[32] */
     FIELD_PATH,     /* absolute path of at most max bytes -> char[max + 1] */
     FIELD_FILENAME, /* file name (no '/', not . or ..) of at most max bytes */
+    FIELD_BOOL,     /* true or false -> bool (false when absent) */
+    FIELD_PRIORITY, /* "low", "normal" or "high" -> unsigned enum ctl_priority */
 };
 
 struct field_spec {
@@ -139,6 +141,43 @@ static const struct field_spec get_fields[] = {
     {"id", FIELD_HASH, true, REQ_OFF(u.get.id), 0, 0, 0},
     {"out", FIELD_PATH, false, REQ_OFF(u.get.out), 1, CTL_MAX_PATH, 0},
     {"name", FIELD_FILENAME, false, REQ_OFF(u.get.name), 1, CTL_MAX_NAME, 0},
+    {"priority", FIELD_PRIORITY, false, REQ_OFF(u.get.priority), 0, 0, CTL_PRIORITY_UNSET},
+    {"background", FIELD_BOOL, false, REQ_OFF(u.get.background), 0, 0, 0},
+};
+
+static const struct field_spec xfer_fields[] = {
+    {"id", FIELD_HASH, true, REQ_OFF(u.xfer.id), 0, 0, 0},
+};
+
+static const struct field_spec remove_fields[] = {
+    {"id", FIELD_HASH, true, REQ_OFF(u.xfer.id), 0, 0, 0},
+    {"delete_data", FIELD_BOOL, false, REQ_OFF(u.xfer.delete_data), 0, 0, 0},
+};
+
+static const struct field_spec priority_fields[] = {
+    {"id", FIELD_HASH, true, REQ_OFF(u.xfer.id), 0, 0, 0},
+    {"priority", FIELD_PRIORITY, true, REQ_OFF(u.xfer.priority), 0, 0, CTL_PRIORITY_UNSET},
+};
+
+static const struct field_spec folder_fields[] = {
+    {"path", FIELD_PATH, true, REQ_OFF(u.folder.path), 1, CTL_MAX_PATH, 0},
+};
+
+static const struct field_spec limits_fields[] = {
+    {"upload_kbps", FIELD_UINT, false, REQ_OFF(u.limits.upload_kbps), 0, CTL_KBPS_MAX, CTL_UNSET},
+    {"download_kbps", FIELD_UINT, false, REQ_OFF(u.limits.download_kbps), 0, CTL_KBPS_MAX,
+     CTL_UNSET},
+    {"alt_upload_kbps", FIELD_UINT, false, REQ_OFF(u.limits.alt_upload_kbps), 0, CTL_KBPS_MAX,
+     CTL_UNSET},
+    {"alt_download_kbps", FIELD_UINT, false, REQ_OFF(u.limits.alt_download_kbps), 0, CTL_KBPS_MAX,
+     CTL_UNSET},
+    /* a word: the file-name rule (no '/') is all it needs here */
+    {"turtle", FIELD_FILENAME, false, REQ_OFF(u.limits.turtle), 1, CTL_MAX_TURTLE, 0},
+};
+
+static const struct field_spec limit_fields[] = {
+    {"id", FIELD_HASH, true, REQ_OFF(u.limit.id), 0, 0, 0},
+    {"kbps", FIELD_UINT, true, REQ_OFF(u.limit.kbps), 0, CTL_KBPS_MAX, 0},
 };
 
 static const struct cmd_spec commands[] = {
@@ -148,7 +187,25 @@ static const struct cmd_spec commands[] = {
     {"downloads", CTL_CMD_DOWNLOADS, NULL, 0},
     {"peers", CTL_CMD_PEERS, NULL, 0},
     {"metrics", CTL_CMD_METRICS, NULL, 0},
+    {"pause", CTL_CMD_PAUSE, xfer_fields, N_ELEMS(xfer_fields)},
+    {"resume", CTL_CMD_RESUME, xfer_fields, N_ELEMS(xfer_fields)},
+    {"cancel", CTL_CMD_CANCEL, xfer_fields, N_ELEMS(xfer_fields)},
+    {"remove", CTL_CMD_REMOVE, remove_fields, N_ELEMS(remove_fields)},
+    {"priority", CTL_CMD_PRIORITY, priority_fields, N_ELEMS(priority_fields)},
+    {"share_add", CTL_CMD_SHARE_ADD, folder_fields, N_ELEMS(folder_fields)},
+    {"share_remove", CTL_CMD_SHARE_REMOVE, folder_fields, N_ELEMS(folder_fields)},
+    {"shares", CTL_CMD_SHARES, NULL, 0},
+    {"limits", CTL_CMD_LIMITS, limits_fields, N_ELEMS(limits_fields)},
+    {"limit", CTL_CMD_LIMIT, limit_fields, N_ELEMS(limit_fields)},
+    {"ui_login", CTL_CMD_UI_LOGIN, NULL, 0},
 };
+
+static const char *const priority_names[] = {"low", "normal", "high"};
+
+const char *ctl_priority_name(unsigned priority)
+{
+    return priority < N_ELEMS(priority_names) ? priority_names[priority] : "?";
+}
 
 const char *ctl_cmd_name(enum ctl_cmd cmd)
 {
@@ -312,6 +369,24 @@ static int decode_field(const struct field_spec *f, const json_t *v, struct ctl_
         dst[n] = '\0';
         return 0;
     }
+    case FIELD_BOOL: {
+        if (!json_is_boolean(v))
+            return wrong_type(f, "true or false", v, err, errlen);
+        bool b = json_is_true(v);
+        memcpy(dst, &b, sizeof(b));
+        return 0;
+    }
+    case FIELD_PRIORITY: {
+        const char *s = json_string_value(v);
+        for (unsigned p = 0; s != NULL && p < N_ELEMS(priority_names); p++) {
+            if (strcmp(s, priority_names[p]) == 0) {
+                memcpy(dst, &p, sizeof(p));
+                return 0;
+            }
+        }
+        return fail(err, errlen, SOVA_ERR_BAD_VALUE,
+                    "field \"%s\" must be \"high\", \"normal\" or \"low\"", f->name);
+    }
     }
     return fail(err, errlen, SOVA_ERR_INTERNAL, "internal error: field kind %d", (int)f->kind);
 }
@@ -326,7 +401,7 @@ static const struct cmd_spec *find_command(const char *name)
 
 static int unknown_command(const char *name, char *err, size_t errlen)
 {
-    char known[128] = "";
+    char known[192] = "";
     size_t used = 0;
     for (size_t i = 0; i < N_ELEMS(commands) && used < sizeof(known); i++)
         used += (size_t)snprintf(known + used, sizeof(known) - used, "%s%s", i ? ", " : "",
@@ -341,7 +416,7 @@ static int decode_args(const struct cmd_spec *cs, json_t *obj, struct ctl_reques
 {
     uint32_t seen = 0;
     for (size_t i = 0; i < cs->n_fields; i++)
-        if (cs->fields[i].kind == FIELD_UINT)
+        if (cs->fields[i].kind == FIELD_UINT || cs->fields[i].kind == FIELD_PRIORITY)
             memcpy((char *)out + cs->fields[i].offset, &cs->fields[i].dflt, sizeof(unsigned));
 
     const char *key;

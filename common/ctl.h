@@ -72,7 +72,45 @@ enum ctl_cmd {
     CTL_CMD_DOWNLOADS,
     CTL_CMD_PEERS,
     CTL_CMD_METRICS, /* the daemon's metrics as Prometheus text */
+    /* transfer control of one download (struct ctl_xfer) */
+    CTL_CMD_PAUSE,
+    CTL_CMD_RESUME,
+    CTL_CMD_CANCEL,       /* stop it and delete its partial data */
+    CTL_CMD_REMOVE,       /* forget a finished or failed one (delete_data: its file too) */
+    CTL_CMD_PRIORITY,     /* its place in the queue */
+    CTL_CMD_SHARE_ADD,    /* share one more folder (peer) */
+    CTL_CMD_SHARE_REMOVE, /* stop sharing a folder (peer) */
+    CTL_CMD_SHARES,       /* the share folders and their state (peer) */
+    CTL_CMD_LIMITS,       /* show or change the bandwidth limits */
+    CTL_CMD_LIMIT,        /* one download's own limit */
+    CTL_CMD_UI_LOGIN,     /* a one-time link that logs a browser in to the web UI */
 };
+
+#define CTL_UNSET      0xffffffffu /* a ctl_limits field that was not given */
+#define CTL_KBPS_MAX   100000000u  /* kB/s, the options' bound */
+#define CTL_MAX_TURTLE 8
+
+/* Each field CTL_UNSET when not given; turtle "" when not given. */
+struct ctl_limits {
+    unsigned upload_kbps, download_kbps, alt_upload_kbps, alt_download_kbps;
+    char turtle[CTL_MAX_TURTLE + 1]; /* "on", "off" or "auto" (checked by the daemon) */
+};
+
+struct ctl_limit {
+    uint8_t id[CTL_HASH_LEN];
+    unsigned kbps; /* 0: none of its own */
+};
+
+/* Priorities ("low", "normal", "high" on the wire); CTL_PRIORITY_UNSET when
+ * a get does not say (a new download is normal, a known one keeps its). */
+enum ctl_priority {
+    CTL_PRIORITY_LOW,
+    CTL_PRIORITY_NORMAL,
+    CTL_PRIORITY_HIGH,
+    CTL_PRIORITY_UNSET,
+};
+/* "low", "normal", "high"; "?" otherwise. */
+const char *ctl_priority_name(unsigned priority);
 
 struct ctl_search {
     size_t n_words;                                  /* 1..CTL_MAX_WORDS */
@@ -85,6 +123,19 @@ struct ctl_get {
     uint8_t id[CTL_HASH_LEN];    /* the file ID */
     char out[CTL_MAX_PATH + 1];  /* absolute path, or "" when not given */
     char name[CTL_MAX_NAME + 1]; /* a file name (no '/'), or "" when not given */
+    unsigned priority;           /* enum ctl_priority */
+    bool background;             /* answer once the download is accepted, not when done */
+};
+
+/* pause, resume, cancel, remove, priority */
+struct ctl_xfer {
+    uint8_t id[CTL_HASH_LEN]; /* the file ID of the download */
+    bool delete_data;         /* remove: delete the finished file too */
+    unsigned priority;        /* priority: enum ctl_priority (not UNSET) */
+};
+
+struct ctl_share_folder {
+    char path[CTL_MAX_PATH + 1]; /* absolute path */
 };
 
 /* Owns nothing outside itself: fixed arrays sized by the limits. */
@@ -93,6 +144,10 @@ struct ctl_request {
     union {
         struct ctl_search search;
         struct ctl_get get;
+        struct ctl_xfer xfer;
+        struct ctl_share_folder folder; /* share_add, share_remove */
+        struct ctl_limits limits;
+        struct ctl_limit limit;
     } u;
 };
 
@@ -168,6 +223,36 @@ int ctl_reply(struct ctl_conn *conn, json_t *obj, bool done);
 /* Final reply {"ok": false, "error": <formatted text>}. */
 int ctl_reply_error(struct ctl_conn *conn, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* ---- other transports (the HTTP API) -------------------------------------- */
+
+/* A connection whose replies go to a function instead of a socket, so
+ * another transport (the peer's HTTP API, ordinary/op_api.h) hands its
+ * requests to the same request callback and handlers. For the handler it is
+ * a ctl_conn like any other: the lifetime rule above holds unchanged.
+ *
+ * fn gets each reply object with "done" (and "ok" on a final line) added,
+ * borrowed for the call. It returns 0, or non-zero when it could not deliver
+ * a final line (then it is called once more with the "internal error" line).
+ * After fn has taken the final line, the conn is freed (before ctl_reply()
+ * returns, or at the end of ctl_sink_conn_dispatch() when the final reply
+ * comes inside it): the transport forgets it in fn. */
+typedef int ctl_sink_fn(json_t *line, bool done, void *arg);
+
+/* A conn for req (copied), replying through fn. NULL on allocation failure.
+ * Hand it to the request callback: cb(conn, ctl_conn_request(conn), arg). */
+struct ctl_conn *ctl_sink_conn_new(const struct ctl_request *req, ctl_sink_fn *fn, void *arg);
+/* The request as the conn holds it (valid as long as conn). */
+const struct ctl_request *ctl_conn_request(const struct ctl_conn *conn);
+/* cb(conn, its request, arg): a final reply inside the call frees conn
+ * only when cb returns, so cb may still read the request it was handed
+ * (as a socket conn allows); a final reply after it frees conn at once. */
+void ctl_sink_conn_dispatch(struct ctl_conn *conn, ctl_request_fn *cb, void *arg);
+/* The transport's client went away (or the transport is being freed) before
+ * the final line: the owner's closed callback runs now, fn is never called
+ * again, and conn is freed. Call it from the loop (a transport's close
+ * callback) or the transport's free, never from inside fn. */
+void ctl_sink_conn_gone(struct ctl_conn *conn);
 
 /* ---- client (CLI processes; blocking) ------------------------------------ */
 

@@ -49,6 +49,10 @@ struct ctl_conn {
     void *closed_arg;
     struct ctl_conn *prev, *next;
     struct ctl_request req;
+    ctl_sink_fn *sink; /* not NULL: a conn of another transport (no srv, no bev) */
+    void *sink_arg;
+    bool in_dispatch; /* ctl_sink_conn_dispatch is running the handler */
+    bool finished;    /* ... and the final reply came: freed when it returns */
 };
 
 struct ctl_server {
@@ -209,8 +213,84 @@ void ctl_conn_set_closed_cb(struct ctl_conn *conn, ctl_closed_fn *fn, void *arg)
     conn->closed_arg = arg;
 }
 
+/* obj (stolen) + "done" [+ "ok"], as put_line makes it, for a sink. */
+static int sink_send(struct ctl_conn *c, json_t *obj, bool done)
+{
+    if (obj == NULL)
+        return SOVA_ERR_NOMEM;
+    int rc = 0;
+    if (!json_is_object(obj))
+        rc = SOVA_ERR_INVALID;
+    else if (json_object_set_new(obj, "done", json_boolean(done)) != 0 ||
+             (done && json_object_get(obj, "ok") == NULL &&
+              json_object_set_new(obj, "ok", json_true()) != 0))
+        rc = SOVA_ERR_NOMEM;
+    else if (c->sink(obj, done, c->sink_arg) != 0)
+        rc = SOVA_ERR_IO;
+    json_decref(obj);
+    return rc;
+}
+
+/* ctl_reply for a sink conn: a final line frees it (the transport forgot it
+ * in its fn, and the owner by the lifetime rule). */
+static int sink_reply(struct ctl_conn *c, json_t *obj, bool done)
+{
+    int rc = sink_send(c, obj, done);
+    if (!done)
+        return rc;
+    if (rc != 0) {
+        char text[] = "internal error: the daemon could not encode its reply";
+        sink_send(c, error_object(text), true);
+    }
+    /* Inside the handler's call the request it was handed (c->req) may
+     * still be read after its final reply: freed when the call returns. */
+    if (c->in_dispatch)
+        c->finished = true;
+    else
+        free(c);
+    return rc;
+}
+
+void ctl_sink_conn_dispatch(struct ctl_conn *c, ctl_request_fn *cb, void *arg)
+{
+    c->in_dispatch = true;
+    cb(c, &c->req, arg);
+    c->in_dispatch = false;
+    if (c->finished)
+        free(c);
+}
+
+struct ctl_conn *ctl_sink_conn_new(const struct ctl_request *req, ctl_sink_fn *fn, void *arg)
+{
+    struct ctl_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->req = *req;
+    c->sink = fn;
+    c->sink_arg = arg;
+    c->state = CONN_DISPATCHED;
+    c->owner_holds = true;
+    return c;
+}
+
+const struct ctl_request *ctl_conn_request(const struct ctl_conn *conn)
+{
+    return &conn->req;
+}
+
+void ctl_sink_conn_gone(struct ctl_conn *c)
+{
+    if (c->owner_holds && c->closed_cb) {
+        c->owner_holds = false;
+        c->closed_cb(c, c->closed_arg);
+    }
+    free(c);
+}
+
 int ctl_reply(struct ctl_conn *c, json_t *obj, bool done)
 {
+    if (c->sink != NULL)
+        return sink_reply(c, obj, done);
     if (c->state != CONN_DISPATCHED) {
         json_decref(obj);
         return SOVA_ERR_IO;

@@ -83,6 +83,13 @@ int evloop_new(struct evloop **out)
     if (loop->base)
         loop->dns = evdns_base_new(loop->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
                                                    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    if (loop->base && loop->dns == NULL) {
+        /* No usable resolv.conf (none, or no name server in it: a bare
+         * netns, an offline host): names still come from /etc/hosts. */
+        loop->dns = evdns_base_new(loop->base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+        if (loop->dns != NULL)
+            evdns_base_load_hosts(loop->dns, NULL);
+    }
     if (loop->base) {
         loop->sigint = evsignal_new(loop->base, SIGINT, on_signal, loop);
         loop->sigterm = evsignal_new(loop->base, SIGTERM, on_signal, loop);

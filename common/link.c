@@ -364,10 +364,36 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
 {
     struct link *l = arg;
     (void)fd, (void)what;
-    if (l->state == LINK_CLOSING)
+    if (l->state == LINK_CLOSING || l->held)
         return;
     bufferevent_enable(l->bev, EV_READ);
     read_frames(l); /* what is buffered brings no new read event */
+}
+
+void link_hold_reading(struct link *l, bool hold)
+{
+    if (l->held == hold)
+        return;
+    l->held = hold;
+    if (l->state != LINK_OPEN)
+        return; /* a closing link reads nothing anyway; an opening one is
+                   checked when it opens (read_frames) */
+    if (hold) {
+        bufferevent_disable(l->bev, EV_READ);
+        return;
+    }
+    if (l->resume == NULL)
+        l->resume = evtimer_new(bufferevent_get_base(l->bev), on_resume, l);
+    if (l->resume == NULL) {
+        bufferevent_enable(l->bev, EV_READ); /* frames already buffered wait for more */
+        return;
+    }
+    event_active(l->resume, EV_TIMEOUT, 0);
+}
+
+bool link_reading_held(const struct link *l)
+{
+    return l->held;
 }
 
 /* One more frame within the remote's frame rate? If not, reading stops
@@ -428,6 +454,10 @@ static void read_frames(struct link *l)
         size_t frame_len = need > 0 ? (size_t)need : WIRE_FRAME_HDR_SIZE;
         if (avail < frame_len)
             break; /* wait for the rest */
+        if (l->held && l->state == LINK_OPEN) {
+            bufferevent_disable(l->bev, EV_READ);
+            break; /* link_hold_reading(l, false) comes back for it */
+        }
         if (!take_frame_token(l))
             break; /* on_resume comes back for it */
         const uint8_t *frame = evbuffer_pullup(in, (ev_ssize_t)frame_len);

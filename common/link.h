@@ -203,6 +203,11 @@ struct link_params {
     /* Shared limits of all the owner's links (borrowed; outlives them);
      * NULL: none. */
     struct link_budget *budget;
+    /* Dialer only: a path that stops carrying packets (a WAN outage, a
+     * router gone) closes the link within about this many ms: TCP
+     * keep-alive probes after a third of it idle, and TCP_USER_TIMEOUT for
+     * data the remote never acknowledges. 0: the system's defaults (hours). */
+    unsigned dead_path_ms;
 };
 
 /* A paused remote is logged at most this often (each pause is counted). */
@@ -221,6 +226,14 @@ struct link *link_accept(struct event_base *base, evutil_socket_t fd, SSL *ssl,
 struct link *link_connect(struct event_base *base, const struct sockaddr *remote,
                           socklen_t remote_len, SSL *ssl, const struct link_params *params,
                           const struct link_hooks *hooks, void *arg);
+
+/* As link_connect, over a socket already connected to remote (dial_race.h
+ * raced several addresses for it): fd and ssl are the link's from now on,
+ * even on failure. */
+struct link *link_connected(struct event_base *base, evutil_socket_t fd,
+                            const struct sockaddr *remote, socklen_t remote_len, SSL *ssl,
+                            const struct link_params *params, const struct link_hooks *hooks,
+                            void *arg);
 
 /* Run a link over an existing byte stream instead of a socket: under (owned
  * by the link from now on, even on failure, and freed with it) carries the
@@ -269,6 +282,11 @@ uint32_t link_remote_caps(const struct link *l);
 int link_local_addr(const struct link *l, struct wire_addr *out);
 /* Change the frame rate limit (0: none), e.g. lift it for a supernode. */
 void link_set_max_frames(struct link *l, unsigned per_s);
+/* Hold reading (hold true) or let it go on: while held no frame is read or
+ * delivered, so TCP slows the sender down (a download limit). Safe to call
+ * from a hook of l; delivery resumes from the loop, never inside the call. */
+void link_hold_reading(struct link *l, bool hold);
+bool link_reading_held(const struct link *l);
 /* We opened the TCP (or relayed) connection: the TLS client side. */
 bool link_is_dialer(const struct link *l);
 uint16_t link_version(const struct link *l);

@@ -34,6 +34,7 @@ struct link {
     unsigned max_frames_per_s;
     uint64_t frame_tokens, frames_refilled_ms, throttle_logged_ms;
     struct event *resume; /* reading paused for the frame rate; made on first need */
+    bool held;            /* reading held by the owner (link_hold_reading) */
     struct link_params params;
     struct link_hooks hooks;
     void *arg;

@@ -111,6 +111,24 @@ static void set_nodelay(evutil_socket_t fd)
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+/* A dead path seen within about ms (link_params.dead_path_ms): keep-alive
+ * probes after ms/3 idle, every ms/6, three of them (5/6 of ms in all), and
+ * unacknowledged data given up after ms. Best effort. */
+static void set_dead_path(evutil_socket_t fd, unsigned ms)
+{
+    if (fd < 0 || ms == 0)
+        return;
+    int on = 1, idle = (int)(ms / 3000), intvl = (int)(ms / 6000), cnt = 3;
+    unsigned user = ms;
+    idle = idle < 1 ? 1 : idle;
+    intvl = intvl < 1 ? 1 : intvl;
+    (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user, sizeof(user));
+}
+
 struct link *link_accept(struct event_base *base, evutil_socket_t fd, SSL *ssl,
                          const struct sockaddr *remote, socklen_t remote_len,
                          const struct link_params *params, const struct link_hooks *hooks,
@@ -192,6 +210,31 @@ struct link *link_connect(struct event_base *base, const struct sockaddr *remote
         return NULL;
     }
     set_nodelay(bufferevent_getfd(l->bev));
+    set_dead_path(bufferevent_getfd(l->bev), params->dead_path_ms);
+    return l;
+}
+
+struct link *link_connected(struct event_base *base, evutil_socket_t fd,
+                            const struct sockaddr *remote, socklen_t remote_len, SSL *ssl,
+                            const struct link_params *params, const struct link_hooks *hooks,
+                            void *arg)
+{
+    struct link *l = link_new(base, remote, remote_len, params, hooks, arg);
+    if (l != NULL)
+        l->bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                                BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (l == NULL || l->bev == NULL) {
+        if (l)
+            link_free(l);
+        SSL_free(ssl);
+        evutil_closesocket(fd);
+        return NULL;
+    }
+    l->dialer = true;
+    link_budget_joined(l, false);
+    set_nodelay(fd);
+    set_dead_path(fd, params->dead_path_ms);
+    link_start(l);
     return l;
 }
 

@@ -53,6 +53,9 @@ enum msg_type {
     MSG_REPORT = 0x1D,
     MSG_RECEIPTS = 0x1E, /* credit: a source hands its downloaders' receipts to its SN */
     MSG_CREDIT = 0x1F,   /* credit: query (peer -> SN) and answer (SN -> peer) */
+    /* hole punching (docs/NAT.md): notes between two peers through their SNs */
+    MSG_PUNCH = 0x20,      /* peer -> SN: a note for another peer */
+    MSG_PUNCH_NOTE = 0x21, /* SN -> peer: a note from another peer, with its address */
     /* relay circuits: peer <-> supernode and supernode <-> supernode */
     MSG_RELAY_OPEN = 0x30,
     MSG_RELAY_ACCEPT = 0x31,
@@ -73,6 +76,7 @@ enum msg_type {
     MSG_LEDGER_UPDATE = 0x49, /* ... verified receipts for the holders to apply */
     MSG_LEDGER_UPTIME = 0x4A, /* ... session time the sender observed */
     MSG_LEDGER_PUT = 0x4B,    /* ... a whole record (replication, rebuild) */
+    MSG_FWD_PUNCH = 0x4C,     /* a PUNCH_NOTE for a peer attached to the receiver */
     /* ordinary peer <-> ordinary peer */
     MSG_MANIFEST_GET = 0x50,
     MSG_MANIFEST = 0x51,
@@ -121,6 +125,7 @@ enum msg_error_code {
 #define MSG_CAP_DIALBACK (1u << 1) /* runs dial-back probes */
 #define MSG_CAP_CONNECT  (1u << 2) /* forwards connection reversal */
 #define MSG_CAP_IPV6     (1u << 3) /* has IPv6 connectivity */
+#define MSG_CAP_PUNCH    (1u << 4) /* SN: forwards PUNCH notes; peer: takes PUNCH_NOTEs */
 
 enum msg_role { MSG_ROLE_SUPERNODE = 1, MSG_ROLE_PEER = 2 };
 
@@ -168,11 +173,10 @@ enum msg_dialback_outcome {
 /* A receipt's encoding: three IDs, file_size, root, bytes, seq, time, key, signature. */
 #define MSG_RECEIPT_WIRE_SIZE                                                                      \
     (3 * WIRE_ID_LEN + 8 + WIRE_HASH_LEN + 3 * 8 + MSG_RECEIPT_KEY_LEN + MSG_RECEIPT_SIG_LEN)
-#define MSG_MAX_RECEIPTS        64   /* receipts per RECEIPTS, items per LEDGER_UPDATE */
-#define MSG_MAX_CREDIT_IDS      32   /* peers per query, records per answer, reports per UPTIME */
-#define MSG_MAX_LEDGER_ENTRIES  128  /* entries per direction in one LEDGER_PUT */
-#define MSG_MAX_LEDGER_SESSIONS 8    /* sessions in one LEDGER_PUT */
-#define MSG_LEDGER_WEIGHT_MAX   1000 /* LEDGER_UPDATE weight: permille */
+#define MSG_MAX_RECEIPTS        64  /* receipts per RECEIPTS, items per LEDGER_UPDATE */
+#define MSG_MAX_CREDIT_IDS      32  /* peers per query, records per answer, reports per UPTIME */
+#define MSG_MAX_LEDGER_ENTRIES  128 /* entries per direction in one LEDGER_PUT */
+#define MSG_MAX_LEDGER_SESSIONS 8   /* sessions in one LEDGER_PUT */
 enum msg_credit_kind { MSG_CREDIT_QUERY = 1, MSG_CREDIT_ANSWER = 2 };
 /* LEDGER_UPDATE item sides: which records the receiver applies it to. */
 #define MSG_LEDGER_SIDE_SOURCE     0x01 /* the uploader's record: uploaded, credit */
@@ -331,6 +335,33 @@ struct msg_connect {
     size_t n_addrs;
 };
 
+/* Hole punching (a TCP simultaneous open, docs/NAT.md): the steps of the
+ * notes two peers exchange through their supernodes. */
+enum msg_punch_step {
+    MSG_PUNCH_OFFER = 1, /* downloader: punch with me; I dial from port */
+    MSG_PUNCH_READY = 2, /* source: yes; I dial from port */
+    MSG_PUNCH_SYNC = 3,  /* downloader: dial now (I dial in half a round trip) */
+    MSG_PUNCH_NO = 4,    /* source (or a supernode for it): not possible */
+};
+
+/* PUNCH (peer -> SN): a note for peer_id. */
+struct msg_punch {
+    uint8_t peer_id[WIRE_ID_LEN];  /* the peer the note is for */
+    uint8_t token[WIRE_TOKEN_LEN]; /* the downloader's: names the attempt */
+    uint8_t step;                  /* enum msg_punch_step */
+    uint16_t port;                 /* OFFER, READY: the local port the sender dials from; else 0 */
+};
+
+/* PUNCH_NOTE (SN -> peer): the note, from peer_id, with the address the
+ * sender's supernode sees it at (its IP, the port of the note; for SYNC
+ * and NO the port its link comes from). */
+struct msg_punch_note {
+    uint8_t peer_id[WIRE_ID_LEN]; /* the sender */
+    uint8_t token[WIRE_TOKEN_LEN];
+    uint8_t step;
+    struct wire_addr addr;
+};
+
 /* REPORT: a source lied or refused (OP -> SN). */
 enum msg_report_reason {
     MSG_REPORT_BAD_DATA = 1, /* its chunks failed verification; banned for the download */
@@ -368,7 +399,8 @@ struct msg_receipts {
     size_t n_receipts;
 };
 
-/* What the ledger says about one peer (CREDIT answers, LEDGER_ANSWER). */
+/* What the ledger says about one peer (CREDIT answers): credit is the
+ * peer's credit as seen by the asker (docs/CREDITS.md). */
 struct msg_credit_record {
     uint8_t peer_id[WIRE_ID_LEN];
     uint8_t found; /* 0: no record (all numbers 0) */
@@ -377,8 +409,7 @@ struct msg_credit_record {
     uint64_t uptime_s;             /* seconds online, as supernodes observed */
 };
 
-/* CREDIT (kind says query or answer), LEDGER_QUERY (ids), LEDGER_ANSWER
- * (records). */
+/* CREDIT (kind says query or answer) and LEDGER_QUERY (ids). */
 struct msg_credit {
     uint8_t kind; /* CREDIT only: enum msg_credit_kind */
     uint64_t query_id;
@@ -457,9 +488,14 @@ struct msg_fwd_connect {
     struct msg_connect request; /* peer_id: the requester */
 };
 
+/* A PUNCH_NOTE for target_id, attached to the receiving supernode. */
+struct msg_fwd_punch {
+    uint8_t target_id[WIRE_ID_LEN];
+    struct msg_punch_note note;
+};
+
 struct msg_ledger_item {
     struct msg_receipt receipt; /* verified by the supernode that took it in */
-    uint16_t weight;            /* permille: what the downloader's bytes are worth */
     uint8_t sides;              /* MSG_LEDGER_SIDE_*, at least one */
 };
 
@@ -484,7 +520,7 @@ struct msg_ledger_uptime {
 struct msg_ledger_entry {
     uint8_t peer_id[WIRE_ID_LEN];
     uint64_t last_seq, last_time; /* the newest receipt counted */
-    uint64_t bytes, credit;       /* counted so far (credit 0 in download entries) */
+    uint64_t bytes;               /* counted so far */
 };
 
 struct msg_ledger_session {
@@ -494,13 +530,21 @@ struct msg_ledger_session {
 
 struct msg_ledger_put {
     uint8_t peer_id[WIRE_ID_LEN];
-    uint64_t base_uploaded, base_downloaded, base_credit, base_uptime_s; /* folded entries */
+    uint64_t base_uploaded, base_downloaded, base_uptime_s; /* folded entries */
     uint64_t horizon_s;          /* receipts at or before this time are folded */
     uint64_t session_horizon_ms; /* sessions starting at or before this are folded */
     struct msg_ledger_entry *uploads, *downloads; /* each 0..MSG_MAX_LEDGER_ENTRIES */
     size_t n_uploads, n_downloads;
     struct msg_ledger_session *sessions; /* 0..MSG_MAX_LEDGER_SESSIONS */
     size_t n_sessions;
+};
+
+/* LEDGER_ANSWER: one whole record a holder keeps, for a LEDGER_QUERY (one
+ * answer per asked ID, in the order asked). */
+struct msg_ledger_answer {
+    uint64_t query_id;
+    uint8_t found;                /* 0: the holder has no record (record.peer_id only) */
+    struct msg_ledger_put record; /* found 0: every number 0, every list empty */
 };
 
 /* ---- peer <-> peer ---------------------------------------------------------- */
@@ -550,9 +594,13 @@ struct msg {
         struct msg_dialback dialback;
         struct msg_dialback_result dialback_result;
         struct msg_connect connect, connect_request;
+        struct msg_punch punch;
+        struct msg_punch_note punch_note;
+        struct msg_fwd_punch fwd_punch;
         struct msg_report report;
         struct msg_receipts receipts;
-        struct msg_credit credit, ledger_query, ledger_answer;
+        struct msg_credit credit, ledger_query;
+        struct msg_ledger_answer ledger_answer;
         struct msg_relay_open relay_open;
         struct msg_relay_circuit relay_accept, relay_opened;
         struct msg_relay_data relay_data;

@@ -11,9 +11,9 @@
 /* Fixed sizes of the items below, for the decoder's count checks. */
 #define RECEIPT_SIZE        MSG_RECEIPT_WIRE_SIZE
 #define CREDIT_RECORD_SIZE  (WIRE_ID_LEN + 1 + 4 * 8)
-#define LEDGER_ITEM_SIZE    (RECEIPT_SIZE + 2 + 1)
+#define LEDGER_ITEM_SIZE    (RECEIPT_SIZE + 1)
 #define UPTIME_REPORT_SIZE  (WIRE_ID_LEN + 2 * 8)
-#define LEDGER_ENTRY_SIZE   (WIRE_ID_LEN + 4 * 8)
+#define LEDGER_ENTRY_SIZE   (WIRE_ID_LEN + 3 * 8)
 #define LEDGER_SESSION_SIZE (WIRE_ID_LEN + 2 * 8)
 
 static void receipt_io(struct wire_io *io, void *item)
@@ -112,20 +112,12 @@ void msg_ledger_query_io(struct wire_io *io, void *body)
     peer_ids_io(io, m);
 }
 
-void msg_ledger_answer_io(struct wire_io *io, void *body)
-{
-    struct msg_credit *m = body;
-    wire_io_u64(io, "query_id", &m->query_id);
-    credit_records_io(io, m);
-}
-
 static void ledger_item_io(struct wire_io *io, void *item)
 {
     struct msg_ledger_item *it = item;
     wire_io_enter(io, "receipt", WIRE_ERR_NO_INDEX);
     receipt_io(io, &it->receipt);
     wire_io_leave(io);
-    wire_io_u16_in(io, "weight", &it->weight, 0, MSG_LEDGER_WEIGHT_MAX);
     wire_io_u8_in(io, "sides", &it->sides, MSG_LEDGER_SIDE_SOURCE,
                   MSG_LEDGER_SIDE_SOURCE | MSG_LEDGER_SIDE_DOWNLOADER);
 }
@@ -173,7 +165,6 @@ static void ledger_entry_io(struct wire_io *io, void *item)
     wire_io_u64(io, "last_seq", &e->last_seq);
     wire_io_u64(io, "last_time", &e->last_time);
     wire_io_u64(io, "bytes", &e->bytes);
-    wire_io_u64(io, "credit", &e->credit);
 }
 
 static void ledger_session_io(struct wire_io *io, void *item)
@@ -184,9 +175,9 @@ static void ledger_session_io(struct wire_io *io, void *item)
     wire_io_u64(io, "seconds", &s->seconds);
 }
 
-void msg_ledger_put_io(struct wire_io *io, void *body)
+/* The fields of a record: LEDGER_PUT, and LEDGER_ANSWER after its head. */
+static void ledger_record_io(struct wire_io *io, struct msg_ledger_put *m)
 {
-    struct msg_ledger_put *m = body;
     const struct wire_array_spec entries = {
         .count_size = 2,
         .limit = MSG_MAX_LEDGER_ENTRIES,
@@ -204,11 +195,31 @@ void msg_ledger_put_io(struct wire_io *io, void *body)
     wire_io_raw(io, "peer_id", m->peer_id, WIRE_ID_LEN);
     wire_io_u64(io, "base_uploaded", &m->base_uploaded);
     wire_io_u64(io, "base_downloaded", &m->base_downloaded);
-    wire_io_u64(io, "base_credit", &m->base_credit);
     wire_io_u64(io, "base_uptime_s", &m->base_uptime_s);
     wire_io_u64(io, "horizon_s", &m->horizon_s);
     wire_io_u64(io, "session_horizon_ms", &m->session_horizon_ms);
     WIRE_IO_ARRAY(io, "uploads", m->uploads, m->n_uploads, &entries);
     WIRE_IO_ARRAY(io, "downloads", m->downloads, m->n_downloads, &entries);
     WIRE_IO_ARRAY(io, "sessions", m->sessions, m->n_sessions, &sessions);
+}
+
+void msg_ledger_put_io(struct wire_io *io, void *body)
+{
+    ledger_record_io(io, body);
+}
+
+/* LEDGER_ANSWER: a holder's whole record, or found 0 and nothing in it. */
+void msg_ledger_answer_io(struct wire_io *io, void *body)
+{
+    struct msg_ledger_answer *m = body;
+    const struct msg_ledger_put *r = &m->record;
+    wire_io_u64(io, "query_id", &m->query_id);
+    wire_io_u8_in(io, "found", &m->found, 0, 1);
+    ledger_record_io(io, &m->record);
+    wire_io_check(io,
+                  m->found ||
+                      (r->base_uploaded == 0 && r->base_downloaded == 0 && r->base_uptime_s == 0 &&
+                       r->horizon_s == 0 && r->session_horizon_ms == 0 && r->n_uploads == 0 &&
+                       r->n_downloads == 0 && r->n_sessions == 0),
+                  SOVA_ERR_BAD_VALUE, "found");
 }

@@ -211,6 +211,27 @@ void msg_connect_io(struct wire_io *io, void *body)
     wire_io_check(io, m->n_addrs > 0, SOVA_ERR_BAD_VALUE, "addrs");
 }
 
+void msg_punch_io(struct wire_io *io, void *body)
+{
+    struct msg_punch *m = body;
+    wire_io_raw(io, "peer_id", m->peer_id, WIRE_ID_LEN);
+    wire_io_raw(io, "token", m->token, WIRE_TOKEN_LEN);
+    wire_io_u8_in(io, "step", &m->step, MSG_PUNCH_OFFER, MSG_PUNCH_NO);
+    wire_io_u16(io, "port", &m->port);
+    /* OFFER and READY name the port they dial from; SYNC and NO none */
+    wire_io_check(io, (m->port != 0) == (m->step == MSG_PUNCH_OFFER || m->step == MSG_PUNCH_READY),
+                  SOVA_ERR_BAD_VALUE, "port");
+}
+
+void msg_punch_note_io(struct wire_io *io, void *body)
+{
+    struct msg_punch_note *m = body;
+    wire_io_raw(io, "peer_id", m->peer_id, WIRE_ID_LEN);
+    wire_io_raw(io, "token", m->token, WIRE_TOKEN_LEN);
+    wire_io_u8_in(io, "step", &m->step, MSG_PUNCH_OFFER, MSG_PUNCH_NO);
+    wire_io_addr(io, "addr", &m->addr);
+}
+
 void msg_report_io(struct wire_io *io, void *body)
 {
     struct msg_report *m = body;

@@ -24,13 +24,14 @@ msg_schema_fn msg_hello_io, msg_error_io, msg_ping_io;
 /* msg_op.c */
 msg_schema_fn msg_register_io, msg_registered_io, msg_sn_list_io, msg_publish_io,
     msg_publish_ack_io, msg_search_io, msg_search_result_io, msg_locate_io, msg_locate_result_io,
-    msg_dialback_io, msg_dialback_result_io, msg_connect_io, msg_report_io;
+    msg_dialback_io, msg_dialback_result_io, msg_connect_io, msg_report_io, msg_punch_io,
+    msg_punch_note_io;
 /* msg_relay.c */
 msg_schema_fn msg_relay_open_io, msg_relay_circuit_io, msg_relay_data_io, msg_relay_window_io,
     msg_relay_close_io;
 /* msg_sn.c */
 msg_schema_fn msg_gossip_io, msg_summary_io, msg_fwd_search_io, msg_fwd_locate_io,
-    msg_fwd_locate_result_io, msg_fwd_connect_io;
+    msg_fwd_locate_result_io, msg_fwd_connect_io, msg_fwd_punch_io;
 /* msg_peer.c */
 msg_schema_fn msg_chunk_range_io, msg_manifest_io, msg_data_io;
 /* msg_credit.c (receipts and the credit ledger, several families) */

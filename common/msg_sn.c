@@ -78,3 +78,10 @@ void msg_fwd_connect_io(struct wire_io *io, void *body)
     wire_io_raw(io, "target_id", m->target_id, WIRE_ID_LEN);
     msg_connect_io(io, &m->request);
 }
+
+void msg_fwd_punch_io(struct wire_io *io, void *body)
+{
+    struct msg_fwd_punch *m = body;
+    wire_io_raw(io, "target_id", m->target_id, WIRE_ID_LEN);
+    msg_punch_note_io(io, &m->note);
+}

@@ -4,9 +4,13 @@
 #include <miniupnpc/miniupnpc.h>
 #include <miniupnpc/upnpcommands.h>
 #include <miniupnpc/upnperrors.h>
+#include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 struct nat_igd {
     bool valid; /* urls/data hold a discovered IGD */
@@ -88,10 +92,31 @@ static int igd_external_ip(struct nat_igd *g, struct nat_job_result *r)
     return 0;
 }
 
+/* Is there an IPv4 route to the SSDP group? (An IPv6-only host has none,
+ * and miniupnpc would print its sendto errors to stderr.) A route lookup
+ * only: nothing is sent. */
+static bool ssdp_routable(void)
+{
+    struct sockaddr_in ssdp = {.sin_family = AF_INET, .sin_port = htons(1900)};
+    ssdp.sin_addr.s_addr = htonl(0xEFFFFFFAu); /* 239.255.255.250 */
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    bool ok = connect(fd, (struct sockaddr *)&ssdp, sizeof(ssdp)) == 0;
+    close(fd);
+    return ok;
+}
+
 void nat_igd_discover(struct nat_igd *g, unsigned delay_ms, struct nat_job_result *r)
 {
     igd_forget(g);
     r->method = NAT_METHOD_UPNP;
+    if (!ssdp_routable()) {
+        r->outcome = NAT_OUT_NONE;
+        r->code = 0;
+        snprintf(r->error, sizeof(r->error), "UPnP: no IPv4 route to look for an IGD");
+        return;
+    }
     int err = 0;
     /* minissdpd socket "" = ask the network, not a daemon's cache (which in
      * network namespaces may even describe another network). */

@@ -310,8 +310,8 @@ static void on_check(struct nat_map_fsm *f, uint64_t now_ms, const struct nat_jo
     case NAT_OUT_OK:
         break;
     }
-    if (f->method == NAT_METHOD_NATPMP && r->have_epoch && f->have_epoch &&
-        nat_pmp_epoch_lost(f->epoch, f->epoch_ms, r->epoch, now_ms)) {
+    if ((f->method == NAT_METHOD_NATPMP || f->method == NAT_METHOD_PCP) && r->have_epoch &&
+        f->have_epoch && nat_pmp_epoch_lost(f->epoch, f->epoch_ms, r->epoch, now_ms)) {
         char why[160];
         snprintf(why, sizeof(why), "NAT-PMP gateway restarted (epoch %u, was %u)", r->epoch,
                  f->epoch);
@@ -396,6 +396,10 @@ void nat_map_fsm_refresh(struct nat_map_fsm *f, uint64_t now_ms)
     }
     f->refresh_pending = false;
     f->retries = 0;
+    /* A refresh is asked when the network moved or the router restarted:
+     * the mapping made next replaces the one held (a remap). */
+    if (f->st.state == NAT_MAP_MAPPED)
+        f->lost_mapping = true;
     set_state(f, NAT_MAP_DISCOVERING);
     schedule(f, NAT_FSM_WILL_DISCOVER, now_ms);
 }
@@ -431,6 +435,7 @@ bool nat_map_fsm_next_job(struct nat_map_fsm *f, uint64_t now_ms, struct nat_job
         job->method = NAT_METHOD_NONE;
         job->discover_ms = f->p.discover_ms;
         job->natpmp = f->p.natpmp;
+        job->pcp = f->p.pcp;
         schedule(f, NAT_FSM_DISCOVERING, UINT64_MAX);
         return true;
     case NAT_FSM_WILL_MAP:

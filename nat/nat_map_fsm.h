@@ -45,8 +45,9 @@ enum nat_method {
     NAT_METHOD_NONE = 0,
     NAT_METHOD_UPNP,
     NAT_METHOD_NATPMP,
+    NAT_METHOD_PCP,
 };
-/* "upnp", "natpmp", or NULL for NAT_METHOD_NONE. */
+/* "upnp", "natpmp", "pcp", or NULL for NAT_METHOD_NONE. */
 const char *nat_method_str(enum nat_method m);
 
 enum nat_job_kind {
@@ -66,6 +67,7 @@ struct nat_job {
     uint32_t lease_s;       /* MAP: 0 = permanent */
     unsigned discover_ms;   /* DISCOVER: SSDP wait */
     bool natpmp;            /* DISCOVER: try NAT-PMP when no IGD answers */
+    bool pcp;               /* DISCOVER: try PCP first (before the IGD) */
 };
 
 enum nat_outcome {
@@ -109,6 +111,7 @@ struct nat_map_fsm_params {
     uint32_t check_interval_s; /* 0 = NAT_UPNP_DEFAULT_CHECK_INTERVAL_S */
     unsigned discover_ms;      /* 0 = NAT_UPNP_DEFAULT_DISCOVER_MS */
     bool natpmp;
+    bool pcp;
     uint32_t seed; /* random external ports; any value */
 };
 

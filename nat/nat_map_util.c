@@ -34,6 +34,8 @@ const char *nat_method_str(enum nat_method m)
         return "upnp";
     case NAT_METHOD_NATPMP:
         return "natpmp";
+    case NAT_METHOD_PCP:
+        return "pcp";
     case NAT_METHOD_NONE:
         break;
     }

@@ -165,6 +165,8 @@ const char *nat_path_str(enum nat_path p)
         return "direct";
     case NAT_PATH_REVERSAL:
         return "reversal";
+    case NAT_PATH_PUNCH:
+        return "holepunch";
     case NAT_PATH_RELAY:
         return "relay";
     default:
@@ -173,13 +175,20 @@ const char *nat_path_str(enum nat_path p)
 }
 
 /* Can path p be tried? If not, why (appended to why). */
-static bool path_possible(const struct nat_path_facts *f, enum nat_path p, char *why, size_t cap)
+static bool path_possible(const struct nat_path_facts *f, enum nat_path p, enum nat_path failed,
+                          char *why, size_t cap)
 {
+    /* A source behind our own public address is tried directly first (its
+     * LAN address, then the public one through the router's loopback); once
+     * that failed, reversal and a punch would aim at our own public address
+     * too, and fail the same way. */
+    bool behind_us = f->same_network && f->source_addrs && failed != NAT_PATH_NONE;
     size_t used = strlen(why);
     const char *no = NULL;
     static const char *const not_allowed[] = {
         [NAT_PATH_DIRECT] = "direct skipped: not allowed (ways)",
         [NAT_PATH_REVERSAL] = "reversal skipped: not allowed (ways)",
+        [NAT_PATH_PUNCH] = "holepunch skipped: not allowed (ways)",
         [NAT_PATH_RELAY] = "relay skipped: not allowed (ways)"};
     if (p >= NAT_PATH_DIRECT && p <= NAT_PATH_RELAY && f->allowed != 0 &&
         !(f->allowed & (1u << p))) {
@@ -195,10 +204,33 @@ static bool path_possible(const struct nat_path_facts *f, enum nat_path p, char 
             no = "direct skipped: the source is unreachable (its dial-back failed)";
         break;
     case NAT_PATH_REVERSAL:
-        if (!f->attached)
+        if (f->family_apart)
+            no = "reversal skipped: the source has no address of our family (IPv4 / IPv6) to "
+                 "connect to us from";
+        else if (behind_us)
+            no = "reversal skipped: the source is behind our own public address and direct "
+                 "failed (the LAN does not join us and the router does not loop back)";
+        else if (!f->attached)
             no = "reversal skipped: no supernode to ask";
         else if (f->self_reach != MSG_REACH_PUBLIC && f->self_reach != MSG_REACH_MAPPED)
             no = "reversal skipped: we are not reachable ourselves";
+        break;
+    case NAT_PATH_PUNCH:
+        /* Both NATs must keep ports for the other side to aim at ours; the
+         * source says NO at once if its own does not. */
+        if (f->family_apart)
+            no = "holepunch skipped: the source has no address of our family (IPv4 / IPv6)";
+        else if (behind_us)
+            no = "holepunch skipped: the source is behind our own public address and direct "
+                 "failed";
+        else if (!f->attached)
+            no = "holepunch skipped: no supernode to ask";
+        else if (!f->punch_offered)
+            no = "holepunch skipped: our supernode does not carry punch notes";
+        else if (f->self_nat == NAT_TYPE_REWRITES)
+            no = "holepunch skipped: our NAT changes ports (looks symmetric)";
+        else if (f->self_nat == NAT_TYPE_UNKNOWN)
+            no = "holepunch skipped: what our NAT does to ports is not known yet";
         break;
     case NAT_PATH_RELAY:
         if (!f->attached)
@@ -221,7 +253,7 @@ enum nat_path nat_path_next(const struct nat_path_facts *f, enum nat_path failed
         return NAT_PATH_NONE;
     why[0] = '\0';
     for (int p = (int)failed + 1; p <= NAT_PATH_RELAY; p++) {
-        if (!path_possible(f, (enum nat_path)p, why, cap))
+        if (!path_possible(f, (enum nat_path)p, failed, why, cap))
             continue;
         size_t used = strlen(why);
         if (used < cap)
@@ -233,4 +265,37 @@ enum nat_path nat_path_next(const struct nat_path_facts *f, enum nat_path failed
     if (used < cap)
         snprintf(why + used, cap - used, "%sno way left", used ? "; " : "");
     return NAT_PATH_NONE;
+}
+
+/* ---- which address ------------------------------------------------------------------ */
+
+bool nat_addr_on_link(const struct wire_addr *a, const struct nat_subnet *nets, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct nat_subnet *s = &nets[i];
+        if (s->addr.family != a->family)
+            continue;
+        unsigned bits = a->family == WIRE_ADDR_IPV4 ? 32 : 128;
+        unsigned len = s->prefix_len < bits ? s->prefix_len : bits;
+        unsigned whole = len / 8, rest = len % 8;
+        if (memcmp(a->ip, s->addr.ip, whole) != 0)
+            continue;
+        if (rest != 0) {
+            uint8_t mask = (uint8_t)(0xFF << (8 - rest));
+            if ((a->ip[whole] & mask) != (s->addr.ip[whole] & mask))
+                continue;
+        }
+        return true;
+    }
+    return false;
+}
+
+void nat_addr_describe(const struct wire_addr *a, uint8_t source_reach, char *out, size_t cap)
+{
+    char where[64];
+    wire_addr_format(a, where, sizeof(where));
+    const char *kind = wire_addr_is_local(a)              ? "LAN"
+                       : source_reach == MSG_REACH_MAPPED ? "mapped"
+                                                          : "public";
+    snprintf(out, cap, "%s %s, %s", kind, where, a->family == WIRE_ADDR_IPV4 ? "IPv4" : "IPv6");
 }

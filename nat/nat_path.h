@@ -65,24 +65,54 @@ enum nat_type nat_type_guess(const struct wire_addr *observed, const struct wire
 
 /* ---- the way to a source ---------------------------------------------------------- */
 
-enum nat_path { NAT_PATH_NONE = 0, NAT_PATH_DIRECT, NAT_PATH_REVERSAL, NAT_PATH_RELAY };
-const char *nat_path_str(enum nat_path p); /* "direct", "reversal", "relay", "none" */
+enum nat_path {
+    NAT_PATH_NONE = 0,
+    NAT_PATH_DIRECT,
+    NAT_PATH_REVERSAL,
+    NAT_PATH_PUNCH, /* a TCP hole punch coordinated through the supernodes */
+    NAT_PATH_RELAY
+};
+/* "direct", "reversal", "holepunch", "relay", "none" */
+const char *nat_path_str(enum nat_path p);
 
 struct nat_path_facts {
     uint8_t source_reach; /* enum msg_reachability, from the hit or a LOCATE */
     bool source_addrs;    /* we know an address of it */
     bool same_network;    /* it shows the same public address as we do */
+    bool family_apart;    /* none of its addresses is of our family (IPv4 / IPv6) */
     uint8_t self_reach;   /* ours, from our last dial-back */
     bool attached;        /* we have a primary supernode */
     bool relay_offered;   /* that supernode offers relay circuits */
+    bool punch_offered;   /* that supernode carries hole-punch notes */
+    uint8_t self_nat;     /* enum nat_type: ours, from our supernode sessions */
     unsigned allowed;     /* bits 1 << enum nat_path the user allows; 0 = all */
 };
 
 /* The next way to try after `failed` (NAT_PATH_NONE for the first try):
- * the cheapest that may work, in the order direct, reversal, relay.
+ * the cheapest that may work, in the order direct, reversal, hole punch,
+ * relay.
  * NAT_PATH_NONE when none is left (try again later from the start). why
  * (cap bytes) says why this one, or why the ones before it were skipped. */
 enum nat_path nat_path_next(const struct nat_path_facts *f, enum nat_path failed, char *why,
                             size_t cap);
+
+/* ---- which address ------------------------------------------------------------------ */
+
+/* One of our interfaces' networks: its address and prefix length. */
+struct nat_subnet {
+    struct wire_addr addr;
+    unsigned prefix_len;
+};
+
+/* Is a on one of the networks in nets (n of them)? A private address of
+ * another LAN (a source behind the same public address but on another LAN,
+ * a guest Wi-Fi) is not, and a connection to it could only time out. */
+bool nat_addr_on_link(const struct wire_addr *a, const struct nat_subnet *nets, size_t n);
+
+/* What kind of address a direct connection used, in words: "LAN" (a
+ * private address on our own network), "mapped" (the source's router maps
+ * it: source_reach is mapped), or "public"; with the family. Into out
+ * (cap bytes), e.g. "LAN 10.1.0.11:7071, IPv4". */
+void nat_addr_describe(const struct wire_addr *a, uint8_t source_reach, char *out, size_t cap);
 
 #endif

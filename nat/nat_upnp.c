@@ -164,6 +164,7 @@ int nat_upnp_new(const struct nat_upnp_config *cfg, struct nat_upnp **out)
         .check_interval_s = cfg->check_interval_s,
         .discover_ms = cfg->discover_timeout_ms,
         .natpmp = cfg->natpmp,
+        .pcp = cfg->pcp,
         .seed = (uint32_t)t ^ ((uint32_t)getpid() << 16) ^ (uint32_t)(t >> 32),
     };
     int rc = nat_map_fsm_new(&p, &u->fsm);

@@ -65,7 +65,7 @@ const char *nat_map_state_str(enum nat_map_state s);
 /* A snapshot, plain data (method points to a static string). */
 struct nat_upnp_status {
     enum nat_map_state state;
-    const char *method;   /* "upnp", "natpmp" or NULL */
+    const char *method;   /* "pcp", "upnp", "natpmp" or NULL */
     char gateway[128];    /* IGD control URL or NAT-PMP gateway address; "" if none */
     char lan_addr[64];    /* our address as the gateway sees it (IGD's lanaddr) */
     char external_ip[64]; /* "" if unknown */
@@ -90,6 +90,7 @@ struct nat_upnp_config {
     unsigned discover_timeout_ms; /* default 1000 (SSDP wait), 100..10000 */
     const char *description;      /* "sova-peer <short id>"; copied; NULL = "sova" */
     bool natpmp;                  /* also try NAT-PMP when no IGD answers */
+    bool pcp;                     /* try PCP (RFC 6887) first, before the IGD */
     /* On the loop, on every state/address change; st is valid for the call. */
     void (*changed)(const struct nat_upnp_status *st, void *arg);
     void *arg;

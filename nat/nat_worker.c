@@ -5,6 +5,7 @@
 #include "err.h"
 #include "nat_igd.h"
 #include "nat_pmp.h"
+#include "nat_pcp.h"
 
 #include <errno.h>
 #include <event2/util.h>
@@ -41,6 +42,7 @@ struct nat_worker {
     char description[80];
     struct nat_igd *igd;
     struct nat_pmp *pmp;
+    struct nat_pcp *pcp;
     enum nat_method held_method; /* the mapping we hold, NONE if none */
     uint16_t held_external, held_internal;
     char held_gateway[128];
@@ -50,6 +52,7 @@ static void worker_destroy(struct nat_worker *w)
 {
     nat_igd_free(w->igd);
     nat_pmp_free(w->pmp);
+    nat_pcp_free(w->pcp);
     if (w->notify_wr >= 0)
         close(w->notify_wr);
     if (w->notify_rd >= 0)
@@ -62,23 +65,43 @@ static void worker_destroy(struct nat_worker *w)
 
 static const char *current_gateway(const struct nat_worker *w, enum nat_method m)
 {
-    return m == NAT_METHOD_UPNP ? nat_igd_control_url(w->igd) : nat_pmp_gateway(w->pmp);
+    return m == NAT_METHOD_UPNP  ? nat_igd_control_url(w->igd)
+           : m == NAT_METHOD_PCP ? nat_pcp_gateway(w->pcp)
+                                 : nat_pmp_gateway(w->pmp);
 }
 
 static void discover(struct nat_worker *w, const struct nat_job *job, struct nat_job_result *r)
 {
+    /* PCP first (RFC 6887, the newest of the three), then UPnP IGD, then
+     * NAT-PMP. */
+    char pcp_error[sizeof(r->error)] = "";
+    bool pmp_worth = job->natpmp;
+    if (job->pcp) {
+        nat_pcp_discover(w->pcp, job, r);
+        if (r->outcome == NAT_OUT_OK)
+            goto found;
+        snprintf(pcp_error, sizeof(pcp_error), "%s", r->error);
+        pmp_worth = pmp_worth && !nat_pcp_silent(w->pcp); /* same port, same server */
+        memset(r, 0, sizeof(*r));
+        r->kind = job->kind;
+    }
     nat_igd_discover(w->igd, job->discover_ms, r);
-    if (r->outcome != NAT_OUT_OK && job->natpmp) {
+    if (r->outcome != NAT_OUT_OK && pmp_worth) {
         struct nat_job_result pmp = {.kind = NAT_JOB_DISCOVER};
         nat_pmp_discover(w->pmp, &pmp);
         if (pmp.outcome == NAT_OUT_OK) {
             *r = pmp;
         } else {
             char both[sizeof(r->error)];
-            snprintf(both, sizeof(both), "%.70s; %.80s", r->error, pmp.error);
+            snprintf(both, sizeof(both), "%.50s; %.50s; %.55s", pcp_error, r->error, pmp.error);
             memcpy(r->error, both, sizeof(both));
         }
+    } else if (r->outcome != NAT_OUT_OK && pcp_error[0] != '\0') {
+        char both[sizeof(r->error)];
+        snprintf(both, sizeof(both), "%.75s; %.80s", pcp_error, r->error);
+        memcpy(r->error, both, sizeof(both));
     }
+found:
     /* The mapping held at a gateway we no longer see cannot be deleted; it
      * ends with its lease. */
     if (w->held_method != NAT_METHOD_NONE &&
@@ -99,6 +122,8 @@ static void run_job(struct nat_worker *w, const struct nat_job *job, struct nat_
     case NAT_JOB_MAP:
         if (job->method == NAT_METHOD_UPNP)
             nat_igd_map(w->igd, job, w->description, r);
+        else if (job->method == NAT_METHOD_PCP)
+            nat_pcp_map(w->pcp, job, r);
         else
             nat_pmp_map(w->pmp, job, r);
         if (r->outcome == NAT_OUT_OK) {
@@ -112,6 +137,8 @@ static void run_job(struct nat_worker *w, const struct nat_job *job, struct nat_
     case NAT_JOB_CHECK:
         if (job->method == NAT_METHOD_UPNP)
             nat_igd_check(w->igd, job, r);
+        else if (job->method == NAT_METHOD_PCP)
+            nat_pcp_check(w->pcp, job, r);
         else
             nat_pmp_check(w->pmp, job, r);
         if (r->outcome == NAT_OUT_NONE)
@@ -135,6 +162,9 @@ static void unmap_held(struct nat_worker *w)
     else if (w->held_method == NAT_METHOD_NATPMP)
         w->unmap_code =
             nat_pmp_unmap(w->pmp, w->held_internal, w->unmap_error, sizeof(w->unmap_error));
+    else if (w->held_method == NAT_METHOD_PCP)
+        w->unmap_code =
+            nat_pcp_unmap(w->pcp, w->held_internal, w->unmap_error, sizeof(w->unmap_error));
     w->held_method = NAT_METHOD_NONE;
 }
 
@@ -189,6 +219,7 @@ int nat_worker_start(const char *description, struct nat_worker **out, char *err
     snprintf(w->description, sizeof(w->description), "%s", description ? description : "sova");
     w->igd = nat_igd_new();
     w->pmp = nat_pmp_new();
+    w->pcp = nat_pcp_new();
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -196,7 +227,7 @@ int nat_worker_start(const char *description, struct nat_worker **out, char *err
     pthread_cond_init(&w->wake, NULL);
     pthread_cond_init(&w->done, &attr);
     pthread_condattr_destroy(&attr);
-    if (!w->igd || !w->pmp) {
+    if (!w->igd || !w->pmp || !w->pcp) {
         worker_destroy(w);
         snprintf(err, errlen, "out of memory");
         return SOVA_ERR_NOMEM;

@@ -4,8 +4,12 @@
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
+#include "op_paths.h"
 #include "op_internal.h"
+#include "op_ui.h"
 
+#include <limits.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,16 +26,19 @@ static json_t *addr_json(const struct wire_addr *a)
  * the SHA-256 of those finished (what sha256sum prints for the file). */
 static void add_transfer(const struct op_fetch_progress *p, void *arg)
 {
-    static const char *const states[] = {"running", "complete", "failed"};
-    json_t *o =
-        json_pack("{s:s, s:o, s:s, s:s}", "name", p->name, "id", ctl_json_hex32(p->id), "state",
-                  states[p->state], "via", p->via && p->via[0] ? p->via : "not connected yet");
+    json_t *o = json_pack("{s:s, s:o, s:s, s:s}", "name", p->name, "id", ctl_json_hex32(p->id),
+                          "state", op_fetch_state_name(p->state), "via",
+                          p->via && p->via[0] ? p->via : "not connected yet");
     if (o && p->sha256)
         json_object_set_new(o, "sha256", ctl_json_hex32(p->sha256));
+    if (o && p->route && p->route[0])
+        json_object_set_new(o, "route", json_string(p->route));
+    if (o && p->waiting)
+        json_object_set_new(o, "waiting", json_string(p->waiting));
     json_array_append_new(arg, o);
 }
 
-static void reply_status(struct op_daemon *d, struct ctl_conn *conn)
+json_t *op_control_status_json(struct op_daemon *d)
 {
     const struct op_share_result *res = d->share ? op_share_current(d->share) : NULL;
     uint64_t bytes = 0;
@@ -59,10 +66,17 @@ static void reply_status(struct op_daemon *d, struct ctl_conn *conn)
                         backup ? json_string(backup) : json_null());
     json_object_set_new(json_object_get(o, "supernode"), "keepalive_s",
                         json_integer(op_session_keepalive_s(d->session)));
+    const char *refusal = op_session_refusal(d->session);
+    json_object_set_new(json_object_get(o, "supernode"), "refused",
+                        refusal ? json_string(refusal) : json_null());
     json_object_set_new(o, "downloads_running",
                         json_integer((json_int_t)op_fetch_running(d->fetcher)));
+    json_object_set_new(o, "downloads_bytes_in",
+                        json_integer((json_int_t)op_fetch_bytes_in(d->fetcher)));
     json_object_set_new(o, "reach", reach);
+    json_object_set_new(o, "api", d->api_address[0] ? json_string(d->api_address) : json_null());
     json_object_set_new(o, "credit", op_credit_status_json(d->credit));
+    json_object_set_new(o, "limits", op_limits_json(d->bw));
     json_object_set_new(json_object_get(o, "uploads"), "waiting",
                         json_integer((json_int_t)ss.waiting));
     struct nat_relay_stats rs;
@@ -84,10 +98,16 @@ static void reply_status(struct op_daemon *d, struct ctl_conn *conn)
                   (json_int_t)evloop_accept_errors(d->loop), "buffered", "bytes",
                   (json_int_t)bs.buffered, "closed_over_share", (json_int_t)bs.closed_over_share,
                   "displaced", (json_int_t)bs.displaced_buffered, "trims", (json_int_t)bs.trims));
+    json_object_set_new(json_object_get(o, "shares"), "folders", op_folders_json(d->folders));
     json_t *transfers = json_array();
     op_fetch_foreach(d->fetcher, add_transfer, transfers);
     json_object_set_new(o, "transfers", transfers);
-    ctl_reply(conn, o, true);
+    return o;
+}
+
+static void reply_status(struct op_daemon *d, struct ctl_conn *conn)
+{
+    ctl_reply(conn, op_control_status_json(d), true);
 }
 
 /* ---- downloads ---------------------------------------------------------------- */
@@ -118,15 +138,14 @@ static void set_size(json_t *o, bool known, uint64_t size, uint64_t hint)
 
 static json_t *progress_json(struct op_daemon *d, const struct op_fetch_progress *p)
 {
-    static const char *const states[] = {"running", "complete", "failed"};
     json_t *o = json_pack(
         "{s:o, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:{s:I, s:I, s:I}}", "id",
         ctl_json_hex32(p->id), "name", p->name, "chunk_size", (json_int_t)p->chunk_size,
         "bytes_have", (json_int_t)p->bytes_have, "chunks_have", (json_int_t)p->chunks_have,
         "chunks", (json_int_t)p->n_chunks, "chunks_fetched", (json_int_t)p->chunks_fetched,
         "chunks_failed", (json_int_t)p->chunks_failed, "rate_bps", (json_int_t)p->rate_bps, "state",
-        states[p->state], "sources", "known", (json_int_t)p->sources_known, "connected",
-        (json_int_t)p->sources_connected, "banned", (json_int_t)p->sources_banned);
+        op_fetch_state_name(p->state), "sources", "known", (json_int_t)p->sources_known,
+        "connected", (json_int_t)p->sources_connected, "banned", (json_int_t)p->sources_banned);
     if (o == NULL)
         return NULL;
     set_size(o, p->size_known, p->size, p->size_hint);
@@ -136,8 +155,20 @@ static json_t *progress_json(struct op_daemon *d, const struct op_fetch_progress
         json_object_set_new(o, "sha256", ctl_json_hex32(p->sha256));
     if (p->via)
         json_object_set_new(o, "via", json_string(p->via));
+    if (p->first_byte_ms)
+        json_object_set_new(o, "first_byte_ms", json_integer((json_int_t)p->first_byte_ms));
+    if (p->route && p->route[0])
+        json_object_set_new(o, "route", json_string(p->route));
     if (p->error)
         json_object_set_new(o, "error", json_string(p->error));
+    json_object_set_new(o, "priority", json_string(ctl_priority_name(p->priority)));
+    if (p->queue_pos > 0)
+        json_object_set_new(o, "queue_position", json_integer(p->queue_pos));
+    if (p->waiting)
+        json_object_set_new(o, "waiting", json_string(p->waiting));
+    json_object_set_new(o, "limit_kbps", json_integer((json_int_t)(p->limit_bps / 1000)));
+    json_object_set_new(o, "throttled", json_boolean(p->throttled));
+    json_object_set_new(o, "bytes_in", json_integer((json_int_t)p->bytes_in));
     if (d != NULL)
         json_object_set_new(o, "bad_sources", bad_sources_json(d, p->id));
     return o;
@@ -189,6 +220,7 @@ static int add_stored(const struct op_store_download *row, void *arg)
         json_object_set_new(o, "sha256", ctl_json_hex32(row->sha256));
     if (row->error)
         json_object_set_new(o, "error", json_string(row->error));
+    json_object_set_new(o, "priority", json_string(ctl_priority_name(row->priority)));
     json_object_set_new(o, "bad_sources", bad_sources_json(l->d, row->id));
     json_array_append_new(l->list, o);
     return 0;
@@ -218,6 +250,46 @@ static void reply_downloads(struct op_daemon *d, struct ctl_conn *conn)
 
 /* ---- get ------------------------------------------------------------------------ */
 
+static void add_accepted(const struct op_fetch_progress *p, void *arg)
+{
+    *(json_t **)arg = progress_json(NULL, p);
+}
+
+/* get --background: the download as the daemon took it (running, queued
+ * and where, or complete already). */
+static void reply_accepted(struct op_daemon *d, struct ctl_conn *conn,
+                           const uint8_t id[WIRE_HASH_LEN])
+{
+    json_t *o = NULL;
+    if (!op_fetch_lookup(d->fetcher, id, add_accepted, &o)) {
+        struct op_store_download row = {0};
+        bool found = false;
+        if (op_store_download_get(d->store, id, &row, &found) == 0 && found) {
+            o = json_pack("{s:o, s:s, s:s}", "id", ctl_json_hex32(id), "name", row.name, "state",
+                          op_download_state_name(row.state));
+            if (o != NULL && row.path != NULL)
+                json_object_set_new(o, "path", json_string(row.path));
+        }
+        op_store_download_clear(&row);
+    }
+    if (o == NULL) {
+        ctl_reply_error(conn, "the download was accepted but cannot be described");
+        return;
+    }
+    ctl_reply(conn, json_pack("{s:o}", "accepted", o), true);
+}
+
+/* Not attached: say why if a supernode refused us. */
+static void reply_not_attached(struct op_daemon *d, struct ctl_conn *conn)
+{
+    const char *refusal = op_session_refusal(d->session);
+    if (refusal != NULL)
+        ctl_reply_error(conn, "not attached to a supernode: %s", refusal);
+    else
+        ctl_reply_error(conn, "not attached to a supernode yet (trying %s); try again shortly",
+                        op_session_endpoint(d->session));
+}
+
 /* A CLI following one download. */
 struct get_follow {
     struct op_daemon *d;
@@ -236,13 +308,17 @@ static void on_get_client_gone(struct ctl_conn *conn, void *arg)
 static void on_get_progress(const struct op_fetch_progress *p, void *arg)
 {
     struct get_follow *g = arg;
-    if (p->state == OP_FETCH_RUNNING) {
+    if (p->state == OP_FETCH_RUNNING || p->state == OP_FETCH_QUEUED) {
         ctl_reply(g->conn, json_pack("{s:o}", "progress", progress_json(NULL, p)), false);
         return;
     }
     ctl_conn_set_closed_cb(g->conn, NULL, NULL);
     if (p->state == OP_FETCH_DONE)
         ctl_reply(g->conn, json_pack("{s:o}", "download", progress_json(g->d, p)), true);
+    else if (p->cancelled)
+        ctl_reply_error(g->conn, "download of %s cancelled (its partial data deleted)", p->name);
+    else if (p->state == OP_FETCH_PAUSED)
+        ctl_reply_error(g->conn, "download of %s paused: `sova-peer resume` continues it", p->name);
     else
         ctl_reply_error(g->conn, "download of %s failed: %s", p->name, p->error);
     free(g); /* the watch ends with the final report */
@@ -261,15 +337,24 @@ static void start_get(struct op_daemon *d, struct ctl_conn *conn, const struct c
     char err[256];
     const char *use_name = req->name[0] ? req->name : name;
     struct op_fetch_watch *watch = NULL;
+    unsigned priority =
+        req->priority == CTL_PRIORITY_UNSET ? OP_FETCH_PRIORITY_KEEP : req->priority;
+    /* --background: the answer is the download as accepted, not its end */
+    op_fetch_watch_fn *fn = req->background ? NULL : on_get_progress;
     int rc = op_fetch_get(d->fetcher, req->id, use_name, size_hint, req->out[0] ? req->out : NULL,
-                          on_get_progress, g, &watch, err, sizeof(err));
+                          priority, fn, g, &watch, err, sizeof(err));
     if (rc != 0) {
         free(g);
         ctl_reply_error(conn, "%s", err);
         return;
     }
+    if (req->background) {
+        free(g);
+        g = NULL;
+        reply_accepted(d, conn, req->id);
+    }
     /* No watch: it was done already, answered, and g is freed. */
-    if (watch != NULL) {
+    if (watch != NULL && g != NULL) {
         g->watch = watch;
         ctl_conn_set_closed_cb(conn, on_get_client_gone, g);
     }
@@ -333,8 +418,7 @@ static void handle_get(struct op_daemon *d, struct ctl_conn *conn, const struct 
     }
     /* Never seen: ask the supernode who has it, then start. */
     if (!op_session_attached(d->session)) {
-        ctl_reply_error(conn, "not attached to a supernode yet (trying %s); try again shortly",
-                        op_session_endpoint(d->session));
+        reply_not_attached(d, conn);
         return;
     }
     struct search_wait *w = calloc(1, sizeof(*w));
@@ -398,8 +482,7 @@ static void on_search_done(const struct msg_search_result *res, void *arg)
 static void handle_search(struct op_daemon *d, struct ctl_conn *conn, const struct ctl_search *req)
 {
     if (!op_session_attached(d->session)) {
-        ctl_reply_error(conn, "not attached to a supernode yet (trying %s); try again shortly",
-                        op_session_endpoint(d->session));
+        reply_not_attached(d, conn);
         return;
     }
     struct wire_str words[CTL_MAX_WORDS];
@@ -417,9 +500,204 @@ static void handle_search(struct op_daemon *d, struct ctl_conn *conn, const stru
     wait_for_answer(w, &s, req->timeout_ms, "cannot send the search to the supernode");
 }
 
+/* ---- peers ----------------------------------------------------------------------------- */
+
+struct peers_listing {
+    struct op_daemon *d;
+    json_t *list;
+};
+
+/* A relay circuit goes through our primary supernode: which, and where. */
+static json_t *relay_json(struct op_daemon *d)
+{
+    const char *sn = op_session_sn_id(d->session);
+    return json_pack("{s:o, s:s}", "supernode", sn ? json_string(sn) : json_null(), "address",
+                     op_session_endpoint(d->session));
+}
+
+static json_t *peer_json(struct op_daemon *d, const uint8_t peer_id[WIRE_ID_LEN],
+                         const struct wire_addr *addr, const char *path, const char *direction,
+                         const char *connection, uint64_t rate_bps, uint64_t bytes)
+{
+    char id[NODE_ID_STR_LEN + 1];
+    node_id_format(peer_id, id);
+    json_t *o = json_pack("{s:s, s:o, s:s, s:s, s:s, s:I, s:I, s:I}", "id", id, "address",
+                          addr_json(addr), "path", path, "direction", direction, "connection",
+                          connection, "rate_bps", (json_int_t)rate_bps, "bytes", (json_int_t)bytes,
+                          "credit", (json_int_t)op_credit_of(d->credit, peer_id));
+    if (o != NULL && strcmp(path, "relay") == 0)
+        json_object_set_new(o, "relay", relay_json(d));
+    return o;
+}
+
+static void add_upload_peer(const struct op_server_peer *p, void *arg)
+{
+    struct peers_listing *l = arg;
+    json_t *o = peer_json(l->d, p->peer_id, p->addr, p->path, "upload",
+                          strcmp(p->path, "reversal") == 0 ? "outgoing" : "incoming", p->rate_bps,
+                          p->bytes_sent);
+    if (o != NULL)
+        json_object_set_new(o, "state", json_string(p->uploading ? "uploading" : "idle"));
+    json_array_append_new(l->list, o);
+}
+
+static void add_source(const struct op_fetch_source_info *s, void *arg)
+{
+    struct peers_listing *l = arg;
+    json_t *o = peer_json(l->d, s->peer_id, s->addr, s->path, "download",
+                          s->incoming ? "incoming" : "outgoing", s->rate_bps, s->bytes);
+    if (o != NULL) {
+        json_object_set_new(o, "state", json_string(s->state));
+        json_object_set_new(
+            o, "download",
+            json_pack("{s:o, s:s}", "id", ctl_json_hex32(s->download_id), "name", s->name));
+    }
+    json_array_append_new(l->list, o);
+}
+
+/* `sova-peer peers`: the peers connected to us (uploads) and the sources
+ * of each running download. */
+static void reply_peers(struct op_daemon *d, struct ctl_conn *conn)
+{
+    struct peers_listing l = {d, json_array()};
+    op_server_foreach_peer(d->server, add_upload_peer, &l);
+    op_fetch_foreach_source(d->fetcher, add_source, &l);
+    ctl_reply(conn, json_pack("{s:o}", "peers", l.list), true);
+}
+
+/* ---- transfer control ----------------------------------------------------------------- */
+
+static void handle_xfer(struct op_daemon *d, struct ctl_conn *conn, enum ctl_cmd cmd,
+                        const struct ctl_xfer *req)
+{
+    char err[512];
+    char *deleted = NULL;
+    int rc;
+    switch (cmd) {
+    case CTL_CMD_PAUSE:
+        rc = op_fetch_pause(d->fetcher, req->id, err, sizeof(err));
+        break;
+    case CTL_CMD_RESUME:
+        rc = op_fetch_resume(d->fetcher, req->id, err, sizeof(err));
+        break;
+    case CTL_CMD_CANCEL:
+        rc = op_fetch_cancel(d->fetcher, req->id, err, sizeof(err));
+        break;
+    case CTL_CMD_REMOVE:
+        rc = op_fetch_remove(d->fetcher, req->id, req->delete_data, &deleted, err, sizeof(err));
+        break;
+    case CTL_CMD_PRIORITY:
+        rc = op_fetch_set_priority(d->fetcher, req->id, req->priority, err, sizeof(err));
+        break;
+    default:
+        rc = SOVA_ERR_INTERNAL;
+        snprintf(err, sizeof(err), "internal error: %s is not transfer control", ctl_cmd_name(cmd));
+        break;
+    }
+    if (rc != 0) {
+        ctl_reply_error(conn, "%s", err);
+        return;
+    }
+    json_t *o = NULL;
+    if (!op_fetch_lookup(d->fetcher, req->id, add_accepted, &o))
+        o = json_pack("{s:o, s:s}", "id", ctl_json_hex32(req->id), "state",
+                      cmd == CTL_CMD_CANCEL ? "cancelled" : "removed");
+    if (o != NULL && deleted != NULL)
+        json_object_set_new(o, "deleted", json_string(deleted));
+    free(deleted);
+    ctl_reply(conn, json_pack("{s:o}", "download", o), true);
+}
+
+/* ---- share folders ------------------------------------------------------------------ */
+
+static void reply_folders(struct op_daemon *d, struct ctl_conn *conn)
+{
+    ctl_reply(conn, json_pack("{s:o}", "folders", op_folders_json(d->folders)), true);
+}
+
+static void handle_folder(struct op_daemon *d, struct ctl_conn *conn, enum ctl_cmd cmd,
+                          const char *path)
+{
+    char err[PATH_MAX + 256];
+    int rc = cmd == CTL_CMD_SHARE_ADD ? op_folders_add(d->folders, path, err, sizeof(err))
+                                      : op_folders_remove(d->folders, path, err, sizeof(err));
+    if (rc != 0)
+        ctl_reply_error(conn, "%s", err);
+    else
+        reply_folders(d, conn);
+}
+
+/* ---- limits ------------------------------------------------------------------------ */
+
+static uint64_t given(unsigned v)
+{
+    return v == CTL_UNSET ? OP_LIMITS_UNSET : v;
+}
+
+static void handle_limits(struct op_daemon *d, struct ctl_conn *conn, const struct ctl_limits *req)
+{
+    struct op_limits_change c = {
+        .upload_kbps = given(req->upload_kbps),
+        .download_kbps = given(req->download_kbps),
+        .alt_upload_kbps = given(req->alt_upload_kbps),
+        .alt_download_kbps = given(req->alt_download_kbps),
+        .turtle = req->turtle[0] ? req->turtle : NULL,
+    };
+    bool change = c.upload_kbps != OP_LIMITS_UNSET || c.download_kbps != OP_LIMITS_UNSET ||
+                  c.alt_upload_kbps != OP_LIMITS_UNSET || c.alt_download_kbps != OP_LIMITS_UNSET ||
+                  c.turtle != NULL;
+    char err[256];
+    if (change && op_limits_change(d->bw, &c, err, sizeof(err)) != 0) {
+        ctl_reply_error(conn, "%s", err);
+        return;
+    }
+    ctl_reply(conn, json_pack("{s:o}", "limits", op_limits_json(d->bw)), true);
+}
+
+static void handle_limit(struct op_daemon *d, struct ctl_conn *conn, const struct ctl_limit *req)
+{
+    char hex[CTL_HEX32_LEN + 1];
+    ctl_hex32(req->id, hex);
+    if (op_fetch_set_download_limit(d->fetcher, req->id, (uint64_t)req->kbps * 1000) != 0) {
+        ctl_reply_error(conn, "no running download %s (see sova-peer downloads)", hex);
+        return;
+    }
+    ctl_reply(conn, json_pack("{s:s, s:I}", "id", hex, "limit_kbps", (json_int_t)req->kbps), true);
+}
+
 /* ---- dispatch ---------------------------------------------------------------------- */
 
-static void on_request(struct ctl_conn *conn, const struct ctl_request *req, void *arg)
+json_t *op_control_progress_json(const struct op_fetch_progress *p)
+{
+    return progress_json(NULL, p);
+}
+
+/* ---- the web UI ------------------------------------------------------------------ */
+
+static void handle_ui_login(struct op_daemon *d, struct ctl_conn *conn)
+{
+    char url[256], token[OP_UI_SECRET_HEX + 1];
+    if (d->ui == NULL) {
+        ctl_reply_error(conn, d->api_address[0] == '\0'
+                                  ? "the web UI is off: set api-listen = " OP_PATHS_INIT_API_LISTEN
+                                    " in the peer's configuration and restart the daemon"
+                                  : "the web UI is off (ui = no in the configuration)");
+        return;
+    }
+    if (op_ui_token_new(d->ui, link_now_ms(), token) != 0) {
+        ctl_reply_error(conn, "the random generator failed");
+        return;
+    }
+    snprintf(url, sizeof(url), "%s/login?token=%s", d->ui_base, token);
+    OPENSSL_cleanse(token, sizeof(token));
+    ctl_reply(conn,
+              json_pack("{s:s, s:s, s:I}", "url", url, "address", d->api_address, "expires_s",
+                        (json_int_t)(OP_UI_TOKEN_TTL_MS / 1000)),
+              true);
+    OPENSSL_cleanse(url, sizeof(url));
+}
+
+void op_control_request(struct ctl_conn *conn, const struct ctl_request *req, void *arg)
 {
     struct op_daemon *d = arg;
     switch (req->cmd) {
@@ -436,10 +714,33 @@ static void on_request(struct ctl_conn *conn, const struct ctl_request *req, voi
         reply_downloads(d, conn);
         return;
     case CTL_CMD_PEERS:
-        ctl_reply_error(conn, "\"peers\" is not served by this version");
+        reply_peers(d, conn);
         return;
     case CTL_CMD_METRICS:
         metrics_ctl_reply(conn, op_metrics_render, d);
+        return;
+    case CTL_CMD_PAUSE:
+    case CTL_CMD_RESUME:
+    case CTL_CMD_CANCEL:
+    case CTL_CMD_REMOVE:
+    case CTL_CMD_PRIORITY:
+        handle_xfer(d, conn, req->cmd, &req->u.xfer);
+        return;
+    case CTL_CMD_SHARE_ADD:
+    case CTL_CMD_SHARE_REMOVE:
+        handle_folder(d, conn, req->cmd, req->u.folder.path);
+        return;
+    case CTL_CMD_SHARES:
+        reply_folders(d, conn);
+        return;
+    case CTL_CMD_LIMITS:
+        handle_limits(d, conn, &req->u.limits);
+        return;
+    case CTL_CMD_LIMIT:
+        handle_limit(d, conn, &req->u.limit);
+        return;
+    case CTL_CMD_UI_LOGIN:
+        handle_ui_login(d, conn);
         return;
     }
 }
@@ -448,5 +749,5 @@ int op_control_start(struct op_daemon *d, char *err, size_t errlen)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", d->s->state_dir, OP_CONTROL_SOCKET);
-    return ctl_server_new(evloop_base(d->loop), path, on_request, d, &d->ctl, err, errlen);
+    return ctl_server_new(evloop_base(d->loop), path, op_control_request, d, &d->ctl, err, errlen);
 }

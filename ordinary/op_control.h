@@ -12,12 +12,28 @@
 #ifndef SOVA_OP_CONTROL_H
 #define SOVA_OP_CONTROL_H
 
+#include "ctl.h"
+
+#include <jansson.h>
 #include <stddef.h>
 
 struct op_daemon;
+struct op_fetch_progress;
 
 /* Listen on OP_CONTROL_SOCKET in the state directory; d->ctl is the
  * server. 0, or a negative enum sova_err with err set. */
 int op_control_start(struct op_daemon *d, char *err, size_t errlen);
+
+/* The handler of every command, for the control socket and for other
+ * transports of the same requests (the HTTP API, op_api.h): arg is the
+ * daemon. Replies through conn (ctl.h's lifetime rule). */
+void op_control_request(struct ctl_conn *conn, const struct ctl_request *req, void *arg);
+
+/* What `status` answers (a new reference; NULL on allocation failure). */
+json_t *op_control_status_json(struct op_daemon *d);
+
+/* A download as get's progress lines and downloads show it (new reference;
+ * NULL on allocation failure). */
+json_t *op_control_progress_json(const struct op_fetch_progress *p);
 
 #endif

@@ -12,6 +12,8 @@
 #include "op_daemon.h"
 #include "err.h"
 #include "log.h"
+#include "nat_netwatch.h"
+#include "op_api.h"
 #include "op_control.h"
 #include "op_fetch_file.h"
 #include "op_internal.h"
@@ -84,8 +86,12 @@ static void publish_all(struct op_daemon *d)
 }
 
 /* The share changed: tell the supernode what was added and what is gone. A
- * file ID still present under another path is not removed. */
-static void publish_changes(struct op_daemon *d, const struct op_share_result *res)
+ * file ID still present under another path is not removed. With every_file,
+ * every file is (re)published, not only the added ones: the first result of
+ * a replaced worker is compared with the store, whose rows may hold files a
+ * cancelled scan hashed but no result published (the supernode takes a
+ * record it has once). */
+static void publish_changes(struct op_daemon *d, const struct op_share_result *res, bool every_file)
 {
     if (!op_session_attached(d->session))
         return; /* everything is published on attach */
@@ -101,8 +107,13 @@ static void publish_changes(struct op_daemon *d, const struct op_share_result *r
             publisher_add(p, &res->changed[i].before, MSG_PUBLISH_REMOVE);
         publisher_add(p, res->changed[i].now, MSG_PUBLISH_ADD);
     }
-    for (size_t i = 0; i < res->n_added; i++)
-        publisher_add(p, res->added[i], MSG_PUBLISH_ADD);
+    if (every_file) {
+        for (size_t i = 0; i < res->n_files; i++)
+            publisher_add(p, &res->files[i], MSG_PUBLISH_ADD);
+    } else {
+        for (size_t i = 0; i < res->n_added; i++)
+            publisher_add(p, res->added[i], MSG_PUBLISH_ADD);
+    }
     publisher_flush(p);
     if (p->total)
         log_info("op", "share changed: %zu added, %zu changed, %zu removed", res->n_added,
@@ -123,10 +134,12 @@ static void on_share_done(const struct op_share_result *res, void *arg)
     if (!d->share_ready) {
         /* The first scan: everything is news to the supernode. */
         d->share_ready = true;
+        d->share_replaced = false;
         publish_all(d);
         return;
     }
-    publish_changes(d, res);
+    publish_changes(d, res, d->share_replaced);
+    d->share_replaced = false;
 }
 
 /* ---- searches ------------------------------------------------------------------------ */
@@ -164,6 +177,13 @@ static void fetch_find_sources(const uint8_t id[WIRE_HASH_LEN], const char *name
 
 /* ---- the supernode session ----------------------------------------------------------- */
 
+/* The host's addresses or routes changed (nat_netwatch). */
+static void on_network_changed(void *arg)
+{
+    struct op_daemon *d = arg;
+    op_reach_network_changed(d->reach);
+}
+
 static void on_attached(void *arg)
 {
     struct op_daemon *d = arg;
@@ -181,12 +201,34 @@ static void on_detached(void *arg)
 
 /* ---- the connection ladder: reversal and relay ---------------------------------------- */
 
+/* What our NAT does to ports, from our supernode sessions (nat_path.h). */
+static enum nat_type our_nat(const struct op_daemon *d)
+{
+    struct wire_addr seen[2], local[2];
+    size_t n = op_session_nat_sample(d->session, seen, local);
+    return nat_type_guess(seen, local, n);
+}
+
+static bool punch_keeps_ports(void *arg)
+{
+    enum nat_type t = our_nat(arg);
+    return t == NAT_TYPE_PRESERVES || t == NAT_TYPE_NONE;
+}
+
+static int punch_send(const struct msg_punch *note, void *arg)
+{
+    struct op_daemon *d = arg;
+    return op_session_send(d->session, &(struct msg){.type = MSG_PUNCH, .u.punch = *note});
+}
+
 static void fetch_self(struct op_fetch_self *out, void *arg)
 {
     struct op_daemon *d = arg;
     out->reach = op_reach_self(d->reach);
     out->attached = op_session_attached(d->session);
     out->relay_offered = op_session_relay_offered(d->session);
+    out->punch_offered = op_session_sn_offers(d->session, MSG_CAP_PUNCH);
+    out->nat = (uint8_t)our_nat(d);
     const struct wire_addr *seen = op_session_observed(d->session);
     out->has_observed = seen != NULL;
     if (seen)
@@ -226,6 +268,16 @@ static void fetch_report(const uint8_t peer_id[WIRE_ID_LEN], const uint8_t id[WI
     memcpy(m.u.report.hash, id, WIRE_HASH_LEN);
     m.u.report.reason = reason;
     op_session_send(d->session, &m);
+}
+
+/* A download completed: the on-complete hook, if configured (op_hook.h). */
+static void fetch_completed(const struct op_fetch_progress *p, void *arg)
+{
+    struct op_daemon *d = arg;
+    struct op_hook_file file = {
+        .path = p->path, .name = p->name, .id = p->id, .sha256 = p->sha256, .size = p->size};
+    if (p->path != NULL)
+        op_hook_run(d->hook, d->s->on_complete, d->s->on_complete_timeout_s, &file);
 }
 
 /* ---- credit (docs/CREDITS.md) ---------------------------------------------------------- */
@@ -343,6 +395,12 @@ static void on_sn_message(const struct msg *m, void *arg)
         op_server_reverse(d->server, d->tls, c->peer_id, c->token, c->addrs, c->n_addrs);
         return;
     }
+    case MSG_PUNCH_NOTE:
+        /* READY and NO answer our punches as a downloader; OFFER and SYNC
+         * ask us as a source */
+        if (!op_fetch_punch_note(d->fetcher, &m->u.punch_note) && d->punch != NULL)
+            op_punch_note(d->punch, &m->u.punch_note);
+        return;
     case MSG_ERROR:
         op_reach_message(d->reach, m); /* a refused DIALBACK, perhaps */
         return;
@@ -428,26 +486,40 @@ static int make_dir(const char *path, mode_t mode, char *err, size_t errlen)
     return 0;
 }
 
+/* The share folders changed: serve and report from the new worker. */
+static void on_share_replaced(struct op_share *now, void *arg)
+{
+    struct op_daemon *d = arg;
+    d->share = now;
+    d->share_replaced = true;
+    if (d->server != NULL)
+        op_server_set_share(d->server, now);
+}
+
 static int start_share(struct op_daemon *d, char *err, size_t errlen)
 {
-    if (d->s->share == NULL) {
-        log_info("op", "no --share folder: sharing nothing");
-        return 0;
-    }
     char db[PATH_MAX], partial[PATH_MAX];
     snprintf(db, sizeof(db), "%s/%s", d->s->state_dir, OP_STORE_FILENAME);
-    const char *exclude[1];
-    size_t n_exclude = 0;
+    /* Never shared: the part files, and the state (the identity's key). */
+    const char *exclude[2] = {d->s->state_dir};
+    size_t n_exclude = 1;
     if (d->s->downloads) {
         snprintf(partial, sizeof(partial), "%s/%s", d->s->downloads, FETCH_PARTIAL_DIR);
         exclude[n_exclude++] = partial;
     }
-    struct op_share_config cfg = {
-        .share_root = d->s->share, .exclude_dirs = exclude, .n_exclude_dirs = n_exclude};
-    int rc = op_share_new(evloop_base(d->loop), &cfg, db, on_share_done, d, &d->share, err, errlen);
-    if (rc == 0)
-        op_share_rescan(d->share);
-    return rc;
+    struct op_folders_config cfg = {
+        .base = evloop_base(d->loop),
+        .store = d->store,
+        .db_path = db,
+        .config_folder = d->s->share,
+        .state_dir = d->s->state_dir,
+        .exclude_dirs = exclude,
+        .n_exclude_dirs = n_exclude,
+        .done = on_share_done,
+        .replaced = on_share_replaced,
+        .arg = d,
+    };
+    return op_folders_new(&cfg, &d->folders, err, errlen);
 }
 
 static void on_republish(evutil_socket_t fd, short what, void *arg)
@@ -461,8 +533,7 @@ static void on_rescan(evutil_socket_t fd, short what, void *arg)
     struct op_daemon *d = arg;
     (void)fd;
     (void)what;
-    if (d->share && !op_share_busy(d->share))
-        op_share_rescan(d->share);
+    op_folders_rescan(d->folders);
 }
 
 static int op_daemon_start(struct op_daemon *d)
@@ -515,6 +586,7 @@ static int op_daemon_start(struct op_daemon *d)
         .handshake_timeout_ms = (unsigned)d->s->handshake_timeout_ms,
         .max_output = OP_MAX_OUTPUT_BYTES,
         .expect_supernode = true,
+        .capabilities = MSG_CAP_PUNCH, /* we take PUNCH_NOTEs (op_punch.h) */
         .counters = &d->link_counters,
         .budget = d->budget,
     };
@@ -547,16 +619,36 @@ static int op_daemon_start(struct op_daemon *d)
         .self = fetch_self,
         .reverse = fetch_reverse,
         .relay = fetch_relay,
+        .punch = punch_send,
         .direct_timeout_ms = (unsigned)d->s->direct_timeout_ms,
         .reversal_timeout_ms = (unsigned)d->s->reversal_timeout_ms,
+        .punch_timeout_ms = (unsigned)d->s->punch_timeout_ms,
         .relay_timeout_ms = (unsigned)d->s->relay_timeout_ms,
         .ways = d->s->ways_mask,
         .chunk_size = (uint32_t)d->s->download_chunk_kib * 1024,
+        .max_active = (unsigned)d->s->max_active_downloads,
         .report = fetch_report,
         .receipt = fetch_receipt,
+        .completed = fetch_completed,
         .arg = d,
     };
     d->fetcher = op_fetcher_new(&env);
+    struct op_punch_env pe = {
+        .base = base,
+        .tls = d->tls,
+        .server = d->server,
+        .bind_addr = d->peer_params.bind_addr,
+        .bind_len = d->peer_params.bind_len,
+        .send = punch_send,
+        .keeps_ports = punch_keeps_ports,
+        .arg = d,
+    };
+    if (d->server != NULL && (d->punch = op_punch_new(&pe)) == NULL)
+        return SOVA_ERR_NOMEM;
+    if ((d->hook = op_hook_new(base)) == NULL)
+        return SOVA_ERR_NOMEM;
+    if (d->server && d->fetcher)
+        d->bw = op_limits_new(base, d->s, d->server, d->fetcher);
     struct op_session_config sc = {
         .loop = d->loop,
         .tls = d->tls,
@@ -574,7 +666,7 @@ static int op_daemon_start(struct op_daemon *d)
     };
     d->rescan = event_new(base, -1, EV_PERSIST, on_rescan, d);
     d->republish = evtimer_new(base, on_republish, d);
-    if (!d->server || !d->fetcher || !d->rescan || !d->republish ||
+    if (!d->server || !d->fetcher || !d->bw || !d->rescan || !d->republish ||
         op_session_new(&sc, &d->session) != 0)
         return SOVA_ERR_NOMEM;
     op_server_set_adopt(d->server, adopt_reversal, d);
@@ -607,6 +699,12 @@ static int op_daemon_start(struct op_daemon *d)
     if (d->relay == NULL || op_reach_new(&rc_cfg, &d->reach) != 0)
         return SOVA_ERR_NOMEM;
     op_reach_start(d->reach);
+    char nw_err[128];
+    if (nat_netwatch_new(base, on_network_changed, d, &d->netwatch, nw_err, sizeof(nw_err)) != 0)
+        log_warn("op",
+                 "cannot watch the network (%s): a new address is noticed only by the "
+                 "periodic checks",
+                 nw_err);
     struct timeval every = {.tv_sec = (time_t)d->s->rescan_interval_s};
     evtimer_add(d->rescan, &every);
     op_store_host_foreach(d->store, add_cached_supernode, d);
@@ -615,6 +713,8 @@ static int op_daemon_start(struct op_daemon *d)
     op_session_start(d->session);
     op_fetcher_resume_all(d->fetcher);
     rc = op_metrics_start(d, err, sizeof(err));
+    if (rc == 0)
+        rc = op_api_start(d, err, sizeof(err));
     if (rc != 0) {
         log_error("op", "%s", err);
         return rc;
@@ -626,17 +726,24 @@ static void op_daemon_stop(struct op_daemon *d)
 {
     op_service_stop(d);
     op_metrics_stop(d);
+    op_api_stop(d);          /* like the control socket: its waiting clients cancel first */
     ctl_server_free(d->ctl); /* first: its clients cancel their queries and watches */
     op_queries_free(d->queries);
     /* Downloads first (they hold circuits and adopted links), then what
      * they use; the session last (circuits say goodbye over it). */
+    op_limits_free(d->bw);
     op_fetcher_free(d->fetcher);
+    op_hook_free(d->hook);
+    op_punch_free(d->punch);
+    d->punch = NULL;
     op_server_free(d->server);
     op_credit_free(d->credit);
     nat_relay_free(d->relay);
+    nat_netwatch_free(d->netwatch);
     op_reach_free(d->reach); /* deletes the router's port mapping */
     op_session_free(d->session);
-    op_share_free(d->share);
+    op_folders_free(d->folders);
+    d->share = NULL;
     if (d->rescan)
         event_free(d->rescan);
     if (d->republish)

@@ -1,7 +1,8 @@
-/* op_fetch.c - downloads: their life (start, resume, progress, end) and the
- * API. One source's protocol (and the manifest's checks) is in
- * op_fetch_source.c; the part file and the file's SHA-256 in
- * op_fetch_file.c. */
+/* op_fetch.c - downloads: their life (start, stop, resume, progress, end),
+ * the queue that starts them, and the API. One source's protocol (and the
+ * manifest's checks) is in op_fetch_source.c; the part file and the file's
+ * SHA-256 in op_fetch_file.c; get and transfer control (pause, cancel ...)
+ * in op_fetch_control.c. */
 #define SOVA_OP_FETCH_INTERNAL
 #include "err.h"
 #include "fileid.h"
@@ -25,7 +26,7 @@ void fetch_set_timer_ms(struct event *ev, unsigned ms)
 
 /* ---- progress ---------------------------------------------------------------- */
 
-static void fill_progress(const struct download *dl, struct op_fetch_progress *p)
+void download_progress(const struct download *dl, struct op_fetch_progress *p)
 {
     memset(p, 0, sizeof(*p));
     p->id = dl->id;
@@ -35,7 +36,7 @@ static void fill_progress(const struct download *dl, struct op_fetch_progress *p
     p->size_hint = dl->size_hint;
     p->chunk_size = dl->chunk_size;
     p->n_chunks = dl->n_chunks;
-    p->chunks_have = dl->sched ? op_sched_have_count(dl->sched) : 0;
+    p->chunks_have = dl->sched ? op_sched_have_count(dl->sched) : dl->chunks_have_saved;
     if (dl->state == OP_FETCH_DONE)
         p->chunks_have = dl->n_chunks;
     uint64_t bytes = (uint64_t)p->chunks_have * dl->chunk_size;
@@ -53,17 +54,99 @@ static void fill_progress(const struct download *dl, struct op_fetch_progress *p
     p->sha256 = dl->state == OP_FETCH_DONE ? dl->sha256 : NULL;
     p->error = dl->error[0] ? dl->error : NULL;
     p->via = dl->via;
+    p->first_byte_ms = dl->first_byte_ms;
+    p->route = dl->route;
+    p->priority = dl->priority;
+    p->queue_pos = queue_position(dl);
+    p->cancelled = dl->cancelled;
+    p->waiting = dl->waiting[0] ? dl->waiting : NULL;
+    p->limit_bps = dl->limit_bps;
+    p->throttled = dl->state == OP_FETCH_RUNNING && (dl->bw_wait || dl->f->bw_wait);
+    p->bytes_in = dl->bytes_in;
 }
 
-static void notify(struct download *dl, bool force)
+/* ---- bandwidth ------------------------------------------------------------------ */
+
+void download_apply_hold(struct download *dl)
+{
+    bool hold = dl->bw_wait || dl->f->bw_wait;
+    for (unsigned i = 0; i < dl->n_sources; i++) {
+        struct fetch_source *s = &dl->sources[i];
+        if (s->link == NULL)
+            continue;
+        if (!hold && link_reading_held(s->link))
+            dl->bw_released_ms = link_now_ms();
+        link_hold_reading(s->link, hold);
+    }
+}
+
+void download_charge(struct download *dl, uint64_t n)
+{
+    struct op_fetcher *f = dl->f;
+    uint64_t now = link_now_ms();
+    dl->bytes_in += n;
+    f->bytes_in += n;
+    op_bw_charge(&f->bw, n, now);
+    op_bw_charge(&dl->bw, n, now);
+    uint64_t wait = op_bw_wait_ms(&f->bw, now);
+    if (wait > 0 && !f->bw_wait) {
+        f->bw_wait = true;
+        fetch_set_timer_ms(f->bw_timer, (unsigned)wait);
+        for (struct download *d = f->downloads; d; d = d->next)
+            download_apply_hold(d);
+    }
+    wait = op_bw_wait_ms(&dl->bw, now);
+    if (wait > 0 && !dl->bw_wait) {
+        dl->bw_wait = true;
+        fetch_set_timer_ms(dl->bw_timer, (unsigned)wait);
+        download_apply_hold(dl);
+    }
+}
+
+static void on_download_bw(evutil_socket_t fd, short what, void *arg)
+{
+    struct download *dl = arg;
+    (void)fd, (void)what;
+    uint64_t wait = op_bw_wait_ms(&dl->bw, link_now_ms());
+    if (wait > 0) {
+        fetch_set_timer_ms(dl->bw_timer, (unsigned)wait);
+        return;
+    }
+    dl->bw_wait = false;
+    download_apply_hold(dl);
+}
+
+static void on_fetcher_bw(evutil_socket_t fd, short what, void *arg)
+{
+    struct op_fetcher *f = arg;
+    (void)fd, (void)what;
+    uint64_t wait = op_bw_wait_ms(&f->bw, link_now_ms());
+    if (wait > 0) {
+        fetch_set_timer_ms(f->bw_timer, (unsigned)wait);
+        return;
+    }
+    f->bw_wait = false;
+    for (struct download *d = f->downloads; d; d = d->next)
+        download_apply_hold(d);
+}
+
+const char *op_fetch_state_name(enum op_fetch_state state)
+{
+    static const char *const names[OP_FETCH_N_STATES] = {"running", "complete", "failed", "queued",
+                                                         "paused"};
+    return (unsigned)state < OP_FETCH_N_STATES ? names[state] : "?";
+}
+
+void download_notify(struct download *dl, bool force)
 {
     uint64_t now = link_now_ms();
     if (!force && now - dl->last_notify_ms < FETCH_NOTIFY_MIN_MS)
         return;
     dl->last_notify_ms = now;
     struct op_fetch_progress p;
-    fill_progress(dl, &p);
-    bool final = dl->state != OP_FETCH_RUNNING;
+    download_progress(dl, &p);
+    bool final =
+        dl->state == OP_FETCH_DONE || dl->state == OP_FETCH_FAILED || dl->state == OP_FETCH_PAUSED;
     struct op_fetch_watch *w = dl->watchers;
     if (final)
         dl->watchers = NULL; /* a final report ends every watch */
@@ -85,7 +168,7 @@ static void close_sources(struct download *dl)
 }
 
 /* Stop reading a finished copy (why: it failed, say so; NULL: done). */
-static void local_end(struct download *dl, const char *why)
+void download_local_end(struct download *dl, const char *why)
 {
     if (dl->local_path == NULL)
         return;
@@ -104,11 +187,12 @@ static void local_end(struct download *dl, const char *why)
 static void download_end(struct download *dl)
 {
     evtimer_del(dl->tick);
-    local_end(dl, NULL);
+    download_local_end(dl, NULL);
     close_sources(dl);
     fetch_file_close(dl->file);
     dl->file = NULL;
-    notify(dl, true);
+    download_notify(dl, true);
+    queue_schedule(dl->f, false); /* a place is free */
 }
 
 void download_fail(struct download *dl, const char *fmt, ...)
@@ -150,6 +234,11 @@ static void download_finished(struct download *dl)
              "%u chunks fetched, %u failed verification)",
              dl->hex, (unsigned long long)dl->size, path, sha, dl->chunks_fetched,
              dl->chunks_failed);
+    if (dl->f->env.completed != NULL) {
+        struct op_fetch_progress p;
+        download_progress(dl, &p);
+        dl->f->env.completed(&p, dl->f->env.arg);
+    }
     download_end(dl);
 }
 
@@ -168,6 +257,10 @@ static void on_file_hashed(const uint8_t *sha256, void *arg)
 
 void download_disk_full(struct download *dl, const char *why)
 {
+    snprintf(dl->waiting, sizeof(dl->waiting),
+             "disk full (%s): waiting for free space, trying again every %d s; the %u verified "
+             "chunks are kept",
+             why, FETCH_DISK_RETRY_MS / 1000, op_sched_have_count(dl->sched));
     if (dl->disk_full_ms == 0)
         log_warn("fetch", "%.16s: %s: waiting for disk space (%u of %u chunks kept)", dl->hex, why,
                  op_sched_have_count(dl->sched), dl->n_chunks);
@@ -206,7 +299,7 @@ static void on_local_step(evutil_socket_t fd, short what, void *arg)
         return;
     uint8_t *buf = malloc(dl->chunk_size);
     if (buf == NULL) {
-        local_end(dl, "cannot be read (out of memory)");
+        download_local_end(dl, "cannot be read (out of memory)");
         download_pump(dl);
         return;
     }
@@ -216,7 +309,7 @@ static void on_local_step(evutil_socket_t fd, short what, void *arg)
         if (dl->local_next == dl->n_chunks) {
             log_info("fetch", "%.16s: copied from %s, every chunk checked", dl->hex,
                      dl->local_path);
-            local_end(dl, NULL);
+            download_local_end(dl, NULL);
             break;
         }
         uint32_t i = dl->local_next;
@@ -225,19 +318,19 @@ static void on_local_step(evutil_socket_t fd, short what, void *arg)
         uint8_t digest[WIRE_HASH_LEN];
         ssize_t got = pread(dl->local_fd, buf, len, (off_t)start);
         if (got != (ssize_t)len) {
-            local_end(dl, got < 0 ? "cannot be read" : "is shorter than it was");
+            download_local_end(dl, got < 0 ? "cannot be read" : "is shorter than it was");
             break;
         }
         fileid_chunk_hash(buf, len, dl->height, digest);
         if (memcmp(digest, dl->chunk_hashes + (size_t)i * WIRE_HASH_LEN, WIRE_HASH_LEN) != 0) {
-            local_end(dl, "changed since it was downloaded");
+            download_local_end(dl, "changed since it was downloaded");
             break;
         }
         char err[256];
         int rc = fetch_file_store_chunk(dl->file, i, buf, len, err, sizeof(err));
         if (rc != 0) {
             free(buf);
-            local_end(dl, NULL);
+            download_local_end(dl, NULL);
             download_fail(dl, "%s", err);
             return;
         }
@@ -288,7 +381,7 @@ void download_pump(struct download *dl)
     }
     for (unsigned i = 0; i < dl->n_sources; i++)
         source_request(&dl->sources[i]);
-    notify(dl, false);
+    download_notify(dl, false);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -299,6 +392,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     /* Smoothed rate: half the old, half the last second. */
     dl->rate_bps = (dl->rate_bps + dl->bytes_this_tick * 1000 / FETCH_TICK_MS) / 2;
     dl->bytes_this_tick = 0;
+    for (unsigned i = 0; i < dl->n_sources; i++) {
+        struct fetch_source *s = &dl->sources[i];
+        s->rate_bps = (s->rate_bps + s->bytes_this_tick * 1000 / FETCH_TICK_MS) / 2;
+        s->bytes_this_tick = 0;
+    }
     uint64_t now = link_now_ms();
     bool any_open = false;
     for (unsigned i = 0; i < dl->n_sources; i++) {
@@ -307,8 +405,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         /* A source we wait for that sends nothing at all: its connection
          * died without a word (a router that changed its address, a
          * supernode gone with a relay) — let go and reach it again. */
-        if (s->state == SRC_OPEN && source_waiting(s) &&
-            now - link_last_read_ms(s->link) > FETCH_STALL_MS) {
+        uint64_t heard = s->state == SRC_OPEN ? link_last_read_ms(s->link) : now;
+        if (heard < dl->bw_released_ms)
+            heard = dl->bw_released_ms; /* silent because we held its reading */
+        if (s->state == SRC_OPEN && source_waiting(s) && !link_reading_held(s->link) &&
+            now - heard > FETCH_STALL_MS) {
             log_info("fetch", "%.16s: source %s sent nothing for %u s: reconnecting", dl->hex,
                      s->short_id, FETCH_STALL_MS / 1000);
             link_close(s->link, MSG_ERR_TIMEOUT, "nothing received");
@@ -340,7 +441,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         dl->last_find_ms = now;
         dl->f->env.find_sources(dl->id, dl->name, dl->f->env.arg);
     }
-    notify(dl, true);
+    download_notify(dl, true);
     fetch_set_timer_ms(dl->tick, FETCH_TICK_MS);
 }
 
@@ -355,7 +456,9 @@ static void download_free(struct download *dl)
     }
     if (dl->tick)
         event_free(dl->tick);
-    local_end(dl, NULL);
+    if (dl->bw_timer)
+        event_free(dl->bw_timer);
+    download_local_end(dl, NULL);
     if (dl->local_step)
         event_free(dl->local_step);
     fetch_file_close(dl->file);
@@ -368,7 +471,7 @@ static void download_free(struct download *dl)
     free(dl);
 }
 
-static struct download *download_find(const struct op_fetcher *f, const uint8_t *id)
+struct download *download_find(const struct op_fetcher *f, const uint8_t *id)
 {
     for (struct download *dl = f->downloads; dl; dl = dl->next)
         if (memcmp(dl->id, id, WIRE_HASH_LEN) == 0)
@@ -405,8 +508,8 @@ int download_manifest_ready(struct download *dl)
 }
 
 /* A download in memory from its stored row (new or resumed). */
-static int download_open(struct op_fetcher *f, const struct op_store_download *row,
-                         struct download **out, char *err, size_t errlen)
+int download_open(struct op_fetcher *f, const struct op_store_download *row, struct download **out,
+                  char *err, size_t errlen)
 {
     struct download *dl = calloc(1, sizeof(*dl));
     if (dl == NULL)
@@ -423,9 +526,14 @@ static int download_open(struct op_fetcher *f, const struct op_store_download *r
     int height = fileid_height_of(row->chunk_size);
     dl->tick = evtimer_new(f->env.base, on_tick, dl);
     dl->local_step = event_new(f->env.base, -1, 0, on_local_step, dl);
-    dl->state = OP_FETCH_RUNNING;
-    dl->last_progress_ms = dl->last_find_ms = link_now_ms();
-    if (!dl->name || !dl->tick || !dl->local_step || (row->out_path && !dl->out_path)) {
+    dl->bw_timer = evtimer_new(f->env.base, on_download_bw, dl);
+    dl->state = row->paused ? OP_FETCH_PAUSED : OP_FETCH_QUEUED;
+    dl->priority = row->priority;
+    dl->seq = row->seq;
+    dl->chunks_have_saved = row->n_have;
+    op_bw_init(&dl->bw, 0, FETCH_BW_MIN_BURST, link_now_ms());
+    if (!dl->name || !dl->tick || !dl->local_step || !dl->bw_timer ||
+        (row->out_path && !dl->out_path)) {
         download_free(dl);
         return SOVA_ERR_NOMEM;
     }
@@ -450,23 +558,153 @@ static int download_open(struct op_fetcher *f, const struct op_store_download *r
         }
         if (row->n_chunks > 0)
             memcpy(dl->chunk_hashes, row->chunk_hashes, (size_t)row->n_chunks * WIRE_HASH_LEN);
-        if (download_manifest_ready(dl) != 0) {
-            snprintf(err, errlen, "%s", dl->error);
-            return SOVA_ERR_IO; /* failed, stays listed */
-        }
     }
-    fetch_set_timer_ms(dl->tick, FETCH_TICK_MS);
     *out = dl;
     return 0;
 }
 
-static void download_unlink(struct op_fetcher *f, struct download *dl)
+void download_start(struct download *dl)
+{
+    struct op_fetcher *f = dl->f;
+    dl->state = OP_FETCH_RUNNING;
+    dl->last_progress_ms = dl->last_find_ms = dl->run_started_ms = link_now_ms();
+    dl->first_byte_ms = 0;
+    dl->no_source_since_ms = 0;
+    dl->error[0] = '\0';
+    if (dl->has_manifest && download_manifest_ready(dl) != 0)
+        return; /* failed, stays listed */
+    fetch_set_timer_ms(dl->tick, FETCH_TICK_MS);
+    log_info("fetch", "%.16s: running (%u of %u chunks verified)", dl->hex,
+             dl->sched ? op_sched_have_count(dl->sched) : 0, dl->n_chunks);
+    /* Fresh sources from the supernode: those a hit named may be gone or
+     * banned already. */
+    if (f->env.find_sources && dl->local_path == NULL)
+        f->env.find_sources(dl->id, dl->name, f->env.arg);
+    download_pump(dl);
+}
+
+void download_suspend(struct download *dl, enum op_fetch_state to)
+{
+    if (dl->state != OP_FETCH_RUNNING) {
+        dl->state = to;
+        return;
+    }
+    evtimer_del(dl->tick);
+    download_local_end(dl, NULL);
+    for (unsigned i = 0; i < dl->n_sources; i++)
+        source_free(&dl->sources[i]);
+    memset(dl->sources, 0, sizeof(dl->sources));
+    dl->n_sources = 0;
+    free(dl->m.hashes);
+    memset(&dl->m, 0, sizeof(dl->m));
+    /* what is written becomes durable and marked (fetch_file_close) */
+    fetch_file_close(dl->file);
+    dl->file = NULL;
+    dl->chunks_have_saved = 0;
+    if (dl->has_manifest) {
+        uint8_t *have = NULL;
+        uint32_t n = 0;
+        if (op_store_download_get_have(dl->f->env.store, dl->id, &have, &n) == 0 && have != NULL)
+            for (uint32_t i = 0; i < n; i++)
+                dl->chunks_have_saved += op_store_bitmap_get(have, i);
+        free(have);
+    }
+    op_sched_free(dl->sched);
+    dl->sched = NULL;
+    dl->rate_bps = dl->bytes_this_tick = 0;
+    dl->disk_full_ms = 0;
+    dl->state = to;
+    log_info("fetch", "%.16s: %s, %u of %u chunks verified and kept", dl->hex,
+             to == OP_FETCH_PAUSED ? "paused" : "back in the queue", dl->chunks_have_saved,
+             dl->n_chunks);
+}
+
+void download_unlink(struct op_fetcher *f, struct download *dl)
 {
     struct download **pp = &f->downloads;
     while (*pp != dl)
         pp = &(*pp)->next;
     *pp = dl->next;
     download_free(dl);
+}
+
+/* ---- the queue ------------------------------------------------------------------- */
+
+/* Does a come before b in the queue? */
+bool queue_before(const struct download *a, const struct download *b)
+{
+    if (a->priority != b->priority)
+        return a->priority > b->priority;
+    return a->seq < b->seq;
+}
+
+unsigned queue_position(const struct download *dl)
+{
+    if (dl->state != OP_FETCH_QUEUED)
+        return 0;
+    unsigned pos = 1;
+    for (const struct download *o = dl->f->downloads; o; o = o->next)
+        if (o != dl && o->state == OP_FETCH_QUEUED && queue_before(o, dl))
+            pos++;
+    return pos;
+}
+
+static struct download *queue_first(const struct op_fetcher *f)
+{
+    struct download *best = NULL;
+    for (struct download *dl = f->downloads; dl; dl = dl->next)
+        if (dl->state == OP_FETCH_QUEUED && (best == NULL || queue_before(dl, best)))
+            best = dl;
+    return best;
+}
+
+static void schedule_now(struct op_fetcher *f)
+{
+    struct download *dl;
+    while ((f->max_active == 0 || op_fetch_running(f) < f->max_active) &&
+           (dl = queue_first(f)) != NULL) {
+        log_info("fetch", "%.16s: %s leaves the queue (%zu of %u running)", dl->hex, dl->name,
+                 op_fetch_running(f), f->max_active);
+        download_start(dl);
+    }
+}
+
+/* Once a second: whoever follows a queued download hears where it stands
+ * (a `get` waiting in the queue is not idle), and the queue moves on. */
+static void on_queue_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct op_fetcher *f = arg;
+    (void)fd, (void)what;
+    schedule_now(f);
+    for (struct download *dl = f->downloads; dl; dl = dl->next)
+        if (dl->state == OP_FETCH_QUEUED && dl->watchers != NULL)
+            download_notify(dl, true);
+}
+
+void queue_schedule(struct op_fetcher *f, bool now)
+{
+    if (now)
+        schedule_now(f);
+    else
+        event_active(f->queue_tick, EV_TIMEOUT, 0);
+}
+
+int queue_init(struct op_fetcher *f)
+{
+    f->queue_tick = event_new(f->env.base, -1, EV_PERSIST, on_queue_tick, f);
+    if (f->queue_tick == NULL)
+        return SOVA_ERR_NOMEM;
+    struct timeval every = {.tv_sec = FETCH_QUEUE_TICK_MS / 1000,
+                            .tv_usec = (FETCH_QUEUE_TICK_MS % 1000) * 1000};
+    event_add(f->queue_tick, &every);
+    return 0;
+}
+
+void queue_free(struct op_fetcher *f)
+{
+    if (f->queue_tick != NULL)
+        event_free(f->queue_tick);
+    f->queue_tick = NULL;
 }
 
 /* ---- API ------------------------------------------------------------------------ */
@@ -482,7 +720,45 @@ struct op_fetcher *op_fetcher_new(const struct op_fetch_env *env)
     f->direct_params = *env->params;
     if (env->direct_timeout_ms != 0)
         f->direct_params.handshake_timeout_ms = env->direct_timeout_ms;
+    f->max_active = env->max_active;
+    op_bw_init(&f->bw, 0, FETCH_BW_MIN_BURST, link_now_ms());
+    f->bw_timer = evtimer_new(env->base, on_fetcher_bw, f);
+    if (f->bw_timer == NULL || queue_init(f) != 0) {
+        if (f->bw_timer)
+            event_free(f->bw_timer);
+        free(f);
+        return NULL;
+    }
     return f;
+}
+
+uint64_t op_fetch_bytes_in(const struct op_fetcher *f)
+{
+    return f->bytes_in;
+}
+
+void op_fetch_set_limit(struct op_fetcher *f, uint64_t bps)
+{
+    op_bw_set_rate(&f->bw, bps, FETCH_BW_MIN_BURST, link_now_ms());
+    if (f->bw_wait)
+        on_fetcher_bw(-1, 0, f); /* a higher rate (or none) may end the wait now */
+}
+
+int op_fetch_set_download_limit(struct op_fetcher *f, const uint8_t id[WIRE_HASH_LEN], uint64_t bps)
+{
+    struct download *dl = download_find(f, id);
+    if (dl == NULL || dl->state != OP_FETCH_RUNNING)
+        return SOVA_ERR_NOT_FOUND;
+    dl->limit_bps = bps;
+    op_bw_set_rate(&dl->bw, bps, FETCH_BW_MIN_BURST, link_now_ms());
+    if (dl->bw_wait)
+        on_download_bw(-1, 0, dl);
+    if (bps)
+        log_info("fetch", "%.16s: download limit %llu kB/s", dl->hex,
+                 (unsigned long long)(bps / 1000));
+    else
+        log_info("fetch", "%.16s: download limit off", dl->hex);
+    return 0;
 }
 
 void op_fetcher_free(struct op_fetcher *f)
@@ -494,6 +770,9 @@ void op_fetcher_free(struct op_fetcher *f)
         f->downloads = dl->next;
         download_free(dl);
     }
+    queue_free(f);
+    if (f->bw_timer)
+        event_free(f->bw_timer);
     free(f);
 }
 
@@ -508,11 +787,9 @@ static int resume_one(const struct op_store_download *row, void *arg)
         log_warn("fetch", "cannot resume download of %s: %s", row->name, err);
         return 0;
     }
-    log_info("fetch", "%.16s: resuming %s, %u of %u chunks already verified%s", dl->hex, dl->name,
-             row->n_have, row->n_chunks, row->has_manifest ? "" : " (no manifest yet)");
-    if (f->env.find_sources)
-        f->env.find_sources(dl->id, dl->name, f->env.arg);
-    download_pump(dl);
+    log_info("fetch", "%.16s: resuming %s, %u of %u chunks already verified%s%s", dl->hex, dl->name,
+             row->n_have, row->n_chunks, row->has_manifest ? "" : " (no manifest yet)",
+             row->paused ? " (paused)" : "");
     return 0;
 }
 
@@ -539,191 +816,10 @@ static int drop_legacy_part(const struct op_store_legacy *l, void *arg)
 int op_fetcher_resume_all(struct op_fetcher *f)
 {
     op_store_legacy_foreach(f->env.store, drop_legacy_part, f);
-    return op_store_download_foreach(f->env.store, true, resume_one, f);
-}
-
-static int add_watch(struct download *dl, op_fetch_watch_fn *fn, void *arg,
-                     struct op_fetch_watch **watch)
-{
-    struct op_fetch_watch *w = calloc(1, sizeof(*w));
-    if (w == NULL)
-        return SOVA_ERR_NOMEM;
-    w->dl = dl;
-    w->fn = fn;
-    w->arg = arg;
-    w->next = dl->watchers;
-    dl->watchers = w;
-    if (watch)
-        *watch = w;
-    return 0;
-}
-
-/* Is the finished file still at path, at its size? (Its content is checked
- * chunk by chunk when it is copied; not when it only stays where it is.) */
-static bool finished_file_there(const char *path, uint64_t size)
-{
-    struct stat st;
-    return path != NULL && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-           (uint64_t)st.st_size == size;
-}
-
-/* A complete download asked for again. Nothing to do if its file is there
- * and no other place is asked; else it becomes active again, its chunks
- * read back from the finished file when it is there (checked against the
- * manifest), from the sources otherwise. *done is set when it is done
- * already (row describes it). */
-static int finished_again(struct op_fetcher *f, struct op_store_download *row, const char *out_path,
-                          char **local, bool *done, char *err, size_t errlen)
-{
-    *done = false;
-    *local = NULL;
-    bool there = finished_file_there(row->path, row->size);
-    if (there && (out_path == NULL || strcmp(out_path, row->path) == 0)) {
-        *done = true;
-        return 0;
-    }
-    char hex[9];
-    snprintf(hex, sizeof(hex), "%02x%02x%02x%02x", row->id[0], row->id[1], row->id[2], row->id[3]);
-    if (there) {
-        *local = strdup(row->path);
-        if (*local == NULL)
-            return SOVA_ERR_NOMEM;
-        log_info("fetch", "%s: finished as %s; copying it to %s, every chunk checked", hex,
-                 row->path, out_path);
-    } else {
-        log_info("fetch", "%s: the finished file %s is gone: downloading it again", hex,
-                 row->path ? row->path : "?");
-    }
-    if (op_store_download_activate(f->env.store, row->id, out_path, true) != 0) {
-        snprintf(err, errlen, "cannot record the download: %s", op_store_errmsg(f->env.store));
-        free(*local);
-        *local = NULL;
-        return SOVA_ERR_IO;
-    }
-    return 0;
-}
-
-/* The download of id in memory, from the store (created, retried, or a
- * finished one again); *done_row is filled when it is complete and
- * nothing needs doing. */
-static int download_load(struct op_fetcher *f, const uint8_t id[WIRE_HASH_LEN], const char *name,
-                         uint64_t size_hint, const char *out_path, struct download **out,
-                         struct op_store_download *done_row, bool *done, char *err, size_t errlen)
-{
-    *done = false;
-    bool existed = false;
-    struct op_store_download row = {0};
-    bool found = false;
-    int rc = op_store_download_create(f->env.store, id, name, size_hint, f->env.chunk_size,
-                                      out_path, &existed);
-    if (rc == 0)
-        rc = op_store_download_get(f->env.store, id, &row, &found);
-    if (rc != 0 || !found) {
-        snprintf(err, errlen, "cannot record the download: %s", op_store_errmsg(f->env.store));
-        op_store_download_clear(&row);
-        return rc ? rc : SOVA_ERR_IO;
-    }
-    char *local = NULL;
-    if (row.state == OP_DOWNLOAD_COMPLETE) {
-        rc = finished_again(f, &row, out_path, &local, done, err, errlen);
-        if (rc != 0 || *done) {
-            *done_row = row;
-            if (rc != 0)
-                op_store_download_clear(done_row);
-            return rc;
-        }
-    } else if (existed && (row.state == OP_DOWNLOAD_FAILED || out_path != NULL)) {
-        rc = op_store_download_activate(f->env.store, id, out_path, false); /* try again */
-    }
-    op_store_download_clear(&row);
-    if (rc == 0)
-        rc = op_store_download_get(f->env.store, id, &row, &found);
-    if (rc != 0 || !found) {
-        snprintf(err, errlen, "cannot record the download: %s", op_store_errmsg(f->env.store));
-        op_store_download_clear(&row);
-        free(local);
-        return rc ? rc : SOVA_ERR_IO;
-    }
-    rc = download_open(f, &row, out, err, errlen);
-    op_store_download_clear(&row);
-    if (rc != 0) {
-        free(local);
-        return rc;
-    }
-    struct download *dl = *out;
-    if (local != NULL) {
-        dl->local_fd = open(local, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        dl->local_path = local;
-        if (dl->local_fd < 0)
-            local_end(dl, "cannot be opened");
-    }
-    log_info("fetch", "%.16s: download of %s (%llu bytes said the hit) %s", dl->hex, dl->name,
-             (unsigned long long)size_hint, !existed ? "started" : "resumed");
-    /* Fresh sources from the supernode: those a hit named may be gone or
-     * banned already. */
-    dl->last_find_ms = link_now_ms();
-    if (f->env.find_sources && dl->local_path == NULL)
-        f->env.find_sources(dl->id, dl->name, f->env.arg);
-    return 0;
-}
-
-int op_fetch_get(struct op_fetcher *f, const uint8_t id[WIRE_HASH_LEN], const char *name,
-                 uint64_t size_hint, const char *out_path, op_fetch_watch_fn *fn, void *arg,
-                 struct op_fetch_watch **watch, char *err, size_t errlen)
-{
-    if (watch)
-        *watch = NULL;
-    struct download *dl = download_find(f, id);
-    if (dl != NULL && dl->state == OP_FETCH_DONE &&
-        (out_path == NULL || strcmp(out_path, dl->final_path) == 0) &&
-        finished_file_there(dl->final_path, dl->size)) {
-        if (fn != NULL) { /* done in this run, and still there */
-            struct op_fetch_progress p;
-            fill_progress(dl, &p);
-            p.via = "already here";
-            fn(&p, arg);
-        }
-        return 0;
-    }
-    if (dl != NULL && dl->state != OP_FETCH_RUNNING) {
-        /* Failed: try again. Done in this run: the store knows where it went,
-         * and whether it is to be copied or fetched again. */
-        download_unlink(f, dl);
-        dl = NULL;
-    }
-    if (dl == NULL) {
-        struct op_store_download row = {0};
-        bool done = false;
-        int rc = download_load(f, id, name, size_hint, out_path, &dl, &row, &done, err, errlen);
-        if (rc != 0)
-            return rc;
-        if (done) {
-            if (fn != NULL) {
-                struct op_fetch_progress p = {
-                    .id = row.id,
-                    .name = row.name,
-                    .size_known = true,
-                    .size = row.size,
-                    .size_hint = row.size_hint,
-                    .chunk_size = row.chunk_size,
-                    .bytes_have = row.size,
-                    .chunks_have = row.n_chunks,
-                    .n_chunks = row.n_chunks,
-                    .state = OP_FETCH_DONE,
-                    .path = row.path,
-                    .sha256 = row.has_sha256 ? row.sha256 : NULL,
-                    .via = "already here",
-                };
-                fn(&p, arg);
-            }
-            op_store_download_clear(&row);
-            return 0;
-        }
-    }
-    if (fn != NULL && add_watch(dl, fn, arg, watch) != 0)
-        return SOVA_ERR_NOMEM;
-    download_pump(dl);
-    return 0;
+    fetch_file_drop_orphans(f->env.downloads_dir, f->env.store);
+    int rc = op_store_download_foreach(f->env.store, true, resume_one, f);
+    queue_schedule(f, true);
+    return rc;
 }
 
 void op_fetch_unwatch(struct op_fetch_watch *w)
@@ -759,7 +855,23 @@ void op_fetch_located(struct op_fetcher *f, const uint8_t peer_id[WIRE_ID_LEN],
         s->reach = reachability;
         if (n_addrs > 0)
             source_set_addrs(s, addrs, n_addrs);
+        source_try_upgrade(s);
     }
+}
+
+bool op_fetch_punch_note(struct op_fetcher *f, const struct msg_punch_note *n)
+{
+    for (struct download *dl = f->downloads; dl; dl = dl->next) {
+        for (unsigned i = 0; i < dl->n_sources; i++) {
+            struct fetch_source *s = &dl->sources[i];
+            bool punching = (s->path == NAT_PATH_PUNCH && s->state == SRC_CONNECTING) ||
+                            s->probe_path == NAT_PATH_PUNCH;
+            if (punching && memcmp(s->token, n->token, WIRE_TOKEN_LEN) == 0 &&
+                memcmp(s->peer_id, n->peer_id, WIRE_ID_LEN) == 0)
+                return source_punch_note(s, n);
+        }
+    }
+    return false;
 }
 
 bool op_fetch_adopt(struct op_fetcher *f, struct link *l)
@@ -790,9 +902,44 @@ void op_fetch_foreach(const struct op_fetcher *f, op_fetch_each_fn *fn, void *ar
 {
     for (const struct download *dl = f->downloads; dl; dl = dl->next) {
         struct op_fetch_progress p;
-        fill_progress(dl, &p);
+        download_progress(dl, &p);
         fn(&p, arg);
     }
+}
+
+void op_fetch_foreach_source(const struct op_fetcher *f, op_fetch_source_fn *fn, void *arg)
+{
+    static const char *const states[] = {"waiting", "connecting", "open", "banned"};
+    for (const struct download *dl = f->downloads; dl; dl = dl->next) {
+        for (unsigned i = 0; dl->state == OP_FETCH_RUNNING && i < dl->n_sources; i++) {
+            const struct fetch_source *s = &dl->sources[i];
+            bool linked = s->link != NULL && s->state == SRC_OPEN;
+            struct op_fetch_source_info info = {
+                .download_id = dl->id,
+                .name = dl->name,
+                .peer_id = s->peer_id,
+                .state = states[s->state],
+                .path = nat_path_str(s->path),
+                .addr = linked && s->path != NAT_PATH_RELAY ? link_remote_addr(s->link) : NULL,
+                .incoming = s->path == NAT_PATH_REVERSAL,
+                .bytes = s->bytes,
+                .rate_bps = s->rate_bps,
+            };
+            fn(&info, arg);
+        }
+    }
+}
+
+bool op_fetch_lookup(const struct op_fetcher *f, const uint8_t id[WIRE_HASH_LEN],
+                     op_fetch_each_fn *fn, void *arg)
+{
+    const struct download *dl = download_find(f, id);
+    if (dl == NULL)
+        return false;
+    struct op_fetch_progress p;
+    download_progress(dl, &p);
+    fn(&p, arg);
+    return true;
 }
 
 size_t op_fetch_running(const struct op_fetcher *f)

@@ -1,7 +1,9 @@
 #include "op_fetch_file.h"
+#include "ctl.h"
 #include "err.h"
 #include "log.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -265,6 +267,52 @@ int fetch_file_finish(struct fetch_file *ff, fetch_file_hashed_fn *done, void *a
 bool fetch_file_hashing(const struct fetch_file *ff)
 {
     return ff != NULL && ff->verifying;
+}
+
+/* Is name "<64 lowercase hex>.part", and which ID? */
+static bool part_name(const char *name, uint8_t id[OP_STORE_HASH_LEN])
+{
+    if (strlen(name) != CTL_HEX32_LEN + 5 || strcmp(name + CTL_HEX32_LEN, ".part") != 0)
+        return false;
+    for (size_t i = 0; i < CTL_HEX32_LEN; i++)
+        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+            return false;
+    return ctl_hex32_decode(name, CTL_HEX32_LEN, id) == 0;
+}
+
+unsigned fetch_file_drop_orphans(const char *downloads_dir, struct op_store *store)
+{
+    char dir[PATH_MAX];
+    if (downloads_dir == NULL)
+        return 0;
+    snprintf(dir, sizeof(dir), "%s/%s", downloads_dir, FETCH_PARTIAL_DIR);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return 0;
+    unsigned dropped = 0;
+    const struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        uint8_t id[OP_STORE_HASH_LEN];
+        if (!part_name(e->d_name, id))
+            continue;
+        struct op_store_download row;
+        bool found = false;
+        if (op_store_download_get(store, id, &row, &found) != 0)
+            break; /* cannot tell: keep everything */
+        bool needed = found && row.state != OP_DOWNLOAD_COMPLETE;
+        op_store_download_clear(&row);
+        if (needed)
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0) {
+            log_info("fetch", "deleted %s/%s: no download needs it (%s)", dir, e->d_name,
+                     found ? "the download is complete" : "no such download");
+            dropped++;
+        } else {
+            log_warn("fetch", "cannot delete %s/%s: %s", dir, e->d_name, strerror(errno));
+        }
+    }
+    closedir(d);
+    return dropped;
 }
 
 void fetch_file_safe_name(const char *name, char *out, size_t outlen)

@@ -63,6 +63,15 @@ int fetch_file_commit(struct fetch_file *ff, const char *downloads_dir, const ch
 /* Close without committing (the part file stays for a later resume). NULL ok. */
 void fetch_file_close(struct fetch_file *ff);
 
+/* At start: delete the part files of downloads_dir that no download
+ * needs: <hex>.part whose file ID has no row in store, or a complete one
+ * (a crash between `cancel` deleting the rows and the part file, or
+ * between a finished file's link into place and the part name's unlink).
+ * A part file of an active or failed download stays; on a store error
+ * nothing is deleted. Returns how many were deleted. Blocks (readdir,
+ * unlink): call before the loop runs. */
+unsigned fetch_file_drop_orphans(const char *downloads_dir, struct op_store *store);
+
 /* A file name from the network made safe for the downloads folder: no path
  * separators, no leading dots, no control characters, not empty. Pure. */
 void fetch_file_safe_name(const char *name, char *out, size_t outlen);

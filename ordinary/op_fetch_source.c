@@ -1,6 +1,7 @@
 /* op_fetch_source.c - one source of a download: reach it (the connection
  * ladder of nat_path.h: direct TLS, else connection reversal, else a relay
- * circuit; always TLS with the peer<->peer policy, so whatever the way, the
+ * hole punch, else a relay circuit; always TLS with the peer<->peer policy,
+ * so whatever the way, the
  * other end must hold the source's key), fetch the manifest and check it
  * against the file ID, request chunks, receive and verify them against the
  * checked manifest, retry with backoff, ban a source that lied. */
@@ -11,6 +12,7 @@
 #include "op_fetch_int.h"
 #include "sova_assert.h"
 
+#include <ifaddrs.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,9 @@
 
 static void source_connect(struct fetch_source *s);
 static void source_connect_direct(struct fetch_source *s);
+static void probe_failed(struct fetch_source *s, const char *why);
+static void probe_cancel(struct fetch_source *s);
+static void path_failed(struct fetch_source *s, const char *why);
 
 static uint32_t chunk_len(const struct download *dl, uint32_t index)
 {
@@ -123,8 +128,22 @@ static void on_source_opened(struct link *l, void *arg)
     s->state = SRC_OPEN;
     s->retry_ms = FETCH_RETRY_MIN_MS;
     note_path(s->dl, s->path);
+    if (s->path == NAT_PATH_REVERSAL) {
+        char from[64] = "?";
+        const struct wire_addr *ra = link_remote_addr(l);
+        if (ra != NULL && ra->family != 0)
+            wire_addr_format(ra, from, sizeof(from));
+        snprintf(s->route, sizeof(s->route), "reversal: it connected from %s", from);
+    } else if (s->path == NAT_PATH_RELAY) {
+        snprintf(s->route, sizeof(s->route), "relay: through our supernode");
+    }
+    /* holepunch: the route was written when the punch connected */
+    snprintf(s->dl->route, sizeof(s->dl->route), "%s", s->route);
     log_info("fetch", "%.16s: connected to source %s (%s)", s->dl->hex, link_name(l),
-             nat_path_str(s->path));
+             s->route[0] ? s->route : nat_path_str(s->path));
+    if (s->path == NAT_PATH_RELAY) /* look for a cheaper way now and then */
+        fetch_set_timer_ms(s->upgrade, FETCH_UPGRADE_MS);
+    download_apply_hold(s->dl); /* under a limit in debt, a new source waits too */
     download_pump(s->dl);
 }
 
@@ -214,6 +233,7 @@ static void chunk_complete(struct fetch_source *s, struct fetch_chunk *slot)
         return;
     }
     op_sched_done(dl->sched, index, s->idx, true);
+    dl->waiting[0] = '\0'; /* written: there is room again */
     dl->chunks_fetched++;
     dl->last_progress_ms = link_now_ms();
 }
@@ -232,9 +252,16 @@ static void on_data(struct fetch_source *s, const struct msg_data *d)
         link_close(s->link, MSG_ERR_PROTOCOL, "unexpected DATA");
         return;
     }
+    if (dl->first_byte_ms == 0) { /* 0 means none yet: a first byte at once counts 1 ms */
+        uint64_t ms = link_now_ms() - dl->run_started_ms;
+        dl->first_byte_ms = ms ? ms : 1;
+    }
     memcpy(slot->data + slot->got, d->data.ptr, d->data.len);
     slot->got += (uint32_t)d->data.len;
     dl->bytes_this_tick += d->data.len;
+    s->bytes += d->data.len;
+    s->bytes_this_tick += d->data.len;
+    download_charge(dl, d->data.len);
     if (slot->got == slot->len)
         chunk_complete(s, slot);
     download_pump(dl);
@@ -384,6 +411,7 @@ static void on_source_closed(struct link *l, int why, void *arg)
     (void)l;
     bool was_open = s->state == SRC_OPEN;
     s->link = NULL;
+    probe_cancel(s);          /* the way it was to replace is gone: the ladder starts again */
     if (s->dl->m.from == s) { /* a manifest half received: the next source starts it again */
         free(s->dl->m.hashes);
         memset(&s->dl->m, 0, sizeof(s->dl->m));
@@ -420,11 +448,77 @@ static const struct link_hooks source_hooks = {
 
 /* ---- the connection ladder ------------------------------------------------------- */
 
+/* Our interfaces' networks (nat_subnet), for telling a LAN address of
+ * ours from one of another LAN. */
+static size_t our_subnets(struct nat_subnet *out, size_t cap)
+{
+    size_t n = 0;
+    struct ifaddrs *ifs = NULL;
+    if (getifaddrs(&ifs) != 0)
+        return 0;
+    for (struct ifaddrs *i = ifs; i && n < cap; i = i->ifa_next) {
+        if (i->ifa_addr == NULL || i->ifa_netmask == NULL ||
+            (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
+            continue;
+        socklen_t len = i->ifa_addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+                                                          : sizeof(struct sockaddr_in6);
+        struct wire_addr mask;
+        if (wire_addr_from_sockaddr(&out[n].addr, i->ifa_addr, len) != 0 ||
+            wire_addr_from_sockaddr(&mask, i->ifa_netmask, len) != 0)
+            continue;
+        unsigned bits = 0;
+        for (size_t b = 0; b < (mask.family == WIRE_ADDR_IPV4 ? 4u : 16u); b++)
+            bits += (unsigned)__builtin_popcount(mask.ip[b]);
+        out[n++].prefix_len = bits;
+    }
+    freeifaddrs(ifs);
+    return n;
+}
+
+/* The source's addresses in the order to try them: a LAN address on one
+ * of our networks first (fastest), then the public ones, and last a private
+ * address on none of our networks (the source behind our public address
+ * but on another LAN: a guest Wi-Fi, a second router). That last one often
+ * could only time out, but behind a double NAT it is routed: kept, but
+ * tried only when the others failed. */
+static void sort_addrs(struct fetch_source *s)
+{
+    struct download *dl = s->dl;
+    {
+        struct nat_subnet nets[16];
+        size_t n_nets = our_subnets(nets, 16), n = 0;
+        struct wire_addr sorted[WIRE_MAX_ADDRS] = {{0}};
+        for (int rank = 0; rank < 3; rank++)
+            for (size_t i = 0; i < s->n_addrs; i++) {
+                const struct wire_addr *c = &s->addrs[i];
+                int r = !wire_addr_is_local(c) ? 1 : nat_addr_on_link(c, nets, n_nets) ? 0 : 2;
+                if (r != rank)
+                    continue;
+                sorted[n++] = *c;
+                if (rank == 2 && n > 1) {
+                    char where[64];
+                    wire_addr_format(c, where, sizeof(where));
+                    log_info("fetch",
+                             "%.16s: source %s: direct: %s is a LAN address not on our network: "
+                             "tried last",
+                             dl->hex, s->short_id, where);
+                }
+            }
+        memcpy(s->addrs, sorted, n * sizeof(sorted[0]));
+    }
+}
+
 static void source_connect_direct(struct fetch_source *s)
 {
     struct download *dl = s->dl;
     const struct op_fetch_env *env = &dl->f->env;
+    if (s->next_addr == 0) /* at the start of a round */
+        sort_addrs(s);
     const struct wire_addr *a = &s->addrs[s->next_addr++ % s->n_addrs];
+    static const char direct[] = "direct: ";
+    memcpy(s->route, direct, sizeof(direct));
+    nat_addr_describe(a, s->reach, s->route + sizeof(direct) - 1,
+                      sizeof(s->route) - sizeof(direct) + 1);
     struct sockaddr_storage ss;
     socklen_t len = wire_addr_to_sockaddr(a, &ss);
     SSL *ssl = NULL;
@@ -437,6 +531,116 @@ static void source_connect_direct(struct fetch_source *s)
                            &source_hooks, s);
     if (s->link == NULL)
         path_failed(s, "cannot open a socket");
+}
+
+/* Our end of the punch connected (a TCP simultaneous open, or the
+ * source's SYN answered ours): run TLS over it as the client, expecting
+ * the source's key, as on any other way. */
+static const struct link_hooks probe_hooks;
+
+/* A hole punch failed: as the way being tried, or as a probe beside a relay. */
+static void punch_failed(struct fetch_source *s, const char *why)
+{
+    if (s->probe_path == NAT_PATH_PUNCH)
+        probe_failed(s, why);
+    else
+        path_failed(s, why);
+}
+
+static void on_punched(struct bufferevent *bev, const char *why, void *arg)
+{
+    struct fetch_source *s = arg;
+    const struct op_fetch_env *env = &s->dl->f->env;
+    unsigned attempts = nat_punch_attempts(s->punch);
+    nat_punch_free(s->punch);
+    s->punch = NULL;
+    if (bev == NULL) {
+        char msg[192];
+        snprintf(msg, sizeof(msg), "%s (%u connects)", why, attempts);
+        punch_failed(s, msg);
+        return;
+    }
+    SSL *ssl = NULL;
+    if (tls_ctx_client(env->tls, TLS_EXPECT_PEER_ID, s->peer_id, &ssl) != 0) {
+        bufferevent_free(bev);
+        punch_failed(s, "out of memory");
+        return;
+    }
+    bool probe = s->probe_path == NAT_PATH_PUNCH;
+    struct link *l = link_wrap(env->base, bev, ssl, false, s->short_id, env->params,
+                               probe ? &probe_hooks : &source_hooks, s);
+    if (l == NULL)
+        punch_failed(s, "out of memory");
+    else if (probe)
+        s->probe = l;
+    else
+        s->link = l;
+}
+
+bool source_punch_note(struct fetch_source *s, const struct msg_punch_note *n)
+{
+    const struct op_fetch_env *env = &s->dl->f->env;
+    if (s->punch == NULL || n->step == MSG_PUNCH_OFFER || n->step == MSG_PUNCH_SYNC)
+        return false;
+    evtimer_del(s->path_timer);
+    if (n->step == MSG_PUNCH_NO) {
+        punch_failed(s, "the source cannot punch (its NAT changes ports, it is busy, or its "
+                        "supernode could not reach it)");
+        return true;
+    }
+    if (!nat_punch_routable(&n->addr)) {
+        punch_failed(s, n->addr.family == WIRE_ADDR_IPV4 ? "no route to its IPv4 address"
+                                                         : "no route to its IPv6 address");
+        return true;
+    }
+    /* READY: tell it to dial now, and dial ourselves after half the round
+     * trip the OFFER and READY took, so both SYNs leave together. */
+    uint64_t rtt = link_now_ms() - s->punch_sent_ms;
+    struct msg_punch sync = {.step = MSG_PUNCH_SYNC};
+    memcpy(sync.peer_id, s->peer_id, WIRE_ID_LEN);
+    memcpy(sync.token, s->token, WIRE_TOKEN_LEN);
+    static const char punched[] = "holepunch: ";
+    char *route = s->probe_path == NAT_PATH_PUNCH ? s->probe_route : s->route;
+    memcpy(route, punched, sizeof(punched));
+    nat_addr_describe(&n->addr, MSG_REACH_UNREACHABLE, route + sizeof(punched) - 1,
+                      sizeof(s->route) - sizeof(punched) + 1);
+    if (env->punch(&sync, env->arg) != 0 ||
+        nat_punch_start(s->punch, &n->addr, nat_punch_delay_ms(rtt), env->punch_timeout_ms,
+                        on_punched, s) != 0) {
+        punch_failed(s, "cannot ask the supernode");
+        return true;
+    }
+    char where[64];
+    log_info("fetch", "%.16s: source %s: punching to %s from port %u in %u ms (round trip %llu ms)",
+             s->dl->hex, s->short_id, wire_addr_format(&n->addr, where, sizeof(where)),
+             nat_punch_port(s->punch), nat_punch_delay_ms(rtt), (unsigned long long)rtt);
+    return true;
+}
+
+/* Start a hole punch: our end bound to a port, the OFFER naming it. */
+static int source_punch_offer(struct fetch_source *s, const struct op_fetch_self *self)
+{
+    const struct op_fetch_env *env = &s->dl->f->env;
+    char err[128];
+    uint8_t family = self->has_observed ? self->observed.family : WIRE_ADDR_IPV4;
+    s->punch = nat_punch_new(env->base, family, env->params->bind_addr, env->params->bind_len, err,
+                             sizeof(err));
+    if (s->punch == NULL) {
+        log_warn("fetch", "%.16s: source %s: cannot punch: %s", s->dl->hex, s->short_id, err);
+        return -1;
+    }
+    RAND_bytes(s->token, sizeof(s->token));
+    struct msg_punch offer = {.step = MSG_PUNCH_OFFER, .port = nat_punch_port(s->punch)};
+    memcpy(offer.peer_id, s->peer_id, WIRE_ID_LEN);
+    memcpy(offer.token, s->token, WIRE_TOKEN_LEN);
+    s->punch_sent_ms = link_now_ms();
+    if (env->punch(&offer, env->arg) != 0) {
+        nat_punch_free(s->punch);
+        s->punch = NULL;
+        return -1;
+    }
+    fetch_set_timer_ms(s->path_timer, env->punch_timeout_ms);
+    return 0;
 }
 
 static void on_relay_ready(struct bufferevent *stream, uint16_t reason, void *arg)
@@ -465,6 +669,47 @@ static void on_path_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     if (s->state == SRC_CONNECTING && s->path == NAT_PATH_REVERSAL && s->link == NULL)
         path_failed(s, "the source did not connect to us in time");
+    else if (s->state == SRC_CONNECTING && s->path == NAT_PATH_PUNCH && s->link == NULL)
+        path_failed(s, "the source did not answer our punch in time");
+    else if (s->probe_path == NAT_PATH_PUNCH && s->probe == NULL)
+        probe_failed(s, "the source did not answer our punch in time");
+}
+
+/* None of the source's addresses is of the family the supernode sees us
+ * at (an IPv6-only peer and an IPv4-only one): it could not connect to
+ * us, nor we punch to it. */
+static bool family_apart(const struct fetch_source *s, const struct op_fetch_self *self)
+{
+    if (!self->has_observed || s->n_addrs == 0)
+        return false;
+    for (size_t i = 0; i < s->n_addrs; i++)
+        if (s->addrs[i].family == self->observed.family)
+            return false;
+    return true;
+}
+
+/* What the ladder decides from (nat_path_facts): the source as we know
+ * it, and ourselves as the daemon tells (self, filled too). */
+static void ladder_facts(const struct fetch_source *s, struct op_fetch_self *self,
+                         struct nat_path_facts *f)
+{
+    const struct op_fetch_env *env = &s->dl->f->env;
+    *self = (struct op_fetch_self){0};
+    if (env->self)
+        env->self(self, env->arg);
+    *f = (struct nat_path_facts){
+        .source_reach = s->reach,
+        .source_addrs = s->n_addrs > 0,
+        .self_reach = self->reach,
+        .attached = self->attached && env->reverse != NULL,
+        .relay_offered = self->relay_offered && env->relay != NULL,
+        .punch_offered = self->punch_offered && env->punch != NULL,
+        .self_nat = self->nat,
+        .allowed = env->ways,
+        .family_apart = family_apart(s, self),
+    };
+    for (size_t i = 0; self->has_observed && i < s->n_addrs; i++)
+        f->same_network |= wire_addr_same_ip(&s->addrs[i], &self->observed);
 }
 
 /* Try the next way to the source after the one that failed (or the
@@ -475,19 +720,9 @@ static void source_connect(struct fetch_source *s)
     const struct op_fetch_env *env = &dl->f->env;
     if (s->state != SRC_IDLE || dl->state != OP_FETCH_RUNNING)
         return;
-    struct op_fetch_self self = {0};
-    if (env->self)
-        env->self(&self, env->arg);
-    struct nat_path_facts facts = {
-        .source_reach = s->reach,
-        .source_addrs = s->n_addrs > 0,
-        .self_reach = self.reach,
-        .attached = self.attached && env->reverse != NULL,
-        .relay_offered = self.relay_offered && env->relay != NULL,
-        .allowed = env->ways,
-    };
-    for (size_t i = 0; self.has_observed && i < s->n_addrs; i++)
-        facts.same_network |= wire_addr_same_ip(&s->addrs[i], &self.observed);
+    struct op_fetch_self self;
+    struct nat_path_facts facts;
+    ladder_facts(s, &self, &facts);
     char why[256];
     enum nat_path p = nat_path_next(&facts, s->failed, why, sizeof(why));
     log_info("fetch", "%.16s: source %s: %s", dl->hex, s->short_id, why);
@@ -512,6 +747,10 @@ static void source_connect(struct fetch_source *s)
         }
         fetch_set_timer_ms(s->path_timer, env->reversal_timeout_ms);
         return;
+    case NAT_PATH_PUNCH:
+        if (source_punch_offer(s, &self) != 0)
+            path_failed(s, "no supernode to ask");
+        return;
     default:
         RAND_bytes(s->token, sizeof(s->token));
         if (env->relay(s->peer_id, s->token, env->relay_timeout_ms, on_relay_ready, s, &s->circuit,
@@ -528,10 +767,154 @@ static void path_failed(struct fetch_source *s, const char *why)
     log_info("fetch", "%.16s: source %s: %s failed: %s", s->dl->hex, s->short_id,
              nat_path_str(s->path), why);
     evtimer_del(s->path_timer);
+    nat_punch_free(s->punch);
+    s->punch = NULL;
     s->failed = s->path;
     s->path = NAT_PATH_NONE;
     s->state = SRC_IDLE;
     source_connect(s);
+}
+
+/* ---- moving off a relay (the upgrade) ------------------------------------------------ */
+
+/* A link that was replaced: it closes without telling anyone. */
+static const struct link_hooks retired_hooks = {0};
+
+static void probe_cancel(struct fetch_source *s)
+{
+    if (s->upgrade != NULL)
+        evtimer_del(s->upgrade);
+    if (s->probe_path == NAT_PATH_NONE)
+        return;
+    s->probe_path = NAT_PATH_NONE;
+    nat_punch_free(s->punch);
+    s->punch = NULL;
+    evtimer_del(s->path_timer);
+    if (s->probe != NULL) {
+        link_set_hooks(s->probe, &retired_hooks, NULL);
+        link_close(s->probe, 0, NULL);
+        s->probe = NULL;
+    }
+}
+
+static void probe_failed(struct fetch_source *s, const char *why)
+{
+    log_info("fetch", "%.16s: source %s: %s in the background failed (%s): staying on the relay",
+             s->dl->hex, s->short_id, nat_path_str(s->probe_path), why);
+    s->probe = NULL; /* closing already, or never made */
+    probe_cancel(s);
+    s->upgrade_after_ms = link_now_ms() + FETCH_UPGRADE_RETRY_MS; /* no look before then */
+    if (s->state == SRC_OPEN && s->path == NAT_PATH_RELAY)
+        fetch_set_timer_ms(s->upgrade, FETCH_UPGRADE_RETRY_MS);
+}
+
+/* The cheaper way is up: the transfer moves to it. What the relay link had
+ * in flight (unverified) is asked again on the new one; what is verified
+ * stays. */
+static void on_probe_opened(struct link *l, void *arg)
+{
+    struct fetch_source *s = arg;
+    struct download *dl = s->dl;
+    struct link *old = s->link;
+    enum nat_path to = s->probe_path;
+    s->probe = NULL;
+    s->probe_path = NAT_PATH_NONE;
+    if (old != NULL) {
+        link_set_hooks(old, &retired_hooks, NULL);
+        link_close(old, 0, NULL);
+    }
+    if (dl->m.from == s) { /* a manifest half received: asked again */
+        free(dl->m.hashes);
+        memset(&dl->m, 0, sizeof(dl->m));
+    }
+    s->manifest_asked = false;
+    source_release_slots(s);
+    s->link = l;
+    s->path = to;
+    memcpy(s->route, s->probe_route, sizeof(s->route));
+    link_set_hooks(l, &source_hooks, s);
+    log_info("fetch", "%.16s: source %s: moved from the relay to %s (%u chunks verified, kept)",
+             dl->hex, s->short_id, s->route, dl->sched ? op_sched_have_count(dl->sched) : 0);
+    on_source_opened(l, s);
+}
+
+static void on_probe_closed(struct link *l, int why, void *arg)
+{
+    (void)l;
+    probe_failed(arg, why ? sova_err_str(why) : "closed");
+}
+
+static void on_probe_message(struct link *l, const struct msg *m, void *arg)
+{
+    (void)m, (void)arg; /* nothing was asked on it yet: a source does not speak first */
+    link_close(l, MSG_ERR_PROTOCOL, "a source does not send that");
+}
+
+static const struct link_hooks probe_hooks = {
+    .opened = on_probe_opened,
+    .message = on_probe_message,
+    .closed = on_probe_closed,
+};
+
+/* On a relay: if the ladder now gives a cheaper way (the source became
+ * reachable, or a punch that failed may work now), try it beside the
+ * relay. */
+void source_try_upgrade(struct fetch_source *s)
+{
+    struct download *dl = s->dl;
+    const struct op_fetch_env *env = &dl->f->env;
+    if (s->state != SRC_OPEN || s->path != NAT_PATH_RELAY || s->probe_path != NAT_PATH_NONE ||
+        dl->state != OP_FETCH_RUNNING || link_now_ms() < s->upgrade_after_ms)
+        return; /* not on a relay, a probe out, or resting after one failed */
+    struct op_fetch_self self;
+    struct nat_path_facts facts;
+    ladder_facts(s, &self, &facts);
+    facts.self_reach = MSG_REACH_UNREACHABLE; /* reversal is not tried from here */
+    char why[256];
+    enum nat_path p = nat_path_next(&facts, NAT_PATH_NONE, why, sizeof(why));
+    if (p != NAT_PATH_DIRECT && p != NAT_PATH_PUNCH)
+        return;
+    log_info("fetch", "%.16s: source %s: on a relay; %s, in the background", dl->hex, s->short_id,
+             why);
+    s->probe_path = p;
+    if (p == NAT_PATH_PUNCH) {
+        if (source_punch_offer(s, &self) != 0)
+            probe_failed(s, "no supernode to ask");
+        return;
+    }
+    sort_addrs(s);
+    static const char direct[] = "direct: ";
+    memcpy(s->probe_route, direct, sizeof(direct));
+    nat_addr_describe(&s->addrs[0], s->reach, s->probe_route + sizeof(direct) - 1,
+                      sizeof(s->probe_route) - sizeof(direct) + 1);
+    struct sockaddr_storage ss;
+    socklen_t len = wire_addr_to_sockaddr(&s->addrs[0], &ss);
+    SSL *ssl = NULL;
+    if (len == 0 || tls_ctx_client(env->tls, TLS_EXPECT_PEER_ID, s->peer_id, &ssl) != 0) {
+        probe_failed(s, "cannot make a connection");
+        return;
+    }
+    s->probe = link_connect(env->base, (struct sockaddr *)&ss, len, ssl, &dl->f->direct_params,
+                            &probe_hooks, s);
+    if (s->probe == NULL)
+        probe_failed(s, "cannot open a socket");
+}
+
+/* Every FETCH_UPGRADE_MS on a relay: where is the source now? The answer
+ * (op_fetch_located) looks for a cheaper way; without a supernode to ask,
+ * look with what we know. */
+static void on_upgrade(evutil_socket_t fd, short what, void *arg)
+{
+    struct fetch_source *s = arg;
+    const struct op_fetch_env *env = &s->dl->f->env;
+    (void)fd, (void)what;
+    if (s->state != SRC_OPEN || s->path != NAT_PATH_RELAY || s->dl->state != OP_FETCH_RUNNING)
+        return;
+    fetch_set_timer_ms(s->upgrade, FETCH_UPGRADE_MS);
+    if (env->locate)
+        env->locate(s->peer_id, env->arg);
+    else
+        source_try_upgrade(s);
 }
 
 void source_adopt(struct fetch_source *s, struct link *l)
@@ -560,6 +943,9 @@ void source_stop(struct fetch_source *s)
         nat_relay_cancel(s->circuit);
         s->circuit = NULL;
     }
+    probe_cancel(s);
+    nat_punch_free(s->punch);
+    s->punch = NULL;
     if (s->link)
         link_close(s->link, 0, NULL);
 }
@@ -568,7 +954,15 @@ void source_free(struct fetch_source *s)
 {
     if (s->circuit != NULL)
         nat_relay_cancel(s->circuit);
+    nat_punch_free(s->punch);
+    s->punch = NULL;
+    if (s->probe != NULL) {
+        link_set_hooks(s->probe, &retired_hooks, NULL);
+        link_free_now(s->probe);
+    }
     link_free_now(s->link);
+    if (s->upgrade)
+        event_free(s->upgrade);
     if (s->retry)
         event_free(s->retry);
     if (s->path_timer)
@@ -594,8 +988,11 @@ struct fetch_source *source_find(struct download *dl, const uint8_t peer_id[WIRE
 
 void source_set_addrs(struct fetch_source *s, const struct wire_addr *addrs, size_t n)
 {
-    s->n_addrs = n < WIRE_MAX_ADDRS ? n : WIRE_MAX_ADDRS;
-    memcpy(s->addrs, addrs, s->n_addrs * sizeof(*addrs));
+    /* A copy, one by one: a hit may name a source with no address (and no
+     * list at all, addrs NULL). */
+    s->n_addrs = 0;
+    for (size_t i = 0; i < n && i < WIRE_MAX_ADDRS; i++)
+        s->addrs[s->n_addrs++] = addrs[i];
     s->next_addr = 0;
 }
 
@@ -642,11 +1039,14 @@ void source_add(struct download *dl, const struct msg_source *src)
     s = &dl->sources[i];
     struct event *retry = evtimer_new(dl->f->env.base, on_source_retry, s);
     struct event *path_timer = evtimer_new(dl->f->env.base, on_path_timer, s);
-    if (retry == NULL || path_timer == NULL) {
+    struct event *upgrade = evtimer_new(dl->f->env.base, on_upgrade, s);
+    if (retry == NULL || path_timer == NULL || upgrade == NULL) {
         if (retry)
             event_free(retry);
         if (path_timer)
             event_free(path_timer);
+        if (upgrade)
+            event_free(upgrade);
         return;
     }
     if ((unsigned)i < dl->n_sources) {
@@ -662,6 +1062,7 @@ void source_add(struct download *dl, const struct msg_source *src)
     s->idx = (unsigned)i;
     s->retry = retry;
     s->path_timer = path_timer;
+    s->upgrade = upgrade;
     s->reach = src->reachability;
     s->dl = dl;
     memcpy(s->peer_id, src->peer_id, WIRE_ID_LEN);

@@ -14,6 +14,10 @@
 #include "op_credit.h"
 #include "nat_relay.h"
 #include "op_fetch.h"
+#include "op_folders.h"
+#include "op_hook.h"
+#include "op_limits.h"
+#include "op_punch.h"
 #include "op_query.h"
 #include "op_reach.h"
 #include "op_serve.h"
@@ -27,6 +31,7 @@
 
 struct service;
 struct metrics_http;
+struct op_api;
 
 struct op_daemon {
     struct op_settings *s; /* main's; a reload (op_service.c) changes what may change */
@@ -42,12 +47,16 @@ struct op_daemon {
     size_t n_listen_addrs;
     char listen_str[64];
     struct op_store *store;
-    struct op_share *share;
+    struct op_folders *folders; /* the share folders, watched */
+    struct op_hook *hook;       /* on-complete */
+    struct op_share *share;     /* op_folders_share(folders): NULL when none */
     struct op_server *server;
     struct op_fetcher *fetcher;
+    struct op_limits *bw; /* the bandwidth limits in force */
     struct op_session *session;
     struct op_reach *reach;  /* are we reachable, and why */
     struct nat_relay *relay; /* relay circuits over the primary session */
+    struct op_punch *punch;  /* hole punches we answer as a source */
     /* receipts and credit (docs/CREDITS.md) */
     struct op_credit *credit;
     struct ctl_server *ctl;
@@ -55,13 +64,19 @@ struct op_daemon {
     struct event *republish;    /* a PUBLISH refused for its rate: everything again */
     struct op_queries *queries; /* searches in flight and the hits they brought */
     uint64_t started_ms;
-    size_t published; /* records the supernode accepted since attaching */
-    bool share_ready; /* the first share scan has finished */
+    size_t published;    /* records the supernode accepted since attaching */
+    bool share_ready;    /* the first share scan has finished */
+    bool share_replaced; /* the share worker was replaced: its first result publishes all */
     /* operations (op_service.c, op_metrics.c) */
     int argc;                           /* the options main loaded s from, */
     char *const *argv;                  /* loaded again on SIGHUP */
     struct service *svc;                /* systemd notify and watchdog; NULL without systemd */
     struct metrics_http *metrics;       /* the metrics-listen endpoint, if any */
+    struct op_api *api;                 /* the HTTP API (op_api.h), if api-listen is set */
+    char api_address[64];               /* where it listens; "" when off */
+    struct op_ui *ui;                   /* the web UI, owned by d->api; NULL when off */
+    struct nat_netwatch *netwatch;      /* the host's addresses changing; NULL: none */
+    char ui_base[96];                   /* "http(s)://127.0.0.1:PORT": its login links */
     struct link_counters link_counters; /* handshake failures, errors sent */
     struct link_budget *budget;         /* handshakes, connections per address, frames */
     uint64_t reloads, reload_failures;  /* SIGHUPs applied / refused */

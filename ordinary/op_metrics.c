@@ -16,7 +16,7 @@
 static void count_download(const struct op_fetch_progress *p, void *arg)
 {
     uint64_t *by_state = arg;
-    if ((unsigned)p->state < 3)
+    if ((unsigned)p->state < OP_FETCH_N_STATES)
         by_state[p->state]++;
 }
 
@@ -43,13 +43,12 @@ static void render_reach(struct evbuffer *out, const struct op_daemon *d)
 
 static void render_transfers(struct evbuffer *out, const struct op_daemon *d)
 {
-    static const char *const states[] = {"running", "complete", "failed"};
-    uint64_t by_state[3] = {0};
+    uint64_t by_state[OP_FETCH_N_STATES] = {0};
     op_fetch_foreach(d->fetcher, count_download, by_state);
     metrics_family(out, P "downloads", METRICS_GAUGE, "Downloads of this run, by state");
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < OP_FETCH_N_STATES; i++)
         metrics_sample_labels(out, P "downloads", by_state[i], 1,
-                              (const char *const[]){"state", states[i]});
+                              (const char *const[]){"state", op_fetch_state_name(i)});
     struct op_server_stats ss;
     op_server_stats(d->server, &ss);
     metrics_gauge(out, P "upload_links", "Peers connected to us to download", ss.links);
@@ -91,6 +90,19 @@ void op_metrics_render(struct evbuffer *out, void *arg)
     metrics_gauge(out, P "shared_files", "Files in the share folder", res ? res->n_files : 0);
     metrics_gauge(out, P "shared_bytes", "Bytes in the share folder", bytes);
     metrics_gauge(out, P "published_records", "File records the supernode accepted", d->published);
+    struct op_folders_stats fs;
+    op_folders_stats(d->folders, &fs);
+    metrics_gauge(out, P "share_folders", "Share folders (configured and added)", fs.folders);
+    metrics_gauge(out, P "share_folders_missing", "Share folders missing at the last scan",
+                  fs.missing);
+    metrics_counter(out, P "share_watch_rescans_total",
+                    "Rescans asked for by inotify events in the share folders", fs.events);
+    struct op_hook_stats hs;
+    op_hook_stats(d->hook, &hs);
+    metrics_counter(out, P "hooks_started_total", "on-complete commands started", hs.started);
+    metrics_counter(out, P "hooks_failed_total",
+                    "on-complete commands that failed, were killed or could not start", hs.failed);
+    metrics_gauge(out, P "hooks_running", "on-complete commands running", hs.running);
     metrics_counter(out, P "searches_sent_total", "Searches sent to the supernode",
                     op_queries_sent(d->queries));
     render_transfers(out, d);

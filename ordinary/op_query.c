@@ -63,7 +63,8 @@ static void hit_add_sources(struct op_query_hit *h, const struct msg_hit *src)
         s->addrs = calloc(s->n_addrs ? s->n_addrs : 1, sizeof(*s->addrs));
         if (s->addrs == NULL)
             break;
-        memcpy(s->addrs, src->sources[i].addrs, s->n_addrs * sizeof(*s->addrs));
+        if (s->n_addrs > 0) /* a source with no address has no list to copy */
+            memcpy(s->addrs, src->sources[i].addrs, s->n_addrs * sizeof(*s->addrs));
         h->n_sources++;
     }
 }

@@ -3,13 +3,17 @@
 #include "op_reach.h"
 #include "err.h"
 #include "log.h"
+#include "nat_announce.h"
 #include "nat_path.h"
 #include "nat_upnp.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <openssl/rand.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +39,16 @@ struct op_reach {
     size_t n_probes;
     struct nat_reach result;
     bool checked; /* result holds a dial-back's verdict */
+    bool fresh;   /* attached to a supernode that has not yet heard a proved claim */
+    /* the host's addresses when last looked (op_reach_network_changed) */
+    struct wire_addr host[OP_REACH_MAX_LOCAL];
+    size_t n_host;
+    /* the gateway's announcements (nat_announce.h): SSDP, NAT-PMP */
+    evutil_socket_t ann_fd[2];
+    struct event *ann_ev[2];
+    struct nat_announce ann_last[2]; /* what each said last, and when */
+    uint64_t ann_ms[2];
+    uint64_t lost_map_ms; /* a dial-back last found our mapping dead (0: never) */
     char mapping_words[200];
 };
 
@@ -57,26 +71,58 @@ static bool is_loopback(const struct wire_addr *a)
            (a->family == WIRE_ADDR_IPV6 && memcmp(a->ip, v6_loop, 16) == 0);
 }
 
-/* Our interface addresses, for telling "public" from "forwarded". */
-static size_t local_addrs(const struct op_reach *r, struct wire_addr *out, size_t cap)
+static bool link_local(const struct wire_addr *a);
+
+/* Every interface's address into out, in the order getifaddrs gives them;
+ * with host_only, not loopback nor IPv6 link-local. */
+static size_t iface_addrs(struct wire_addr *out, size_t cap, bool host_only)
 {
     size_t n = 0;
-    if (!unspecified(&r->listen))
-        out[n++] = r->listen;
     struct ifaddrs *ifs = NULL;
     if (getifaddrs(&ifs) != 0)
-        return n;
+        return 0;
     for (struct ifaddrs *i = ifs; i && n < cap; i = i->ifa_next) {
         if (i->ifa_addr == NULL)
             continue;
         socklen_t len = i->ifa_addr->sa_family == AF_INET    ? sizeof(struct sockaddr_in)
                         : i->ifa_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                                              : 0;
-        if (len != 0 && wire_addr_from_sockaddr(&out[n], i->ifa_addr, len) == 0)
+        if (len != 0 && wire_addr_from_sockaddr(&out[n], i->ifa_addr, len) == 0 &&
+            (!host_only || (!is_loopback(&out[n]) && !link_local(&out[n]))))
             n++;
     }
     freeifaddrs(ifs);
     return n;
+}
+
+/* Our interface addresses, for telling "public" from "forwarded". */
+static size_t local_addrs(const struct op_reach *r, struct wire_addr *out, size_t cap)
+{
+    size_t n = 0;
+    if (!unspecified(&r->listen))
+        out[n++] = r->listen;
+    return n + iface_addrs(out + n, cap - n, false);
+}
+
+/* The host's own addresses: every interface's but loopback and IPv6
+ * link-local. */
+static size_t host_addrs(struct wire_addr *out, size_t cap)
+{
+    return iface_addrs(out, cap, true);
+}
+
+static bool same_set(const struct wire_addr *a, size_t na, const struct wire_addr *b, size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++) {
+        bool found = false;
+        for (size_t j = 0; j < nb && !found; j++)
+            found = wire_addr_same_ip(&a[i], &b[j]);
+        if (!found)
+            return false;
+    }
+    return true;
 }
 
 /* ---- the verdict ------------------------------------------------------------------- */
@@ -113,7 +159,7 @@ static bool link_local(const struct wire_addr *a)
 /* What REGISTER claims: the proved address first, then where we listen
  * (our interface addresses for a wildcard listener): others on our own
  * network can use those. */
-static void claim(struct op_reach *r)
+static void claim(struct op_reach *r, bool tell_primary)
 {
     struct wire_addr addrs[OP_REACH_CLAIM_MAX], local[OP_REACH_MAX_LOCAL];
     size_t n = 0;
@@ -133,8 +179,38 @@ static void claim(struct op_reach *r)
             (!is_loopback(&a) || !unspecified(&r->listen)))
             addrs[n++] = a;
     }
-    op_session_set_claim(r->cfg.session, r->checked ? r->result.reach : MSG_REACH_UNKNOWN, addrs,
-                         n);
+    op_session_set_claim(r->cfg.session, r->checked ? r->result.reach : MSG_REACH_UNKNOWN, addrs, n,
+                         tell_primary);
+}
+
+/* The supernode could not reach us through the mapping the router says
+ * it holds (refused, or no answer): a router that lost its mappings
+ * without a word (a reboot we did not hear, a firewall reset). Ask it
+ * again now rather than at the next check; at most once a minute, so a
+ * router that keeps the mapping but drops the traffic is not asked in a
+ * loop. */
+static void mapping_probe_failed(struct op_reach *r)
+{
+    if (r->upnp == NULL || !r->have_mapped || r->map.state != NAT_MAP_MAPPED)
+        return;
+    for (size_t i = 0; i < r->n_probes; i++) {
+        const struct msg_dialback_probe *p = &r->probes[i];
+        if (!wire_addr_equal(&p->addr, &r->mapped) ||
+            (p->outcome != MSG_DIALBACK_REFUSED && p->outcome != MSG_DIALBACK_TIMEOUT))
+            continue;
+        uint64_t now = link_now_ms();
+        if (r->lost_map_ms != 0 && now - r->lost_map_ms < OP_REACH_LOST_MAP_MS)
+            return;
+        r->lost_map_ms = now;
+        char where[64];
+        log_info("reach",
+                 "the supernode could not reach us through our mapping %s (%s): asking "
+                 "the router again",
+                 wire_addr_format(&r->mapped, where, sizeof(where)),
+                 msg_dialback_outcome_str(p->outcome));
+        nat_upnp_refresh(r->upnp);
+        return;
+    }
 }
 
 static void on_result(struct op_reach *r, const struct msg_dialback_result *res)
@@ -156,13 +232,28 @@ static void on_result(struct op_reach *r, const struct msg_dialback_result *res)
     r->checked = true;
     if (!was_checked || before.reach != r->result.reach || strcmp(before.why, r->result.why) != 0)
         log_info("reach", "reachability: %s", r->result.why);
-    claim(r);
+    /* The first proof a supernode made of us since we attached to it (a
+     * failover to the backup, a re-attach): it believes a claim only at a
+     * REGISTER after the proof, so it hears the claim again even when the
+     * claim is what it was at the old supernode. */
+    claim(r, r->fresh && res->n_probes > 0);
+    if (res->n_probes > 0)
+        r->fresh = false;
+    mapping_probe_failed(r);
+}
+
+/* The router is being looked for or asked: a dial-back now would try
+ * yesterday's mapping (3 s lost on a timeout after a network change). */
+static bool mapping_unsettled(const struct op_reach *r)
+{
+    return r->upnp != NULL &&
+           (r->map.state == NAT_MAP_DISCOVERING || r->map.state == NAT_MAP_MAPPING);
 }
 
 static void ask(struct op_reach *r)
 {
-    if (!op_session_attached(r->cfg.session))
-        return;
+    if (!op_session_attached(r->cfg.session) || mapping_unsettled(r))
+        return; /* attached() or the mapping's outcome (on_mapping) asks again */
     if (r->asking) {
         r->again = true;
         return;
@@ -202,7 +293,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 static void on_mapping(const struct nat_upnp_status *st, void *arg)
 {
     struct op_reach *r = arg;
-    bool had = r->have_mapped;
+    bool had = r->have_mapped, was_unsettled = mapping_unsettled(r);
     struct wire_addr before = r->mapped;
     r->map = *st;
     r->have_mapped = false;
@@ -216,6 +307,102 @@ static void on_mapping(const struct nat_upnp_status *st, void *arg)
     if (had != r->have_mapped || (had && !wire_addr_equal(&before, &r->mapped))) {
         log_info("reach", "%s", r->mapping_words);
         ask(r); /* reachability rests on it: check again */
+    } else if (was_unsettled && !mapping_unsettled(r)) {
+        ask(r); /* settled without a mapping (no gateway, refused): the deferred check */
+    }
+}
+
+/* ---- the router's announcements ---------------------------------------------------------- */
+
+/* The gateway's IPv4 address: the host of its control URL, or NAT-PMP's. */
+static bool gateway_ip(const char *gw, struct in_addr *out)
+{
+    char host[64];
+    const char *p = strstr(gw, "://");
+    p = p ? p + 3 : gw;
+    size_t n = strcspn(p, ":/");
+    if (n == 0 || n >= sizeof(host))
+        return false;
+    memcpy(host, p, n);
+    host[n] = '\0';
+    return inet_pton(AF_INET, host, out) == 1;
+}
+
+static void on_announce(evutil_socket_t fd, short what, void *arg)
+{
+    struct op_reach *r = arg;
+    (void)what;
+    int which = fd == r->ann_fd[0] ? 0 : 1;
+    for (int i = 0; i < 16; i++) { /* bounded: the loop comes back for more */
+        uint8_t buf[NAT_ANNOUNCE_MAX];
+        struct sockaddr_in from;
+        socklen_t flen = sizeof(from);
+        ssize_t n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
+        if (n <= 0)
+            break;
+        struct nat_announce a;
+        struct in_addr gw;
+        nat_announce_parse(buf, (size_t)n, &a);
+        if (a.kind == NAT_ANNOUNCE_NONE || flen < sizeof(from) || from.sin_family != AF_INET ||
+            !gateway_ip(r->map.gateway, &gw) || gw.s_addr != from.sin_addr.s_addr)
+            continue; /* not our gateway's, or not an announcement */
+        uint64_t now = link_now_ms();
+        uint64_t mapped_s = r->map.state == NAT_MAP_MAPPED && r->map.mapped_since_ms
+                                ? (now - r->map.mapped_since_ms) / 1000
+                                : 0;
+        bool restarted =
+            nat_announce_restarted(&a, &r->ann_last[which], (now - r->ann_ms[which]) / 1000) ||
+            (mapped_s > 0 && nat_announce_younger_than(&a, mapped_s));
+        r->ann_last[which] = a;
+        r->ann_ms[which] = now;
+        if (!restarted)
+            continue;
+        log_info("reach", "the router %s (%s): asking it again for our mapping",
+                 a.kind == NAT_ANNOUNCE_BYEBYE ? "is going down" : "restarted",
+                 a.kind == NAT_ANNOUNCE_NATPMP   ? "its NAT-PMP epoch began again"
+                 : a.kind == NAT_ANNOUNCE_BYEBYE ? "SSDP ssdp:byebye"
+                                                 : "SSDP ssdp:alive with a new boot");
+        nat_upnp_refresh(r->upnp);
+    }
+}
+
+/* A UDP socket on port, in group, shared with other listeners of the
+ * host (SO_REUSEADDR: each gets every datagram). -1 if it cannot be. */
+static evutil_socket_t announce_socket(const char *group, uint16_t port)
+{
+    evutil_socket_t fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int on = 1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    struct ip_mreq mreq = {.imr_interface.s_addr = htonl(INADDR_ANY)};
+    inet_pton(AF_INET, group, &mreq.imr_multiaddr);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof(mreq)) != 0) {
+        log_info("reach",
+                 "cannot hear the router's announcements on %s:%u (%s): a router that "
+                 "restarts is noticed at the periodic check",
+                 group, port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void announce_start(struct op_reach *r)
+{
+    static const struct {
+        const char *group;
+        uint16_t port;
+    } where[2] = {{NAT_ANNOUNCE_SSDP_GROUP, NAT_ANNOUNCE_SSDP_PORT},
+                  {NAT_ANNOUNCE_NATPMP_GROUP, NAT_ANNOUNCE_NATPMP_PORT}};
+    for (int i = 0; i < 2; i++) {
+        r->ann_fd[i] = announce_socket(where[i].group, where[i].port);
+        if (r->ann_fd[i] < 0)
+            continue;
+        r->ann_ev[i] = event_new(r->cfg.base, r->ann_fd[i], EV_READ | EV_PERSIST, on_announce, r);
+        if (r->ann_ev[i] == NULL || event_add(r->ann_ev[i], NULL) != 0)
+            log_warn("reach", "out of memory: not listening to the router's announcements");
     }
 }
 
@@ -228,6 +415,7 @@ int op_reach_new(const struct op_reach_config *cfg, struct op_reach **out)
         return SOVA_ERR_NOMEM;
     r->cfg = *cfg;
     r->listen = *cfg->listen;
+    r->ann_fd[0] = r->ann_fd[1] = -1;
     r->timer = evtimer_new(cfg->base, on_timer, r);
     if (r->timer == NULL) {
         free(r);
@@ -243,6 +431,7 @@ int op_reach_new(const struct op_reach_config *cfg, struct op_reach **out)
             .check_interval_s = cfg->upnp_check_s,
             .description = cfg->description,
             .natpmp = true,
+            .pcp = true,
             .changed = on_mapping,
             .arg = r,
         };
@@ -254,14 +443,17 @@ int op_reach_new(const struct op_reach_config *cfg, struct op_reach **out)
     }
     describe_mapping(r);
     snprintf(r->result.why, sizeof(r->result.why), "not checked yet");
+    r->n_host = host_addrs(r->host, OP_REACH_MAX_LOCAL);
     *out = r;
     return 0;
 }
 
 void op_reach_start(struct op_reach *r)
 {
-    if (r->upnp != NULL)
+    if (r->upnp != NULL) {
+        announce_start(r);
         nat_upnp_start(r->upnp);
+    }
 }
 
 void op_reach_free(struct op_reach *r)
@@ -269,6 +461,12 @@ void op_reach_free(struct op_reach *r)
     if (r == NULL)
         return;
     nat_upnp_free(r->upnp);
+    for (int i = 0; i < 2; i++) {
+        if (r->ann_ev[i])
+            event_free(r->ann_ev[i]);
+        if (r->ann_fd[i] >= 0)
+            close(r->ann_fd[i]);
+    }
     if (r->timer)
         event_free(r->timer);
     free(r);
@@ -288,7 +486,40 @@ void op_reach_attached(struct op_reach *r)
         r->have_observed = true;
     }
     r->asking = false; /* a question to the old supernode is lost */
+    r->fresh = true;
     ask(r);
+}
+
+void op_reach_network_changed(struct op_reach *r)
+{
+    struct wire_addr now[OP_REACH_MAX_LOCAL];
+    size_t n = host_addrs(now, OP_REACH_MAX_LOCAL);
+    if (same_set(now, n, r->host, r->n_host))
+        return; /* a route or an address of no interest */
+    char list[OP_REACH_MAX_LOCAL * 48] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        char a[64];
+        wire_addr_format(&now[i], a, sizeof(a));
+        char *colon = now[i].family == WIRE_ADDR_IPV4 ? strrchr(a, ':') : NULL;
+        if (colon != NULL)
+            *colon = '\0'; /* the port means nothing here */
+        int w = snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", a);
+        if (w > 0 && (size_t)w < sizeof(list) - used)
+            used += (size_t)w;
+    }
+    log_info("reach",
+             "our network changed (addresses now: %s): re-attaching, asking the router "
+             "again, proving reachability again",
+             n ? list : "none");
+    memcpy(r->host, now, n * sizeof(now[0]));
+    r->n_host = n;
+    op_session_addresses_changed(r->cfg.session, now, n);
+    if (r->upnp != NULL)
+        nat_upnp_refresh(r->upnp); /* the gateway, seen from the new address */
+    r->asking = false;
+    r->fresh = true;
+    ask(r); /* still attached (our link's address stayed): prove the rest again */
 }
 
 void op_reach_message(struct op_reach *r, const struct msg *m)

@@ -29,6 +29,8 @@
 #define OP_REACH_RECHECK_S 300   /* dial-back again at least this often */
 #define OP_REACH_RETRY_MS  2500  /* after a supernode's "one dial-back at a time" */
 #define OP_REACH_ANSWER_MS 15000 /* a dial-back result that does not come by then is lost */
+#define OP_REACH_LOST_MAP_MS                                                                       \
+    60000 /* a dial-back failing through our mapping: remap at most this often */
 
 struct op_reach_config {
     struct event_base *base;
@@ -48,6 +50,10 @@ void op_reach_free(struct op_reach *r);
 
 /* The primary session is registered (first time, failover, re-attach). */
 void op_reach_attached(struct op_reach *r);
+/* The host's network may have changed (nat_netwatch): if its addresses
+ * did, supernode links from a vanished address close, the router is asked
+ * again from the new address, and reachability is proved again. */
+void op_reach_network_changed(struct op_reach *r);
 /* A message from the primary supernode: DIALBACK_RESULT, or an ERROR about
  * a DIALBACK. Others are ignored. */
 void op_reach_message(struct op_reach *r, const struct msg *m);

@@ -37,8 +37,16 @@ struct upload {
     bool opened;
     /* connection reversal: we dial the downloader (op_server_reverse) */
     struct reverse_dial *dial;
-    bool wanting; /* in the upload slots (GETs queued) */
+    bool wanting;  /* in the upload slots (GETs queued) */
+    bool relayed;  /* reached us through a relay circuit */
+    bool reversed; /* we connected out to it (reversal) */
+    bool punched;  /* a hole punch made the connection */
+    /* for `sova-peer peers` */
+    uint64_t bytes_sent;
+    uint64_t rate_bps, rate_bytes, rate_since_ms;
 };
+
+#define SERVE_RATE_WINDOW_MS 1000 /* a link's upload rate is measured over this */
 
 struct reverse_dial {
     struct tls_ctx *tls;
@@ -315,6 +323,14 @@ static void pump(struct upload *u)
         if (link_send(u->link, &m) != 0)
             return;
         u->srv->stats.bytes_sent += want;
+        u->bytes_sent += want;
+        u->rate_bytes += want;
+        uint64_t now = link_now_ms();
+        if (now - u->rate_since_ms >= SERVE_RATE_WINDOW_MS) {
+            u->rate_bps = u->rate_since_ms ? u->rate_bytes * 1000 / (now - u->rate_since_ms) : 0;
+            u->rate_bytes = 0;
+            u->rate_since_ms = now;
+        }
         u->offset += want;
         if (u->offset == clen) {
             u->offset = 0;
@@ -367,6 +383,7 @@ static void on_opened(struct link *l, void *arg)
         srv->dials--;
         free(u->dial);
         u->dial = NULL;
+        u->reversed = true;
         log_info("serve", "%s: connected out to the peer that asked (reversal)", link_name(l));
     }
     srv->stats.links++;
@@ -452,6 +469,11 @@ static const struct link_hooks serve_hooks = {
     .closed = on_closed,
     .drained = on_drained,
 };
+
+void op_server_set_share(struct op_server *srv, struct op_share *share)
+{
+    srv->share = share;
+}
 
 struct op_server *op_server_new(struct event_base *base, struct op_share *share,
                                 const struct link_params *params, uint64_t upload_limit_bps)
@@ -567,7 +589,8 @@ void op_server_set_adopt(struct op_server *srv, op_server_adopt_fn *fn, void *ar
     srv->adopt_arg = arg;
 }
 
-void op_server_wrap(struct op_server *srv, struct bufferevent *stream, SSL *ssl, const char *name)
+static void wrap(struct op_server *srv, struct bufferevent *stream, SSL *ssl, const char *name,
+                 bool relayed)
 {
     struct upload *u = upload_new(srv);
     if (u == NULL) {
@@ -575,9 +598,45 @@ void op_server_wrap(struct op_server *srv, struct bufferevent *stream, SSL *ssl,
         bufferevent_free(stream);
         return;
     }
+    u->relayed = relayed;
+    u->punched = !relayed;
     u->link = link_wrap(srv->base, stream, ssl, true, name, &srv->params, &serve_hooks, u);
     if (u->link == NULL)
         upload_free(u);
+}
+
+void op_server_wrap(struct op_server *srv, struct bufferevent *stream, SSL *ssl, const char *name)
+{
+    wrap(srv, stream, ssl, name, true);
+}
+
+void op_server_wrap_punched(struct op_server *srv, struct bufferevent *stream, SSL *ssl,
+                            const char *name)
+{
+    wrap(srv, stream, ssl, name, false);
+}
+
+void op_server_foreach_peer(const struct op_server *srv, op_server_peer_fn *fn, void *arg)
+{
+    uint64_t now = link_now_ms();
+    for (const struct upload *u = srv->uploads; u; u = u->next) {
+        const struct tls_peer_info *peer = u->link && u->opened ? link_peer(u->link) : NULL;
+        if (peer == NULL)
+            continue;
+        struct op_server_peer p = {
+            .peer_id = peer->id,
+            .addr = u->relayed ? NULL : link_remote_addr(u->link),
+            .path = u->relayed    ? "relay"
+                    : u->reversed ? "reversal"
+                    : u->punched  ? "holepunch"
+                                  : "direct",
+            .bytes_sent = u->bytes_sent,
+            /* a rate not measured for two windows is stale: nothing was sent */
+            .rate_bps = now - u->rate_since_ms < 2 * SERVE_RATE_WINDOW_MS ? u->rate_bps : 0,
+            .uploading = u->count > 0,
+        };
+        fn(&p, arg);
+    }
 }
 
 /* Dial the next address of a reversal; false when none is left. */

@@ -68,6 +68,9 @@ struct op_server_stats {
 /* share is borrowed and outlives the server. upload_limit_bps 0 = none. */
 struct op_server *op_server_new(struct event_base *base, struct op_share *share,
                                 const struct link_params *params, uint64_t upload_limit_bps);
+/* Serve from share from now on (the share folders changed: op_folders.h).
+ * Uploads in progress look their file up again at their next request. */
+void op_server_set_share(struct op_server *srv, struct op_share *share);
 /* Frees every link at once (shutdown). NULL is fine. */
 void op_server_free(struct op_server *srv);
 /* A new total upload rate (reload); 0 = none. Uploads running go on at it. */
@@ -78,6 +81,19 @@ void op_server_accept(struct op_server *srv, evutil_socket_t fd, SSL *ssl,
                       const struct sockaddr *sa, socklen_t len);
 
 void op_server_stats(const struct op_server *srv, struct op_server_stats *out);
+
+/* One peer connected to us (`sova-peer peers`): borrowed for the call. */
+struct op_server_peer {
+    const uint8_t *peer_id;       /* its node ID (TLS identity) */
+    const struct wire_addr *addr; /* its address; NULL through a relay circuit */
+    const char *path;    /* "direct" (it connected), "reversal" (we did), "holepunch", "relay" */
+    uint64_t bytes_sent; /* file bytes in DATA to it */
+    uint64_t rate_bps;   /* over the last second or so */
+    bool uploading;      /* a GET in progress */
+};
+typedef void op_server_peer_fn(const struct op_server_peer *p, void *arg);
+/* Every peer connected to us whose link is open. */
+void op_server_foreach_peer(const struct op_server *srv, op_server_peer_fn *fn, void *arg);
 
 /* Upload slots (docs/CREDITS.md, "Priority"; op_slots.h): at most `slots`
  * peers are sent DATA at once; the others wait, the one with the most
@@ -105,6 +121,10 @@ void op_server_set_adopt(struct op_server *srv, op_server_adopt_fn *fn, void *ar
  * nat_relay, owned from now) carries TLS; ssl is a server SSL expecting the
  * circuit's origin. */
 void op_server_wrap(struct op_server *srv, struct bufferevent *stream, SSL *ssl, const char *name);
+/* The same for a connection made by a hole punch (op_punch.h): a plain TCP
+ * bufferevent, owned from now; ssl a server SSL expecting the downloader. */
+void op_server_wrap_punched(struct op_server *srv, struct bufferevent *stream, SSL *ssl,
+                            const char *name);
 
 /* Connection reversal: a downloader that can be reached, while we cannot,
  * asked us (CONNECT_REQUEST) to connect out to it. Dial addrs in turn (TLS expecting requester,

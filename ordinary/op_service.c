@@ -29,6 +29,7 @@ enum reload_apply {
     APPLY_RESCAN = 1 << 1,
     APPLY_UPLOAD = 1 << 2,
     APPLY_SLOTS = 1 << 3,
+    APPLY_QUEUE = 1 << 4,
 };
 
 /* The options a SIGHUP changes in the running peer; every other option
@@ -38,10 +39,19 @@ static const struct {
     const char *name;
     unsigned apply;
 } reloadable[] = {
-    {"log-level", APPLY_LOG_LEVEL},      {"log-file", 0},
-    {"rescan-interval-s", APPLY_RESCAN}, {"upload-limit-kbps", APPLY_UPLOAD},
-    {"upload-slots", APPLY_SLOTS},      /* a smaller count: holders yield at a chunk */
-    {"upload-max-wait-s", APPLY_SLOTS}, /* waiters rank by it from now on */
+    {"log-level", APPLY_LOG_LEVEL},
+    {"log-file", 0},
+    {"rescan-interval-s", APPLY_RESCAN},
+    {"upload-limit-kbps", APPLY_UPLOAD},
+    {"upload-slots", APPLY_SLOTS},         /* a smaller count: holders yield at a chunk */
+    {"upload-max-wait-s", APPLY_SLOTS},    /* waiters rank by it from now on */
+    {"max-active-downloads", APPLY_QUEUE}, /* fewer: the last in the queue's order wait again */
+    {"on-complete", 0},                    /* read at each completion */
+    {"on-complete-timeout-s", 0},
+    {"download-limit-kbps", APPLY_UPLOAD},
+    {"alt-upload-limit-kbps", APPLY_UPLOAD},
+    {"alt-download-limit-kbps", APPLY_UPLOAD},
+    {"alt-limits-schedule", APPLY_UPLOAD},
 };
 
 struct reload {
@@ -80,11 +90,13 @@ static void apply(struct op_daemon *d, unsigned what)
         struct timeval every = {.tv_sec = (time_t)d->s->rescan_interval_s};
         evtimer_add(d->rescan, &every);
     }
-    if (what & APPLY_UPLOAD)
-        op_server_set_upload_limit(d->server, d->s->upload_limit_kbps * 1000);
+    if (what & APPLY_UPLOAD) /* the configured limits in force again */
+        op_limits_reload(d->bw, d->s);
     if (what & APPLY_SLOTS)
         op_server_set_slots(d->server, (unsigned)d->s->upload_slots,
                             d->s->upload_max_wait_s * 1000);
+    if (what & APPLY_QUEUE)
+        op_fetch_set_max_active(d->fetcher, (unsigned)d->s->max_active_downloads);
 }
 
 static void reopen_log(struct op_daemon *d, const struct op_settings *fresh)
@@ -112,7 +124,7 @@ static void on_reload(void *arg)
         reopen_log(d, &fresh);
         struct reload r = {.d = d, .fresh = &fresh};
         config_diff(&op_config_schema, d->s, &fresh, on_change, &r);
-        apply(d, r.apply);
+        apply(d, r.apply | APPLY_UPLOAD); /* limits changed at run time end with a reload */
         log_info("op", "reload: %zu options changed, %zu need a restart", r.applied, r.kept);
         d->reloads++;
     }

@@ -1,4 +1,5 @@
 #include "op_session.h"
+#include "dial_race.h"
 #include "err.h"
 #include "log.h"
 
@@ -38,10 +39,15 @@ struct slot {
      * at any time), and when we last PINGed it. */
     unsigned keepalive_ms, timeout_ms;
     uint64_t pinged_ms;
+    /* A name with several addresses: raced (dial_race.h, Happy Eyeballs) */
+    struct dial_race *race;
+    struct sockaddr_storage race_addrs[DIAL_RACE_MAX];
+    socklen_t race_lens[DIAL_RACE_MAX];
 };
 
 struct op_session {
     struct op_session_config cfg;
+    struct link_params params; /* cfg.params, with dead_path_ms */
     struct candidate cands[OP_SESSION_MAX_CANDIDATES];
     size_t n_cands;
     size_t rotate; /* where the next pick starts among equals */
@@ -53,6 +59,7 @@ struct op_session {
     struct wire_addr addrs[WIRE_MAX_ADDRS];
     size_t n_addrs;
     uint8_t reachability;
+    char refusal[512]; /* op_session_refusal(); "" when none */
 };
 
 static void slot_dial(struct slot *sl);
@@ -314,6 +321,7 @@ static void on_registered(struct slot *sl, const struct msg_registered *r)
     }
     char where[64];
     wire_addr_format(&sl->observed, where, sizeof(where));
+    s->refusal[0] = '\0';
     log_info("op", "attached to supernode %s, which sees us at %s (round trip %.1f ms)", sl->sn_id,
              where, ms_of_us(rtt));
     if (s->cfg.hooks.attached)
@@ -326,6 +334,26 @@ static void endpoint_of(const struct wire_addr *a, char *buf, size_t cap)
     wire_addr_format(a, buf, cap);
 }
 
+const struct wire_addr *op_session_usable_addr(const struct wire_addr *addrs, size_t n,
+                                               uint8_t family)
+{
+    for (size_t i = 0; family != 0 && i < n; i++)
+        if (addrs[i].family == family)
+            return &addrs[i];
+    return n > 0 ? &addrs[0] : NULL;
+}
+
+/* The address of e worth dialing: one of the family our primary link
+ * uses (an IPv6-only host cannot reach an IPv4 one), else its first. */
+static const struct wire_addr *usable_addr(struct op_session *s, const struct msg_sn_info *e)
+{
+    struct wire_addr local = {0};
+    const struct slot *p = &s->slots[s->primary];
+    if (p->link == NULL || link_local_addr(p->link, &local) != 0)
+        local.family = 0;
+    return op_session_usable_addr(e->addrs, e->n_addrs, local.family);
+}
+
 static void on_sn_list(struct op_session *s, const struct msg_sn_list *list)
 {
     for (size_t i = 0; i < list->n_entries; i++) {
@@ -333,7 +361,11 @@ static void on_sn_list(struct op_session *s, const struct msg_sn_list *list)
         if (e->state != MSG_SN_ALIVE || e->n_addrs == 0)
             continue;
         char endpoint[OP_SESSION_ENDPOINT_MAX];
-        endpoint_of(&e->addrs[0], endpoint, sizeof(endpoint));
+        int known = cand_find(s, e->sn_id, NULL);
+        if (known >= 0) /* keep the endpoint we reach it at (a bootstrap's IPv6 one) */
+            snprintf(endpoint, sizeof(endpoint), "%s", s->cands[known].endpoint);
+        else
+            endpoint_of(usable_addr(s, e), endpoint, sizeof(endpoint));
         struct candidate *c = cand_add(s, e->sn_id, endpoint);
         if (c != NULL) {
             c->attached = e->attached_peers;
@@ -343,6 +375,39 @@ static void on_sn_list(struct op_session *s, const struct msg_sn_list *list)
             s->cfg.hooks.supernode_seen(e, s->cfg.arg);
     }
     ensure_backup(s);
+}
+
+/* What we do about a supernode's refusal, for people. */
+static const char *refusal_next(uint16_t code)
+{
+    switch (code) {
+    case MSG_ERR_OVERLOADED:
+    case MSG_ERR_REDIRECT:
+        return "trying the supernodes it named and the others known";
+    case MSG_ERR_VERSION:
+        return "it speaks another protocol version: upgrade sova-peer (or the supernode)";
+    case MSG_ERR_LIMIT_REACHED:
+    case MSG_ERR_RATE_LIMITED:
+        return "one of its limits; trying again later, and the other supernodes known";
+    case MSG_ERR_SHUTTING_DOWN:
+        return "it is going away; trying the other supernodes known";
+    default:
+        return "trying again, and the other supernodes known (check --bootstrap)";
+    }
+}
+
+/* A supernode sent ERROR to a session not registered: remember why. */
+static void note_refusal(struct slot *sl, const struct msg_error *e)
+{
+    struct op_session *s = sl->s;
+    const char *endpoint = sl->cand >= 0 ? s->cands[sl->cand].endpoint : "?";
+    snprintf(s->refusal, sizeof(s->refusal), "supernode %s refused us: %s (%.*s); %s", endpoint,
+             msg_error_code_str(e->code), (int)(e->text.len > 200 ? 200 : e->text.len), e->text.ptr,
+             refusal_next(e->code));
+    for (char *c = s->refusal; *c; c++) /* it came from the network */
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+    log_warn("op", "%s", s->refusal);
 }
 
 static void on_message(struct link *l, const struct msg *m, void *arg)
@@ -357,6 +422,8 @@ static void on_message(struct link *l, const struct msg *m, void *arg)
         on_sn_list(s, &m->u.sn_list);
         return;
     case MSG_ERROR:
+        if (sl->state != SLOT_REGISTERED)
+            note_refusal(sl, &m->u.error);
         if (sl->state != SLOT_REGISTERED &&
             (m->u.error.code == MSG_ERR_OVERLOADED || m->u.error.code == MSG_ERR_REDIRECT)) {
             /* Full: try the others it names, and another one now. */
@@ -417,6 +484,29 @@ static const struct link_hooks session_hooks = {
     .closed = on_closed,
 };
 
+/* The race to a supernode's addresses is over: TLS on the winner. */
+static void on_raced(evutil_socket_t fd, int index, const char *why, void *arg)
+{
+    struct slot *sl = arg;
+    struct op_session *s = sl->s;
+    dial_race_free(sl->race);
+    sl->race = NULL;
+    SSL *ssl = NULL;
+    if (fd >= 0 && tls_ctx_client(s->cfg.tls, TLS_EXPECT_SUPERNODE, NULL, &ssl) == 0)
+        sl->link = link_connected(evloop_base(s->cfg.loop), fd,
+                                  (const struct sockaddr *)&sl->race_addrs[index],
+                                  sl->race_lens[index], ssl, &s->params, &session_hooks, sl);
+    else if (fd >= 0)
+        evutil_closesocket(fd);
+    if (sl->link == NULL) {
+        log_info("op", "cannot connect to supernode %s: %s", s->cands[sl->cand].endpoint,
+                 why ? why : "out of memory");
+        s->cands[sl->cand].failures++;
+        sl->state = SLOT_IDLE;
+        slot_retry(sl, OP_SESSION_RETRY_MIN_MS);
+    }
+}
+
 static void on_resolved(const struct evutil_addrinfo *ai, const char *err, void *arg)
 {
     struct slot *sl = arg;
@@ -428,10 +518,26 @@ static void on_resolved(const struct evutil_addrinfo *ai, const char *err, void 
         slot_retry(sl, OP_SESSION_RETRY_MIN_MS);
         return;
     }
+    size_t n = 0;
+    for (const struct evutil_addrinfo *a = ai; a != NULL && n < DIAL_RACE_MAX; a = a->ai_next) {
+        if ((size_t)a->ai_addrlen > sizeof(sl->race_addrs[0]))
+            continue;
+        memcpy(&sl->race_addrs[n], a->ai_addr, a->ai_addrlen);
+        sl->race_lens[n++] = (socklen_t)a->ai_addrlen;
+    }
+    if (n > 1) { /* IPv6 and IPv4, or several of one: Happy Eyeballs */
+        sl->race = dial_race_start(evloop_base(s->cfg.loop), sl->race_addrs, sl->race_lens, n,
+                                   s->params.bind_addr, s->params.bind_len,
+                                   s->params.handshake_timeout_ms ? s->params.handshake_timeout_ms
+                                                                  : OP_SESSION_RACE_MS,
+                                   on_raced, sl);
+        if (sl->race != NULL)
+            return;
+    }
     SSL *ssl = NULL;
     if (tls_ctx_client(s->cfg.tls, TLS_EXPECT_SUPERNODE, NULL, &ssl) == 0)
         sl->link = link_connect(evloop_base(s->cfg.loop), ai->ai_addr, (socklen_t)ai->ai_addrlen,
-                                ssl, s->cfg.params, &session_hooks, sl);
+                                ssl, &s->params, &session_hooks, sl);
     if (sl->link == NULL) {
         sl->state = SLOT_IDLE;
         slot_retry(sl, OP_SESSION_RETRY_MIN_MS);
@@ -517,6 +623,8 @@ int op_session_new(const struct op_session_config *cfg, struct op_session **out)
     if (s == NULL)
         return SOVA_ERR_NOMEM;
     s->cfg = *cfg;
+    s->params = *cfg->params;
+    s->params.dead_path_ms = OP_SESSION_DEAD_PATH_MS;
     s->n_addrs = cfg->n_addrs < WIRE_MAX_ADDRS ? cfg->n_addrs : WIRE_MAX_ADDRS;
     memcpy(s->addrs, cfg->addrs, s->n_addrs * sizeof(s->addrs[0]));
     s->reachability = cfg->reachability;
@@ -564,6 +672,7 @@ void op_session_free(struct op_session *s)
     if (s == NULL)
         return;
     for (int i = 0; i < 2; i++) {
+        dial_race_free(s->slots[i].race);
         link_free_now(s->slots[i].link);
         if (s->slots[i].retry)
             event_free(s->slots[i].retry);
@@ -606,6 +715,11 @@ const char *op_session_backup_id(const struct op_session *s)
     return b->state == SLOT_REGISTERED ? b->sn_id : NULL;
 }
 
+const char *op_session_refusal(const struct op_session *s)
+{
+    return s->refusal[0] && !op_session_attached(s) ? s->refusal : NULL;
+}
+
 const char *op_session_endpoint(const struct op_session *s)
 {
     int c = primary_slot(s)->cand;
@@ -625,15 +739,19 @@ unsigned op_session_keepalive_s(const struct op_session *s)
 }
 
 void op_session_set_claim(struct op_session *s, uint8_t reachability, const struct wire_addr *addrs,
-                          size_t n)
+                          size_t n, bool tell_primary)
 {
     n = n < WIRE_MAX_ADDRS ? n : WIRE_MAX_ADDRS;
     bool same = reachability == s->reachability && n == s->n_addrs;
     /* cppcheck-suppress knownConditionTrueFalse ; cppcheck 2.10 is wrong: n may be 1..MAX */
     for (size_t i = 0; same && i < n; i++)
         same = wire_addr_equal(&addrs[i], &s->addrs[i]);
-    if (same)
+    if (same) {
+        struct slot *p = &s->slots[s->primary];
+        if (tell_primary && p->state == SLOT_REGISTERED)
+            send_register(p);
         return;
+    }
     memmove(s->addrs, addrs, n * sizeof(addrs[0]));
     s->n_addrs = n;
     s->reachability = reachability;
@@ -642,9 +760,43 @@ void op_session_set_claim(struct op_session *s, uint8_t reachability, const stru
             send_register(&s->slots[i]);
 }
 
+void op_session_addresses_changed(struct op_session *s, const struct wire_addr *addrs, size_t n)
+{
+    for (int i = 0; i < 2; i++) {
+        struct slot *sl = &s->slots[i];
+        struct wire_addr local;
+        if (sl->link == NULL) {
+            /* Waiting to dial again (maybe 30 s away after failures on the
+             * old network): the new one may work at once. */
+            if (evtimer_pending(sl->retry, NULL)) {
+                sl->retry_ms = OP_SESSION_RETRY_MIN_MS;
+                set_timer_ms(sl->retry, is_primary(sl) ? 0 : OP_BACKUP_RETRY_MS);
+            }
+            continue;
+        }
+        if (sl->state < SLOT_OPEN || link_local_addr(sl->link, &local) != 0)
+            continue;
+        bool kept = false;
+        for (size_t j = 0; j < n && !kept; j++)
+            kept = wire_addr_same_ip(&addrs[j], &local);
+        if (kept)
+            continue;
+        char where[64];
+        wire_addr_format(&local, where, sizeof(where));
+        log_info("op", "%s supernode link %s: our address %s went away: closing it",
+                 is_primary(sl) ? "primary" : "backup", sl->sn_id, where);
+        link_close(sl->link, 0, NULL); /* closed() fails over or dials again */
+    }
+}
+
+bool op_session_sn_offers(const struct op_session *s, uint32_t cap)
+{
+    return op_session_attached(s) && (link_remote_caps(primary_slot(s)->link) & cap);
+}
+
 bool op_session_relay_offered(const struct op_session *s)
 {
-    return op_session_attached(s) && (link_remote_caps(primary_slot(s)->link) & MSG_CAP_RELAY);
+    return op_session_sn_offers(s, MSG_CAP_RELAY);
 }
 
 size_t op_session_nat_sample(const struct op_session *s, struct wire_addr observed[2],

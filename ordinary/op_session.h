@@ -39,8 +39,13 @@
 
 #include <stdbool.h>
 
+/* A supernode link whose path stops carrying packets (a WAN outage, a
+ * router gone) is closed within about this, and the peer fails over or
+ * dials again, instead of waiting out the keep-alive timeout (90 s). */
+#define OP_SESSION_DEAD_PATH_MS   15000
 #define OP_SESSION_RETRY_MIN_MS   500
 #define OP_SESSION_RETRY_MAX_MS   30000
+#define OP_SESSION_RACE_MS        10000 /* a supernode name's addresses raced this long at most */
 #define OP_SESSION_MAX_CANDIDATES 64
 #define OP_SESSION_ENDPOINT_MAX   64
 /* Load classes: a supernode with attached >= capacity * BUSY_PCT / 100 is
@@ -96,6 +101,10 @@ const struct wire_addr *op_session_observed(const struct op_session *s);
 const char *op_session_backup_id(const struct op_session *s);
 /* Which endpoint the primary session uses or tries now. */
 const char *op_session_endpoint(const struct op_session *s);
+/* Why the last supernode that refused us did (an ERROR before or instead of
+ * REGISTERED: its endpoint, code and text, and what we do about it), in
+ * words; NULL once the primary session is registered, or if none did. */
+const char *op_session_refusal(const struct op_session *s);
 size_t op_session_candidates(const struct op_session *s);
 /* The smoothed round trip to the primary (backup: the backup) supernode,
  * microseconds; 0 when there is no such session or no PONG came yet. */
@@ -104,11 +113,27 @@ uint32_t op_session_rtt_us(const struct op_session *s, bool backup);
  * seconds; 0 when not registered. */
 unsigned op_session_keepalive_s(const struct op_session *s);
 /* Change what REGISTER claims (after a dial-back, a new mapping): sent
- * again to each registered supernode if it changed. addrs is copied. */
+ * again to each registered supernode if it changed, and to the primary
+ * anyway with tell_primary (it just proved the claim: a supernode believes
+ * a claim at the REGISTER after its dial-back). addrs is copied. */
 void op_session_set_claim(struct op_session *s, uint8_t reachability, const struct wire_addr *addrs,
-                          size_t n);
+                          size_t n, bool tell_primary);
+/* Of a supernode's addresses (SN_LIST), the first of family (the one our
+ * own supernode link uses), else the first; NULL when n is 0. Pure. A
+ * known supernode keeps the endpoint it was reached at: an IPv6-only peer
+ * once lost its IPv6 bootstrap to an IPv4 address from SN_LIST and could
+ * never attach again. */
+const struct wire_addr *op_session_usable_addr(const struct wire_addr *addrs, size_t n,
+                                               uint8_t family);
+/* The host's addresses are now addrs (the network changed): a supernode
+ * link from an address no longer among them is closed at once (it fails
+ * over or dials again, not at a keep-alive timeout), and a session waiting
+ * to dial again dials now. */
+void op_session_addresses_changed(struct op_session *s, const struct wire_addr *addrs, size_t n);
 /* The primary supernode offers relay circuits (its HELLO said so). */
 bool op_session_relay_offered(const struct op_session *s);
+/* The primary supernode's HELLO has the capability bit cap (MSG_CAP_*). */
+bool op_session_sn_offers(const struct op_session *s, uint32_t cap);
 /* For the NAT type: per registered session, the address the supernode
  * sees and the local address the connection comes from. Returns 0..2. */
 size_t op_session_nat_sample(const struct op_session *s, struct wire_addr observed[2],

@@ -31,9 +31,9 @@ struct op_share {
     op_share_done_fn *cb;
     void *cb_arg;
     struct op_store *st; /* used by the worker only once it runs */
-    char *root;
+    char **folders;      /* cfg.n_folders, NULL-terminated (share_root alone, or none) */
     char **excludes;
-    struct op_share_config cfg; /* points at root and excludes */
+    struct op_share_config cfg; /* points at folders and excludes */
     pthread_t thread;
     bool thread_started;
     atomic_bool cancel;
@@ -71,7 +71,7 @@ static void *worker_main(void *arg)
             continue;
         }
         if (snap == NULL) { /* nothing to deliver, but the request is answered */
-            log_error(MOD, "scan of %s: out of memory", sh->root);
+            log_error(MOD, "share scan: out of memory");
             sh->dropped = gen;
         } else {
             if (snap->pub.status == 0) {
@@ -141,17 +141,36 @@ static int set_fd_flags(int fd)
                : -1;
 }
 
+/* A copy of path without trailing '/' (but "/" stays "/"). */
+static char *folder_dup(const char *path)
+{
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    return strndup(path, n);
+}
+
 static int copy_config(struct op_share *sh, const struct op_share_config *cfg)
 {
-    sh->root = strdup(cfg->share_root);
+    size_t n_folders = cfg->n_folders ? cfg->n_folders : cfg->share_root != NULL;
+    sh->folders = calloc(n_folders + 1, sizeof(*sh->folders));
     sh->excludes = calloc(cfg->n_exclude_dirs + 1, sizeof(*sh->excludes));
-    if (sh->root == NULL || sh->excludes == NULL)
+    if (sh->folders == NULL || sh->excludes == NULL)
         return SOVA_ERR_NOMEM;
     sh->cfg = (struct op_share_config){
-        .share_root = sh->root,
+        .share_root = NULL,
+        .folders = (const char *const *)sh->folders,
+        .n_folders = n_folders,
+        .missing_ok = cfg->missing_ok,
+        .watch = cfg->watch,
+        .watch_fd = cfg->watch_fd,
         .exclude_dirs = (const char *const *)sh->excludes,
         .n_exclude_dirs = cfg->n_exclude_dirs,
     };
+    for (size_t i = 0; i < n_folders; i++)
+        if ((sh->folders[i] = folder_dup(cfg->n_folders ? cfg->folders[i] : cfg->share_root)) ==
+            NULL)
+            return SOVA_ERR_NOMEM;
     for (size_t i = 0; i < cfg->n_exclude_dirs; i++)
         if ((sh->excludes[i] = strdup(cfg->exclude_dirs[i])) == NULL)
             return SOVA_ERR_NOMEM;
@@ -204,7 +223,11 @@ int op_share_new(struct event_base *base, const struct op_share_config *cfg, con
     }
     if (rc != 0) {
         if (why != NULL && err != NULL && errlen > 0)
-            snprintf(err, errlen, "share %s: %s", cfg->share_root, why);
+            snprintf(err, errlen, "share %s: %s",
+                     cfg->n_folders    ? cfg->folders[0]
+                     : cfg->share_root ? cfg->share_root
+                                       : "(no folder)",
+                     why);
         op_share_free(sh);
         return rc;
     }
@@ -252,7 +275,9 @@ void op_share_free(struct op_share *sh)
     for (size_t i = 0; sh->excludes != NULL && i < sh->cfg.n_exclude_dirs; i++)
         free(sh->excludes[i]);
     free(sh->excludes);
-    free(sh->root);
+    for (size_t i = 0; sh->folders != NULL && sh->folders[i] != NULL; i++)
+        free(sh->folders[i]);
+    free(sh->folders);
     pthread_cond_destroy(&sh->cv);
     pthread_mutex_destroy(&sh->mu);
     free(sh);
@@ -272,6 +297,7 @@ const struct op_share_file *op_share_lookup(const struct op_share *sh,
 int op_share_abspath(const struct op_share *sh, const struct op_share_file *f, char *buf,
                      size_t cap)
 {
-    int n = snprintf(buf, cap, "%s/%s", sh->root, f->relpath);
+    (void)sh;
+    int n = snprintf(buf, cap, "%s", f->path);
     return n >= 0 && (size_t)n < cap ? 0 : SOVA_ERR_INVALID;
 }

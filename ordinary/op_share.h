@@ -8,8 +8,9 @@
  * a MANIFEST of any chunk size from 64 KiB up from it), and the SHA-256 of
  * the whole file (what sha256sum prints, for people).
  *
- * What a scan shares: regular files under the share root, recursively, named
- * by their path relative to the root. It skips every symbolic link (to files
+ * What a scan shares: regular files under each share folder ("root"),
+ * recursively, named by their path relative to their folder, and known to
+ * the cache by their absolute path. It skips every symbolic link (to files
  * and to directories: nothing outside the root is ever reached, and no link
  * loop can exist), every entry whose name starts with '.', anything that is
  * not a regular file or directory, the excluded directories (the downloads'
@@ -17,9 +18,10 @@
  * OP_SHARE_MAX_DEPTH, and files whose name cannot travel in a PUBLISH (not
  * UTF-8, containing '\\', longer than WIRE_MAX_NAME_LEN_DEFAULT bytes). Paths
  * come only from walking the root; nothing received from the network is ever
- * turned into a path here.
+ * turned into a path here. A folder's OP_SHARE_IGNORE_FILE lists more to
+ * leave out (op_share_ignore.h); an ignored directory is not walked.
  *
- * The cache: a file whose (relative path, size, mtime, inode) matches its
+ * The cache: a file whose (absolute path, size, mtime, inode) matches its
  * row in the store (op_store.h) is not read again. A file hashed within
  * OP_SHARE_RACY_NS of its mtime is hashed again by the next scan (its mtime
  * alone cannot prove that a same-size write did not follow within the file
@@ -42,6 +44,7 @@
 #include "op_store.h"
 
 #include <event2/event.h>
+#include <sys/inotify.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -60,12 +63,24 @@
 #define OP_SHARE_FLUSH_ROWS  256                /* hashed files per store transaction */
 #define OP_SHARE_FLUSH_MS    1000               /* ... or at least this often */
 #define OP_SHARE_ERR_MAX     256                /* bytes of an error message */
+#define OP_SHARE_IGNORE_FILE ".sovaignore"      /* ignore patterns, one file per folder */
+#define OP_SHARE_IGNORE_MAX  1024               /* patterns read from one .sovaignore */
+#define OP_SHARE_NO_FOLDER   UINT32_MAX
+/* What a scan watches with inotify (cfg->watch_fd): every directory it
+ * walks, and each folder's parent (for the folder itself leaving or
+ * coming back). */
+#define OP_SHARE_WATCH_DIR                                                                         \
+    (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_DELETE_SELF |       \
+     IN_MOVE_SELF | IN_ONLYDIR)
+#define OP_SHARE_WATCH_PARENT (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR)
 
 /* One shared file. Strings and the layer are owned by the result that
  * holds the file. */
 struct op_share_file {
-    char *relpath;    /* '/'-separated, relative to the share root */
-    const char *name; /* basename: points into relpath */
+    char *path;          /* absolute: its folder's path, '/', relpath (the store's key) */
+    const char *relpath; /* '/'-separated, relative to its share folder: points into path */
+    const char *name;    /* basename: points into path */
+    uint32_t folder;     /* index into the result's folders[]; OP_SHARE_NO_FOLDER if none */
     uint64_t size;
     uint8_t id[OP_HASH_LEN];     /* the Sova file ID: commits to size and root */
     uint8_t root[OP_HASH_LEN];   /* the root of the tree (fileid.h) */
@@ -92,6 +107,18 @@ struct op_share_change {
  * may be shared under several paths, so before PUBLISHing a removal check
  * op_share_result_lookup() on the new result. After (re)attaching to a
  * supernode publish files[], not the deltas. */
+/* One share folder as the scan found it. */
+struct op_share_folder {
+    char *path;   /* as configured (absolute) */
+    bool missing; /* could not be opened: its files are not shared (error says why) */
+    char error[OP_SHARE_ERR_MAX];
+    size_t n_files; /* shared from it */
+    uint64_t bytes;
+    uint32_t n_ignored;  /* entries left out by its .sovaignore */
+    uint32_t n_patterns; /* patterns read from its .sovaignore */
+    int parent_wd;       /* the inotify watch of its parent folder, or -1 */
+};
+
 struct op_share_result {
     int status;                   /* 0, or the error that stopped the scan */
     char error[OP_SHARE_ERR_MAX]; /* what failed when status != 0 */
@@ -105,11 +132,28 @@ struct op_share_result {
     size_t n_removed;
     uint64_t bytes_hashed; /* bytes read to hash: 0 when everything came from the cache */
     uint32_t files_hashed;
-    uint32_t files_skipped; /* unreadable, unpublishable name, or changing while hashed */
+    uint32_t files_skipped;          /* unreadable, unpublishable name, or changing while hashed */
+    struct op_share_folder *folders; /* one per configured folder, in the config's order */
+    size_t n_folders;
 };
 
+/* The folders: folders[0..n_folders), or share_root alone when n_folders
+ * is 0 (none when it is NULL too: a scan then finds every file of the
+ * store removed). Absolute paths, none inside another. */
 struct op_share_config {
-    const char *share_root;          /* the shared folder */
+    const char *share_root;     /* the shared folder (n_folders == 0) */
+    const char *const *folders; /* several shared folders */
+    size_t n_folders;
+    /* A folder that cannot be opened: false, the scan fails; true, it is
+     * reported in folders[] as missing, its files count as removed, and
+     * the others are scanned. */
+    bool missing_ok;
+    /* With watch, watch_fd is an inotify descriptor: the scan adds a watch
+     * for each directory it walks (OP_SHARE_WATCH_DIR, before listing it)
+     * and for each folder's parent (OP_SHARE_WATCH_PARENT). Its owner reads
+     * it, and closes it only after op_share_free(). */
+    bool watch;
+    int watch_fd;
     const char *const *exclude_dirs; /* directories never shared (may be outside the root) */
     size_t n_exclude_dirs;
 };
@@ -176,7 +220,7 @@ const struct op_share_result *op_share_current(const struct op_share *sh);
 /* op_share_result_lookup() on op_share_current(): no store access. */
 const struct op_share_file *op_share_lookup(const struct op_share *sh,
                                             const uint8_t id[OP_HASH_LEN]);
-/* share_root/relpath into buf. 0, or SOVA_ERR_INVALID if it does not fit. */
+/* f's absolute path into buf. 0, or SOVA_ERR_INVALID if it does not fit. */
 int op_share_abspath(const struct op_share *sh, const struct op_share_file *f, char *buf,
                      size_t cap);
 

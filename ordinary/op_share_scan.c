@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "op_share_int.h"
 #include "err.h"
+#include "op_share_ignore.h"
 #include "log.h"
 #include "wire.h"
 
@@ -18,7 +19,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,18 +64,20 @@ static int grow(void *arrayp, size_t *cap, size_t need, size_t elem)
 /* ---- files and results ------------------------------------------------------------ */
 static void file_clear(struct op_share_file *f)
 {
-    free(f->relpath);
+    free(f->path);
     free(f->layer);
     memset(f, 0, sizeof(*f));
 }
 
-static int file_set_path(struct op_share_file *f, const char *relpath)
+/* f->path = a copy of path; relpath starts rel_off bytes into it. */
+static int file_set_path(struct op_share_file *f, const char *path, size_t rel_off)
 {
-    f->relpath = strdup(relpath);
-    if (f->relpath == NULL)
+    f->path = strdup(path);
+    if (f->path == NULL)
         return SOVA_ERR_NOMEM;
-    const char *slash = strrchr(f->relpath, '/');
-    f->name = slash != NULL ? slash + 1 : f->relpath;
+    f->relpath = f->path + (rel_off <= strlen(path) ? rel_off : 0);
+    const char *slash = strrchr(f->path, '/');
+    f->name = slash != NULL ? slash + 1 : f->path;
     return 0;
 }
 
@@ -84,7 +86,7 @@ static int file_copy_meta(struct op_share_file *dst, const struct op_share_file 
 {
     *dst = *src;
     dst->layer = NULL;
-    return file_set_path(dst, src->relpath);
+    return file_set_path(dst, src->path, (size_t)(src->relpath - src->path));
 }
 
 static void snapshot_free(struct snapshot *s)
@@ -100,6 +102,9 @@ static void snapshot_free(struct snapshot *s)
     free(r->added);
     free(r->changed);
     free(r->removed);
+    for (size_t i = 0; i < r->n_folders; i++)
+        free(r->folders[i].path);
+    free(r->folders);
     free(s->by_hash);
     free(s);
 }
@@ -122,17 +127,16 @@ void op_share_result_free(struct op_share_result *res)
         share_snapshot_unref(SHARE_SNAPSHOT(res));
 }
 
-static int cmp_relpath(const void *a, const void *b)
+static int cmp_path(const void *a, const void *b)
 {
-    return strcmp(((const struct op_share_file *)a)->relpath,
-                  ((const struct op_share_file *)b)->relpath);
+    return strcmp(((const struct op_share_file *)a)->path, ((const struct op_share_file *)b)->path);
 }
 
 /* qsort() must not see a NULL array, even an empty one. */
 static void sort_files(struct op_share_file *files, size_t n)
 {
     if (n > 1)
-        qsort(files, n, sizeof(*files), cmp_relpath);
+        qsort(files, n, sizeof(*files), cmp_path);
 }
 
 static int cmp_by_hash(const void *a, const void *b)
@@ -140,7 +144,7 @@ static int cmp_by_hash(const void *a, const void *b)
     const struct op_share_file *fa = *(const struct op_share_file *const *)a;
     const struct op_share_file *fb = *(const struct op_share_file *const *)b;
     int c = memcmp(fa->id, fb->id, OP_HASH_LEN);
-    return c != 0 ? c : strcmp(fa->relpath, fb->relpath);
+    return c != 0 ? c : strcmp(fa->path, fb->path);
 }
 
 const struct op_share_file *op_share_result_lookup(const struct op_share_result *res,
@@ -190,9 +194,12 @@ struct scan {
     size_t n_excluded;
     struct pending *pending; /* hashed, not yet in the store */
     size_t n_pending, pending_cap;
-    int64_t last_flush_ns; /* CLOCK_MONOTONIC */
-    uint8_t *buf;          /* OP_SHARE_READ_BYTES */
-    char rel[PATH_MAX];    /* relative path of the entry being looked at */
+    int64_t last_flush_ns;         /* CLOCK_MONOTONIC */
+    uint8_t *buf;                  /* OP_SHARE_READ_BYTES */
+    uint32_t folder;               /* the folder being walked */
+    size_t rel_off;                /* where its relative paths start in path[] */
+    struct op_share_ignore ignore; /* its .sovaignore */
+    char rel[PATH_MAX];            /* absolute path of the entry being looked at */
 };
 
 __attribute__((format(printf, 3, 4))) static int scan_fail(struct scan *sc, int code,
@@ -203,6 +210,22 @@ __attribute__((format(printf, 3, 4))) static int scan_fail(struct scan *sc, int 
     vsnprintf(sc->snap->pub.error, sizeof(sc->snap->pub.error), fmt, ap);
     va_end(ap);
     return code;
+}
+
+/* An error that says nothing about the file or folder, only that this
+ * process is short of descriptors or memory now (a flood of connections
+ * can do it): the scan fails and the last good one stays, rather than
+ * counting what it could not open as removed. */
+static bool short_of_resources(int e)
+{
+    return e == EMFILE || e == ENFILE || e == ENOMEM || e == ENOBUFS;
+}
+
+static int resource_fail(struct scan *sc, const char *what)
+{
+    int e = errno;
+    return scan_fail(sc, SOVA_ERR_IO, "cannot open %s: %s (the scan is tried again later)", what,
+                     strerror(e));
 }
 
 static int cache_fail(struct scan *sc, int code)
@@ -223,79 +246,26 @@ static bool name_publishable(const char *name)
            wire_utf8_valid(name, len);
 }
 
+/* Watch the directory dfd (sc->rel) for changes, if asked to. */
+static void watch_dir(const struct scan *sc, int dfd)
+{
+    if (!sc->cfg->watch)
+        return;
+    char proc[64];
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", dfd);
+    if (inotify_add_watch(sc->cfg->watch_fd, proc, OP_SHARE_WATCH_DIR) < 0)
+        log_warn(MOD, "cannot watch %s: %s%s", sc->rel, strerror(errno),
+                 errno == ENOSPC ? " (raise fs.inotify.max_user_watches; the periodic rescan"
+                                   " still sees changes)"
+                                 : "");
+}
+
 static bool is_excluded(const struct scan *sc, const struct stat *st)
 {
     for (size_t i = 0; i < sc->n_excluded; i++)
         if (sc->excluded[i].dev == st->st_dev && sc->excluded[i].ino == st->st_ino)
             return true;
     return false;
-}
-
-/* Read up to len bytes, retrying short reads; the count read, or -1. */
-static ssize_t read_full(int fd, uint8_t *buf, size_t len)
-{
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = read(fd, buf + got, len - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        got += (size_t)n;
-    }
-    return (ssize_t)got;
-}
-
-void op_share_hashes_clear(struct op_share_hashes *h)
-{
-    free(h->layer);
-    memset(h, 0, sizeof(*h));
-}
-
-int op_share_hash_fd(int fd, uint64_t size, unsigned keep_height, const atomic_bool *cancel,
-                     uint8_t *buf, struct op_share_hashes *out, uint64_t *read_bytes)
-{
-    memset(out, 0, sizeof(*out));
-    struct fileid_hasher *h = NULL;
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    int rc = md == NULL ? SOVA_ERR_NOMEM : fileid_hasher_new(keep_height, &h);
-    if (rc == 0 && EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
-        rc = SOVA_ERR_CRYPTO;
-    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    for (uint64_t done = 0; rc == 0 && done < size;) {
-        if (cancel != NULL && atomic_load(cancel)) {
-            rc = OP_SHARE_CANCELLED;
-            break;
-        }
-        size_t want =
-            size - done < OP_SHARE_READ_BYTES ? (size_t)(size - done) : OP_SHARE_READ_BYTES;
-        ssize_t got = read_full(fd, buf, want);
-        if (got != (ssize_t)want) {
-            if (got >= 0)
-                errno = EIO; /* it shrank */
-            rc = SOVA_ERR_IO;
-            break;
-        }
-        if (read_bytes != NULL)
-            *read_bytes += want;
-        fileid_hasher_update(h, buf, want);
-        if (EVP_DigestUpdate(md, buf, want) != 1)
-            rc = SOVA_ERR_CRYPTO;
-        done += want;
-    }
-    if (rc == 0 && EVP_DigestFinal_ex(md, out->sha256, NULL) != 1)
-        rc = SOVA_ERR_CRYPTO;
-    uint8_t(*layer)[FILEID_LEN] = NULL;
-    if (rc == 0)
-        rc = fileid_hasher_final(h, out->id, out->root, &out->size, &layer, &out->n_layer);
-    out->layer = (uint8_t *)layer;
-    fileid_hasher_free(h);
-    EVP_MD_CTX_free(md);
-    if (rc != 0)
-        op_share_hashes_clear(out);
-    return rc;
 }
 
 /* Hash size bytes of fd into f (its ID, root, SHA-256 and kept layer). */
@@ -339,6 +309,8 @@ static int hash_file(struct scan *sc, int dfd, const char *name, struct op_share
     for (int attempt = 0; attempt < 2; attempt++) {
         int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         struct stat before, after;
+        if (fd < 0 && short_of_resources(errno))
+            return resource_fail(sc, sc->rel);
         if (fd < 0 || fstat(fd, &before) != 0 || !S_ISREG(before.st_mode)) {
             log_warn(MOD, "cannot open %s: %s", sc->rel, fd < 0 ? strerror(errno) : "not a file");
             if (fd >= 0)
@@ -376,7 +348,7 @@ static int flush_pending(struct scan *sc)
     for (size_t i = 0; i < sc->n_pending; i++) {
         const struct op_share_file *f = &sc->snap->pub.files[sc->pending[i].file];
         rows[i] = (struct op_store_share){
-            .path = f->relpath,
+            .path = f->path,
             .size = f->size,
             .mtime_ns = f->mtime_ns,
             .inode = f->inode,
@@ -427,8 +399,8 @@ static int scan_file(struct scan *sc, int dfd, const char *name, const struct st
         r->files_skipped++;
         return 0;
     }
-    struct op_share_file f = {0};
-    if (file_set_path(&f, sc->rel) != 0)
+    struct op_share_file f = {.folder = sc->folder};
+    if (file_set_path(&f, sc->rel, sc->rel_off) != 0)
         return scan_fail(sc, SOVA_ERR_NOMEM, "out of memory");
     struct op_store_share row;
     bool found;
@@ -464,15 +436,15 @@ static int scan_file(struct scan *sc, int dfd, const char *name, const struct st
     return add_result(sc, &f, true, racy);
 }
 
-/* Walk the directory dfd (owned: closed here), whose relative path is
+/* Walk the directory dfd (owned: closed here), whose path is
  * sc->rel[0..rel_len). */
 static int scan_dir(struct scan *sc, int dfd, size_t rel_len, unsigned depth)
 {
+    watch_dir(sc, dfd);
     DIR *dir = fdopendir(dfd);
     if (dir == NULL) {
         close(dfd);
-        return scan_fail(sc, SOVA_ERR_IO, "cannot list %s: %s", rel_len ? sc->rel : "share root",
-                         strerror(errno));
+        return scan_fail(sc, SOVA_ERR_IO, "cannot list %s: %s", sc->rel, strerror(errno));
     }
     int rc = 0;
     while (rc == 0) {
@@ -480,8 +452,7 @@ static int scan_dir(struct scan *sc, int dfd, size_t rel_len, unsigned depth)
         const struct dirent *e = readdir(dir);
         if (e == NULL) {
             if (errno != 0) /* a partial listing would look like removals */
-                rc = scan_fail(sc, SOVA_ERR_IO, "cannot list %s: %s",
-                               rel_len ? sc->rel : "share root", strerror(errno));
+                rc = scan_fail(sc, SOVA_ERR_IO, "cannot list %s: %s", sc->rel, strerror(errno));
             break;
         }
         if (e->d_name[0] == '.') /* hidden, ".", ".." */
@@ -490,19 +461,24 @@ static int scan_dir(struct scan *sc, int dfd, size_t rel_len, unsigned depth)
             rc = SHARE_SCAN_CANCELLED;
             break;
         }
-        size_t len = rel_len + (rel_len > 0) + strlen(e->d_name);
+        size_t len = rel_len + 1 + strlen(e->d_name);
         struct stat st;
         if (len >= sizeof(sc->rel) || fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW))
             continue; /* too deep a path, or gone since readdir */
-        snprintf(sc->rel + rel_len, sizeof(sc->rel) - rel_len, "%s%s", rel_len ? "/" : "",
-                 e->d_name);
-        if (S_ISREG(st.st_mode)) {
+        snprintf(sc->rel + rel_len, sizeof(sc->rel) - rel_len, "/%s", e->d_name);
+        if (op_share_ignore_match(&sc->ignore, sc->rel + sc->rel_off, e->d_name,
+                                  S_ISDIR(st.st_mode))) {
+            sc->snap->pub.folders[sc->folder].n_ignored++;
+            log_debug(MOD, "ignoring %s (%s)", sc->rel, OP_SHARE_IGNORE_FILE);
+        } else if (S_ISREG(st.st_mode)) {
             rc = scan_file(sc, dirfd(dir), e->d_name, &st);
         } else if (S_ISDIR(st.st_mode) && depth < OP_SHARE_MAX_DEPTH && !is_excluded(sc, &st)) {
             int sub =
                 openat(dirfd(dir), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (sub >= 0)
                 rc = scan_dir(sc, sub, len, depth + 1);
+            else if (short_of_resources(errno))
+                rc = resource_fail(sc, sc->rel);
             else
                 log_warn(MOD, "skipping directory %s: %s", sc->rel, strerror(errno));
         }
@@ -524,7 +500,24 @@ struct snapshot *share_snapshot_new(void)
 struct collect {
     struct op_share_result *res;
     size_t cap;
+    const struct op_share_folder *folders; /* of the scan, to place each row */
+    size_t n_folders;
 };
+
+/* The folder holding the absolute path, or OP_SHARE_NO_FOLDER; *rel_off is
+ * where its relative path starts. */
+static uint32_t folder_of(const struct collect *c, const char *path, size_t *rel_off)
+{
+    for (size_t i = 0; i < c->n_folders; i++) {
+        size_t n = strlen(c->folders[i].path);
+        if (strncmp(path, c->folders[i].path, n) == 0 && path[n] == '/') {
+            *rel_off = n + 1;
+            return (uint32_t)i;
+        }
+    }
+    *rel_off = 0;
+    return OP_SHARE_NO_FOLDER;
+}
 
 static int collect_row(const struct op_store_share *row, void *arg)
 {
@@ -541,7 +534,9 @@ static int collect_row(const struct op_store_share *row, void *arg)
     memcpy(f.id, row->id, OP_HASH_LEN);
     memcpy(f.root, row->root, OP_HASH_LEN);
     memcpy(f.sha256, row->sha256, OP_HASH_LEN);
-    if (file_set_path(&f, row->path) != 0)
+    size_t rel_off;
+    f.folder = folder_of(c, row->path, &rel_off);
+    if (file_set_path(&f, row->path, rel_off) != 0)
         return SOVA_ERR_NOMEM;
     r->files[r->n_files++] = f;
     return 0;
@@ -553,7 +548,7 @@ static int load_previous(struct scan *sc, struct snapshot **out)
     *out = share_snapshot_new();
     if (*out == NULL)
         return scan_fail(sc, SOVA_ERR_NOMEM, "out of memory");
-    struct collect c = {&(*out)->pub, 0};
+    struct collect c = {&(*out)->pub, 0, sc->snap->pub.folders, sc->snap->pub.n_folders};
     int rc = op_store_share_foreach(sc->st, collect_row, &c);
     if (rc == SOVA_ERR_NOMEM)
         return scan_fail(sc, rc, "out of memory");
@@ -569,7 +564,7 @@ static void *alloc_list(size_t n, size_t elem)
     return calloc(n ? n : 1, elem);
 }
 
-/* Fill the change lists: both file lists are sorted by relpath. */
+/* Fill the change lists: both file lists are sorted by path. */
 static int diff(struct scan *sc, const struct op_share_result *prev)
 {
     struct op_share_result *r = &sc->snap->pub;
@@ -582,7 +577,7 @@ static int diff(struct scan *sc, const struct op_share_result *prev)
     while (i < r->n_files || j < prev->n_files) {
         int c = i == r->n_files      ? 1
                 : j == prev->n_files ? -1
-                                     : strcmp(r->files[i].relpath, prev->files[j].relpath);
+                                     : strcmp(r->files[i].path, prev->files[j].path);
         if (c < 0) {
             r->added[r->n_added++] = &r->files[i++];
         } else if (c > 0) {
@@ -624,7 +619,7 @@ static int prune(struct scan *sc)
     if (paths == NULL)
         return scan_fail(sc, SOVA_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < r->n_files; i++)
-        paths[i] = r->files[i].relpath;
+        paths[i] = r->files[i].path;
     int rc = op_store_share_prune(sc->st, paths, r->n_files, NULL);
     free(paths);
     return rc != 0 ? cache_fail(sc, rc) : 0;
@@ -642,11 +637,26 @@ static int scan_setup(struct scan *sc)
             sc->excluded[sc->n_excluded++] = (struct dev_ino){st.st_dev, st.st_ino};
     }
     sc->last_flush_ns = clock_ns(CLOCK_MONOTONIC);
+    struct op_share_result *r = &sc->snap->pub;
+    size_t n = sc->cfg->n_folders ? sc->cfg->n_folders : sc->cfg->share_root != NULL;
+    r->folders = alloc_list(n, sizeof(*r->folders));
+    if (r->folders == NULL)
+        return scan_fail(sc, SOVA_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++, r->n_folders++) {
+        r->folders[i].parent_wd = -1;
+        const char *path = sc->cfg->n_folders ? sc->cfg->folders[i] : sc->cfg->share_root;
+        size_t len = strlen(path);
+        while (len > 1 && path[len - 1] == '/')
+            len--;
+        if ((r->folders[i].path = strndup(path, len)) == NULL)
+            return scan_fail(sc, SOVA_ERR_NOMEM, "out of memory");
+    }
     return 0;
 }
 
 static void scan_teardown(struct scan *sc)
 {
+    op_share_ignore_clear(&sc->ignore);
     free(sc->buf);
     free(sc->excluded);
     free(sc->pending);
@@ -655,11 +665,16 @@ static void scan_teardown(struct scan *sc)
 static void scan_log(const struct scan *sc, int rc, int64_t start_ns)
 {
     const struct op_share_result *r = &sc->snap->pub;
+    char what[PATH_MAX + 32];
+    if (r->n_folders == 1)
+        snprintf(what, sizeof(what), "%s", r->folders[0].path);
+    else
+        snprintf(what, sizeof(what), "%zu folders", r->n_folders);
     long long ms = (long long)((clock_ns(CLOCK_MONOTONIC) - start_ns) / 1000000);
     if (rc == SHARE_SCAN_CANCELLED)
-        log_info(MOD, "scan of %s cancelled after %lld ms", sc->cfg->share_root, ms);
+        log_info(MOD, "scan of %s cancelled after %lld ms", what, ms);
     else if (rc != 0)
-        log_warn(MOD, "scan of %s failed: %s", sc->cfg->share_root, r->error);
+        log_warn(MOD, "scan of %s failed: %s", what, r->error);
     else
         /* A rescan that found nothing new is not an event worth a line. */
         sova_log(r->n_added || r->n_changed || r->n_removed || r->files_hashed || r->files_skipped
@@ -668,9 +683,68 @@ static void scan_log(const struct scan *sc, int rc, int64_t start_ns)
                  MOD,
                  "scan of %s: %zu files, %u hashed (%llu bytes), %zu added, %zu changed,"
                  " %zu removed, %u skipped, %lld ms",
-                 sc->cfg->share_root, r->n_files, r->files_hashed,
-                 (unsigned long long)r->bytes_hashed, r->n_added, r->n_changed, r->n_removed,
-                 r->files_skipped, ms);
+                 what, r->n_files, r->files_hashed, (unsigned long long)r->bytes_hashed, r->n_added,
+                 r->n_changed, r->n_removed, r->files_skipped, ms);
+}
+
+/* Watch the parent of the folder sc->rel (its own leaving, or coming back). */
+static void watch_parent(struct scan *sc, struct op_share_folder *fo)
+{
+    if (!sc->cfg->watch)
+        return;
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof(parent), "%s", fo->path);
+    char *slash = strrchr(parent, '/');
+    if (slash == NULL)
+        return;
+    if (slash == parent)
+        slash[1] = '\0'; /* the folder is in "/" */
+    else
+        *slash = '\0';
+    fo->parent_wd = inotify_add_watch(sc->cfg->watch_fd, parent, OP_SHARE_WATCH_PARENT);
+}
+
+/* Walk folder i. One that cannot be opened is an error, or with
+ * cfg->missing_ok, reported in folders[i] (and *all_there cleared). */
+static int scan_folder(struct scan *sc, uint32_t i, bool *all_there)
+{
+    struct op_share_folder *fo = &sc->snap->pub.folders[i];
+    watch_parent(sc, fo);
+    int root = open(fo->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0 && short_of_resources(errno))
+        return resource_fail(sc, fo->path);
+    if (root < 0 && !sc->cfg->missing_ok)
+        return scan_fail(sc, SOVA_ERR_IO, "cannot open share root %s: %s", fo->path,
+                         strerror(errno));
+    if (root < 0) {
+        fo->missing = true;
+        snprintf(fo->error, sizeof(fo->error), "%s", strerror(errno));
+        *all_there = false;
+        return 0;
+    }
+    size_t len = strlen(fo->path);
+    if (fo->path[len - 1] == '/') /* the root folder "/" */
+        len--;
+    if (len >= sizeof(sc->rel)) {
+        close(root);
+        return scan_fail(sc, SOVA_ERR_INVALID, "share folder path too long: %s", fo->path);
+    }
+    memcpy(sc->rel, fo->path, len);
+    sc->rel[len] = '\0';
+    sc->folder = i;
+    sc->rel_off = len + 1;
+    int rc = op_share_ignore_load(&sc->ignore, root, fo->path);
+    fo->n_patterns = (uint32_t)sc->ignore.n;
+    if (rc == SOVA_ERR_IO)
+        rc = scan_fail(sc, rc, "cannot read %s/%s: the folder's files stay as they were", fo->path,
+                       OP_SHARE_IGNORE_FILE);
+    else if (rc != 0)
+        rc = scan_fail(sc, rc, "out of memory");
+    if (rc != 0) {
+        close(root);
+        return rc;
+    }
+    return scan_dir(sc, root, len, 0);
 }
 
 /* One whole scan. prev is the result to compare with, or NULL for the
@@ -689,19 +763,25 @@ struct snapshot *share_scan_run(struct op_store *st, const struct op_share_confi
         rc = load_previous(&sc, &loaded);
         prev = loaded;
     }
-    if (rc == 0) {
-        int root = open(cfg->share_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        rc = root >= 0 ? scan_dir(&sc, root, 0, 0)
-                       : scan_fail(&sc, SOVA_ERR_IO, "cannot open share root %s: %s",
-                                   cfg->share_root, strerror(errno));
-    }
+    bool all_there = true;
+    for (size_t i = 0; rc == 0 && i < snap->pub.n_folders; i++)
+        rc = scan_folder(&sc, (uint32_t)i, &all_there);
     if (rc == 0)
         rc = flush_pending(&sc);
     else if (rc == SHARE_SCAN_CANCELLED)
         flush_pending(&sc); /* keep what was hashed; the next start reuses it */
     if (rc == 0) {
         sort_files(snap->pub.files, snap->pub.n_files);
-        rc = prune(&sc);
+        /* A missing folder's rows stay: when it comes back, its files are
+         * not hashed again. Rows of folders no longer shared go at the
+         * next scan that finds every folder. */
+        if (all_there)
+            rc = prune(&sc);
+        for (size_t i = 0; i < snap->pub.n_files; i++) {
+            struct op_share_folder *fo = &snap->pub.folders[snap->pub.files[i].folder];
+            fo->n_files++;
+            fo->bytes += snap->pub.files[i].size;
+        }
     }
     if (rc == 0)
         rc = diff(&sc, &prev->pub);

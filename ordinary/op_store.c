@@ -126,6 +126,26 @@ static const char *const migrations[] = {
     "  last_failure INTEGER NOT NULL,"
     "  PRIMARY KEY (id, peer_id)"
     ");",
+    /* 2 -> 3: transfer control (docs/TRANSFERS.md, "Queue, pause, cancel"):
+     * a download may be paused (it keeps its verified chunks and waits for
+     * `resume`), has a priority (0 low, 1 normal, 2 high) and a place in
+     * the queue (seq: the order it was asked for; existing rows keep the
+     * order they were made in). And several share folders: a cached file
+     * is known by its absolute path (the folder's path, '/', its path in
+     * the folder), so the rows of relative paths go: the next scan hashes
+     * again. The folders added at run time (`sova-peer share add`) are
+     * kept. */
+    "ALTER TABLE downloads ADD COLUMN paused INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (paused IN (0, 1));"
+    "ALTER TABLE downloads ADD COLUMN priority INTEGER NOT NULL DEFAULT 1"
+    "  CHECK (priority BETWEEN 0 AND 2);"
+    "ALTER TABLE downloads ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE downloads SET seq = rowid;"
+    "DELETE FROM shares;"
+    "CREATE TABLE share_folders ("
+    "  path         TEXT PRIMARY KEY NOT NULL,"
+    "  added        INTEGER NOT NULL"
+    ");",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == OP_STORE_SCHEMA_VERSION,
@@ -137,7 +157,7 @@ _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == OP_STORE_SCHEMA_VER
 #define SHARE_COLS "path, size, mtime_ns, inode, id, root, sha256, layer_height, layer, racy"
 #define DOWNLOAD_COLS                                                                              \
     "id, name, size_hint, chunk_size, size, root, chunk_hashes, have, out_path, path, sha256,"     \
-    " error, state, created, updated"
+    " error, state, created, updated, paused, priority, seq"
 
 /* ---- statements (enum stmt_id is in op_store_int.h) ------------------------------ */
 
@@ -156,12 +176,13 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SEEN_ADD] = "INSERT OR IGNORE INTO temp.share_seen (path) VALUES (?1)",
     [ST_SHARE_PRUNE] = "DELETE FROM shares WHERE path NOT IN (SELECT path FROM temp.share_seen)",
     [ST_DL_CREATE] = "INSERT INTO downloads (id, name, size_hint, chunk_size, have, out_path,"
-                     " state, created, updated)"
-                     " VALUES (?1, ?2, ?3, ?4, zeroblob(0), ?5, 'active', ?6, ?6)"
+                     " state, created, updated, priority, seq)"
+                     " VALUES (?1, ?2, ?3, ?4, zeroblob(0), ?5, 'active', ?6, ?6, ?7,"
+                     " (SELECT coalesce(max(seq), 0) + 1 FROM downloads))"
                      " ON CONFLICT (id) DO NOTHING",
     [ST_DL_GET] = "SELECT " DOWNLOAD_COLS " FROM downloads WHERE id = ?1",
     [ST_DL_ALL] = "SELECT " DOWNLOAD_COLS " FROM downloads WHERE ?1 = 0 OR state = 'active'"
-                  " ORDER BY created, id",
+                  " ORDER BY seq, id",
     /* ?2 size, ?3 root, ?4 chunk hashes: the bitmap stays only for the
      * same manifest; a new one starts with nothing verified. */
     [ST_DL_SET_MANIFEST] = "UPDATE downloads SET"
@@ -180,11 +201,15 @@ static const char *const stmt_sql[ST_COUNT] = {
                        " error = NULL, updated = ?4 WHERE id = ?1 AND state = 'active'"
                        " AND chunk_hashes IS NOT NULL AND sova_popcount(have) = " SQL_N_CHUNKS,
     [ST_DL_FAIL] = "UPDATE downloads SET state = 'failed', error = ?2, updated = ?3 WHERE id = ?1",
-    [ST_DL_ACTIVATE] = "UPDATE downloads SET state = 'active', error = NULL, path = NULL,"
-                       " sha256 = NULL, out_path = coalesce(?2, out_path),"
-                       " have = CASE WHEN ?3 THEN zeroblob(length(have)) ELSE have END,"
-                       " updated = ?4 WHERE id = ?1",
+    [ST_DL_ACTIVATE] =
+        "UPDATE downloads SET state = 'active', paused = 0, error = NULL, path = NULL,"
+        " sha256 = NULL, out_path = coalesce(?2, out_path),"
+        " have = CASE WHEN ?3 THEN zeroblob(length(have)) ELSE have END,"
+        " updated = ?4 WHERE id = ?1",
     [ST_DL_DELETE] = "DELETE FROM downloads WHERE id = ?1",
+    [ST_DL_PAUSE] = "UPDATE downloads SET paused = ?2, updated = ?3 WHERE id = ?1"
+                    " AND state = 'active'",
+    [ST_DL_PRIORITY] = "UPDATE downloads SET priority = ?2, updated = ?3 WHERE id = ?1",
     [ST_BAD_RECORD] = "INSERT INTO bad_sources (id, peer_id, failures, reason, last_failure)"
                       " VALUES (?1, ?2, 1, ?3, ?4) ON CONFLICT (id, peer_id) DO UPDATE"
                       " SET failures = failures + 1, reason = excluded.reason,"
@@ -197,6 +222,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_BAD_GET] = "SELECT failures, banned FROM bad_sources WHERE id = ?1 AND peer_id = ?2",
     [ST_BAD_LIST] = "SELECT peer_id, failures, banned, reason, last_failure FROM bad_sources"
                     " WHERE id = ?1 ORDER BY banned DESC, last_failure DESC, peer_id",
+    [ST_FOLDER_ADD] = "INSERT OR IGNORE INTO share_folders (path, added) VALUES (?1, ?2)",
+    [ST_FOLDER_REMOVE] = "DELETE FROM share_folders WHERE path = ?1",
+    [ST_FOLDER_ALL] = "SELECT path FROM share_folders ORDER BY path",
     [ST_LEGACY_ALL] = "SELECT sha256, name, size, out_path, state, error, created, updated"
                       " FROM legacy_downloads ORDER BY created, sha256",
     [ST_HOST_PUT] =

@@ -13,7 +13,8 @@
  *   - bad sources: how often a peer sent data that failed verification,
  *     and whether (and why) it is banned for the download;
  *   - downloads made by sova-peer before file IDs (schema 1), as history;
- *   - the supernode host cache.
+ *   - the supernode host cache;
+ *   - the share folders added at run time.
  *
  * Connections and threads. A struct op_store is one SQLite connection in WAL
  * mode: any number of readers and one writer at a time, across connections
@@ -52,7 +53,7 @@
 #include <stdint.h>
 
 #define OP_STORE_FILENAME        "peer.db" /* inside the state directory */
-#define OP_STORE_SCHEMA_VERSION  2         /* PRAGMA user_version this code writes */
+#define OP_STORE_SCHEMA_VERSION  3         /* PRAGMA user_version this code writes */
 #define OP_STORE_BUSY_TIMEOUT_MS 5000      /* wait this long for another writer */
 #define OP_STORE_HASH_LEN        32        /* file IDs, roots, SHA-256s, peer IDs */
 #define OP_STORE_ERR_MAX         256       /* bytes of an error message */
@@ -75,7 +76,7 @@ const char *op_store_errmsg(const struct op_store *st);
 
 /* ---- share cache ------------------------------------------------------------- */
 struct op_store_share {
-    char *path;       /* relative to the share root, '/'-separated */
+    char *path;       /* absolute: the share folder's path, '/', the path in it */
     uint64_t size;    /* bytes */
     int64_t mtime_ns; /* modification time, ns since the epoch */
     uint64_t inode;
@@ -148,14 +149,23 @@ struct op_store_download {
     char *error; /* why the last attempt failed; NULL if it did not */
     enum op_download_state state;
     int64_t created, updated; /* unix seconds */
+    /* transfer control (docs/TRANSFERS.md, "Queue, pause, cancel") */
+    bool paused;       /* an active download the user paused: not started until resumed */
+    unsigned priority; /* OP_STORE_PRIORITY_LOW .. _HIGH */
+    int64_t seq;       /* its place in the queue: the order downloads were asked for */
 };
+
+#define OP_STORE_PRIORITY_LOW    0
+#define OP_STORE_PRIORITY_NORMAL 1
+#define OP_STORE_PRIORITY_HIGH   2
 
 void op_store_download_clear(struct op_store_download *d);
 
 /* Bitmap layout (have): chunk i is byte i / 8, mask 0x80 >> (i % 8). */
 bool op_store_bitmap_get(const uint8_t *bitmap, uint32_t index);
 
-/* Start tracking a download (state active, no manifest, nothing verified).
+/* Start tracking a download (state active, no manifest, nothing verified,
+ * normal priority, last in the queue).
  * If id is already tracked nothing changes and *existed (may be NULL) is
  * true. name is required; chunk_size is a power of two; out_path may be
  * NULL. */
@@ -203,12 +213,20 @@ int op_store_download_complete(struct op_store *st, const uint8_t id[OP_STORE_HA
 /* The attempt failed: state failed, error says why (required). */
 int op_store_download_fail(struct op_store *st, const uint8_t id[OP_STORE_HASH_LEN],
                            const char *error);
-/* Want it again (`get`): state active, the error, path and SHA-256
+/* Want it again (`get`): state active and not paused, the error, path and SHA-256
  * forgotten; out_path replaced when not NULL. With restart the verified
  * chunks are forgotten too (the finished file is gone: fetch it again; the
  * checked manifest stays). */
 int op_store_download_activate(struct op_store *st, const uint8_t id[OP_STORE_HASH_LEN],
                                const char *out_path, bool restart);
+/* Pause (paused true) or resume an active download: only the flag changes
+ * (verified chunks and the manifest stay). SOVA_ERR_INVALID when there is
+ * no such download or it is not active. */
+int op_store_download_set_paused(struct op_store *st, const uint8_t id[OP_STORE_HASH_LEN],
+                                 bool paused);
+/* Its priority in the queue (OP_STORE_PRIORITY_*); any state. */
+int op_store_download_set_priority(struct op_store *st, const uint8_t id[OP_STORE_HASH_LEN],
+                                   unsigned priority);
 /* Forget a download and its bad sources. Deleting an unknown ID is 0. */
 int op_store_download_delete(struct op_store *st, const uint8_t id[OP_STORE_HASH_LEN]);
 
@@ -274,5 +292,15 @@ int op_store_host_failed(struct op_store *st, const uint8_t sn_id[OP_STORE_HASH_
  * rows are borrowed for the call; same rules as op_store_share_fn. */
 typedef int op_store_host_fn(const struct op_store_host *h, void *arg);
 int op_store_host_foreach(struct op_store *st, op_store_host_fn *fn, void *arg);
+
+/* ---- share folders added at run time (`sova-peer share add`) ------------------ */
+/* Remember the absolute path of a folder (no-op if known); forget one
+ * (*removed says whether it was known). */
+int op_store_folder_add(struct op_store *st, const char *path);
+int op_store_folder_remove(struct op_store *st, const char *path, bool *removed);
+/* Each folder, ordered by path; path is borrowed for the call. A nonzero
+ * return stops the walk and is returned. */
+typedef int op_store_folder_fn(const char *path, void *arg);
+int op_store_folder_foreach(struct op_store *st, op_store_folder_fn *fn, void *arg);
 
 #endif

@@ -63,7 +63,8 @@ static bool chunk_size_valid(int64_t chunk_size)
 }
 
 /* Columns: id, name, size_hint, chunk_size, size, root, chunk_hashes, have,
- * out_path, path, sha256, error, state, created, updated. */
+ * out_path, path, sha256, error, state, created, updated, paused, priority,
+ * seq. */
 static int read_download(struct op_store *st, sqlite3_stmt *s, void *out)
 {
     struct op_store_download *d = out;
@@ -80,9 +81,16 @@ static int read_download(struct op_store *st, sqlite3_stmt *s, void *out)
     d->has_sha256 = sqlite3_column_type(s, 10) != SQLITE_NULL;
     d->created = sqlite3_column_int64(s, 13);
     d->updated = sqlite3_column_int64(s, 14);
+    d->paused = sqlite3_column_int64(s, 15) != 0;
+    int64_t priority = sqlite3_column_int64(s, 16);
+    d->seq = sqlite3_column_int64(s, 17);
     size_t known = state_of(s, 12);
     d->state = (enum op_download_state)known;
-    int rc = known == N_STATES ? store_corrupt(st, "downloads") : 0;
+    int rc =
+        known == N_STATES || priority < OP_STORE_PRIORITY_LOW || priority > OP_STORE_PRIORITY_HIGH
+            ? store_corrupt(st, "downloads")
+            : 0;
+    d->priority = (unsigned)priority;
     if (rc == 0)
         rc = store_col_hash(st, s, 0, d->id, "downloads");
     if (rc == 0)
@@ -129,6 +137,7 @@ int op_store_download_create(struct op_store *st, const uint8_t id[OP_STORE_HASH
     if (out_path != NULL)
         sqlite3_bind_text(s, 5, out_path, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 6, store_now());
+    sqlite3_bind_int(s, 7, OP_STORE_PRIORITY_NORMAL);
     rc = store_run(st, s, "download create");
     if (rc == 0 && existed != NULL)
         *existed = sqlite3_changes(st->db) == 0;
@@ -365,6 +374,35 @@ int op_store_download_activate(struct op_store *st, const uint8_t id[OP_STORE_HA
     sqlite3_bind_int(s, 3, restart);
     sqlite3_bind_int64(s, 4, store_now());
     return update_download(st, s, id, "activate", 0, (struct chunk_arg){NULL, 0});
+}
+
+int op_store_download_set_paused(struct op_store *st, const uint8_t id[OP_STORE_HASH_LEN],
+                                 bool paused)
+{
+    sqlite3_stmt *s;
+    int rc = store_stmt(st, ST_DL_PAUSE, &s);
+    if (rc != 0)
+        return rc;
+    store_bind_hash(s, 1, id);
+    sqlite3_bind_int(s, 2, paused);
+    sqlite3_bind_int64(s, 3, store_now());
+    return update_download(st, s, id, paused ? "pause" : "resume", NEED_ACTIVE,
+                           (struct chunk_arg){NULL, 0});
+}
+
+int op_store_download_set_priority(struct op_store *st, const uint8_t id[OP_STORE_HASH_LEN],
+                                   unsigned priority)
+{
+    if (priority > OP_STORE_PRIORITY_HIGH)
+        return store_fail(st, SOVA_ERR_INVALID, "set priority: %u is not a priority", priority);
+    sqlite3_stmt *s;
+    int rc = store_stmt(st, ST_DL_PRIORITY, &s);
+    if (rc != 0)
+        return rc;
+    store_bind_hash(s, 1, id);
+    sqlite3_bind_int(s, 2, (int)priority);
+    sqlite3_bind_int64(s, 3, store_now());
+    return update_download(st, s, id, "set priority", 0, (struct chunk_arg){NULL, 0});
 }
 
 int op_store_download_delete(struct op_store *st, const uint8_t id[OP_STORE_HASH_LEN])

@@ -34,6 +34,8 @@ enum stmt_id {
     ST_DL_FAIL,
     ST_DL_ACTIVATE,
     ST_DL_DELETE,
+    ST_DL_PAUSE,
+    ST_DL_PRIORITY,
     ST_BAD_RECORD,
     ST_BAD_BAN,
     ST_BAD_GET,
@@ -42,6 +44,9 @@ enum stmt_id {
     ST_HOST_PUT,
     ST_HOST_FAIL,
     ST_HOST_ALL,
+    ST_FOLDER_ADD,
+    ST_FOLDER_REMOVE,
+    ST_FOLDER_ALL,
     ST_COUNT
 };
 

@@ -2,6 +2,7 @@
  *
  * main() owns the settings and hands them to sn_daemon_run(); everything
  * else happens on the daemon's event loop. */
+#include "cli.h"
 #include "ctl.h"
 #include "err.h"
 #include "log.h"
@@ -16,31 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void print_version(void)
+static void print_version(FILE *out)
 {
-    printf("sova-supernode %s (%s, libevent %s)\n", SOVA_VERSION, OPENSSL_VERSION_TEXT,
-           event_get_version());
-}
-
-static void print_help(FILE *out)
-{
-    fprintf(out,
-            "Usage: sova-supernode [--config FILE] [OPTION VALUE]...\n"
-            "       sova-supernode --print-config [--config FILE] [OPTION VALUE]...\n"
-            "       sova-supernode status [--control SOCKET | --config FILE] [--json]\n"
-            "       sova-supernode metrics [--control SOCKET | --config FILE]\n"
-            "       sova-supernode --version | --help\n"
-            "\n"
-            "Runs a Sova supernode: accepts ordinary peers and other supernodes over\n"
-            "TLS 1.3 on one port. Options may be given in a config file (see\n"
-            "sova.conf(5) and deploy/examples/) or on the command line, which wins.\n"
-            "SIGHUP reloads what may change at run time and reopens --log-file;\n"
-            "SIGTERM leaves the federation and stops. See sova-supernode(8).\n"
-            "\n"
-            "Options:\n"
-            "  --config FILE                      read options from FILE first\n"
-            "  --print-config                     print the effective configuration and exit\n");
-    config_print_help(&sn_config_schema, out);
+    fprintf(out, "sova-supernode %s (%s, libevent %s)\n", SOVA_VERSION, OPENSSL_VERSION_TEXT,
+            event_get_version());
 }
 
 static void human_bytes(uint64_t n, char *buf, size_t cap)
@@ -58,7 +38,8 @@ static void human_bytes(uint64_t n, char *buf, size_t cap)
 static int print_status(json_t *line, void *arg)
 {
     bool json = *(bool *)arg;
-    if (!json_is_true(json_object_get(line, "done")))
+    /* a refusal is the error ctl_client_request reports */
+    if (!json_is_true(json_object_get(line, "done")) || !json_is_true(json_object_get(line, "ok")))
         return 0;
     json_object_del(line, "done");
     if (json) {
@@ -109,6 +90,14 @@ static int print_status(json_t *line, void *arg)
            R(ledger, "records"), R(ledger, "replicas"), R(ledger, "supernodes"), R(rc, "counted"),
            R(rej, "forged"), R(rej, "wrong_key"), R(rej, "replayed"), R(rej, "stale"),
            R(rej, "misdirected"), R(rej, "bad_size"));
+    json_t *disk = json_object_get(ledger, "disk"), *rep = json_object_get(ledger, "reports");
+    printf("disk       %lld records read at start, %lld written, %lld waiting, %lld checkpoints, "
+           "%lld errors\n",
+           R(disk, "loaded"), R(disk, "records_written"), R(disk, "pending"),
+           R(disk, "checkpoints"), R(disk, "errors"));
+    printf("reports    %lld counted by weight; not counted: %lld from strangers, %lld without "
+           "credit at the source\n",
+           R(rep, "weighed"), R(rep, "unintroduced"), R(rep, "weightless"));
 #undef R
     json_t *members = json_object_get(line, "members");
     printf("members    %zu other supernodes\n", json_array_size(members));
@@ -135,30 +124,21 @@ static int print_metrics(json_t *line, void *arg)
 {
     (void)arg;
     const char *text = json_string_value(json_object_get(line, "metrics"));
-    if (json_is_true(json_object_get(line, "done")) && text != NULL)
+    if (json_is_true(json_object_get(line, "done")) && json_is_true(json_object_get(line, "ok")) &&
+        text != NULL)
         fputs(text, stdout);
     return 0;
 }
 
 /* `sova-supernode status` and `metrics`: ask the running daemon over its
  * control socket. */
-static int run_client(const char *cmd, int argc, char **argv)
+static int cmd_client(const struct cli_parsed *p, void *ctx)
 {
-    bool json = false;
-    char **rest = calloc((size_t)argc + 1, sizeof(char *));
-    int nrest = 0;
-    if (rest == NULL)
-        return 1;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
-            json = true;
-        else
-            rest[nrest++] = argv[i];
-    }
+    bool json = cli_flag_set(p, "json");
+    (void)ctx;
     struct sn_settings settings;
     char err[CONFIG_ERR_MAX];
-    int rc = sn_settings_load(&settings, nrest, rest, err, sizeof(err));
-    free(rest);
+    int rc = sn_settings_load(&settings, p->config_argc, p->config_argv, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "sova-supernode: %s\n", err);
         sn_settings_free(&settings);
@@ -170,10 +150,10 @@ static int run_client(const char *cmd, int argc, char **argv)
     else
         snprintf(path, sizeof(path), "%s/control.sock", settings.state_dir);
     sn_settings_free(&settings);
-    bool metrics = strcmp(cmd, "metrics") == 0;
+    bool metrics = strcmp(p->cmd->name, "metrics") == 0;
     rc = ctl_client_request(path, "is sova-supernode running? give --control SOCKET",
-                            json_pack("{s:s}", "cmd", cmd), metrics ? print_metrics : print_status,
-                            &json, 10000, err, sizeof(err));
+                            json_pack("{s:s}", "cmd", p->cmd->name),
+                            metrics ? print_metrics : print_status, &json, 10000, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "sova-supernode: %s\n", err);
         return 1;
@@ -181,35 +161,15 @@ static int run_client(const char *cmd, int argc, char **argv)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* The daemon, or with --print-config (or as print-config) its settings. */
+static int cmd_run(const struct cli_parsed *p, void *ctx)
 {
-    if (argc >= 2 && (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "metrics") == 0))
-        return run_client(argv[1], argc - 2, argv + 2);
-    bool print_config = false;
-    char **args = calloc((size_t)argc + 1, sizeof(char *));
-    int nargs = 0;
-    if (args == NULL)
-        return 1;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--version") == 0) {
-            print_version();
-            free(args);
-            return 0;
-        }
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            print_help(stdout);
-            free(args);
-            return 0;
-        }
-        if (strcmp(argv[i], "--print-config") == 0)
-            print_config = true;
-        else
-            args[nargs++] = argv[i];
-    }
-
+    bool print_config =
+        cli_flag_set(p, "print-config") || strcmp(p->cmd->name, "print-config") == 0;
+    (void)ctx;
     struct sn_settings settings;
     char err[CONFIG_ERR_MAX];
-    int rc = sn_settings_load(&settings, nargs, args, err, sizeof(err));
+    int rc = sn_settings_load(&settings, p->config_argc, p->config_argv, err, sizeof(err));
     if (rc == 0 && !print_config)
         rc = sn_settings_check(&settings, err, sizeof(err));
     if (rc != 0 || print_config) {
@@ -218,7 +178,6 @@ int main(int argc, char **argv)
         else
             config_print(&sn_config_schema, &settings, stdout);
         sn_settings_free(&settings);
-        free(args);
         return rc != 0 ? 2 : 0;
     }
     sova_log_set_level((enum sova_log_level)settings.log_level);
@@ -226,9 +185,67 @@ int main(int argc, char **argv)
         fprintf(stderr, "sova-supernode: %s\n", err);
         rc = SOVA_ERR_IO;
     } else {
-        rc = sn_daemon_run(&settings, nargs, args); /* args: loaded again on SIGHUP */
+        /* the options are loaded again on SIGHUP */
+        rc = sn_daemon_run(&settings, p->config_argc, p->config_argv);
     }
     sn_settings_free(&settings);
-    free(args);
     return rc == 0 ? 0 : 1;
+}
+
+static const struct cli_flag run_flags[] = {
+    {"print-config", NULL, "print the effective configuration and exit"},
+    {NULL, NULL, NULL},
+};
+
+static const struct cli_flag json_flag[] = {
+    {"json", NULL, "print the daemon's reply as JSON, for scripts"},
+    {NULL, NULL, NULL},
+};
+
+/* The commands of sova-supernode (common/cli.h): to add one, add its row. */
+static const struct cli_command commands[] = {
+    {.name = "run",
+     .args = "",
+     .summary = "run the supernode (the command when none is given)",
+     .flags = run_flags,
+     .config = CLI_CONFIG_ALL,
+     .run = cmd_run},
+    {.name = "status",
+     .args = "",
+     .summary = "what the running supernode is doing: peers, index, relay, federation",
+     .flags = json_flag,
+     .config = CLI_CONFIG_LOCATE,
+     .run = cmd_client},
+    {.name = "metrics",
+     .args = "",
+     .summary = "the running supernode's metrics (Prometheus text)",
+     .config = CLI_CONFIG_LOCATE,
+     .run = cmd_client},
+    {.name = "print-config",
+     .args = "",
+     .summary = "print the effective configuration (a valid config file)",
+     .config = CLI_CONFIG_ALL,
+     .run = cmd_run},
+};
+
+static const char *const locate_options[] = {"control", "state-dir", NULL};
+
+static const struct cli_program program = {
+    .name = "sova-supernode",
+    .about = "Runs a Sova supernode: accepts ordinary peers and other supernodes over\n"
+             "TLS 1.3 on one port. Options may be given in a config file (see\n"
+             "sova.conf(5) and deploy/examples/) or on the command line, which wins.\n"
+             "SIGHUP reloads what may change at run time and reopens --log-file;\n"
+             "SIGTERM leaves the federation and stops. See sova-supernode(8).",
+    .schema = &sn_config_schema,
+    .locate_options = locate_options,
+    .commands = commands,
+    .n_commands = sizeof(commands) / sizeof(commands[0]),
+    .default_command = "run",
+    .print_version = print_version,
+};
+
+int main(int argc, char **argv)
+{
+    return cli_main(&program, argc, argv, NULL);
 }

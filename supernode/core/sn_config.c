@@ -117,7 +117,7 @@ static const struct config_option sn_options[] = {
     OPT("ledger-max-records", CONFIG_UINT, "100000", 1, 100000000, ledger_max_records,
         "credit records this supernode holds at most; new ones beyond are dropped"),
     OPT("credit-cap-mb", CONFIG_UINT, "1024", 1, 16777216, credit_cap_mb,
-        "credit a peer earns from any one downloader, MiB"),
+        "the most credit one peer has as seen by any other, MiB"),
     OPT("relay-credit-floor-pct", CONFIG_UINT, "20", 0, 100, relay_credit_floor_pct,
         "share of relay-total-kbps split equally among relaying peers; the rest goes by credit"),
 };

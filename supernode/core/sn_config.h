@@ -63,7 +63,7 @@ struct sn_settings {
     /* credit (docs/CREDITS.md) */
     uint64_t ledger_replicas;        /* supernodes holding each credit record (R) */
     uint64_t ledger_max_records;     /* credit records this supernode holds at most */
-    uint64_t credit_cap_mb;          /* credit one peer earns from one downloader, MiB */
+    uint64_t credit_cap_mb;          /* the most credit one peer has as seen by another, MiB */
     uint64_t relay_credit_floor_pct; /* relay-total-kbps shared equally; the rest by credit */
 };
 

@@ -59,7 +59,7 @@ const struct wire_addr *sn_conn_addrs_for(const struct sn_conn *c, const struct 
         return c->addrs;
     }
     *n = c->n_addrs - c->n_lan;
-    return c->addrs + c->n_lan;
+    return c->addrs != NULL ? c->addrs + c->n_lan : NULL; /* none registered: no list */
 }
 
 bool sn_conn_is_peer(const struct sn_conn *c)

@@ -23,6 +23,7 @@
 #include "link.h"
 #include "sn_config.h"
 #include "sn_index.h"
+#include "sn_intro.h"
 #include "sn_keepalive.h"
 #include "sn_rate.h"
 #include "sn_reports.h"
@@ -104,6 +105,8 @@ struct sn_counters {
     uint64_t dialbacks_ok;    /* of them, with at least one address reached */
     uint64_t connects;        /* CONNECT requests delivered (here or forwarded) */
     uint64_t connects_failed; /* CONNECT requests whose target was not found */
+    uint64_t punches;         /* PUNCH notes delivered (here or forwarded) */
+    uint64_t punches_failed;  /* PUNCH notes that went back as NO */
     uint64_t searches;        /* SEARCHes answered */
     uint64_t publishes;       /* PUBLISH records applied */
     uint64_t locates;
@@ -139,7 +142,8 @@ struct sn_ctx {
     struct link_group links;             /* every connection, accepted or dialed */
     struct link_counters link_counters;  /* handshake failures, errors sent */
     struct sn_index *index;
-    struct sn_reports *reports;     /* sources reported as lying or refusing */
+    struct sn_reports *reports;     /* sources reported as lying or refusing, weighed */
+    struct sn_intro *intros;        /* which peers looked up or reached which sources */
     struct link_budget *budget;     /* handshakes, connections per address, incomplete frames */
     struct fair_pool *unregistered; /* peers' links waiting for REGISTER, by prefix */
     struct fair_pool *records;      /* index records of primary sessions, by prefix */
@@ -149,6 +153,7 @@ struct sn_ctx {
     size_t n_peers, n_supernodes; /* links past their handshake, by role */
     size_t n_primary;             /* peers whose primary session is here (indexed) */
     uint64_t index_changes;       /* bumped when the index changes: summary rebuilds */
+    unsigned punch_waits;         /* PUNCH notes being located (peer/sn_punch.c) */
     char listen_addr[64];
     struct wire_addr self_addr; /* where we listen, if a specific address */
     bool has_self_addr;

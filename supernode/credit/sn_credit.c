@@ -1,34 +1,12 @@
 /* sn_credit.c - the credit arithmetic (sn_credit.h). */
 #include "sn_credit.h"
-
-uint16_t sn_credit_weight(uint64_t uploaded, uint64_t uptime_s)
-{
-    uint64_t by_upload = uploaded >= SN_CREDIT_ESTABLISH_BYTES
-                             ? 1000
-                             : uploaded / (SN_CREDIT_ESTABLISH_BYTES / 1000);
-    uint64_t by_uptime =
-        uptime_s >= SN_CREDIT_ESTABLISH_S ? 1000 : uptime_s * 1000 / SN_CREDIT_ESTABLISH_S;
-    uint64_t progress = by_upload > by_uptime ? by_upload : by_uptime; /* permille of the way */
-    uint64_t w =
-        SN_CREDIT_FRESH_WEIGHT + (SN_CREDIT_WEIGHT_FULL - SN_CREDIT_FRESH_WEIGHT) * progress / 1000;
-    return (uint16_t)(w > SN_CREDIT_WEIGHT_FULL ? SN_CREDIT_WEIGHT_FULL : w);
-}
-
-uint64_t sn_credit_add(uint64_t have, uint64_t bytes, uint16_t weight, uint64_t cap)
-{
-    if (weight > SN_CREDIT_WEIGHT_FULL)
-        weight = SN_CREDIT_WEIGHT_FULL;
-    if (have >= cap)
-        return have;
-    /* bytes / 1000 * weight first keeps a u64 from overflowing. */
-    uint64_t add = bytes / 1000 * weight + bytes % 1000 * weight / 1000;
-    return add >= cap - have ? cap : have + add;
-}
+#include "sova_assert.h"
 
 uint64_t sn_credit_uptime(uint64_t uptime_s)
 {
     if (uptime_s > SN_CREDIT_UPTIME_MAX_S)
         uptime_s = SN_CREDIT_UPTIME_MAX_S;
+    /* 30 days x 1 MiB is far from wrapping: the cap above keeps it so. */
     return uptime_s * SN_CREDIT_UPTIME_PER_HOUR / 3600;
 }
 
@@ -41,12 +19,16 @@ void sn_credit_relay_shares(const uint64_t *credits, size_t n, uint64_t total, u
         floor_pct = 100;
     uint64_t floor_part = total / 100 * floor_pct + total % 100 * floor_pct / 100;
     uint64_t each = floor_part / n, rest = total - floor_part;
+    /* n <= SIZE_MAX credits of at most 2^64 - 1: the sum fits 128 bits. */
     unsigned __int128 sum = 0;
     for (size_t i = 0; i < n; i++)
         sum += credits[i];
+    uint64_t given = 0;
     for (size_t i = 0; i < n; i++) {
         uint64_t extra =
             sum == 0 ? rest / n : (uint64_t)((unsigned __int128)rest * credits[i] / sum);
         out[i] = each + extra;
+        given += out[i];
     }
+    SOVA_ASSERT(given <= total); /* the relay relies on never handing out more */
 }

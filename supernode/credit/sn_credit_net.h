@@ -18,6 +18,14 @@ int sn_credit_start(struct sn_ctx *ctx);
 void sn_credit_stop(struct sn_ctx *ctx);
 /* RECEIPTS or CREDIT from an attached peer. */
 void sn_credit_on_peer_message(struct sn_ctx *ctx, struct sn_conn *c, const struct msg *m);
+/* REPORT from an attached peer: it counts only from a reporter introduced
+ * to the source (guard/sn_intro.h) or holding its receipt, weighed by the
+ * reporter's credit as seen by the source (sn_credit_reports.c). */
+void sn_credit_on_report(struct sn_ctx *ctx, struct sn_conn *c, const struct msg *m);
+/* For ranking hits: did others' receipts verify uploads of peer_id, as far
+ * as this supernode knows? An unknown peer's record is read in the
+ * background (the answer is false until then). */
+bool sn_credit_source_verified(struct sn_ctx *ctx, const uint8_t peer_id[WIRE_ID_LEN]);
 /* LEDGER_* on a supernode link. */
 void sn_credit_on_fed_message(struct sn_ctx *ctx, struct sn_conn *c, const struct msg *m);
 /* Membership changed / a supernode linked up: records move to their holders. */

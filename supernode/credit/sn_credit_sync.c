@@ -89,8 +89,10 @@ void credit_uptime_tick(evutil_socket_t fd, short what, void *arg)
         struct credit_conn *cc = cconn(p);
         if (cc == NULL)
             continue;
-        if (p->indexed && cc->since_ms == 0)
+        if (p->indexed && cc->since_ms == 0) {
             cc->since_ms = sova_wall_ms();
+            credit_learn(c, p->id); /* its standing, for ranking its files */
+        }
         if (cc->since_ms == 0)
             continue;
         report_uptime(c, p, cc->since_ms);
@@ -202,10 +204,11 @@ void credit_pass_timer(evutil_socket_t fd, short what, void *arg)
         }
         c->view = v;
         struct credit_placement pl = placement(c);
-        if (!credit_place_needed(&pl)) {
+        if (!credit_place_needed(&pl) && !c->pass_strays) {
             credit_pass_end(c);
             return;
         }
+        c->pass_strays = false; /* this walk sees them; later ones ask again */
         free(c->pass_keys);
         c->pass_keys = sn_ledger_keys(c->ledger, &c->pass_n);
         c->pass_at = 0;
@@ -225,6 +228,26 @@ void credit_pass_timer(evutil_socket_t fd, short what, void *arg)
         return;
     }
     credit_pass_end(c);
+    if (c->pass_strays) /* records came in during the walk that are not ours */
+        sn_timer_ms(c->pass_timer, CREDIT_PASS_DELAY_MS);
+}
+
+/* A record came in (LEDGER_PUT, LEDGER_UPDATE) that this supernode does
+ * not hold in its view: the sender's view differs (a supernode starting,
+ * a member not yet known here). A walk soon hands it to its holders and
+ * drops it, unless the views agree by then. A walk already running is not
+ * restarted (a stream of such records must not keep it from finishing):
+ * another follows it. */
+void credit_stray(struct sn_credit *c, const uint8_t key[WIRE_ID_LEN])
+{
+    const uint8_t *h[SN_RING_MAX_REPLICAS];
+    size_t n = credit_holders(c, &c->view, key, h);
+    for (size_t i = 0; i < n; i++)
+        if (credit_is_self(c, h[i]))
+            return; /* ours */
+    c->pass_strays = true;
+    if (!c->pass_running && !evtimer_pending(c->pass_timer, NULL))
+        sn_timer_ms(c->pass_timer, CREDIT_PASS_DELAY_MS);
 }
 
 /* Something changed: (re)start a pass soon; one already running starts
@@ -259,6 +282,34 @@ void sn_credit_link_up(struct sn_ctx *d, struct sn_conn *p)
 /* ---- relay shares -----------------------------------------------------------------------------
  */
 
+/* The credit of p for its relay share: as seen by the other ends of its
+ * circuits (the best of them), from the records read. The other end is a
+ * peer p serves or is served by through this relay: a farm can raise p
+ * only at ends that are its own (docs/CREDITS.md, "Relay bandwidth"). IDs
+ * whose records are not fresh are added to ask. */
+static uint64_t relay_credit(struct sn_credit *c, const struct sn_conn *p,
+                             uint8_t (*ask)[WIRE_ID_LEN], size_t *n_ask, size_t max_ask)
+{
+    uint8_t ends[CREDIT_RELAY_FAR_ENDS][WIRE_ID_LEN];
+    size_t n = sn_relay_conn_far_ends(p, ends, CREDIT_RELAY_FAR_ENDS);
+    uint64_t best = 0;
+    for (size_t i = 0; i <= n; i++) {
+        const uint8_t *id = i < n ? ends[i] : p->id;
+        if (!credit_is_fresh(c, id) && *n_ask < max_ask) {
+            bool dup = false;
+            for (size_t k = 0; k < *n_ask && !dup; k++)
+                dup = memcmp(ask[k], id, WIRE_ID_LEN) == 0;
+            if (!dup)
+                memcpy(ask[(*n_ask)++], id, WIRE_ID_LEN);
+        }
+        if (i < n) {
+            uint64_t seen = credit_seen_by(c, p->id, ends[i]);
+            best = seen > best ? seen : best;
+        }
+    }
+    return best;
+}
+
 void credit_relay_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct sn_credit *c = arg;
@@ -272,7 +323,7 @@ void credit_relay_tick(evutil_socket_t fd, short what, void *arg)
     struct sn_conn **peers = malloc(MAX_SHARED * sizeof(*peers));
     uint64_t *credits = malloc(MAX_SHARED * sizeof(*credits)),
              *shares = malloc(MAX_SHARED * sizeof(*shares));
-    uint8_t(*ask)[WIRE_ID_LEN] = malloc(MSG_MAX_CREDIT_IDS * sizeof(*ask));
+    uint8_t(*ask)[WIRE_ID_LEN] = malloc(CREDIT_MAX_LOOKUP_IDS * sizeof(*ask));
     size_t n = 0, n_ask = 0;
     for (struct link *l = link_group_first(&d->links); l && peers && credits && shares && ask;
          l = link_group_next(l)) {
@@ -280,11 +331,8 @@ void credit_relay_tick(evutil_socket_t fd, short what, void *arg)
         if (link_remote_role(l) != MSG_ROLE_PEER || sn_relay_conn_circuits(p) == 0 ||
             n == MAX_SHARED)
             continue;
-        const struct msg_credit_record *r = credit_cache_get(c, p->id);
-        if (r == NULL && n_ask < MSG_MAX_CREDIT_IDS)
-            memcpy(ask[n_ask++], p->id, WIRE_ID_LEN);
         peers[n] = p;
-        credits[n++] = r ? r->credit : 0;
+        credits[n++] = relay_credit(c, p, ask, &n_ask, CREDIT_MAX_LOOKUP_IDS);
     }
     if (n > 0) {
         sn_credit_relay_shares(credits, n, total, (unsigned)d->s->relay_credit_floor_pct, shares);
@@ -294,7 +342,7 @@ void credit_relay_tick(evutil_socket_t fd, short what, void *arg)
             sn_relay_conn_set_rate(peers[i], rate, now);
         }
     }
-    if (n_ask > 0)
+    if (n_ask > 0) /* known at the next tick */
         credit_lookup_start(c, (const uint8_t(*)[WIRE_ID_LEN])ask, n_ask, NULL, NULL);
     free(peers);
     free(credits);

@@ -2,9 +2,11 @@
  * a bounded in-memory store, sans-I/O.
  *
  * The record of peer X holds, per counterparty, what verified receipts
- * proved: upload entries (per downloader of X: bytes, credit earned from
- * it, the last seq and time counted), download entries (per source of X),
- * and the sessions supernodes observed (per observer and session start).
+ * proved: upload entries (per downloader of X: bytes, the last seq and
+ * time counted), download entries (per source of X), and the sessions
+ * supernodes observed (per observer and session start). It holds bytes,
+ * not credit: credit is seen from an evaluator, computed from two records
+ * when it is read (sn_flow.h).
  * Applying a receipt is idempotent: a seq at or below the last one counted
  * for its pair is a replay and changes nothing. Records merge (LEDGER_PUT)
  * by taking, per counterparty, the entry with the larger last seq, and the
@@ -19,6 +21,17 @@
  * horizon, is stale (it may have been counted in the folded entry).
  * Receipts older than max_age_s or more than max_future_s ahead of now are
  * stale too, so no replay can outlive what the ledger remembers.
+ *
+ * Numbers: every sum saturates at UINT64_MAX (sn_sat_add), whatever the
+ * receipts or the merged records say, and a receipt whose bytes exceed the
+ * size its file ID commits to, or whose ID does not commit to its size and
+ * root (receipt_check_size(): so never more than FILEID_MAX_SIZE, 2^62), is
+ * refused (RECEIPT_BAD_SIZE), also when it comes from another supernode:
+ * nothing a peer or a supernode sends can wrap a counter.
+ *
+ * Persistence: with track_dirty, the ledger remembers which records
+ * changed (or went) since sn_ledger_take_dirty() last asked, so the store
+ * (sn_ledger_store.h) writes only those.
  *
  * Ownership: the ledger copies what it is given. Nothing blocks; the
  * caller passes the time (unix seconds). Not thread-safe.
@@ -38,8 +51,8 @@
 
 struct sn_ledger_config {
     size_t max_records;
-    uint64_t cap; /* credit from one downloader, bytes */
     uint64_t max_age_s, max_future_s;
+    bool track_dirty;     /* remember changed records for sn_ledger_take_dirty() */
     uint8_t hash_key[16]; /* SipHash key of the table (random in the daemon) */
 };
 
@@ -59,18 +72,20 @@ struct sn_ledger *sn_ledger_new(const struct sn_ledger_config *cfg);
 void sn_ledger_free(struct sn_ledger *l);
 
 /* Count one verified receipt on the sides asked for (MSG_LEDGER_SIDE_*):
- * the source's record (uploaded, credit at weight) and the downloader's
- * (downloaded). RECEIPT_OK when counted, RECEIPT_REPLAYED, RECEIPT_STALE,
- * or RECEIPT_MISDIRECTED for a peer paying itself. */
+ * the source's record (uploaded) and the downloader's (downloaded).
+ * RECEIPT_OK when counted, RECEIPT_REPLAYED, RECEIPT_STALE,
+ * RECEIPT_BAD_SIZE, or RECEIPT_MISDIRECTED for a peer paying itself. */
 enum receipt_verdict sn_ledger_apply(struct sn_ledger *l, const struct msg_receipt *r,
-                                     uint16_t weight, uint8_t sides, uint64_t now_s);
+                                     uint8_t sides, uint64_t now_s);
 
 /* A supernode (sn_id) saw peer_id online `seconds` in its session begun at
  * start_ms: raises what the record holds for that session. */
 void sn_ledger_uptime(struct sn_ledger *l, const uint8_t peer_id[WIRE_ID_LEN],
                       const uint8_t sn_id[WIRE_ID_LEN], uint64_t start_ms, uint64_t seconds);
 
-/* The totals of peer_id's record into *out (found 0, all zero, if none). */
+/* The totals of peer_id's record into *out: uploaded, downloaded,
+ * uptime_s (found 0, all zero, if none). credit is left 0: it is seen from
+ * an evaluator (sn_flow.h). */
 bool sn_ledger_get(const struct sn_ledger *l, const uint8_t peer_id[WIRE_ID_LEN],
                    struct msg_credit_record *out);
 
@@ -82,13 +97,22 @@ bool sn_ledger_export(const struct sn_ledger *l, const uint8_t peer_id[WIRE_ID_L
 void sn_ledger_merge(struct sn_ledger *l, const struct msg_ledger_put *put);
 /* Forget a record (it moved to other holders). */
 void sn_ledger_remove(struct sn_ledger *l, const uint8_t peer_id[WIRE_ID_LEN]);
+/* Forget every record (a cache that grew full); nothing is marked dirty. */
+void sn_ledger_clear(struct sn_ledger *l);
+bool sn_ledger_has(const struct sn_ledger *l, const uint8_t peer_id[WIRE_ID_LEN]);
+
+/* With track_dirty: up to cap IDs of records that changed or went since
+ * the last call, into out; returns how many (0: none left). A record that
+ * went is among them: sn_ledger_export() then finds none. */
+size_t sn_ledger_take_dirty(struct sn_ledger *l, uint8_t (*out)[WIRE_ID_LEN], size_t cap);
+size_t sn_ledger_dirty_count(const struct sn_ledger *l);
+/* With track_dirty: mark id changed again (a write that failed). */
+void sn_ledger_touch(struct sn_ledger *l, const uint8_t peer_id[WIRE_ID_LEN]);
 
 /* The IDs of every record, malloc'd (caller frees); *n their number.
  * NULL with *n 0 when there are none or memory is short. */
 uint8_t (*sn_ledger_keys(const struct sn_ledger *l, size_t *n))[WIRE_ID_LEN];
 
 void sn_ledger_stats(const struct sn_ledger *l, struct sn_ledger_stats *out);
-/* Change the per-downloader cap (reload); counted credit stays. */
-void sn_ledger_set_cap(struct sn_ledger *l, uint64_t cap);
 
 #endif

@@ -104,11 +104,13 @@ static void on_request(struct ctl_conn *conn, const struct ctl_request *req, voi
     json_object_set_new(o, "relay", sn_relay_status_json(&d->ctx));
     json_object_set_new(o, "ledger", sn_credit_status_json(&d->ctx));
     json_object_set_new(o, "reachability",
-                        json_pack("{s:I, s:I, s:I, s:I}", "dialbacks",
+                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "dialbacks",
                                   (json_int_t)d->ctx.counters.dialbacks, "dialbacks_ok",
                                   (json_int_t)d->ctx.counters.dialbacks_ok, "connects",
                                   (json_int_t)d->ctx.counters.connects, "connects_failed",
-                                  (json_int_t)d->ctx.counters.connects_failed));
+                                  (json_int_t)d->ctx.counters.connects_failed, "punches",
+                                  (json_int_t)d->ctx.counters.punches, "punches_failed",
+                                  (json_int_t)d->ctx.counters.punches_failed));
     struct sn_reports_stats rs;
     sn_reports_stats(d->ctx.reports, &rs);
     json_object_set_new(o, "reports",

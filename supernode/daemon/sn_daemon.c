@@ -87,8 +87,9 @@ static int make_index(struct sn_ctx *d)
     if (RAND_bytes(key, sizeof(key)) != 1)
         return SOVA_ERR_CRYPTO;
     d->reports = sn_reports_new(SN_REPORTS_MAX_PEERS, key);
+    d->intros = sn_intro_new(SN_INTRO_MAX_DEFAULT, key);
     d->records = fair_pool_new(0, d->s->max_records_per_prefix, FAIR_VICTIM_OLDEST);
-    return d->index && d->reports && d->records ? 0 : SOVA_ERR_NOMEM;
+    return d->index && d->reports && d->intros && d->records ? 0 : SOVA_ERR_NOMEM;
 }
 
 static int sn_daemon_start(struct sn_daemon *dm)
@@ -121,7 +122,8 @@ static int sn_daemon_start(struct sn_daemon *dm)
     d->link_params = (struct link_params){
         .limits = &d->limits,
         .local_role = MSG_ROLE_SUPERNODE,
-        .capabilities = MSG_CAP_DIALBACK | MSG_CAP_CONNECT | (d->s->relay ? MSG_CAP_RELAY : 0),
+        .capabilities =
+            MSG_CAP_DIALBACK | MSG_CAP_CONNECT | MSG_CAP_PUNCH | (d->s->relay ? MSG_CAP_RELAY : 0),
         .handshake_timeout_ms = (unsigned)d->s->handshake_timeout_ms,
         .max_output = SN_MAX_OUTPUT_BYTES,
         .max_frames_per_s = (unsigned)d->s->max_frames_per_s,
@@ -158,11 +160,12 @@ static int sn_daemon_start(struct sn_daemon *dm)
      * started before it. The seeds are dialed last, once all can serve. */
     struct sn_membership_hooks mh = sn_dispatch_membership_hooks(dm);
     struct sn_fed_links_hooks fh = sn_dispatch_fed_links_hooks(dm);
+    struct sn_search_hooks sh = sn_dispatch_search_hooks(dm);
     rc = sn_accept_start(d);
     if (rc == 0)
         rc = sn_membership_start(d, &mh);
     if (rc == 0)
-        rc = sn_search_start(d);
+        rc = sn_search_start(d, &sh);
     if (rc == 0)
         rc = sn_dialback_start(d);
     if (rc == 0)
@@ -204,6 +207,7 @@ static void sn_daemon_stop(struct sn_daemon *dm)
         event_free(dm->sweep);
     sn_index_free(d->index);
     sn_reports_free(d->reports);
+    sn_intro_free(d->intros);
     fair_pool_free(d->records);
     link_budget_free(d->budget);
     tls_ctx_free(d->tls);

@@ -15,6 +15,7 @@
 #include "sn_ctx.h"
 #include "sn_fed_links.h"
 #include "sn_membership.h"
+#include "sn_search.h"
 
 #include <event2/buffer.h>
 
@@ -38,6 +39,7 @@ struct sn_daemon {
 const struct link_hooks *sn_dispatch_link_hooks(void);
 struct sn_fed_links_hooks sn_dispatch_fed_links_hooks(struct sn_daemon *d);
 struct sn_membership_hooks sn_dispatch_membership_hooks(struct sn_daemon *d);
+struct sn_search_hooks sn_dispatch_search_hooks(struct sn_daemon *d);
 
 /* sn_service.c: systemd readiness and watchdog, SIGHUP, a clean stop */
 int sn_service_start(struct sn_daemon *d);

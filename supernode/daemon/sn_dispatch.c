@@ -12,6 +12,7 @@
 #include "sn_credit_net.h"
 #include "sn_daemon_int.h"
 #include "sn_dialback.h"
+#include "sn_punch.h"
 #include "sn_relay.h"
 #include "sn_search.h"
 
@@ -31,15 +32,17 @@ struct route {
 static const struct route routes[256] = {
     [MSG_REGISTER] = {sn_attach_on_register, NULL},
     [MSG_PUBLISH] = {sn_attach_on_publish, NULL},
-    [MSG_REPORT] = {sn_attach_on_report, NULL},
+    [MSG_REPORT] = {sn_credit_on_report, NULL},
     [MSG_SEARCH] = {sn_search_on_search, NULL},
     [MSG_LOCATE] = {sn_search_on_locate, NULL},
     [MSG_DIALBACK] = {sn_dialback_on_request, NULL},
     [MSG_CONNECT] = {sn_connect_on_connect, NULL},
+    [MSG_PUNCH] = {sn_punch_on_punch, NULL},
     [MSG_RECEIPTS] = {sn_credit_on_peer_message, NULL},
     [MSG_CREDIT] = {sn_credit_on_peer_message, NULL},
     [MSG_GOSSIP] = {NULL, sn_membership_on_gossip},
     [MSG_FWD_CONNECT] = {NULL, sn_connect_on_forwarded},
+    [MSG_FWD_PUNCH] = {NULL, sn_punch_on_forwarded},
     [MSG_SUMMARY] = {NULL, sn_search_on_fed_message},
     [MSG_FWD_SEARCH] = {NULL, sn_search_on_fed_message},
     [MSG_FWD_HITS] = {NULL, sn_search_on_fed_message},
@@ -178,6 +181,19 @@ static uint32_t relay_kbps(void *arg)
 {
     struct sn_daemon *d = arg;
     return d->ctx.relay ? sn_relay_kbps(&d->ctx) : 0;
+}
+
+/* Search ranks sources it may not ask credit about itself (credit is above
+ * search): whether others' receipts verified a source's uploads. */
+static bool source_verified(void *arg, const uint8_t peer_id[WIRE_ID_LEN])
+{
+    struct sn_daemon *d = arg;
+    return sn_credit_source_verified(&d->ctx, peer_id);
+}
+
+struct sn_search_hooks sn_dispatch_search_hooks(struct sn_daemon *d)
+{
+    return (struct sn_search_hooks){.arg = d, .verified = source_verified};
 }
 
 struct sn_membership_hooks sn_dispatch_membership_hooks(struct sn_daemon *d)

@@ -144,6 +144,11 @@ static void render_relay(struct evbuffer *out, const struct sn_daemon *d)
                     d->ctx.counters.connects);
     metrics_counter(out, P "connects_failed_total", "CONNECTs whose target was not found",
                     d->ctx.counters.connects_failed);
+    metrics_counter(out, P "punches_total", "Hole-punch notes (PUNCH) delivered",
+                    d->ctx.counters.punches);
+    metrics_counter(out, P "punches_failed_total",
+                    "Hole-punch notes sent back as NO (target not attached or not punching)",
+                    d->ctx.counters.punches_failed);
 }
 
 void sn_metrics_render(struct evbuffer *out, void *arg)

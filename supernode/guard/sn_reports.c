@@ -9,8 +9,8 @@ struct entry {
     uint8_t peer[WIRE_ID_LEN];
     uint8_t reporters[SN_REPORTS_REPORTERS][8]; /* ID prefixes: who said what */
     uint8_t reasons[SN_REPORTS_REPORTERS];
+    uint16_t weights[SN_REPORTS_REPORTERS]; /* permille */
     uint8_t n;
-    uint8_t bad, refused; /* distinct reporters per reason */
     uint64_t last_ms;
 };
 
@@ -87,10 +87,13 @@ static bool make_room(struct sn_reports *r)
 }
 
 bool sn_reports_add(struct sn_reports *r, const uint8_t peer[WIRE_ID_LEN],
-                    const uint8_t reporter[WIRE_ID_LEN], uint8_t reason, uint64_t now_ms)
+                    const uint8_t reporter[WIRE_ID_LEN], uint8_t reason, unsigned weight,
+                    uint64_t now_ms)
 {
     r->stats.received++;
-    if (memcmp(peer, reporter, WIRE_ID_LEN) == 0 ||
+    if (weight > SN_REPORTS_WEIGHT_FULL)
+        weight = SN_REPORTS_WEIGHT_FULL;
+    if (memcmp(peer, reporter, WIRE_ID_LEN) == 0 || weight == 0 ||
         (reason != MSG_REPORT_BAD_DATA && reason != MSG_REPORT_REFUSED))
         return false;
     uint32_t id = find(r, peer);
@@ -103,27 +106,64 @@ bool sn_reports_add(struct sn_reports *r, const uint8_t peer[WIRE_ID_LEN],
     }
     struct entry *e = &r->entries[id];
     e->last_ms = now_ms;
-    for (uint8_t i = 0; i < e->n; i++)
-        if (e->reasons[i] == reason && memcmp(e->reporters[i], reporter, 8) == 0)
-            return false; /* said that already */
-    if (e->n == SN_REPORTS_REPORTERS)
-        return false;
-    memcpy(e->reporters[e->n], reporter, 8);
-    e->reasons[e->n++] = reason;
-    if (reason == MSG_REPORT_BAD_DATA)
-        e->bad++;
-    else
-        e->refused++;
+    for (uint8_t i = 0; i < e->n; i++) {
+        if (e->reasons[i] == reason && memcmp(e->reporters[i], reporter, 8) == 0) {
+            if (weight <= e->weights[i])
+                return false;                 /* said that already */
+            e->weights[i] = (uint16_t)weight; /* the same reporter, worth more now */
+            r->stats.counted++;
+            return true;
+        }
+    }
+    uint8_t at = e->n;
+    if (e->n == SN_REPORTS_REPORTERS) {
+        at = 0; /* full: the lightest report gives way to a heavier one */
+        for (uint8_t i = 1; i < e->n; i++)
+            if (e->weights[i] < e->weights[at])
+                at = i;
+        if (e->weights[at] >= weight)
+            return false;
+    } else {
+        e->n++;
+    }
+    memcpy(e->reporters[at], reporter, 8);
+    e->reasons[at] = reason;
+    e->weights[at] = (uint16_t)weight;
     r->stats.counted++;
     return true;
 }
 
-unsigned sn_reports_score(const struct sn_reports *r, const uint8_t peer[WIRE_ID_LEN])
+static const struct entry *entry_of(const struct sn_reports *r, const uint8_t peer[WIRE_ID_LEN])
 {
     if (r->n == 0)
-        return 0;
+        return NULL;
     uint32_t id = find(r, peer);
-    return id == SN_HASHTAB_NONE ? 0 : 2u * r->entries[id].bad + r->entries[id].refused;
+    return id == SN_HASHTAB_NONE ? NULL : &r->entries[id];
+}
+
+unsigned sn_reports_score(const struct sn_reports *r, const uint8_t peer[WIRE_ID_LEN])
+{
+    const struct entry *e = entry_of(r, peer);
+    unsigned score = 0;
+    for (uint8_t i = 0; e && i < e->n; i++)
+        score += (e->reasons[i] == MSG_REPORT_BAD_DATA ? 2u : 1u) * e->weights[i];
+    return score; /* at most 8 x 2 x 1000 */
+}
+
+unsigned sn_reports_rank(const struct sn_reports *r, const uint8_t peer[WIRE_ID_LEN])
+{
+    unsigned score = sn_reports_score(r, peer);
+    return score >= SN_REPORTS_RANK_MIN ? score : 0;
+}
+
+bool sn_reports_dropped(const struct sn_reports *r, const uint8_t peer[WIRE_ID_LEN])
+{
+    const struct entry *e = entry_of(r, peer);
+    unsigned bad = 0;
+    for (uint8_t i = 0; e && i < e->n; i++)
+        if (e->reasons[i] == MSG_REPORT_BAD_DATA)
+            bad += e->weights[i];
+    return bad >= SN_REPORTS_DROP_WEIGHT;
 }
 
 void sn_reports_stats(const struct sn_reports *r, struct sn_reports_stats *out)

@@ -1,4 +1,4 @@
-/* sn_attach.c - ordinary peers on a supernode: REGISTER, PUBLISH, REPORT,
+/* sn_attach.c - ordinary peers on a supernode: REGISTER, PUBLISH,
  * keep-alive (sn_attach.h). One struct sn_conn per link, made when the link
  * opens; the index entry for a peer ID belongs to the newest session of
  * that ID (a peer that re-attaches, from any address, replaces the old). */
@@ -249,22 +249,6 @@ void sn_attach_on_publish(struct sn_ctx *ctx, struct sn_conn *p, const struct ms
         log_warn("sn", "%s: PUBLISH: %s", link_name(p->link), text);
         link_send_error(p->link, ack->first_error, MSG_PUBLISH, text);
     }
-}
-
-void sn_attach_on_report(struct sn_ctx *ctx, struct sn_conn *p, const struct msg *m)
-{
-    const struct msg_report *r = &m->u.report;
-    uint64_t now = link_now_ms();
-    if (sn_rate_take(&p->lim.connect, 1, now, NULL) != 0)
-        return; /* a flood of accusations is not worth an answer */
-    if (!sn_reports_add(ctx->reports, r->peer_id, p->id, r->reason, now))
-        return;
-    char who[NODE_ID_SHORT_LEN + 1];
-    log_info("sn", "%s: reports %s: %s (score %u)", link_name(p->link),
-             sn_short_id(r->peer_id, who),
-             r->reason == MSG_REPORT_BAD_DATA ? "served data that failed verification"
-                                              : "does not serve a file it is listed with",
-             sn_reports_score(ctx->reports, r->peer_id));
 }
 
 size_t sn_attach_conn_gone(struct sn_ctx *ctx, struct sn_conn *p)

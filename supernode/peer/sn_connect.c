@@ -93,6 +93,8 @@ void sn_connect_on_connect(struct sn_ctx *d, struct sn_conn *p, const struct msg
     req.addrs = addrs;
     memcpy(req.peer_id, p->id, WIRE_ID_LEN);
     memcpy(req.token, c->token, WIRE_TOKEN_LEN);
+    /* It reached for that peer: a report of it may count (sn_intro.h). */
+    sn_intro_add(d->intros, p->id, c->peer_id, NULL, link_now_ms());
     if (req.n_addrs == 0) {
         link_send_error(p->link, MSG_ERR_BAD_VALUE, MSG_CONNECT,
                         "register an address to be connected to first");

@@ -482,6 +482,8 @@ static void on_open(struct sn_relay *r, struct sn_conn *p, const struct msg_rela
     memcpy(c->target_id, o->target_id, WIRE_ID_LEN);
     memcpy(c->token, o->token, WIRE_TOKEN_LEN);
     leg_attach(c, ORIGIN, p, o->circuit_id);
+    if (!from_sn) /* it reached for that peer: a report of it may count (sn_intro.h) */
+        sn_intro_add(d->intros, p->id, o->target_id, NULL, link_now_ms());
     sn_timer_ms(c->timer, d->s->relay_open_timeout_ms);
     if (target != NULL) {
         circuit_extend(c, target);

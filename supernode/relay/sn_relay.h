@@ -33,6 +33,9 @@ void sn_relay_limits_changed(struct sn_ctx *ctx);
 
 /* Circuits of an attached peer through this supernode. */
 unsigned sn_relay_conn_circuits(const struct sn_conn *c);
+/* The peers at the other end of an attached peer's circuits (each once),
+ * up to cap of them into out; how many. */
+size_t sn_relay_conn_far_ends(const struct sn_conn *c, uint8_t (*out)[WIRE_ID_LEN], size_t cap);
 /* Set an attached peer's relay bandwidth (bytes a second; credit/ shares
  * relay-total-kbps by credit). */
 void sn_relay_conn_set_rate(struct sn_conn *c, uint64_t rate, uint64_t now_ms);

@@ -39,6 +39,23 @@ unsigned sn_relay_conn_circuits(const struct sn_conn *p)
     return rconn(p) ? rconn(p)->circuits : 0;
 }
 
+size_t sn_relay_conn_far_ends(const struct sn_conn *p, uint8_t (*out)[WIRE_ID_LEN], size_t cap)
+{
+    size_t n = 0;
+    for (const struct sn_relay_leg *l = rconn(p) ? rconn(p)->legs : NULL; l && n < cap;
+         l = l->next_on_link) {
+        const struct sn_circuit *c = l->c;
+        const uint8_t *far =
+            memcmp(c->origin_id, p->id, WIRE_ID_LEN) == 0 ? c->target_id : c->origin_id;
+        bool dup = memcmp(far, p->id, WIRE_ID_LEN) == 0;
+        for (size_t i = 0; i < n && !dup; i++)
+            dup = memcmp(out[i], far, WIRE_ID_LEN) == 0;
+        if (!dup)
+            memcpy(out[n++], far, WIRE_ID_LEN);
+    }
+    return n;
+}
+
 void sn_relay_conn_set_rate(struct sn_conn *p, uint64_t rate, uint64_t now_ms)
 {
     struct relay_conn *rc = rconn(p);

@@ -172,17 +172,39 @@ bool sn_route_seen(struct sn_route *r, const uint8_t origin[WIRE_ID_LEN], uint64
  * most max_origins buckets: the least recently used goes first. */
 bool sn_route_admit(struct sn_route *r, const uint8_t origin[WIRE_ID_LEN], uint64_t now_ms);
 
+/* ---- ranking sources ----------------------------------------------------------------
+ * How a source ranks in hits, as the caller knows it (sn_search.c: reports
+ * counted against it, and whether others' receipts ever verified its
+ * uploads): lower first; SN_ROUTE_RANK_DROP leaves it out of hits; bit 0
+ * set means its uploads were never verified (a bare claim). */
+#define SN_ROUTE_RANK_DROP       UINT32_MAX
+#define SN_ROUTE_RANK_UNVERIFIED 1u
+typedef uint32_t sn_route_rank_fn(void *arg, const uint8_t peer_id[WIRE_ID_LEN]);
+
+/* A hit's ranked sources, sizes[i] what sources[i] claims and ranks[i]
+ * its rank: sort them by rank (stable: equal ranks keep their order), and
+ * set the hit's size to the one its best source claims (hits are grouped
+ * by content hash only: peers that claim another size for the same ID do
+ * not make another hit). Returns how many sources are verified. */
+size_t sn_route_rank_sources(struct msg_hit *h, uint64_t *sizes, uint32_t *ranks);
+/* Order n hits: more verified sources first (verified[i] for hits[i]),
+ * then more sources, then hash. verified is reordered with them. */
+void sn_route_order_hits(struct msg_hit *hits, size_t *verified, size_t n);
+
 /* ---- merging hits (sn_route_merge.c) ------------------------------------------------
  * One pending query: the hits of the local index and of every SN the query
  * went to, until each has sent its FINAL frame or the deadline passes.
- *   - a file is a distinct (content hash, size): its hits merge into one,
- *     keeping the first name received and the union of the sources by peer
- *     ID (first received first), at most WIRE_MAX_SOURCES_DEFAULT;
+ *   - a file is a content hash (its ID): its hits merge into one, whatever
+ *     sizes they claim, keeping the first name received and the union of
+ *     the sources by peer ID (first received first), at most
+ *     WIRE_MAX_SOURCES_DEFAULT, each with the size it claimed;
  *   - each answer (the local one, each SN's) counts at most max_results
  *     hits, and at most SN_ROUTE_MERGE_KEEP_FACTOR * max_results distinct
  *     files are kept: later new files are dropped, their sources too;
- *   - the result is the first max_results in the order: most sources
- *     first, then hash, then size (bytewise / numerically ascending).
+ *   - the result ranks each file's sources (the caller's rank function:
+ *     dropped ones leave, the best first, the file's size the one its best
+ *     source claims) and is the first max_results files in the order of
+ *     sn_route_order_hits(); a file left with no source is not in it.
  * Worst case memory: keep * (name + 16 sources of 16 addresses), about
  * 5.5 KB a file. */
 #define SN_ROUTE_MERGE_KEEP_FACTOR  2
@@ -216,8 +238,10 @@ uint64_t sn_route_merge_deadline(const struct sn_route_merge *m);
 /* Distinct files held (before the max_results cap). */
 size_t sn_route_merge_files(const struct sn_route_merge *m);
 /* The merged hits in result order, at most max_results, into out->hits and
- * out->n_hits (query_id and flags are left 0 for the caller). They borrow
- * from m until its next add or free. 0 or SOVA_ERR_NOMEM. */
-int sn_route_merge_result(struct sn_route_merge *m, struct msg_search_result *out);
+ * out->n_hits (query_id and flags are left 0 for the caller), their
+ * sources ranked by rank(arg, id) (NULL: every source ranks 0). They
+ * borrow from m until its next add, result or free. 0 or SOVA_ERR_NOMEM. */
+int sn_route_merge_result(struct sn_route_merge *m, sn_route_rank_fn *rank, void *arg,
+                          struct msg_search_result *out);
 
 #endif

@@ -2,10 +2,11 @@
  *
  * Hits arrive borrowing from decoded frames (names, address arrays), so
  * every file kept is a deep copy: its name, its source array (room for
- * WIRE_MAX_SOURCES_DEFAULT from the start) and each source's addresses.
- * Files are found by (hash, size) through an sn_hashtab; there are at most
- * keep = SN_ROUTE_MERGE_KEEP_FACTOR * max_results of them, which also
- * bounds a probe sequence whatever hashes the answers carry.
+ * WIRE_MAX_SOURCES_DEFAULT from the start, with the size each claimed) and
+ * each source's addresses. Files are found by content hash (the file ID)
+ * through an sn_hashtab; there are at most keep =
+ * SN_ROUTE_MERGE_KEEP_FACTOR * max_results of them, which also bounds a
+ * probe sequence whatever hashes the answers carry.
  */
 #include "sn_route.h"
 
@@ -21,6 +22,9 @@ struct merged_hit {
     struct msg_hit hit;         /* hit.name.ptr is name, hit.sources is sources */
     char *name;                 /* owned */
     struct msg_source *sources; /* owned, WIRE_MAX_SOURCES_DEFAULT slots; each owns its addrs */
+    uint64_t *sizes;            /* what each source claims (same slots) */
+    uint32_t *ranks;            /* scratch for the result */
+    size_t n_all;               /* sources held (hit.n_sources: those not dropped) */
 };
 
 struct expected {
@@ -41,28 +45,18 @@ struct sn_route_merge {
     struct msg_hit *result; /* the sorted view handed out */
 };
 
-struct file_key {
-    const uint8_t *hash;
-    uint64_t size;
-};
-
 /* A fixed key: at most keep files, so even colliding hashes cost O(keep). */
 static const uint8_t merge_hash_key[SN_HASHTAB_KEYLEN];
 
-static uint32_t file_hash(const struct file_key *k)
+static uint32_t file_hash(const uint8_t hash[WIRE_HASH_LEN])
 {
-    uint8_t buf[WIRE_HASH_LEN + 8];
-    memcpy(buf, k->hash, WIRE_HASH_LEN);
-    wire_put_be(buf + WIRE_HASH_LEN, k->size, 8);
-    return (uint32_t)sn_hashtab_siphash(merge_hash_key, buf, sizeof(buf));
+    return (uint32_t)sn_hashtab_siphash(merge_hash_key, hash, WIRE_HASH_LEN);
 }
 
 static bool file_eq(const void *ctx, uint32_t i, const void *key)
 {
     const struct sn_route_merge *m = ctx;
-    const struct file_key *k = key;
-    const struct msg_hit *h = &m->files[i].hit;
-    return h->size == k->size && memcmp(h->hash, k->hash, WIRE_HASH_LEN) == 0;
+    return memcmp(m->files[i].hit.hash, key, WIRE_HASH_LEN) == 0;
 }
 
 struct sn_route_merge *sn_route_merge_new(size_t max_results, uint64_t deadline_ms)
@@ -92,7 +86,9 @@ void sn_route_merge_free(struct sn_route_merge *m)
         return;
     for (size_t i = 0; i < m->n_files; i++) {
         free(m->files[i].name);
-        free_sources(m->files[i].sources, m->files[i].hit.n_sources);
+        free_sources(m->files[i].sources, m->files[i].n_all);
+        free(m->files[i].sizes);
+        free(m->files[i].ranks);
     }
     free(m->files);
     sn_hashtab_free(&m->tab);
@@ -139,10 +135,11 @@ int sn_route_merge_expect(struct sn_route_merge *m, const uint8_t sn_id[WIRE_ID_
 }
 
 /* ---- merging one hit -------------------------------------------------------------- */
-/* Append a copy of src to h's sources; false when memory is short. */
-static bool copy_source(struct merged_hit *h, const struct msg_source *src)
+/* Append a copy of src (claiming size) to h's sources; false when memory
+ * is short. */
+static bool copy_source(struct merged_hit *h, const struct msg_source *src, uint64_t size)
 {
-    struct msg_source *dst = &h->sources[h->hit.n_sources];
+    struct msg_source *dst = &h->sources[h->n_all];
     *dst = *src;
     dst->addrs = NULL;
     dst->n_addrs = 0;
@@ -155,18 +152,19 @@ static bool copy_source(struct merged_hit *h, const struct msg_source *src)
         memcpy(dst->addrs, src->addrs, n * sizeof(*dst->addrs));
         dst->n_addrs = n;
     }
-    h->hit.n_sources++;
+    h->sizes[h->n_all++] = size;
+    h->hit.n_sources = h->n_all;
     return true;
 }
 
 /* Add the sources of src that h lacks, up to WIRE_MAX_SOURCES_DEFAULT. */
 static int union_sources(struct merged_hit *h, const struct msg_hit *src)
 {
-    for (size_t i = 0; i < src->n_sources && h->hit.n_sources < WIRE_MAX_SOURCES_DEFAULT; i++) {
+    for (size_t i = 0; i < src->n_sources && h->n_all < WIRE_MAX_SOURCES_DEFAULT; i++) {
         bool known = false;
-        for (size_t j = 0; j < h->hit.n_sources && !known; j++)
+        for (size_t j = 0; j < h->n_all && !known; j++)
             known = memcmp(h->sources[j].peer_id, src->sources[i].peer_id, WIRE_ID_LEN) == 0;
-        if (!known && !copy_source(h, &src->sources[i]))
+        if (!known && !copy_source(h, &src->sources[i], src->size))
             return SOVA_ERR_NOMEM;
     }
     return 0;
@@ -186,10 +184,14 @@ static struct merged_hit *add_file(struct sn_route_merge *m, const struct msg_hi
     memset(h, 0, sizeof(*h));
     h->name = malloc(src->name.len + 1);
     h->sources = calloc(WIRE_MAX_SOURCES_DEFAULT, sizeof(*h->sources));
-    if (h->name == NULL || h->sources == NULL ||
+    h->sizes = calloc(WIRE_MAX_SOURCES_DEFAULT, sizeof(*h->sizes));
+    h->ranks = calloc(WIRE_MAX_SOURCES_DEFAULT, sizeof(*h->ranks));
+    if (h->name == NULL || h->sources == NULL || h->sizes == NULL || h->ranks == NULL ||
         sn_hashtab_insert(&m->tab, hash, (uint32_t)m->n_files) != 0) {
         free(h->name);
         free(h->sources);
+        free(h->sizes);
+        free(h->ranks);
         return NULL;
     }
     memcpy(h->name, src->name.ptr, src->name.len);
@@ -205,9 +207,8 @@ static struct merged_hit *add_file(struct sn_route_merge *m, const struct msg_hi
 
 static int merge_hit(struct sn_route_merge *m, const struct msg_hit *src)
 {
-    struct file_key key = {src->hash, src->size};
-    uint32_t hash = file_hash(&key);
-    uint32_t i = sn_hashtab_find(&m->tab, hash, file_eq, m, &key);
+    uint32_t hash = file_hash(src->hash);
+    uint32_t i = sn_hashtab_find(&m->tab, hash, file_eq, m, src->hash);
     struct merged_hit *h;
     if (i != SN_HASHTAB_NONE) {
         h = &m->files[i];
@@ -269,29 +270,101 @@ size_t sn_route_merge_files(const struct sn_route_merge *m)
     return m->n_files;
 }
 
-/* Most sources first, then hash, then size: a total order on distinct files. */
-static int hit_order(const void *pa, const void *pb)
+/* ---- ranking -------------------------------------------------------------------------- */
+
+size_t sn_route_rank_sources(struct msg_hit *h, uint64_t *sizes, uint32_t *ranks)
 {
-    const struct msg_hit *a = pa, *b = pb;
-    if (a->n_sources != b->n_sources)
-        return a->n_sources > b->n_sources ? -1 : 1;
-    int c = memcmp(a->hash, b->hash, WIRE_HASH_LEN);
-    if (c != 0)
-        return c;
-    return a->size < b->size ? -1 : a->size > b->size;
+    struct msg_source *src = h->sources;
+    size_t n = h->n_sources;
+    /* Insertion sort, stable: at most WIRE_MAX_SOURCES_DEFAULT (64) each. */
+    for (size_t i = 1; i < n; i++) {
+        struct msg_source s = src[i];
+        uint64_t z = sizes[i];
+        uint32_t r = ranks[i];
+        size_t j = i;
+        for (; j > 0 && ranks[j - 1] > r; j--) {
+            src[j] = src[j - 1];
+            sizes[j] = sizes[j - 1];
+            ranks[j] = ranks[j - 1];
+        }
+        src[j] = s;
+        sizes[j] = z;
+        ranks[j] = r;
+    }
+    size_t kept = 0, verified = 0;
+    while (kept < n && ranks[kept] != SN_ROUTE_RANK_DROP) {
+        verified += !(ranks[kept] & SN_ROUTE_RANK_UNVERIFIED);
+        kept++;
+    }
+    h->n_sources = kept;
+    if (kept > 0)
+        h->size = sizes[0]; /* the size its best source claims */
+    return verified;
 }
 
-int sn_route_merge_result(struct sn_route_merge *m, struct msg_search_result *out)
+struct hit_key {
+    struct msg_hit hit;
+    size_t verified;
+};
+
+/* More verified sources, then more sources, then hash: a total order on
+ * distinct files (one hit per hash). */
+static int hit_order(const void *pa, const void *pb)
+{
+    const struct hit_key *a = pa, *b = pb;
+    if (a->verified != b->verified)
+        return a->verified > b->verified ? -1 : 1;
+    if (a->hit.n_sources != b->hit.n_sources)
+        return a->hit.n_sources > b->hit.n_sources ? -1 : 1;
+    return memcmp(a->hit.hash, b->hit.hash, WIRE_HASH_LEN);
+}
+
+void sn_route_order_hits(struct msg_hit *hits, size_t *verified, size_t n)
+{
+    if (n < 2)
+        return;
+    struct hit_key *k = malloc(n * sizeof(*k));
+    if (k == NULL)
+        return; /* left as it is: still every hit */
+    for (size_t i = 0; i < n; i++)
+        k[i] = (struct hit_key){hits[i], verified[i]};
+    qsort(k, n, sizeof(*k), hit_order);
+    for (size_t i = 0; i < n; i++) {
+        hits[i] = k[i].hit;
+        verified[i] = k[i].verified;
+    }
+    free(k);
+}
+
+int sn_route_merge_result(struct sn_route_merge *m, sn_route_rank_fn *rank, void *arg,
+                          struct msg_search_result *out)
 {
     memset(out, 0, sizeof(*out));
-    struct msg_hit *view = realloc(m->result, (m->n_files ? m->n_files : 1) * sizeof(*view));
-    if (view == NULL)
+    size_t cap = m->n_files ? m->n_files : 1;
+    struct msg_hit *view = realloc(m->result, cap * sizeof(*view));
+    size_t *verified = malloc(cap * sizeof(*verified));
+    if (view == NULL || verified == NULL) {
+        if (view != NULL)
+            m->result = view;
+        free(verified);
         return SOVA_ERR_NOMEM;
+    }
     m->result = view;
-    for (size_t i = 0; i < m->n_files; i++)
-        view[i] = m->files[i].hit;
-    qsort(view, m->n_files, sizeof(*view), hit_order);
+    size_t n = 0;
+    for (size_t i = 0; i < m->n_files; i++) {
+        struct merged_hit *f = &m->files[i];
+        f->hit.n_sources = f->n_all;
+        for (size_t j = 0; j < f->n_all; j++)
+            f->ranks[j] = rank ? rank(arg, f->sources[j].peer_id) : 0;
+        size_t v = sn_route_rank_sources(&f->hit, f->sizes, f->ranks);
+        if (f->hit.n_sources == 0)
+            continue; /* every source dropped */
+        view[n] = f->hit;
+        verified[n++] = v;
+    }
+    sn_route_order_hits(view, verified, n);
+    free(verified);
     out->hits = view;
-    out->n_hits = m->n_files < m->max_results ? m->n_files : m->max_results;
+    out->n_hits = n < m->max_results ? n : m->max_results;
     return 0;
 }

@@ -35,9 +35,12 @@ struct pending {
     void *located_arg;
     struct sn_route_merge *merge;
     struct event *timer;
+    bool by_hash; /* a SEARCH by hash from a peer: its hits introduce it */
+    uint8_t hash[WIRE_HASH_LEN];
 };
 
 struct sn_search {
+    struct sn_search_hooks hooks;
     struct sn_route *route;
     struct sn_summary *mine;
     struct sn_summary_sched sched;
@@ -74,28 +77,53 @@ static struct pending *pending_find(const struct sn_ctx *d, uint64_t qid, bool l
 
 /* ---- the local part of a search ----------------------------------------------------- */
 
-/* Builds SEARCH_RESULT hits from index hits, leaving out the asker. */
+/* How a source ranks in the hits this supernode gives (sn_route.h): its
+ * report score (guard/sn_reports.h) then whether its uploads were ever
+ * verified; dropped when downloaders that count caught it serving bad data. */
+static uint32_t source_rank(void *arg, const uint8_t peer_id[WIRE_ID_LEN])
+{
+    struct sn_ctx *d = arg;
+    if (sn_reports_dropped(d->reports, peer_id))
+        return SN_ROUTE_RANK_DROP;
+    const struct sn_search_hooks *h = &d->search->hooks;
+    bool verified = h->verified != NULL && h->verified(h->arg, peer_id);
+    return sn_reports_rank(d->reports, peer_id) * 2 + (verified ? 0 : SN_ROUTE_RANK_UNVERIFIED);
+}
+
+/* Builds SEARCH_RESULT hits from index hits, leaving out the asker: one hit
+ * per content hash (the index keys files by hash and size), its sources
+ * the per_hit best ranked of those looked at. */
 struct result_builder {
+    struct sn_ctx *d;
     const uint8_t *asker;
     const struct wire_addr *asker_from; /* where the asker is seen from; NULL: another SN's */
-    const struct sn_reports *reports;   /* reported sources rank last */
     struct msg_hit *hits;
     size_t n_hits, cap;
-    struct msg_source *sources;
+    struct msg_source *sources; /* per_hit slots per hit */
+    uint64_t *sizes;            /* what each source claims */
+    uint32_t *ranks;            /* its rank */
+    size_t *verified;           /* per hit, once finished */
     size_t per_hit;
 };
 
 static int collect_hit(void *arg, const struct sn_index_hit *hit)
 {
     struct result_builder *b = arg;
-    if (b->n_hits == b->cap)
-        return 1;
-    struct msg_hit *h = &b->hits[b->n_hits];
-    h->sources = &b->sources[b->n_hits * b->per_hit];
-    h->n_sources = 0;
-    /* The per_hit sources with the lowest report scores, in index order
-     * among equals (an insertion into a short sorted list). */
-    unsigned score[SN_SEARCH_MAX_SOURCES];
+    struct msg_hit *h = NULL;
+    for (size_t i = 0; i < b->n_hits && h == NULL; i++)
+        if (memcmp(b->hits[i].hash, hit->hash, WIRE_HASH_LEN) == 0)
+            h = &b->hits[i]; /* the same ID with another size: one hit */
+    bool fresh = h == NULL;
+    if (fresh) {
+        if (b->n_hits == b->cap)
+            return 1;
+        h = &b->hits[b->n_hits];
+        h->sources = &b->sources[b->n_hits * b->per_hit];
+        h->n_sources = 0;
+    }
+    size_t base = (size_t)(h - b->hits) * b->per_hit;
+    uint64_t *sizes = &b->sizes[base];
+    uint32_t *ranks = &b->ranks[base];
     size_t keep = b->per_hit < SN_SEARCH_MAX_SOURCES ? b->per_hit : SN_SEARCH_MAX_SOURCES;
     /* Looked at: a few times what is kept, so a file with thousands of
      * sources costs a bounded number of lookups. */
@@ -111,30 +139,56 @@ static int collect_hit(void *arg, const struct sn_index_hit *hit)
         const struct sn_conn *src = hit->sources[i].peer_ctx;
         if (b->asker && memcmp(src->id, b->asker, WIRE_ID_LEN) == 0)
             continue;
-        unsigned sc = sn_reports_score(b->reports, src->id);
+        uint32_t rk = source_rank(b->d, src->id);
+        if (rk == SN_ROUTE_RANK_DROP)
+            continue;
+        /* Into the short list sorted by rank (stable: index order among
+         * equals), keeping the best `keep`. */
         size_t at = h->n_sources;
-        while (at > 0 && score[at - 1] > sc)
+        while (at > 0 && ranks[at - 1] > rk)
             at--;
         if (at >= keep)
             continue;
         size_t last = h->n_sources < keep ? h->n_sources : keep - 1;
         memmove(&h->sources[at + 1], &h->sources[at], (last - at) * sizeof(h->sources[0]));
-        memmove(&score[at + 1], &score[at], (last - at) * sizeof(score[0]));
+        memmove(&ranks[at + 1], &ranks[at], (last - at) * sizeof(ranks[0]));
+        memmove(&sizes[at + 1], &sizes[at], (last - at) * sizeof(sizes[0]));
         if (h->n_sources < keep)
             h->n_sources++;
         struct msg_source *out = &h->sources[at];
-        score[at] = sc;
+        ranks[at] = rk;
+        sizes[at] = hit->size;
         memcpy(out->peer_id, src->id, WIRE_ID_LEN);
         out->reachability = src->reachability;
         out->addrs = (struct wire_addr *)sn_conn_addrs_for(src, b->asker_from, &out->n_addrs);
     }
-    if (h->n_sources == 0)
-        return 0; /* only the asker has it */
-    memcpy(h->hash, hit->hash, WIRE_HASH_LEN);
-    h->size = hit->size;
-    h->name = hit->name;
-    b->n_hits++;
+    if (fresh && h->n_sources == 0)
+        return 0; /* only the asker has it, or only dropped sources */
+    if (fresh) {
+        memcpy(h->hash, hit->hash, WIRE_HASH_LEN);
+        h->name = hit->name;
+        b->n_hits++;
+    }
     return 0;
+}
+
+/* Every file collected: each hit takes its best source's size; files with
+ * more verified sources first. */
+static void finish_hits(struct result_builder *b)
+{
+    for (size_t i = 0; i < b->n_hits; i++)
+        b->verified[i] = sn_route_rank_sources(&b->hits[i], &b->sizes[i * b->per_hit],
+                                               &b->ranks[i * b->per_hit]);
+    sn_route_order_hits(b->hits, b->verified, b->n_hits);
+}
+
+static void builder_free(struct result_builder *b)
+{
+    free(b->hits);
+    free(b->sources);
+    free(b->sizes);
+    free(b->ranks);
+    free(b->verified);
 }
 
 /* Search the local index into res (its arrays are malloc'd into *b). */
@@ -142,16 +196,20 @@ static int local_search(struct sn_ctx *d, const struct msg_search *q, const stru
                         struct result_builder *b, struct msg_search_result *res)
 {
     size_t cap = q->max_results < d->s->max_results ? q->max_results : d->s->max_results;
-    *b = (struct result_builder){.asker = asker ? asker->id : NULL,
+    *b = (struct result_builder){.d = d,
+                                 .asker = asker ? asker->id : NULL,
                                  .asker_from = asker ? link_remote_addr(asker->link) : NULL,
-                                 .reports = d->reports,
                                  .cap = cap,
                                  .per_hit = d->limits.max_sources};
+    size_t slots = (cap ? cap : 1) * b->per_hit;
     b->hits = calloc(cap ? cap : 1, sizeof(*b->hits));
-    b->sources = calloc((cap ? cap : 1) * b->per_hit, sizeof(*b->sources));
-    if (b->hits == NULL || b->sources == NULL) {
-        free(b->hits);
-        free(b->sources);
+    b->sources = calloc(slots, sizeof(*b->sources));
+    b->sizes = calloc(slots, sizeof(*b->sizes));
+    b->ranks = calloc(slots, sizeof(*b->ranks));
+    b->verified = calloc(cap ? cap : 1, sizeof(*b->verified));
+    if (b->hits == NULL || b->sources == NULL || b->sizes == NULL || b->ranks == NULL ||
+        b->verified == NULL) {
+        builder_free(b);
         return SOVA_ERR_NOMEM;
     }
     struct sn_index_query iq = {
@@ -166,6 +224,7 @@ static int local_search(struct sn_ctx *d, const struct msg_search *q, const stru
         sn_index_lookup_hash(d->index, q->hash, collect_hit, b);
     else
         sn_index_search(d->index, &iq, collect_hit, b, NULL);
+    finish_hits(b);
     memset(res, 0, sizeof(*res));
     res->query_id = q->query_id;
     res->flags = MSG_RESULT_FINAL;
@@ -174,52 +233,33 @@ static int local_search(struct sn_ctx *d, const struct msg_search *q, const stru
     return 0;
 }
 
-static void builder_free(struct result_builder *b)
-{
-    free(b->hits);
-    free(b->sources);
-}
-
 /* ---- answering ------------------------------------------------------------------------ */
 
-/* Sources reported to us as lying or refusing go last in each hit (stable:
- * the merge's order among equals), whoever's supernode they came from. */
-static void rank_sources(const struct sn_ctx *d, struct msg_search_result *res)
+/* A peer that asked for a file by hash was handed these sources for it: it
+ * may go on to download from them, so a report of them may count. */
+static void introduce(struct sn_ctx *d, const struct sn_conn *peer, const uint8_t *hash,
+                      const struct msg_search_result *res)
 {
-    struct sn_reports_stats st;
-    sn_reports_stats(d->reports, &st);
-    if (st.peers == 0)
-        return;
-    for (size_t h = 0; h < res->n_hits; h++) {
-        struct msg_source *src = res->hits[h].sources;
-        size_t n = res->hits[h].n_sources;
-        unsigned score[SN_SEARCH_MAX_SOURCES];
-        for (size_t i = 0; i < n && i < SN_SEARCH_MAX_SOURCES; i++) {
-            struct msg_source s = src[i];
-            unsigned sc = sn_reports_score(d->reports, s.peer_id);
-            size_t j = i;
-            for (; j > 0 && score[j - 1] > sc; j--) {
-                src[j] = src[j - 1];
-                score[j] = score[j - 1];
-            }
-            src[j] = s;
-            score[j] = sc;
-        }
-    }
+    uint64_t now = link_now_ms();
+    for (size_t h = 0; h < res->n_hits; h++)
+        for (size_t i = 0; i < res->hits[h].n_sources; i++)
+            sn_intro_add(d->intros, peer->id, res->hits[h].sources[i].peer_id, hash, now);
 }
 
 static void answer(struct pending *q)
 {
     struct sn_ctx *d = q->d;
     struct msg m = {.type = MSG_SEARCH_RESULT};
-    if (sn_route_merge_result(q->merge, &m.u.search_result) == 0 && q->asker != NULL) {
+    if (q->asker != NULL &&
+        sn_route_merge_result(q->merge, source_rank, d, &m.u.search_result) == 0) {
         if (link_remote_role(q->asker->link) == MSG_ROLE_SUPERNODE) {
             m.type = MSG_FWD_HITS;
             m.u.fwd_hits.query_id = q->qid;
         } else {
-            rank_sources(d, &m.u.search_result);
             m.u.search_result.query_id = q->asker_qid;
             d->counters.searches++;
+            if (q->by_hash)
+                introduce(d, q->asker, q->hash, &m.u.search_result);
         }
         m.u.search_result.flags = MSG_RESULT_FINAL;
         link_send(q->asker->link, &m);
@@ -331,6 +371,8 @@ static void search_from_peer(struct sn_ctx *d, struct sn_conn *peer, const struc
         RAND_bytes((unsigned char *)&p->qid, sizeof(p->qid));
         memcpy(p->origin, identity_id(d->id), WIRE_ID_LEN);
         p->asker_qid = q->query_id;
+        p->by_hash = q->has_hash;
+        memcpy(p->hash, q->hash, WIRE_HASH_LEN);
     }
     if (p == NULL || p->merge == NULL || sn_route_merge_add(p->merge, NULL, &local) != 0) {
         /* No room to wait for others: the local answer alone. */
@@ -338,6 +380,8 @@ static void search_from_peer(struct sn_ctx *d, struct sn_conn *peer, const struc
             pending_free(p);
         struct msg m = {.type = MSG_SEARCH_RESULT};
         m.u.search_result = local;
+        if (q->has_hash)
+            introduce(d, peer, q->hash, &local);
         link_send(peer->link, &m);
         d->counters.searches++;
         builder_free(&b);
@@ -441,6 +485,7 @@ void sn_search_on_locate(struct sn_ctx *d, struct sn_conn *peer, const struct ms
     const struct msg_locate *l = &msg->u.locate;
     const struct sn_conn *target = sn_index_peer_ctx(d->index, l->peer_id);
     d->counters.locates++;
+    sn_intro_add(d->intros, peer->id, l->peer_id, NULL, link_now_ms());
     if (target != NULL) {
         struct msg m = {.type = MSG_LOCATE_RESULT};
         struct msg_locate_result *r = &m.u.locate_result;
@@ -638,12 +683,13 @@ void sn_search_on_fed_message(struct sn_ctx *d, struct sn_conn *p, const struct 
     }
 }
 
-int sn_search_start(struct sn_ctx *d)
+int sn_search_start(struct sn_ctx *d, const struct sn_search_hooks *hooks)
 {
     struct sn_search *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return SOVA_ERR_NOMEM;
     d->search = s;
+    s->hooks = *hooks;
     struct sn_route_limits lim = sn_route_limits_default();
     s->route = sn_route_new(&lim, identity_id(d->id));
     sn_summary_sched_init(&s->sched, (uint32_t)d->s->summary_interval_ms);

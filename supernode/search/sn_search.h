@@ -11,6 +11,15 @@
  * of every linked supernode; other features locate peers through
  * sn_search_locate_cb().
  *
+ * Hits are one per file ID (content hash), whatever sizes sources claim;
+ * sources are ranked (sn_route.h): those reported by downloaders that
+ * count go last (guard/sn_reports.h), dropped past its threshold, and
+ * those whose uploads others verified (a hook: credit/ knows, and search
+ * may not call it) before bare claims; the size shown is the one the best
+ * source claims, and files with more verified sources come first. A hit
+ * handed to a peer for a SEARCH by hash introduces it to the sources named
+ * (guard/sn_intro.h), as a LOCATE does: a report of them may then count.
+ *
  * Ownership: the state is ctx->search (start/stop). Pending questions hold
  * a pointer to the asking conn until sn_search_conn_gone() says it went. */
 #ifndef SOVA_SN_SEARCH_H
@@ -18,7 +27,15 @@
 
 #include "sn_ctx.h"
 
-int sn_search_start(struct sn_ctx *ctx);
+/* What search asks of the features above it (the daemon wires them). */
+struct sn_search_hooks {
+    void *arg;
+    /* Have others' receipts verified uploads of peer_id (as far as known
+     * now)? May start finding out, for later searches. */
+    bool (*verified)(void *arg, const uint8_t peer_id[WIRE_ID_LEN]);
+};
+
+int sn_search_start(struct sn_ctx *ctx, const struct sn_search_hooks *hooks);
 void sn_search_stop(struct sn_ctx *ctx);
 
 /* Messages: SEARCH and LOCATE from an attached peer; SUMMARY, FWD_SEARCH,

@@ -113,7 +113,9 @@ def case_circuits(a):
     """Each source address registers --per-src identities; each opens
     --fanout circuits to the next identities of its own address, which
     accept them; then everything is held idle (PINGs on the links keep them
-    attached, no RELAY_DATA)."""
+    attached, no RELAY_DATA). A circuit the supernode refuses is asked for
+    again (a new circuit ID, at most every 0.1 s), so the attacker takes
+    back every slot that frees: the pool stays full."""
     ids = idents(a.dir, len(a.srcs) * a.per_src)
     links, groups = [], []
     for s, src in enumerate(a.srcs):
@@ -130,12 +132,16 @@ def case_circuits(a):
     sent = 0
     for g in groups:
         for k, l in enumerate(g):
+            l.asked = {}  # circuit ID -> the target we asked for
+            l.next_cid = 2 * a.fanout + 1
             for j in range(1, a.fanout + 1):
                 t = g[(k + j) % len(g)]
                 l.send(H.relay_open(2 * j - 1, t.ident.id, l.ident.id))
+                l.asked[2 * j - 1] = t.ident.id
                 sent += 1
     out("asked for %d circuits" % sent)
-    last_print, last_ping, nonce = 0.0, time.monotonic(), 1
+    again = []  # (link, target) refused, to ask again
+    last_print, last_ping, last_again, nonce = 0.0, time.monotonic(), 0.0, 1
     while not STOP.is_set():
         r, _, _ = select.select(links, [], [], 0.2)
         for l in r:
@@ -150,12 +156,21 @@ def case_circuits(a):
                     if cid & 1 and cid not in l.open_ids:  # our own (odd: we dialed), never open
                         refused += 1
                         refusals[reason] = refusals.get(reason, 0) + 1
+                        if cid in l.asked:
+                            again.append((l, l.asked.pop(cid)))
                     elif cid & 1:  # the origin's side of a circuit that was open
                         l.open_ids.discard(cid)
                         closes[reason] = closes.get(reason, 0) + 1
                 elif t == H.ERROR:
                     out("ERROR", error_text(p))
         now = time.monotonic()
+        if again and now - last_again > 0.1:
+            l, target = again.pop(0)
+            if not l.closed:
+                l.send(H.relay_open(l.next_cid, target, l.ident.id))
+                l.asked[l.next_cid] = target
+                l.next_cid += 2
+            last_again = now
         if now - last_ping > a.ping_s:
             for l in links:
                 l.send(H.ping(nonce))

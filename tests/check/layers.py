@@ -53,6 +53,7 @@ PURE = [
     "supernode/relay/sn_relay_flow.c",
     "supernode/credit/sn_credit.c",
     "supernode/credit/sn_credit_place.c",
+    "supernode/credit/sn_flow.c",
     "supernode/credit/sn_ledger.c",
     "supernode/credit/sn_ring.c",
     "nat/nat_map_fsm.c",

@@ -22,6 +22,10 @@ and root (docs/PROTOCOL.md, "File IDs"), so the probe's file is a made-up
       attach to a supernode as SRC and hand it two receipts DL signed: 1 TiB
       of a 4 MiB file, and 1 MiB of a file claimed to be 1 TiB whose ID
       commits to 4 MiB; then print SRC's credit as read back.
+  credit_probe.py give HOST:PORT SRC BYTES DL...
+      attach to a supernode as SRC and hand it one good receipt of BYTES
+      from each DL (key folders), seq the time in microseconds, of a file of
+      BYTES bytes (its ID committing to that size).
   credit_probe.py peer HOST:PORT SRC_ID DL OTHER
       connect to a sova-peer (the source, whose node ID is SRC_ID) as DL and
       send RECEIPTs: good, replayed, forged, wrong key.
@@ -179,6 +183,17 @@ def main():
         link = Link(where, me)
         link.register()
         print("credit %d %d %d" % link.credit(bytes.fromhex(hexid)))
+    elif cmd == "give":
+        where, src, nbytes = sys.argv[2:5]
+        link = Link(where, src)
+        link.register()
+        src_id = ident(src)[0]
+        for down in sys.argv[5:]:
+            link.send(RECEIPTS, bytes([1]) + receipt(down, src_id, int(nbytes),
+                                                     int(time.time() * 1e6), size=int(nbytes)))
+        link.send(PING, struct.pack(">Q", 99))
+        link.expect(PONG)  # everything before it was read
+        print("gave %d" % len(sys.argv[5:]))
     elif cmd == "peer":
         where, src_hex, down, other = sys.argv[2:6]
         src_id = bytes.fromhex(src_hex)

@@ -35,6 +35,7 @@ HELLO, ERROR, PING, PONG = 0x01, 0x02, 0x03, 0x04
 REGISTER, REGISTERED, SN_LIST, PUBLISH, PUBLISH_ACK = 0x10, 0x11, 0x12, 0x13, 0x14
 SEARCH, SEARCH_RESULT, LOCATE, LOCATE_RESULT = 0x15, 0x16, 0x17, 0x18
 DIALBACK, DIALBACK_RESULT, CONNECT, CONNECT_REQUEST, REPORT = 0x19, 0x1A, 0x1B, 0x1C, 0x1D
+PUNCH, PUNCH_NOTE = 0x20, 0x21
 RELAY_OPEN, RELAY_ACCEPT, RELAY_OPENED = 0x30, 0x31, 0x32
 RELAY_DATA, RELAY_WINDOW, RELAY_CLOSE = 0x33, 0x34, 0x35
 GOSSIP, SUMMARY, FWD_SEARCH, FWD_HITS = 0x40, 0x41, 0x42, 0x43
@@ -81,8 +82,11 @@ def frame(mtype, payload=b""):
     return u32(len(payload) + 1) + u8(mtype) + payload
 
 
-def hello(role=ROLE_PEER, vmin=2, vmax=2):
-    return frame(HELLO, u16(vmin) + u16(vmax) + u32(0) + u8(role) + sstr(b"hostile/1"))
+CAP_PUNCH = 0x10  # a peer that takes PUNCH_NOTEs
+
+
+def hello(role=ROLE_PEER, vmin=2, vmax=2, caps=0):
+    return frame(HELLO, u16(vmin) + u16(vmax) + u32(caps) + u8(role) + sstr(b"hostile/1"))
 
 
 def ping(nonce): return frame(PING, u64(nonce))
@@ -98,6 +102,9 @@ def publish(records): return frame(PUBLISH, u16(len(records)) + b"".join(records
 
 
 def search(qid, words): return frame(SEARCH, u64(qid) + u16(10) + u8(len(words)) + b"".join(sstr(w) for w in words))
+
+
+def punch(peer, token, step, port): return frame(PUNCH, peer + token + u8(step) + u16(port))
 
 
 def relay_open(cid, target, origin, token=b"\x5c" * 16):
@@ -241,11 +248,11 @@ def wait_closed(sock, secs):
 class Conn:
     """A TLS connection speaking frames."""
 
-    def __init__(self, target, ident, src, role=ROLE_PEER, send_hello=True, sock=None):
+    def __init__(self, target, ident, src, role=ROLE_PEER, send_hello=True, sock=None, caps=0):
         self.sock = sock or client_ctx(ident).wrap_socket(tcp(target, src))
         self.buf = b""
         if send_hello:
-            self.send(hello(role))
+            self.send(hello(role, caps=caps))
             self.expect(HELLO)
 
     def send(self, data):
@@ -655,6 +662,74 @@ def case_relay(a):
         c.then_ping()
 
 
+def case_punch(a):
+    """Hole-punch notes that lie, to the peer --to (hex ID): an OFFER (and
+    the SYNC it asks for, aimed at our own address, where nothing listens);
+    a SYNC and a READY with tokens the peer never saw; a PUNCH to oneself;
+    then --n OFFERs at once. Prints what comes back, then PINGs."""
+    ident = Identity(a.dir, "hostile")
+    c = Conn(a.target, ident, a.src, caps=CAP_PUNCH)
+    c.attach()
+    to = bytes.fromhex(a.to)
+
+    def notes(secs, until=None):
+        """Frames for secs (PINGs answered, PONGs dropped; our own PING every
+        second keeps the link alive); stops early at a frame of type until."""
+        got = []
+        end = time.monotonic() + secs * SCALE
+        next_ping = 0
+        while time.monotonic() < end:
+            if time.monotonic() >= next_ping:
+                c.send(ping(99))
+                next_ping = time.monotonic() + 1
+            try:
+                f = c.recv(min(1.0, max(0.05, end - time.monotonic())) / SCALE)
+            except TimeoutError:
+                continue
+            if f is None:
+                got.append(("closed", None))
+                break
+            if f[0] == PING:  # the supernode's keep-alive: answered, not a note
+                c.send(frame(PONG, f[1][:8]))
+                continue
+            if f[0] != PONG:
+                got.append(f)
+                if until is not None and f[0] in until:
+                    break
+        return got
+
+    tok = os.urandom(16)
+    c.send(punch(to, tok, 1, 40000))
+    got = notes(10, until=(PUNCH_NOTE, ERROR))
+    f = got[-1] if got and got[-1][0] in (PUNCH_NOTE, ERROR) else None
+    if f is None or f[0] == ERROR:
+        out("OFFER:", "closed" if f is None else fmt_error(f[1]))
+    else:
+        p = f[1]
+        port = struct.unpack(">H", p[-2:])[0] if len(p) >= 2 else 0
+        out("OFFER: %s on port %d" % ({2: "READY", 4: "NO"}.get(p[48], "step %d" % p[48]), port))
+        c.send(punch(to, tok, 3, 0))  # bob dials 127.0.0.x:40000: refused until it gives up
+    c.send(punch(to, os.urandom(16), 3, 0))
+    out("SYNC with a token never given:", "nothing" if not notes(1) else "answered")
+    c.send(punch(to, os.urandom(16), 2, 40001))
+    out("READY unasked:", "nothing" if not notes(1) else "answered")
+    c.send(punch(ident.id, tok, 1, 40000))
+    got = notes(5, until=(ERROR,))
+    f = got[-1] if got and got[-1][0] == ERROR else None
+    out("to itself:", "nothing" if f is None else fmt_error(f[1]))
+    for _ in range(a.n):
+        c.send(punch(to, os.urandom(16), 1, 40002))
+    ready = no = limited = 0
+    for t, p in notes(3):
+        if t == PUNCH_NOTE:
+            ready += p[48] == 2
+            no += p[48] == 4
+        elif t == ERROR:
+            limited += parse_error(p)[0] == 102
+    out("flood of %d OFFERs: READY %d NO %d rate-limited %d" % (a.n, ready, no, limited))
+    c.then_ping()
+
+
 def relay_pair(a):
     """Two hostile peers attached: A (the asker) and B (the target)."""
     ia, ib = Identity(a.dir, "hostile"), Identity(a.dir, "hostile-b")
@@ -895,6 +970,7 @@ def main():
     case(case_relay, ("--to", dict(required=True)), ("--origin", dict(default="self")),
          ("--circuit", dict(type=int, default=1)), ("--no-register", dict(action="store_true")))
     case(case_relay_limit, ("--n", dict(type=int, required=True)))
+    case(case_punch, ("--to", dict(required=True)), ("--n", dict(type=int, default=20)))
     case(case_relay_overrun, ("--kib", dict(type=int, default=1024)))
     case(case_as_supernode, ("--cert", dict()), ("--key", dict()))
     case(case_dialback, ("--third", dict(required=True)))

@@ -33,6 +33,12 @@ fi
 STOP_WAIT_S=${SOVA_STOP_WAIT_S:-20}
 FED=$SOVA_SRC/deploy/sova-federation
 WORK=$(mktemp -d /tmp/sova-e2e.XXXXXX)
+# The tests never touch the home of whoever runs them: without --config a
+# peer reads ~/.config/sova/peer.conf, without --downloads it makes
+# ~/Downloads (ordinary/op_paths.h). A test may point these elsewhere.
+export HOME=$WORK/home
+unset XDG_CONFIG_HOME XDG_STATE_HOME
+mkdir -p "$HOME"
 PIDS=()       # helpers: killed at the end, no verdict
 CHECKS=0
 # The daemon registry, one entry per run: name, PID, valgrind log (or ""),
@@ -289,7 +295,18 @@ cleanup() {
     stop_all || rc=1
     _FINISHED=1
   fi
-  local p
+  local p i st
+  if [ $rc -ne 0 ]; then
+    # A daemon that died before the failure is the likely cause: say which
+    # and how (its exit status, 128+N for signal N).
+    for i in "${!D_PID[@]}"; do
+      [ "${D_STATE[$i]}" = running ] || continue
+      kill -0 "${D_PID[$i]}" 2>/dev/null && continue
+      st=0
+      wait "${D_PID[$i]}" 2>/dev/null || st=$?
+      echo "# daemon ${D_NAME[$i]} (pid ${D_PID[$i]}) had already exited, status $st"
+    done
+  fi
   for p in "${D_PID[@]}" "${PIDS[@]}"; do
     kill -KILL "$p" 2>/dev/null || true
     wait "$p" 2>/dev/null || true

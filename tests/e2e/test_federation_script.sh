@@ -155,4 +155,24 @@ fi
 expect_refusal "cannot read" id fed/sn1.key
 expect_refusal "cannot read" id /nonexistent.crt
 
+# bundle: the root and the bootstrap supernodes, signed with the root key
+expect_refusal "usage" bundle fed
+expect_refusal "bad supernode address 'nohost'" bundle fed nohost
+expect_refusal "bad supernode address 'a:0'" bundle fed 127.0.0.1:7070 a:0
+expect_refusal "no federation root in nofed" bundle nofed 127.0.0.1:7070
+"$FED" bundle fed sn1.example.net:7070 "[2001:db8::1]:7070" >/dev/null || fail "bundle failed"
+grep -qx 'sova-bundle 1' fed/sova.bundle && grep -qx 'bootstrap sn1.example.net:7070' fed/sova.bundle &&
+    grep -qx 'bootstrap \[2001:db8::1\]:7070' fed/sova.bundle || fail "bundle: $(cat fed/sova.bundle)"
+sed '/^signature /d' fed/sova.bundle >bundle.body
+openssl x509 -in fed/root.crt -noout -pubkey >root.pub
+grep '^signature ' fed/sova.bundle | cut -d' ' -f2 | openssl base64 -d -A >bundle.sig
+openssl pkeyutl -verify -pubin -inkey root.pub -rawin -in bundle.body -sigfile bundle.sig >/dev/null ||
+    fail "the bundle's signature does not verify with root.crt's key"
+ok "bundle signs the root certificate and the supernodes with the root key (openssl verifies it)"
+expect_refusal "refusing to overwrite" bundle fed sn1.example.net:7070
+"$FED" init fed-b >/dev/null
+cp fed-b/root.crt mixed.crt && mkdir -p mixed && cp fed/root.key mixed/root.key && cp mixed.crt mixed/root.crt
+expect_refusal "does not belong to mixed/root.crt" bundle mixed 127.0.0.1:7070
+[[ ! -e mixed/sova.bundle ]] || fail "a refused bundle was written"
+
 echo "all $checks checks passed"

@@ -296,6 +296,18 @@ until_ok 5 above relay.refused_by.unauthorized "$n" || fail "not counted in rela
 check "a peer claiming alice's ID as RELAY_OPEN origin_id (to bob): RELAY_CLOSE reason 105 (unauthorized), counted"
 expect "$(sn_hx relay --to random --circuit 2)" 'ERROR 100 about 0x30: bad circuit id' 'closed'
 check "RELAY_OPEN with an even circuit id from the dialing side: ERROR 100 then closed"
+
+# ---- hole-punch notes that lie ----------------------------------------------------------
+BOB_HEX=$(python3 -c 'import base64,sys; print(base64.b32decode(sys.argv[1].upper()+"====").hex())' "$BOB_ID")
+n=$(snj reachability.punches)
+expect "$(sn_hx punch --to "$BOB_HEX" --n 60 2>&1)" 'OFFER: READY on port [0-9]+' \
+  'SYNC with a token never given: nothing' 'READY unasked: nothing' \
+  'to itself: ERROR 104 about 0x20: cannot punch to yourself' \
+  'flood of 60 OFFERs: READY [78] NO [1-9][0-9]* rate-limited [1-9][0-9]*' 'PONG 7'
+until_ok 5 above reachability.punches "$n" || fail "notes not counted in reachability.punches"
+wait_for "$WORK/bob.log" "a SYNC for no punch of ours: ignored" 10
+wait_for "$WORK/bob.log" "punch offer refused: 8 punches already waiting" 10
+check "PUNCH notes that lie: bob answers the OFFER (its SYNC aims bob at the liar's own address), ignores a SYNC and a READY with tokens it never gave, holds 8 punches at most (NO to the rest), the supernode refuses a punch to oneself (104) and holds a flood to its request budget (102)"
 expect "$(sn_hx relay-overrun)" 'RELAY_OPENED' 'sent 1024 KiB; asker got RELAY_CLOSE circuit 1 reason 100' \
   'target got RELAY_CLOSE reason 100' 'PONG 7'
 check "RELAY_DATA beyond the flow-control window: RELAY_CLOSE reason 100 on both legs, the links stay up"

@@ -69,10 +69,10 @@ ok "a file added to the share is found"
 peer bob get "$big_hash" >"$WORK/get.out" 2>"$WORK/get.err" || fail "get failed: $(cat "$WORK/get.err")"
 cmp "$WORK/alice/share/Big_Random-File.bin" "$WORK/bob/share/dl/Big_Random-File.bin" ||
   fail "downloaded file differs"
-grep -q "saved $WORK/bob/share/dl/Big_Random-File.bin (64.0 MiB, verified, via direct)" \
+grep -Eq "saved $WORK/bob/share/dl/Big_Random-File.bin \(64.0 MiB, verified, via direct: LAN 127\.0\.0\.1:[0-9]+, IPv4\)" \
   "$WORK/get.out" || fail "get output: $(cat "$WORK/get.out")"
 [ -z "$(ls -A "$WORK/bob/share/dl/.sova-partial")" ] || fail "part files left behind"
-ok "a 64 MiB random file downloads byte-identical, via a direct connection"
+ok "a 64 MiB random file downloads byte-identical, via a direct connection, and get names the address (LAN 127.0.0.1, IPv4)"
 
 peer bob downloads | grep -q "^$big_hash  complete 100%  Big_Random-File.bin$" ||
   fail "downloads: $(peer bob downloads)"

@@ -24,14 +24,15 @@ contents=$(dpkg-deb -c "$DEB" | awk '{ print $6 }')
 for f in ./usr/sbin/sova-supernode ./usr/bin/sova-peer ./usr/bin/sova-federation \
   ./usr/lib/systemd/system/sova-supernode.service ./usr/lib/systemd/user/sova-peer.service \
   ./usr/lib/sysusers.d/sova.conf ./etc/sova/sova.conf ./usr/share/man/man8/sova-supernode.8 \
-  ./usr/share/man/man1/sova-peer.1 ./usr/share/man/man5/sova.conf.5 ./usr/share/doc/sova/OPERATIONS.md; do
+  ./usr/share/man/man1/sova-peer.1 ./usr/share/man/man5/sova.conf.5 ./usr/share/doc/sova/OPERATIONS.md \
+  ./usr/share/bash-completion/completions/sova-peer ./usr/share/bash-completion/completions/sova-supernode; do
   grep -qx -- "$f" <<<"$contents" || fail "the package lacks $f"
 done
 dpkg-deb -I "$DEB" conffiles | grep -qx /etc/sova/sova.conf || fail "/etc/sova/sova.conf is not a conffile"
 for s in postinst prerm postrm; do
   dpkg-deb -I "$DEB" "$s" | head -1 | grep -q '^#!/bin/sh' || fail "no $s script"
 done
-ok "cpack builds $(basename "$DEB"): binaries, units, sysusers entry, conffile, man pages, maintainer scripts"
+ok "cpack builds $(basename "$DEB"): binaries, units, sysusers entry, conffile, man pages, bash completion, maintainer scripts"
 
 # Every dependency dpkg-shlibdeps found is installed here, at the version asked.
 deps=$(dpkg-deb -f "$DEB" Depends)
@@ -67,7 +68,13 @@ grep -q '^sova:x:[0-9]*:[0-9]*:Sova supernode:/var/lib/sova-supernode:' "$R/etc/
   fail "the installed sova-supernode --version"
 "$R/usr/bin/sova-peer" --version | grep -q "^sova-peer $version " || fail "the installed sova-peer --version"
 "$R/usr/bin/sova-federation" init "$WORK/fed" >/dev/null || fail "the installed sova-federation"
-ok "dpkg installs it into a scratch root; the postinst creates user sova; the installed sova-supernode --version runs"
+# The installed completion is the installed binary's own, and offers its commands.
+"$R/usr/bin/sova-peer" completion bash | cmp -s - "$R/usr/share/bash-completion/completions/sova-peer" ||
+  fail "the installed completion of sova-peer is not what the installed sova-peer writes"
+offered=$(bash -c 'source "$1"; COMP_WORDS=(sova-peer j); COMP_CWORD=1; _sova_peer; echo "${COMPREPLY[*]}"' \
+  _ "$R/usr/share/bash-completion/completions/sova-peer")
+[ "$offered" = join ] || fail "the installed completion offers '$offered' for 'sova-peer j'"
+ok "dpkg installs it into a scratch root; the postinst creates user sova; the installed sova-supernode --version runs; its bash completion works"
 
 systemctl --root="$R" enable sova-supernode.service >"$WORK/enable.log" 2>&1 ||
   fail "systemctl enable: $(cat "$WORK/enable.log")"

@@ -65,7 +65,14 @@ ok "get --out NEW of a finished file puts it at NEW, copied from the finished on
 
 # The finished copy (now copy1.bin, the latest place) is changed on disk:
 # the copy checks each chunk, and the changed one comes from alice.
-printf '\x5a' | dd of="$WORK/copy1.bin" bs=1 seek=$((1048576 + 10)) conv=notrunc status=none
+# The byte's complement: a fixed byte would change nothing once in 256 runs.
+flip_byte() { # FILE OFFSET
+  local b
+  b=$(od -An -tu1 -j "$2" -N 1 "$1" | tr -d ' ')
+  printf "\\x$(printf %02x $((255 - b)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+flip_byte "$WORK/copy1.bin" $((1048576 + 10))
+cmp -s "$WORK/copy1.bin" "$WORK/alice-file.bin" && fail "copy1.bin did not change"
 before=$(sent)
 peer bob get "$ID" --out "$WORK/copy2.bin" >"$WORK/get4.out" 2>&1 || fail "get --out: $(cat "$WORK/get4.out")"
 cmp -s "$WORK/alice-file.bin" "$WORK/copy2.bin" || fail "the copy of a changed file differs"

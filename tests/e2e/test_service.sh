@@ -177,7 +177,7 @@ start sn3 "$SN_BIN" --listen "127.0.0.1:$P2" --cert "$WORK/fed/sn2.crt" --key "$
 wait_for "$WORK/sn3.log" "listening on"
 PP=$(free_port)
 conf_peer() { # upload-limit-kbps ways
-  cat >"$XDG_CONFIG_HOME/sova/sova.conf" <<EOF
+  cat >"$XDG_CONFIG_HOME/sova/peer.conf" <<EOF
 [peer]
 state-dir = $WORK/bob/state
 bootstrap = 127.0.0.1:$P2

@@ -18,7 +18,8 @@ for f in usr/sbin/sova-supernode usr/bin/sova-peer usr/bin/sova-federation \
   usr/lib/systemd/system/sova-supernode.service usr/lib/systemd/user/sova-peer.service \
   usr/lib/sysusers.d/sova.conf etc/sova/sova.conf usr/share/man/man8/sova-supernode.8 \
   usr/share/man/man1/sova-peer.1 usr/share/man/man5/sova.conf.5 usr/share/man/man8/sova-federation.8 \
-  usr/share/doc/sova/OPERATIONS.md usr/share/doc/sova/examples/sova.conf; do
+  usr/share/doc/sova/OPERATIONS.md usr/share/doc/sova/examples/sova.conf \
+  usr/share/bash-completion/completions/sova-peer usr/share/bash-completion/completions/sova-supernode; do
   [ -e "$R/$f" ] || fail "cmake --install did not install /$f"
 done
 [ -x "$R/usr/sbin/sova-supernode" ] && [ -x "$R/usr/bin/sova-federation" ] || fail "binaries not executable"
@@ -30,7 +31,7 @@ L=$WORK/local
 DESTDIR=$L cmake --install "$SOVA_BIN" --prefix /usr/local >/dev/null
 grep -q '^ExecStart=/usr/local/sbin/sova-supernode ' "$L/usr/local/lib/systemd/system/sova-supernode.service" ||
   fail "with prefix /usr/local the unit does not run /usr/local/sbin/sova-supernode"
-grep -q '^ExecStart=/usr/local/bin/sova-peer run ' "$L/usr/local/lib/systemd/user/sova-peer.service" ||
+grep -q '^ExecStart=/usr/local/bin/sova-peer run$' "$L/usr/local/lib/systemd/user/sova-peer.service" ||
   fail "with prefix /usr/local the user unit does not run /usr/local/bin/sova-peer"
 echo "# the operator's own" >"$L/etc/sova/sova.conf"
 again=$(DESTDIR=$L cmake --install "$SOVA_BIN" --prefix /usr/local)

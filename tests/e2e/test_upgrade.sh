@@ -87,7 +87,7 @@ out=$(timeout $((20 * TIME_SCALE)) "$PEER_BIN" run --state-dir "$WORK/bob/state"
   --federation-ca "$WORK/fed/root.crt" --listen 127.0.0.1:0 2>&1)
 rc=$?
 set -e
-[ $rc -eq 1 ] && grep -q "database schema version 9 is newer than this sova-peer understands (2)" <<<"$out" ||
+[ $rc -eq 1 ] && grep -q "database schema version 9 is newer than this sova-peer understands (3)" <<<"$out" ||
   fail "a newer database: rc=$rc $out"
 ok "a database of a newer schema is refused: the peer says so and exits 1"
 

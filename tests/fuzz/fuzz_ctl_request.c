@@ -29,7 +29,16 @@ static void check_request(const struct ctl_request *req)
     case CTL_CMD_DOWNLOADS:
     case CTL_CMD_PEERS:
     case CTL_CMD_METRICS:
+    case CTL_CMD_SHARES:
+    case CTL_CMD_UI_LOGIN:
         return;
+    case CTL_CMD_SHARE_ADD:
+    case CTL_CMD_SHARE_REMOVE: {
+        const char *p = req->u.folder.path;
+        if (strnlen(p, CTL_MAX_PATH + 1) > CTL_MAX_PATH || p[0] != '/')
+            abort();
+        return;
+    }
     case CTL_CMD_SEARCH: {
         const struct ctl_search *s = &req->u.search;
         if (s->n_words < 1 || s->n_words > CTL_MAX_WORDS)
@@ -51,8 +60,34 @@ static void check_request(const struct ctl_request *req)
             abort();
         if (strnlen(g->name, CTL_MAX_NAME + 1) > CTL_MAX_NAME || strchr(g->name, '/') != NULL)
             abort();
+        if (g->priority > CTL_PRIORITY_UNSET)
+            abort();
         return;
     }
+    case CTL_CMD_PAUSE:
+    case CTL_CMD_RESUME:
+    case CTL_CMD_CANCEL:
+    case CTL_CMD_REMOVE:
+        return;
+    case CTL_CMD_PRIORITY:
+        if (req->u.xfer.priority >= CTL_PRIORITY_UNSET)
+            abort();
+        return;
+    case CTL_CMD_LIMITS: {
+        const struct ctl_limits *l = &req->u.limits;
+        const unsigned v[] = {l->upload_kbps, l->download_kbps, l->alt_upload_kbps,
+                              l->alt_download_kbps};
+        for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+            if (v[i] != CTL_UNSET && v[i] > CTL_KBPS_MAX)
+                abort();
+        if (strnlen(l->turtle, CTL_MAX_TURTLE + 1) > CTL_MAX_TURTLE)
+            abort();
+        return;
+    }
+    case CTL_CMD_LIMIT:
+        if (req->u.limit.kbps > CTL_KBPS_MAX)
+            abort();
+        return;
     }
     abort(); /* a command outside the enum */
 }

@@ -18,6 +18,8 @@
 #   natbed_upnp_mappings ROUTER      "PROTO EXTPORT -> IP:PORT" per mapping
 #   natbed_wan_change ROUTER NEW_IP  the router's public address changes
 #   natbed_partition NAME / natbed_heal NAME
+#   natbed_wan_outage ROUTER / natbed_wan_restore ROUTER: its WAN silent
+#   natbed_lan_change PEER NEW_HOST: the peer's LAN address moves
 #   natbed_check_isolation           exit 1 loudly when a link leaves the bed
 #   natbed_teardown                  idempotent; also run on EXIT, INT, TERM
 #
@@ -92,6 +94,17 @@ _nb_add_ns() {
   ip -n "$ns" link set lo up
   _nb_sysctl "$ns" net.ipv6.conf.all.disable_ipv6=1
   _nb_sysctl "$ns" net.ipv6.conf.default.disable_ipv6=1
+  # A host with br_netfilter loaded would send bridged LAN traffic through
+  # the router's forward chain (and drop it there): the bed must not depend
+  # on the host. These sysctls exist per namespace only while br_netfilter
+  # is loaded; without it there is nothing to turn off.
+  local k
+  for k in iptables ip6tables arptables; do
+    if ip netns exec "$ns" test -e "/proc/sys/net/bridge/bridge-nf-call-$k"; then
+      _nb_sysctl "$ns" "net.bridge.bridge-nf-call-$k=0" ||
+        _nb_die "cannot set net.bridge.bridge-nf-call-$k=0 in $ns (br_netfilter would filter the LAN bridges)"
+    fi
+  done
 }
 
 # _nb_link_to_bridge NS IFNAME BRIDGE_NS BRIDGE: a veth pair created with each
@@ -103,6 +116,7 @@ _nb_link_to_bridge() {
     _nb_die "veth $ns/$ifname <-> $bns/$port failed"
   ip -n "$bns" link set "$port" master "$br" up
   ip -n "$ns" link set "$ifname" up
+  _NB_PORT=$port
 }
 
 _nb_add_bridge() { # NS NAME
@@ -188,24 +202,48 @@ _nb_reap_stale() {
   done
 }
 
-natbed_host() { # NAME IP
-  [ $# -eq 2 ] || _nb_die "usage: natbed_host NAME IP"
+# natbed_host NAME IP [IP6]: IP "-" for none (an IPv6-only host); IP6, an
+# address of the bed's IPv6 internet 2001:db8::/64, turns IPv6 on in the
+# host's namespace (a dual-stack or IPv6-only host).
+natbed_host() { # NAME IP [IP6]
+  [ $# -eq 2 ] || [ $# -eq 3 ] || _nb_die "usage: natbed_host NAME IP [IP6]"
   _nb_need_init; _nb_install_trap
-  local name=$1 ip=$2 ns
-  _nb_new_name "$name"; _nb_valid_public "$ip"
+  local name=$1 ip=$2 ip6=${3:-} ns
+  _nb_new_name "$name"
+  [ "$ip" = - ] || _nb_valid_public "$ip"
+  [ "$ip" != - ] || [ -n "$ip6" ] || _nb_die "natbed_host $name: no address at all"
+  [ -z "$ip6" ] || _nb_valid_public6 "$ip6"
   ns=$(_nb_ns "$name")
-  _nb_add_public_node "$name" "$ns" "$ip"
+  _nb_add_public_node "$name" "$ns" "$ip" "$ip6"
   _nb_set "$name" kind host
 }
 
-_nb_add_public_node() { # NAME NS IP: a namespace with eth0 on the bridge
-  local name=$1 ns=$2 ip=$3
+_nb_valid_public6() {
+  [[ $1 =~ ^2001:db8::[0-9a-f]{1,4}$ ]] ||
+    _nb_die "'$1' is not a host address in the bed's IPv6 internet 2001:db8::/64"
+  [ ! -e "$NATBED_DIR/addr.$1" ] || _nb_die "address $1 is in use already"
+}
+
+_nb_add_public_node() { # NAME NS IP [IP6]: a namespace with eth0 on the bridge
+  local name=$1 ns=$2 ip=$3 ip6=${4:-}
   _nb_add_ns "$ns"
-  printf 'ns=%s\nip=%s\n' "$ns" "$ip" >"$(_nb_file "$name")"
-  : >"$NATBED_DIR/addr.$ip"
+  printf 'ns=%s\n' "$ns" >"$(_nb_file "$name")"
   _nb_link_to_bridge "$ns" eth0 "$(_nb_ns internet)" br0
-  ip -n "$ns" addr add "$ip/16" dev eth0
-  ip -n "$ns" route add default dev eth0
+  if [ "$ip" != - ]; then
+    printf 'ip=%s\n' "$ip" >>"$(_nb_file "$name")"
+    : >"$NATBED_DIR/addr.$ip"
+    ip -n "$ns" addr add "$ip/16" dev eth0
+    ip -n "$ns" route add default dev eth0
+  fi
+  if [ -n "$ip6" ]; then
+    printf 'ip6=%s\n' "$ip6" >>"$(_nb_file "$name")"
+    : >"$NATBED_DIR/addr.$ip6"
+    _nb_sysctl "$ns" net.ipv6.conf.all.disable_ipv6=0
+    _nb_sysctl "$ns" net.ipv6.conf.default.disable_ipv6=0
+    _nb_sysctl "$ns" net.ipv6.conf.eth0.disable_ipv6=0
+    ip -n "$ns" addr add "$ip6/64" dev eth0 nodad
+    ip -n "$ns" -6 route add default dev eth0
+  fi
 }
 
 # The router's nftables: forward LAN -> WAN and replies only; masquerade on
@@ -384,6 +422,7 @@ natbed_peer() { # NAME ROUTER
     _nb_add_ns "$ns"
     printf 'ns=%s\nip=%s\n' "$ns" "$ip" >"$(_nb_file "$name")"
     _nb_link_to_bridge "$ns" eth0 "$rns" br-lan
+    printf 'lan_port=%s\nlan_ns=%s\n' "$_NB_PORT" "$rns" >>"$(_nb_file "$name")"
     ip -n "$ns" addr add "$ip/24" dev eth0
     ip -n "$ns" route add default via "$prefix.1"
   fi
@@ -396,6 +435,28 @@ natbed_ip() { # NAME
   local ip
   ip=$(_nb_get "$1" ip)
   [ -n "$ip" ] || _nb_die "'$1' has no address of its own"
+  echo "$ip"
+}
+
+# The node's own /etc/hosts (ip netns exec bind-mounts /etc/netns/NS/hosts
+# over /etc/hosts for what runs in it): names for the bed's addresses.
+natbed_hosts() { # NAME "ADDR NAME"...
+  _nb_need_init
+  local ns d; ns=$(_nb_node_ns "$1"); shift
+  d=/etc/netns/$ns
+  mkdir -p "$d" || _nb_die "cannot make $d"
+  printf '127.0.0.1 localhost\n' >"$d/hosts"
+  printf '%s\n' "$@" >>"$d/hosts"
+  # A name server nobody runs (libevent's resolver wants one configured to
+  # consult the hosts file at all): names come from the hosts file only.
+  printf 'nameserver 127.0.0.1\n' >"$d/resolv.conf"
+}
+
+natbed_ip6() { # NAME: a host's IPv6 address
+  _nb_need_init
+  local ip
+  ip=$(_nb_get "$1" ip6)
+  [ -n "$ip" ] || _nb_die "'$1' has no IPv6 address"
   echo "$ip"
 }
 
@@ -441,6 +502,14 @@ _nb_upnp_router() { # ROUTER -> the router running miniupnpd
 }
 
 natbed_upnp_restart() { # ROUTER
+  natbed_upnp_stop "$1"
+  natbed_upnp_start "$1"
+}
+
+# miniupnpd stops and every mapping is gone (UPnP switched off in the
+# router's settings, or the router going down); natbed_upnp_start brings it
+# back.
+natbed_upnp_stop() { # ROUTER
   _nb_need_init
   local r ns pid
   r=$(_nb_upnp_router "$1"); ns=$(_nb_get "$r" ns); pid=$(_nb_get "$r" upnp_pid)
@@ -448,10 +517,27 @@ natbed_upnp_restart() { # ROUTER
     _nb_wait 10 "miniupnpd exit" _nb_gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   fi
-  # As after a reboot: every mapping is gone.
   ip netns exec "$ns" nft flush chain inet filter miniupnpd
   ip netns exec "$ns" nft flush chain inet nat prerouting_miniupnpd
   ip netns exec "$ns" nft flush chain inet nat postrouting_miniupnpd
+}
+
+# The peer's LAN port is isolated, as on a guest Wi-Fi ("AP isolation"):
+# it reaches the router and the internet, but no other isolated port.
+natbed_lan_isolate() { # PEER
+  _nb_need_init
+  [ "$(_nb_get "$1" kind)" = peer ] || _nb_die "'$1' is not a peer"
+  local port; port=$(_nb_get "$1" lan_port)
+  [ -n "$port" ] || _nb_die "'$1' is not on a router's LAN"
+  bridge -n "$(_nb_get "$1" lan_ns)" link set dev "$port" isolated on ||
+    _nb_die "cannot isolate the LAN port of $1"
+}
+
+natbed_upnp_start() { # ROUTER
+  _nb_need_init
+  local r pid
+  r=$(_nb_upnp_router "$1"); pid=$(_nb_get "$r" upnp_pid)
+  ! kill -0 "$pid" 2>/dev/null || _nb_die "miniupnpd of $r is running"
   _nb_upnp_start "$r"
 }
 _nb_gone() { ! kill -0 "$1" 2>/dev/null; }
@@ -520,6 +606,46 @@ natbed_heal() { # NAME
   ip netns exec "$ns" nft delete table inet natbed_partition
 }
 
+natbed_lan_change() { # PEER NEW_HOST: the peer's LAN address moves to LAN_PREFIX.NEW_HOST (a new DHCP lease)
+  [ $# -eq 2 ] || _nb_die "usage: natbed_lan_change PEER NEW_HOST"
+  _nb_need_init
+  local p=$1 ns old router lan prefix new
+  [ "$(_nb_get "$p" kind)" = peer ] || _nb_die "'$p' is not a peer"
+  ns=$(_nb_get "$p" ns); old=$(_nb_get "$p" ip)
+  router=$(_nb_get "$p" router); lan=$(_nb_get "$router" lan_router)
+  prefix=$(_nb_get "$lan" lan_prefix); new=$prefix.$2
+  [ "$new" != "$old" ] || _nb_die "natbed_lan_change: $p is at $new already"
+  # As a DHCP client does: the old lease's address goes, the new one comes,
+  # the default route is set again.
+  ip -n "$ns" addr del "$old/24" dev eth0
+  ip -n "$ns" addr add "$new/24" dev eth0
+  ip -n "$ns" route replace default via "$prefix.1"
+  _nb_set "$p" ip "$new"
+}
+
+natbed_wan_outage() { # ROUTER: its WAN goes silent (the line is down; the router and LAN stay up)
+  _nb_need_init
+  local ns; ns=$(_nb_node_ns "$1")
+  ip netns exec "$ns" nft -f - <<'EOF'
+table inet natbed_outage {
+  chain in {
+    type filter hook prerouting priority -400; policy accept;
+    iifname "wan" drop
+  }
+  chain out {
+    type filter hook postrouting priority 400; policy accept;
+    oifname "wan" drop
+  }
+}
+EOF
+}
+
+natbed_wan_restore() { # ROUTER
+  _nb_need_init
+  local ns; ns=$(_nb_node_ns "$1")
+  ip netns exec "$ns" nft delete table inet natbed_outage
+}
+
 # Every namespace of the bed: a separate network namespace whose links are
 # loopback, bridges, and veths whose other end is in a namespace of the bed.
 natbed_check_isolation() {
@@ -585,6 +711,7 @@ natbed_teardown() {
     done
   fi
   for ns in $nss; do ip netns del "$ns" 2>/dev/null || true; done
+  rm -rf /etc/netns/"${NATBED_PREFIX}"* 2>/dev/null || true
   [ -n "${NATBED_DIR:-}" ] && rm -rf "$NATBED_DIR"
   NATBED_DIR=
   left=$(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${NATBED_PREFIX}" || true)

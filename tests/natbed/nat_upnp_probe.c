@@ -9,7 +9,7 @@
  * nat_upnp_refresh(); SIGTERM or SIGINT call nat_upnp_stop() and exit 0.
  *
  *   nat_upnp_probe --port N [--lease S] [--check S] [--discover-ms MS]
- *                  [--no-natpmp] [--desc TEXT] [--listen] [--debug]
+ *                  [--no-natpmp] [--no-pcp] [--desc TEXT] [--listen] [--debug]
  */
 #include "log.h"
 #include "nat_upnp.h"
@@ -128,14 +128,15 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 static void usage(void)
 {
     fprintf(stderr, "usage: nat_upnp_probe --port N [--lease S] [--check S] [--discover-ms MS]\n"
-                    "                      [--no-natpmp] [--desc TEXT] [--listen] [--debug]\n");
+                    "                      [--no-natpmp] [--no-pcp] [--desc TEXT] [--listen] "
+                    "[--debug]\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     struct probe p = {.t0_ms = mono_ms()};
-    struct nat_upnp_config cfg = {.natpmp = true, .description = "sova-probe"};
+    struct nat_upnp_config cfg = {.natpmp = true, .pcp = true, .description = "sova-probe"};
     bool listen = false;
     for (int i = 1; i < argc; i++) {
         unsigned long v = 0;
@@ -154,6 +155,8 @@ int main(int argc, char **argv)
             cfg.description = argv[++i];
         else if (strcmp(a, "--no-natpmp") == 0)
             cfg.natpmp = false;
+        else if (strcmp(a, "--no-pcp") == 0)
+            cfg.pcp = false;
         else if (strcmp(a, "--listen") == 0)
             listen = true;
         else if (strcmp(a, "--debug") == 0)

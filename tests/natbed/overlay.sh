@@ -34,19 +34,20 @@ nb_spawn() {
   track_daemon "$name" "$NATBED_PID"
 }
 
-nb_supernode() { # NAME NODE IP [ARGS...]: certificate $WORK/fed/NAME.{crt,key}
-  local name=$1 node=$2 ip=$3; shift 3
+nb_supernode() { # NAME NODE IP [ARGS...]: certificate $WORK/fed/NAME.{crt,key}; IP may be [::]
+  local name=$1 node=$2 ip=$3 re; shift 3
   nb_spawn "$name" "$node" "$SN_BIN" --listen "$ip:7070" --cert "$WORK/fed/$name.crt" \
     --key "$WORK/fed/$name.key" --federation-ca "$WORK/fed/root.crt" \
     --state-dir "$WORK/$name-state" --keepalive-s 2 --peer-timeout-s 6 "$@"
-  wait_for "$WORK/$name.log" "listening on $ip:7070"
+  re=${ip//[/\\[}; re=${re//]/\\]}
+  wait_for "$WORK/$name.log" "listening on $re:7070"
 }
 
-nb_peer() { # NAME NODE BOOTSTRAP [ARGS...]
+nb_peer() { # NAME NODE BOOTSTRAP [ARGS...]; NB_LISTEN (default 0.0.0.0:7071): where it listens
   local name=$1 node=$2 bootstrap=$3; shift 3
   mkdir -p "$WORK/$name/share"
   nb_spawn "$name" "$node" "$PEER_BIN" run --state-dir "$WORK/$name/state" \
-    --bootstrap "$bootstrap" --federation-ca "$WORK/fed/root.crt" --listen 0.0.0.0:7071 \
+    --bootstrap "$bootstrap" --federation-ca "$WORK/fed/root.crt" --listen "${NB_LISTEN:-0.0.0.0:7071}" \
     --share "$WORK/$name/share" --downloads "$WORK/$name/dl" --rescan-interval-s 1 \
     --upnp-check-s 2 "$@"
 }

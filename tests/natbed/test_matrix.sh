@@ -5,13 +5,17 @@
 # of that kind and a source behind another. Each peer first learns what it
 # is (mapped, public or unreachable, by UPnP and dial-back); then each
 # downloader fetches each source's file. Every cell asserts the file arrived
-# byte-identical AND took the expected way:
+# byte-identical AND took the expected way, the cheapest that can work:
 #   source reachable (upnp, public)                  -> direct
 #   source unreachable, downloader reachable         -> reversal
-#   both unreachable                                 -> relay
-# and a table of the matrix is printed. Then a peer attached to the other
-# supernode fetches from an unreachable source: a relay circuit spliced
-# across the two supernodes, which carry only ciphertext.
+#   both unreachable, both NATs keep ports           -> holepunch
+#   both unreachable, a NAT changes ports            -> relay
+# and a table of the matrix is printed, with the time from `get` to the
+# file's first byte. Then a peer attached to the other supernode fetches
+# from an unreachable source behind a port-keeping NAT (a hole punch
+# coordinated across the two supernodes) and from one behind a symmetric
+# NAT: a relay circuit spliced across the two supernodes, which carry only
+# ciphertext.
 source "$SOVA_SRC/tests/e2e/lib.sh"
 source "$SOVA_SRC/tests/natbed/lib.sh"
 source "$SOVA_SRC/tests/natbed/overlay.sh"
@@ -60,11 +64,13 @@ for k in "${KINDS[@]}"; do wait_for "$WORK/s-$k.log" "published 1 shared files" 
 
 expect() { # DOWNLOADER SOURCE
   case $2 in upnp | public) echo direct ;; *)
-    case $1 in upnp | public) echo reversal ;; *) echo relay ;; esac ;;
+    case $1 in upnp | public) echo reversal ;; *)
+      if [ "$1" = symmetric ] || [ "$2" = symmetric ]; then echo relay; else echo holepunch; fi ;;
+    esac ;;
   esac
 }
 
-declare -A VIA
+declare -A VIA TTFB
 for d in "${KINDS[@]}"; do
   for s in "${KINDS[@]}"; do
     out=$(timeout 90 "$PEER_BIN" --state-dir "$WORK/d-$d/state" get "${HASH[$s]}" --json) ||
@@ -72,12 +78,14 @@ for d in "${KINDS[@]}"; do
     cmp -s "$WORK/s-$s/share/matrix-$s.bin" "$WORK/d-$d/dl/matrix-$s.bin" ||
       fail "$d <- $s: the file differs"
     VIA[$d,$s]=$(nb_json 'j["download"]["via"]' <<<"$out")
+    TTFB[$d,$s]=$(nb_json 'j["download"]["first_byte_ms"]' <<<"$out")
   done
 done
 
 echo
+echo "   the way taken, and the time from asking to the first byte of the file"
 printf '   %-22s' "downloader \\ source"
-for s in "${KINDS[@]}"; do printf '%-10s' "$s"; done
+for s in "${KINDS[@]}"; do printf '%-20s' "$s"; done
 echo
 bad=0
 for d in "${KINDS[@]}"; do
@@ -86,34 +94,47 @@ for d in "${KINDS[@]}"; do
     want=$(expect "$d" "$s")
     mark=${VIA[$d,$s]}
     [ "$mark" = "$want" ] || { mark="$mark!=$want"; bad=$((bad + 1)); }
-    printf '%-10s' "$mark"
+    printf '%-20s' "$mark $(awk -v ms="${TTFB[$d,$s]}" 'BEGIN { printf "%.2fs", ms / 1000 }')"
   done
   echo
 done
 echo
 [ $bad -eq 0 ] || fail "$bad cells of the matrix took another way than expected (marked above)"
-ok "25 cells: every file byte-identical, every path as expected (direct, reversal, relay)"
+ok "25 cells: every file byte-identical, every path the cheapest that can work (direct, reversal, holepunch, relay)"
 
-# Relay across two supernodes: x is attached to sn2, s-noupnp to sn1.
+# Across two supernodes: x is attached to sn2, the sources to sn1.
 "$PEER_BIN" --state-dir "$WORK/x/state" status --json | nb_json 'j["supernode"]["id"]' |
   grep -q "$("$FED" id "$WORK/fed/sn2.crt")" || fail "x is not attached to sn2"
-# sn2 knows of the file once sn1's keyword summary has reached it.
-deadline=$((SECONDS + 20))
-until "$PEER_BIN" --state-dir "$WORK/x/state" search matrix noupnp | grep -q "${HASH[noupnp]}"; do
-  [ $SECONDS -lt $deadline ] || fail "x (on sn2) does not find the noupnp source's file"
-  sleep 0.3
+# sn2 knows of the files once sn1's keyword summary has reached it.
+for k in noupnp symmetric; do
+  deadline=$((SECONDS + 20))
+  until "$PEER_BIN" --state-dir "$WORK/x/state" search matrix "$k" | grep -q "${HASH[$k]}"; do
+    [ $SECONDS -lt $deadline ] || fail "x (on sn2) does not find the $k source's file"
+    sleep 0.3
+  done
 done
+# The punch notes go sn2 -> sn1 -> s-noupnp and back (FWD_PUNCH).
 out=$(timeout 90 "$PEER_BIN" --state-dir "$WORK/x/state" get "${HASH[noupnp]}" --json) ||
-  fail "x could not fetch through two supernodes: $out"
+  fail "x could not fetch from the noupnp source through two supernodes: $out"
 cmp -s "$WORK/s-noupnp/share/matrix-noupnp.bin" "$WORK/x/dl/matrix-noupnp.bin" ||
   fail "x: the file differs"
+[ "$(nb_json 'j["download"]["via"]' <<<"$out")" = holepunch ] || fail "x did not punch: $out"
+ok "x on sn2 punches through to a source of sn1 (notes forwarded between the supernodes)"
+# A symmetric NAT: the source says NO at once (through both supernodes) and
+# x takes a relay circuit spliced across them.
+out=$(timeout 90 "$PEER_BIN" --state-dir "$WORK/x/state" get "${HASH[symmetric]}" --json) ||
+  fail "x could not fetch through two supernodes: $out"
+cmp -s "$WORK/s-symmetric/share/matrix-symmetric.bin" "$WORK/x/dl/matrix-symmetric.bin" ||
+  fail "x: the file differs"
 [ "$(nb_json 'j["download"]["via"]' <<<"$out")" = relay ] || fail "x did not use a relay: $out"
+grep -q "holepunch failed: the source cannot punch" "$WORK/x.log" ||
+  fail "x did not hear the symmetric source's NO: $(grep -i punch "$WORK/x.log" | tail -5)"
 for sn in sn1 sn2; do
   opened=$(nb_sn_status "$sn" | nb_json 'j["relay"]["opened"]')
   [ "$opened" -ge 1 ] || fail "$sn relayed no circuit"
 done
 grep -q "circuit .* open (.* -> .*)" "$WORK/sn2.log" || fail "sn2 logged no circuit"
-ok "a relay circuit spliced across two supernodes carries x's download from a peer of sn1"
+ok "from a source behind a symmetric NAT, a relay circuit spliced across two supernodes carries x's download"
 
 # Circuits end with their transfers: none stays open (no leaked reservations).
 deadline=$((SECONDS + 20))

@@ -27,7 +27,7 @@ mkdir -p "$XDG_CONFIG_HOME/sova" "$WORK/alice/share"
   echo "listen = 0.0.0.0:7071"
   echo "share = $WORK/alice/share"
   echo "upnp-check-s = 2"
-} >"$XDG_CONFIG_HOME/sova/sova.conf"
+} >"$XDG_CONFIG_HOME/sova/peer.conf"
 line=$(sed -n 's/^ExecStart=//p' "$SOVA_SRC/deploy/systemd/sova-peer.service")
 line=${line//%E/$XDG_CONFIG_HOME}
 read -r -a EXEC <<<"$line"

@@ -110,6 +110,7 @@ natbed_router rgone upnp 20.0.3.1 # goes silent
 natbed_peer pup rup   # 10.1.0.10
 natbed_peer pup2 rup  # 10.1.0.11: wants the same port
 natbed_peer pnp rup   # 10.1.0.12: SSDP blocked, so NAT-PMP
+natbed_peer ppcp rup  # 10.1.0.13: PCP
 natbed_peer pno rno
 natbed_peer pdbl rdbl
 natbed_peer pgone rgone
@@ -117,7 +118,7 @@ WAN=$(natbed_wan_ip rup)
 UP_IP=$(natbed_ip pup)
 
 # --- mapped within 2 s, on the WAN address, reachable from the internet -----
-start_probe pup 7071 --listen --desc "sova-peer test"
+start_probe pup 7071 --listen --no-pcp --desc "sova-peer test"
 probe_wait "pup: mapping" "$LOG_pup" "$T0_pup" 10 event=status state=mapped
 t_map=$(field "$LINE" t_ms)
 [ "$(field "$LINE" method)" = upnp ] || fail "pup: expected method upnp: $LINE"
@@ -135,7 +136,7 @@ probe_wait "pup: accepted from s1" "$LOG_pup" "$T0_pup" 2 event=accepted from=20
 ok "s1 (20.0.0.10) connects to $WAN:7071 and reaches the listener on pup ($a)"
 
 # --- a second peer wanting the same port: 718, another port -----------------
-start_probe pup2 7071
+start_probe pup2 7071 --no-pcp
 probe_wait "pup2: mapping" "$LOG_pup2" "$T0_pup2" 10 event=status state=mapped
 p2=$(field "$LINE" external_port)
 [ "$p2" != 7071 ] || fail "pup2: got external port 7071, which pup holds: $LINE"
@@ -156,9 +157,12 @@ probe_wait "pup: mapped after refresh" "$LOG_pup" "$t" 5 event=status state=mapp
 ok "SIGUSR1 (nat_upnp_refresh): discovering, then mapped again on 7071 in $(secs $(($(field "$LINE" mono_ms) - t))) s"
 
 # --- the router forgets every mapping ----------------------------------------
-natbed_upnp_restart rup
+# t before the restart: the probe may hear the router come back (its
+# announcements) and map again before natbed_upnp_start returns
 t=$(mono_ms)
-has_mapping rup "TCP 7071 -> $UP_IP:7071" && fail "natbed_upnp_restart left pup's mapping in place"
+natbed_upnp_stop rup
+has_mapping rup "TCP 7071 -> $UP_IP:7071" && fail "the router's stop left pup's mapping in place"
+natbed_upnp_start rup
 probe_wait "pup: mapped again after the router's restart" "$LOG_pup" "$t" $((CHECK_S + 5)) \
   event=status state=mapped remaps\>=1
 d=$(($(field "$LINE" mono_ms) - t))
@@ -168,8 +172,8 @@ ok "miniupnpd restarted (all mappings lost): pup mapped again in $(secs $d) s (b
 
 # --- the WAN address changes --------------------------------------------------
 NEW=20.0.1.99
-natbed_wan_change rup "$NEW"
 t=$(mono_ms)
+natbed_wan_change rup "$NEW"
 probe_wait "pup: new external address" "$LOG_pup" "$t" $((CHECK_S + 5)) event=status external_ip="$NEW"
 probe_wait "pup: mapped on the new address" "$LOG_pup" "$t" $((CHECK_S + 5)) \
   event=status state=mapped external_ip="$NEW"
@@ -195,7 +199,7 @@ table inet nossdp {
   }
 }
 EOF
-start_probe pnp 7073 --listen
+start_probe pnp 7073 --listen --no-pcp
 probe_wait "pnp: mapping by NAT-PMP" "$LOG_pnp" "$T0_pnp" 10 event=status state=mapped
 [ "$(field "$LINE" method)" = natpmp ] || fail "pnp: expected method natpmp: $LINE"
 [ "$(field "$LINE" external_ip)" = "$NEW" ] || fail "pnp: expected external_ip $NEW: $LINE"
@@ -208,8 +212,33 @@ stop_probe pnp
 ! has_mapping rup "TCP $pp -> $(natbed_ip pnp):7073" || fail "pnp's NAT-PMP mapping still there after SIGTERM"
 ok "SSDP blocked: NAT-PMP maps $NEW:$pp -> pnp:7073 in $(secs "$t_pmp") s, s1 gets through, SIGTERM deletes it"
 
+# --- PCP (RFC 6887), tried first: the same router speaks it ---------------------
+start_probe ppcp 7075 --listen
+probe_wait "ppcp: mapping by PCP" "$LOG_ppcp" "$T0_ppcp" 10 event=status state=mapped
+[ "$(field "$LINE" method)" = pcp ] || fail "ppcp: expected method pcp: $LINE"
+[ "$(field "$LINE" external_ip)" = "$NEW" ] || fail "ppcp: expected external_ip $NEW: $LINE"
+[ "$(field "$LINE" lease_s)" = 3600 ] || fail "ppcp: expected a 3600 s lease: $LINE"
+t_pcp=$(field "$LINE" t_ms)
+pc=$(field "$LINE" external_port)
+has_mapping rup "TCP $pc -> $(natbed_ip ppcp):7075" || fail "rup's mappings lack ppcp's: $(natbed_upnp_mappings rup)"
+a=$(connect_through s1 "$NEW" "$pc")
+[[ $a == "sova-probe 20.0.0.10:"* ]] || fail "s1 -> $NEW:$pc (PCP): expected the probe's greeting, got: $a"
+# its lease lifecycle: the router forgets it; the renewal at the next check sees
+# the new epoch and maps again
+t=$(mono_ms)
+natbed_upnp_restart rup
+probe_wait "ppcp: mapped again after the router's restart" "$LOG_ppcp" "$t" $((CHECK_S + 6)) \
+  event=status state=mapped remaps\>=1
+has_mapping rup "TCP [0-9]* -> $(natbed_ip ppcp):7075" ||
+  natbed_upnp_mappings rup | grep -q -- "-> $(natbed_ip ppcp):7075" ||
+  fail "after the remap rup's mappings lack ppcp's: $(natbed_upnp_mappings rup)"
+stop_probe ppcp
+[ -z "$(field "$LINE" error)" ] || fail "ppcp: stop reported an error: $LINE"
+! natbed_upnp_mappings rup | grep -q -- "-> $(natbed_ip ppcp):7075" || fail "ppcp's PCP mapping still there after SIGTERM"
+ok "PCP first: ppcp mapped $NEW:$pc -> ppcp:7075 by pcp in $(secs "$t_pcp") s (lease 3600 s), s1 gets through; mapped again after the router forgot it; SIGTERM deletes it (lifetime 0)"
+
 # --- the gateway goes silent; stop stays bounded --------------------------------
-start_probe pgone 7074
+start_probe pgone 7074 --no-pcp
 probe_wait "pgone: mapping" "$LOG_pgone" "$T0_pgone" 10 event=status state=mapped
 natbed_partition rgone
 t=$(mono_ms)

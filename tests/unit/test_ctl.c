@@ -730,6 +730,106 @@ static int suite_cleanup(void)
     return 0;
 }
 
+/* ---- sink conns (another transport, ctl.h) ---------------------------------- */
+
+struct sink_log {
+    int lines, finals, fail_first_final;
+    bool last_ok;
+    char last_error[256];
+    int closed;
+};
+
+static int sink_fn(json_t *line, bool done, void *arg)
+{
+    struct sink_log *l = arg;
+    CU_ASSERT_EQUAL(json_is_true(json_object_get(line, "done")), done);
+    l->lines++;
+    if (!done)
+        return 0;
+    l->finals++;
+    if (l->fail_first_final && l->finals == 1)
+        return -1;
+    l->last_ok = json_is_true(json_object_get(line, "ok"));
+    const char *e = json_string_value(json_object_get(line, "error"));
+    snprintf(l->last_error, sizeof(l->last_error), "%s", e ? e : "");
+    return 0;
+}
+
+static void sink_closed(struct ctl_conn *conn, void *arg)
+{
+    (void)conn;
+    ((struct sink_log *)arg)->closed++;
+}
+
+static void test_sink_replies(void)
+{
+    struct ctl_request req = {.cmd = CTL_CMD_DOWNLOADS};
+    struct sink_log l = {0};
+    struct ctl_conn *c = ctl_sink_conn_new(&req, sink_fn, &l);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(ctl_conn_request(c)->cmd, CTL_CMD_DOWNLOADS);
+    ctl_conn_set_closed_cb(c, sink_closed, &l);
+    CU_ASSERT_EQUAL(ctl_reply(c, json_pack("{s:i}", "progress", 1), false), 0);
+    CU_ASSERT_EQUAL(ctl_reply(c, json_pack("{s:i}", "downloads", 0), true), 0);
+    /* c is freed: the closed callback never runs after a final reply */
+    CU_ASSERT_EQUAL(l.lines, 2);
+    CU_ASSERT_EQUAL(l.finals, 1);
+    CU_ASSERT_TRUE(l.last_ok);
+    CU_ASSERT_EQUAL(l.closed, 0);
+}
+
+/* A handler that answers and then still reads the request it was handed
+ * (as op_control's get does): under the dispatch, the conn lives until the
+ * handler returns (ASan and valgrind see a read after free otherwise). */
+static void answer_then_read(struct ctl_conn *conn, const struct ctl_request *req, void *arg)
+{
+    ctl_reply(conn, json_pack("{s:i}", "accepted", 1), true);
+    *(int *)arg = (int)req->cmd + 100;
+}
+
+static void test_sink_dispatch_keeps_request(void)
+{
+    struct ctl_request req = {.cmd = CTL_CMD_GET};
+    struct sink_log l = {0};
+    struct ctl_conn *c = ctl_sink_conn_new(&req, sink_fn, &l);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    int seen = 0;
+    ctl_sink_conn_dispatch(c, answer_then_read, &seen);
+    CU_ASSERT_EQUAL(seen, (int)CTL_CMD_GET + 100);
+    CU_ASSERT_EQUAL(l.finals, 1);
+}
+
+static void test_sink_error_and_internal_error(void)
+{
+    struct ctl_request req = {.cmd = CTL_CMD_STATUS};
+    struct sink_log l = {0};
+    struct ctl_conn *c = ctl_sink_conn_new(&req, sink_fn, &l);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    ctl_reply_error(c, "no such \x01thing");
+    CU_ASSERT_FALSE(l.last_ok);
+    CU_ASSERT_STRING_EQUAL(l.last_error, "no such ?thing");
+    /* a final line the transport cannot take becomes the internal error */
+    struct sink_log m = {.fail_first_final = 1};
+    c = ctl_sink_conn_new(&req, sink_fn, &m);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_NOT_EQUAL(ctl_reply(c, json_pack("{s:i}", "x", 1), true), 0);
+    CU_ASSERT_EQUAL(m.finals, 2);
+    CU_ASSERT_FALSE(m.last_ok);
+    CU_ASSERT_PTR_NOT_NULL(strstr(m.last_error, "internal error"));
+}
+
+static void test_sink_client_gone(void)
+{
+    struct ctl_request req = {.cmd = CTL_CMD_SEARCH};
+    struct sink_log l = {0};
+    struct ctl_conn *c = ctl_sink_conn_new(&req, sink_fn, &l);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    ctl_conn_set_closed_cb(c, sink_closed, &l);
+    ctl_sink_conn_gone(c); /* the owner is told; the conn is freed */
+    CU_ASSERT_EQUAL(l.closed, 1);
+    CU_ASSERT_EQUAL(l.lines, 0);
+}
+
 int test_register(void)
 {
     CU_pSuite srv = CU_add_suite("ctl_socket", suite_init, suite_cleanup);
@@ -753,5 +853,14 @@ int test_register(void)
     CU_add_test(srv, "second server fails clearly", test_second_server_fails_clearly);
     CU_add_test(srv, "bad paths", test_bad_paths);
     CU_add_test(srv, "another user is refused", test_other_user_is_refused);
+    CU_pSuite sink = CU_add_suite("ctl_sink", NULL, NULL);
+    if (sink == NULL)
+        return -1;
+    CU_add_test(sink, "a sink conn's replies go to its function", test_sink_replies);
+    CU_add_test(sink, "a handler may read its request after answering, inside the dispatch",
+                test_sink_dispatch_keeps_request);
+    CU_add_test(sink, "errors and an internal error through a sink",
+                test_sink_error_and_internal_error);
+    CU_add_test(sink, "a sink client gone runs the closed callback", test_sink_client_gone);
     return 0;
 }

@@ -40,6 +40,7 @@ static void test_decode_no_arg_commands(void)
         {" { \"cmd\" : \"downloads\" } \r", CTL_CMD_DOWNLOADS},
         {"{\"cmd\":\"peers\"}", CTL_CMD_PEERS},
         {"{\"cmd\":\"metrics\"}", CTL_CMD_METRICS},
+        {"{\"cmd\":\"shares\"}", CTL_CMD_SHARES},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct ctl_request req;
@@ -50,6 +51,19 @@ static void test_decode_no_arg_commands(void)
     }
     CU_ASSERT_STRING_EQUAL(ctl_cmd_name(CTL_CMD_SEARCH), "search");
     CU_ASSERT_STRING_EQUAL(ctl_cmd_name((enum ctl_cmd)99), "?");
+}
+
+static void test_decode_share_folder(void)
+{
+    struct ctl_request req;
+    expect_valid("{\"cmd\":\"share_add\",\"path\":\"/home/ann/Music\"}", &req);
+    CU_ASSERT_EQUAL(req.cmd, CTL_CMD_SHARE_ADD);
+    CU_ASSERT_STRING_EQUAL(req.u.folder.path, "/home/ann/Music");
+    ctl_request_clear(&req);
+    expect_valid("{\"cmd\":\"share_remove\",\"path\":\"/srv/x\"}", &req);
+    CU_ASSERT_EQUAL(req.cmd, CTL_CMD_SHARE_REMOVE);
+    CU_ASSERT_STRING_EQUAL(req.u.folder.path, "/srv/x");
+    ctl_request_clear(&req);
 }
 
 static void test_decode_search(void)
@@ -126,7 +140,8 @@ static const struct bad_case bad_cases[] = {
     {"{\"cmd\":5}", SOVA_ERR_BAD_VALUE, "field \"cmd\" must be a string, not an integer"},
     {"{\"cmd\":null}", SOVA_ERR_BAD_VALUE, "field \"cmd\" must be a string, not null"},
     {"{\"cmd\":\"reboot\"}", SOVA_ERR_UNKNOWN_TYPE,
-     "unknown command \"reboot\" (known: status, search, get, downloads, peers, metrics)"},
+     "unknown command \"reboot\" (known: status, search, get, downloads, peers, metrics, pause, "
+     "resume, cancel, remove, priority, share_add, share_remove, shares, limits, limit, ui_login)"},
     {"{\"cmd\":\"Status\"}", SOVA_ERR_UNKNOWN_TYPE, "unknown command \"Status\""},
     {"{\"cmd\":\"status\",\"verbose\":true}", SOVA_ERR_BAD_VALUE,
      "unknown field \"verbose\" for command \"status\""},
@@ -167,6 +182,15 @@ static const struct bad_case bad_cases[] = {
      "not valid JSON"},
     {"{\"cmd\":\"search\",\"words\":[\"a\"],\"timeout_ms\":60001}", SOVA_ERR_BAD_VALUE,
      "field \"timeout_ms\" must be between 1 and 60000, got 60001"},
+    {"{\"cmd\":\"share_add\"}", SOVA_ERR_BAD_VALUE,
+     "missing field \"path\" for command \"share_add\""},
+    {"{\"cmd\":\"share_add\",\"path\":\"music\"}", SOVA_ERR_BAD_VALUE,
+     "field \"path\" must be an absolute path"},
+    {"{\"cmd\":\"share_remove\",\"path\":\"\"}", SOVA_ERR_BAD_VALUE, "field \"path\" is empty"},
+    {"{\"cmd\":\"share_remove\",\"path\":7}", SOVA_ERR_BAD_VALUE,
+     "field \"path\" must be a string"},
+    {"{\"cmd\":\"shares\",\"path\":\"/x\"}", SOVA_ERR_BAD_VALUE,
+     "unknown field \"path\" for command \"shares\""},
     {"{\"cmd\":\"get\"}", SOVA_ERR_BAD_VALUE, "missing field \"id\" for command \"get\""},
     {"{\"cmd\":\"get\",\"id\":12}", SOVA_ERR_BAD_VALUE,
      "field \"id\" must be a string of 64 hex characters, not an integer"},
@@ -192,6 +216,17 @@ static const struct bad_case bad_cases[] = {
      "field \"name\" must be a file name"},
     {"{\"cmd\":\"get\",\"id\":\"" HASH_LOWER "\",\"name\":{}}", SOVA_ERR_BAD_VALUE,
      "field \"name\" must be a string, not an object"},
+    {"{\"cmd\":\"get\",\"id\":\"" HASH_LOWER "\",\"priority\":\"urgent\"}", SOVA_ERR_BAD_VALUE,
+     "field \"priority\" must be \"high\", \"normal\" or \"low\""},
+    {"{\"cmd\":\"get\",\"id\":\"" HASH_LOWER "\",\"background\":1}", SOVA_ERR_BAD_VALUE,
+     "field \"background\" must be true or false, not an integer"},
+    {"{\"cmd\":\"pause\"}", SOVA_ERR_BAD_VALUE, "missing field \"id\" for command \"pause\""},
+    {"{\"cmd\":\"cancel\",\"id\":\"0011\"}", SOVA_ERR_BAD_VALUE,
+     "field \"id\" must be 64 hex characters, got 4"},
+    {"{\"cmd\":\"resume\",\"id\":\"" HASH_LOWER "\",\"delete_data\":true}", SOVA_ERR_BAD_VALUE,
+     "unknown field \"delete_data\" for command \"resume\""},
+    {"{\"cmd\":\"priority\",\"id\":\"" HASH_LOWER "\"}", SOVA_ERR_BAD_VALUE,
+     "missing field \"priority\" for command \"priority\""},
 };
 
 static void expect_error(const char *line, size_t len, int code, const char *message)
@@ -207,6 +242,32 @@ static void expect_error(const char *line, size_t len, int code, const char *mes
     for (const char *p = err; *p; p++) /* quotes of hostile input stay printable */
         CU_ASSERT(*p >= 0x20 && *p < 0x7f);
     ctl_request_clear(&req);
+}
+
+/* Transfer control: the ID of a download, remove's delete_data, a
+ * priority by name; get's priority and background. */
+static void test_decode_xfer(void)
+{
+    struct ctl_request req;
+    expect_valid("{\"cmd\":\"pause\",\"id\":\"" HASH_LOWER "\"}", &req);
+    CU_ASSERT_EQUAL(req.cmd, CTL_CMD_PAUSE);
+    CU_ASSERT_FALSE(req.u.xfer.delete_data);
+    expect_valid("{\"cmd\":\"remove\",\"id\":\"" HASH_LOWER "\",\"delete_data\":true}", &req);
+    CU_ASSERT_EQUAL(req.cmd, CTL_CMD_REMOVE);
+    CU_ASSERT_TRUE(req.u.xfer.delete_data);
+    expect_valid("{\"cmd\":\"priority\",\"id\":\"" HASH_LOWER "\",\"priority\":\"high\"}", &req);
+    CU_ASSERT_EQUAL(req.cmd, CTL_CMD_PRIORITY);
+    CU_ASSERT_EQUAL(req.u.xfer.priority, CTL_PRIORITY_HIGH);
+    expect_valid("{\"cmd\":\"get\",\"id\":\"" HASH_LOWER "\"}", &req);
+    CU_ASSERT_EQUAL(req.u.get.priority, CTL_PRIORITY_UNSET);
+    CU_ASSERT_FALSE(req.u.get.background);
+    expect_valid("{\"cmd\":\"get\",\"id\":\"" HASH_LOWER
+                 "\",\"priority\":\"low\",\"background\":true}",
+                 &req);
+    CU_ASSERT_EQUAL(req.u.get.priority, CTL_PRIORITY_LOW);
+    CU_ASSERT_TRUE(req.u.get.background);
+    CU_ASSERT_STRING_EQUAL(ctl_priority_name(CTL_PRIORITY_NORMAL), "normal");
+    CU_ASSERT_STRING_EQUAL(ctl_cmd_name(CTL_CMD_CANCEL), "cancel");
 }
 
 static void test_decode_errors(void)
@@ -296,9 +357,11 @@ int test_register(void)
     CU_pSuite dec = CU_add_suite("ctl_decode", NULL, NULL);
     if (dec == NULL)
         return -1;
-    CU_add_test(dec, "status, downloads, peers, metrics", test_decode_no_arg_commands);
+    CU_add_test(dec, "status, downloads, peers, metrics, shares", test_decode_no_arg_commands);
     CU_add_test(dec, "search with defaults and limits", test_decode_search);
     CU_add_test(dec, "get: the file ID in either case, out, name", test_decode_get);
+    CU_add_test(dec, "pause, resume, cancel, remove, priority", test_decode_xfer);
+    CU_add_test(dec, "share_add and share_remove: an absolute path", test_decode_share_folder);
     CU_add_test(dec, "every error names what is wrong", test_decode_errors);
     CU_add_test(dec, "out and name length limits", test_decode_string_limits);
     CU_add_test(dec, "request length limit", test_decode_length_limit);

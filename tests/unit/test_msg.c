@@ -118,11 +118,10 @@ static void setup_storage(void)
     credit_recs[0] = (struct msg_credit_record){
         .found = 1, .credit = 300, .uploaded = 4096, .downloaded = 1024, .uptime_s = 3600};
     memset(credit_recs[0].peer_id, 0xE1, WIRE_ID_LEN);
-    ledger_items[0] = (struct msg_ledger_item){.receipt = *r, .weight = 125, .sides = 3};
+    ledger_items[0] = (struct msg_ledger_item){.receipt = *r, .sides = 3};
     uptime_reports[0] = (struct msg_uptime_report){.start_ms = 1700000000000, .seconds = 90};
     memset(uptime_reports[0].peer_id, 0xE1, WIRE_ID_LEN);
-    ledger_entries[0] =
-        (struct msg_ledger_entry){.last_seq = 7, .last_time = 8, .bytes = 9, .credit = 10};
+    ledger_entries[0] = (struct msg_ledger_entry){.last_seq = 7, .last_time = 8, .bytes = 9};
     memset(ledger_entries[0].peer_id, 0xD1, WIRE_ID_LEN);
     ledger_sessions[0] = (struct msg_ledger_session){.start_ms = 11, .seconds = 12};
     memset(ledger_sessions[0].sn_id, 0xA1, WIRE_ID_LEN);
@@ -218,6 +217,22 @@ static void build(struct msg *m, uint8_t type)
         memset(m->u.connect_request.peer_id, 0xD1, WIRE_ID_LEN);
         memset(m->u.connect_request.token, 0x5B, WIRE_TOKEN_LEN);
         break;
+    case MSG_PUNCH:
+        m->u.punch = (struct msg_punch){.step = MSG_PUNCH_OFFER, .port = 40001};
+        memset(m->u.punch.peer_id, 0xD2, WIRE_ID_LEN);
+        memset(m->u.punch.token, 0x5E, WIRE_TOKEN_LEN);
+        break;
+    case MSG_PUNCH_NOTE:
+        m->u.punch_note = (struct msg_punch_note){.step = MSG_PUNCH_READY, .addr = one_v4[0]};
+        memset(m->u.punch_note.peer_id, 0xD1, WIRE_ID_LEN);
+        memset(m->u.punch_note.token, 0x5E, WIRE_TOKEN_LEN);
+        break;
+    case MSG_FWD_PUNCH:
+        m->u.fwd_punch.note = (struct msg_punch_note){.step = MSG_PUNCH_SYNC, .addr = one_v4[0]};
+        memset(m->u.fwd_punch.target_id, 0xD2, WIRE_ID_LEN);
+        memset(m->u.fwd_punch.note.peer_id, 0xD1, WIRE_ID_LEN);
+        memset(m->u.fwd_punch.note.token, 0x5E, WIRE_TOKEN_LEN);
+        break;
     case MSG_REPORT:
         memset(m->u.report.peer_id, 0xD2, WIRE_ID_LEN);
         memset(m->u.report.hash, 0xC1, WIRE_HASH_LEN);
@@ -293,8 +308,15 @@ static void build(struct msg *m, uint8_t type)
             (struct msg_credit){.query_id = 0x52, .peer_ids = &credit_ids[0], .n_peer_ids = 1};
         break;
     case MSG_LEDGER_ANSWER:
-        m->u.ledger_answer =
-            (struct msg_credit){.query_id = 0x52, .records = credit_recs, .n_records = 1};
+        m->u.ledger_answer = (struct msg_ledger_answer){.query_id = 0x52,
+                                                        .found = 1,
+                                                        .record = {.base_uploaded = 1,
+                                                                   .horizon_s = 5,
+                                                                   .uploads = ledger_entries,
+                                                                   .n_uploads = 1,
+                                                                   .sessions = ledger_sessions,
+                                                                   .n_sessions = 1}};
+        memset(m->u.ledger_answer.record.peer_id, 0xE1, WIRE_ID_LEN);
         break;
     case MSG_LEDGER_UPDATE:
         m->u.ledger_update = (struct msg_ledger_update){.items = ledger_items, .n_items = 1};
@@ -305,7 +327,6 @@ static void build(struct msg *m, uint8_t type)
     case MSG_LEDGER_PUT:
         m->u.ledger_put = (struct msg_ledger_put){.base_uploaded = 1,
                                                   .base_downloaded = 2,
-                                                  .base_credit = 3,
                                                   .base_uptime_s = 4,
                                                   .horizon_s = 5,
                                                   .session_horizon_ms = 6,
@@ -381,6 +402,8 @@ static const struct golden goldens[] = {
     GOLDEN(MSG_CONNECT, ID(0xD2), TOKEN(0x5A), 1, V4ADDR),
     GOLDEN(MSG_CONNECT_REQUEST, ID(0xD1), TOKEN(0x5B), 1, V6ADDR(7070)),
     GOLDEN(MSG_REPORT, ID(0xD2), ID(0xC1), 1),
+    GOLDEN(MSG_PUNCH, ID(0xD2), TOKEN(0x5E), 1, U16(40001)),
+    GOLDEN(MSG_PUNCH_NOTE, ID(0xD1), TOKEN(0x5E), 2, V4ADDR),
     GOLDEN(MSG_RECEIPTS, 1, RCPT),
     GOLDEN(MSG_CREDIT, 1, U64(0x51), 2, ID(0xD1), ID(0xD2)),
     GOLDEN(MSG_RELAY_OPEN, U32(0x01020304), ID(0xD2), ID(0xD1), TOKEN(0x5C)),
@@ -398,12 +421,14 @@ static const struct golden goldens[] = {
     GOLDEN(MSG_FWD_LOCATE, U64(0x43), ID(0xE2)),
     GOLDEN(MSG_FWD_LOCATE_RESULT, U64(0x43), ID(0xE2), 0, 0, 0, ID(0)),
     GOLDEN(MSG_FWD_CONNECT, ID(0xD2), ID(0xD1), TOKEN(0x5B), 1, V4ADDR),
+    GOLDEN(MSG_FWD_PUNCH, ID(0xD2), ID(0xD1), TOKEN(0x5E), 3, V4ADDR),
     GOLDEN(MSG_LEDGER_QUERY, U64(0x52), 1, ID(0xD1)),
-    GOLDEN(MSG_LEDGER_ANSWER, U64(0x52), 1, ID(0xE1), 1, U64(300), U64(4096), U64(1024), U64(3600)),
-    GOLDEN(MSG_LEDGER_UPDATE, 1, RCPT, U16(125), 3),
+    GOLDEN(MSG_LEDGER_ANSWER, U64(0x52), 1, ID(0xE1), U64(1), U64(0), U64(0), U64(5), U64(0),
+           U16(1), ID(0xD1), U64(7), U64(8), U64(9), U16(0), 1, ID(0xA1), U64(11), U64(12)),
+    GOLDEN(MSG_LEDGER_UPDATE, 1, RCPT, 3),
     GOLDEN(MSG_LEDGER_UPTIME, 1, ID(0xE1), U64(1700000000000), U64(90)),
-    GOLDEN(MSG_LEDGER_PUT, ID(0xE1), U64(1), U64(2), U64(3), U64(4), U64(5), U64(6), U16(1),
-           ID(0xD1), U64(7), U64(8), U64(9), U64(10), U16(0), 1, ID(0xA1), U64(11), U64(12)),
+    GOLDEN(MSG_LEDGER_PUT, ID(0xE1), U64(1), U64(2), U64(4), U64(5), U64(6), U16(1), ID(0xD1),
+           U64(7), U64(8), U64(9), U16(0), 1, ID(0xA1), U64(11), U64(12)),
     GOLDEN(MSG_MANIFEST_GET, ID(0xF1), U32(262144), U32(0), U32(4)),
     GOLDEN(MSG_MANIFEST, ID(0xF1), U64(600000), ID(0xF2), U32(262144), U32(1), U16(2), ID(0x31),
            ID(0x32)),
@@ -842,14 +867,21 @@ static void test_credit_messages(void)
     CU_ASSERT_EQUAL(msg_decode(MSG_RECEIPT, zero_bytes, sizeof(zero_bytes), &lim, &got, &err),
                     SOVA_ERR_BAD_VALUE);
     CU_ASSERT_STRING_EQUAL(wire_err_field(&err, field, sizeof(field)), "receipt.bytes");
-    static const uint8_t heavy[] = {1, RCPT, U16(1001), 1};
-    CU_ASSERT_EQUAL(msg_decode(MSG_LEDGER_UPDATE, heavy, sizeof(heavy), &lim, &got, &err),
-                    SOVA_ERR_BAD_VALUE);
-    CU_ASSERT_STRING_EQUAL(wire_err_field(&err, field, sizeof(field)),
-                           "ledger_update.items[0].weight");
-    static const uint8_t no_side[] = {1, RCPT, U16(1000), 0};
+    static const uint8_t no_side[] = {1, RCPT, 0};
     CU_ASSERT_EQUAL(msg_decode(MSG_LEDGER_UPDATE, no_side, sizeof(no_side), &lim, &got, &err),
                     SOVA_ERR_BAD_VALUE);
+    /* A holder that has no record says so with nothing in it. */
+    static const uint8_t not_found[] = {U64(1), 0,      ID(0xE1), U64(0), U64(0), U64(0),
+                                        U64(0), U64(0), U16(0),   U16(0), 0};
+    CU_ASSERT_EQUAL(msg_decode(MSG_LEDGER_ANSWER, not_found, sizeof(not_found), &lim, &got, &err),
+                    0);
+    msg_clear(&got);
+    static const uint8_t found_0_with_data[] = {U64(1), 0,      ID(0xE1), U64(5), U64(0), U64(0),
+                                                U64(0), U64(0), U16(0),   U16(0), 0};
+    CU_ASSERT_EQUAL(msg_decode(MSG_LEDGER_ANSWER, found_0_with_data, sizeof(found_0_with_data),
+                               &lim, &got, &err),
+                    SOVA_ERR_BAD_VALUE);
+    CU_ASSERT_STRING_EQUAL(wire_err_field(&err, field, sizeof(field)), "ledger_answer.found");
     CU_ASSERT_EQUAL(msg_type_family(MSG_RECEIPTS), MSG_FAMILY_OP_SN);
     CU_ASSERT_EQUAL(msg_type_family(MSG_LEDGER_PUT), MSG_FAMILY_SN_SN);
     CU_ASSERT_EQUAL(msg_type_family(MSG_RECEIPT), MSG_FAMILY_PEER);

@@ -144,6 +144,99 @@ static void test_path_fallbacks(void)
     CU_ASSERT_EQUAL(strlen(tiny), sizeof(tiny) - 1);
 }
 
+static struct wire_addr ip4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port)
+{
+    struct wire_addr w = {.family = WIRE_ADDR_IPV4, .port = port};
+    w.ip[0] = a, w.ip[1] = b, w.ip[2] = c, w.ip[3] = d;
+    return w;
+}
+
+static void test_addr_on_link_and_kind(void)
+{
+    struct nat_subnet nets[2] = {{ip4(10, 1, 0, 10, 0), 24}, {ip4(192, 168, 8, 2, 0), 22}};
+    struct wire_addr same = ip4(10, 1, 0, 11, 7071), other_lan = ip4(10, 2, 0, 11, 7071),
+                     wide = ip4(192, 168, 11, 200, 1), outside = ip4(192, 168, 12, 1, 1);
+    CU_ASSERT_TRUE(nat_addr_on_link(&same, nets, 2));
+    CU_ASSERT_FALSE(nat_addr_on_link(&other_lan, nets, 2)); /* another LAN: skip it */
+    CU_ASSERT_TRUE(nat_addr_on_link(&wide, nets, 2));       /* a /22: bits within a byte */
+    CU_ASSERT_FALSE(nat_addr_on_link(&outside, nets, 2));
+    CU_ASSERT_FALSE(nat_addr_on_link(&same, nets, 0));
+    struct wire_addr six = {.family = WIRE_ADDR_IPV6, .port = 1};
+    six.ip[0] = 0xfd;
+    CU_ASSERT_FALSE(nat_addr_on_link(&six, nets, 2)); /* another family */
+    char out[96];
+    nat_addr_describe(&same, MSG_REACH_UNREACHABLE, out, sizeof(out));
+    CU_ASSERT_STRING_EQUAL(out, "LAN 10.1.0.11:7071, IPv4");
+    struct wire_addr pub = ip4(20, 0, 2, 1, 7071);
+    nat_addr_describe(&pub, MSG_REACH_MAPPED, out, sizeof(out));
+    CU_ASSERT_STRING_EQUAL(out, "mapped 20.0.2.1:7071, IPv4");
+    nat_addr_describe(&pub, MSG_REACH_PUBLIC, out, sizeof(out));
+    CU_ASSERT_STRING_EQUAL(out, "public 20.0.2.1:7071, IPv4");
+}
+
+/* Neither side reachable: a hole punch when our NAT keeps ports and the
+ * supernode carries notes, before the relay; not when ours changes ports,
+ * nor when it is not known yet. */
+static void test_path_punch(void)
+{
+    struct nat_path_facts f = {.source_reach = MSG_REACH_UNREACHABLE,
+                               .source_addrs = true,
+                               .self_reach = MSG_REACH_UNREACHABLE,
+                               .attached = true,
+                               .relay_offered = true,
+                               .punch_offered = true,
+                               .self_nat = NAT_TYPE_PRESERVES};
+    char why[512];
+    CU_ASSERT_EQUAL(nat_path_next(&f, NAT_PATH_NONE, why, sizeof(why)), NAT_PATH_PUNCH);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "trying holepunch"));
+    CU_ASSERT_EQUAL(nat_path_next(&f, NAT_PATH_PUNCH, why, sizeof(why)), NAT_PATH_RELAY);
+    f.self_nat = NAT_TYPE_REWRITES;
+    CU_ASSERT_EQUAL(nat_path_next(&f, NAT_PATH_NONE, why, sizeof(why)), NAT_PATH_RELAY);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "our NAT changes ports"));
+    f.self_nat = NAT_TYPE_UNKNOWN;
+    CU_ASSERT_EQUAL(nat_path_next(&f, NAT_PATH_NONE, why, sizeof(why)), NAT_PATH_RELAY);
+    f.self_nat = NAT_TYPE_NONE; /* no NAT at all: our ports are what others see */
+    CU_ASSERT_EQUAL(nat_path_next(&f, NAT_PATH_NONE, why, sizeof(why)), NAT_PATH_PUNCH);
+    f.punch_offered = false;
+    CU_ASSERT_EQUAL(nat_path_next(&f, NAT_PATH_NONE, why, sizeof(why)), NAT_PATH_RELAY);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "does not carry punch notes"));
+    f.punch_offered = true;
+    f.allowed = (1u << NAT_PATH_DIRECT) | (1u << NAT_PATH_RELAY);
+    CU_ASSERT_EQUAL(nat_path_next(&f, NAT_PATH_NONE, why, sizeof(why)), NAT_PATH_RELAY);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "holepunch skipped: not allowed"));
+    CU_ASSERT_STRING_EQUAL(nat_path_str(NAT_PATH_PUNCH), "holepunch");
+}
+
+/* A source behind our own public address whose direct connection failed
+ * (an isolated LAN, a router with no loopback): reversal and a punch would
+ * aim at our own public address too; straight to the relay. */
+static void test_path_behind_us(void)
+{
+    struct nat_path_facts f = {.source_reach = MSG_REACH_MAPPED,
+                               .source_addrs = true,
+                               .same_network = true,
+                               .self_reach = MSG_REACH_MAPPED,
+                               .attached = true,
+                               .relay_offered = true,
+                               .punch_offered = true,
+                               .self_nat = NAT_TYPE_PRESERVES};
+    char why[512];
+    CU_ASSERT_EQUAL(nat_path_next(&f, NAT_PATH_NONE, why, sizeof(why)), NAT_PATH_DIRECT);
+    CU_ASSERT_EQUAL(nat_path_next(&f, NAT_PATH_DIRECT, why, sizeof(why)), NAT_PATH_RELAY);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "reversal skipped: the source is behind our own"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "holepunch skipped: the source is behind our own"));
+    f.same_network = false; /* elsewhere: reversal as before */
+    CU_ASSERT_EQUAL(nat_path_next(&f, NAT_PATH_DIRECT, why, sizeof(why)), NAT_PATH_REVERSAL);
+    /* ... unless it has no address of our family (an IPv4-only source, we
+     * IPv6-only): it could not connect to us, nor we punch to it */
+    f.family_apart = true;
+    CU_ASSERT_EQUAL(nat_path_next(&f, NAT_PATH_DIRECT, why, sizeof(why)), NAT_PATH_RELAY);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(why, "reversal skipped: the source has no address of our family"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(why, "holepunch skipped: the source has no address of our family"));
+}
+
 int test_register(void)
 {
     CU_pSuite s = CU_add_suite("nat_path", NULL, NULL);
@@ -154,5 +247,8 @@ int test_register(void)
     CU_add_test(s, "NAT type from two sessions", test_nat_type);
     CU_add_test(s, "first path for every pair of reachabilities", test_path_matrix);
     CU_add_test(s, "fallbacks in order, and what is skipped", test_path_fallbacks);
+    CU_add_test(s, "an address on our network, and its kind", test_addr_on_link_and_kind);
+    CU_add_test(s, "hole punching in the ladder", test_path_punch);
+    CU_add_test(s, "a source behind our own public address", test_path_behind_us);
     return 0;
 }

@@ -259,6 +259,11 @@ static void test_conflict_then_success_on_a_random_port(void)
     nat_map_fsm_on_result(f, 10, &r);
     struct nat_job again = expect_job(f, 10, NAT_JOB_MAP);
     CU_ASSERT_EQUAL(again.external_port, job.external_port);
+    CU_ASSERT_EQUAL(status_of(f).remaps, 0);
+    r = map_ok(&again, "20.0.0.1");
+    nat_map_fsm_on_result(f, 12, &r);
+    CU_ASSERT_EQUAL(status_of(f).state, NAT_MAP_MAPPED);
+    CU_ASSERT_EQUAL(status_of(f).remaps, 1); /* the refresh's mapping replaced the one held */
     nat_map_fsm_free(f);
 }
 

@@ -92,6 +92,18 @@ static void test_slow_group_is_not_mixed_in(void)
     CU_ASSERT_EQUAL(op_session_pick(r, 3, 2), 1); /* 38 ms > 30 + 7.5 */
 }
 
+static void test_usable_addr_keeps_the_family(void)
+{
+    struct wire_addr a[3] = {{.family = WIRE_ADDR_IPV4, .port = 1},
+                             {.family = WIRE_ADDR_IPV6, .port = 2},
+                             {.family = WIRE_ADDR_IPV6, .port = 3}};
+    CU_ASSERT_PTR_EQUAL(op_session_usable_addr(a, 3, WIRE_ADDR_IPV6), &a[1]); /* IPv6-only host */
+    CU_ASSERT_PTR_EQUAL(op_session_usable_addr(a, 3, WIRE_ADDR_IPV4), &a[0]);
+    CU_ASSERT_PTR_EQUAL(op_session_usable_addr(a, 1, WIRE_ADDR_IPV6), &a[0]); /* none: the first */
+    CU_ASSERT_PTR_EQUAL(op_session_usable_addr(a, 3, 0), &a[0]);              /* not attached */
+    CU_ASSERT_PTR_NULL(op_session_usable_addr(a, 0, WIRE_ADDR_IPV4));
+}
+
 int test_register(void)
 {
     CU_pSuite s = CU_add_suite("op_session", NULL, NULL);
@@ -104,5 +116,6 @@ int test_register(void)
     CU_add_test(s, "measured before unmeasured", test_measured_before_unmeasured);
     CU_add_test(s, "failures, then load, then round trip", test_failures_then_load_before_rtt);
     CU_add_test(s, "the best group sets the bar", test_slow_group_is_not_mixed_in);
+    CU_add_test(s, "a supernode's address of our family", test_usable_addr_keeps_the_family);
     return 0;
 }

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -373,6 +374,175 @@ static void test_missing_root_is_an_error(void)
     env_down();
 }
 
+/* ---- several folders, .sovaignore, a missing folder ----------------------------------- */
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_sovaignore(void)
+{
+    env_up();
+    make_dir("build");
+    make_dir("sub");
+    make_dir("sub/build");
+    make_dir("private");
+    make_dir("sub/private");
+    make_dir("drafts");
+    static const char *const kept[] = {"keep.txt", "sub/private/p.txt", "drafts/x.txt",
+                                       "sub/build.txt", "sub/b.tmp.txt"};
+    static const char *const ignored[] = {"a.tmp",           "sub/b.tmp",     "build/c.txt",
+                                          "sub/build/d.txt", "private/e.txt", "drafts/f.doc"};
+    for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+        write_file(kept[i], 10, (unsigned)i);
+    for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+        write_file(ignored[i], 10, (unsigned)(100 + i));
+    write_text(in_share(OP_SHARE_IGNORE_FILE), "# comment\n\n  *.tmp  \n/private\nbuild/\n"
+                                               "drafts/*.doc\r\n/\n");
+    struct op_share_result *res = scan();
+    CU_ASSERT_EQUAL(res->n_files, sizeof(kept) / sizeof(kept[0]));
+    for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+        CU_ASSERT_PTR_NOT_NULL(find(res, kept[i]));
+    for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+        CU_ASSERT_PTR_NULL(find(res, ignored[i]));
+    CU_ASSERT_EQUAL(res->n_folders, 1);
+    CU_ASSERT_EQUAL(res->folders[0].n_patterns, 4);
+    CU_ASSERT_EQUAL(res->folders[0].n_ignored, 6); /* 2 files, 3 folders, 1 .doc */
+    op_share_result_free(res);
+    env_down();
+}
+
+static void test_several_folders_and_a_missing_one(void)
+{
+    env_up();
+    char second[160], gone[160];
+    snprintf(second, sizeof(second), "%s/second", env.root);
+    snprintf(gone, sizeof(gone), "%s/gone", env.root);
+    CU_ASSERT_EQUAL_FATAL(mkdir(second, 0700), 0);
+    CU_ASSERT_EQUAL_FATAL(mkdir(gone, 0700), 0);
+    write_file("same.txt", 100, 1);
+    char path[256];
+    snprintf(path, sizeof(path), "%s/same.txt", second); /* the same relative path */
+    write_text(path, "other");
+    snprintf(path, sizeof(path), "%s/g.txt", gone);
+    write_text(path, "gone soon");
+    const char *folders[] = {env.share, second, gone};
+    env.cfg = (struct op_share_config){.folders = folders, .n_folders = 3, .missing_ok = true};
+    struct op_share_result *res = scan();
+    CU_ASSERT_EQUAL(res->n_files, 3);
+    CU_ASSERT_EQUAL(res->n_folders, 3);
+    for (size_t i = 0; i < res->n_files; i++) {
+        const struct op_share_file *f = &res->files[i];
+        CU_ASSERT_TRUE(f->folder < 3);
+        snprintf(path, sizeof(path), "%s/%s", folders[f->folder], f->relpath);
+        CU_ASSERT_STRING_EQUAL(f->path, path);
+    }
+    CU_ASSERT_EQUAL(res->folders[1].n_files, 1);
+    CU_ASSERT_EQUAL(res->folders[1].bytes, 5);
+    op_share_result_free(res);
+
+    /* The third folder goes: reported missing, its file removed, the others scanned. */
+    snprintf(path, sizeof(path), "%s/g.txt", gone);
+    CU_ASSERT_EQUAL(unlink(path), 0);
+    CU_ASSERT_EQUAL(rmdir(gone), 0);
+    res = scan();
+    CU_ASSERT_EQUAL(res->n_files, 2);
+    CU_ASSERT_TRUE(res->folders[2].missing);
+    CU_ASSERT_PTR_NOT_NULL(strstr(res->folders[2].error, "No such file"));
+    CU_ASSERT_FALSE(res->folders[0].missing);
+    CU_ASSERT_EQUAL(res->n_removed, 1);
+    CU_ASSERT_EQUAL(res->n_removed ? res->removed[0].folder : 99, 2);
+    op_share_result_free(res);
+
+    /* Without missing_ok, a folder that cannot be opened fails the scan. */
+    env.cfg.missing_ok = false;
+    struct op_share_result *failed = (struct op_share_result *)1;
+    char err[256] = "";
+    CU_ASSERT_EQUAL(op_share_scan_once(env.st, &env.cfg, &failed, err, sizeof(err)), SOVA_ERR_IO);
+    CU_ASSERT_PTR_NULL(failed);
+
+    /* No folder at all: every file of the store is removed. */
+    env.cfg = (struct op_share_config){.n_folders = 0};
+    res = scan();
+    CU_ASSERT_EQUAL(res->n_files, 0);
+    CU_ASSERT_EQUAL(res->n_folders, 0);
+    CU_ASSERT_EQUAL(res->n_removed, 3); /* the store still had the missing folder's row */
+    op_share_result_free(res);
+    env_down();
+}
+
+/* Out of descriptors (a flood of connections can do it to a peer), a scan
+ * fails and says why; it does not count what it could not open as removed,
+ * and the next scan finds every file as it was. */
+static void test_short_of_descriptors_removes_nothing(void)
+{
+    env_up();
+    make_dir("sub");
+    write_file("top.bin", 1000, 1);
+    write_file("sub/deep.bin", 1000, 2);
+    const char *folders[] = {env.share};
+    env.cfg = (struct op_share_config){.folders = folders, .n_folders = 1, .missing_ok = true};
+    struct op_share_result *res = scan();
+    CU_ASSERT_EQUAL(res->n_files, 2);
+    op_share_result_free(res);
+    write_file("new.bin", 1000, 3); /* so the scan has a file to open, too */
+
+    /* A low soft limit, then every descriptor under it taken. */
+    struct rlimit was, low;
+    CU_ASSERT_EQUAL_FATAL(getrlimit(RLIMIT_NOFILE, &was), 0);
+    low = was;
+    low.rlim_cur = 256;
+    CU_ASSERT_EQUAL_FATAL(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int fds[256];
+    size_t n = 0;
+    while (n < sizeof(fds) / sizeof(fds[0]) && (fds[n] = dup(0)) >= 0)
+        n++;
+    int dup_errno = errno;
+    struct op_share_result *failed = (struct op_share_result *)1;
+    char err[256] = "";
+    int rc = op_share_scan_once(env.st, &env.cfg, &failed, err, sizeof(err));
+    for (size_t i = 0; i < n; i++)
+        close(fds[i]);
+    CU_ASSERT_EQUAL(setrlimit(RLIMIT_NOFILE, &was), 0);
+    CU_ASSERT_EQUAL(dup_errno, EMFILE);
+    CU_ASSERT_NOT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NULL(failed);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "Too many open files"));
+
+    res = scan();
+    CU_ASSERT_EQUAL(res->n_files, 3);
+    CU_ASSERT_EQUAL(res->n_removed, 0);
+    CU_ASSERT_EQUAL(res->n_added, 1);
+    CU_ASSERT_FALSE(res->folders[0].missing);
+    op_share_result_free(res);
+    env_down();
+}
+
+/* A .sovaignore that is there but cannot be read fails the scan: sharing
+ * the files it hides would be worse than not scanning. */
+static void test_unreadable_sovaignore_fails_the_scan(void)
+{
+    env_up();
+    write_file("keep.txt", 10, 1);
+    write_file("secret.key", 10, 2);
+    write_text(in_share(OP_SHARE_IGNORE_FILE), "*.key\n");
+    struct op_share_result *res = scan();
+    CU_ASSERT_EQUAL(res->n_files, 1);
+    op_share_result_free(res);
+    CU_ASSERT_EQUAL_FATAL(unlink(in_share(OP_SHARE_IGNORE_FILE)), 0);
+    make_dir(OP_SHARE_IGNORE_FILE); /* opens, but reading it fails (EISDIR) */
+    struct op_share_result *failed = (struct op_share_result *)1;
+    char err[256] = "";
+    CU_ASSERT_EQUAL(op_share_scan_once(env.st, &env.cfg, &failed, err, sizeof(err)), SOVA_ERR_IO);
+    CU_ASSERT_PTR_NULL(failed);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, OP_SHARE_IGNORE_FILE));
+    env_down();
+}
+
 /* ---- the worker ----------------------------------------------------------------------------- */
 #define WAIT_LIMIT_S 60 /* a hung test fails instead of blocking ctest */
 
@@ -644,6 +814,12 @@ int test_register(void)
     CU_add_test(s, "skips hidden, links, special and excluded",
                 test_skips_hidden_links_special_and_excluded);
     CU_add_test(s, "missing root is an error", test_missing_root_is_an_error);
+    CU_add_test(s, ".sovaignore", test_sovaignore);
+    CU_add_test(s, "several folders and a missing one", test_several_folders_and_a_missing_one);
+    CU_add_test(s, "short of descriptors removes nothing",
+                test_short_of_descriptors_removes_nothing);
+    CU_add_test(s, "unreadable .sovaignore fails the scan",
+                test_unreadable_sovaignore_fails_the_scan);
     CU_add_test(s, "worker delivers on the loop thread", test_worker_delivers_on_the_loop_thread);
     CU_add_test(s, "rescans are coalesced", test_rescans_are_coalesced);
     CU_add_test(s, "worker reports errors and keeps the last result",

@@ -475,6 +475,50 @@ static void test_download_fail_and_activate(void)
     op_store_close(st);
 }
 
+/* Transfer control: paused and priority are kept per download, and the
+ * queue order (seq) is the order downloads were asked for. */
+static void test_download_pause_and_priority(void)
+{
+    struct op_store *st = open_fresh();
+    CU_ASSERT_EQUAL(op_store_download_create(st, H1, "a", 10, CS, NULL, NULL), 0);
+    CU_ASSERT_EQUAL(op_store_download_create(st, H2, "b", 10, CS, NULL, NULL), 0);
+    struct op_store_download a = get_dl(st, H1), b = get_dl(st, H2);
+    CU_ASSERT_FALSE(a.paused);
+    CU_ASSERT_EQUAL(a.priority, OP_STORE_PRIORITY_NORMAL);
+    CU_ASSERT_TRUE(a.seq < b.seq);
+    op_store_download_clear(&a);
+    op_store_download_clear(&b);
+    CU_ASSERT_EQUAL(op_store_download_set_paused(st, H1, true), 0);
+    CU_ASSERT_EQUAL(op_store_download_set_priority(st, H2, OP_STORE_PRIORITY_HIGH), 0);
+    CU_ASSERT_EQUAL(op_store_download_set_priority(st, H2, 5), SOVA_ERR_INVALID);
+    a = get_dl(st, H1);
+    b = get_dl(st, H2);
+    CU_ASSERT_TRUE(a.paused);
+    CU_ASSERT_EQUAL(b.priority, OP_STORE_PRIORITY_HIGH);
+    op_store_download_clear(&a);
+    op_store_download_clear(&b);
+    /* get of a paused download wants it again: activate resumes it. */
+    CU_ASSERT_EQUAL(op_store_download_activate(st, H1, NULL, false), 0);
+    a = get_dl(st, H1);
+    CU_ASSERT_FALSE(a.paused);
+    op_store_download_clear(&a);
+    /* Only an active download is paused; an unknown one is refused. */
+    CU_ASSERT_EQUAL(op_store_download_fail(st, H2, "no source"), 0);
+    CU_ASSERT_EQUAL(op_store_download_set_paused(st, H2, true), SOVA_ERR_INVALID);
+    static const uint8_t nothing[OP_STORE_HASH_LEN] = {0};
+    CU_ASSERT_EQUAL(op_store_download_set_paused(st, nothing, true), SOVA_ERR_INVALID);
+    CU_ASSERT_EQUAL(op_store_download_set_priority(st, nothing, 0), SOVA_ERR_INVALID);
+    /* A forgotten download leaves its place: a new one comes last. */
+    CU_ASSERT_EQUAL(op_store_download_delete(st, H1), 0);
+    CU_ASSERT_EQUAL(op_store_download_create(st, H1, "a", 10, CS, NULL, NULL), 0);
+    a = get_dl(st, H1);
+    b = get_dl(st, H2);
+    CU_ASSERT_TRUE(a.seq > b.seq);
+    op_store_download_clear(&a);
+    op_store_download_clear(&b);
+    op_store_close(st);
+}
+
 static void test_download_manifest_and_chunks(void)
 {
     uint8_t manifest[3 * OP_STORE_HASH_LEN];
@@ -890,6 +934,63 @@ static void test_second_connection_under_wal(void)
     op_store_close(st2);
     op_store_close(st);
 }
+/* ---- share folders, and schema 2 ------------------------------------------------- */
+static int collect_folder(const char *path, void *arg)
+{
+    char *out = arg;
+    size_t n = strlen(out);
+    snprintf(out + n, 256 - n, "%s;", path);
+    return strcmp(path, "/stop") == 0 ? 7 : 0;
+}
+
+static void test_share_folders(void)
+{
+    struct op_store *st = open_fresh();
+    CU_ASSERT_EQUAL(op_store_folder_add(st, "/b/music"), 0);
+    CU_ASSERT_EQUAL(op_store_folder_add(st, "/a/films"), 0);
+    CU_ASSERT_EQUAL(op_store_folder_add(st, "/a/films"), 0); /* known: no-op */
+    st = reopen(st);
+    char seen[256] = "";
+    CU_ASSERT_EQUAL(op_store_folder_foreach(st, collect_folder, seen), 0);
+    CU_ASSERT_STRING_EQUAL(seen, "/a/films;/b/music;");
+    bool removed = false;
+    CU_ASSERT_EQUAL(op_store_folder_remove(st, "/a/films", &removed), 0);
+    CU_ASSERT_TRUE(removed);
+    CU_ASSERT_EQUAL(op_store_folder_remove(st, "/a/films", &removed), 0);
+    CU_ASSERT_FALSE(removed);
+    CU_ASSERT_EQUAL(op_store_folder_add(st, "/stop"), 0);
+    seen[0] = '\0';
+    CU_ASSERT_EQUAL(op_store_folder_foreach(st, collect_folder, seen), 7); /* stopped */
+    CU_ASSERT_STRING_EQUAL(seen, "/b/music;/stop;");
+    op_store_close(st);
+}
+
+/* Schema 2 kept share rows by relative path: they go, the folders table comes. */
+static void test_schema_2_share_rows_go(void)
+{
+    op_store_close(open_fresh());
+    sqlite3 *db;
+    CU_ASSERT_EQUAL_FATAL(sqlite3_open(db_path, &db), SQLITE_OK);
+    CU_ASSERT_EQUAL(sqlite3_exec(db,
+                                 "DROP TABLE share_folders;"
+                                 "ALTER TABLE downloads DROP COLUMN paused;"
+                                 "ALTER TABLE downloads DROP COLUMN priority;"
+                                 "ALTER TABLE downloads DROP COLUMN seq;"
+                                 "INSERT INTO shares VALUES ('music/a.mp3', 1, 2, 3, zeroblob(32),"
+                                 " zeroblob(32), zeroblob(32), 2, zeroblob(32), 0);"
+                                 "PRAGMA user_version = 2",
+                                 NULL, NULL, NULL),
+                    SQLITE_OK);
+    sqlite3_close(db);
+    CU_ASSERT_EQUAL(pragma_int("SELECT count(*) FROM shares"), 1);
+    struct op_store *st = NULL;
+    CU_ASSERT_EQUAL_FATAL(op_store_open(db_path, &st, NULL, 0), 0);
+    CU_ASSERT_EQUAL(pragma_int("PRAGMA user_version"), OP_STORE_SCHEMA_VERSION);
+    CU_ASSERT_EQUAL(pragma_int("SELECT count(*) FROM shares"), 0);
+    CU_ASSERT_EQUAL(op_store_folder_add(st, "/x"), 0);
+    CU_ASSERT_EQUAL(pragma_int("SELECT count(*) FROM share_folders"), 1);
+    op_store_close(st);
+}
 
 int test_register(void)
 {
@@ -908,6 +1009,7 @@ int test_register(void)
     CU_add_test(s, "download create, get and list", test_download_create_get_and_list);
     CU_add_test(s, "download fails with a reason and is taken up again",
                 test_download_fail_and_activate);
+    CU_add_test(s, "download pause, priority and queue order", test_download_pause_and_priority);
     CU_add_test(s, "download manifest and chunks", test_download_manifest_and_chunks);
     CU_add_test(s, "download complete needs every chunk", test_download_complete_needs_every_chunk);
     CU_add_test(s, "download of an empty file", test_download_empty_file);
@@ -916,5 +1018,7 @@ int test_register(void)
     CU_add_test(s, "supernode host cache", test_host_cache);
     CU_add_test(s, "second connection under WAL", test_second_connection_under_wal);
     CU_add_test(s, "a database of schema 1 is migrated, never misread", test_schema_1_is_migrated);
+    CU_add_test(s, "share folders: add, list, remove, survive reopen", test_share_folders);
+    CU_add_test(s, "a database of schema 2: relative share rows go", test_schema_2_share_rows_go);
     return CU_get_error() == CUE_SUCCESS ? 0 : -1;
 }

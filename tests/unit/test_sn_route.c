@@ -467,13 +467,14 @@ static void test_merge_dedup_union_order(void)
     struct msg_search_result r = {.hits = hits, .n_hits = 2};
     CU_ASSERT_EQUAL(sn_route_merge_add(m, NULL, &r), 0);
     /* SN 1, not final: file 9 again (peers 2, 3: one new), file 5 with
-     * another size (a different file), file 7 (peers 4, 5, 6). */
+     * another size (the same file ID: the same hit, peer 10 claims 42),
+     * file 7 (peers 4, 5, 6). */
     hits[0] = hit_of(0, 9, 0, 2, 2);
     hits[1] = hit_of(1, 5, 42, 10, 1);
     hits[2] = hit_of(2, 7, 0, 4, 3);
     r.n_hits = 3;
     CU_ASSERT_EQUAL(sn_route_merge_add(m, ids[1], &r), 0);
-    CU_ASSERT_EQUAL(sn_route_merge_files(m), 4);
+    CU_ASSERT_EQUAL(sn_route_merge_files(m), 3);
     CU_ASSERT_FALSE(sn_route_merge_done(m, 100));
     /* The frames the hits came from go away: the merge kept copies. */
     memset(name_buf, 'X', sizeof(name_buf));
@@ -492,17 +493,18 @@ static void test_merge_dedup_union_order(void)
     CU_ASSERT_EQUAL(sn_route_merge_add(m, ids[1], &r), 0);
     CU_ASSERT(sn_route_merge_done(m, 0)); /* everyone answered */
 
-    /* Order: sources (5: 0 1 2 3 -> 4; 7: 3; 9: 2; 5/42: 1), cut at 3. */
+    /* Order: sources (5: 0 1 10 2 3 -> 5; 7: 3; 9: 2). */
     struct msg_search_result out;
-    CU_ASSERT_EQUAL_FATAL(sn_route_merge_result(m, &out), 0);
+    CU_ASSERT_EQUAL_FATAL(sn_route_merge_result(m, NULL, NULL, &out), 0);
     CU_ASSERT_EQUAL_FATAL(out.n_hits, 3);
     CU_ASSERT_EQUAL(out.hits[0].hash[0], 5);
-    CU_ASSERT_EQUAL(out.hits[0].size, 1005);
-    CU_ASSERT_EQUAL(out.hits[0].n_sources, 4);
+    CU_ASSERT_EQUAL(out.hits[0].size, 1005); /* what its first source claims */
+    CU_ASSERT_EQUAL(out.hits[0].n_sources, 5);
     CU_ASSERT(wire_str_eq(out.hits[0].name, "file-5.bin"));
-    for (unsigned i = 0; i < 4; i++) {
-        CU_ASSERT_EQUAL(out.hits[0].sources[i].peer_id[0], i); /* first received first */
-        CU_ASSERT_EQUAL(out.hits[0].sources[i].addrs[0].ip[3], i);
+    static const unsigned order5[5] = {0, 1, 10, 2, 3}; /* first received first */
+    for (unsigned i = 0; i < 5; i++) {
+        CU_ASSERT_EQUAL(out.hits[0].sources[i].peer_id[0], order5[i]);
+        CU_ASSERT_EQUAL(out.hits[0].sources[i].addrs[0].ip[3], order5[i]);
     }
     CU_ASSERT_EQUAL(out.hits[1].hash[0], 7);
     CU_ASSERT_EQUAL(out.hits[1].n_sources, 3);
@@ -550,7 +552,7 @@ static void test_merge_caps(void)
     CU_ASSERT_EQUAL(sn_route_merge_files(m), 3); /* local counted 1 + 2 > 2: only 60 */
 
     struct msg_search_result out;
-    CU_ASSERT_EQUAL_FATAL(sn_route_merge_result(m, &out), 0);
+    CU_ASSERT_EQUAL_FATAL(sn_route_merge_result(m, NULL, NULL, &out), 0);
     CU_ASSERT_EQUAL_FATAL(out.n_hits, 2);
     CU_ASSERT_EQUAL(out.hits[0].hash[0], 1);
     CU_ASSERT_EQUAL(out.hits[0].n_sources, WIRE_MAX_SOURCES_DEFAULT);
@@ -567,6 +569,69 @@ static void test_merge_caps(void)
     }
     CU_ASSERT_EQUAL(sn_route_merge_files(m2), SN_ROUTE_MERGE_KEEP_FACTOR * 1);
     CU_ASSERT_PTR_NULL(sn_route_merge_new(0, 100));
+    sn_route_merge_free(m2);
+    sn_route_merge_free(m);
+}
+
+/* A rank as search gives it: sources 20..29 verified, 40..49 dropped, the
+ * rest bare claims. */
+static uint32_t test_rank(void *arg, const uint8_t id[WIRE_ID_LEN])
+{
+    (void)arg;
+    if (id[0] >= 40 && id[0] < 50)
+        return SN_ROUTE_RANK_DROP;
+    return id[0] >= 20 && id[0] < 30 ? 0 : SN_ROUTE_RANK_UNVERIFIED;
+}
+
+/* Size poisoning (issue 13, finding 2): two identities without data claim
+ * a real ID with a size of 4 TiB; the hit is still one, its size the one
+ * its verified source claims, and a file with verified sources comes
+ * before one with more bare claims. */
+static void test_merge_ranked(void)
+{
+    make_sources();
+    struct sn_route_merge *m = sn_route_merge_new(8, 100);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_EQUAL(sn_route_merge_expect(m, ids[1]), 0);
+    const uint64_t tib4 = 4ull << 40;
+    struct msg_hit hits[4] = {hit_of(0, 1, tib4, 10, 2), /* file 1: liars 10, 11 */
+                              hit_of(1, 2, 0, 12, 3),    /* file 2: 3 bare claims */
+                              hit_of(2, 3, 0, 40, 2)};   /* file 3: only dropped sources */
+    struct msg_search_result r = {.hits = hits, .n_hits = 3};
+    CU_ASSERT_EQUAL(sn_route_merge_add(m, NULL, &r), 0);
+    hits[0] = hit_of(0, 1, 777, 20, 1); /* file 1 from a verified source, its true size */
+    hits[1] = hit_of(1, 4, 0, 21, 1);   /* file 4: one verified source */
+    hits[2] = hit_of(2, 2, 0, 42, 1);   /* file 2 also from a dropped source */
+    r.n_hits = 3;
+    r.flags = MSG_RESULT_FINAL;
+    CU_ASSERT_EQUAL(sn_route_merge_add(m, ids[1], &r), 0);
+    CU_ASSERT_EQUAL(sn_route_merge_files(m), 4);
+    struct msg_search_result out;
+    CU_ASSERT_EQUAL_FATAL(sn_route_merge_result(m, test_rank, NULL, &out), 0);
+    CU_ASSERT_EQUAL_FATAL(out.n_hits, 3); /* file 3 is gone: every source dropped */
+    /* File 1: one verified source of three, first; its size. */
+    CU_ASSERT_EQUAL(out.hits[0].hash[0], 1);
+    CU_ASSERT_EQUAL(out.hits[0].size, 777);
+    CU_ASSERT_EQUAL_FATAL(out.hits[0].n_sources, 3);
+    CU_ASSERT_EQUAL(out.hits[0].sources[0].peer_id[0], 20);
+    CU_ASSERT_EQUAL(out.hits[0].sources[1].peer_id[0], 10);
+    CU_ASSERT_EQUAL(out.hits[0].sources[2].peer_id[0], 11);
+    /* File 4 (1 verified source) before file 2 (3 bare claims). */
+    CU_ASSERT_EQUAL(out.hits[1].hash[0], 4);
+    CU_ASSERT_EQUAL(out.hits[2].hash[0], 2);
+    CU_ASSERT_EQUAL(out.hits[2].n_sources, 3); /* 42 dropped */
+    for (size_t i = 0; i < out.hits[2].n_sources; i++)
+        CU_ASSERT_NOT_EQUAL(out.hits[2].sources[i].peer_id[0], 42);
+    /* Without the verified source, the liars' size would show: ranking is
+     * what keeps it out. */
+    struct sn_route_merge *m2 = sn_route_merge_new(8, 100);
+    struct msg_hit two[2] = {hit_of(0, 1, tib4, 10, 2), hit_of(1, 1, 777, 20, 1)};
+    struct msg_search_result r2 = {.hits = two, .n_hits = 2};
+    CU_ASSERT_EQUAL(sn_route_merge_add(m2, NULL, &r2), 0);
+    CU_ASSERT_EQUAL_FATAL(sn_route_merge_result(m2, NULL, NULL, &out), 0);
+    CU_ASSERT_EQUAL(out.hits[0].size, tib4); /* unranked: the first received */
+    CU_ASSERT_EQUAL_FATAL(sn_route_merge_result(m2, test_rank, NULL, &out), 0);
+    CU_ASSERT_EQUAL(out.hits[0].size, 777);
     sn_route_merge_free(m2);
     sn_route_merge_free(m);
 }
@@ -646,6 +711,8 @@ int test_register(void)
     CU_pSuite s = CU_add_suite("sn_route", setup, NULL);
     if (s == NULL)
         return -1;
+    CU_add_test(s, "merge: one hit per ID, ranked sources, its best source's size",
+                test_merge_ranked);
     CU_add_test(s, "targets: only SNs whose summary may match, unknown ones blind",
                 test_targets_only_matching);
     CU_add_test(s, "summaries: newest version per SN, stale, forget, table cap",
