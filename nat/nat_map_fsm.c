@@ -178,7 +178,7 @@ static void on_discover(struct nat_map_fsm *f, uint64_t now_ms, const struct nat
         no_gateway(f, now_ms, r->code, r->error[0] ? r->error : "no gateway answered");
         return;
     }
-    if (!nat_ipv4_is_public(r->external_ip)) {
+    if (!nat_addr_is_public(r->external_ip)) {
         /* A mapping there would not make us reachable: double NAT or the
          * gateway's WAN is down. Show what answered, and why it is no use. */
         char why[160];
@@ -258,7 +258,7 @@ static void on_map(struct nat_map_fsm *f, uint64_t now_ms, const struct nat_job_
         lost_gateway(f, now_ms, r->code, r->error[0] ? r->error : "gateway did not answer");
         return;
     }
-    if (r->external_ip[0] && !nat_ipv4_is_public(r->external_ip)) {
+    if (r->external_ip[0] && !nat_addr_is_public(r->external_ip)) {
         char why[160];
         snprintf(why, sizeof(why), "external address became '%s': not public", r->external_ip);
         lost_gateway(f, now_ms, 0, why);
@@ -322,7 +322,7 @@ static void on_check(struct nat_map_fsm *f, uint64_t now_ms, const struct nat_jo
     }
     note_epoch(f, now_ms, r);
     if (r->external_ip[0] && strcmp(r->external_ip, f->st.external_ip) != 0) {
-        if (!nat_ipv4_is_public(r->external_ip)) {
+        if (!nat_addr_is_public(r->external_ip)) {
             char why[160];
             snprintf(why, sizeof(why), "external address became '%s': not public", r->external_ip);
             lost_gateway(f, now_ms, 0, why);
@@ -436,6 +436,7 @@ bool nat_map_fsm_next_job(struct nat_map_fsm *f, uint64_t now_ms, struct nat_job
         job->discover_ms = f->p.discover_ms;
         job->natpmp = f->p.natpmp;
         job->pcp = f->p.pcp;
+        job->ipv6 = f->p.ipv6;
         schedule(f, NAT_FSM_DISCOVERING, UINT64_MAX);
         return true;
     case NAT_FSM_WILL_MAP:

@@ -68,6 +68,7 @@ struct nat_job {
     unsigned discover_ms;   /* DISCOVER: SSDP wait */
     bool natpmp;            /* DISCOVER: try NAT-PMP when no IGD answers */
     bool pcp;               /* DISCOVER: try PCP first (before the IGD) */
+    bool ipv6;              /* DISCOVER: an IPv6 firewall pinhole, by PCP only */
 };
 
 enum nat_outcome {
@@ -112,6 +113,7 @@ struct nat_map_fsm_params {
     unsigned discover_ms;      /* 0 = NAT_UPNP_DEFAULT_DISCOVER_MS */
     bool natpmp;
     bool pcp;
+    bool ipv6;     /* an IPv6 pinhole by PCP, not an IPv4 mapping */
     uint32_t seed; /* random external ports; any value */
 };
 
@@ -151,6 +153,9 @@ uint64_t nat_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t max_ms);
  * private, CGNAT, loopback, link-local, multicast, documentation, 0/8 or
  * broadcast. false for "" or anything that does not parse. */
 bool nat_ipv4_is_public(const char *ip);
+/* An IPv4 address nat_ipv4_is_public() accepts, or a global unicast IPv6
+ * address (2000::/3): one others can reach us at. */
+bool nat_addr_is_public(const char *ip);
 /* RFC 6886 3.6: did the NAT-PMP gateway lose its state (reboot) between two
  * answers? prev_epoch seen at prev_ms, epoch seen at now_ms. */
 bool nat_pmp_epoch_lost(uint32_t prev_epoch, uint64_t prev_ms, uint32_t epoch, uint64_t now_ms);

@@ -78,6 +78,14 @@ uint64_t nat_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t max_ms)
     return d > max_ms || d < base_ms ? max_ms : d;
 }
 
+bool nat_addr_is_public(const char *ip)
+{
+    struct in6_addr a;
+    if (ip && inet_pton(AF_INET6, ip, &a) == 1)
+        return (a.s6_addr[0] & 0xe0) == 0x20;
+    return nat_ipv4_is_public(ip);
+}
+
 bool nat_ipv4_is_public(const char *ip)
 {
     struct in_addr a;

@@ -85,19 +85,33 @@ static bool is_local(const struct nat_reach_facts *f, const struct wire_addr *a)
 void nat_reach_classify(const struct nat_reach_facts *f, struct nat_reach *out)
 {
     memset(out, 0, sizeof(*out));
-    const struct msg_dialback_probe *ok_mapped = NULL, *ok_local = NULL, *ok_other = NULL;
+    const struct msg_dialback_probe *ok_mapped = NULL, *ok_local = NULL, *ok_other = NULL,
+                                    *ok_pinhole = NULL;
     for (size_t i = 0; i < f->n_probes; i++) {
         const struct msg_dialback_probe *p = &f->probes[i];
         if (p->outcome != MSG_DIALBACK_OK)
             continue;
         if (f->mapped != NULL && wire_addr_equal(&p->addr, f->mapped))
             ok_mapped = ok_mapped ? ok_mapped : p;
+        else if (f->pinhole != NULL && wire_addr_equal(&p->addr, f->pinhole))
+            ok_pinhole = ok_pinhole ? ok_pinhole : p;
         else if (is_local(f, &p->addr))
             ok_local = ok_local ? ok_local : p;
         else
             ok_other = ok_other ? ok_other : p;
     }
     char a[64];
+    /* Our own address, but open only while the router keeps the pinhole:
+     * mapped, as a port mapping is (it lives as long as the router's state). */
+    if (ok_pinhole != NULL && ok_local == NULL) {
+        out->reach = MSG_REACH_MAPPED;
+        out->proved = ok_pinhole->addr;
+        snprintf(out->why, sizeof(out->why),
+                 "mapped: the supernode connected to %s through the router's IPv6 firewall "
+                 "pinhole",
+                 wire_addr_format(&out->proved, a, sizeof(a)));
+        return;
+    }
     if (ok_local != NULL) {
         out->reach = MSG_REACH_PUBLIC;
         out->proved = ok_local->addr;

@@ -39,6 +39,7 @@ struct nat_reach_facts {
     const char *mapping_state;      /* "no UPnP/NAT-PMP gateway", "mapped", ... for the reason */
     const struct wire_addr *local;  /* addresses of our own interfaces */
     size_t n_local;
+    const struct wire_addr *pinhole; /* the router's IPv6 firewall pinhole, NULL if none */
 };
 
 struct nat_reach {

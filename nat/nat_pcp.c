@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <natpmp.h>
 #include <openssl/rand.h>
 #include <poll.h>
@@ -50,29 +51,37 @@ static uint32_t get32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* An IPv4 address as PCP writes it: ::ffff:a.b.c.d. */
-static void put_v4(uint8_t *p, const uint8_t v4[4])
+void nat_pcp_addr_v4(uint8_t out[16], const uint8_t v4[4])
 {
-    memset(p, 0, 10);
-    p[10] = p[11] = 0xff;
-    memcpy(p + 12, v4, 4);
+    memset(out, 0, 10);
+    out[10] = out[11] = 0xff;
+    memcpy(out + 12, v4, 4);
+}
+
+static bool is_v4_mapped(const uint8_t a[16])
+{
+    static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return memcmp(a, prefix, 12) == 0;
 }
 
 size_t nat_pcp_map_request(uint8_t out[NAT_PCP_MAP_LEN], const uint8_t nonce[NAT_PCP_NONCE_LEN],
-                           const uint8_t client[4], uint16_t internal_port, uint16_t suggested_port,
-                           uint32_t lifetime_s)
+                           const uint8_t client[16], uint16_t internal_port,
+                           uint16_t suggested_port, uint32_t lifetime_s)
 {
-    static const uint8_t any[4] = {0, 0, 0, 0};
+    static const uint8_t any4[4] = {0, 0, 0, 0};
     memset(out, 0, NAT_PCP_MAP_LEN);
     out[0] = NAT_PCP_VERSION;
     out[1] = NAT_PCP_OP_MAP; /* R = 0: a request */
     put32(out + 4, lifetime_s);
-    put_v4(out + 8, client);
+    memcpy(out + 8, client, 16);
     memcpy(out + 24, nonce, NAT_PCP_NONCE_LEN);
     out[36] = 6; /* TCP */
     put16(out + 40, internal_port);
     put16(out + 42, suggested_port);
-    put_v4(out + 44, any);
+    /* No suggested external address: ::ffff:0.0.0.0 for IPv4, :: for an
+     * IPv6 pinhole (RFC 6887 section 11.1). */
+    if (is_v4_mapped(client))
+        nat_pcp_addr_v4(out + 44, any4);
     return NAT_PCP_MAP_LEN;
 }
 
@@ -100,8 +109,9 @@ int nat_pcp_map_answer(const uint8_t *buf, size_t len, const uint8_t nonce[NAT_P
 /* ---- the exchanges (worker thread) ------------------------------------------------------ */
 
 struct nat_pcp {
-    int fd; /* UDP, connected to the gateway's port 5351; -1 when closed */
-    uint8_t client[4];
+    int fd;             /* UDP, connected to the gateway's port 5351; -1 when closed */
+    bool v6;            /* the socket is IPv6: a firewall pinhole, not a NAT mapping */
+    uint8_t client[16]; /* our address in PCP form (IPv4-mapped for IPv4) */
     uint8_t nonce[NAT_PCP_NONCE_LEN];
     bool have_nonce;
     bool silent; /* the last discovery heard nothing on port 5351 (no NAT-PMP either) */
@@ -143,11 +153,107 @@ const char *nat_pcp_gateway(const struct nat_pcp *p)
     return p->fd >= 0 ? p->gateway : "";
 }
 
+/* The IPv6 default route's gateway and interface, from
+ * /proc/net/ipv6_route (the lowest metric wins): 0, or -1. */
+static int default_gateway6(struct in6_addr *gw, char ifname[IF_NAMESIZE])
+{
+    FILE *f = fopen("/proc/net/ipv6_route", "re");
+    if (f == NULL)
+        return -1;
+    char line[256], dst[33], src[33], hop[33], dev[IF_NAMESIZE + 1];
+    unsigned dlen, slen, metric, refs, use, flags, best = UINT32_MAX;
+    int found = -1;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (sscanf(line, "%32s %x %32s %x %32s %x %x %x %x %16s", dst, &dlen, src, &slen, hop,
+                   &metric, &refs, &use, &flags, dev) != 10)
+            continue;
+        if (dlen != 0 || strspn(dst, "0") != 32 || !(flags & 0x2) /* RTF_GATEWAY */ ||
+            (flags & 0x200) /* RTF_REJECT */ || metric >= best)
+            continue;
+        uint8_t b[16];
+        bool ok = strlen(hop) == 32;
+        for (int i = 0; ok && i < 16; i++) {
+            unsigned v;
+            ok = sscanf(hop + 2 * i, "%2x", &v) == 1;
+            b[i] = (uint8_t)v;
+        }
+        if (!ok || strlen(dev) >= IF_NAMESIZE)
+            continue;
+        memcpy(gw->s6_addr, b, 16);
+        memcpy(ifname, dev, strlen(dev) + 1);
+        best = metric;
+        found = 0;
+    }
+    fclose(f);
+    return found;
+}
+
+/* A global, stable address of ours on ifname (not temporary, deprecated
+ * or tentative), from /proc/net/if_inet6: the one a pinhole is for. */
+static int global_addr6(const char *ifname, struct in6_addr *out)
+{
+    FILE *f = fopen("/proc/net/if_inet6", "re");
+    if (f == NULL)
+        return -1;
+    char line[256], hex[33], dev[IF_NAMESIZE + 1];
+    unsigned idx, plen, scope, flags;
+    int found = -1;
+    while (found != 0 && fgets(line, sizeof(line), f) != NULL) {
+        if (sscanf(line, "%32s %x %x %x %x %16s", hex, &idx, &plen, &scope, &flags, dev) != 6 ||
+            strcmp(dev, ifname) != 0 || scope != 0 || (flags & (0x01 | 0x20 | 0x40)) != 0)
+            continue;
+        bool ok = strlen(hex) == 32;
+        for (int i = 0; ok && i < 16; i++) {
+            unsigned v;
+            ok = sscanf(hex + 2 * i, "%2x", &v) == 1;
+            out->s6_addr[i] = (uint8_t)v;
+        }
+        if (ok && (out->s6_addr[0] & 0xe0) == 0x20) /* 2000::/3 */
+            found = 0;
+    }
+    fclose(f);
+    return found;
+}
+
+/* IPv6: a socket from our global address to the default router's PCP
+ * port (RFC 6887: the PCP server is the default router). The gateway may
+ * be link-local; the pinhole is for the global address we send from. */
+static int pcp_open6(struct nat_pcp *p, char *err, size_t errlen)
+{
+    struct sockaddr_in6 gw = {.sin6_family = AF_INET6, .sin6_port = htons(NAT_PCP_PORT)};
+    struct sockaddr_in6 me = {.sin6_family = AF_INET6};
+    char ifname[IF_NAMESIZE];
+    if (default_gateway6(&gw.sin6_addr, ifname) != 0) {
+        snprintf(err, errlen, "PCP: no IPv6 default gateway");
+        return -1;
+    }
+    if (IN6_IS_ADDR_LINKLOCAL(&gw.sin6_addr))
+        gw.sin6_scope_id = if_nametoindex(ifname);
+    inet_ntop(AF_INET6, &gw.sin6_addr, p->gateway, sizeof(p->gateway));
+    if (global_addr6(ifname, &me.sin6_addr) != 0) {
+        snprintf(err, errlen, "PCP: no global IPv6 address on %s", ifname);
+        return -1;
+    }
+    p->fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (p->fd < 0 || bind(p->fd, (struct sockaddr *)&me, sizeof(me)) != 0 ||
+        connect(p->fd, (struct sockaddr *)&gw, sizeof(gw)) != 0) {
+        snprintf(err, errlen, "PCP: cannot open a socket to %s: %s", p->gateway, strerror(errno));
+        pcp_close(p);
+        return -1;
+    }
+    p->v6 = true;
+    memcpy(p->client, me.sin6_addr.s6_addr, 16);
+    inet_ntop(AF_INET6, &me.sin6_addr, p->lan_addr, sizeof(p->lan_addr));
+    return 0;
+}
+
 /* Open a socket to the default gateway's PCP port (libnatpmp finds the
  * gateway; the address it sees us at is the socket's own). */
-static int pcp_open(struct nat_pcp *p, char *err, size_t errlen)
+static int pcp_open(struct nat_pcp *p, bool v6, char *err, size_t errlen)
 {
     pcp_close(p);
+    if (v6)
+        return pcp_open6(p, err, errlen);
     natpmp_t np;
     int rc = initnatpmp(&np, 0, 0);
     if (rc < 0) {
@@ -167,7 +273,8 @@ static int pcp_open(struct nat_pcp *p, char *err, size_t errlen)
         pcp_close(p);
         return -1;
     }
-    memcpy(p->client, &local.sin_addr, 4);
+    p->v6 = false;
+    nat_pcp_addr_v4(p->client, (const uint8_t *)&local.sin_addr);
     inet_ntop(AF_INET, &local.sin_addr, p->lan_addr, sizeof(p->lan_addr));
     return 0;
 }
@@ -240,15 +347,16 @@ static void pcp_result(const struct nat_pcp_answer *a, const char *action, struc
     r->outcome = NAT_OUT_OK;
     r->external_port = a->external_port;
     r->lease_s = a->lifetime_s;
-    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (memcmp(a->external_ip, mapped, 12) == 0)
+    if (is_v4_mapped(a->external_ip))
         inet_ntop(AF_INET, a->external_ip + 12, r->external_ip, sizeof(r->external_ip));
+    else
+        inet_ntop(AF_INET6, a->external_ip, r->external_ip, sizeof(r->external_ip));
 }
 
 void nat_pcp_discover(struct nat_pcp *p, const struct nat_job *job, struct nat_job_result *r)
 {
     r->method = NAT_METHOD_PCP;
-    if (pcp_open(p, r->error, sizeof(r->error)) != 0) {
+    if (pcp_open(p, job->ipv6, r->error, sizeof(r->error)) != 0) {
         r->outcome = NAT_OUT_NONE;
         return;
     }
@@ -322,6 +430,24 @@ int nat_pcp_unmap(struct nat_pcp *p, uint16_t internal_port, char *err, size_t e
     struct nat_pcp_answer a;
     if (pcp_exchange(p, internal_port, 0, 0, NAT_PCP_DISCOVER_MS, &a, err, errlen) != 0)
         return -1;
+    if (a.result != 0 && p->v6) {
+        /* Some routers cannot delete a pinhole on request (miniupnpd 2.3.1
+         * with nftables answers NOT_AUTHORIZED: its pinhole rules do not
+         * carry the mapping's nonce). The shortest lease it grants then:
+         * the pinhole closes when that ends, not an hour later. */
+        unsigned refused = a.result;
+        struct nat_pcp_answer b;
+        char ignored[160];
+        if (pcp_exchange(p, internal_port, internal_port, 1, NAT_PCP_DISCOVER_MS, &b, ignored,
+                         sizeof(ignored)) == 0 &&
+            b.result == 0) {
+            snprintf(err, errlen,
+                     "PCP delete: %u %s; the pinhole now ends with the shortest lease the "
+                     "router grants (%u s)",
+                     refused, nat_pcp_result_str(refused), (unsigned)b.lifetime_s);
+            return -1;
+        }
+    }
     if (a.result != 0) {
         snprintf(err, errlen, "PCP delete: %u %s", a.result, nat_pcp_result_str(a.result));
         return -1;

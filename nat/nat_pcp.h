@@ -7,6 +7,11 @@
  * answer carries the gateway's epoch, which the fsm watches for a reboot
  * (as NAT-PMP's). The gateway is the default route's (libnatpmp finds it).
  *
+ * IPv6 (job->ipv6): the same MAP from our global IPv6 address to the IPv6
+ * default router opens an inbound pinhole in its firewall for that address
+ * and port (RFC 6887's "IPv6 firewall" case; miniupnpd implements it): the
+ * external address and port are our own.
+ *
  * Private to nat/ (nat_worker.c), but for the codec, which fuzz_pcp and
  * the unit tests drive.
  */
@@ -32,12 +37,16 @@
 /* RFC 6887 result codes the words are given for (others: "result N"). */
 const char *nat_pcp_result_str(unsigned code);
 
+/* An IPv4 address (network order) in PCP form, ::ffff:a.b.c.d. */
+void nat_pcp_addr_v4(uint8_t out[16], const uint8_t v4[4]);
+
 /* A MAP request for TCP internal_port into out: our address as the gateway
- * sees it (client, IPv4 in network order), the port we suggest (0: any)
- * and the lifetime (0: delete). Returns NAT_PCP_MAP_LEN. */
+ * sees it (client, in PCP form: IPv4-mapped, or an IPv6 address for a
+ * firewall pinhole), the port we suggest (0: any) and the lifetime (0:
+ * delete). Returns NAT_PCP_MAP_LEN. */
 size_t nat_pcp_map_request(uint8_t out[NAT_PCP_MAP_LEN], const uint8_t nonce[NAT_PCP_NONCE_LEN],
-                           const uint8_t client[4], uint16_t internal_port, uint16_t suggested_port,
-                           uint32_t lifetime_s);
+                           const uint8_t client[16], uint16_t internal_port,
+                           uint16_t suggested_port, uint32_t lifetime_s);
 
 struct nat_pcp_answer {
     unsigned result;     /* 0: success */
@@ -58,9 +67,10 @@ struct nat_pcp;
 
 struct nat_pcp *nat_pcp_new(void);    /* NULL on allocation failure */
 void nat_pcp_free(struct nat_pcp *p); /* NULL ok */
-/* Find the default gateway and ask it for a short MAP of job->internal_port:
- * OK with method PCP, gateway, lan_addr, external_ip and epoch; else NONE
- * (no gateway, or it does not speak PCP) with the reason. */
+/* Find the default gateway (IPv6's if job->ipv6) and ask it for a short MAP
+ * of job->internal_port: OK with method PCP, gateway, lan_addr,
+ * external_ip and epoch; else NONE (no gateway, or it does not speak PCP)
+ * with the reason. */
 void nat_pcp_discover(struct nat_pcp *p, const struct nat_job *job, struct nat_job_result *r);
 const char *nat_pcp_gateway(const struct nat_pcp *p); /* "" if none */
 /* The last discovery heard nothing on port 5351, or was refused: a NAT-PMP

@@ -50,12 +50,16 @@ static void log_change(const struct nat_upnp *u, const struct nat_upnp_status *o
         return;
     }
     switch (st->state) {
-    case NAT_MAP_MAPPED:
-        log_info(
-            LOG_MOD, "port %u: mapped %s:%u -> %s:%u by %s (%s), lease %" PRIu32 " s%s, remaps %u",
-            st->internal_port, st->external_ip, st->external_port, st->lan_addr, st->internal_port,
-            method, st->gateway, st->lease_s, st->lease_s ? "" : " (permanent)", st->remaps);
+    case NAT_MAP_MAPPED: {
+        bool v6 = strchr(st->external_ip, ':') != NULL; /* an IPv6 pinhole: [addr]:port */
+        log_info(LOG_MOD,
+                 "port %u: %s %s%s%s:%u -> %s%s%s:%u by %s (%s), lease %" PRIu32 " s%s, remaps %u",
+                 st->internal_port, v6 ? "pinhole" : "mapped", v6 ? "[" : "", st->external_ip,
+                 v6 ? "]" : "", st->external_port, v6 ? "[" : "", st->lan_addr, v6 ? "]" : "",
+                 st->internal_port, method, st->gateway, st->lease_s,
+                 st->lease_s ? "" : " (permanent)", st->remaps);
         break;
+    }
     case NAT_MAP_MAPPING:
         if (old->external_ip[0] && st->external_ip[0] &&
             strcmp(old->external_ip, st->external_ip) != 0)
@@ -163,8 +167,9 @@ int nat_upnp_new(const struct nat_upnp_config *cfg, struct nat_upnp **out)
         .lease_s = cfg->lease_s,
         .check_interval_s = cfg->check_interval_s,
         .discover_ms = cfg->discover_timeout_ms,
-        .natpmp = cfg->natpmp,
-        .pcp = cfg->pcp,
+        .pcp = cfg->pcp || cfg->ipv6,
+        .natpmp = cfg->natpmp && !cfg->ipv6,
+        .ipv6 = cfg->ipv6,
         .seed = (uint32_t)t ^ ((uint32_t)getpid() << 16) ^ (uint32_t)(t >> 32),
     };
     int rc = nat_map_fsm_new(&p, &u->fsm);

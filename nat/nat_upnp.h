@@ -33,8 +33,10 @@
  * call nat_upnp_status() and nat_upnp_refresh(), not nat_upnp_stop() or
  * nat_upnp_free().
  *
- * IPv4 only: IGD v1 WANIPConnection and NAT-PMP map IPv4; an IPv6 host is
- * usually reachable without a mapping.
+ * IPv4, or (cfg->ipv6) an IPv6 firewall pinhole: IGD v1 WANIPConnection and
+ * NAT-PMP map IPv4 only; a home router's IPv6 firewall drops unsolicited
+ * inbound connections, and PCP asks it for a pinhole to our global address
+ * and port, kept with the same lease, renewal, checks and delete.
  */
 #ifndef SOVA_NAT_UPNP_H
 #define SOVA_NAT_UPNP_H
@@ -91,6 +93,7 @@ struct nat_upnp_config {
     const char *description;      /* "sova-peer <short id>"; copied; NULL = "sova" */
     bool natpmp;                  /* also try NAT-PMP when no IGD answers */
     bool pcp;                     /* try PCP (RFC 6887) first, before the IGD */
+    bool ipv6;                    /* an IPv6 pinhole by PCP instead of an IPv4 mapping */
     /* On the loop, on every state/address change; st is valid for the call. */
     void (*changed)(const struct nat_upnp_status *st, void *arg);
     void *arg;

@@ -76,6 +76,10 @@ static void discover(struct nat_worker *w, const struct nat_job *job, struct nat
      * NAT-PMP. */
     char pcp_error[sizeof(r->error)] = "";
     bool pmp_worth = job->natpmp;
+    if (job->ipv6) { /* a pinhole: PCP is the one of the three that makes them here */
+        nat_pcp_discover(w->pcp, job, r);
+        goto found;
+    }
     if (job->pcp) {
         nat_pcp_discover(w->pcp, job, r);
         if (r->outcome == NAT_OUT_OK)

@@ -127,6 +127,9 @@ static int print_status(json_t *line, void *arg)
     json_t *reach = json_object_get(line, "reach");
     printf("reachability  %s\n", jtext(&tx, line, "reachability_reason"));
     printf("port mapping  %s\n", jtext(&tx, json_object_get(reach, "mapping"), "words"));
+    json_t *pinhole = json_object_get(reach, "pinhole");
+    if (json_is_object(pinhole))
+        printf("pinhole       %s\n", jtext(&tx, pinhole, "words"));
     printf("dial-back    ");
     size_t i;
     json_t *probe;

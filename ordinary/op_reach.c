@@ -28,6 +28,12 @@ struct op_reach {
     struct nat_upnp_status map; /* last snapshot */
     bool have_mapped;
     struct wire_addr mapped; /* the router's mapping, when map.state is MAPPED */
+    /* the IPv6 firewall pinhole (PCP), for a peer listening on IPv6 */
+    struct nat_upnp *upnp6;
+    struct nat_upnp_status map6;
+    bool have_pinhole;
+    struct wire_addr pinhole; /* our global IPv6 address and port, when map6 is MAPPED */
+    char pinhole_words[200];
     struct wire_addr observed;
     bool have_observed;
     /* dial-back */
@@ -50,6 +56,7 @@ struct op_reach {
     uint64_t ann_ms[2];
     uint64_t lost_map_ms; /* a dial-back last found our mapping dead (0: never) */
     char mapping_words[200];
+    char state_words[420]; /* mapping_words, and pinhole_words when there is a pinhole to keep */
 };
 
 static void set_timer_ms(struct event *ev, unsigned ms)
@@ -72,6 +79,7 @@ static bool is_loopback(const struct wire_addr *a)
 }
 
 static bool link_local(const struct wire_addr *a);
+static void describe_pinhole(struct op_reach *r);
 
 /* Every interface's address into out, in the order getifaddrs gives them;
  * with host_only, not loopback nor IPv6 link-local. */
@@ -148,6 +156,28 @@ static void describe_mapping(struct op_reach *r)
     else
         snprintf(r->mapping_words, sizeof(r->mapping_words), "port mapping: %s",
                  nat_map_state_str(m->state));
+    describe_pinhole(r);
+}
+
+static void describe_pinhole(struct op_reach *r)
+{
+    const struct nat_upnp_status *m = &r->map6;
+    if (r->upnp6 == NULL)
+        r->pinhole_words[0] = '\0';
+    else if (m->state == NAT_MAP_MAPPED)
+        snprintf(r->pinhole_words, sizeof(r->pinhole_words), "IPv6 pinhole [%s]:%u by %s",
+                 m->external_ip, m->external_port, m->method ? m->method : "router");
+    else if (m->state == NAT_MAP_NO_GATEWAY)
+        snprintf(r->pinhole_words, sizeof(r->pinhole_words), "no IPv6 pinhole (no PCP router%s%s)",
+                 m->error[0] ? ": " : "", m->error);
+    else if (m->state == NAT_MAP_FAILED)
+        snprintf(r->pinhole_words, sizeof(r->pinhole_words),
+                 "the router refused an IPv6 pinhole: %s", m->error);
+    else
+        snprintf(r->pinhole_words, sizeof(r->pinhole_words), "IPv6 pinhole: %s",
+                 nat_map_state_str(m->state));
+    snprintf(r->state_words, sizeof(r->state_words), "%s%s%s", r->mapping_words,
+             r->pinhole_words[0] ? "; " : "", r->pinhole_words);
 }
 
 static bool link_local(const struct wire_addr *a)
@@ -191,11 +221,13 @@ static void claim(struct op_reach *r, bool tell_primary)
  * loop. */
 static void mapping_probe_failed(struct op_reach *r)
 {
-    if (r->upnp == NULL || !r->have_mapped || r->map.state != NAT_MAP_MAPPED)
-        return;
     for (size_t i = 0; i < r->n_probes; i++) {
         const struct msg_dialback_probe *p = &r->probes[i];
-        if (!wire_addr_equal(&p->addr, &r->mapped) ||
+        struct nat_upnp *which = r->have_mapped && wire_addr_equal(&p->addr, &r->mapped) ? r->upnp
+                                 : r->have_pinhole && wire_addr_equal(&p->addr, &r->pinhole)
+                                     ? r->upnp6
+                                     : NULL;
+        if (which == NULL ||
             (p->outcome != MSG_DIALBACK_REFUSED && p->outcome != MSG_DIALBACK_TIMEOUT))
             continue;
         uint64_t now = link_now_ms();
@@ -204,11 +236,12 @@ static void mapping_probe_failed(struct op_reach *r)
         r->lost_map_ms = now;
         char where[64];
         log_info("reach",
-                 "the supernode could not reach us through our mapping %s (%s): asking "
+                 "the supernode could not reach us through our %s %s (%s): asking "
                  "the router again",
-                 wire_addr_format(&r->mapped, where, sizeof(where)),
+                 which == r->upnp ? "mapping" : "IPv6 pinhole",
+                 wire_addr_format(&p->addr, where, sizeof(where)),
                  msg_dialback_outcome_str(p->outcome));
-        nat_upnp_refresh(r->upnp);
+        nat_upnp_refresh(which);
         return;
     }
 }
@@ -222,7 +255,8 @@ static void on_result(struct op_reach *r, const struct msg_dialback_result *res)
         .probes = r->probes,
         .n_probes = r->n_probes,
         .mapped = r->have_mapped ? &r->mapped : NULL,
-        .mapping_state = r->mapping_words,
+        .pinhole = r->have_pinhole ? &r->pinhole : NULL,
+        .mapping_state = r->state_words,
         .local = local,
         .n_local = local_addrs(r, local, OP_REACH_MAX_LOCAL),
     };
@@ -309,6 +343,26 @@ static void on_mapping(const struct nat_upnp_status *st, void *arg)
         ask(r); /* reachability rests on it: check again */
     } else if (was_unsettled && !mapping_unsettled(r)) {
         ask(r); /* settled without a mapping (no gateway, refused): the deferred check */
+    }
+}
+
+static void on_pinhole(const struct nat_upnp_status *st, void *arg)
+{
+    struct op_reach *r = arg;
+    bool had = r->have_pinhole;
+    struct wire_addr before = r->pinhole;
+    r->map6 = *st;
+    r->have_pinhole = false;
+    if (st->state == NAT_MAP_MAPPED && st->external_port != 0) {
+        memset(&r->pinhole, 0, sizeof(r->pinhole));
+        r->pinhole.family = WIRE_ADDR_IPV6;
+        r->pinhole.port = st->external_port;
+        r->have_pinhole = inet_pton(AF_INET6, st->external_ip, r->pinhole.ip) == 1;
+    }
+    describe_pinhole(r);
+    if (had != r->have_pinhole || (had && !wire_addr_equal(&before, &r->pinhole))) {
+        log_info("reach", "%s", r->pinhole_words);
+        ask(r); /* reachability over IPv6 rests on it */
     }
 }
 
@@ -436,6 +490,13 @@ int op_reach_new(const struct op_reach_config *cfg, struct op_reach **out)
             .arg = r,
         };
         int rc = nat_upnp_new(&uc, &r->upnp);
+        /* Listening on IPv6: the router's IPv6 firewall drops connections
+         * to us unless it keeps a pinhole open (PCP). */
+        if (rc == 0 && r->listen.family == WIRE_ADDR_IPV6 && !link_local(&r->listen)) {
+            uc.ipv6 = true;
+            uc.changed = on_pinhole;
+            rc = nat_upnp_new(&uc, &r->upnp6);
+        }
         if (rc != 0) {
             op_reach_free(r);
             return rc;
@@ -454,6 +515,8 @@ void op_reach_start(struct op_reach *r)
         announce_start(r);
         nat_upnp_start(r->upnp);
     }
+    if (r->upnp6 != NULL)
+        nat_upnp_start(r->upnp6);
 }
 
 void op_reach_free(struct op_reach *r)
@@ -461,6 +524,7 @@ void op_reach_free(struct op_reach *r)
     if (r == NULL)
         return;
     nat_upnp_free(r->upnp);
+    nat_upnp_free(r->upnp6);
     for (int i = 0; i < 2; i++) {
         if (r->ann_ev[i])
             event_free(r->ann_ev[i]);
@@ -481,6 +545,8 @@ void op_reach_attached(struct op_reach *r)
         if (r->have_observed && !wire_addr_same_ip(&r->observed, seen) && r->upnp != NULL) {
             log_info("reach", "our public address changed: asking the router again");
             nat_upnp_refresh(r->upnp);
+            if (r->upnp6 != NULL)
+                nat_upnp_refresh(r->upnp6);
         }
         r->observed = *seen;
         r->have_observed = true;
@@ -517,6 +583,8 @@ void op_reach_network_changed(struct op_reach *r)
     op_session_addresses_changed(r->cfg.session, now, n);
     if (r->upnp != NULL)
         nat_upnp_refresh(r->upnp); /* the gateway, seen from the new address */
+    if (r->upnp6 != NULL)
+        nat_upnp_refresh(r->upnp6);
     r->asking = false;
     r->fresh = true;
     ask(r); /* still attached (our link's address stayed): prove the rest again */
@@ -567,6 +635,15 @@ json_t *op_reach_json(const struct op_reach *r)
         m->method ? json_string(m->method) : json_null(), "gateway", m->gateway, "external_ip",
         m->external_ip, "external_port", (int)m->external_port, "lease_s", (int)m->lease_s,
         "error_code", m->error_code, "error", m->error, "remaps", (int)m->remaps);
+    const struct nat_upnp_status *h = &r->map6;
+    json_t *pinhole =
+        r->upnp6 == NULL
+            ? json_null()
+            : json_pack("{s:s, s:s, s:o, s:s, s:o, s:i, s:s, s:i}", "state",
+                        nat_map_state_str(h->state), "words", r->pinhole_words, "method",
+                        h->method ? json_string(h->method) : json_null(), "gateway", h->gateway,
+                        "address", r->have_pinhole ? addr_json(&r->pinhole) : json_null(),
+                        "lease_s", (int)h->lease_s, "error", h->error, "remaps", (int)h->remaps);
     json_t *probes = json_array();
     for (size_t i = 0; i < r->n_probes; i++) {
         json_array_append_new(probes,
@@ -575,8 +652,8 @@ json_t *op_reach_json(const struct op_reach *r)
     }
     struct wire_addr seen[2], local[2];
     size_t n = op_session_nat_sample(r->cfg.session, seen, local);
-    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:s}", "state", nat_reach_str(op_reach_self(r)),
-                     "why", r->result.why, "address", addr_json(op_reach_public_addr(r)), "mapping",
-                     mapping, "dialback", probes, "nat",
-                     nat_type_str(nat_type_guess(seen, local, n)));
+    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:s}", "state",
+                     nat_reach_str(op_reach_self(r)), "why", r->result.why, "address",
+                     addr_json(op_reach_public_addr(r)), "mapping", mapping, "pinhole", pinhole,
+                     "dialback", probes, "nat", nat_type_str(nat_type_guess(seen, local, n)));
 }

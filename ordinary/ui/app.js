@@ -777,6 +777,7 @@
       ['Reachability', [bdi(s.reachability || 'unknown'), s.reachability_reason ? [': ', bdi(s.reachability_reason)] : ''].flat()],
       ['Public address', reach.address ? bdi(reach.address) : null],
       ['Port mapping', mapping.words ? bdi(mapping.words) : bdi(mapping.state || 'off')],
+      ['IPv6 pinhole', reach.pinhole && reach.pinhole.words ? bdi(reach.pinhole.words) : null],
       ['Dial-back', dialback.length ? dialback.map((p) => [bdi(p.addr), ' ', bdi(p.outcome), '; ']).flat().slice(0, -1) : 'not done yet'],
       ['NAT', reach.nat ? bdi(reach.nat) : null],
       ['Shares', sharesWords],

@@ -255,6 +255,7 @@ table inet filter {
   chain input {
     type filter hook input priority 0; policy accept;
     iifname "wan" ct state established,related accept
+    iifname "wan" icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept
     iifname "wan" drop
   }
   chain forward {
@@ -274,7 +275,7 @@ table inet nat {
   chain postrouting {
     type nat hook postrouting priority 100; policy accept;
     jump postrouting_miniupnpd
-    oifname "wan" masquerade $2
+    meta nfproto ipv4 oifname "wan" masquerade $2
   }
   chain prerouting_miniupnpd {
   }
@@ -295,11 +296,19 @@ _nb_make_nat_router() { # NAME NS N MASQ_FLAGS
   _nb_router_nft "$ns" "$masq" || _nb_die "nftables rules for router $name failed"
 }
 
-natbed_router() { # NAME KIND WAN_IP
-  [ $# -eq 3 ] || _nb_die "usage: natbed_router NAME upnp|noupnp|symmetric|double|public WAN_IP"
+# natbed_router NAME KIND WAN_IP [WAN_IP6]: with WAN_IP6 (an address of the
+# bed's IPv6 internet) the LAN has IPv6 too: the routed prefix
+# 2001:db8:<n>::/64 (no NAT), behind the router's stateful firewall (only
+# replies come in, and what miniupnpd's PCP pinholes let in); the router
+# answers neighbour solicitations on the WAN for its hosts (proxy NDP).
+natbed_router() { # NAME KIND WAN_IP [WAN_IP6]
+  [ $# -eq 3 ] || [ $# -eq 4 ] ||
+    _nb_die "usage: natbed_router NAME upnp|noupnp|symmetric|double|public WAN_IP [WAN_IP6]"
   _nb_need_init; _nb_install_trap
-  local name=$1 kind=$2 wan=$3 ns n m inner masq=""
+  local name=$1 kind=$2 wan=$3 wan6=${4:-} ns n m inner masq=""
   _nb_new_name "$name"; _nb_valid_public "$wan"
+  [ -z "$wan6" ] || _nb_valid_public6 "$wan6"
+  case $kind in double|public) [ -z "$wan6" ] || _nb_die "router kind $kind has no IPv6 LAN" ;; esac
   case $kind in upnp|noupnp|symmetric|double|public) ;; *) _nb_die "unknown router kind '$kind'" ;; esac
   if [ "$kind" = public ]; then
     # No namespace: its peers are hosts on the bridge, WAN_IP, WAN_IP+1, ...
@@ -317,6 +326,18 @@ natbed_router() { # NAME KIND WAN_IP
   _nb_link_to_bridge "$ns" wan "$(_nb_ns internet)" br0
   ip -n "$ns" addr add "$wan/16" dev wan
   ip -n "$ns" route add default dev wan
+  if [ -n "$wan6" ]; then
+    : >"$NATBED_DIR/addr.$wan6"
+    local k
+    for k in all.disable_ipv6=0 default.disable_ipv6=0 wan.disable_ipv6=0 br-lan.disable_ipv6=0 \
+             all.forwarding=1 all.proxy_ndp=1 wan.proxy_ndp=1; do
+      _nb_sysctl "$ns" "net.ipv6.conf.$k"
+    done
+    ip -n "$ns" addr add "$wan6/64" dev wan nodad
+    ip -n "$ns" addr add "2001:db8:$n::1/64" dev br-lan nodad
+    ip -n "$ns" -6 route add default dev wan
+    printf 'wan_ip6=%s\nlan6_prefix=2001:db8:%s::\n' "$wan6" "$n" >>"$(_nb_file "$name")"
+  fi
   if [ "$kind" = double ]; then
     # The inner router (no UPnP) is a host on the outer router's LAN.
     inner=$name-inner
@@ -335,7 +356,7 @@ natbed_router() { # NAME KIND WAN_IP
     _nb_set "$name" lan_router "$name"
   fi
   if [ "$kind" = upnp ] || [ "$kind" = double ]; then
-    _nb_upnp_config "$name" "$ns" "10.$n.0.0/24"
+    _nb_upnp_config "$name" "$ns" "10.$n.0.0/24" "$wan6"
     _nb_upnp_start "$name"
   fi
 }
@@ -343,8 +364,9 @@ natbed_router() { # NAME KIND WAN_IP
 # miniupnpd's own config in the bed's directory: IGD + NAT-PMP/PCP on the
 # LAN bridge, secure mode (a client maps only to itself), ports >= 1024 for
 # the LAN only, no lease file (a restart loses every mapping).
-_nb_upnp_config() { # NAME NS LAN_NET
-  local name=$1 conf=$NATBED_DIR/$1.miniupnpd.conf uuid
+_nb_upnp_config() { # NAME NS LAN_NET [WAN_IP6]: with WAN_IP6, PCP pinholes for the IPv6 LAN
+  local name=$1 conf=$NATBED_DIR/$1.miniupnpd.conf uuid v6=yes
+  [ -z "${4:-}" ] || v6=no
   uuid=$(cat /proc/sys/kernel/random/uuid)
   cat >"$conf" <<EOF
 ext_ifname=wan
@@ -352,7 +374,7 @@ listening_ip=br-lan
 port=$NATBED_UPNP_HTTP_PORT
 enable_upnp=yes
 enable_natpmp=yes
-ipv6_disable=yes
+ipv6_disable=$v6
 secure_mode=yes
 system_uptime=no
 notify_interval=30
@@ -425,6 +447,18 @@ natbed_peer() { # NAME ROUTER
     printf 'lan_port=%s\nlan_ns=%s\n' "$_NB_PORT" "$rns" >>"$(_nb_file "$name")"
     ip -n "$ns" addr add "$ip/24" dev eth0
     ip -n "$ns" route add default via "$prefix.1"
+    local p6 ip6
+    p6=$(_nb_get "$lan" lan6_prefix)
+    if [ -n "$p6" ]; then # the router's IPv6 LAN: a global address, the router's firewall
+      ip6=$p6$(printf '%x' "$k")
+      _nb_sysctl "$ns" net.ipv6.conf.all.disable_ipv6=0
+      _nb_sysctl "$ns" net.ipv6.conf.default.disable_ipv6=0
+      _nb_sysctl "$ns" net.ipv6.conf.eth0.disable_ipv6=0
+      ip -n "$ns" addr add "$ip6/64" dev eth0 nodad
+      ip -n "$ns" -6 route add default via "${p6}1"
+      ip -n "$rns" -6 neigh add proxy "$ip6" dev wan
+      _nb_set "$name" ip6 "$ip6"
+    fi
   fi
   _nb_set "$name" kind peer
   _nb_set "$name" router "$router"

@@ -38,7 +38,7 @@ static void test_classify(void)
     struct wire_addr mapped = v4("20.0.1.1", 40000), fwd = v4("20.0.1.1", 7071),
                      own = v4("20.0.0.9", 7071), lan = v4("10.1.0.2", 0);
     struct msg_dialback_probe probes[2] = {{mapped, MSG_DIALBACK_OK}, {fwd, MSG_DIALBACK_TIMEOUT}};
-    struct nat_reach_facts f = {probes, 2, &mapped, "mapped", &lan, 1};
+    struct nat_reach_facts f = {probes, 2, &mapped, "mapped", &lan, 1, NULL};
     struct nat_reach r;
     nat_reach_classify(&f, &r);
     CU_ASSERT_EQUAL(r.reach, MSG_REACH_MAPPED);
@@ -61,11 +61,31 @@ static void test_classify(void)
 
     struct msg_dialback_probe mine = {own, MSG_DIALBACK_OK};
     struct wire_addr own_ip = v4("20.0.0.9", 0);
-    struct nat_reach_facts g = {&mine, 1, NULL, "no gateway", &own_ip, 1};
+    struct nat_reach_facts g = {&mine, 1, NULL, "no gateway", &own_ip, 1, NULL};
     nat_reach_classify(&g, &r);
     CU_ASSERT_EQUAL(r.reach, MSG_REACH_PUBLIC);
 
-    struct nat_reach_facts none = {NULL, 0, NULL, "discovering", NULL, 0};
+    /* Our own IPv6 address, reached through the router's firewall pinhole:
+     * mapped (open while the router keeps it), not public. */
+    struct wire_addr v6 = {.family = WIRE_ADDR_IPV6, .port = 7071};
+    v6.ip[0] = 0x20, v6.ip[1] = 0x01, v6.ip[2] = 0x0d, v6.ip[3] = 0xb8, v6.ip[15] = 0x10;
+    struct msg_dialback_probe through = {v6, MSG_DIALBACK_OK};
+    struct wire_addr v6_ip = v6;
+    v6_ip.port = 0;
+    struct nat_reach_facts h = {&through, 1, NULL, "no gateway", &v6_ip, 1, &v6};
+    nat_reach_classify(&h, &r);
+    CU_ASSERT_EQUAL(r.reach, MSG_REACH_MAPPED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.why, "IPv6 firewall pinhole"));
+    CU_ASSERT(wire_addr_equal(&r.proved, &v6));
+    h.pinhole = NULL; /* the same success without a pinhole we asked for: public */
+    nat_reach_classify(&h, &r);
+    CU_ASSERT_EQUAL(r.reach, MSG_REACH_PUBLIC);
+    through.outcome = MSG_DIALBACK_TIMEOUT; /* the firewall drops it: unreachable */
+    h.pinhole = &v6;
+    nat_reach_classify(&h, &r);
+    CU_ASSERT_EQUAL(r.reach, MSG_REACH_UNREACHABLE);
+
+    struct nat_reach_facts none = {NULL, 0, NULL, "discovering", NULL, 0, NULL};
     nat_reach_classify(&none, &r);
     CU_ASSERT_EQUAL(r.reach, MSG_REACH_UNREACHABLE);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.why, "no address to dial back"));

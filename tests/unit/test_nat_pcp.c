@@ -11,26 +11,37 @@ static const uint8_t nonce[NAT_PCP_NONCE_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 
 
 static void test_request(void)
 {
-    uint8_t req[NAT_PCP_MAP_LEN];
-    const uint8_t client[4] = {10, 1, 0, 13};
+    uint8_t req[NAT_PCP_MAP_LEN], client[16];
+    const uint8_t v4[4] = {10, 1, 0, 13};
+    nat_pcp_addr_v4(client, v4);
     CU_ASSERT_EQUAL(nat_pcp_map_request(req, nonce, client, 7075, 7075, 3600), NAT_PCP_MAP_LEN);
     CU_ASSERT_EQUAL(req[0], 2); /* version */
     CU_ASSERT_EQUAL(req[1], 1); /* R = 0, MAP */
     CU_ASSERT_EQUAL(req[4] << 24 | req[5] << 16 | req[6] << 8 | req[7], 3600);
     CU_ASSERT_EQUAL(req[18], 0xff); /* ::ffff:10.1.0.13 */
     CU_ASSERT_EQUAL(req[19], 0xff);
-    CU_ASSERT_EQUAL(memcmp(req + 20, client, 4), 0);
+    CU_ASSERT_EQUAL(memcmp(req + 20, v4, 4), 0);
     CU_ASSERT_EQUAL(memcmp(req + 24, nonce, 12), 0);
     CU_ASSERT_EQUAL(req[36], 6);                   /* TCP */
     CU_ASSERT_EQUAL(req[40] << 8 | req[41], 7075); /* internal */
     CU_ASSERT_EQUAL(req[42] << 8 | req[43], 7075); /* suggested */
     CU_ASSERT_EQUAL(req[54], 0xff);                /* any address: ::ffff:0.0.0.0 */
     CU_ASSERT_EQUAL(req[56], 0);
+
+    /* An IPv6 pinhole: our global address as it is, no suggested address (::). */
+    uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 1};
+    v6[15] = 0x10;
+    nat_pcp_map_request(req, nonce, v6, 7071, 7071, 3600);
+    CU_ASSERT_EQUAL(memcmp(req + 8, v6, 16), 0);
+    static const uint8_t zero[16];
+    CU_ASSERT_EQUAL(memcmp(req + 44, zero, 16), 0);
 }
 
 static void answer(uint8_t *a, unsigned result, uint16_t port)
 {
-    const uint8_t client[4] = {10, 1, 0, 13};
+    const uint8_t v4[4] = {10, 1, 0, 13};
+    uint8_t client[16];
+    nat_pcp_addr_v4(client, v4);
     nat_pcp_map_request(a, nonce, client, 7075, 7075, 3600);
     a[1] = 0x81; /* R = 1 */
     a[3] = (uint8_t)result;

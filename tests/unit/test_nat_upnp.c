@@ -577,6 +577,12 @@ static void test_helpers(void)
     CU_ASSERT_EQUAL(nat_backoff_ms(10, 1000, 300000), 300000);
     CU_ASSERT_EQUAL(nat_backoff_ms(200, 1000, 300000), 300000);
 
+    CU_ASSERT_TRUE(nat_addr_is_public("2001:db8:1::10")); /* global unicast 2000::/3 */
+    CU_ASSERT_TRUE(nat_addr_is_public("20.0.0.1"));
+    CU_ASSERT_FALSE(nat_addr_is_public("fe80::1"));
+    CU_ASSERT_FALSE(nat_addr_is_public("fd00::1"));
+    CU_ASSERT_FALSE(nat_addr_is_public("10.0.0.1"));
+    CU_ASSERT_FALSE(nat_addr_is_public(""));
     CU_ASSERT_TRUE(nat_ipv4_is_public("20.0.0.1"));
     CU_ASSERT_TRUE(nat_ipv4_is_public("8.8.8.8"));
     CU_ASSERT_TRUE(nat_ipv4_is_public("100.128.0.1"));
