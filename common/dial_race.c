@@ -170,8 +170,12 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
     struct dial_race *r = arg;
     (void)fd, (void)what;
-    if (r->why[0] == '\0')
+    if (r->why[0] == '\0') {
         snprintf(r->why, sizeof(r->why), "no address answered in time");
+    } else {
+        size_t used = strlen(r->why); /* one refused, the rest silent */
+        snprintf(r->why + used, sizeof(r->why) - used, "; no answer from the others in time");
+    }
     finish(r, -1, -1);
 }
 

@@ -13,6 +13,7 @@
 #include "op_fetch.h"
 #include "op_fetch_file.h"
 #include "op_sched.h"
+#include "dial_race.h"
 #include "nat_punch.h"
 
 #include <stdarg.h>
@@ -24,6 +25,7 @@
 #define FETCH_FIND_SOURCES_MS   10000 /* ask the supernode again when stalled this long */
 #define FETCH_MANIFEST_PAGE     1024  /* chunk hashes asked per MANIFEST_GET */
 #define FETCH_DIRECT_MAX_ADDRS  3     /* addresses of a source tried directly per round */
+#define FETCH_DIRECT_RACE_MS    3000  /* the race to them, when no direct timeout is set */
 #define FETCH_DISK_RETRY_MS     5000  /* a download waiting for disk space tries again this often */
 #define FETCH_STALL_MS          20000 /* a source we wait for, silent this long, is dropped */
 #define FETCH_BW_MIN_BURST      (64u * 1024) /* a limited bucket saves at least this */
@@ -62,10 +64,14 @@ struct fetch_source {
     enum nat_path path;   /* being tried (CONNECTING) or in use (OPEN) */
     enum nat_path failed; /* the last way that failed this round */
     unsigned direct_tries;
-    uint8_t token[WIRE_TOKEN_LEN];     /* reversal or relay */
-    struct nat_relay_circuit *circuit; /* a relay circuit opening */
-    struct nat_punch *punch;           /* a hole punch: our end, bound to its port */
-    uint64_t punch_sent_ms;            /* the OFFER left (the round trip to READY) */
+    struct dial_race *race; /* direct to several addresses at once (Happy Eyeballs) */
+    struct sockaddr_storage race_addrs[FETCH_DIRECT_MAX_ADDRS];
+    socklen_t race_lens[FETCH_DIRECT_MAX_ADDRS];
+    uint8_t race_index[FETCH_DIRECT_MAX_ADDRS]; /* race_addrs[i] is addrs[race_index[i]] */
+    uint8_t token[WIRE_TOKEN_LEN];              /* reversal or relay */
+    struct nat_relay_circuit *circuit;          /* a relay circuit opening */
+    struct nat_punch *punch;                    /* a hole punch: our end, bound to its port */
+    uint64_t punch_sent_ms;                     /* the OFFER left (the round trip to READY) */
     /* On a relay, a cheaper way tried in the background (the upgrade): the
      * transfer goes on over the relay until the probe's link opens, then
      * moves to it; verified chunks stay, what was in flight is asked again. */

@@ -508,17 +508,82 @@ static void sort_addrs(struct fetch_source *s)
     }
 }
 
-static void source_connect_direct(struct fetch_source *s)
+static void direct_route(struct fetch_source *s, const struct wire_addr *a)
 {
-    struct download *dl = s->dl;
-    const struct op_fetch_env *env = &dl->f->env;
-    if (s->next_addr == 0) /* at the start of a round */
-        sort_addrs(s);
-    const struct wire_addr *a = &s->addrs[s->next_addr++ % s->n_addrs];
     static const char direct[] = "direct: ";
     memcpy(s->route, direct, sizeof(direct));
     nat_addr_describe(a, s->reach, s->route + sizeof(direct) - 1,
                       sizeof(s->route) - sizeof(direct) + 1);
+}
+
+/* The race to the source's addresses is over: TLS on the winner, which
+ * must prove the source's key like any other direct connection. A winner
+ * whose TLS fails leaves the addresses after it to try in turn. */
+static void on_direct_raced(evutil_socket_t fd, int index, const char *why, void *arg)
+{
+    struct fetch_source *s = arg;
+    struct download *dl = s->dl;
+    const struct op_fetch_env *env = &dl->f->env;
+    dial_race_free(s->race);
+    s->race = NULL;
+    if (fd < 0) {
+        path_failed(s, why);
+        return;
+    }
+    size_t at = s->race_index[index];
+    s->next_addr = at + 1;
+    s->direct_tries = (unsigned)at;
+    direct_route(s, &s->addrs[at]);
+    SSL *ssl = NULL;
+    if (tls_ctx_client(env->tls, TLS_EXPECT_PEER_ID, s->peer_id, &ssl) != 0) {
+        evutil_closesocket(fd);
+        path_failed(s, "cannot make a connection");
+        return;
+    }
+    s->state = SRC_CONNECTING;
+    s->link = link_connected(env->base, fd, (const struct sockaddr *)&s->race_addrs[index],
+                             s->race_lens[index], ssl, &dl->f->direct_params, &source_hooks, s);
+    if (s->link == NULL)
+        path_failed(s, "cannot open a socket");
+}
+
+/* Several addresses at the start of a round (a LAN and a public one, or
+ * IPv6 and IPv4): raced, Happy Eyeballs (dial_race.h), in the order
+ * sort_addrs gave, each family's order kept. true if the race runs. */
+static bool direct_race(struct fetch_source *s)
+{
+    struct download *dl = s->dl;
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_addrs && n < FETCH_DIRECT_MAX_ADDRS; i++) {
+        socklen_t len = wire_addr_to_sockaddr(&s->addrs[i], &s->race_addrs[n]);
+        if (len == 0)
+            continue;
+        s->race_lens[n] = len;
+        s->race_index[n++] = (uint8_t)i;
+    }
+    if (n < 2)
+        return false;
+    unsigned timeout = dl->f->direct_params.handshake_timeout_ms;
+    s->race = dial_race_start(dl->f->env.base, s->race_addrs, s->race_lens, n, NULL, 0,
+                              timeout ? timeout : FETCH_DIRECT_RACE_MS, on_direct_raced, s);
+    if (s->race == NULL)
+        return false;
+    s->state = SRC_CONNECTING;
+    snprintf(s->route, sizeof(s->route), "direct: %zu addresses raced", n);
+    return true;
+}
+
+static void source_connect_direct(struct fetch_source *s)
+{
+    struct download *dl = s->dl;
+    const struct op_fetch_env *env = &dl->f->env;
+    if (s->next_addr == 0) { /* at the start of a round */
+        sort_addrs(s);
+        if (direct_race(s))
+            return;
+    }
+    const struct wire_addr *a = &s->addrs[s->next_addr++ % s->n_addrs];
+    direct_route(s, a);
     struct sockaddr_storage ss;
     socklen_t len = wire_addr_to_sockaddr(a, &ss);
     SSL *ssl = NULL;
@@ -946,12 +1011,15 @@ void source_stop(struct fetch_source *s)
     probe_cancel(s);
     nat_punch_free(s->punch);
     s->punch = NULL;
+    dial_race_free(s->race);
+    s->race = NULL;
     if (s->link)
         link_close(s->link, 0, NULL);
 }
 
 void source_free(struct fetch_source *s)
 {
+    dial_race_free(s->race);
     if (s->circuit != NULL)
         nat_relay_cancel(s->circuit);
     nat_punch_free(s->punch);

@@ -10,7 +10,9 @@
 #  2. two peers behind one router (hairpin): over the LAN when its ports
 #     see each other; with the LAN isolated (a guest Wi-Fi) and a router
 #     that does not loop back, straight to the relay once direct failed,
-#     without a reversal or punch aimed at their own public address;
+#     without a reversal or punch aimed at their own public address; with
+#     the router looping back, the source's LAN and public addresses are
+#     raced (Happy Eyeballs) and the public one wins at once;
 #  3. the router loses h1's mapping without a word (its forwarding rules
 #     flushed, no announcement): h1, which checks its mapping only every
 #     60 s, finds out at the supernode's next dial-back (here, after the
@@ -110,6 +112,27 @@ cmp -s "$WORK/h1/share/hairpin.bin" "$WORK/h2/dl/hairpin.bin" || fail "h2's copy
 grep -q "reversal skipped: the source is behind our own public address" "$WORK/h2.log" ||
   fail "h2 did not skip reversal to its own public address: $(grep "source .*: " "$WORK/h2.log" | tail -5)"
 ok "with the LAN isolated (a guest Wi-Fi) and no loopback in the router: relay once direct failed, no reversal or punch at their own public address"
+
+# The router learns NAT loopback (hairpin): its public address and h1's
+# mapped port, asked from the LAN, lead to h1. h1 is handed out with two
+# addresses, its LAN one (silent: isolated) and its public one (through the
+# loopback): raced (Happy Eyeballs), the public one wins in a quarter of a
+# second instead of after the LAN one's connect timeout (3 s).
+natbed_exec r-home nft insert rule inet filter forward iifname "br-lan" oifname "br-lan" accept
+natbed_exec r-home nft add rule inet nat prerouting iifname "br-lan" ip daddr 20.0.3.1 tcp dport 7071 \
+  dnat ip to "$(natbed_ip h1):7071"
+natbed_exec r-home nft add rule inet nat postrouting iifname "br-lan" oifname "br-lan" masquerade
+rm -f "$WORK/h2/dl/hairpin.bin"
+"$PEER_BIN" --state-dir "$WORK/h2/state" rm "$H_HASH" >/dev/null 2>&1 || true
+out=$(timeout 60 "$PEER_BIN" --state-dir "$WORK/h2/state" get "$H_HASH" --json) ||
+  fail "h2 could not fetch from h1 through the router's loopback: $out"
+cmp -s "$WORK/h1/share/hairpin.bin" "$WORK/h2/dl/hairpin.bin" || fail "h2's copy differs"
+route=$(nb_json 'j["download"]["via"] + " | " + j["download"]["route"]' <<<"$out")
+[ "$route" = "direct | direct: mapped 20.0.3.1:7071, IPv4" ] || fail "h2 did not go through the loopback: $route"
+ttfb=$(nb_json 'j["download"]["first_byte_ms"]' <<<"$out")
+[ "$ttfb" -lt 3000 ] ||
+  fail "h2's first byte came after ${ttfb} ms: it waited out the silent LAN address instead of racing the public one"
+ok "with NAT loopback in the router: h1's LAN address (silent) and public one raced, the public one won ($route), first byte after $ttfb ms (the LAN one alone times out at 3 s)"
 
 # ---- 3. a mapping lost without a word ---------------------------------------------------
 # (h1 and h2 both listen on 7071: whichever asked first got external port
