@@ -530,10 +530,16 @@ static void on_direct_raced(evutil_socket_t fd, int index, const char *why, void
         path_failed(s, why);
         return;
     }
+    /* The winner as dialed (the source's list may have been renewed by a
+     * LOCATE meanwhile; then the next round starts from its top). */
     size_t at = s->race_index[index];
-    s->next_addr = at + 1;
-    s->direct_tries = (unsigned)at;
-    direct_route(s, &s->addrs[at]);
+    struct wire_addr won = {0};
+    wire_addr_from_sockaddr(&won, (const struct sockaddr *)&s->race_addrs[index],
+                            s->race_lens[index]);
+    bool same = at < s->n_addrs && wire_addr_equal(&s->addrs[at], &won);
+    s->next_addr = same ? at + 1 : 0;
+    s->direct_tries = same ? (unsigned)at : FETCH_DIRECT_MAX_ADDRS;
+    direct_route(s, &won);
     SSL *ssl = NULL;
     if (tls_ctx_client(env->tls, TLS_EXPECT_PEER_ID, s->peer_id, &ssl) != 0) {
         evutil_closesocket(fd);
