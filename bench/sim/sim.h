@@ -180,6 +180,10 @@ struct sim_search_result {
     size_t queries, rare_queries, common_queries;
     double missed_holder_pct; /* holders a query did not reach (stale summaries) */
     double late_pct;          /* answers past the deadline (loss, retransmission) */
+    /* issue 17's keys, for the design simulated */
+    size_t links_max;          /* most supernode links any supernode holds */
+    size_t view_max;           /* most membership entries any supernode holds */
+    double load_max_over_mean; /* queries the busiest supernode handled over the mean */
     double wall_s;
 };
 

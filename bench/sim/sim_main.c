@@ -321,8 +321,13 @@ static void print_member(const struct sim_member_result *r)
            r->steady_bps, r->wall_per_sim_s);
 }
 
-static void print_search(const struct sim_search_result *r, unsigned cap, bool daemon)
+static void print_search(const struct sim_search_result *r, unsigned cap, bool daemon,
+                         const struct sim_member_result *m)
 {
+    /* Maintenance: the index's (SUMMARY) and the membership's (GOSSIP)
+     * bytes a supernode sends a second; the gossip from the membership half
+     * of this run at the same N, if it ran. */
+    double maint_bps = r->summary_bps + (m && m->ran ? m->steady_bps : 0);
     char targets[16] = "none";
     if (daemon)
         snprintf(targets, sizeof(targets), "%d", SIM_DAEMON_MAX_TARGETS);
@@ -351,13 +356,15 @@ static void print_search(const struct sim_search_result *r, unsigned cap, bool d
            "fp_pct=%.3f rebuilds_per_sn_s=%.4f summary_bps=%.0f fanout_mean=%.2f fanout_p50=%.0f "
            "fanout_p99=%.0f matched=%.2f blind=%.2f holders=%.2f recall=%.4f recall_rare=%.4f "
            "missed_pct=%.3f late_pct=%.3f fanout_rare=%.2f holders_rare=%.2f messages=%.0f "
-           "dropped=%.2f "
+           "dropped=%.2f links_max=%zu view_max=%zu maint_bps=%.0f maint_gossip=%d "
+           "load_max_over_mean=%.2f "
            "daemon_caps=%d\n",
            r->n_sn, cap, r->online_mean, r->churn_per_s, r->keywords_per_sn, r->summary_kb_mean,
            r->fp_pct_mean, r->rebuilds_per_sn_s, r->summary_bps, r->fanout_mean, r->fanout_p50,
            r->fanout_p99, r->matched_mean, r->blind_mean, r->holders_mean, r->recall,
            r->recall_rare, r->missed_holder_pct, r->late_pct, r->fanout_rare, r->holders_rare,
-           r->messages_mean, r->dropped_mean, daemon ? 1 : 0);
+           r->messages_mean, r->dropped_mean, r->links_max, r->view_max, maint_bps,
+           m && m->ran ? 1 : 0, r->load_max_over_mean, daemon ? 1 : 0);
 }
 
 int main(int argc, char **argv)
@@ -378,13 +385,13 @@ int main(int argc, char **argv)
     fflush(stdout);
     for (size_t k = 0; k < o.n_sn; k++) {
         size_t n = o.sn[k];
+        struct sim_member_result mr = {0};
         if (o.members) {
-            struct sim_member_result r;
-            if (sim_member_run(n, &o.net, &r) != 0) {
+            if (sim_member_run(n, &o.net, &mr) != 0) {
                 fprintf(stderr, "sova_sim: out of memory\n");
                 return 1;
             }
-            print_member(&r);
+            print_member(&mr);
             fflush(stdout);
         }
         if (!o.search)
@@ -409,7 +416,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "sova_sim: out of memory\n");
                 return 1;
             }
-            print_search(&r, cap, cap_kind == 1);
+            print_search(&r, cap, cap_kind == 1, &mr);
             fflush(stdout);
         }
     }

@@ -45,6 +45,7 @@
  */
 #include "sim.h"
 
+#include "sn_member.h"
 #include "sn_route.h"
 #include "sn_summary.h"
 
@@ -532,6 +533,7 @@ struct qstats {
     double messages, fanout_rare, holders_rare, dropped;
     double recall_sum, rare_sum;
     size_t scored, rare, common;
+    uint64_t *load; /* per supernode: queries it handled (origin, target or relay) */
 };
 
 static void run_query(struct world *w, const struct query *q, uint64_t qid, uint32_t *count,
@@ -573,6 +575,7 @@ static void run_query(struct world *w, const struct query *q, uint64_t qid, uint
     uint64_t found = count[origin] < w->p.max_results ? count[origin] : w->p.max_results;
     size_t touched = 0;
     seen[origin] = mark;
+    st->load[origin]++;
     double deadline = w->p.deadline_ms;
     /* The origin's own sends first: every target gets the query straight from
      * the origin one hop before any relay could bring it, so each blind target
@@ -583,6 +586,7 @@ static void run_query(struct world *w, const struct query *q, uint64_t qid, uint
         if (seen[T] == mark)
             continue;
         seen[T] = mark;
+        st->load[T]++;
         touched++;
         st->answers++;
         if (delay(w) + delay(w) <= deadline)
@@ -617,6 +621,7 @@ static void run_query(struct world *w, const struct query *q, uint64_t qid, uint
         if (seen[U] == mark)
             continue; /* has it already: answers empty */
         seen[U] = mark;
+        st->load[U]++;
         touched++;
         double d = delay(w) + delay(w) + delay(w) + delay(w);
         st->answers++;
@@ -692,10 +697,11 @@ int sim_search_run(const struct sim_search_params *p, struct sim_search_result *
     uint32_t *count = calloc(p->n_sn, sizeof(*count)), *seen = calloc(p->n_sn, sizeof(*seen));
     uint8_t(*alive)[WIRE_ID_LEN] = malloc(p->n_sn * WIRE_ID_LEN);
     struct sn_route_target *tg = malloc(2 * p->n_sn * sizeof(*tg));
-    struct qstats st = {.fanout = calloc(p->queries ? p->queries : 1, sizeof(double))};
+    struct qstats st = {.fanout = calloc(p->queries ? p->queries : 1, sizeof(double)),
+                        .load = calloc(p->n_sn, sizeof(uint64_t))};
     int rc = -1;
     if (!w.route || !w.peers || !w.sns || !w.stamp || !w.distinct || !q || !count || !seen ||
-        !alive || !tg || !st.fanout)
+        !alive || !tg || !st.fanout || !st.load)
         goto out;
     if (queries_make(&w, q, p->queries) != 0)
         goto out;
@@ -773,6 +779,17 @@ int sim_search_run(const struct sim_search_params *p, struct sim_search_result *
     out->dropped_mean = st.n ? st.dropped / (double)st.n : 0;
     out->rare_queries = st.rare;
     out->common_queries = st.common;
+    /* The full mesh: a link to every other supernode, every one in the view
+     * (the daemon keeps at most SN_MEMBER_MAX_MEMBERS of them). */
+    out->links_max = p->n_sn - 1;
+    out->view_max = p->n_sn - 1 < SN_MEMBER_MAX_MEMBERS ? p->n_sn - 1 : SN_MEMBER_MAX_MEMBERS;
+    uint64_t load_sum = 0, load_max = 0;
+    for (size_t k = 0; k < p->n_sn; k++) {
+        load_sum += st.load[k];
+        load_max = st.load[k] > load_max ? st.load[k] : load_max;
+    }
+    out->load_max_over_mean =
+        load_sum ? (double)load_max / ((double)load_sum / (double)p->n_sn) : 0;
     out->ran = true;
     out->wall_s = sim_wall_s() - w0;
     rc = 0;
@@ -789,6 +806,7 @@ out:
     free(alive);
     free(tg);
     free(st.fanout);
+    free(st.load);
     free(w.peers);
     free(w.sns);
     free(w.stamp);
