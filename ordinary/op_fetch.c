@@ -883,15 +883,21 @@ bool op_fetch_adopt(struct op_fetcher *f, struct link *l)
     for (struct download *dl = f->downloads; dl; dl = dl->next) {
         for (unsigned i = 0; i < dl->n_sources; i++) {
             struct fetch_source *s = &dl->sources[i];
-            if (s->path != NAT_PATH_REVERSAL || s->state != SRC_CONNECTING ||
-                memcmp(s->token, token, WIRE_TOKEN_LEN) != 0)
+            bool ladder = s->path == NAT_PATH_REVERSAL && s->state == SRC_CONNECTING &&
+                          memcmp(s->token, token, WIRE_TOKEN_LEN) == 0;
+            bool probe = s->probe_path == NAT_PATH_REVERSAL && s->probe == NULL &&
+                         memcmp(s->probe_token, token, WIRE_TOKEN_LEN) == 0;
+            if (!ladder && !probe)
                 continue;
             if (memcmp(s->peer_id, peer->id, WIRE_ID_LEN) != 0) {
                 log_warn("fetch", "%.16s: %s answered the reversal meant for %s: refused", dl->hex,
                          link_name(l), s->short_id);
                 return false;
             }
-            source_adopt(s, l);
+            if (probe)
+                source_adopt_probe(s, l); /* moves the transfer off its relay */
+            else
+                source_adopt(s, l);
             return true;
         }
     }

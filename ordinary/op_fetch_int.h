@@ -80,7 +80,8 @@ struct fetch_source {
     uint64_t upgrade_after_ms; /* a probe failed: none before this */
     struct link *probe;        /* its link, until it opens and takes over */
     char probe_route[112];
-    struct event *path_timer; /* reversal deadline */
+    uint8_t probe_token[WIRE_TOKEN_LEN]; /* a reversal probe: the source connects with it */
+    struct event *path_timer;            /* reversal deadline */
     unsigned retry_ms;
     bool manifest_asked;
     struct fetch_chunk slots[OP_SCHED_PIPELINE];
@@ -249,6 +250,9 @@ void source_stop(struct fetch_source *s);
 void source_free(struct fetch_source *s);
 /* A reversal link for s (token and identity checked): take it. */
 void source_adopt(struct fetch_source *s, struct link *l);
+/* The source connected to us for a reversal probe beside its relay (its
+ * token was probe_token): the transfer moves to it. */
+void source_adopt_probe(struct fetch_source *s, struct link *l);
 /* A source on a relay: try a cheaper way beside it if the ladder now gives
  * one (its addresses or reachability changed). */
 void source_try_upgrade(struct fetch_source *s);

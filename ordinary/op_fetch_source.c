@@ -744,6 +744,8 @@ static void on_path_timer(evutil_socket_t fd, short what, void *arg)
         path_failed(s, "the source did not answer our punch in time");
     else if (s->probe_path == NAT_PATH_PUNCH && s->probe == NULL)
         probe_failed(s, "the source did not answer our punch in time");
+    else if (s->probe_path == NAT_PATH_REVERSAL && s->probe == NULL)
+        probe_failed(s, "the source did not connect to us in time");
 }
 
 /* None of the source's addresses is of the family the supernode sees us
@@ -940,10 +942,9 @@ void source_try_upgrade(struct fetch_source *s)
     struct op_fetch_self self;
     struct nat_path_facts facts;
     ladder_facts(s, &self, &facts);
-    facts.self_reach = MSG_REACH_UNREACHABLE; /* reversal is not tried from here */
     char why[256];
     enum nat_path p = nat_path_next(&facts, NAT_PATH_NONE, why, sizeof(why));
-    if (p != NAT_PATH_DIRECT && p != NAT_PATH_PUNCH)
+    if (p != NAT_PATH_DIRECT && p != NAT_PATH_PUNCH && p != NAT_PATH_REVERSAL)
         return;
     log_info("fetch", "%.16s: source %s: on a relay; %s, in the background", dl->hex, s->short_id,
              why);
@@ -951,6 +952,18 @@ void source_try_upgrade(struct fetch_source *s)
     if (p == NAT_PATH_PUNCH) {
         if (source_punch_offer(s, &self) != 0)
             probe_failed(s, "no supernode to ask");
+        return;
+    }
+    if (p == NAT_PATH_REVERSAL) {
+        /* We became reachable (our mapping came up): the source connects
+         * to us with a token of the probe's own; op_fetch_adopt hands its
+         * link to source_adopt_probe. */
+        RAND_bytes(s->probe_token, sizeof(s->probe_token));
+        if (env->reverse(s->peer_id, s->probe_token, env->arg) != 0) {
+            probe_failed(s, "no supernode to ask");
+            return;
+        }
+        fetch_set_timer_ms(s->path_timer, env->reversal_timeout_ms);
         return;
     }
     sort_addrs(s);
@@ -986,6 +999,19 @@ static void on_upgrade(evutil_socket_t fd, short what, void *arg)
         env->locate(s->peer_id, env->arg);
     else
         source_try_upgrade(s);
+}
+
+void source_adopt_probe(struct fetch_source *s, struct link *l)
+{
+    evtimer_del(s->path_timer);
+    char from[64] = "?";
+    const struct wire_addr *ra = link_remote_addr(l);
+    if (ra != NULL && ra->family != 0)
+        wire_addr_format(ra, from, sizeof(from));
+    snprintf(s->probe_route, sizeof(s->probe_route), "reversal: it connected from %s", from);
+    s->probe = l;
+    link_set_hooks(l, &probe_hooks, s);
+    on_probe_opened(l, s);
 }
 
 void source_adopt(struct fetch_source *s, struct link *l)

@@ -21,7 +21,12 @@
 #     behind port-keeping NATs whose first punch cannot pass (the source's
 #     router drops what goes to the downloader's address), so they relay;
 #     the block is lifted, and the downloader's next look punches through
-#     beside the relay and moves the transfer to it.
+#     beside the relay and moves the transfer to it;
+#  5. a relayed download moves to a reversal mid-transfer: the source is
+#     behind a symmetric NAT and the downloader's router has UPnP off, so
+#     they relay; the downloader's router maps its port, the downloader is
+#     proved reachable, and its next look asks the source to connect to
+#     it, beside the relay, and moves the transfer to that connection.
 source "$SOVA_SRC/tests/e2e/lib.sh"
 source "$SOVA_SRC/tests/natbed/lib.sh"
 source "$SOVA_SRC/tests/natbed/overlay.sh"
@@ -39,6 +44,10 @@ natbed_router r-k1 noupnp 20.0.4.1
 natbed_router r-k2 noupnp 20.0.5.1
 natbed_peer k1 r-k1     # a source behind a port-keeping NAT
 natbed_peer k2 r-k2     # a downloader behind another
+natbed_router r-rd upnp 20.0.6.1
+natbed_router r-rs symmetric 20.0.7.1
+natbed_peer rd r-rd     # a downloader whose router's UPnP is off at first
+natbed_peer rs r-rs     # a source behind a symmetric NAT (no punch)
 natbed_check_isolation
 nb_federation 1
 nb_supernode sn1 sn1 20.0.0.10
@@ -185,6 +194,31 @@ read -r fetched total failed < <(nb_json '" ".join(str(j["download"][k]) for k i
   fail "chunks fetched $fetched of $total ($failed failed): some were fetched twice or lost"
 ok "a relayed download moved to a hole punch mid-transfer once the punch could pass: all $total chunks verified once, via $via"
 
-for p in src dl h1 h2 k1 k2; do nb_stop "$p"; done
+# ---- 5. a relay upgraded to a reversal mid-transfer -------------------------------------
+natbed_upnp_stop r-rd
+mkdir -p "$WORK/rs/share"
+head -c 30000000 /dev/urandom >"$WORK/rs/share/reverse-later.bin"
+R_HASH=$(file_id "$WORK/rs/share/reverse-later.bin")
+nb_peer rs rs 20.0.0.10:7070 --upload-limit-kbps 2000
+nb_peer rd rd 20.0.0.10:7070 --upnp-check-s 2
+nb_wait_reach rs unreachable 40
+nb_wait_reach rd unreachable 40
+wait_for "$WORK/rs.log" "published 1 shared files" 20
+timeout 180 "$PEER_BIN" --state-dir "$WORK/rd/state" get "$R_HASH" --json >"$WORK/rd-get.json" &
+get_pid=$!
+wait_for "$WORK/rd.log" "connected to source .* \(relay: through our supernode\)" 30
+natbed_upnp_start r-rd
+nb_wait_reach rd mapped 30
+wait_for "$WORK/rd.log" "moved from the relay to reversal: it connected from 20\.0\.7\.1:[0-9]* \([0-9]* chunks verified, kept\)" 40
+wait "$get_pid" || fail "rd's download did not complete: $(cat "$WORK/rd-get.json")"
+cmp -s "$WORK/rs/share/reverse-later.bin" "$WORK/rd/dl/reverse-later.bin" || fail "rd's copy differs"
+via=$(nb_json 'j["download"]["via"]' <"$WORK/rd-get.json")
+[ "$via" = "reversal+relay" ] || fail "the download did not go by relay, then a reversal: $via"
+read -r fetched total failed < <(nb_json '" ".join(str(j["download"][k]) for k in ("chunks_fetched", "chunks", "chunks_failed"))' <"$WORK/rd-get.json")
+[ "$fetched" -eq "$total" ] && [ "$failed" -eq 0 ] ||
+  fail "chunks fetched $fetched of $total ($failed failed): some were fetched twice or lost"
+ok "a relayed download moved to a reversal mid-transfer once the downloader was mapped: all $total chunks verified once, via $via"
+
+for p in src dl h1 h2 k1 k2 rs rd; do nb_stop "$p"; done
 nb_stop sn1
 done_ok
