@@ -81,6 +81,11 @@ static void on_request(struct ctl_conn *conn, const struct ctl_request *req, voi
     }
     json_t *o = status_json(d);
     json_object_set_new(o, "members", sn_membership_json(&d->ctx));
+    /* What a supernode holds of the federation (issue 17's bounds): its open
+     * supernode links and its membership entries (any state). */
+    json_object_set_new(o, "federation",
+                        json_pack("{s:I, s:I}", "links", (json_int_t)sn_fed_links_count(&d->ctx),
+                                  "view", (json_int_t)sn_membership_count(&d->ctx)));
     struct sn_index_stats st;
     sn_index_stats(d->ctx.index, &st);
     json_object_set_new(o, "index_bytes", json_integer((json_int_t)st.bytes));

@@ -37,7 +37,16 @@ print(sum(1 for m in json.load(sys.stdin)["members"] if m["state"] == sys.argv[1
 }
 for i in 1 2 3 4 5; do run_sn $i; done
 for i in 1 2 3 4 5; do members_in $i alive 4; done
-ok "5 supernodes, seeded with one, all see the 4 others alive (gossip)"
+# federation.links / federation.view: what each holds (a full mesh today:
+# 4 links, 4 entries; issue 17 bounds both)
+fed_counts() {
+  local got
+  got=$(status_json "$1" | python3 -c 'import json,sys; f=json.load(sys.stdin)["federation"]; print(f["links"], f["view"])')
+  echo "sn$1: links and view $got"
+  [ "$got" = "4 4" ]
+}
+for i in 1 2 3 4 5; do wait_until 20 "sn$i to hold 4 supernode links and 4 members" fed_counts $i; done
+ok "5 supernodes, seeded with one, all see the 4 others alive (gossip); each holds 4 supernode links and 4 membership entries (status federation.links, federation.view)"
 
 # Ten peers, two per supernode.
 for i in $(seq 0 9); do
