@@ -122,8 +122,18 @@ void evloop_free(struct evloop *loop)
         event_free(loop->sighup);
     if (loop->dns)
         evdns_base_free(loop->dns, 0);
-    if (loop->base)
+    if (loop->base) {
+        /* A bufferevent freed while it had callbacks deferred (data came in
+         * just before the stop) keeps a reference until they have run, and
+         * event_base_free() drops deferred callbacks without running them:
+         * its SSL, socket and buffers would never be freed. Every owner has
+         * freed its links and events by now, so a few non-blocking passes
+         * run only those leftovers (their user callbacks are cleared). */
+        for (int i = 0; i < 4; i++)
+            if (event_base_loop(loop->base, EVLOOP_NONBLOCK) != 0)
+                break;
         event_base_free(loop->base);
+    }
     free(loop);
 }
 
