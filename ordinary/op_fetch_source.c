@@ -122,6 +122,24 @@ static void note_path(struct download *dl, enum nat_path p)
     }
 }
 
+/* The way in words, as `route` shows it: "direct: <address described>". */
+static void route_direct(char *out, size_t n, const struct wire_addr *a, uint8_t reach)
+{
+    static const char direct[] = "direct: ";
+    memcpy(out, direct, sizeof(direct));
+    nat_addr_describe(a, reach, out + sizeof(direct) - 1, n - sizeof(direct) + 1);
+}
+
+/* "reversal: it connected from <its address>", from the incoming link. */
+static void route_reversal(char *out, size_t n, const struct link *l)
+{
+    char from[64] = "?";
+    const struct wire_addr *ra = link_remote_addr(l);
+    if (ra != NULL && ra->family != 0)
+        wire_addr_format(ra, from, sizeof(from));
+    snprintf(out, n, "reversal: it connected from %s", from);
+}
+
 static void on_source_opened(struct link *l, void *arg)
 {
     struct fetch_source *s = arg;
@@ -129,11 +147,7 @@ static void on_source_opened(struct link *l, void *arg)
     s->retry_ms = FETCH_RETRY_MIN_MS;
     note_path(s->dl, s->path);
     if (s->path == NAT_PATH_REVERSAL) {
-        char from[64] = "?";
-        const struct wire_addr *ra = link_remote_addr(l);
-        if (ra != NULL && ra->family != 0)
-            wire_addr_format(ra, from, sizeof(from));
-        snprintf(s->route, sizeof(s->route), "reversal: it connected from %s", from);
+        route_reversal(s->route, sizeof(s->route), l);
     } else if (s->path == NAT_PATH_RELAY) {
         snprintf(s->route, sizeof(s->route), "relay: through our supernode");
     }
@@ -508,14 +522,6 @@ static void sort_addrs(struct fetch_source *s)
     }
 }
 
-static void direct_route(struct fetch_source *s, const struct wire_addr *a)
-{
-    static const char direct[] = "direct: ";
-    memcpy(s->route, direct, sizeof(direct));
-    nat_addr_describe(a, s->reach, s->route + sizeof(direct) - 1,
-                      sizeof(s->route) - sizeof(direct) + 1);
-}
-
 /* The race to the source's addresses is over: TLS on the winner, which
  * must prove the source's key like any other direct connection. A winner
  * whose TLS fails leaves the addresses after it to try in turn. */
@@ -539,7 +545,7 @@ static void on_direct_raced(evutil_socket_t fd, int index, const char *why, void
     bool same = at < s->n_addrs && wire_addr_equal(&s->addrs[at], &won);
     s->next_addr = same ? at + 1 : 0;
     s->direct_tries = same ? (unsigned)at : FETCH_DIRECT_MAX_ADDRS;
-    direct_route(s, &won);
+    route_direct(s->route, sizeof(s->route), &won, s->reach);
     SSL *ssl = NULL;
     if (tls_ctx_client(env->tls, TLS_EXPECT_PEER_ID, s->peer_id, &ssl) != 0) {
         evutil_closesocket(fd);
@@ -589,7 +595,7 @@ static void source_connect_direct(struct fetch_source *s)
             return;
     }
     const struct wire_addr *a = &s->addrs[s->next_addr++ % s->n_addrs];
-    direct_route(s, a);
+    route_direct(s->route, sizeof(s->route), a, s->reach);
     struct sockaddr_storage ss;
     socklen_t len = wire_addr_to_sockaddr(a, &ss);
     SSL *ssl = NULL;
@@ -967,10 +973,7 @@ void source_try_upgrade(struct fetch_source *s)
         return;
     }
     sort_addrs(s);
-    static const char direct[] = "direct: ";
-    memcpy(s->probe_route, direct, sizeof(direct));
-    nat_addr_describe(&s->addrs[0], s->reach, s->probe_route + sizeof(direct) - 1,
-                      sizeof(s->probe_route) - sizeof(direct) + 1);
+    route_direct(s->probe_route, sizeof(s->probe_route), &s->addrs[0], s->reach);
     struct sockaddr_storage ss;
     socklen_t len = wire_addr_to_sockaddr(&s->addrs[0], &ss);
     SSL *ssl = NULL;
@@ -1004,11 +1007,7 @@ static void on_upgrade(evutil_socket_t fd, short what, void *arg)
 void source_adopt_probe(struct fetch_source *s, struct link *l)
 {
     evtimer_del(s->path_timer);
-    char from[64] = "?";
-    const struct wire_addr *ra = link_remote_addr(l);
-    if (ra != NULL && ra->family != 0)
-        wire_addr_format(ra, from, sizeof(from));
-    snprintf(s->probe_route, sizeof(s->probe_route), "reversal: it connected from %s", from);
+    route_reversal(s->probe_route, sizeof(s->probe_route), l);
     s->probe = l;
     link_set_hooks(l, &probe_hooks, s);
     on_probe_opened(l, s);

@@ -165,6 +165,21 @@ took=$((SECONDS - t0))
 [ "$took" -lt 45 ] || fail "h1 mapped again only after $took s"
 ok "the router lost h1's mapping silently: the supernode's dial-back after its restart timed out through it, h1 asked the router again and is mapped ($took s after the restart, not at its 60 s check)"
 
+# moved_ok NAME SRC_FILE VIA WHAT: NAME's background get (get_pid, its JSON in
+# $WORK/NAME-get.json) completed byte-identical to SRC_FILE, via VIA, every
+# chunk fetched once; WHAT ends the ok line.
+moved_ok() {
+  local name=$1 src=$2 want=$3 what=$4 via fetched total failed
+  wait "$get_pid" || fail "$name's download did not complete: $(cat "$WORK/$name-get.json")"
+  cmp -s "$src" "$WORK/$name/dl/$(basename "$src")" || fail "$name's copy differs"
+  via=$(nb_json 'j["download"]["via"]' <"$WORK/$name-get.json")
+  [ "$via" = "$want" ] || fail "the download did not go by relay, then ${want%+relay}: $via"
+  read -r fetched total failed < <(nb_json '" ".join(str(j["download"][k]) for k in ("chunks_fetched", "chunks", "chunks_failed"))' <"$WORK/$name-get.json")
+  [ "$fetched" -eq "$total" ] && [ "$failed" -eq 0 ] ||
+    fail "chunks fetched $fetched of $total ($failed failed): some were fetched twice or lost"
+  ok "a relayed download moved to $what: all $total chunks verified once, via $via"
+}
+
 # ---- 4. a relay upgraded to a hole punch mid-transfer -----------------------------------
 mkdir -p "$WORK/k1/share"
 head -c 30000000 /dev/urandom >"$WORK/k1/share/punch-later.bin"
@@ -188,14 +203,7 @@ wait_for "$WORK/k2.log" "source .*: holepunch failed" 30
 wait_for "$WORK/k2.log" "connected to source .* \(relay: through our supernode\)" 30
 natbed_exec r-k1 nft delete table inet punchblock
 wait_for "$WORK/k2.log" "moved from the relay to holepunch: public 20\.0\.4\.1:[0-9]*, IPv4 \([0-9]* chunks verified, kept\)" 40
-wait "$get_pid" || fail "k2's download did not complete: $(cat "$WORK/k2-get.json")"
-cmp -s "$WORK/k1/share/punch-later.bin" "$WORK/k2/dl/punch-later.bin" || fail "k2's copy differs"
-via=$(nb_json 'j["download"]["via"]' <"$WORK/k2-get.json")
-[ "$via" = "holepunch+relay" ] || fail "the download did not go by relay, then a punch: $via"
-read -r fetched total failed < <(nb_json '" ".join(str(j["download"][k]) for k in ("chunks_fetched", "chunks", "chunks_failed"))' <"$WORK/k2-get.json")
-[ "$fetched" -eq "$total" ] && [ "$failed" -eq 0 ] ||
-  fail "chunks fetched $fetched of $total ($failed failed): some were fetched twice or lost"
-ok "a relayed download moved to a hole punch mid-transfer once the punch could pass: all $total chunks verified once, via $via"
+moved_ok k2 "$WORK/k1/share/punch-later.bin" holepunch+relay "a hole punch mid-transfer once the punch could pass"
 
 # ---- 5. a relay upgraded to a reversal mid-transfer -------------------------------------
 natbed_upnp_stop r-rd
@@ -213,14 +221,7 @@ wait_for "$WORK/rd.log" "connected to source .* \(relay: through our supernode\)
 natbed_upnp_start r-rd
 nb_wait_reach rd mapped 30
 wait_for "$WORK/rd.log" "moved from the relay to reversal: it connected from 20\.0\.7\.1:[0-9]* \([0-9]* chunks verified, kept\)" 40
-wait "$get_pid" || fail "rd's download did not complete: $(cat "$WORK/rd-get.json")"
-cmp -s "$WORK/rs/share/reverse-later.bin" "$WORK/rd/dl/reverse-later.bin" || fail "rd's copy differs"
-via=$(nb_json 'j["download"]["via"]' <"$WORK/rd-get.json")
-[ "$via" = "reversal+relay" ] || fail "the download did not go by relay, then a reversal: $via"
-read -r fetched total failed < <(nb_json '" ".join(str(j["download"][k]) for k in ("chunks_fetched", "chunks", "chunks_failed"))' <"$WORK/rd-get.json")
-[ "$fetched" -eq "$total" ] && [ "$failed" -eq 0 ] ||
-  fail "chunks fetched $fetched of $total ($failed failed): some were fetched twice or lost"
-ok "a relayed download moved to a reversal mid-transfer once the downloader was mapped: all $total chunks verified once, via $via"
+moved_ok rd "$WORK/rs/share/reverse-later.bin" reversal+relay "a reversal mid-transfer once the downloader was mapped"
 
 for p in src dl h1 h2 k1 k2 rs rd; do nb_stop "$p"; done
 nb_stop sn1
