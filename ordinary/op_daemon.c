@@ -199,6 +199,15 @@ static void on_detached(void *arg)
     nat_relay_link_down(d->relay); /* circuits run over the primary session */
 }
 
+/* Not while a relay circuit runs over the primary session: moving would cut it. */
+static bool may_move(void *arg)
+{
+    struct op_daemon *d = arg;
+    struct nat_relay_stats st;
+    nat_relay_stats(d->relay, &st);
+    return st.circuits == 0;
+}
+
 /* ---- the connection ladder: reversal and relay ---------------------------------------- */
 
 /* What our NAT does to ports, from our supernode sessions (nat_path.h). */
@@ -661,7 +670,8 @@ static int op_daemon_start(struct op_daemon *d)
         .hooks = {.attached = on_attached,
                   .detached = on_detached,
                   .supernode_seen = on_supernode_seen,
-                  .message = on_sn_message},
+                  .message = on_sn_message,
+                  .may_move = may_move},
         .arg = d,
     };
     d->rescan = event_new(base, -1, EV_PERSIST, on_rescan, d);

@@ -60,6 +60,13 @@ struct op_session {
     size_t n_addrs;
     uint8_t reachability;
     char refusal[512]; /* op_session_refusal(); "" when none */
+    /* Load spread (op_session_rebalance): the candidate the primary moves
+     * to (dialed as the backup, then the two swap), -1 none; its failures
+     * when the move began (one more: the move is given up); no decision
+     * before rebalance_after_ms. */
+    int move_to;
+    uint32_t move_failures;
+    uint64_t rebalance_after_ms;
 };
 
 static void slot_dial(struct slot *sl);
@@ -134,13 +141,36 @@ enum op_session_load op_session_load_class(uint32_t attached, uint32_t capacity)
     return OP_SESSION_SPARE;
 }
 
+static double load_of(const struct op_session_rank *r)
+{
+    return r->capacity ? (double)r->attached / r->capacity : 0; /* unknown: as if empty */
+}
+
+/* Within slack of the least loaded: a quarter of its load, or two peers,
+ * whichever is more (counts that close are noise). */
+static bool near_least(const struct op_session_rank *r, double least)
+{
+    double slack = least / 4;
+    if (r->capacity && 2.0 / r->capacity > slack)
+        slack = 2.0 / r->capacity;
+    return load_of(r) <= least + slack;
+}
+
+static bool in_group(const struct op_session_rank *r, uint32_t failures, enum op_session_load load,
+                     double least)
+{
+    return !r->excluded && r->failures == failures &&
+           op_session_load_class(r->attached, r->capacity) == load && near_least(r, least);
+}
+
 int op_session_pick(const struct op_session_rank *r, size_t n, size_t rotate)
 {
-    /* The best group: fewest failures, then best load class; in it the
-     * fastest measured round trip. */
+    /* The best group: fewest failures, then best load class; in it those
+     * near the least loaded; of them the fastest measured round trip. */
     bool any = false;
     uint32_t failures = 0, fastest = 0;
     enum op_session_load load = OP_SESSION_FULL;
+    double least = 0;
     for (size_t i = 0; i < n; i++) {
         if (r[i].excluded)
             continue;
@@ -148,33 +178,88 @@ int op_session_pick(const struct op_session_rank *r, size_t n, size_t rotate)
         if (!any || r[i].failures < failures || (r[i].failures == failures && c < load)) {
             failures = r[i].failures;
             load = c;
-            fastest = 0;
+            least = load_of(&r[i]);
         }
         any = true;
-        if (r[i].failures == failures && c == load && r[i].rtt_us != 0 &&
-            (fastest == 0 || r[i].rtt_us < fastest))
-            fastest = r[i].rtt_us;
+        if (r[i].failures == failures && c == load && load_of(&r[i]) < least)
+            least = load_of(&r[i]);
     }
     if (!any)
         return -1;
+    for (size_t i = 0; i < n; i++)
+        if (in_group(&r[i], failures, load, least) && r[i].rtt_us != 0 &&
+            (fastest == 0 || r[i].rtt_us < fastest))
+            fastest = r[i].rtt_us;
     uint32_t slack = fastest / OP_SESSION_RTT_SLACK_DIV;
     if (slack < OP_SESSION_RTT_SLACK_MIN_US)
         slack = OP_SESSION_RTT_SLACK_MIN_US;
     for (size_t k = 0; k < n; k++) {
         size_t i = (rotate + k) % n;
-        if (r[i].excluded || r[i].failures != failures ||
-            op_session_load_class(r[i].attached, r[i].capacity) != load)
-            continue;
-        if (fastest == 0 || (r[i].rtt_us != 0 && r[i].rtt_us - fastest <= slack))
+        if (in_group(&r[i], failures, load, least) &&
+            (fastest == 0 || (r[i].rtt_us != 0 && r[i].rtt_us - fastest <= slack)))
             return (int)i;
     }
     return -1; /* not reached: the group holds the fastest */
+}
+
+int op_session_rebalance(const struct op_session_rank *r, size_t n, size_t primary, double u_move,
+                         double u_target, bool *imbalanced)
+{
+    *imbalanced = false;
+    if (primary >= n || r[primary].capacity == 0)
+        return -1;
+    /* The mean load over the supernodes whose load we know. */
+    double sum = 0;
+    size_t known = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].capacity == 0 || r[i].failures > 0 || (r[i].excluded && i != primary))
+            continue;
+        sum += (double)r[i].attached / r[i].capacity;
+        known++;
+    }
+    if (known < 2)
+        return -1;
+    double mean = sum / (double)known;
+    const struct op_session_rank *p = &r[primary];
+    double load = (double)p->attached / p->capacity;
+    double excess = p->attached - mean * p->capacity; /* peers over its share */
+    if (load * 100 <= mean * OP_SESSION_REBALANCE_OVER_PCT ||
+        excess < OP_SESSION_REBALANCE_MIN_EXCESS)
+        return -1;
+    *imbalanced = true;
+    if (u_move >= excess / p->attached)
+        return -1;
+    /* Where to: weighted by the peers each supernode under the mean lacks. */
+    double lack_sum = 0;
+    for (size_t i = 0; i < n; i++)
+        if (i != primary && r[i].capacity != 0 && r[i].failures == 0 && !r[i].excluded &&
+            (double)r[i].attached < mean * r[i].capacity)
+            lack_sum += mean * r[i].capacity - r[i].attached;
+    double at = u_target * lack_sum;
+    int last = -1;
+    for (size_t i = 0; i < n; i++) {
+        if (i == primary || r[i].capacity == 0 || r[i].failures > 0 || r[i].excluded ||
+            (double)r[i].attached >= mean * r[i].capacity)
+            continue;
+        last = (int)i;
+        at -= mean * r[i].capacity - r[i].attached;
+        if (at < 0)
+            return (int)i;
+    }
+    return last; /* rounding: the last under the mean */
 }
 
 /* The candidate to dial for this slot (op_session_pick); ties rotate. */
 static int cand_pick(struct slot *sl)
 {
     struct op_session *s = sl->s;
+    if (s->move_to >= 0 && !is_primary(sl)) {
+        if (s->cands[s->move_to].failures == s->move_failures && !cand_in_use(sl, s->move_to))
+            return s->move_to;
+        log_info("op", "moving to supernode %s: given up, it cannot be reached",
+                 s->cands[s->move_to].endpoint);
+        s->move_to = -1;
+    }
     struct op_session_rank rank[OP_SESSION_MAX_CANDIDATES];
     for (size_t i = 0; i < s->n_cands; i++) {
         const struct candidate *c = &s->cands[i];
@@ -287,6 +372,24 @@ static void keepalive_rearm(struct op_session *s)
     set_timer_ms(s->keepalive, keepalive_next_ms(s, link_now_ms()));
 }
 
+/* The backup session is with the supernode we move to: it becomes the
+ * primary (it indexes our files: the attached hook publishes them), the old
+ * primary the backup. Both re-register at once, as after a failover. */
+static void swap_primary(struct op_session *s)
+{
+    struct slot *p = &s->slots[s->primary], *b = other(p);
+    s->move_to = -1;
+    if (s->cfg.hooks.detached)
+        s->cfg.hooks.detached(s->cfg.arg);
+    log_info("op", "moving to supernode %s as primary (less loaded); %s stays as backup", b->sn_id,
+             p->sn_id);
+    s->primary = (int)(b - s->slots);
+    b->state = SLOT_OPEN;
+    send_register(b);
+    p->state = SLOT_OPEN;
+    send_register(p);
+}
+
 static void on_registered(struct slot *sl, const struct msg_registered *r)
 {
     struct op_session *s = sl->s;
@@ -317,6 +420,8 @@ static void on_registered(struct slot *sl, const struct msg_registered *r)
     if (!is_primary(sl)) {
         log_info("op", "backup session with supernode %s (round trip %.1f ms)", sl->sn_id,
                  ms_of_us(rtt));
+        if (s->move_to >= 0 && sl->cand == s->move_to && other(sl)->state == SLOT_REGISTERED)
+            swap_primary(s);
         return;
     }
     char where[64];
@@ -354,8 +459,62 @@ static const struct wire_addr *usable_addr(struct op_session *s, const struct ms
     return op_session_usable_addr(e->addrs, e->n_addrs, local.family);
 }
 
-static void on_sn_list(struct op_session *s, const struct msg_sn_list *list)
+static double draw(void)
 {
+    return (double)random() / ((double)RAND_MAX + 1);
+}
+
+/* After an SN_LIST from the primary (its own load first, fresh): shed our
+ * share of its excess (op_session_rebalance). The target is dialed as the
+ * backup (or already is it), then the two swap (swap_primary). */
+static void rebalance(struct op_session *s)
+{
+    struct slot *p = &s->slots[s->primary], *b = other(p);
+    uint64_t now = link_now_ms();
+    if (s->move_to >= 0 || now < s->rebalance_after_ms || p->cand < 0 || !s->cfg.backup ||
+        (s->cfg.hooks.may_move && !s->cfg.hooks.may_move(s->cfg.arg)))
+        return;
+    struct op_session_rank rank[OP_SESSION_MAX_CANDIDATES];
+    for (size_t i = 0; i < s->n_cands; i++)
+        rank[i] = (struct op_session_rank){.failures = s->cands[i].failures,
+                                           .attached = s->cands[i].attached,
+                                           .capacity = s->cands[i].capacity};
+    bool imbalanced;
+    int t = op_session_rebalance(rank, s->n_cands, (size_t)p->cand, draw(), draw(), &imbalanced);
+    if (!imbalanced)
+        return;
+    unsigned cool = OP_SESSION_REBALANCE_COOLDOWN_MS;
+    s->rebalance_after_ms = now + cool + (uint64_t)(draw() * cool / 4);
+    const struct candidate *pc = &s->cands[p->cand];
+    if (t < 0) {
+        log_debug("op", "primary supernode %s carries %u of %u peers, over the mean: staying",
+                  p->sn_id, pc->attached, pc->capacity);
+        return;
+    }
+    const struct candidate *tc = &s->cands[t];
+    log_info("op",
+             "primary supernode %s carries %u of %u peers, over the federation's mean: moving to "
+             "%s (%u of %u)",
+             p->sn_id, pc->attached, pc->capacity, tc->endpoint, tc->attached, tc->capacity);
+    s->move_to = t;
+    s->move_failures = tc->failures;
+    if (b->cand == t && b->state >= SLOT_OPEN) {
+        if (b->state == SLOT_REGISTERED)
+            swap_primary(s);
+        /* else its REGISTERED swaps them (on_registered) */
+    } else if (b->state == SLOT_IDLE) {
+        evtimer_del(b->retry);
+        slot_dial(b);
+    } else if (b->state >= SLOT_OPEN) {
+        link_close(b->link, 0, NULL); /* on_closed dials the target as the backup */
+    } else {
+        s->move_to = -1; /* a backup dial under way: next time */
+    }
+}
+
+static void on_sn_list(struct slot *sl, const struct msg_sn_list *list)
+{
+    struct op_session *s = sl->s;
     for (size_t i = 0; i < list->n_entries; i++) {
         const struct msg_sn_info *e = &list->entries[i];
         if (e->state != MSG_SN_ALIVE || e->n_addrs == 0)
@@ -374,6 +533,8 @@ static void on_sn_list(struct op_session *s, const struct msg_sn_list *list)
         if (s->cfg.hooks.supernode_seen)
             s->cfg.hooks.supernode_seen(e, s->cfg.arg);
     }
+    if (is_primary(sl) && sl->state == SLOT_REGISTERED)
+        rebalance(s);
     ensure_backup(s);
 }
 
@@ -419,7 +580,7 @@ static void on_message(struct link *l, const struct msg *m, void *arg)
         on_registered(sl, &m->u.registered);
         return;
     case MSG_SN_LIST:
-        on_sn_list(s, &m->u.sn_list);
+        on_sn_list(sl, &m->u.sn_list);
         return;
     case MSG_ERROR:
         if (sl->state != SLOT_REGISTERED)
@@ -460,10 +621,15 @@ static void on_closed(struct link *l, int why, void *arg)
     log_info("op", "%s supernode link %s closed (%s)", primary ? "primary" : "backup",
              sl->sn_id[0] ? sl->sn_id : "-", why ? sova_err_str(why) : "closed");
     if (!primary) {
+        if (s->move_to >= 0 && sl->cand != s->move_to) { /* closed for a move: dial it now */
+            slot_dial(sl);
+            return;
+        }
         slot_retry(sl, OP_BACKUP_RETRY_MS);
         return;
     }
     struct slot *b = other(sl);
+    s->move_to = -1; /* a move in progress: moot */
     if (was_registered && s->cfg.hooks.detached)
         s->cfg.hooks.detached(s->cfg.arg);
     if (b->state == SLOT_REGISTERED) {
@@ -628,6 +794,7 @@ int op_session_new(const struct op_session_config *cfg, struct op_session **out)
     s->n_addrs = cfg->n_addrs < WIRE_MAX_ADDRS ? cfg->n_addrs : WIRE_MAX_ADDRS;
     memcpy(s->addrs, cfg->addrs, s->n_addrs * sizeof(s->addrs[0]));
     s->reachability = cfg->reachability;
+    s->move_to = -1;
     const char *p = cfg->bootstrap;
     while (p && *p) {
         const char *comma = strchr(p, ',');

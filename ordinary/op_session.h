@@ -55,6 +55,14 @@
  * measured count as equal (noise; equals take turns). */
 #define OP_SESSION_RTT_SLACK_MIN_US 1000
 #define OP_SESSION_RTT_SLACK_DIV    4
+/* Load spread (op_session_rebalance): a primary supernode carrying more
+ * than OVER_PCT % of the federation's mean load, and at least MIN_EXCESS
+ * peers over it, sheds its excess; a peer decides at most once per
+ * COOLDOWN_MS (plus up to a quarter of jitter) after a decision that saw
+ * such an imbalance, and never in its first SN_LIST's absence. */
+#define OP_SESSION_REBALANCE_OVER_PCT    120
+#define OP_SESSION_REBALANCE_MIN_EXCESS  2
+#define OP_SESSION_REBALANCE_COOLDOWN_MS 30000
 
 struct op_session_hooks {
     /* The primary session is registered: publish now. */
@@ -65,6 +73,9 @@ struct op_session_hooks {
     void (*supernode_seen)(const struct msg_sn_info *sn, void *arg);
     /* Any other message from the primary supernode; borrowed for the call. */
     void (*message)(const struct msg *m, void *arg);
+    /* May the primary be moved to a less loaded supernode now? NULL: yes.
+     * (Relay circuits run over the primary session: not while one is open.) */
+    bool (*may_move)(void *arg);
 };
 
 struct op_session_config {
@@ -155,5 +166,19 @@ struct op_session_rank {
  * them, if any has a measured round trip, those within the slack of the
  * fastest (else all); of those the first at or after rotate (mod n). */
 int op_session_pick(const struct op_session_rank *r, size_t n, size_t rotate);
+
+/* Load spread: should a peer leave its primary supernode r[primary] for a
+ * less loaded one? Loads are attached / capacity (entries with capacity 0,
+ * failures or excluded do not count). When the primary carries more than
+ * OP_SESSION_REBALANCE_OVER_PCT % of the mean and at least
+ * OP_SESSION_REBALANCE_MIN_EXCESS peers over its share, *imbalanced is set
+ * and each of its peers leaves with probability excess / attached (u_move
+ * in [0, 1) is the draw), so that on average just the excess moves; the
+ * target is drawn (u_target) among the supernodes under the mean, in
+ * proportion to how many peers each lacks, so the arrivals fill the gaps
+ * instead of all landing on the emptiest. Returns the target's index, or
+ * -1 to stay. Pure. */
+int op_session_rebalance(const struct op_session_rank *r, size_t n, size_t primary, double u_move,
+                         double u_target, bool *imbalanced);
 
 #endif

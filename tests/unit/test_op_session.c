@@ -1,5 +1,7 @@
 /* The peer's choice of a supernode (op_session_pick): failures first, then
- * the load class, then the measured round trip with a slack, then turns. */
+ * the load class, then the least loaded (with a slack), then the measured
+ * round trip with a slack, then turns; and the load spread
+ * (op_session_rebalance). */
 #include "cunit_main.h"
 #include "op_session.h"
 
@@ -92,6 +94,88 @@ static void test_slow_group_is_not_mixed_in(void)
     CU_ASSERT_EQUAL(op_session_pick(r, 3, 2), 1); /* 38 ms > 30 + 7.5 */
 }
 
+static void test_least_loaded_before_rtt(void)
+{
+    /* All spare; the emptiest wins over a faster one with many more peers,
+     * but loads within the slack count as equal and the round trip decides. */
+    struct op_session_rank r[3] = {{.attached = 40, .capacity = 1000, .rtt_us = 100},
+                                   {.attached = 0, .capacity = 1000, .rtt_us = 20000},
+                                   {.attached = 1, .capacity = 1000, .rtt_us = 5000}};
+    CU_ASSERT_EQUAL(op_session_pick(r, 3, 0), 2); /* 1 is within two peers of 0: faster wins */
+    r[2].attached = 9;
+    CU_ASSERT_EQUAL(op_session_pick(r, 3, 0), 1);
+    /* Slack of a quarter of the least load: 100 and 120 of 1000 are equal. */
+    struct op_session_rank q[2] = {{.attached = 120, .capacity = 1000, .rtt_us = 100},
+                                   {.attached = 100, .capacity = 1000, .rtt_us = 9000}};
+    CU_ASSERT_EQUAL(op_session_pick(q, 2, 1), 0);
+    q[0].attached = 130;
+    CU_ASSERT_EQUAL(op_session_pick(q, 2, 0), 1);
+}
+
+static void test_rebalance(void)
+{
+    bool imb;
+    /* Balanced (9, 9, 9): nobody moves. */
+    struct op_session_rank r[3] = {{.attached = 9, .capacity = 100},
+                                   {.attached = 9, .capacity = 100},
+                                   {.attached = 9, .capacity = 100}};
+    CU_ASSERT_EQUAL(op_session_rebalance(r, 3, 0, 0.0, 0.0, &imb), -1);
+    CU_ASSERT_FALSE(imb);
+    /* A restarted supernode (9, 9, 0): mean 6, excess 3 of 9 -> a third
+     * of the primary's peers move, all to the empty one. */
+    r[2].attached = 0;
+    CU_ASSERT_EQUAL(op_session_rebalance(r, 3, 0, 0.32, 0.99, &imb), 2);
+    CU_ASSERT_TRUE(imb);
+    CU_ASSERT_EQUAL(op_session_rebalance(r, 3, 0, 0.34, 0.5, &imb), -1);
+    CU_ASSERT_TRUE(imb); /* a decision was made: the cool-down applies */
+    /* The empty one is not the primary's own load: from it, nothing moves. */
+    CU_ASSERT_EQUAL(op_session_rebalance(r, 3, 2, 0.0, 0.0, &imb), -1);
+    CU_ASSERT_FALSE(imb);
+    /* Under the threshold: 7 vs mean 6 is 117 %, excess 1 peer. */
+    struct op_session_rank t[3] = {{.attached = 7, .capacity = 100},
+                                   {.attached = 6, .capacity = 100},
+                                   {.attached = 5, .capacity = 100}};
+    CU_ASSERT_EQUAL(op_session_rebalance(t, 3, 0, 0.0, 0.0, &imb), -1);
+    CU_ASSERT_FALSE(imb);
+    /* Targets in proportion to what they lack: (30, 10, 20, 0), mean 15:
+     * 1 lacks 5, 3 lacks 15; 2 is over the mean, never a target. */
+    struct op_session_rank w[4] = {{.attached = 30, .capacity = 100},
+                                   {.attached = 10, .capacity = 100},
+                                   {.attached = 20, .capacity = 100},
+                                   {.attached = 0, .capacity = 100}};
+    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.0, 0.0, &imb), 1);
+    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.0, 0.24, &imb), 1);
+    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.0, 0.26, &imb), 3);
+    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.0, 0.999, &imb), 3);
+    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.49, 0.5, &imb), 3); /* p = 15/30 */
+    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.51, 0.5, &imb), -1);
+    /* Unknown loads, failed ones and too few known: not counted. */
+    w[3].failures = 1;
+    w[1].capacity = 0; /* known now: 30 and 20, mean 25: 120 %, not over it */
+    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.0, 0.5, &imb), -1);
+    CU_ASSERT_FALSE(imb);
+    w[0].attached = 40; /* 40 and 20, mean 30, excess 10: to the only one under the mean */
+    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.0, 0.999, &imb), 2);
+    CU_ASSERT_TRUE(imb);
+    w[2].capacity = 0;
+    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.0, 0.5, &imb), -1);
+    CU_ASSERT_FALSE(imb);
+    /* Capacities differ: loads are fractions of each one's capacity. */
+    struct op_session_rank c[2] = {{.attached = 50, .capacity = 100},
+                                   {.attached = 100, .capacity = 1000}};
+    CU_ASSERT_EQUAL(op_session_rebalance(c, 2, 0, 0.0, 0.5, &imb), 1); /* 50 % vs 10 % */
+    CU_ASSERT_EQUAL(op_session_rebalance(c, 2, 1, 0.0, 0.5, &imb), -1);
+    CU_ASSERT_FALSE(imb);
+    /* On average exactly the excess leaves: 10000 peers' draws. */
+    struct op_session_rank e[3] = {{.attached = 900, .capacity = 10000},
+                                   {.attached = 900, .capacity = 10000},
+                                   {.attached = 0, .capacity = 10000}};
+    unsigned moved = 0;
+    for (unsigned i = 0; i < 900; i++)
+        moved += op_session_rebalance(e, 3, 0, (i + 0.5) / 900, 0.5, &imb) == 2;
+    CU_ASSERT_EQUAL(moved, 300);
+}
+
 static void test_usable_addr_keeps_the_family(void)
 {
     struct wire_addr a[3] = {{.family = WIRE_ADDR_IPV4, .port = 1},
@@ -117,5 +201,7 @@ int test_register(void)
     CU_add_test(s, "failures, then load, then round trip", test_failures_then_load_before_rtt);
     CU_add_test(s, "the best group sets the bar", test_slow_group_is_not_mixed_in);
     CU_add_test(s, "a supernode's address of our family", test_usable_addr_keeps_the_family);
+    CU_add_test(s, "the least loaded before the round trip", test_least_loaded_before_rtt);
+    CU_add_test(s, "load spread: who moves, and where", test_rebalance);
     return 0;
 }
