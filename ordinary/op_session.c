@@ -3,6 +3,7 @@
 #include "err.h"
 #include "log.h"
 
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@ struct candidate {
     uint32_t failures;
     uint32_t attached, capacity; /* load from SN_LIST; 0/0 unknown */
     uint32_t rtt_us;             /* last smoothed round trip of a session with it; 0 none */
+    bool listed;                 /* alive in the primary's last SN_LIST */
 };
 
 enum slot_state { SLOT_IDLE, SLOT_DIALING, SLOT_OPEN, SLOT_REGISTERED };
@@ -61,12 +63,15 @@ struct op_session {
     uint8_t reachability;
     char refusal[512]; /* op_session_refusal(); "" when none */
     /* Load spread (op_session_rebalance): the candidate the primary moves
-     * to (dialed as the backup, then the two swap), -1 none; its failures
-     * when the move began (one more: the move is given up); no decision
+     * to (dialed as the backup, then the two swap), -1 none; no decision
      * before rebalance_after_ms. */
     int move_to;
-    uint32_t move_failures;
+    bool move_started;        /* the target is being dialed as the backup */
+    uint64_t list_sig;        /* the live supernodes of the primary's last SN_LIST */
+    struct event *move_timer; /* the move starts at a random moment of the spread */
+    struct event *recheck;    /* after a decision to stay: decide again on what we know */
     uint64_t rebalance_after_ms;
+    uint64_t rng; /* splitmix64, seeded by RAND_bytes: each peer draws its own */
 };
 
 static void slot_dial(struct slot *sl);
@@ -202,24 +207,43 @@ int op_session_pick(const struct op_session_rank *r, size_t n, size_t rotate)
     return -1; /* not reached: the group holds the fastest */
 }
 
-int op_session_rebalance(const struct op_session_rank *r, size_t n, size_t primary, double u_move,
-                         double u_target, bool *imbalanced)
+bool op_session_move_ok(uint32_t attached, uint32_t capacity, double mean)
 {
-    *imbalanced = false;
-    if (primary >= n || r[primary].capacity == 0)
-        return -1;
-    /* The mean load over the supernodes whose load we know. */
+    return capacity != 0 && (double)attached + 1 <= mean * capacity + 0.5;
+}
+
+/* The mean load over the supernodes whose load we know; *known counts them. */
+static double mean_load(const struct op_session_rank *r, size_t n, size_t *known)
+{
     double sum = 0;
-    size_t known = 0;
+    *known = 0;
     for (size_t i = 0; i < n; i++) {
-        if (r[i].capacity == 0 || r[i].failures > 0 || (r[i].excluded && i != primary))
+        if (r[i].capacity == 0 || r[i].failures > 0 || r[i].excluded)
             continue;
         sum += (double)r[i].attached / r[i].capacity;
-        known++;
+        (*known)++;
     }
+    return *known ? sum / (double)*known : 0;
+}
+
+double op_session_mean_load(const struct op_session_rank *r, size_t n)
+{
+    size_t known;
+    return mean_load(r, n, &known);
+}
+
+int op_session_rebalance(const struct op_session_rank *r, size_t n, size_t primary, double u_move,
+                         double u_target, bool *imbalanced, double *mean_out)
+{
+    *imbalanced = false;
+    *mean_out = 0;
+    if (primary >= n || r[primary].capacity == 0 || r[primary].excluded || r[primary].failures > 0)
+        return -1;
+    size_t known;
+    double mean = mean_load(r, n, &known);
     if (known < 2)
         return -1;
-    double mean = sum / (double)known;
+    *mean_out = mean;
     const struct op_session_rank *p = &r[primary];
     double load = (double)p->attached / p->capacity;
     double excess = p->attached - mean * p->capacity; /* peers over its share */
@@ -253,13 +277,8 @@ int op_session_rebalance(const struct op_session_rank *r, size_t n, size_t prima
 static int cand_pick(struct slot *sl)
 {
     struct op_session *s = sl->s;
-    if (s->move_to >= 0 && !is_primary(sl)) {
-        if (s->cands[s->move_to].failures == s->move_failures && !cand_in_use(sl, s->move_to))
-            return s->move_to;
-        log_info("op", "moving to supernode %s: given up, it cannot be reached",
-                 s->cands[s->move_to].endpoint);
-        s->move_to = -1;
-    }
+    if (s->move_to >= 0 && s->move_started && !is_primary(sl) && !cand_in_use(sl, s->move_to))
+        return s->move_to;
     struct op_session_rank rank[OP_SESSION_MAX_CANDIDATES];
     for (size_t i = 0; i < s->n_cands; i++) {
         const struct candidate *c = &s->cands[i];
@@ -289,11 +308,30 @@ static double ms_of_us(uint32_t us)
 
 /* ---- sessions ------------------------------------------------------------------------ */
 
+/* Uniform in [0, 1). Each process its own sequence: random() unseeded
+ * drew the same for every peer, so they all moved (and retried) as one. */
+static double draw(struct op_session *s)
+{
+    uint64_t z = (s->rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
+}
+
 static void slot_retry(struct slot *sl, unsigned min_ms)
 {
+    struct op_session *s = sl->s;
+    if (s->move_to >= 0 && s->move_started && !is_primary(sl) && sl->cand == s->move_to) {
+        /* The dial for a move failed, or its session went: stay. */
+        log_info("op", "moving to supernode %s: given up, it cannot be reached",
+                 s->cands[s->move_to].endpoint);
+        s->move_to = -1;
+        s->rebalance_after_ms = link_now_ms() + OP_SESSION_REBALANCE_STAY_MS;
+        set_timer_ms(s->recheck, OP_SESSION_REBALANCE_STAY_MS);
+    }
     if (sl->retry_ms < min_ms)
         sl->retry_ms = min_ms;
-    unsigned jitter = sl->retry_ms / 4 ? (unsigned)(random() % (sl->retry_ms / 4)) : 0;
+    unsigned jitter = (unsigned)(draw(sl->s) * (sl->retry_ms / 4));
     set_timer_ms(sl->retry, sl->retry_ms + jitter);
     sl->retry_ms =
         sl->retry_ms * 2 > OP_SESSION_RETRY_MAX_MS ? OP_SESSION_RETRY_MAX_MS : sl->retry_ms * 2;
@@ -420,9 +458,7 @@ static void on_registered(struct slot *sl, const struct msg_registered *r)
     if (!is_primary(sl)) {
         log_info("op", "backup session with supernode %s (round trip %.1f ms)", sl->sn_id,
                  ms_of_us(rtt));
-        if (s->move_to >= 0 && sl->cand == s->move_to && other(sl)->state == SLOT_REGISTERED)
-            swap_primary(s);
-        return;
+        return; /* a move waits for its SN_LIST (move_confirm) */
     }
     char where[64];
     wire_addr_format(&sl->observed, where, sizeof(where));
@@ -459,49 +495,49 @@ static const struct wire_addr *usable_addr(struct op_session *s, const struct ms
     return op_session_usable_addr(e->addrs, e->n_addrs, local.family);
 }
 
-static double draw(void)
+/* The loads as the lists told them, for op_session_rebalance(): those
+ * alive in the primary's last list (up now, whatever our dials said). */
+static void load_ranks(const struct op_session *s, struct op_session_rank *rank)
 {
-    return (double)random() / ((double)RAND_MAX + 1);
+    for (size_t i = 0; i < s->n_cands; i++)
+        rank[i] = (struct op_session_rank){.attached = s->cands[i].attached,
+                                           .capacity = s->cands[i].capacity,
+                                           .excluded = !s->cands[i].listed};
 }
 
-/* After an SN_LIST from the primary (its own load first, fresh): shed our
- * share of its excess (op_session_rebalance). The target is dialed as the
- * backup (or already is it), then the two swap (swap_primary). */
-static void rebalance(struct op_session *s)
+/* Does the move still make sense, with the target's count fresh from its
+ * own list (on_sn_list wrote it) and the mean taken again with it? */
+static bool move_still_ok(const struct op_session *s, int t)
 {
-    struct slot *p = &s->slots[s->primary], *b = other(p);
-    uint64_t now = link_now_ms();
-    if (s->move_to >= 0 || now < s->rebalance_after_ms || p->cand < 0 || !s->cfg.backup ||
-        (s->cfg.hooks.may_move && !s->cfg.hooks.may_move(s->cfg.arg)))
-        return;
     struct op_session_rank rank[OP_SESSION_MAX_CANDIDATES];
-    for (size_t i = 0; i < s->n_cands; i++)
-        rank[i] = (struct op_session_rank){.failures = s->cands[i].failures,
-                                           .attached = s->cands[i].attached,
-                                           .capacity = s->cands[i].capacity};
-    bool imbalanced;
-    int t = op_session_rebalance(rank, s->n_cands, (size_t)p->cand, draw(), draw(), &imbalanced);
-    if (!imbalanced)
-        return;
-    unsigned cool = OP_SESSION_REBALANCE_COOLDOWN_MS;
-    s->rebalance_after_ms = now + cool + (uint64_t)(draw() * cool / 4);
-    const struct candidate *pc = &s->cands[p->cand];
-    if (t < 0) {
-        log_debug("op", "primary supernode %s carries %u of %u peers, over the mean: staying",
-                  p->sn_id, pc->attached, pc->capacity);
+    load_ranks(s, rank);
+    return op_session_move_ok(s->cands[t].attached, s->cands[t].capacity,
+                              op_session_mean_load(rank, s->n_cands));
+}
+
+/* The move decided by rebalance() begins: the target is dialed as the
+ * backup (or already is it); its SN_LIST, with its own load fresh, confirms
+ * the move (move_confirm) and the two swap. */
+static void on_move_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct op_session *s = arg;
+    (void)fd;
+    (void)what;
+    struct slot *p = &s->slots[s->primary], *b = other(p);
+    int t = s->move_to;
+    if (t < 0 || p->state != SLOT_REGISTERED) {
+        s->move_to = -1;
         return;
     }
-    const struct candidate *tc = &s->cands[t];
-    log_info("op",
-             "primary supernode %s carries %u of %u peers, over the federation's mean: moving to "
-             "%s (%u of %u)",
-             p->sn_id, pc->attached, pc->capacity, tc->endpoint, tc->attached, tc->capacity);
-    s->move_to = t;
-    s->move_failures = tc->failures;
-    if (b->cand == t && b->state >= SLOT_OPEN) {
-        if (b->state == SLOT_REGISTERED)
+    s->move_started = true;
+    if (b->cand == t && b->state == SLOT_REGISTERED) {
+        /* Already our backup: its load as of its last SN_LIST is fresh enough. */
+        if (move_still_ok(s, t))
             swap_primary(s);
-        /* else its REGISTERED swaps them (on_registered) */
+        else
+            s->move_to = -1;
+    } else if (b->cand == t && b->state >= SLOT_DIALING) {
+        /* its REGISTERED and SN_LIST confirm the move (move_confirm) */
     } else if (b->state == SLOT_IDLE) {
         evtimer_del(b->retry);
         slot_dial(b);
@@ -512,13 +548,95 @@ static void rebalance(struct op_session *s)
     }
 }
 
+/* After an SN_LIST from the primary (its own load first, fresh): shed our
+ * share of its excess (op_session_rebalance), at a random moment of the
+ * next OP_SESSION_REBALANCE_SPREAD_MS so that the peers deciding on the
+ * same list do not all arrive at once, each confirming against the
+ * target's own fresh count (move_confirm). */
+static void rebalance(struct op_session *s, uint64_t sig)
+{
+    struct slot *p = &s->slots[s->primary];
+    uint64_t now = link_now_ms();
+    if (sig != s->list_sig) /* a supernode came or went: a new situation */
+        s->rebalance_after_ms = 0;
+    s->list_sig = sig;
+    if (s->move_to >= 0 || now < s->rebalance_after_ms || p->cand < 0 || !s->cfg.backup ||
+        (s->cfg.hooks.may_move && !s->cfg.hooks.may_move(s->cfg.arg)))
+        return;
+    struct op_session_rank rank[OP_SESSION_MAX_CANDIDATES];
+    load_ranks(s, rank);
+    bool imbalanced;
+    double mean;
+    int t = op_session_rebalance(rank, s->n_cands, (size_t)p->cand, draw(s), draw(s), &imbalanced,
+                                 &mean);
+    if (!imbalanced)
+        return;
+    unsigned cool = t < 0 ? OP_SESSION_REBALANCE_STAY_MS : OP_SESSION_REBALANCE_COOLDOWN_MS;
+    s->rebalance_after_ms = now + cool + (uint64_t)(draw(s) * cool / 4);
+    const struct candidate *pc = &s->cands[p->cand];
+    if (t < 0) {
+        log_debug("op", "primary supernode %s carries %u of %u peers, over the mean: staying",
+                  p->sn_id, pc->attached, pc->capacity);
+        set_timer_ms(s->recheck, (unsigned)(s->rebalance_after_ms - now));
+        return;
+    }
+    const struct candidate *tc = &s->cands[t];
+    log_info("op",
+             "primary supernode %s carries %u of %u peers, over the federation's mean: moving to "
+             "%s (%u of %u)",
+             p->sn_id, pc->attached, pc->capacity, tc->endpoint, tc->attached, tc->capacity);
+    s->move_to = t;
+    s->move_started = false;
+    set_timer_ms(s->move_timer, (unsigned)(draw(s) * OP_SESSION_REBALANCE_SPREAD_MS));
+}
+
+/* The stay is over: decide again on the loads we know (the primary's own
+ * count is at most a quarter off: it sends a fresh list when it moved more). */
+static void on_recheck(evutil_socket_t fd, short what, void *arg)
+{
+    struct op_session *s = arg;
+    (void)fd;
+    (void)what;
+    if (s->slots[s->primary].state == SLOT_REGISTERED)
+        rebalance(s, s->list_sig);
+}
+
+/* The backup session with the supernode we are moving to sent its SN_LIST,
+ * its own entry first: go on only if it is still under the mean with us. */
+static void move_confirm(struct op_session *s, struct slot *b, const struct msg_sn_list *list)
+{
+    const struct msg_sn_info *self = list->n_entries ? &list->entries[0] : NULL;
+    if (self == NULL || memcmp(self->sn_id, b->sn_raw, WIRE_ID_LEN) != 0)
+        return; /* not its own entry first: wait for the next */
+    if (other(b)->state != SLOT_REGISTERED) {
+        s->move_to = -1;
+        return;
+    }
+    if (!move_still_ok(s, s->move_to)) {
+        log_info("op", "supernode %s filled up meanwhile (%u of %u peers): staying where we are",
+                 b->sn_id, self->attached_peers, self->capacity);
+        s->move_to = -1;
+        s->rebalance_after_ms = link_now_ms() + OP_SESSION_REBALANCE_STAY_MS;
+        set_timer_ms(s->recheck, OP_SESSION_REBALANCE_STAY_MS);
+        return;
+    }
+    swap_primary(s);
+}
+
 static void on_sn_list(struct slot *sl, const struct msg_sn_list *list)
 {
     struct op_session *s = sl->s;
+    uint64_t sig = list->n_entries;
+    if (is_primary(sl))
+        for (size_t i = 0; i < s->n_cands; i++)
+            s->cands[i].listed = false;
     for (size_t i = 0; i < list->n_entries; i++) {
         const struct msg_sn_info *e = &list->entries[i];
         if (e->state != MSG_SN_ALIVE || e->n_addrs == 0)
             continue;
+        uint64_t h;
+        memcpy(&h, e->sn_id, sizeof(h));
+        sig ^= h;
         char endpoint[OP_SESSION_ENDPOINT_MAX];
         int known = cand_find(s, e->sn_id, NULL);
         if (known >= 0) /* keep the endpoint we reach it at (a bootstrap's IPv6 one) */
@@ -529,12 +647,16 @@ static void on_sn_list(struct slot *sl, const struct msg_sn_list *list)
         if (c != NULL) {
             c->attached = e->attached_peers;
             c->capacity = e->capacity;
+            c->listed |= is_primary(sl);
         }
         if (s->cfg.hooks.supernode_seen)
             s->cfg.hooks.supernode_seen(e, s->cfg.arg);
     }
     if (is_primary(sl) && sl->state == SLOT_REGISTERED)
-        rebalance(s);
+        rebalance(s, sig);
+    else if (!is_primary(sl) && sl->state == SLOT_REGISTERED && sl->cand == s->move_to &&
+             s->move_started)
+        move_confirm(s, sl, list);
     ensure_backup(s);
 }
 
@@ -629,7 +751,8 @@ static void on_closed(struct link *l, int why, void *arg)
         return;
     }
     struct slot *b = other(sl);
-    s->move_to = -1; /* a move in progress: moot */
+    s->move_to = -1;           /* a move in progress: moot */
+    s->rebalance_after_ms = 0; /* and a new situation for the next decision */
     if (was_registered && s->cfg.hooks.detached)
         s->cfg.hooks.detached(s->cfg.arg);
     if (b->state == SLOT_REGISTERED) {
@@ -795,6 +918,8 @@ int op_session_new(const struct op_session_config *cfg, struct op_session **out)
     memcpy(s->addrs, cfg->addrs, s->n_addrs * sizeof(s->addrs[0]));
     s->reachability = cfg->reachability;
     s->move_to = -1;
+    if (RAND_bytes((unsigned char *)&s->rng, sizeof(s->rng)) != 1)
+        s->rng = (uint64_t)link_now_ms() ^ (uint64_t)(uintptr_t)s; /* still differs per process */
     const char *p = cfg->bootstrap;
     while (p && *p) {
         const char *comma = strchr(p, ',');
@@ -806,13 +931,16 @@ int op_session_new(const struct op_session_config *cfg, struct op_session **out)
     }
     struct event_base *base = evloop_base(cfg->loop);
     s->keepalive = evtimer_new(base, on_keepalive, s);
+    s->move_timer = evtimer_new(base, on_move_timer, s);
+    s->recheck = evtimer_new(base, on_recheck, s);
     for (int i = 0; i < 2; i++) {
         s->slots[i].s = s;
         s->slots[i].cand = -1;
         s->slots[i].retry_ms = OP_SESSION_RETRY_MIN_MS;
         s->slots[i].retry = evtimer_new(base, on_retry, &s->slots[i]);
     }
-    if (s->n_cands == 0 || !s->keepalive || !s->slots[0].retry || !s->slots[1].retry) {
+    if (s->n_cands == 0 || !s->keepalive || !s->move_timer || !s->recheck || !s->slots[0].retry ||
+        !s->slots[1].retry) {
         int rc = s->n_cands == 0 ? SOVA_ERR_CONFIG : SOVA_ERR_NOMEM;
         op_session_free(s);
         return rc;
@@ -846,6 +974,10 @@ void op_session_free(struct op_session *s)
     }
     if (s->keepalive)
         event_free(s->keepalive);
+    if (s->move_timer)
+        event_free(s->move_timer);
+    if (s->recheck)
+        event_free(s->recheck);
     free(s);
 }
 

@@ -58,11 +58,16 @@
 /* Load spread (op_session_rebalance): a primary supernode carrying more
  * than OVER_PCT % of the federation's mean load, and at least MIN_EXCESS
  * peers over it, sheds its excess; a peer decides at most once per
- * COOLDOWN_MS (plus up to a quarter of jitter) after a decision that saw
- * such an imbalance, and never in its first SN_LIST's absence. */
+ * COOLDOWN_MS (plus up to a quarter of jitter) after a move. */
 #define OP_SESSION_REBALANCE_OVER_PCT    120
 #define OP_SESSION_REBALANCE_MIN_EXCESS  2
 #define OP_SESSION_REBALANCE_COOLDOWN_MS 30000
+/* ... and after a decision to stay (the draw said so, or the target filled
+ * up meanwhile); a supernode coming or going ends either at once. */
+#define OP_SESSION_REBALANCE_STAY_MS 10000
+/* A move starts at a random moment of this, and is confirmed against the
+ * target's own count (op_session_move_ok) before the swap. */
+#define OP_SESSION_REBALANCE_SPREAD_MS 3000
 
 struct op_session_hooks {
     /* The primary session is registered: publish now. */
@@ -177,8 +182,14 @@ int op_session_pick(const struct op_session_rank *r, size_t n, size_t rotate);
  * target is drawn (u_target) among the supernodes under the mean, in
  * proportion to how many peers each lacks, so the arrivals fill the gaps
  * instead of all landing on the emptiest. Returns the target's index, or
- * -1 to stay. Pure. */
+ * -1 to stay; *mean is the mean load (0 when unknown). Pure. */
 int op_session_rebalance(const struct op_session_rank *r, size_t n, size_t primary, double u_move,
-                         double u_target, bool *imbalanced);
+                         double u_target, bool *imbalanced, double *mean);
+/* The mean load (attached / capacity) of the entries with a known load,
+ * not excluded and without failures; 0 when none. Pure. */
+double op_session_mean_load(const struct op_session_rank *r, size_t n);
+/* The target of a move, now carrying attached of capacity (its own word,
+ * fresh): does it stay within the mean with one more? */
+bool op_session_move_ok(uint32_t attached, uint32_t capacity, double mean);
 
 #endif

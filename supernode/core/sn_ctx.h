@@ -80,6 +80,7 @@ struct sn_conn {
     struct fair_holder records; /* while indexed: its records, by its address prefix */
     bool registered;            /* REGISTER done (primary or backup) */
     struct sn_keepalive told;   /* the keep-alive its last REGISTERED gave; zero before */
+    uint32_t told_load;         /* our attached peers in the last SN_LIST it got */
     /* Where others reach it (malloc'ed, n_addrs of them; NULL when none):
      * an array of exactly what it has rather than room for WIRE_MAX_ADDRS,
      * since a supernode keeps one sn_conn per attached peer

@@ -224,6 +224,7 @@ void sn_membership_send_sn_list(struct sn_ctx *ctx, struct sn_conn *c)
     struct msg m = {.type = MSG_SN_LIST};
     m.u.sn_list.entries = entries;
     m.u.sn_list.n_entries = collect_supernodes(ctx, entries, SN_LIST_MAX);
+    c->told_load = (uint32_t)ctx->n_primary;
     link_send(c->link, &m);
 }
 

@@ -170,11 +170,19 @@ void sn_attach_pinged(struct sn_ctx *ctx, struct sn_conn *p)
     if (!p->registered)
         return;
     struct sn_keepalive k = sn_ctx_keepalive(ctx);
-    if (!sn_keepalive_stale(p->told, k))
-        return;
-    log_debug("sn", "%s: keep-alive now %u s, timeout %u s (was %u s, %u s)", link_name(p->link),
-              k.keepalive_s, k.peer_timeout_s, p->told.keepalive_s, p->told.peer_timeout_s);
-    send_registered(p, k);
+    if (sn_keepalive_stale(p->told, k)) {
+        log_debug("sn", "%s: keep-alive now %u s, timeout %u s (was %u s, %u s)",
+                  link_name(p->link), k.keepalive_s, k.peer_timeout_s, p->told.keepalive_s,
+                  p->told.peer_timeout_s);
+        send_registered(p, k);
+    }
+    /* Our load moved by a quarter (and two peers) since its last SN_LIST:
+     * a fresh one, so that it can spread the load (docs/FEDERATION.md,
+     * "Load spread"); one peer at a time, at its own PINGs. */
+    uint32_t now = (uint32_t)ctx->n_primary, was = p->told_load;
+    uint32_t moved = now > was ? now - was : was - now, bar = was / 4 > 2 ? was / 4 : 2;
+    if (moved >= bar)
+        sn_membership_send_sn_list(ctx, p);
 }
 
 static uint16_t publish_error_code(int rc)

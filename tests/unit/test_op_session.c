@@ -115,27 +115,28 @@ static void test_least_loaded_before_rtt(void)
 static void test_rebalance(void)
 {
     bool imb;
+    double mean;
     /* Balanced (9, 9, 9): nobody moves. */
     struct op_session_rank r[3] = {{.attached = 9, .capacity = 100},
                                    {.attached = 9, .capacity = 100},
                                    {.attached = 9, .capacity = 100}};
-    CU_ASSERT_EQUAL(op_session_rebalance(r, 3, 0, 0.0, 0.0, &imb), -1);
+    CU_ASSERT_EQUAL(op_session_rebalance(r, 3, 0, 0.0, 0.0, &imb, &mean), -1);
     CU_ASSERT_FALSE(imb);
     /* A restarted supernode (9, 9, 0): mean 6, excess 3 of 9 -> a third
      * of the primary's peers move, all to the empty one. */
     r[2].attached = 0;
-    CU_ASSERT_EQUAL(op_session_rebalance(r, 3, 0, 0.32, 0.99, &imb), 2);
+    CU_ASSERT_EQUAL(op_session_rebalance(r, 3, 0, 0.32, 0.99, &imb, &mean), 2);
     CU_ASSERT_TRUE(imb);
-    CU_ASSERT_EQUAL(op_session_rebalance(r, 3, 0, 0.34, 0.5, &imb), -1);
+    CU_ASSERT_EQUAL(op_session_rebalance(r, 3, 0, 0.34, 0.5, &imb, &mean), -1);
     CU_ASSERT_TRUE(imb); /* a decision was made: the cool-down applies */
     /* The empty one is not the primary's own load: from it, nothing moves. */
-    CU_ASSERT_EQUAL(op_session_rebalance(r, 3, 2, 0.0, 0.0, &imb), -1);
+    CU_ASSERT_EQUAL(op_session_rebalance(r, 3, 2, 0.0, 0.0, &imb, &mean), -1);
     CU_ASSERT_FALSE(imb);
     /* Under the threshold: 7 vs mean 6 is 117 %, excess 1 peer. */
     struct op_session_rank t[3] = {{.attached = 7, .capacity = 100},
                                    {.attached = 6, .capacity = 100},
                                    {.attached = 5, .capacity = 100}};
-    CU_ASSERT_EQUAL(op_session_rebalance(t, 3, 0, 0.0, 0.0, &imb), -1);
+    CU_ASSERT_EQUAL(op_session_rebalance(t, 3, 0, 0.0, 0.0, &imb, &mean), -1);
     CU_ASSERT_FALSE(imb);
     /* Targets in proportion to what they lack: (30, 10, 20, 0), mean 15:
      * 1 lacks 5, 3 lacks 15; 2 is over the mean, never a target. */
@@ -143,28 +144,28 @@ static void test_rebalance(void)
                                    {.attached = 10, .capacity = 100},
                                    {.attached = 20, .capacity = 100},
                                    {.attached = 0, .capacity = 100}};
-    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.0, 0.0, &imb), 1);
-    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.0, 0.24, &imb), 1);
-    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.0, 0.26, &imb), 3);
-    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.0, 0.999, &imb), 3);
-    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.49, 0.5, &imb), 3); /* p = 15/30 */
-    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.51, 0.5, &imb), -1);
+    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.0, 0.0, &imb, &mean), 1);
+    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.0, 0.24, &imb, &mean), 1);
+    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.0, 0.26, &imb, &mean), 3);
+    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.0, 0.999, &imb, &mean), 3);
+    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.49, 0.5, &imb, &mean), 3); /* p = 15/30 */
+    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.51, 0.5, &imb, &mean), -1);
     /* Unknown loads, failed ones and too few known: not counted. */
     w[3].failures = 1;
     w[1].capacity = 0; /* known now: 30 and 20, mean 25: 120 %, not over it */
-    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.0, 0.5, &imb), -1);
+    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.0, 0.5, &imb, &mean), -1);
     CU_ASSERT_FALSE(imb);
     w[0].attached = 40; /* 40 and 20, mean 30, excess 10: to the only one under the mean */
-    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.0, 0.999, &imb), 2);
+    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.0, 0.999, &imb, &mean), 2);
     CU_ASSERT_TRUE(imb);
     w[2].capacity = 0;
-    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.0, 0.5, &imb), -1);
+    CU_ASSERT_EQUAL(op_session_rebalance(w, 4, 0, 0.0, 0.5, &imb, &mean), -1);
     CU_ASSERT_FALSE(imb);
     /* Capacities differ: loads are fractions of each one's capacity. */
     struct op_session_rank c[2] = {{.attached = 50, .capacity = 100},
                                    {.attached = 100, .capacity = 1000}};
-    CU_ASSERT_EQUAL(op_session_rebalance(c, 2, 0, 0.0, 0.5, &imb), 1); /* 50 % vs 10 % */
-    CU_ASSERT_EQUAL(op_session_rebalance(c, 2, 1, 0.0, 0.5, &imb), -1);
+    CU_ASSERT_EQUAL(op_session_rebalance(c, 2, 0, 0.0, 0.5, &imb, &mean), 1); /* 50 % vs 10 % */
+    CU_ASSERT_EQUAL(op_session_rebalance(c, 2, 1, 0.0, 0.5, &imb, &mean), -1);
     CU_ASSERT_FALSE(imb);
     /* On average exactly the excess leaves: 10000 peers' draws. */
     struct op_session_rank e[3] = {{.attached = 900, .capacity = 10000},
@@ -172,8 +173,15 @@ static void test_rebalance(void)
                                    {.attached = 0, .capacity = 10000}};
     unsigned moved = 0;
     for (unsigned i = 0; i < 900; i++)
-        moved += op_session_rebalance(e, 3, 0, (i + 0.5) / 900, 0.5, &imb) == 2;
+        moved += op_session_rebalance(e, 3, 0, (i + 0.5) / 900, 0.5, &imb, &mean) == 2;
     CU_ASSERT_EQUAL(moved, 300);
+    CU_ASSERT_DOUBLE_EQUAL(mean, 0.06, 1e-9);
+    /* The target confirms with its own fresh count: room for one more
+     * under the mean (half a peer of rounding), and a known capacity. */
+    CU_ASSERT_TRUE(op_session_move_ok(0, 100, 0.05));
+    CU_ASSERT_TRUE(op_session_move_ok(4, 100, 0.05));
+    CU_ASSERT_FALSE(op_session_move_ok(5, 100, 0.05));
+    CU_ASSERT_FALSE(op_session_move_ok(0, 0, 0.05));
 }
 
 static void test_usable_addr_keeps_the_family(void)
