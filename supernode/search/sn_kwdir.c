@@ -35,35 +35,44 @@ struct sn_kwdir_config sn_kwdir_config_default(void)
 }
 
 /* ---- hashes ------------------------------------------------------------------ */
+/* SHA-256 of a then b, in md (an EVP_MD_CTX the caller made; reusing one
+ * for several hashes saves an allocation and a fetch each). */
+static bool sha256_in(EVP_MD_CTX *md, const void *a, size_t alen, const void *b, size_t blen,
+                      uint8_t out[32])
+{
+    unsigned int n = 0;
+    return EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(md, a, alen) == 1 &&
+           (blen == 0 || EVP_DigestUpdate(md, b, blen) == 1) &&
+           EVP_DigestFinal_ex(md, out, &n) == 1 && n == 32;
+}
+
 static int sha256_parts(const void *a, size_t alen, const void *b, size_t blen, uint8_t out[32])
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned int n = 0;
-    int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
-             EVP_DigestUpdate(md, a, alen) == 1 &&
-             (blen == 0 || EVP_DigestUpdate(md, b, blen) == 1) &&
-             EVP_DigestFinal_ex(md, out, &n) == 1 && n == 32;
+    bool ok = md != NULL && sha256_in(md, a, alen, b, blen, out);
     EVP_MD_CTX_free(md);
     return ok ? 0 : SOVA_ERR_CRYPTO;
 }
 
+static const char keyword_prefix[8] = "sova-kw"; /* and its NUL */
+
 int sn_kwdir_keyword_hash(const char *word, size_t len, uint8_t out[KEY])
 {
-    static const char prefix[8] = "sova-kw"; /* and its NUL */
-    return sha256_parts(prefix, sizeof(prefix), word, len, out);
+    return sha256_parts(keyword_prefix, sizeof(keyword_prefix), word, len, out);
 }
 
 int sn_kwdir_name_keywords(const char *name, size_t len, uint8_t (*out)[KEY])
 {
     struct sn_keywords kw;
     sn_keywords_from_name(&kw, name, len);
-    for (size_t i = 0; i < kw.n; i++) {
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    bool ok = md != NULL;
+    for (size_t i = 0; i < kw.n && ok; i++) {
         struct wire_str w = sn_keywords_word(&kw, i);
-        int rc = sn_kwdir_keyword_hash(w.ptr, w.len, out[i]);
-        if (rc != 0)
-            return rc;
+        ok = sha256_in(md, keyword_prefix, sizeof(keyword_prefix), w.ptr, w.len, out[i]);
     }
-    return (int)kw.n;
+    EVP_MD_CTX_free(md);
+    return ok ? (int)kw.n : SOVA_ERR_CRYPTO;
 }
 
 /* A posting's share of its keyword's digest. */
