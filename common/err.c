@@ -71,6 +71,10 @@ const char *sova_err_str(int code)
         return "a name with control characters, bidirectional overrides or invalid UTF-8";
     case SOVA_ERR_PREFIX_RECORDS:
         return "records of the peers of your network (/24 or /56) over its share";
+    case SOVA_ERR_KEYWORD_FULL:
+        return "keyword holds all the postings it may";
+    case SOVA_ERR_HOLDER_FULL:
+        return "holder supernode publishes all the postings it may";
     }
     return "unknown error";
 }

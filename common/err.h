@@ -47,6 +47,9 @@ enum sova_err {
     SOVA_ERR_INDEX_FULL = -44,      /* the index holds as many records as it may */
     SOVA_ERR_UNSAFE_NAME = -45,     /* a name with control or bidi characters, or not UTF-8 */
     SOVA_ERR_PREFIX_RECORDS = -46,  /* the peers of one address prefix publish all they may */
+    /* keyword directory (supernode/search/sn_kwdir.h) */
+    SOVA_ERR_KEYWORD_FULL = -47, /* the keyword holds as many postings as it may */
+    SOVA_ERR_HOLDER_FULL = -48,  /* the holder supernode publishes as many postings as it may */
 };
 
 /* A short constant English phrase for code; never NULL. */

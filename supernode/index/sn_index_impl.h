@@ -43,6 +43,7 @@
 
 #include "sn_hashtab.h"
 #include "sn_index.h"
+#include "sn_pool.h"
 #include "sn_prefetch.h"
 
 #include <stdbool.h>
@@ -91,17 +92,6 @@ static inline uint32_t keyword_sig(uint32_t kw)
     uint32_t h = kw * 0x9e3779b1u;
     return 1u << (h >> 27) | 1u << (h >> 22 & 31);
 }
-
-/* Fixed-size slots; a free slot holds the id of the next free one in its
- * first 4 bytes. Which slots are live is what the pool's table holds. */
-struct sn_pool {
-    unsigned char *items;
-    size_t item_size;
-    uint32_t len;  /* slots ever used */
-    uint32_t cap;  /* slots allocated */
-    uint32_t live; /* slots in use */
-    uint32_t free_head;
-};
 
 struct peer_slot {
     uint32_t first_rec;  /* head of its record list, SN_NONE when it has none */
@@ -193,13 +183,6 @@ int sn_vec_push(struct sn_index *idx, struct sn_vec *v, size_t item_size, const 
 bool sn_vec_swap_remove(struct sn_index *idx, struct sn_vec *v, size_t item_size, uint32_t pos,
                         void *moved);
 void sn_vec_free(struct sn_index *idx, struct sn_vec *v, size_t item_size);
-
-void sn_pool_init(struct sn_pool *p, size_t item_size);
-/* A zeroed slot. 0 or SOVA_ERR_NOMEM. May move p->items. */
-int sn_pool_alloc(struct sn_pool *p, uint32_t *id);
-void sn_pool_release(struct sn_pool *p, uint32_t id);
-void sn_pool_free(struct sn_pool *p);
-size_t sn_pool_bytes(const struct sn_pool *p);
 
 /* ---- sn_index.c ---- */
 /* The id of a lowercased keyword, or SN_NONE. */

@@ -48,6 +48,8 @@ PURE = [
     "supernode/search/sn_route.c",
     "supernode/search/sn_route_merge.c",
     "supernode/search/sn_summary.c",
+    "supernode/search/sn_kwdir.c",
+    "supernode/search/sn_kwdir_query.c",
     "supernode/federation/sn_member.c",
     "supernode/federation/sn_member_probe.c",
     "supernode/relay/sn_relay_flow.c",
