@@ -291,6 +291,12 @@ static int load_key(const char *path, EVP_PKEY **out, char *errbuf, size_t errle
     return 0;
 }
 
+int identity_read_key(const char *path, EVP_PKEY **out, char *errbuf, size_t errlen)
+{
+    *out = NULL;
+    return load_key(path, out, errbuf, errlen);
+}
+
 int identity_read_certs(const char *path, STACK_OF(X509) * *out, char *errbuf, size_t errlen)
 {
     *out = NULL;

@@ -98,6 +98,13 @@ int node_id_parse(const char *s, uint8_t out[NODE_ID_LEN]);
  * federation root file (tls.c). Blocking file I/O. */
 int identity_read_certs(const char *path, STACK_OF(X509) * *out, char *errbuf, size_t errlen);
 
+/* Read the private key at path as identity_load_files() does: a regular
+ * file of this user's, mode 0600 or narrower, an unencrypted PEM Ed25519
+ * key; *out is the caller's (EVP_PKEY_free). For `--check-config`, which
+ * reports the key's problems apart from the certificate's. Blocking file
+ * I/O. */
+int identity_read_key(const char *path, EVP_PKEY **out, char *errbuf, size_t errlen);
+
 /* Error reporting shared by identity.c and tls.c: write the printf-style
  * message into errbuf (if not NULL); for code == SOVA_ERR_CRYPTO append
  * ": <reason>" from the first entry of this thread's OpenSSL error queue;

@@ -3,10 +3,12 @@
  *
  * The command line is the table below, read by common/cli.c: to add a
  * command, add its row (and its run function). */
+#include "cfgcheck.h"
 #include "cli.h"
 #include "err.h"
 #include "log.h"
 #include "op_api.h"
+#include "op_check.h"
 #include "op_cli.h"
 #include "op_config.h"
 #include "op_daemon.h"
@@ -32,36 +34,44 @@ static int load(const struct cli_parsed *p, struct op_settings *s)
     char err[CONFIG_ERR_MAX];
     int rc = op_settings_load(s, p->config_argc, p->config_argv, err, sizeof(err));
     if (rc != 0)
-        fprintf(stderr, "sova-peer: %s\n", err);
+        fprintf(stderr, "%ssova-peer: %s\n", sova_log_prefix(SOVA_LOG_ERROR), err);
     return rc;
 }
 
+/* The daemon; with --check-config (or as check-config) only what is wrong
+ * with its configuration. A configuration error is exit status 2, also
+ * when found at start (the unit does not restart it); a failure of the
+ * running daemon is 1. */
 static int cmd_run(const struct cli_parsed *p, void *ctx)
 {
     struct op_settings settings;
+    bool check_only = cli_flag_set(p, "check-config") || strcmp(p->cmd->name, "check-config") == 0;
     int status = 2;
     (void)ctx;
-    if (load(p, &settings) == 0) {
+    struct cfgcheck *check = NULL;
+    if (load(p, &settings) != 0) {
+        /* load() said why */
+    } else if ((check = cfgcheck_new()) == NULL) {
+        fprintf(stderr, "sova-peer: out of memory\n");
+        status = 1;
+    } else {
         char err[CONFIG_ERR_MAX];
-        sova_log_set_level((enum sova_log_level)settings.log_level);
-        if (settings.bootstrap == NULL || settings.federation_ca == NULL) {
-            /* A first run: say how to get them, and exit 2 (a unit does not restart). */
-            fprintf(stderr,
-                    "sova-peer: no federation: %s not set; import your federation's bundle "
-                    "with `sova-peer join BUNDLE`, or set bootstrap and federation-ca in the "
-                    "config file (`sova-peer init` writes one) or on the command line\n",
-                    settings.bootstrap != NULL       ? "federation-ca is"
-                    : settings.federation_ca != NULL ? "bootstrap is"
-                                                     : "bootstrap and federation-ca are");
-        } else if (settings.log_file != NULL &&
-                   sova_log_open_file(settings.log_file, err, sizeof(err)) != 0) {
-            fprintf(stderr, "sova-peer: %s\n", err);
-            status = 1;
+        op_check_settings(&settings, check);
+        if (cfgcheck_print(check, "sova-peer", stderr) > 0) {
+            /* status 2 */
+        } else if (check_only) {
+            printf("sova-peer: configuration OK\n");
+            status = 0;
         } else {
-            /* the options are loaded again on SIGHUP */
-            status = op_daemon_run(&settings, p->config_argc, p->config_argv) == 0 ? 0 : 1;
+            sova_log_set_level((enum sova_log_level)settings.log_level);
+            if (settings.log_file != NULL &&
+                sova_log_open_file(settings.log_file, err, sizeof(err)) != 0)
+                fprintf(stderr, "%ssova-peer: %s\n", sova_log_prefix(SOVA_LOG_ERROR), err);
+            else /* the options are loaded again on SIGHUP */
+                status = op_daemon_run(&settings, p->config_argc, p->config_argv) == 0 ? 0 : 1;
         }
     }
+    cfgcheck_free(check);
     op_settings_free(&settings);
     return status;
 }
@@ -82,10 +92,19 @@ static int cmd_print_config(const struct cli_parsed *p, void *ctx)
     struct op_settings settings;
     int status = 2;
     (void)ctx;
-    if (load(p, &settings) == 0) {
+    struct cfgcheck *check = NULL;
+    if (load(p, &settings) != 0) {
+        /* load() said why: status 2 */
+    } else if ((check = cfgcheck_new()) == NULL) {
+        fprintf(stderr, "sova-peer: out of memory\n");
+        status = 1;
+    } else {
         config_print(&op_config_schema, &settings, stdout);
-        status = 0;
+        /* what is printed names real files: else 2 (check-config checks all) */
+        op_check_files(&settings, check);
+        status = cfgcheck_print(check, "sova-peer", stderr) > 0 ? 2 : 0;
     }
+    cfgcheck_free(check);
     op_settings_free(&settings);
     return status;
 }
@@ -174,6 +193,13 @@ static int cmd_api_key(const struct cli_parsed *p, void *ctx)
     return status;
 }
 
+static const struct cli_flag run_flags[] = {
+    {"check-config", NULL,
+     "check the configuration as the daemon would start with it (federation root, identity "
+     "and its key mode, addresses), print every problem and exit: 0 fine, 2 not"},
+    {NULL, NULL, NULL},
+};
+
 static const struct cli_flag init_flags[] = {
     {"force", NULL, "replace an existing config file"},
     {NULL, NULL, NULL},
@@ -242,6 +268,7 @@ static const struct cli_command commands[] = {
     {.name = "run",
      .args = "",
      .summary = "run the peer daemon",
+     .flags = run_flags,
      .config = CLI_CONFIG_ALL,
      .run = cmd_run},
     {.name = "init",
@@ -431,6 +458,11 @@ static const struct cli_command commands[] = {
      .summary = "print the effective configuration (a valid config file)",
      .config = CLI_CONFIG_ALL,
      .run = cmd_print_config},
+    {.name = "check-config",
+     .args = "",
+     .summary = "check the configuration; every problem on stderr, exit 2 if any",
+     .config = CLI_CONFIG_ALL,
+     .run = cmd_run},
 };
 
 static const char *const locate_options[] = {"state-dir", NULL};

@@ -2,6 +2,7 @@
  * the control socket's decoder and handlers, and an event stream. */
 #include "op_api.h"
 #include "op_api_events.h"
+#include "cfgcheck.h"
 #include "config.h"
 #include "ctl.h"
 #include "err.h"
@@ -21,6 +22,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <stdarg.h>
@@ -542,8 +544,11 @@ static struct bufferevent *tls_bev(struct event_base *base, void *arg)
     return bev;
 }
 
-static int tls_setup(struct op_api *api, const struct op_settings *s, char *err, size_t errlen)
+/* The SSL context of api-tls-cert and api-tls-key; *ctx NULL when neither
+ * is set. */
+static int tls_load(const struct op_settings *s, SSL_CTX **out, char *err, size_t errlen)
 {
+    *out = NULL;
     if (s->api_tls_cert == NULL && s->api_tls_key == NULL)
         return 0;
     if (s->api_tls_cert == NULL || s->api_tls_key == NULL) {
@@ -556,16 +561,66 @@ static int tls_setup(struct op_api *api, const struct op_settings *s, char *err,
         SSL_CTX_use_PrivateKey_file(ctx, s->api_tls_key, SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(ctx) != 1) {
         SSL_CTX_free(ctx);
+        ERR_clear_error();
         snprintf(err, errlen,
                  "api-tls-cert %s and api-tls-key %s: cannot load them as a PEM certificate chain "
                  "and its private key",
                  s->api_tls_cert, s->api_tls_key);
         return SOVA_ERR_CONFIG;
     }
+    *out = ctx;
+    return 0;
+}
+
+static int tls_setup(struct op_api *api, const struct op_settings *s, char *err, size_t errlen)
+{
+    SSL_CTX *ctx;
+    int rc = tls_load(s, &ctx, err, errlen);
+    if (rc != 0 || ctx == NULL)
+        return rc;
     api->tls_ctx = ctx;
     api->tls = true;
     evhttp_set_bevcb(api->http, tls_bev, ctx);
     return 0;
+}
+
+/* Off loopback only when asked for, and then over TLS. */
+static int listen_rules(const char *endpoint, bool loopback, bool allow_remote, bool tls, char *err,
+                        size_t errlen)
+{
+    if (!loopback && !allow_remote) {
+        snprintf(err, errlen,
+                 "api-listen '%s' is not a loopback address: the API would be open to the "
+                 "network; use 127.0.0.1, or set api-allow-remote = yes with api-tls-cert and "
+                 "api-tls-key",
+                 endpoint);
+        return SOVA_ERR_CONFIG;
+    }
+    if (!loopback && !tls) {
+        snprintf(err, errlen,
+                 "api-listen '%s' is not a loopback address and there is no api-tls-cert: the "
+                 "API key and session cookies would cross the network in clear",
+                 endpoint);
+        return SOVA_ERR_CONFIG;
+    }
+    return 0;
+}
+
+void op_api_check(const struct op_settings *s, struct cfgcheck *c)
+{
+    char err[512];
+    SSL_CTX *ctx;
+    if (tls_load(s, &ctx, err, sizeof(err)) != 0)
+        cfgcheck_add(c, "%s", err);
+    SSL_CTX_free(ctx);
+    if (s->api_listen == NULL)
+        return;
+    bool loopback;
+    size_t before = cfgcheck_count(c);
+    cfgcheck_listen(c, "api-listen", s->api_listen, &loopback);
+    if (cfgcheck_count(c) == before && listen_rules(s->api_listen, loopback, s->api_allow_remote,
+                                                    s->api_tls_cert != NULL, err, sizeof(err)) != 0)
+        cfgcheck_add(c, "%s", err);
 }
 
 static int api_listen(struct op_api *api, struct event_base *base, const char *endpoint,
@@ -587,22 +642,10 @@ static int api_listen(struct op_api *api, struct event_base *base, const char *e
         return SOVA_ERR_INVALID;
     }
     bool loopback = is_loopback(ai->ai_addr);
-    if (!loopback && !allow_remote) {
+    int rc = listen_rules(endpoint, loopback, allow_remote, api->tls, err, errlen);
+    if (rc != 0) {
         evutil_freeaddrinfo(ai);
-        snprintf(err, errlen,
-                 "api-listen '%s' is not a loopback address: the API would be open to the "
-                 "network; use 127.0.0.1, or set api-allow-remote = yes with api-tls-cert and "
-                 "api-tls-key",
-                 endpoint);
-        return SOVA_ERR_CONFIG;
-    }
-    if (!loopback && !api->tls) {
-        evutil_freeaddrinfo(ai);
-        snprintf(err, errlen,
-                 "api-listen '%s' is not a loopback address and there is no api-tls-cert: the "
-                 "API key and session cookies would cross the network in clear",
-                 endpoint);
-        return SOVA_ERR_CONFIG;
+        return rc;
     }
     struct evconnlistener *lev = evconnlistener_new_bind(
         base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 16,

@@ -41,6 +41,8 @@
 
 struct op_daemon;
 struct op_api;
+struct op_settings;
+struct cfgcheck;
 
 /* Listen on d->s->api_listen (nothing when it is NULL); d->api is the API
  * and d->api_address where it listens ("127.0.0.1:PORT", port 0 resolved).
@@ -48,6 +50,11 @@ struct op_api;
  * err set (a non-loopback address without api-allow-remote, a port in use,
  * a key file others may read). */
 int op_api_start(struct op_daemon *d, char *err, size_t errlen);
+/* What op_api_start would refuse in s, found without starting it (for
+ * --check-config, common/cfgcheck.h): api-tls-cert and api-tls-key that do
+ * not load as a pair, an api-listen that is not numeric, or off loopback
+ * without api-allow-remote and TLS. */
+void op_api_check(const struct op_settings *s, struct cfgcheck *c);
 /* Close every client (those waiting for an answer first) and stop
  * listening. Safe when the API never started. */
 void op_api_stop(struct op_daemon *d);

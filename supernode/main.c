@@ -2,6 +2,7 @@
  *
  * main() owns the settings and hands them to sn_daemon_run(); everything
  * else happens on the daemon's event loop. */
+#include "cfgcheck.h"
 #include "cli.h"
 #include "ctl.h"
 #include "err.h"
@@ -161,39 +162,65 @@ static int cmd_client(const struct cli_parsed *p, void *ctx)
     return 0;
 }
 
-/* The daemon, or with --print-config (or as print-config) its settings. */
+/* The daemon, or with --print-config (or as print-config) its settings,
+ * or with --check-config (or as check-config) what is wrong with them. A
+ * configuration error is exit status 2, also when found at start (the
+ * unit's RestartPreventExitStatus=2 does not restart it); a failure of the
+ * running daemon is 1. */
 static int cmd_run(const struct cli_parsed *p, void *ctx)
 {
     bool print_config =
         cli_flag_set(p, "print-config") || strcmp(p->cmd->name, "print-config") == 0;
+    bool check_config =
+        cli_flag_set(p, "check-config") || strcmp(p->cmd->name, "check-config") == 0;
     (void)ctx;
     struct sn_settings settings;
     char err[CONFIG_ERR_MAX];
     int rc = sn_settings_load(&settings, p->config_argc, p->config_argv, err, sizeof(err));
-    if (rc == 0 && !print_config)
-        rc = sn_settings_check(&settings, err, sizeof(err));
-    if (rc != 0 || print_config) {
-        if (rc != 0)
-            fprintf(stderr, "sova-supernode: %s\n", err);
-        else
-            config_print(&sn_config_schema, &settings, stdout);
+    if (rc != 0) {
+        fprintf(stderr, "%ssova-supernode: %s\n", sova_log_prefix(SOVA_LOG_ERROR), err);
         sn_settings_free(&settings);
-        return rc != 0 ? 2 : 0;
+        return 2;
     }
-    sova_log_set_level((enum sova_log_level)settings.log_level);
-    if (settings.log_file != NULL && sova_log_open_file(settings.log_file, err, sizeof(err)) != 0) {
-        fprintf(stderr, "sova-supernode: %s\n", err);
-        rc = SOVA_ERR_IO;
-    } else {
-        /* the options are loaded again on SIGHUP */
-        rc = sn_daemon_run(&settings, p->config_argc, p->config_argv);
+    struct cfgcheck *check = cfgcheck_new();
+    if (check == NULL) {
+        fprintf(stderr, "sova-supernode: out of memory\n");
+        sn_settings_free(&settings);
+        return 1;
     }
+    if (print_config)
+        config_print(&sn_config_schema, &settings, stdout);
+    if (print_config && !check_config)
+        sn_settings_check_files(&settings, check); /* what is printed names real files */
+    else
+        sn_settings_check_all(&settings, check);
+    int status = 0;
+    if (cfgcheck_print(check, "sova-supernode", stderr) > 0) {
+        status = 2;
+    } else if (check_config) {
+        printf("sova-supernode: configuration OK\n");
+    } else if (!print_config) {
+        sova_log_set_level((enum sova_log_level)settings.log_level);
+        if (settings.log_file != NULL &&
+            sova_log_open_file(settings.log_file, err, sizeof(err)) != 0) {
+            fprintf(stderr, "%ssova-supernode: %s\n", sova_log_prefix(SOVA_LOG_ERROR), err);
+            status = 2;
+        } else {
+            /* the options are loaded again on SIGHUP */
+            status = sn_daemon_run(&settings, p->config_argc, p->config_argv) == 0 ? 0 : 1;
+        }
+    }
+    cfgcheck_free(check);
     sn_settings_free(&settings);
-    return rc == 0 ? 0 : 1;
+    return status;
 }
 
 static const struct cli_flag run_flags[] = {
-    {"print-config", NULL, "print the effective configuration and exit"},
+    {"print-config", NULL,
+     "print the effective configuration and exit (2 if a file it names does not exist)"},
+    {"check-config", NULL,
+     "check the configuration as the daemon would start with it (files, key mode, key and "
+     "certificate, root, addresses), print every problem and exit: 0 fine, 2 not"},
     {NULL, NULL, NULL},
 };
 
@@ -224,6 +251,11 @@ static const struct cli_command commands[] = {
     {.name = "print-config",
      .args = "",
      .summary = "print the effective configuration (a valid config file)",
+     .config = CLI_CONFIG_ALL,
+     .run = cmd_run},
+    {.name = "check-config",
+     .args = "",
+     .summary = "check the configuration; every problem on stderr, exit 2 if any",
      .config = CLI_CONFIG_ALL,
      .run = cmd_run},
 };

@@ -1,4 +1,5 @@
 #include "sn_config.h"
+#include "cfgcheck.h"
 #include "err.h"
 
 #include <stddef.h>
@@ -134,23 +135,56 @@ int sn_settings_load(struct sn_settings *s, int argc, char *const *argv, char *e
     return config_load_argv(&sn_config_schema, s, argc, argv, err, errlen);
 }
 
+/* The files a supernode cannot run without. */
+static const struct {
+    size_t offset;
+    const char *name;
+} sn_required[] = {
+    {offsetof(struct sn_settings, cert), "cert"},
+    {offsetof(struct sn_settings, key), "key"},
+    {offsetof(struct sn_settings, federation_ca), "federation-ca"},
+};
+
+#define SN_N_REQUIRED (sizeof(sn_required) / sizeof(sn_required[0]))
+
+static const char *required_path(const struct sn_settings *s, size_t i)
+{
+    return *(char *const *)((const char *)s + sn_required[i].offset);
+}
+
 int sn_settings_check(const struct sn_settings *s, char *err, size_t errlen)
 {
-    static const struct {
-        size_t offset;
-        const char *name;
-    } required[] = {
-        {offsetof(struct sn_settings, cert), "cert"},
-        {offsetof(struct sn_settings, key), "key"},
-        {offsetof(struct sn_settings, federation_ca), "federation-ca"},
-    };
-    for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
-        if (*(char *const *)((const char *)s + required[i].offset) == NULL) {
-            snprintf(err, errlen, "option --%s is required", required[i].name);
+    for (size_t i = 0; i < SN_N_REQUIRED; i++) {
+        if (required_path(s, i) == NULL) {
+            snprintf(err, errlen, "option --%s is required", sn_required[i].name);
             return SOVA_ERR_CONFIG;
         }
     }
     return 0;
+}
+
+void sn_settings_check_all(const struct sn_settings *s, struct cfgcheck *c)
+{
+    for (size_t i = 0; i < SN_N_REQUIRED; i++)
+        if (required_path(s, i) == NULL)
+            cfgcheck_add(c, "option --%s is required", sn_required[i].name);
+    if (s->cert != NULL && s->key != NULL)
+        cfgcheck_identity(c, s->cert, s->key, s->federation_ca);
+    else if (s->federation_ca != NULL)
+        cfgcheck_root(c, s->federation_ca);
+    cfgcheck_listen(c, "listen", s->listen, NULL);
+    if (s->metrics_listen != NULL)
+        cfgcheck_listen(c, "metrics-listen", s->metrics_listen, NULL);
+    cfgcheck_state_dir(c, "state-dir", s->state_dir);
+    if (s->log_file != NULL)
+        cfgcheck_log_file(c, s->log_file);
+}
+
+void sn_settings_check_files(const struct sn_settings *s, struct cfgcheck *c)
+{
+    for (size_t i = 0; i < SN_N_REQUIRED; i++)
+        if (required_path(s, i) != NULL)
+            cfgcheck_exists(c, sn_required[i].name, required_path(s, i));
 }
 
 void sn_settings_free(struct sn_settings *s)

@@ -74,6 +74,16 @@ int sn_settings_load(struct sn_settings *s, int argc, char *const *argv, char *e
 /* Check that the options needed to run are present; err names the first
  * missing one. */
 int sn_settings_check(const struct sn_settings *s, char *err, size_t errlen);
+/* Everything --check-config checks (common/cfgcheck.h): the options
+ * required, the certificate, key and federation root as the daemon loads
+ * them (key mode, key matching the certificate, the chain to the root),
+ * the listen addresses, the state folder, the log file. Every problem goes
+ * into c. Blocking file-system calls: main only. */
+struct cfgcheck;
+void sn_settings_check_all(const struct sn_settings *s, struct cfgcheck *c);
+/* What --print-config checks: the certificate, key and federation root
+ * named exist. */
+void sn_settings_check_files(const struct sn_settings *s, struct cfgcheck *c);
 void sn_settings_free(struct sn_settings *s);
 /* The links' budget (common/link.h) the settings ask for. */
 struct link_budget_config sn_settings_link_budget(const struct sn_settings *s);

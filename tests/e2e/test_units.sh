@@ -39,9 +39,12 @@ grep -q "Keeping: $L/etc/sova/sova.conf" <<<"$again" || fail "no word about keep
 grep -q "the operator's own" "$L/etc/sova/sova.conf" || fail "an existing /etc/sova/sova.conf was replaced"
 ok "the units follow the prefix; an existing /etc/sova/sova.conf is never replaced"
 
-"$SN_BIN" --config "$R/etc/sova/sova.conf" --print-config >/dev/null || fail "the example config (supernode)"
-"$PEER_BIN" print-config --config "$R/etc/sova/sova.conf" --state-dir "$WORK/p" >/dev/null ||
-  fail "the example config (peer)"
+# (with the certificates it names, which are the operator's to issue)
+make_federation
+"$SN_BIN" --config "$R/etc/sova/sova.conf" --cert "$WORK/fed/sn1.crt" --key "$WORK/fed/sn1.key" \
+  --federation-ca "$WORK/fed/root.crt" --print-config >/dev/null || fail "the example config (supernode)"
+"$PEER_BIN" print-config --config "$R/etc/sova/sova.conf" --state-dir "$WORK/p" \
+  --federation-ca "$WORK/fed/root.crt" >/dev/null || fail "the example config (peer)"
 ok "the installed example configuration loads in both daemons"
 
 # ---- systemd-analyze -------------------------------------------------------------------
@@ -77,8 +80,20 @@ for d in '^Type=notify$' '^WatchdogSec=[1-9]' '^Restart=on-failure$' '^StateDire
   '^MemoryDenyWriteExecute=yes$' '^ExecReload=/bin/kill -HUP \$MAINPID$' '^WantedBy=multi-user.target$'; do
   grep -Eq "$d" "$UNIT" || fail "sova-supernode.service lacks /$d/"
 done
+# A reload checks the new configuration first (the second ExecReload= runs
+# only if the first succeeds); no ExecStartPre= (RestartPreventExitStatus=
+# does not apply to it: a failing one would restart forever): the daemon
+# itself exits 2 on a configuration error at start.
+PUNIT=$R/usr/lib/systemd/user/sova-peer.service
+[ "$(grep '^ExecReload=' "$UNIT")" = "ExecReload=/usr/sbin/sova-supernode --check-config --config \${CONFIGURATION_DIRECTORY}/sova.conf
+ExecReload=/bin/kill -HUP \$MAINPID" ] || fail "supernode unit's ExecReload=: $(grep '^ExecReload=' "$UNIT")"
+[ "$(grep '^ExecReload=' "$PUNIT")" = "ExecReload=/usr/bin/sova-peer run --check-config
+ExecReload=/bin/kill -HUP \$MAINPID" ] || fail "peer unit's ExecReload=: $(grep '^ExecReload=' "$PUNIT")"
+! grep -q '^ExecStartPre=' "$UNIT" "$PUNIT" || fail "a unit runs ExecStartPre= (restarted whatever its exit status)"
+ok "systemctl reload runs --check-config before SIGHUP, in both units"
+
 nofile=$(sed -n 's/^LimitNOFILE=//p' "$UNIT")
-default_peers=$("$SN_BIN" --cert x --key x --federation-ca x --print-config | sed -n 's/^max-peers = //p')
+default_peers=$("$SN_BIN" --print-config | sed -n 's/^max-peers = //p')
 [ "$nofile" -ge $((2 * default_peers + 1024)) ] ||
   fail "LimitNOFILE=$nofile is short for max-peers $default_peers (two sockets a peer)"
 ok "the unit is Type=notify with a watchdog, runs as sova, hardened; LimitNOFILE=$nofile covers max-peers"
@@ -96,7 +111,7 @@ ok "the man pages format without a warning (groff -ww, man -l)"
 
 CONF5=$R/usr/share/man/man5/sova.conf.5
 for opt in $( { "$SN_BIN" --help; "$PEER_BIN" --help; } | grep -Eo '^  --[a-z-]+' | sed 's/^  --//' |
-              grep -vx config | grep -vx print-config | sort -u); do
+              grep -vx config | grep -vx print-config | grep -vx check-config | sort -u); do
   grep -Eq "(^\.BR? |\" |, )${opt//-/\\\\-}( |\"|,|$)" "$CONF5" || fail "sova.conf(5) does not document $opt"
 done
 ok "sova.conf(5) documents every option of both daemons"
