@@ -15,7 +15,8 @@
  * Which one: whenever a session must be dialed (the first dial, a re-dial,
  * a new backup) the candidate is chosen by op_session_pick(): fewest
  * failures (a supernode that failed never stays first), then the best
- * capacity class (load from SN_LIST), then the lowest measured round trip
+ * capacity class (load from SN_LIST), then the least loaded (within a
+ * slack), then the lowest measured round trip
  * (PING -> PONG on the sessions this run had with it, link_rtt_us(); one
  * measured beats one never measured), then in turn among equals. And a
  * race: when the primary must be dialed and no backup session is up, the
@@ -24,6 +25,11 @@
  * supernode loses even when nothing is measured yet. A session that works
  * is never dropped for a faster one: a promoted backup stays primary;
  * measurements count at the next choice.
+ *
+ * Load spread: a primary over the federation's mean sheds its excess
+ * (op_session_rebalance; docs/FEDERATION.md, "Load spread"): the target is
+ * dialed as the backup, confirmed by its own fresh count, and the two
+ * swap.
  *
  * Every link is TLS with the peer->supernode policy (the supernode must
  * chain to the federation root). Nothing blocks; names resolve with evdns.
