@@ -308,6 +308,23 @@ static double ms_of_us(uint32_t us)
 
 /* ---- sessions ------------------------------------------------------------------------ */
 
+/* A move given up: stay, and decide again a while later (on_recheck). */
+static void move_stay(struct op_session *s)
+{
+    s->move_to = -1;
+    s->rebalance_after_ms = link_now_ms() + OP_SESSION_REBALANCE_STAY_MS;
+    set_timer_ms(s->recheck, OP_SESSION_REBALANCE_STAY_MS);
+}
+
+/* The target b of a move is no longer under the mean with us. */
+static void move_filled(struct op_session *s, const struct slot *b)
+{
+    const struct candidate *c = &s->cands[b->cand];
+    log_info("op", "supernode %s filled up meanwhile (%u of %u peers): staying where we are",
+             b->sn_id, c->attached, c->capacity);
+    move_stay(s);
+}
+
 /* Uniform in [0, 1). Each process its own sequence: random() unseeded
  * drew the same for every peer, so they all moved (and retried) as one. */
 static double draw(struct op_session *s)
@@ -325,9 +342,7 @@ static void slot_retry(struct slot *sl, unsigned min_ms)
         /* The dial for a move failed, or its session went: stay. */
         log_info("op", "moving to supernode %s: given up, it cannot be reached",
                  s->cands[s->move_to].endpoint);
-        s->move_to = -1;
-        s->rebalance_after_ms = link_now_ms() + OP_SESSION_REBALANCE_STAY_MS;
-        set_timer_ms(s->recheck, OP_SESSION_REBALANCE_STAY_MS);
+        move_stay(s);
     }
     if (sl->retry_ms < min_ms)
         sl->retry_ms = min_ms;
@@ -535,7 +550,7 @@ static void on_move_timer(evutil_socket_t fd, short what, void *arg)
         if (move_still_ok(s, t))
             swap_primary(s);
         else
-            s->move_to = -1;
+            move_filled(s, b);
     } else if (b->cand == t && b->state >= SLOT_DIALING) {
         /* its REGISTERED and SN_LIST confirm the move (move_confirm) */
     } else if (b->state == SLOT_IDLE) {
@@ -613,11 +628,7 @@ static void move_confirm(struct op_session *s, struct slot *b, const struct msg_
         return;
     }
     if (!move_still_ok(s, s->move_to)) {
-        log_info("op", "supernode %s filled up meanwhile (%u of %u peers): staying where we are",
-                 b->sn_id, self->attached_peers, self->capacity);
-        s->move_to = -1;
-        s->rebalance_after_ms = link_now_ms() + OP_SESSION_REBALANCE_STAY_MS;
-        set_timer_ms(s->recheck, OP_SESSION_REBALANCE_STAY_MS);
+        move_filled(s, b);
         return;
     }
     swap_primary(s);
@@ -643,12 +654,16 @@ static void on_sn_list(struct slot *sl, const struct msg_sn_list *list)
             snprintf(endpoint, sizeof(endpoint), "%s", s->cands[known].endpoint);
         else
             endpoint_of(usable_addr(s, e), endpoint, sizeof(endpoint));
+        bool fresh = known < 0 || is_primary(sl) || memcmp(e->sn_id, sl->sn_raw, WIRE_ID_LEN) == 0;
         struct candidate *c = cand_add(s, e->sn_id, endpoint);
-        if (c != NULL) {
+        if (c != NULL && fresh) {
+            /* A backup's word on third parties is gossip, older than the
+             * primary's: only its own count, and new supernodes, are taken. */
             c->attached = e->attached_peers;
             c->capacity = e->capacity;
-            c->listed |= is_primary(sl);
         }
+        if (c != NULL)
+            c->listed |= is_primary(sl);
         if (s->cfg.hooks.supernode_seen)
             s->cfg.hooks.supernode_seen(e, s->cfg.arg);
     }
