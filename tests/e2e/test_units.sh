@@ -16,8 +16,8 @@ DESTDIR=$R cmake --install "$SOVA_BIN" --prefix /usr >"$WORK/install.log" 2>&1 |
   fail "cmake --install failed: $(tail -5 "$WORK/install.log")"
 for f in usr/sbin/sova-supernode usr/bin/sova-peer usr/bin/sova-federation \
   usr/lib/systemd/system/sova-supernode.service usr/lib/systemd/user/sova-peer.service \
-  usr/lib/sysusers.d/sova.conf etc/sova/sova.conf usr/share/man/man8/sova-supernode.8 \
-  usr/share/man/man1/sova-peer.1 usr/share/man/man5/sova.conf.5 usr/share/man/man8/sova-federation.8 \
+  usr/lib/sysusers.d/sova.conf etc/sova/sova.conf usr/share/man/man8/sova-supernode.8.gz \
+  usr/share/man/man1/sova-peer.1.gz usr/share/man/man5/sova.conf.5.gz usr/share/man/man8/sova-federation.8.gz \
   usr/share/doc/sova/OPERATIONS.md usr/share/doc/sova/examples/sova.conf \
   usr/share/bash-completion/completions/sova-peer usr/share/bash-completion/completions/sova-supernode; do
   [ -e "$R/$f" ] || fail "cmake --install did not install /$f"
@@ -99,17 +99,20 @@ default_peers=$("$SN_BIN" --print-config | sed -n 's/^max-peers = //p')
 ok "the unit is Type=notify with a watchdog, runs as sova, hardened; LimitNOFILE=$nofile covers max-peers"
 
 # ---- man pages --------------------------------------------------------------------------
-for page in man8/sova-supernode.8 man1/sova-peer.1 man5/sova.conf.5 man8/sova-federation.8; do
-  warnings=$(LC_ALL=C.UTF-8 groff -man -Tutf8 -ww "$R/usr/share/man/$page" 2>&1 >/dev/null)
+# They are installed gzipped (gzip -9n, as Debian's packages have them).
+for page in man8/sova-supernode.8.gz man1/sova-peer.1.gz man5/sova.conf.5.gz man8/sova-federation.8.gz; do
+  gzip -t "$R/usr/share/man/$page" || fail "$page is not gzip"
+  warnings=$(gzip -dc "$R/usr/share/man/$page" | LC_ALL=C.UTF-8 groff -man -Tutf8 -ww 2>&1 >/dev/null)
   [ -z "$warnings" ] || fail "groff warns about $page: $warnings"
   LC_ALL=C.UTF-8 MANWIDTH=80 man -l "$R/usr/share/man/$page" >"$WORK/page.txt" 2>"$WORK/page.err" ||
     fail "man -l $page failed: $(cat "$WORK/page.err")"
   [ ! -s "$WORK/page.err" ] || fail "man -l $page: $(cat "$WORK/page.err")"
   [ "$(wc -l <"$WORK/page.txt")" -gt 20 ] || fail "$page renders almost nothing"
 done
-ok "the man pages format without a warning (groff -ww, man -l)"
+ok "the man pages, gzipped, format without a warning (groff -ww, man -l)"
 
-CONF5=$R/usr/share/man/man5/sova.conf.5
+CONF5=$WORK/sova.conf.5
+gzip -dc "$R/usr/share/man/man5/sova.conf.5.gz" >"$CONF5"
 for opt in $( { "$SN_BIN" --help; "$PEER_BIN" --help; } | grep -Eo '^  --[a-z-]+' | sed 's/^  --//' |
               grep -vx config | grep -vx print-config | grep -vx check-config | sort -u); do
   grep -Eq "(^\.BR? |\" |, )${opt//-/\\\\-}( |\"|,|$)" "$CONF5" || fail "sova.conf(5) does not document $opt"
