@@ -92,6 +92,30 @@ ExecReload=/bin/kill -HUP \$MAINPID" ] || fail "peer unit's ExecReload=: $(grep 
 ! grep -q '^ExecStartPre=' "$UNIT" "$PUNIT" || fail "a unit runs ExecStartPre= (restarted whatever its exit status)"
 ok "systemctl reload runs --check-config before SIGHUP, in both units"
 
+# The peer's user unit: what a user manager applies without privileges, and
+# nothing it cannot (docs/OPERATIONS.md, "The peer's user unit"): settings
+# built on namespaces would turn on PrivateUsers= and fail the unit where
+# unprivileged user namespaces are off; capabilities and users are not the
+# user manager's to change. --offline rates it as a system unit run as
+# root (capabilities and User= count against it): 6.9 before
+# RestrictNamespaces= and KeyringMode=, 6.2 with them.
+for d in '^NoNewPrivileges=yes$' '^RestrictNamespaces=yes$' '^KeyringMode=private$' '^LockPersonality=yes$' \
+  '^MemoryDenyWriteExecute=yes$' '^RestrictRealtime=yes$' '^RestrictSUIDSGID=yes$' \
+  '^SystemCallFilter=@system-service$' '^SystemCallArchitectures=native$' '^WantedBy=default.target$'; do
+  grep -Eq "$d" "$PUNIT" || fail "sova-peer.service lacks /$d/"
+done
+for d in User Group DynamicUser SupplementaryGroups CapabilityBoundingSet AmbientCapabilities PrivateUsers \
+  ProtectSystem ProtectHome PrivateTmp PrivateDevices PrivateNetwork PrivateIPC PrivateMounts ProtectHostname \
+  ProtectClock ProtectKernelTunables ProtectKernelModules ProtectKernelLogs ProtectControlGroups ProtectProc \
+  ProcSubset RemoveIPC ReadOnlyPaths ReadWritePaths InaccessiblePaths TemporaryFileSystem RootDirectory \
+  IPAddressDeny DeviceAllow; do
+  ! grep -q "^$d=" "$PUNIT" || fail "sova-peer.service sets $d=, which a user manager cannot apply unprivileged"
+done
+systemd-analyze security --offline=yes --threshold=65 "$PUNIT" >"$WORK/security-peer.log" 2>&1 ||
+  fail "sova-peer.service exposure above 6.5: $(tail -1 "$WORK/security-peer.log")"
+pscore=$(sed -n 's/.*Overall exposure level for sova-peer.service: \([0-9.]*\).*/\1/p' "$WORK/security-peer.log")
+ok "sova-peer.service has the hardening a user manager applies, none it cannot; --offline rates it $pscore"
+
 nofile=$(sed -n 's/^LimitNOFILE=//p' "$UNIT")
 default_peers=$("$SN_BIN" --print-config | sed -n 's/^max-peers = //p')
 [ "$nofile" -ge $((2 * default_peers + 1024)) ] ||
