@@ -2,8 +2,9 @@
 # What `cmake --install` puts in place, and the systemd units and man pages
 # among it: both units pass `systemd-analyze verify` without a word, the
 # supernode's is rated at most 2.0 by `systemd-analyze security --offline`
-# and has the hardening deploy/systemd/ promises, the man pages format
-# without a warning and sova.conf(5) names every option.
+# and has the hardening deploy/systemd/ promises, the peer's user unit has
+# the hardening a user manager can apply and none it cannot, the man pages
+# (gzipped) format without a warning and sova.conf(5) names every option.
 source "$(dirname "$0")/lib.sh"
 
 for tool in systemd-analyze groff man; do
