@@ -2,8 +2,9 @@
 # What `cmake --install` puts in place, and the systemd units and man pages
 # among it: both units pass `systemd-analyze verify` without a word, the
 # supernode's is rated at most 2.0 by `systemd-analyze security --offline`
-# and has the hardening deploy/systemd/ promises, the man pages format
-# without a warning and sova.conf(5) names every option.
+# and has the hardening deploy/systemd/ promises, the peer's user unit has
+# the hardening a user manager can apply and none it cannot, the man pages
+# (gzipped) format without a warning and sova.conf(5) names every option.
 source "$(dirname "$0")/lib.sh"
 
 for tool in systemd-analyze groff man; do
@@ -16,8 +17,8 @@ DESTDIR=$R cmake --install "$SOVA_BIN" --prefix /usr >"$WORK/install.log" 2>&1 |
   fail "cmake --install failed: $(tail -5 "$WORK/install.log")"
 for f in usr/sbin/sova-supernode usr/bin/sova-peer usr/bin/sova-federation \
   usr/lib/systemd/system/sova-supernode.service usr/lib/systemd/user/sova-peer.service \
-  usr/lib/sysusers.d/sova.conf etc/sova/sova.conf usr/share/man/man8/sova-supernode.8 \
-  usr/share/man/man1/sova-peer.1 usr/share/man/man5/sova.conf.5 usr/share/man/man8/sova-federation.8 \
+  usr/lib/sysusers.d/sova.conf etc/sova/sova.conf usr/share/man/man8/sova-supernode.8.gz \
+  usr/share/man/man1/sova-peer.1.gz usr/share/man/man5/sova.conf.5.gz usr/share/man/man8/sova-federation.8.gz \
   usr/share/doc/sova/OPERATIONS.md usr/share/doc/sova/examples/sova.conf \
   usr/share/bash-completion/completions/sova-peer usr/share/bash-completion/completions/sova-supernode; do
   [ -e "$R/$f" ] || fail "cmake --install did not install /$f"
@@ -92,6 +93,30 @@ ExecReload=/bin/kill -HUP \$MAINPID" ] || fail "peer unit's ExecReload=: $(grep 
 ! grep -q '^ExecStartPre=' "$UNIT" "$PUNIT" || fail "a unit runs ExecStartPre= (restarted whatever its exit status)"
 ok "systemctl reload runs --check-config before SIGHUP, in both units"
 
+# The peer's user unit: what a user manager applies without privileges, and
+# nothing it cannot (docs/OPERATIONS.md, "The peer's user unit"): settings
+# built on namespaces would turn on PrivateUsers= and fail the unit where
+# unprivileged user namespaces are off; capabilities and users are not the
+# user manager's to change. --offline rates it as a system unit run as
+# root (capabilities and User= count against it): 6.9 before
+# RestrictNamespaces= and KeyringMode=, 6.2 with them.
+for d in '^NoNewPrivileges=yes$' '^RestrictNamespaces=yes$' '^KeyringMode=private$' '^LockPersonality=yes$' \
+  '^MemoryDenyWriteExecute=yes$' '^RestrictRealtime=yes$' '^RestrictSUIDSGID=yes$' \
+  '^SystemCallFilter=@system-service$' '^SystemCallArchitectures=native$' '^WantedBy=default.target$'; do
+  grep -Eq "$d" "$PUNIT" || fail "sova-peer.service lacks /$d/"
+done
+for d in User Group DynamicUser SupplementaryGroups CapabilityBoundingSet AmbientCapabilities PrivateUsers \
+  ProtectSystem ProtectHome PrivateTmp PrivateDevices PrivateNetwork PrivateIPC PrivateMounts ProtectHostname \
+  ProtectClock ProtectKernelTunables ProtectKernelModules ProtectKernelLogs ProtectControlGroups ProtectProc \
+  ProcSubset RemoveIPC ReadOnlyPaths ReadWritePaths InaccessiblePaths TemporaryFileSystem RootDirectory \
+  IPAddressDeny DeviceAllow; do
+  ! grep -q "^$d=" "$PUNIT" || fail "sova-peer.service sets $d=, which a user manager cannot apply unprivileged"
+done
+systemd-analyze security --offline=yes --threshold=65 "$PUNIT" >"$WORK/security-peer.log" 2>&1 ||
+  fail "sova-peer.service exposure above 6.5: $(tail -1 "$WORK/security-peer.log")"
+pscore=$(sed -n 's/.*Overall exposure level for sova-peer.service: \([0-9.]*\).*/\1/p' "$WORK/security-peer.log")
+ok "sova-peer.service has the hardening a user manager applies, none it cannot; --offline rates it $pscore"
+
 nofile=$(sed -n 's/^LimitNOFILE=//p' "$UNIT")
 default_peers=$("$SN_BIN" --print-config | sed -n 's/^max-peers = //p')
 [ "$nofile" -ge $((2 * default_peers + 1024)) ] ||
@@ -99,17 +124,20 @@ default_peers=$("$SN_BIN" --print-config | sed -n 's/^max-peers = //p')
 ok "the unit is Type=notify with a watchdog, runs as sova, hardened; LimitNOFILE=$nofile covers max-peers"
 
 # ---- man pages --------------------------------------------------------------------------
-for page in man8/sova-supernode.8 man1/sova-peer.1 man5/sova.conf.5 man8/sova-federation.8; do
-  warnings=$(LC_ALL=C.UTF-8 groff -man -Tutf8 -ww "$R/usr/share/man/$page" 2>&1 >/dev/null)
+# They are installed gzipped (gzip -9n, as Debian's packages have them).
+for page in man8/sova-supernode.8.gz man1/sova-peer.1.gz man5/sova.conf.5.gz man8/sova-federation.8.gz; do
+  gzip -t "$R/usr/share/man/$page" || fail "$page is not gzip"
+  warnings=$(gzip -dc "$R/usr/share/man/$page" | LC_ALL=C.UTF-8 groff -man -Tutf8 -ww 2>&1 >/dev/null)
   [ -z "$warnings" ] || fail "groff warns about $page: $warnings"
   LC_ALL=C.UTF-8 MANWIDTH=80 man -l "$R/usr/share/man/$page" >"$WORK/page.txt" 2>"$WORK/page.err" ||
     fail "man -l $page failed: $(cat "$WORK/page.err")"
   [ ! -s "$WORK/page.err" ] || fail "man -l $page: $(cat "$WORK/page.err")"
   [ "$(wc -l <"$WORK/page.txt")" -gt 20 ] || fail "$page renders almost nothing"
 done
-ok "the man pages format without a warning (groff -ww, man -l)"
+ok "the man pages, gzipped, format without a warning (groff -ww, man -l)"
 
-CONF5=$R/usr/share/man/man5/sova.conf.5
+CONF5=$WORK/sova.conf.5
+gzip -dc "$R/usr/share/man/man5/sova.conf.5.gz" >"$CONF5"
 for opt in $( { "$SN_BIN" --help; "$PEER_BIN" --help; } | grep -Eo '^  --[a-z-]+' | sed 's/^  --//' |
               grep -vx config | grep -vx print-config | grep -vx check-config | sort -u); do
   grep -Eq "(^\.BR? |\" |, )${opt//-/\\\\-}( |\"|,|$)" "$CONF5" || fail "sova.conf(5) does not document $opt"
