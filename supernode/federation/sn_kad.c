@@ -334,7 +334,7 @@ static bool bucket_complete(const struct sn_kad *t, unsigned i)
 {
     if (i >= t->n_b)
         return true; /* never heard of anyone there */
-    return !t->b[i].overflowed;
+    return !t->b[i].overflowed && t->b[i].n < t->k;
 }
 
 size_t sn_kad_owners(const struct sn_kad *t, const uint8_t key[SN_KAD_ID_LEN], size_t r,
@@ -342,20 +342,10 @@ size_t sn_kad_owners(const struct sn_kad *t, const uint8_t key[SN_KAD_ID_LEN], s
 {
     if (r == 0)
         return 0;
-    size_t got = sn_kad_closest(t, key, r, true, out);
-    unsigned j = sn_kad_cpl(t->self, key);
-    unsigned from = j;
-    if (got == r) {
-        unsigned h = sn_kad_cpl(out[r - 1], key);
-        if (h < from)
-            from = h;
-    } else {
-        from = 0; /* fewer than r known: every bucket must be complete */
-    }
-    for (unsigned i = from; i < t->n_b; i++)
+    for (unsigned i = 0; i < t->n_b; i++)
         if (!bucket_complete(t, i))
             return 0;
-    return got;
+    return sn_kad_closest(t, key, r, true, out);
 }
 
 /* ---- the lookup ----------------------------------------------------------------- */

@@ -31,18 +31,18 @@
  * out (the paper's rule: a small table keeps stale entries rather than
  * nothing) until a newcomer takes its place.
  *
- * "We know enough" (sn_kad_owners()): Kademlia's invariant is that a bucket
- * that never had to turn a newcomer away holds every node of its range (the
- * join's bucket refresh fills it, traffic keeps it); one that did is marked
- * overflowed and no longer counts as complete. The owners of a key are
- * answered locally, with no lookup, when every bucket that could hold an ID
- * closer to the key than our r-th closest is complete: with j = cpl(self,
- * key) and h = cpl(r-th closest, key), the buckets i >= min(h, j) (a node of
- * bucket i < min(h, j) shares only i bits with the key, fewer than the r-th
- * closest). So a small federation (up to k + 1 supernodes: no bucket can
- * overflow; often a little more) and the keys of our own neighbourhood are
- * one hop; elsewhere the caller runs a lookup. Above that, one hop needs a
- * complete view from elsewhere (SWIM's, below SN_MEMBER_MAX_MEMBERS).
+ * "We know enough" (sn_kad_owners()): the owners of a key are answered
+ * locally, with no lookup, only when the table holds every supernode it
+ * ever heard of: no bucket has reached k entries or turned a newcomer away.
+ * That is exact in a federation of up to k supernodes (everyone hears of
+ * everyone; no bucket can fill) and never claimed beyond. A finer rule,
+ * trusting each bucket below k ("fewer than k means no more exist", the
+ * paper's invariant) for the buckets near the key, was tried and dropped:
+ * it holds only right after a bucket refresh, and the simulator found 3 %
+ * of keys at 1,000 supernodes answered wrong that way (a mid-depth bucket
+ * holding 10 of the 60 supernodes of its range, none of which had since
+ * contacted us). Above k, one hop needs a complete view from elsewhere:
+ * SWIM's, which the daemon holds below SN_MEMBER_MAX_MEMBERS.
  *
  * The lookup (struct sn_kad_lookup): the iterative FIND_NODE of the paper.
  * Started from the table's k closest (self included, as already answered);

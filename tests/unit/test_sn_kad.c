@@ -396,12 +396,12 @@ static void test_lookup_deterministic(void)
     CU_ASSERT_EQUAL(q[0], q[1]);
 }
 
-/* owners() answers only when sure, and then right; in a federation of k + 1
+/* owners() answers only when sure, and then right; in a federation of k
  * it always answers. */
 static void test_owners_rule(void)
 {
     struct net net;
-    net_build(&net, 17, 12, 0, true);
+    net_build(&net, 16, 12, 0, true);
     uint64_t s = 13;
     for (int q = 0; q < 300; q++) {
         uint8_t key[ID], got[3][ID], want[3][ID];
@@ -413,23 +413,19 @@ static void test_owners_rule(void)
     }
     net_free(&net);
 
+    /* 2,000 supernodes: every table has full buckets, so no key is answered
+     * without a lookup, not even one next to our own ID. */
     net_build(&net, NET_N, 14, 0, true);
     int local = 0;
-    for (int q = 0; q < 2000; q++) {
-        uint8_t key[ID], got[3][ID], want[3][ID];
+    for (int q = 0; q < 200; q++) {
+        uint8_t key[ID], got[3][ID];
         random_id(&s, key);
         size_t from = (size_t)(rng_next(&s) % net.n);
-        if (q % 2) /* a key in from's own neighbourhood */
+        if (q % 2)
             memcpy(key, net.ids[from], 20);
-        if (sn_kad_owners(net.t[from], key, 3, got) == 0)
-            continue;
-        local++;
-        brute_closest((const uint8_t(*)[ID])net.ids, net.n, NULL, key, 3, want);
-        CU_ASSERT(memcmp(got, want, sizeof(got)) == 0);
+        local += sn_kad_owners(net.t[from], key, 3, got) > 0;
     }
-    printf("  owners known without a lookup, %d nodes: %d of 2000 keys (half near self)\n", NET_N,
-           local);
-    CU_ASSERT(local >= 900 && local < 1100);
+    CU_ASSERT_EQUAL(local, 0);
     net_free(&net);
 }
 
