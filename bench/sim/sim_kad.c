@@ -21,11 +21,10 @@
  *             is measured is what the rule leaves unlinked.
  *   lookups   Q random keys from random live supernodes: owners() when the
  *             table is sure (no query), else the iterative lookup (alpha 3,
- *             lookup_k). Three passes over fresh keys: no loss; each query
- *             lost with loss_permille (the timeout path); crash_pct of the
- *             supernodes dead (queries to them fail; the querier reports
- *             the failure to its table). Recall: of the true R closest
- *             live IDs, the share the first R of the result hold.
+ *             waiting for the lookup_k closest; a join waits for k). Three passes over fresh keys:
+ * no loss; each query lost with loss_permille (the timeout path); crash_pct of the supernodes dead
+ * (queries to them fail; the querier reports the failure to its table). Recall: of the true R
+ * closest live IDs, the share the first R of the result hold.
  */
 #include "sim.h"
 
@@ -90,7 +89,9 @@ static bool query(struct kad_net *net, size_t i, size_t x, const uint8_t target[
 static long lookup(struct kad_net *net, size_t i, const uint8_t target[ID], bool hear,
                    uint8_t (*out)[ID], size_t max, size_t *n_out, unsigned *rounds)
 {
-    struct sn_kad_lookup *l = sn_kad_lookup_start(net->t[i], target, net->alpha, net->lookup_k);
+    /* A join waits for the table's k closest; an owner lookup for lookup_k. */
+    unsigned k = hear ? net->k : net->lookup_k;
+    struct sn_kad_lookup *l = sn_kad_lookup_start(net->t[i], target, net->alpha, k);
     if (l == NULL)
         return -1;
     while (!sn_kad_lookup_done(l, out, max, n_out)) {
