@@ -13,6 +13,9 @@
  *                     summary rebuilt and sent as the daemon does it; a
  *                     query mix routed by sn_route_targets(); fan-out and
  *                     recall against the ground truth.
+ *   sim_kad.c         N supernodes' Kademlia tables (sn_kad): the standard
+ *                     join, the links a bounded rule keeps, lookups of
+ *                     the R owners of random keys with loss and crashes.
  *   sim_main.c        options, the runs for each N, the report.
  * docs/SCALING.md reads the figures. Same seed, same figures: nothing here
  * reads a clock except to report how long the simulation itself took.
@@ -188,5 +191,43 @@ struct sim_search_result {
 };
 
 int sim_search_run(const struct sim_search_params *p, struct sim_search_result *out);
+
+/* ---- Kademlia routing (sim_kad.c) ---------------------------------------------- */
+struct sim_kad_params {
+    size_t n;
+    unsigned queries;            /* lookups measured per pass */
+    unsigned k, alpha, lookup_k; /* table's k; lookup's alpha and k */
+    unsigned r;                  /* owners of a key */
+    unsigned loss_permille;      /* the loss pass: queries lost */
+    unsigned crash_pct;          /* the crash pass: supernodes dead */
+    unsigned links_cap, links_per_bucket;
+    uint64_t seed;
+};
+
+struct sim_kad_pass {
+    double hops_mean, hops_p99; /* queries a lookup sends (0: owners known locally) */
+    double rounds_mean;         /* round trips (alpha in parallel) */
+    double recall;              /* of the true R owners, the share found */
+    double local_pct;           /* keys whose owners the table knew without a lookup */
+};
+
+struct sim_kad_result {
+    size_t n;
+    size_t view_max;              /* most entries a table holds (buckets) */
+    double view_mean, cache_mean; /* ... mean, and replacement-cache entries */
+    double table_kb_mean;         /* heap a table holds */
+    size_t bytes_per_entry;       /* sizeof(struct sn_kad_entry) */
+    size_t links_max;             /* most links any supernode holds, both ends counted */
+    double links_mean;
+    size_t links_wanted_in_max; /* most supernodes that picked one as a bucket's first */
+    double unlinked_bucket_pct; /* non-empty buckets the link rule left without a link */
+    double join_msgs_mean;      /* FIND_NODE requests + answers a join costs */
+    double join_queries_max;
+    double join_wall_s;
+    struct sim_kad_pass clean, loss, crash;
+    double wall_s;
+};
+
+int sim_kad_run(const struct sim_kad_params *p, struct sim_kad_result *out);
 
 #endif

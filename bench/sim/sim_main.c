@@ -1,15 +1,17 @@
 /* sova_sim - the supernode federation at 100, 1,000 and 10,000 supernodes,
  * simulated with the real sans-I/O modules (see sim.h): membership (join,
  * failure detection, false deaths, gossip bytes) and routed search over a
- * population of peers with churn (fan-out, recall, summary bytes).
+ * population of peers with churn (fan-out, recall, summary bytes); with
+ * --only kad, Kademlia routing (sn_kad) at up to 100,000 supernodes.
  * Deterministic: the same options and seed print the same figures (the
  * wall-clock times of the simulator itself aside). Not a test.
  *
- * The last lines are machine-readable: RESULT_MEMBER n=... and
- * RESULT_SEARCH n=... with key=value pairs.
+ * The last lines are machine-readable: RESULT_MEMBER n=...,
+ * RESULT_SEARCH n=... and RESULT_KAD n=... with key=value pairs.
  */
 #include "sim.h"
 
+#include "sn_kad.h"
 #include "sn_member.h"
 #include "sn_route.h"
 #include "sn_summary.h"
@@ -26,12 +28,17 @@
  * targets in an array of that size (SN_SEARCH_MAX_TARGETS); sn_route's table
  * at its default. */
 #define SIM_DAEMON_MAX_TARGETS SN_MEMBER_MAX_MEMBERS
+/* An owner lookup waits for the 8 closest (R = 3 and a margin for failures):
+ * the table's k = 16 would cost 20 queries at 10,000 supernodes for the same
+ * recall (docs/FEDERATION.md, "Routing: Kademlia buckets"). */
+#define SIM_KAD_LOOKUP_K 8
 
 struct options {
     size_t sn[SIM_MAX_RUNS];
     size_t n_sn;
-    bool members, search;
+    bool members, search, kad;
     struct sim_net_params net;
+    struct sim_kad_params kad_p;
     struct sim_search_params search_p;
     int route_caps; /* 1: the daemon's, 2: raised to N, 3: both */
 };
@@ -43,7 +50,7 @@ static void usage(FILE *f)
             "Simulates the supernode federation with the real sn_member, sn_summary and sn_route\n"
             "code on a fake clock. Deterministic for a given seed.\n"
             "  --sn LIST              supernode counts (100,1000,10000)\n"
-            "  --only members|search  one half only\n"
+            "  --only members|search|kad  one part only (kad: only with --only)\n"
             "  --seed S               (1)\n"
             "  --lat MIN:JITTER       one-way delay, ms: uniform in [MIN, MIN+JITTER) (10:40)\n"
             "  --loss PERMILLE        messages lost, per mille (10)\n"
@@ -65,8 +72,14 @@ static void usage(FILE *f)
             "  --ipchange-per-day R   address changes of an online peer a day (1)\n"
             "  --route-caps daemon|raised|both  as the daemon is (%d summaries kept, %d targets\n"
             "                         a query), the modules' own caps (summaries up to N, at\n"
-            "                         most %d; targets unlimited), or both (both)\n",
-            SN_ROUTE_MAX_SUMMARIES_DEFAULT, SIM_DAEMON_MAX_TARGETS, SN_ROUTE_MAX_SUMMARIES_CAP);
+            "                         most %d; targets unlimited), or both (both)\n"
+            "kad (Kademlia routing, sn_kad; --queries, --loss and --seed apply):\n"
+            "  --kad-k K              bucket size (%d)\n"
+            "  --kad-lookup-k K       closest a lookup waits for (%d)\n"
+            "  --kad-crash-pct P      supernodes dead in the crash pass (5)\n"
+            "  --kad-links CAP:PER    links a supernode holds at most, per bucket (64:4)\n",
+            SN_ROUTE_MAX_SUMMARIES_DEFAULT, SIM_DAEMON_MAX_TARGETS, SN_ROUTE_MAX_SUMMARIES_CAP,
+            SN_KAD_K_DEFAULT, SIM_KAD_LOOKUP_K);
 }
 
 static int parse_list(const char *s, struct options *o)
@@ -122,6 +135,10 @@ static int parse(int argc, char **argv, struct options *o)
         O_OFF,
         O_IP,
         O_CAPS,
+        O_KAD_K,
+        O_KAD_LOOKUP_K,
+        O_KAD_CRASH,
+        O_KAD_LINKS,
         O_HELP
     };
     static const struct option longopts[] = {
@@ -145,11 +162,23 @@ static int parse(int argc, char **argv, struct options *o)
         {"offline-min", required_argument, NULL, O_OFF},
         {"ipchange-per-day", required_argument, NULL, O_IP},
         {"route-caps", required_argument, NULL, O_CAPS},
+        {"kad-k", required_argument, NULL, O_KAD_K},
+        {"kad-lookup-k", required_argument, NULL, O_KAD_LOOKUP_K},
+        {"kad-crash-pct", required_argument, NULL, O_KAD_CRASH},
+        {"kad-links", required_argument, NULL, O_KAD_LINKS},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
     parse_list("100,1000,10000", o);
     o->members = o->search = true;
+    o->kad = false;
+    o->kad_p = (struct sim_kad_params){.k = SN_KAD_K_DEFAULT,
+                                       .alpha = SN_KAD_ALPHA_DEFAULT,
+                                       .lookup_k = SIM_KAD_LOOKUP_K,
+                                       .r = 3,
+                                       .crash_pct = 5,
+                                       .links_cap = 64,
+                                       .links_per_bucket = 4};
     o->route_caps = 3;
     o->net = (struct sim_net_params){.lat_min_ms = 10,
                                      .lat_jitter_ms = 40,
@@ -187,7 +216,8 @@ static int parse(int argc, char **argv, struct options *o)
         case O_ONLY:
             o->members = strcmp(optarg, "members") == 0;
             o->search = strcmp(optarg, "search") == 0;
-            bad = !o->members && !o->search;
+            o->kad = strcmp(optarg, "kad") == 0;
+            bad = !o->members && !o->search && !o->kad;
             break;
         case O_SEED:
             bad = num(optarg, 0, 4294967295.0, &v);
@@ -267,6 +297,25 @@ static int parse(int argc, char **argv, struct options *o)
                                                             : 0;
             bad = o->route_caps == 0;
             break;
+        case O_KAD_K:
+            bad = num(optarg, 1, SN_KAD_K_MAX, &v);
+            o->kad_p.k = (unsigned)v;
+            break;
+        case O_KAD_LOOKUP_K:
+            bad = num(optarg, 1, SN_KAD_K_MAX, &v);
+            o->kad_p.lookup_k = (unsigned)v;
+            break;
+        case O_KAD_CRASH:
+            bad = num(optarg, 0, 90, &v);
+            o->kad_p.crash_pct = (unsigned)v;
+            break;
+        case O_KAD_LINKS: {
+            unsigned a, b;
+            bad = sscanf(optarg, "%u:%u", &a, &b) != 2 || a < 1 || a > 1024 || b < 1 || b > 64;
+            o->kad_p.links_cap = a;
+            o->kad_p.links_per_bucket = b;
+            break;
+        }
         case O_HELP:
         case 'h':
             usage(stdout);
@@ -284,7 +333,43 @@ static int parse(int argc, char **argv, struct options *o)
         usage(stderr);
         return -1;
     }
+    o->kad_p.seed = o->net.seed;
+    o->kad_p.queries = s->queries;
+    o->kad_p.loss_permille = o->net.loss_permille;
     return 0;
+}
+
+static void print_kad(const struct sim_kad_result *r, const struct sim_kad_params *p)
+{
+    printf("kad, %zu supernodes (k %u, alpha %u, lookup k %u, R %u; joins %.0f s, all %.0f s)\n",
+           r->n, p->k, p->alpha, p->lookup_k, p->r, r->join_wall_s, r->wall_s);
+    printf("  table: %.1f entries mean, %zu max, + %.1f cached; %zu B an entry, %.1f KB a table\n",
+           r->view_mean, r->view_max, r->cache_mean, r->bytes_per_entry, r->table_kb_mean);
+    printf("  join: %.1f messages mean (FIND_NODE requests + answers), %.0f queries max\n",
+           r->join_msgs_mean, r->join_queries_max);
+    printf("  links (the %u longest-lived of each bucket, at most %u a supernode): max %zu, mean "
+           "%.1f; buckets left unlinked %.2f%%; most supernodes picking one as a bucket's first "
+           "%zu\n",
+           p->links_per_bucket, p->links_cap, r->links_max, r->links_mean, r->unlinked_bucket_pct,
+           r->links_wanted_in_max);
+    const struct sim_kad_pass *pass[3] = {&r->clean, &r->loss, &r->crash};
+    const char *name[3] = {"no loss", "loss", "crashes"};
+    for (int i = 0; i < 3; i++)
+        printf("  lookups, %s: %.1f queries mean, p99 %.0f, %.1f round trips; owners recall "
+               "%.4f; local %.2f%%\n",
+               name[i], pass[i]->hops_mean, pass[i]->hops_p99, pass[i]->rounds_mean,
+               pass[i]->recall, pass[i]->local_pct);
+    printf(
+        "RESULT_KAD n=%zu k=%u lookup_k=%u view_max=%zu view_mean=%.1f cache_mean=%.1f "
+        "entry_bytes=%zu table_kb=%.1f links_max=%zu links_mean=%.1f unlinked_pct=%.2f "
+        "lookup_hops_mean=%.2f lookup_hops_p99=%.0f lookup_rounds=%.2f owners_recall=%.4f "
+        "local_pct=%.2f loss_permille=%u hops_loss=%.2f recall_loss=%.4f crash_pct=%u "
+        "hops_crash=%.2f hops_crash_p99=%.0f recall_crash=%.4f join_msgs_mean=%.1f wall_s=%.0f\n",
+        r->n, p->k, p->lookup_k, r->view_max, r->view_mean, r->cache_mean, r->bytes_per_entry,
+        r->table_kb_mean, r->links_max, r->links_mean, r->unlinked_bucket_pct, r->clean.hops_mean,
+        r->clean.hops_p99, r->clean.rounds_mean, r->clean.recall, r->clean.local_pct,
+        p->loss_permille, r->loss.hops_mean, r->loss.recall, p->crash_pct, r->crash.hops_mean,
+        r->crash.hops_p99, r->crash.recall, r->join_msgs_mean, r->wall_s);
 }
 
 static void print_member(const struct sim_member_result *r)
@@ -386,6 +471,17 @@ int main(int argc, char **argv)
     for (size_t k = 0; k < o.n_sn; k++) {
         size_t n = o.sn[k];
         struct sim_member_result mr = {0};
+        if (o.kad) {
+            struct sim_kad_params kp = o.kad_p;
+            kp.n = n;
+            struct sim_kad_result kr;
+            if (sim_kad_run(&kp, &kr) != 0) {
+                fprintf(stderr, "sova_sim: out of memory\n");
+                return 1;
+            }
+            print_kad(&kr, &kp);
+            fflush(stdout);
+        }
         if (o.members) {
             if (sim_member_run(n, &o.net, &mr) != 0) {
                 fprintf(stderr, "sova_sim: out of memory\n");

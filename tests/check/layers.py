@@ -50,6 +50,7 @@ PURE = [
     "supernode/search/sn_summary.c",
     "supernode/search/sn_kwdir.c",
     "supernode/search/sn_kwdir_query.c",
+    "supernode/federation/sn_kad.c",
     "supernode/federation/sn_member.c",
     "supernode/federation/sn_member_probe.c",
     "supernode/relay/sn_relay_flow.c",
