@@ -247,8 +247,10 @@ int op_session_rebalance(const struct op_session_rank *r, size_t n, size_t prima
     const struct op_session_rank *p = &r[primary];
     double load = (double)p->attached / p->capacity;
     double excess = p->attached - mean * p->capacity; /* peers over its share */
-    if (load * 100 <= mean * OP_SESSION_REBALANCE_OVER_PCT ||
-        excess < OP_SESSION_REBALANCE_MIN_EXCESS)
+    double min_excess = p->capacity * (OP_SESSION_REBALANCE_MIN_EXCESS_PERMILLE / 1000.0);
+    if (min_excess < OP_SESSION_REBALANCE_MIN_EXCESS)
+        min_excess = OP_SESSION_REBALANCE_MIN_EXCESS;
+    if (load * 100 <= mean * OP_SESSION_REBALANCE_OVER_PCT || excess < min_excess)
         return -1;
     *imbalanced = true;
     if (u_move >= excess / p->attached)

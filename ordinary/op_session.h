@@ -62,12 +62,15 @@
 #define OP_SESSION_RTT_SLACK_MIN_US 1000
 #define OP_SESSION_RTT_SLACK_DIV    4
 /* Load spread (op_session_rebalance): a primary supernode carrying more
- * than OVER_PCT % of the federation's mean load, and at least MIN_EXCESS
- * peers over it, sheds its excess; a peer decides at most once per
- * COOLDOWN_MS (plus up to a quarter of jitter) after a move. */
-#define OP_SESSION_REBALANCE_OVER_PCT    120
-#define OP_SESSION_REBALANCE_MIN_EXCESS  2
-#define OP_SESSION_REBALANCE_COOLDOWN_MS 30000
+ * than OVER_PCT % of the federation's mean load, and over it by at least
+ * MIN_EXCESS peers and MIN_EXCESS_PERMILLE of its capacity, sheds its
+ * excess (a supernode far below its capacity serves its peers as well as
+ * any: moving them would cost a republish, and a search gap, for nothing); a peer decides at most
+ * once per COOLDOWN_MS (plus up to a quarter of jitter) after a move. */
+#define OP_SESSION_REBALANCE_OVER_PCT            120
+#define OP_SESSION_REBALANCE_MIN_EXCESS          2
+#define OP_SESSION_REBALANCE_MIN_EXCESS_PERMILLE 10
+#define OP_SESSION_REBALANCE_COOLDOWN_MS         30000
 /* ... and after a decision to stay (the draw said so, or the target filled
  * up meanwhile); a supernode coming or going ends either at once. */
 #define OP_SESSION_REBALANCE_STAY_MS 10000
@@ -181,8 +184,9 @@ int op_session_pick(const struct op_session_rank *r, size_t n, size_t rotate);
 /* Load spread: should a peer leave its primary supernode r[primary] for a
  * less loaded one? Loads are attached / capacity (entries with capacity 0,
  * failures or excluded do not count). When the primary carries more than
- * OP_SESSION_REBALANCE_OVER_PCT % of the mean and at least
- * OP_SESSION_REBALANCE_MIN_EXCESS peers over its share, *imbalanced is set
+ * OP_SESSION_REBALANCE_OVER_PCT % of the mean and is over its share by at
+ * least OP_SESSION_REBALANCE_MIN_EXCESS peers and MIN_EXCESS_PERMILLE of
+ * its capacity, *imbalanced is set
  * and each of its peers leaves with probability excess / attached (u_move
  * in [0, 1) is the draw), so that on average just the excess moves; the
  * target is drawn (u_target) among the supernodes under the mean, in

@@ -167,6 +167,15 @@ static void test_rebalance(void)
     CU_ASSERT_EQUAL(op_session_rebalance(c, 2, 0, 0.0, 0.5, &imb, &mean), 1); /* 50 % vs 10 % */
     CU_ASSERT_EQUAL(op_session_rebalance(c, 2, 1, 0.0, 0.5, &imb, &mean), -1);
     CU_ASSERT_FALSE(imb);
+    /* Far below capacity, moving gains nothing: (4, 0) of 100,000 each is
+     * 200 % of the mean, but 2 peers over it are not 1 % of the capacity. */
+    struct op_session_rank idle[2] = {{.attached = 4, .capacity = 100000},
+                                      {.attached = 0, .capacity = 100000}};
+    CU_ASSERT_EQUAL(op_session_rebalance(idle, 2, 0, 0.0, 0.5, &imb, &mean), -1);
+    CU_ASSERT_FALSE(imb);
+    idle[0].attached = 2000; /* 1,000 over the mean: 1 % of the capacity */
+    CU_ASSERT_EQUAL(op_session_rebalance(idle, 2, 0, 0.0, 0.5, &imb, &mean), 1);
+    CU_ASSERT_TRUE(imb);
     /* On average exactly the excess leaves: 10000 peers' draws. */
     struct op_session_rank e[3] = {{.attached = 900, .capacity = 10000},
                                    {.attached = 900, .capacity = 10000},
