@@ -2,6 +2,7 @@
 #include "dial_race.h"
 #include "err.h"
 #include "log.h"
+#include "splitmix.h"
 
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -66,7 +67,6 @@ struct op_session {
      * to (dialed as the backup, then the two swap), -1 none; no decision
      * before rebalance_after_ms. */
     int move_to;
-    bool move_started;        /* the target is being dialed as the backup */
     uint64_t list_sig;        /* the live supernodes of the primary's last SN_LIST */
     struct event *move_timer; /* the move starts at a random moment of the spread */
     struct event *recheck;    /* after a decision to stay: decide again on what we know */
@@ -226,6 +226,16 @@ static double mean_load(const struct op_session_rank *r, size_t n, size_t *known
     return *known ? sum / (double)*known : 0;
 }
 
+/* The peers r lacks to reach the mean; 0 when it is not a candidate target
+ * (unknown load, failures, excluded, or at the mean or over). */
+static double lack_of(const struct op_session_rank *r, double mean)
+{
+    if (r->capacity == 0 || r->failures > 0 || r->excluded)
+        return 0;
+    double lack = mean * r->capacity - r->attached;
+    return lack > 0 ? lack : 0;
+}
+
 double op_session_mean_load(const struct op_session_rank *r, size_t n)
 {
     size_t known;
@@ -258,28 +268,33 @@ int op_session_rebalance(const struct op_session_rank *r, size_t n, size_t prima
     /* Where to: weighted by the peers each supernode under the mean lacks. */
     double lack_sum = 0;
     for (size_t i = 0; i < n; i++)
-        if (i != primary && r[i].capacity != 0 && r[i].failures == 0 && !r[i].excluded &&
-            (double)r[i].attached < mean * r[i].capacity)
-            lack_sum += mean * r[i].capacity - r[i].attached;
+        lack_sum += i == primary ? 0 : lack_of(&r[i], mean);
     double at = u_target * lack_sum;
     int last = -1;
     for (size_t i = 0; i < n; i++) {
-        if (i == primary || r[i].capacity == 0 || r[i].failures > 0 || r[i].excluded ||
-            (double)r[i].attached >= mean * r[i].capacity)
+        double lack = i == primary ? 0 : lack_of(&r[i], mean);
+        if (lack <= 0)
             continue;
         last = (int)i;
-        at -= mean * r[i].capacity - r[i].attached;
+        at -= lack;
         if (at < 0)
             return (int)i;
     }
     return last; /* rounding: the last under the mean */
 }
 
+/* A move is decided (move_to) and under way: its timer fired, the target is
+ * being dialed as the backup or confirms. */
+static bool move_begun(const struct op_session *s)
+{
+    return s->move_to >= 0 && !evtimer_pending(s->move_timer, NULL);
+}
+
 /* The candidate to dial for this slot (op_session_pick); ties rotate. */
 static int cand_pick(struct slot *sl)
 {
     struct op_session *s = sl->s;
-    if (s->move_to >= 0 && s->move_started && !is_primary(sl) && !cand_in_use(sl, s->move_to))
+    if (move_begun(s) && !is_primary(sl) && !cand_in_use(sl, s->move_to))
         return s->move_to;
     struct op_session_rank rank[OP_SESSION_MAX_CANDIDATES];
     for (size_t i = 0; i < s->n_cands; i++) {
@@ -331,16 +346,13 @@ static void move_filled(struct op_session *s, const struct slot *b)
  * drew the same for every peer, so they all moved (and retried) as one. */
 static double draw(struct op_session *s)
 {
-    uint64_t z = (s->rng += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
+    return (double)(splitmix64_next(&s->rng) >> 11) / 9007199254740992.0;
 }
 
 static void slot_retry(struct slot *sl, unsigned min_ms)
 {
     struct op_session *s = sl->s;
-    if (s->move_to >= 0 && s->move_started && !is_primary(sl) && sl->cand == s->move_to) {
+    if (move_begun(s) && !is_primary(sl) && sl->cand == s->move_to) {
         /* The dial for a move failed, or its session went: stay. */
         log_info("op", "moving to supernode %s: given up, it cannot be reached",
                  s->cands[s->move_to].endpoint);
@@ -546,7 +558,6 @@ static void on_move_timer(evutil_socket_t fd, short what, void *arg)
         s->move_to = -1;
         return;
     }
-    s->move_started = true;
     if (b->cand == t && b->state == SLOT_REGISTERED) {
         /* Already our backup: its load as of its last SN_LIST is fresh enough. */
         if (move_still_ok(s, t))
@@ -603,7 +614,6 @@ static void rebalance(struct op_session *s, uint64_t sig)
              "%s (%u of %u)",
              p->sn_id, pc->attached, pc->capacity, tc->endpoint, tc->attached, tc->capacity);
     s->move_to = t;
-    s->move_started = false;
     set_timer_ms(s->move_timer, (unsigned)(draw(s) * OP_SESSION_REBALANCE_SPREAD_MS));
 }
 
@@ -672,7 +682,7 @@ static void on_sn_list(struct slot *sl, const struct msg_sn_list *list)
     if (is_primary(sl) && sl->state == SLOT_REGISTERED)
         rebalance(s, sig);
     else if (!is_primary(sl) && sl->state == SLOT_REGISTERED && sl->cand == s->move_to &&
-             s->move_started)
+             move_begun(s))
         move_confirm(s, sl, list);
     ensure_backup(s);
 }

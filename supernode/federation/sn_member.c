@@ -4,6 +4,7 @@
  * (probes, timers, link events, receiving) is in sn_member_probe.c. */
 #define SN_MEMBER_INTERNAL
 #include "sn_member_impl.h"
+#include "splitmix.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -98,10 +99,7 @@ void sn_member_free(struct sn_member *m)
 /* ---- PRNG: splitmix64, seeded from the config ------------------------------------ */
 uint64_t member_rand(struct sn_member *m)
 {
-    uint64_t z = (m->rng += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return splitmix64_next(&m->rng);
 }
 
 size_t member_rand_below(struct sn_member *m, size_t n)
